@@ -1,0 +1,58 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { ConfigError, loadConfig } from "./config";
+import { createDatabase } from "./db/client";
+import type { AppEnv } from "./http/context";
+import { registerHealth } from "./http/health";
+import { ApiError, problemResponse } from "./http/problem";
+import { requestIdFrom } from "./security/request-id";
+
+/** The Hono application: request id, validated config, per-request services, one error model. */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({
+    // zod validation failures of any route become one VALIDATION_FAILED problem.
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new ApiError("VALIDATION_FAILED", `The request ${result.target} is invalid.`, {
+          errors: result.error.issues.map((i) => ({ path: i.path.join(".") || result.target, message: i.message })),
+        });
+      }
+    },
+  });
+
+  app.use("*", async (c, next) => {
+    const requestId = requestIdFrom(c.req.header("x-request-id"));
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    const config = loadConfig(c.env);
+    c.set("config", config);
+    c.set("db", createDatabase(config));
+    await next();
+  });
+
+  registerHealth(app);
+
+  app.notFound((c) =>
+    problemResponse("NOT_FOUND", `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.`, c.get("requestId") ?? requestIdFrom(null)),
+  );
+
+  app.onError((err, c) => {
+    const requestId = c.get("requestId") ?? requestIdFrom(c.req.header("x-request-id"));
+    if (err instanceof ApiError) {
+      return problemResponse(err.code, err.message, requestId, { errors: err.errors, headers: err.headers });
+    }
+    if (err instanceof ConfigError) {
+      console.error(JSON.stringify({ level: "error", msg: "configuration invalid", variables: err.variables, requestId }));
+      return problemResponse("CONFIG_INVALID", `Configuration variable(s) missing or invalid: ${err.variables.join(", ")}.`, requestId);
+    }
+    if (err instanceof HTTPException) {
+      // Hono's own 4xx (e.g. a malformed JSON body in a validator) keeps its status, in our shape.
+      const code = err.status === 413 ? "PAYLOAD_TOO_LARGE" : err.status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : err.status < 500 ? "BAD_REQUEST" : "INTERNAL";
+      return problemResponse(code, err.status < 500 ? err.message || "The request could not be read." : "An unexpected error occurred.", requestId);
+    }
+    console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : "unknown" }));
+    return problemResponse("INTERNAL", "An unexpected error occurred. Quote the request id when reporting it.", requestId);
+  });
+
+  return app;
+}

@@ -1,0 +1,102 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { createdAt, epochMs } from "./columns";
+import { offices } from "./offices";
+
+export const invoiceKinds = ["monthly", "setup", "one_off"] as const;
+export const invoiceStatuses = ["draft", "open", "paid", "void", "uncollectible"] as const;
+
+/**
+ * An internal invoice. Exactly one `monthly` invoice per office and cycle (unique index), so a
+ * re-run of the invoicing job can never produce a duplicate.
+ */
+export const invoices = sqliteTable(
+  "invoices",
+  {
+    id: text("id").primaryKey(),
+    officeId: text("office_id")
+      .notNull()
+      .references(() => offices.id),
+    kind: text("kind", { enum: invoiceKinds }).notNull(),
+    status: text("status", { enum: invoiceStatuses }).notNull().default("draft"),
+    currency: text("currency").notNull(),
+    /** Billing period as local dates `YYYY-MM-DD`, end exclusive. */
+    periodStart: text("period_start").notNull(),
+    periodEnd: text("period_end").notNull(),
+    planVersionId: text("plan_version_id"),
+    subtotal: integer("subtotal").notNull().default(0),
+    total: integer("total").notNull().default(0),
+    amountPaid: integer("amount_paid").notNull().default(0),
+    amountRefunded: integer("amount_refunded").notNull().default(0),
+    stripeInvoiceId: text("stripe_invoice_id"),
+    /** Stripe push progress: none → draft_created → lines_added → finalized. */
+    stripeState: text("stripe_state").notNull().default("none"),
+    finalizedAt: epochMs("finalized_at"),
+    paidAt: epochMs("paid_at"),
+    voidedAt: epochMs("voided_at"),
+    dueAt: epochMs("due_at"),
+    createdAt: createdAt(),
+    updatedAt: epochMs("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("invoices_office_kind_period_uq")
+      .on(t.officeId, t.kind, t.periodStart)
+      .where(sql`${t.kind} IN ('monthly','setup')`),
+    uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceId),
+    index("invoices_office_created_ix").on(t.officeId, t.createdAt),
+    index("invoices_status_ix").on(t.status),
+    check("invoices_kind_ck", sql`${t.kind} IN ('monthly','setup','one_off')`),
+    check("invoices_status_ck", sql`${t.status} IN ('draft','open','paid','void','uncollectible')`),
+    check("invoices_amounts_ck", sql`${t.amountPaid} >= 0 AND ${t.amountRefunded} >= 0 AND ${t.amountRefunded} <= ${t.amountPaid}`),
+    check("invoices_period_ck", sql`${t.periodStart} <= ${t.periodEnd}`),
+  ],
+);
+
+export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off"] as const;
+
+/** Aggregated invoice lines: quantities and amounts only, never a patient. */
+export const invoiceLines = sqliteTable(
+  "invoice_lines",
+  {
+    id: text("id").primaryKey(),
+    invoiceId: text("invoice_id")
+      .notNull()
+      .references(() => invoices.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: invoiceLineKinds }).notNull(),
+    /** Fixed-template description (e.g. "Active patients — Mar 2026"), never free text. */
+    description: text("description").notNull(),
+    /** One-off category, for `one_off` lines. */
+    category: text("category"),
+    quantity: integer("quantity").notNull(),
+    /** Amount of the line in minor units (tiered lines: the sum over tiers, see docs/payment-plan.md). */
+    amount: integer("amount").notNull(),
+    periodStart: text("period_start"),
+    periodEnd: text("period_end"),
+    position: integer("position").notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("invoice_lines_invoice_ix").on(t.invoiceId, t.position),
+    check("invoice_lines_quantity_ck", sql`${t.quantity} >= 0`),
+  ],
+);
+
+/**
+ * Internal mapping of which patients a per-patient line counts. It stays inside the billing
+ * database and is never sent to Stripe.
+ */
+export const invoiceLinePatients = sqliteTable(
+  "invoice_line_patients",
+  {
+    invoiceLineId: text("invoice_line_id")
+      .notNull()
+      .references(() => invoiceLines.id, { onDelete: "cascade" }),
+    officeId: text("office_id").notNull(),
+    patientKey: text("patient_key").notNull(),
+    countedAt: epochMs("counted_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.invoiceLineId, t.patientKey] }),
+    index("invoice_line_patients_patient_ix").on(t.officeId, t.patientKey),
+  ],
+);

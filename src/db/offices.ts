@@ -1,0 +1,43 @@
+import { sql } from "drizzle-orm";
+import { check, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { createdAt, epochMs } from "./columns";
+import { planVersions } from "./plans";
+
+export const officeStatuses = ["trialing", "active", "past_due", "suspended", "canceled"] as const;
+export type OfficeStatus = (typeof officeStatuses)[number];
+
+/** A customer of the SaaS: a medical office, billed per active patient. */
+export const offices = sqliteTable(
+  "offices",
+  {
+    id: text("id").primaryKey(),
+    legalName: text("legal_name").notNull(),
+    billingEmail: text("billing_email").notNull(),
+    /** IANA time zone; cycle boundaries are local midnights in this zone. */
+    timeZone: text("time_zone").notNull(),
+    /** 1–31; in a shorter month the cycle starts on that month's last day. */
+    billingAnchorDay: integer("billing_anchor_day").notNull(),
+    planVersionId: text("plan_version_id")
+      .notNull()
+      .references(() => planVersions.id),
+    /** Plan version that takes effect when the current cycle closes (a `next_cycle` plan change). */
+    pendingPlanVersionId: text("pending_plan_version_id").references(() => planVersions.id),
+    status: text("status", { enum: officeStatuses }).notNull(),
+    trialEndsAt: epochMs("trial_ends_at"),
+    cancelAtPeriodEnd: integer("cancel_at_period_end", { mode: "boolean" }).notNull().default(false),
+    canceledAt: epochMs("canceled_at"),
+    pastDueSince: epochMs("past_due_since"),
+    /** Current cycle as local dates `YYYY-MM-DD`, end exclusive. */
+    cycleStart: text("cycle_start").notNull(),
+    cycleEnd: text("cycle_end").notNull(),
+    stripeCustomerId: text("stripe_customer_id"),
+    createdAt: createdAt(),
+    updatedAt: epochMs("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("offices_stripe_customer_uq").on(t.stripeCustomerId),
+    check("offices_anchor_ck", sql`${t.billingAnchorDay} BETWEEN 1 AND 31`),
+    check("offices_status_ck", sql`${t.status} IN ('trialing','active','past_due','suspended','canceled')`),
+    check("offices_cycle_ck", sql`${t.cycleStart} < ${t.cycleEnd}`),
+  ],
+);

@@ -1,0 +1,9 @@
+/** The billing database schema: one file per entity, gathered here for drizzle and drizzle-kit. */
+export * from "./plans";
+export * from "./offices";
+export * from "./patients";
+export * from "./invoices";
+export * from "./audit";
+export * from "./stripe-requests";
+export * from "./webhook-events";
+export * from "./job-runs";

@@ -1,0 +1,13 @@
+import type { OfficeBilling } from "./office/office-billing";
+
+/**
+ * Bindings and variables as the runtime hands them to the Worker. Values are untrusted until
+ * `loadConfig` has validated them (src/config.ts).
+ */
+export interface Env {
+  OFFICE_BILLING: DurableObjectNamespace<OfficeBilling>;
+  ENVIRONMENT?: string;
+  TURSO_DATABASE_URL?: string;
+  TURSO_AUTH_TOKEN?: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,13 @@
+import { createApp } from "./app";
+import type { Env } from "./env";
+import { handleScheduled } from "./jobs/scheduled";
+
+export { OfficeBilling } from "./office/office-billing";
+
+const app = createApp();
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  // Awaited, so a failing run is reported as a failed cron invocation.
+  scheduled: (controller, env) => handleScheduled(controller, env),
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,6 @@
+declare module "cloudflare:test" {
+  // The env the Worker tests see: the Worker's own bindings plus the harness's additions.
+  interface ProvidedEnv extends import("../src/env").Env {
+    LIBSQL_SERVER_URL: string;
+  }
+}

@@ -1,0 +1,32 @@
+import type { TestProject } from "vitest/node";
+// @ts-expect-error -- plain ESM JavaScript tool, run by Node without a build step
+import { startServer } from "../../tools/libsql-server/server.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { applyMigrations } from "../../tools/lib/migrate.mjs";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Database URL handed to the Worker (a database of its own on the local server). */
+    libsqlUrl: string;
+    libsqlAuthToken: string;
+    /** Root URL of the local libSQL server, for /dev/stats. */
+    libsqlServerUrl: string;
+  }
+}
+
+/**
+ * Starts the real local libSQL server (in memory, with a bearer token as Turso would require),
+ * applies every migration to a fresh database on it, and hands the URL to the Worker tests.
+ */
+export default async function setup(project: TestProject) {
+  const authToken = `test-${crypto.randomUUID()}`;
+  const server = await startServer({ port: 0, memory: true, authToken });
+  const url = `${server.url}/db/worker-tests/`;
+  await applyMigrations({ url, authToken });
+  project.provide("libsqlUrl", url);
+  project.provide("libsqlAuthToken", authToken);
+  project.provide("libsqlServerUrl", server.url);
+  return async () => {
+    await server.close();
+  };
+}

@@ -1,0 +1,29 @@
+import { defineWorkersConfig } from "@cloudflare/vitest-pool-workers/config";
+
+// Worker tests run inside workerd (the Workers runtime) through the vitest pool. The global setup
+// (Node) starts the real local libSQL server and applies the migrations; its URL reaches the
+// Worker's env through `inject`. Test files isolate themselves by seeding fresh tenants (random
+// office and plan ids), so they can run in parallel and in any order against one database.
+export default defineWorkersConfig({
+  test: {
+    include: ["tests/worker/**/*.test.ts"],
+    globalSetup: ["./tests/harness/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    poolOptions: {
+      workers: ({ inject }) => ({
+        singleWorker: false,
+        isolatedStorage: true,
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ENVIRONMENT: "test",
+            TURSO_DATABASE_URL: inject("libsqlUrl"),
+            TURSO_AUTH_TOKEN: inject("libsqlAuthToken"),
+            LIBSQL_SERVER_URL: inject("libsqlServerUrl"),
+          },
+        },
+      }),
+    },
+  },
+});
