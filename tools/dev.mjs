@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// npm run dev [-- --fresh] [--port 8787] [--db-port 8080]
+// Starts the local libSQL server on .data/dev.db, applies the migrations, then runs `wrangler dev`
+// on http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { readDevVars } from "./lib/dev-vars.mjs";
+import { applyMigrations } from "./lib/migrate.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    fresh: { type: "boolean", default: false },
+    port: { type: "string", default: "8787" },
+    "db-port": { type: "string", default: "8080" },
+  },
+});
+
+const dataDir = join(root, ".data");
+if (args.fresh) {
+  rmSync(dataDir, { recursive: true, force: true });
+  console.log("dev: --fresh: removed .data/");
+}
+mkdirSync(dataDir, { recursive: true });
+
+const devVarsPath = join(root, ".dev.vars");
+if (!existsSync(devVarsPath)) {
+  copyFileSync(join(root, ".dev.vars.example"), devVarsPath);
+  console.log("dev: created .dev.vars from .dev.vars.example");
+}
+const dbUrl = `http://127.0.0.1:${args["db-port"]}`;
+const devVars = readDevVars(devVarsPath);
+if (devVars.TURSO_DATABASE_URL && devVars.TURSO_DATABASE_URL.replace(/\/$/, "") !== dbUrl) {
+  console.log(`dev: note: .dev.vars points TURSO_DATABASE_URL at ${devVars.TURSO_DATABASE_URL}; the Worker is started with ${dbUrl}`);
+}
+
+/** @type {import('node:child_process').ChildProcess[]} */
+const children = [];
+let stopping = false;
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+  setTimeout(() => process.exit(code), 1500).unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once("exit", r))))).then(() => process.exit(code));
+}
+process.on("SIGINT", () => stop(0));
+process.on("SIGTERM", () => stop(0));
+
+// 1. The local libSQL server, on a file that survives restarts.
+const db = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", args["db-port"], "--file", join(dataDir, "dev.db")], {
+  stdio: ["ignore", "pipe", "inherit"],
+});
+children.push(db);
+db.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`dev: the libSQL server exited (${code}); stopping`);
+    stop(1);
+  }
+});
+await new Promise((resolve, reject) => {
+  let buffered = "";
+  db.stdout.on("data", (chunk) => {
+    const text = chunk.toString();
+    process.stdout.write(`[db] ${text}`);
+    buffered += text;
+    if (buffered.includes("listening on http://")) resolve(undefined);
+  });
+  db.once("exit", () => reject(new Error("libSQL server did not start")));
+}).catch((err) => {
+  console.error(`dev: ${err.message}`);
+  stop(1);
+});
+
+// 2. Migrations.
+try {
+  const { applied } = await applyMigrations({ url: dbUrl });
+  console.log(`dev: migrations up to date (${applied} applied)`);
+} catch (err) {
+  console.error(`dev: migration failed: ${err instanceof Error ? err.message : err}`);
+  stop(1);
+}
+
+// 3. The Worker, in workerd, through wrangler (local mode, no account needed).
+const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
+const wrangler = spawn(
+  process.execPath,
+  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--var", `TURSO_DATABASE_URL:${dbUrl}`, "--show-interactive-dev-session=false"],
+  {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: join(dataDir, "wrangler-logs") },
+  },
+);
+children.push(wrangler);
+wrangler.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`dev: wrangler exited (${code}); stopping`);
+    stop(code ?? 1);
+  }
+});
+console.log(`dev: Worker starting on http://127.0.0.1:${args.port} (database ${dbUrl}); Ctrl-C stops everything`);
