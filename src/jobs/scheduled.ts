@@ -1,22 +1,28 @@
 import { loadConfig } from "../config";
-import { createDatabase } from "../db/client";
+import { createDatabase, type Database } from "../db/client";
 import type { Env } from "../env";
 import { runInvoicing } from "./invoicing-run";
 
-/** Cron expressions of wrangler.toml's [triggers], and the job each one runs. */
+/** Cron expression of the hourly invoicing run: cycles close at local midnight in each office's zone. */
 export const CRON_INVOICING = "5 * * * *";
 
+/**
+ * Every Cron Trigger of wrangler.toml's [triggers] and the job it runs. A test checks that this
+ * map and wrangler.toml list the same crons, so no job is handled in code but never triggered.
+ */
+export const cronJobs: Record<string, (db: Database, controller: ScheduledController) => Promise<Record<string, unknown>>> = {
+  [CRON_INVOICING]: async (db, controller) => {
+    const summary = await runInvoicing(db, controller.scheduledTime, controller.cron);
+    return { job: "invoicing", runKey: summary.runKey, attempt: summary.attempt, officesDue: summary.officesDue.length };
+  },
+};
+
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
-  const config = loadConfig(env);
-  const db = createDatabase(config);
-  switch (controller.cron) {
-    case CRON_INVOICING: {
-      const summary = await runInvoicing(db, controller.scheduledTime, controller.cron);
-      console.log(JSON.stringify({ level: "info", msg: "invoicing run", runKey: summary.runKey, attempt: summary.attempt, officesDue: summary.officesDue.length }));
-      return;
-    }
-    default:
-      console.error(JSON.stringify({ level: "error", msg: "scheduled: no job for cron", cron: controller.cron }));
-      throw new Error(`no job is configured for cron "${controller.cron}"`);
+  const job = cronJobs[controller.cron];
+  if (!job) {
+    console.error(JSON.stringify({ level: "error", msg: "scheduled: no job for cron", cron: controller.cron }));
+    throw new Error(`no job is configured for cron "${controller.cron}"`);
   }
+  const summary = await job(createDatabase(loadConfig(env)), controller);
+  console.log(JSON.stringify({ level: "info", msg: "scheduled job done", cron: controller.cron, ...summary }));
 }

@@ -1,0 +1,65 @@
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cronJobs } from "../../src/jobs/scheduled";
+
+const root = join(import.meta.dirname, "..", "..");
+
+describe("project configuration", () => {
+  it("wrangler.toml triggers exactly the crons the Worker handles", () => {
+    const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+    const m = /^\s*crons\s*=\s*\[([^\]]*)\]/m.exec(toml);
+    expect(m, "wrangler.toml has a [triggers] crons list").toBeTruthy();
+    const crons = [...m![1]!.matchAll(/"([^"]+)"/g)].map((x) => x[1]);
+    expect(crons.sort()).toEqual(Object.keys(cronJobs).sort());
+  });
+
+  it("wrangler.toml binds the OfficeBilling Durable Object with SQLite storage", () => {
+    const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+    expect(toml).toMatch(/name\s*=\s*"OFFICE_BILLING"\s*\n\s*class_name\s*=\s*"OfficeBilling"/);
+    expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["OfficeBilling"\]/);
+  });
+
+  it(".dev.vars.example documents every variable the Worker validates", () => {
+    const example = readFileSync(join(root, ".dev.vars.example"), "utf8");
+    const config = readFileSync(join(root, "src/config.ts"), "utf8");
+    const names = [...config.matchAll(/^\s{4}([A-Z][A-Z0-9_]+):/gm)].map((x) => x[1]);
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) expect(example, name).toMatch(new RegExp(`^# .+\\n${name}=`, "m"));
+  });
+
+  it("the drizzle schema and the committed migrations agree (drizzle-kit generates nothing new)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "migrations-check-"));
+    try {
+      cpSync(join(root, "migrations"), join(dir, "migrations"), { recursive: true });
+      const before = readdirSync(join(dir, "migrations")).sort();
+      const config = join(dir, "drizzle.config.mjs");
+      writeFileSync(
+        config,
+        `export default { dialect: "turso", schema: "./src/db/schema.ts", out: ${JSON.stringify(relative(root, join(dir, "migrations")))} };`,
+      );
+      const run = spawnSync(process.execPath, [join(root, "node_modules/drizzle-kit/bin.cjs"), "generate", "--config", config], {
+        cwd: root,
+        encoding: "utf8",
+      });
+      expect(run.status).toBe(0);
+      expect(run.stdout + run.stderr).toMatch(/No schema changes/);
+      expect(readdirSync(join(dir, "migrations")).sort()).toEqual(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("every migration file is in the journal, in order", () => {
+    const journal = JSON.parse(readFileSync(join(root, "migrations/meta/_journal.json"), "utf8")) as {
+      entries: { idx: number; tag: string }[];
+    };
+    const files = readdirSync(join(root, "migrations"))
+      .filter((f) => f.endsWith(".sql"))
+      .sort();
+    expect(journal.entries.map((e) => `${e.tag}.sql`)).toEqual(files);
+    expect(journal.entries.map((e) => e.idx)).toEqual(files.map((_, i) => i));
+  });
+});
