@@ -41,7 +41,8 @@ CREATE TABLE `offices` (
 	`past_due_since` integer,
 	`cycle_start` text NOT NULL,
 	`cycle_end` text NOT NULL,
-	`stripe_customer_id` text,
+	`stripe_customer_ref` text,
+	`stripe_customer_index` text,
 	`created_at` integer DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)) NOT NULL,
 	`updated_at` integer NOT NULL,
 	FOREIGN KEY (`plan_version_id`) REFERENCES `plan_versions`(`id`) ON UPDATE no action ON DELETE no action,
@@ -51,7 +52,7 @@ CREATE TABLE `offices` (
 	CONSTRAINT "offices_cycle_ck" CHECK("offices"."cycle_start" < "offices"."cycle_end")
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `offices_stripe_customer_uq` ON `offices` (`stripe_customer_id`);--> statement-breakpoint
+CREATE UNIQUE INDEX `offices_stripe_customer_uq` ON `offices` (`stripe_customer_index`);--> statement-breakpoint
 CREATE TABLE `patient_events` (
 	`id` text PRIMARY KEY NOT NULL,
 	`office_id` text NOT NULL,
@@ -122,7 +123,8 @@ CREATE TABLE `invoices` (
 	`total` integer DEFAULT 0 NOT NULL,
 	`amount_paid` integer DEFAULT 0 NOT NULL,
 	`amount_refunded` integer DEFAULT 0 NOT NULL,
-	`stripe_invoice_id` text,
+	`stripe_invoice_ref` text,
+	`stripe_invoice_index` text,
 	`stripe_state` text DEFAULT 'none' NOT NULL,
 	`finalized_at` integer,
 	`paid_at` integer,
@@ -138,7 +140,7 @@ CREATE TABLE `invoices` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `invoices_office_kind_period_uq` ON `invoices` (`office_id`,`kind`,`period_start`) WHERE "invoices"."kind" IN ('monthly','setup');--> statement-breakpoint
-CREATE UNIQUE INDEX `invoices_stripe_invoice_uq` ON `invoices` (`stripe_invoice_id`);--> statement-breakpoint
+CREATE UNIQUE INDEX `invoices_stripe_invoice_uq` ON `invoices` (`stripe_invoice_index`);--> statement-breakpoint
 CREATE INDEX `invoices_office_created_ix` ON `invoices` (`office_id`,`created_at`);--> statement-breakpoint
 CREATE INDEX `invoices_status_ix` ON `invoices` (`status`);--> statement-breakpoint
 CREATE TABLE `audit_log` (

@@ -28,7 +28,9 @@ export const invoices = sqliteTable(
     total: integer("total").notNull().default(0),
     amountPaid: integer("amount_paid").notNull().default(0),
     amountRefunded: integer("amount_refunded").notNull().default(0),
-    stripeInvoiceId: text("stripe_invoice_id"),
+    /** Stripe invoice id, encrypted at rest, and its keyed HMAC for webhook lookups. */
+    stripeInvoiceRef: text("stripe_invoice_ref"),
+    stripeInvoiceIndex: text("stripe_invoice_index"),
     /** Stripe push progress: none → draft_created → lines_added → finalized. */
     stripeState: text("stripe_state").notNull().default("none"),
     finalizedAt: epochMs("finalized_at"),
@@ -42,7 +44,7 @@ export const invoices = sqliteTable(
     uniqueIndex("invoices_office_kind_period_uq")
       .on(t.officeId, t.kind, t.periodStart)
       .where(sql`${t.kind} IN ('monthly','setup')`),
-    uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceId),
+    uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceIndex),
     index("invoices_office_created_ix").on(t.officeId, t.createdAt),
     index("invoices_status_ix").on(t.status),
     check("invoices_kind_ck", sql`${t.kind} IN ('monthly','setup','one_off')`),

@@ -30,12 +30,17 @@ export const offices = sqliteTable(
     /** Current cycle as local dates `YYYY-MM-DD`, end exclusive. */
     cycleStart: text("cycle_start").notNull(),
     cycleEnd: text("cycle_end").notNull(),
-    stripeCustomerId: text("stripe_customer_id"),
+    /**
+     * Stripe customer id, encrypted at rest (AES-256-GCM, `<keyId>.<iv>.<ciphertext>`), and its
+     * keyed HMAC for lookups; the plaintext id is never stored.
+     */
+    stripeCustomerRef: text("stripe_customer_ref"),
+    stripeCustomerIndex: text("stripe_customer_index"),
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },
   (t) => [
-    uniqueIndex("offices_stripe_customer_uq").on(t.stripeCustomerId),
+    uniqueIndex("offices_stripe_customer_uq").on(t.stripeCustomerIndex),
     check("offices_anchor_ck", sql`${t.billingAnchorDay} BETWEEN 1 AND 31`),
     check("offices_status_ck", sql`${t.status} IN ('trialing','active','past_due','suspended','canceled')`),
     check("offices_cycle_ck", sql`${t.cycleStart} < ${t.cycleEnd}`),
