@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env } from "cloudflare:test";
+import { createScheduledController, env } from "cloudflare:test";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { jobRuns } from "../../src/db/job-runs";
@@ -17,7 +17,7 @@ describe("scheduled(): the invoicing Cron Trigger", () => {
     const later = await seedOffice(db, { timeZone: "Pacific/Kiritimati", cycleStart: "2026-11-15", cycleEnd: "2026-12-15" });
 
     const controller = createScheduledController({ cron: CRON_INVOICING, scheduledTime });
-    await worker.scheduled(controller, env, createExecutionContext());
+    await worker.scheduled(controller, env);
 
     const runKey = new Date(scheduledTime).toISOString();
     const [run] = await db.select().from(jobRuns).where(and(eq(jobRuns.job, INVOICING_JOB), eq(jobRuns.runKey, runKey)));
@@ -32,8 +32,8 @@ describe("scheduled(): the invoicing Cron Trigger", () => {
     const db = testDb();
     const scheduledTime = Date.UTC(2031, 0, 1, 5, 5);
     const controller = createScheduledController({ cron: CRON_INVOICING, scheduledTime });
-    await worker.scheduled(controller, env, createExecutionContext());
-    await worker.scheduled(controller, env, createExecutionContext());
+    await worker.scheduled(controller, env);
+    await worker.scheduled(controller, env);
     const runs = await db.select().from(jobRuns).where(eq(jobRuns.runKey, new Date(scheduledTime).toISOString()));
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ status: "succeeded", attempts: 2 });
@@ -41,6 +41,6 @@ describe("scheduled(): the invoicing Cron Trigger", () => {
 
   it("fails loudly on a cron with no job", async () => {
     const controller = createScheduledController({ cron: "0 0 * * *", scheduledTime: Date.now() });
-    await expect(worker.scheduled(controller, env, createExecutionContext())).rejects.toThrow(/no job is configured/);
+    await expect(worker.scheduled(controller, env)).rejects.toThrow(/no job is configured/);
   });
 });
