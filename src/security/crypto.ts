@@ -1,0 +1,76 @@
+import { fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from "./encoding";
+
+export async function sha256Hex(data: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  return toHex(await crypto.subtle.digest("SHA-256", typeof data === "string" ? utf8(data) : data));
+}
+
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+}
+
+export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
+  return toHex(await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(message)));
+}
+
+/**
+ * The pseudonym under which the billing database knows a patient:
+ * HMAC-SHA256(PATIENT_KEY_SECRET, officeId + ":" + patientId), hex. The clinical system, which
+ * knows patient ids, can recompute it; nobody holding billing data alone can reverse it.
+ */
+export function patientKey(secret: string, officeId: string, patientId: string): Promise<string> {
+  return hmacSha256Hex(secret, `${officeId}:${patientId}`);
+}
+
+/** Constant-time comparison of two strings of equal length. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/**
+ * Field encryption at rest: AES-256-GCM with a random 96-bit IV. The stored form
+ * `<keyId>.<iv>.<ciphertext+tag>` (base64url) records which key encrypted it, so keys can rotate:
+ * values under an older key stay readable while that key is still configured.
+ */
+export type DataKeyring = { current: string; keys: Map<string, CryptoKey>; indexSecret: string };
+
+/** Parses `DATA_ENCRYPTION_KEY`: `<keyId>:<base64 32 bytes>[,<keyId>:<base64>...]`, the first is current. */
+export async function loadKeyring(spec: string, indexSecret: string): Promise<DataKeyring> {
+  const keys = new Map<string, CryptoKey>();
+  let current: string | undefined;
+  for (const part of spec.split(",")) {
+    const [id, b64] = part.trim().split(":");
+    const raw = b64 ? fromBase64Url(b64) : null;
+    if (!id || !raw || raw.length !== 32) throw new Error("malformed data encryption key");
+    keys.set(id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+    current ??= id;
+  }
+  return { current: current!, keys, indexSecret };
+}
+
+export async function encryptField(keyring: DataKeyring, plaintext: string, context: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const key = keyring.keys.get(keyring.current)!;
+  const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: utf8(context) }, key, utf8(plaintext));
+  return `${keyring.current}.${toBase64Url(iv)}.${toBase64Url(ct)}`;
+}
+
+export async function decryptField(keyring: DataKeyring, stored: string, context: string): Promise<string> {
+  const [keyId, ivText, ctText] = stored.split(".");
+  const key = keyId ? keyring.keys.get(keyId) : undefined;
+  const iv = ivText ? fromBase64Url(ivText) : null;
+  const ct = ctText ? fromBase64Url(ctText) : null;
+  if (!key || !iv || !ct) throw new Error("encrypted field unreadable: unknown key or malformed value");
+  const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: utf8(context) }, key, ct);
+  return fromUtf8(new Uint8Array(pt));
+}
+
+/** The key id a stored value was encrypted under (for rotation). */
+export const fieldKeyId = (stored: string): string => stored.split(".")[0] ?? "";
+
+/** Keyed lookup index of a provider reference: HMAC, so the plaintext id is never stored. */
+export function lookupIndex(keyring: DataKeyring, kind: string, value: string): Promise<string> {
+  return hmacSha256Hex(keyring.indexSecret, `${kind}:${value}`);
+}
