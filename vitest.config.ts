@@ -13,7 +13,7 @@ export default defineWorkersConfig({
     poolOptions: {
       workers: ({ inject }) => ({
         singleWorker: false,
-        isolatedStorage: true,
+        isolatedStorage: false,
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {

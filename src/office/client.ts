@@ -1,9 +1,10 @@
 import type { Env } from "../env";
+import { unwrap } from "./result";
 
 /** The small typed client the rest of the Worker uses to reach an office's Durable Object. */
 export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string) {
   const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
   return {
-    info: () => stub.info(officeId),
+    info: async () => unwrap(await stub.info(officeId)),
   };
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
 import { invoices } from "../../src/db/invoices";
 import { newId } from "../../src/security/request-id";
+import { rejection } from "../harness/db-error";
 import { seedOffice, testDb } from "../harness/seed";
 
 const expectedTables = [
@@ -39,7 +40,7 @@ describe("migrations applied by the harness", () => {
       updatedAt: Date.now(),
     });
     await db.insert(invoices).values(invoice());
-    await expect(db.insert(invoices).values(invoice())).rejects.toThrow(/UNIQUE constraint failed/);
+    expect(await rejection(db.insert(invoices).values(invoice()))).toMatch(/UNIQUE constraint failed/);
     // One-off invoices are not limited per period.
     await db.insert(invoices).values({ ...invoice(), kind: "one_off" });
     await db.insert(invoices).values({ ...invoice(), kind: "one_off" });
@@ -60,14 +61,14 @@ describe("migrations applied by the harness", () => {
       prevHash: "0".repeat(64),
       hash: "f".repeat(64),
     });
-    await expect(db.run(sql`UPDATE audit_log SET action = 'changed' WHERE chain = ${chain}`)).rejects.toThrow(/append-only/);
-    await expect(db.run(sql`DELETE FROM audit_log WHERE chain = ${chain}`)).rejects.toThrow(/append-only/);
+    expect(await rejection(db.run(sql`UPDATE audit_log SET action = 'changed' WHERE chain = ${chain}`))).toMatch(/append-only/);
+    expect(await rejection(db.run(sql`DELETE FROM audit_log WHERE chain = ${chain}`))).toMatch(/append-only/);
   });
 
   it("rejects money that is not a non-negative integer amount where the schema says so", async () => {
     const db = testDb();
     const office = await seedOffice(db);
-    await expect(
+    expect(await rejection(
       db.insert(invoices).values({
         id: newId("inv"),
         officeId: office.id,
@@ -79,6 +80,6 @@ describe("migrations applied by the harness", () => {
         amountRefunded: 200,
         updatedAt: Date.now(),
       }),
-    ).rejects.toThrow(/CHECK constraint failed/);
+    )).toMatch(/CHECK constraint failed/);
   });
 });

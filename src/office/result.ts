@@ -1,0 +1,22 @@
+import { ApiError, type ErrorCode } from "../http/problem";
+
+/**
+ * What an office Durable Object method returns across RPC. Methods never throw across the RPC
+ * boundary: error classes do not survive it, and a rejected RPC would surface as an unhandled
+ * rejection in the caller's runtime. The typed client turns a failure back into an ApiError.
+ */
+export type OfficeResult<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; detail: string } };
+
+export const ok = <T>(value: T): OfficeResult<T> => ({ ok: true, value });
+
+/** Converts an exception inside the object into a failure result (ApiError keeps its code). */
+export function failure(err: unknown): OfficeResult<never> {
+  if (err instanceof ApiError) return { ok: false, error: { code: err.code, detail: err.message } };
+  console.error(JSON.stringify({ level: "error", msg: "office object operation failed", error: err instanceof Error ? `${err.name}: ${err.message}` : "unknown" }));
+  return { ok: false, error: { code: "INTERNAL", detail: "The office operation failed unexpectedly." } };
+}
+
+export function unwrap<T>(result: OfficeResult<T>): T {
+  if (result.ok) return result.value;
+  throw new ApiError(result.error.code, result.error.detail);
+}
