@@ -93,7 +93,12 @@ const wrangler = spawn(
   {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: join(dataDir, "wrangler-logs") },
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false", // no network: use the placeholder request.cf
+      WRANGLER_LOG_PATH: join(dataDir, "wrangler-logs"),
+    },
   },
 );
 children.push(wrangler);
