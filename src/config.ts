@@ -4,27 +4,49 @@ import type { Env } from "./env";
 /**
  * The configuration the Worker needs, validated with zod before any route runs. Secrets come only
  * from the environment (.dev.vars locally, `wrangler secret put` in production); an error names
- * the offending variable, never its value.
+ * the offending variable, never its value. Each variable is documented in .dev.vars.example.
  */
-const configSchema = z
-  .object({
-    ENVIRONMENT: z.enum(["development", "test", "production"]),
-    TURSO_DATABASE_URL: z
-      .string()
-      .url()
-      .refine((u) => /^(libsql|https?|wss?):\/\//.test(u), "must be a libsql://, https://, http://, wss:// or ws:// URL"),
-    TURSO_AUTH_TOKEN: z.string().min(1).optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.ENVIRONMENT === "production") {
-      if (!env.TURSO_AUTH_TOKEN) {
-        ctx.addIssue({ code: "custom", path: ["TURSO_AUTH_TOKEN"], message: "is required in production" });
-      }
-      if (/^(http|ws):\/\//.test(env.TURSO_DATABASE_URL)) {
-        ctx.addIssue({ code: "custom", path: ["TURSO_DATABASE_URL"], message: "must use TLS in production" });
-      }
-    }
-  });
+const secret = (min: number) => z.string().min(min, `must be at least ${min} characters`);
+const keyringSpec = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_\-+/]{43}=?(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_\-+/]{43}=?)*$/, "must be <keyId>:<base64 of 32 bytes>[,<keyId>:<base64>...]");
+
+const shape = {
+  ENVIRONMENT: z.enum(["development", "test", "production"]),
+  TURSO_DATABASE_URL: z
+    .string()
+    .url()
+    .refine((u) => /^(libsql|https?|wss?):\/\//.test(u), "must be a libsql://, https://, http://, wss:// or ws:// URL"),
+  TURSO_AUTH_TOKEN: z.string().min(1).optional(),
+  AUTH_ISSUER: z.string().min(1),
+  AUTH_AUDIENCE: z.string().min(1),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  AUTH_DEV_SECRET: secret(32).optional(),
+  PATIENT_KEY_SECRET: secret(32),
+  DATA_ENCRYPTION_KEY: keyringSpec,
+  DATA_INDEX_KEY: secret(32),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$/, "must be a Stripe secret (sk_) or restricted (rk_) key")
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{10,}$/, "must be a Stripe webhook secret (whsec_)").optional(),
+  STRIPE_WEBHOOK_SECRET_PREVIOUS: z.string().regex(/^whsec_[A-Za-z0-9+/=]{10,}$/, "must be a Stripe webhook secret (whsec_)").optional(),
+  STRIPE_API_BASE: z.string().url().optional(),
+};
+
+const configSchema = z.object(shape).superRefine((env, ctx) => {
+  const problem = (variable: keyof typeof shape, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
+  if (env.ENVIRONMENT === "production") {
+    if (!env.TURSO_AUTH_TOKEN) problem("TURSO_AUTH_TOKEN", "is required in production");
+    if (/^(http|ws):\/\//.test(env.TURSO_DATABASE_URL)) problem("TURSO_DATABASE_URL", "must use TLS in production");
+    if (!env.AUTH_JWKS_URL) problem("AUTH_JWKS_URL", "is required in production");
+    else if (!env.AUTH_JWKS_URL.startsWith("https://")) problem("AUTH_JWKS_URL", "must be https in production");
+    if (env.AUTH_DEV_SECRET) problem("AUTH_DEV_SECRET", "must not be set in production (HS256 dev tokens are refused there)");
+    if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
+  } else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
+    problem("AUTH_DEV_SECRET", "is required in development and test unless AUTH_JWKS_URL is set");
+  }
+});
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -33,7 +55,7 @@ export class ConfigError extends Error {
   constructor(issues: { variable: string; problem: string }[]) {
     super(`invalid configuration: ${issues.map((i) => `${i.variable} ${i.problem}`).join("; ")}`);
     this.name = "ConfigError";
-    this.variables = issues.map((i) => i.variable);
+    this.variables = [...new Set(issues.map((i) => i.variable))];
   }
 }
 
@@ -44,13 +66,13 @@ export function loadConfig(env: Env): Config {
   const cached = cache.get(env);
   if (cached) return cached;
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(configSchema.shape ?? {})) raw[key] = env[key] === "" ? undefined : env[key];
+  for (const key of Object.keys(shape)) raw[key] = env[key] === "" ? undefined : env[key];
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => ({
         variable: String(issue.path[0] ?? "environment"),
-        // zod messages describe the expectation, never echo the received value.
+        // zod messages here describe the expectation; none echoes the received value.
         problem: raw[String(issue.path[0])] === undefined ? "is missing" : `is invalid (${issue.message})`,
       })),
     );

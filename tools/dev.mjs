@@ -3,13 +3,14 @@
 // Starts the local libSQL server on .data/dev.db, applies the migrations, then runs `wrangler dev`
 // on http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { applyMigrations } from "./lib/migrate.mjs";
+import { generateLocalSecrets } from "./lib/secrets.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
@@ -29,8 +30,13 @@ mkdirSync(dataDir, { recursive: true });
 
 const devVarsPath = join(root, ".dev.vars");
 if (!existsSync(devVarsPath)) {
-  copyFileSync(join(root, ".dev.vars.example"), devVarsPath);
-  console.log("dev: created .dev.vars from .dev.vars.example");
+  // Copy the example, filling each empty secret with a fresh random value.
+  const secrets = generateLocalSecrets();
+  const text = readFileSync(join(root, ".dev.vars.example"), "utf8").replace(/^([A-Z_]+)=$/gm, (line, name) =>
+    secrets[name] ? `${name}=${secrets[name]}` : line,
+  );
+  writeFileSync(devVarsPath, text, { mode: 0o600 });
+  console.log("dev: created .dev.vars from .dev.vars.example with fresh local secrets");
 }
 const dbUrl = `http://127.0.0.1:${args["db-port"]}`;
 const devVars = readDevVars(devVarsPath);

@@ -3,6 +3,8 @@ import type { TestProject } from "vitest/node";
 import { startServer } from "../../tools/libsql-server/server.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { applyMigrations } from "../../tools/lib/migrate.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { generateLocalSecrets } from "../../tools/lib/secrets.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -11,6 +13,8 @@ declare module "vitest" {
     libsqlAuthToken: string;
     /** Root URL of the local libSQL server, for /dev/stats. */
     libsqlServerUrl: string;
+    /** Fresh random secrets for this run (AUTH_DEV_SECRET, PATIENT_KEY_SECRET, ...). */
+    secrets: Record<string, string>;
   }
 }
 
@@ -26,6 +30,7 @@ export default async function setup(project: TestProject) {
   project.provide("libsqlUrl", url);
   project.provide("libsqlAuthToken", authToken);
   project.provide("libsqlServerUrl", server.url);
+  project.provide("secrets", generateLocalSecrets());
   return async () => {
     await server.close();
   };

@@ -1,0 +1,12 @@
+// Fresh random values for the local secrets (dev runner and test harness); never committed.
+import { randomBytes } from "node:crypto";
+
+/** @returns {Record<string, string>} */
+export function generateLocalSecrets() {
+  return {
+    AUTH_DEV_SECRET: randomBytes(32).toString("base64url"),
+    PATIENT_KEY_SECRET: randomBytes(32).toString("base64url"),
+    DATA_ENCRYPTION_KEY: `k1:${randomBytes(32).toString("base64url")}`,
+    DATA_INDEX_KEY: randomBytes(32).toString("base64url"),
+  };
+}
