@@ -1,4 +1,5 @@
 import type { OfficeBilling } from "./office/office-billing";
+import type { PlatformAudit } from "./office/platform-audit";
 
 /**
  * Bindings and variables as the runtime hands them to the Worker. Values are untrusted until
@@ -6,6 +7,7 @@ import type { OfficeBilling } from "./office/office-billing";
  */
 export interface Env {
   OFFICE_BILLING: DurableObjectNamespace<OfficeBilling>;
+  PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
   ENVIRONMENT?: string;
   TURSO_DATABASE_URL?: string;
   TURSO_AUTH_TOKEN?: string;

@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { handleScheduled } from "./jobs/scheduled";
 
 export { OfficeBilling } from "./office/office-billing";
+export { PlatformAudit } from "./office/platform-audit";
 
 const app = createApp();
 

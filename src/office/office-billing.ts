@@ -1,7 +1,8 @@
-import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
+import { ChainWriter, type AuditInput } from "./chain-writer";
 import { failure, ok, type OfficeResult } from "./result";
+import { SerializedObject } from "./serialized-object";
 
 export type OfficeObjectInfo = {
   officeId: string;
@@ -12,14 +13,12 @@ export type OfficeObjectInfo = {
 
 /**
  * One instance per office (addressed by `idFromName(officeId)`): the single writer of that office's
- * billing state. Durable Object input gates do not hold across outbound fetches (our database is
- * reached over HTTP), so operations are additionally queued here and run strictly one at a time.
- *
- * Its own SQLite storage keeps only the office it is bound to and an operation ledger; the
- * billing data lives in Turso. Public methods are the RPC surface; they return OfficeResult.
+ * billing state and of its audit chain. Its own SQLite storage keeps the office it is bound to,
+ * an operation ledger and the audit chain head; the billing data lives in Turso. Public methods
+ * are the RPC surface; they return OfficeResult and never throw across RPC.
  */
-export class OfficeBilling extends DurableObject<Env> {
-  #tail: Promise<unknown> = Promise.resolve();
+export class OfficeBilling extends SerializedObject {
+  #chain: ChainWriter | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -29,44 +28,50 @@ export class OfficeBilling extends DurableObject<Env> {
   }
 
   /** Binds this object to its office on first use; a mismatch means a routing bug and is refused. */
-  protected bind(officeId: string): void {
+  protected before(officeId: string): void {
     const row = this.ctx.storage.sql.exec<{ office_id: string }>("SELECT office_id FROM office_meta WHERE id = 1").toArray()[0];
     if (!row) {
       this.ctx.storage.sql.exec("INSERT INTO office_meta (id, office_id) VALUES (1, ?)", officeId);
     } else if (row.office_id !== officeId) {
       throw new ApiError("CONFLICT", "This office object is bound to a different office.");
     }
+    this.#chain ??= new ChainWriter(this.ctx.storage, officeId);
   }
 
-  /**
-   * Runs `fn` after every operation queued before it has settled, so operations of one office
-   * never interleave, even across awaits on network I/O. A failing operation does not stop the
-   * queue; it comes back as a failure result.
-   */
-  protected exclusive<T>(officeId: string, operation: string, fn: () => Promise<T>): Promise<OfficeResult<T>> {
-    const run = async (): Promise<OfficeResult<T>> => {
-      try {
-        this.bind(officeId);
-        return ok(await fn());
-      } catch (err) {
-        return failure(err);
-      } finally {
-        this.ctx.storage.sql.exec(
-          "UPDATE office_meta SET operations = operations + 1, last_operation = ?, last_operation_at = ? WHERE id = 1",
-          operation,
-          Date.now(),
-        );
-      }
-    };
-    const result = this.#tail.then(run, run);
-    this.#tail = result;
-    return result;
+  protected override after(operation: string): void {
+    this.ctx.storage.sql.exec(
+      "UPDATE office_meta SET operations = operations + 1, last_operation = ?, last_operation_at = ? WHERE id = 1",
+      operation,
+      Date.now(),
+    );
+  }
+
+  protected get chain(): ChainWriter {
+    return this.#chain!;
+  }
+
+  /** Appends entries to this office's audit chain (one database round trip). */
+  async audit(officeId: string, entries: AuditInput[]): Promise<OfficeResult<{ seq: number }>> {
+    return this.exclusive(officeId, "audit", async () => {
+      const head = await this.chain.append(this.db, entries.map((e) => ({ ...e, officeId })));
+      return { seq: head.seq };
+    });
+  }
+
+  /** The head of this office's audit chain as its writer recorded it: the anchor for verification. */
+  async auditHead(officeId: string): Promise<OfficeResult<{ seq: number; hash: string } | null>> {
+    try {
+      this.before(officeId);
+      return ok(this.chain.head());
+    } catch (err) {
+      return failure(err);
+    }
   }
 
   /** What this object knows about itself: its office and the operations it has run. */
   async info(officeId: string): Promise<OfficeResult<OfficeObjectInfo>> {
     try {
-      this.bind(officeId);
+      this.before(officeId);
     } catch (err) {
       return failure(err);
     }

@@ -16,10 +16,11 @@ describe("project configuration", () => {
     expect(crons.sort()).toEqual(Object.keys(cronJobs).sort());
   });
 
-  it("wrangler.toml binds the OfficeBilling Durable Object with SQLite storage", () => {
+  it("wrangler.toml binds the Durable Objects with SQLite storage", () => {
     const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
     expect(toml).toMatch(/name\s*=\s*"OFFICE_BILLING"\s*\n\s*class_name\s*=\s*"OfficeBilling"/);
-    expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["OfficeBilling"\]/);
+    expect(toml).toMatch(/name\s*=\s*"PLATFORM_AUDIT"\s*\n\s*class_name\s*=\s*"PlatformAudit"/);
+    expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["OfficeBilling", "PlatformAudit"\]/);
   });
 
   it(".dev.vars.example documents every variable the Worker validates", () => {

@@ -1,0 +1,95 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { Config } from "../config";
+import type { AppEnv } from "../http/context";
+import { ApiError } from "../http/problem";
+import { auditor } from "./audit";
+import { jwksResolver, TokenError, verifyJwt, type Role } from "./jwt";
+
+export type Principal = { sub: string; role: Role; officeIds: string[] };
+
+const REALM = "office-billing";
+
+function challenge(reason: string | null): Record<string, string> {
+  return {
+    "WWW-Authenticate": reason
+      ? `Bearer realm="${REALM}", error="invalid_token", error_description="${reason}"`
+      : `Bearer realm="${REALM}"`,
+  };
+}
+
+/** Verification options for this environment: HS256 dev tokens only in development and test. */
+function verifyOptions(config: Config) {
+  const devTokens = config.ENVIRONMENT === "development" || config.ENVIRONMENT === "test";
+  return {
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+    devSecret: devTokens ? config.AUTH_DEV_SECRET : undefined,
+    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL) : undefined,
+  };
+}
+
+/**
+ * Every /v1 route: a valid `Authorization: Bearer <JWT>` or 401 with `WWW-Authenticate`. A
+ * refused token is audited on the platform chain (the reason, never the token).
+ */
+export function authenticate(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization");
+    const match = header ? /^Bearer ([A-Za-z0-9_\-.=+/]+)$/i.exec(header.trim()) : null;
+    let reason: string;
+    if (!header) reason = "missing bearer token";
+    else if (!match) reason = "malformed authorization header";
+    else {
+      try {
+        const claims = await verifyJwt(match[1]!, verifyOptions(c.var.config));
+        c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
+        return next();
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        reason = err.message;
+      }
+    }
+    await auditor(c.env, null, c.var.requestId).platform({
+      action: "auth.authenticate",
+      outcome: "denied",
+      officeId: null,
+      details: { reason, method: c.req.method, path: new URL(c.req.url).pathname },
+    });
+    throw new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
+      headers: challenge(header ? reason : null),
+    });
+  };
+}
+
+export type Access = {
+  /** Audit action name of the operation, e.g. `audit.list`. */
+  action: string;
+  roles: readonly Role[];
+  /** The office the resource belongs to, when it belongs to one. */
+  officeId?: string;
+  targetIds?: string[];
+};
+
+/**
+ * Authorizes the principal for an operation. A role that may not perform it → 403; a
+ * non-platform principal asking for an office not in its `office_ids` → 404, exactly as for an
+ * office that does not exist (no enumeration). Denials are audited here; an allowed operation
+ * records its own audit entry with its outcome.
+ */
+export async function authorize(c: Context<AppEnv>, access: Access): Promise<Principal> {
+  const principal = c.var.principal;
+  const audit = auditor(c.env, principal, c.var.requestId);
+  const denied = { action: access.action, outcome: "denied" as const, targetIds: access.targetIds ?? [] };
+  const ownsOffice = access.officeId === undefined || principal.role === "platform_admin" || principal.officeIds.includes(access.officeId);
+  if (!ownsOffice) {
+    await audit.platform({ ...denied, officeId: access.officeId!, details: { reason: "office not in token" } });
+    throw new ApiError("NOT_FOUND", "No such office.");
+  }
+  if (!access.roles.includes(principal.role)) {
+    const event = { ...denied, details: { reason: `role ${principal.role} may not ${access.action}` } };
+    if (access.officeId) await audit.office(access.officeId, { ...event, officeId: access.officeId });
+    else await audit.platform({ ...event, officeId: null });
+    throw new ApiError("FORBIDDEN", `The ${principal.role} role may not perform ${access.action}.`);
+  }
+  return principal;
+}
