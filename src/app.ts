@@ -3,8 +3,11 @@ import { HTTPException } from "hono/http-exception";
 import { ConfigError, loadConfig } from "./config";
 import { createDatabase } from "./db/client";
 import type { AppEnv } from "./http/context";
+import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
 import { ApiError, problemResponse } from "./http/problem";
+import { limitBody, requireTls, securityHeaders } from "./http/transport";
+import { authenticate } from "./security/auth";
 import { requestIdFrom } from "./security/request-id";
 
 /** The Hono application: request id, validated config, per-request services, one error model. */
@@ -20,6 +23,7 @@ export function createApp() {
     },
   });
 
+  app.use("*", securityHeaders());
   app.use("*", async (c, next) => {
     const requestId = requestIdFrom(c.req.header("x-request-id"));
     c.set("requestId", requestId);
@@ -29,8 +33,12 @@ export function createApp() {
     c.set("db", createDatabase(config));
     await next();
   });
+  app.use("*", requireTls());
+  app.use("*", limitBody());
+  app.use("/v1/*", authenticate());
 
   registerHealth(app);
+  registerAudit(app);
 
   app.notFound((c) =>
     problemResponse("NOT_FOUND", `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.`, c.get("requestId") ?? requestIdFrom(null)),

@@ -11,5 +11,8 @@ export interface Env {
   ENVIRONMENT?: string;
   TURSO_DATABASE_URL?: string;
   TURSO_AUTH_TOKEN?: string;
+  AUTH_DEV_SECRET?: string;
+  AUTH_ISSUER?: string;
+  AUTH_AUDIENCE?: string;
   [key: string]: unknown;
 }

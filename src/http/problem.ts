@@ -18,6 +18,7 @@ export const errorCodes = {
   CONFLICT: { status: 409, title: "Conflict" },
   PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
+  UPGRADE_REQUIRED: { status: 426, title: "Upgrade required" },
   UNPROCESSABLE: { status: 422, title: "Unprocessable content" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
   INTERNAL: { status: 500, title: "Internal server error" },

@@ -9,9 +9,9 @@ function fetchWith(overrides: Record<string, unknown>, path = "/health") {
 
 describe("one error model", () => {
   it("answers unknown routes with a 404 problem", async () => {
-    const res = await SELF.fetch("https://billing.test/v1/nothing-here");
+    const res = await SELF.fetch("https://billing.test/nothing-here");
     const body = await expectProblem(res, 404, "NOT_FOUND");
-    expect(body.detail).toBe("No route matches GET /v1/nothing-here.");
+    expect(body.detail).toBe("No route matches GET /nothing-here.");
     expect(body.type).toBe("https://docs.office-billing.dev/problems/not_found");
   });
 

@@ -1,0 +1,40 @@
+import { z } from "@hono/zod-openapi";
+import type { auditLog } from "../../db/audit";
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.number().int(),
+    chain: z.string().openapi({ description: "`platform` or the office id", example: "platform" }),
+    seq: z.number().int().openapi({ example: 42 }),
+    at: z.string().datetime().openapi({ example: "2026-11-22T10:15:00.000Z" }),
+    actor: z.object({ sub: z.string(), role: z.string() }).openapi({ example: { sub: "user_123", role: "office_admin" } }),
+    action: z.string().openapi({ example: "audit.list" }),
+    officeId: z.string().nullable(),
+    targetIds: z.array(z.string()),
+    outcome: z.string().openapi({ example: "allowed" }),
+    requestId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).nullable(),
+    prevHash: z.string().length(64),
+    hash: z.string().length(64),
+  })
+  .openapi("AuditEntry");
+
+export type AuditEntryView = z.infer<typeof AuditEntrySchema>;
+
+export function auditView(row: typeof auditLog.$inferSelect): AuditEntryView {
+  return {
+    id: row.id,
+    chain: row.chain,
+    seq: row.seq,
+    at: new Date(row.at).toISOString(),
+    actor: { sub: row.actorSub, role: row.actorRole },
+    action: row.action,
+    officeId: row.officeId,
+    targetIds: row.targetIds,
+    outcome: row.outcome,
+    requestId: row.requestId,
+    details: row.details ?? null,
+    prevHash: row.prevHash,
+    hash: row.hash,
+  };
+}

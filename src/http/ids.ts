@@ -1,0 +1,7 @@
+import { z } from "@hono/zod-openapi";
+
+/** Path and query ids are validated before anything looks them up. */
+export const OfficeIdSchema = z
+  .string()
+  .regex(/^off_[0-9a-f]{32}$/, "must be an office id (off_ followed by 32 hex digits)")
+  .openapi({ example: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" });
