@@ -24,6 +24,8 @@ export default defineWorkersConfig({
             AUTH_ISSUER: "office-billing-test",
             AUTH_AUDIENCE: "office-billing-api",
             ...inject("secrets"),
+            AUTH_JWKS_URL: inject("jwksUrl"),
+            TEST_JWKS_PRIVATE_KEYS: JSON.stringify(inject("jwksPrivateKeys")),
           },
         },
       }),

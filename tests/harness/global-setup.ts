@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { startJwksServer } from "./jwks-server";
 // @ts-expect-error -- plain ESM JavaScript tool, run by Node without a build step
 import { startServer } from "../../tools/libsql-server/server.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
@@ -15,6 +16,9 @@ declare module "vitest" {
     libsqlServerUrl: string;
     /** Fresh random secrets for this run (AUTH_DEV_SECRET, PATIENT_KEY_SECRET, ...). */
     secrets: Record<string, string>;
+    /** The stand-in identity provider's JWKS URL and its private signing keys (JWK). */
+    jwksUrl: string;
+    jwksPrivateKeys: { rsa: Record<string, unknown>; ec: Record<string, unknown> };
   }
 }
 
@@ -31,7 +35,11 @@ export default async function setup(project: TestProject) {
   project.provide("libsqlAuthToken", authToken);
   project.provide("libsqlServerUrl", server.url);
   project.provide("secrets", generateLocalSecrets());
+  const jwks = await startJwksServer();
+  project.provide("jwksUrl", jwks.url);
+  project.provide("jwksPrivateKeys", jwks.privateKeys as never);
   return async () => {
+    await jwks.close();
     await server.close();
   };
 }

@@ -1,0 +1,113 @@
+import { env, SELF } from "cloudflare:test";
+import { desc, eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { auditLog } from "../../src/db/audit";
+import { toBase64Url, utf8 } from "../../src/security/encoding";
+import { bearer, mintJwksToken, mintToken, standardClaims } from "../harness/auth";
+import { expectProblem } from "../harness/problem";
+import { testDb } from "../harness/seed";
+
+const url = "https://billing.test/v1/audit";
+const now = () => Math.floor(Date.now() / 1000);
+
+async function refused(headers: Record<string, string>, reason: RegExp) {
+  const requestId = `req_${crypto.randomUUID().replace(/-/g, "")}`;
+  const res = await SELF.fetch(url, { headers: { ...headers, "x-request-id": requestId } });
+  const body = await expectProblem(res, 401, "UNAUTHORIZED");
+  expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="office-billing"/);
+  // The refusal is on record in the platform chain, with the reason and never the token.
+  const [entry] = await testDb().select().from(auditLog).where(eq(auditLog.requestId, requestId)).orderBy(desc(auditLog.id));
+  expect(entry).toMatchObject({ chain: "platform", action: "auth.authenticate", outcome: "denied", actorSub: "anonymous" });
+  expect(String((entry!.details as { reason: string }).reason)).toMatch(reason);
+  if (headers.authorization) expect(JSON.stringify(entry)).not.toContain(headers.authorization.slice(7, 40));
+  return body;
+}
+
+describe("authentication on /v1", () => {
+  it("accepts a valid token", async () => {
+    const res = await SELF.fetch(url, { headers: bearer(await mintToken("platform_admin")) });
+    expect(res.status).toBe(200);
+  });
+
+  it("refuses a missing token", async () => {
+    const res = await SELF.fetch(url);
+    await expectProblem(res, 401, "UNAUTHORIZED");
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="office-billing"');
+    await refused({}, /missing/);
+  });
+
+  it("refuses a malformed authorization header and a malformed token", async () => {
+    await refused({ authorization: "Basic dXNlcjpwYXNz" }, /malformed/);
+    await refused({ authorization: "Bearer not-a-jwt" }, /malformed/);
+    await refused({ authorization: "Bearer a.b.c" }, /malformed/);
+  });
+
+  it("refuses an expired token (beyond the 60 s skew) and accepts one within it", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { exp: now() - 61, iat: now() - 3600, nbf: now() - 3600 } })), /expired/);
+    const withinSkew = await mintToken("platform_admin", [], { claims: { exp: now() - 30 } });
+    expect((await SELF.fetch(url, { headers: bearer(withinSkew) })).status).toBe(200);
+  });
+
+  it("refuses a token that is not yet valid", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { nbf: now() + 120 } })), /not yet valid/);
+  });
+
+  it("refuses a token signed with another secret", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { secret: "x".repeat(40) })), /bad signature/);
+  });
+
+  it("refuses a token whose payload was altered after signing", async () => {
+    const token = await mintToken("office_viewer", []);
+    const [h, , s] = token.split(".");
+    const forged = toBase64Url(utf8(JSON.stringify({ sub: "x", role: "platform_admin", office_ids: [], iss: env.AUTH_ISSUER, aud: env.AUTH_AUDIENCE, exp: now() + 600 })));
+    await refused(bearer(`${h}.${forged}.${s}`), /bad signature/);
+  });
+
+  it("refuses the wrong issuer and the wrong audience", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { iss: "https://evil.example" } })), /wrong issuer/);
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { aud: "another-api" } })), /wrong audience/);
+  });
+
+  it("refuses alg none, and an RS256 token with a forged signature", async () => {
+    const payload = toBase64Url(utf8(JSON.stringify({ sub: "x", role: "platform_admin", office_ids: [], iss: env.AUTH_ISSUER, aud: env.AUTH_AUDIENCE, exp: now() + 600 })));
+    const none = `${toBase64Url(utf8('{"alg":"none","typ":"JWT"}'))}.${payload}.`;
+    await refused(bearer(none), /malformed|algorithm/);
+    const noneWithSig = `${toBase64Url(utf8('{"alg":"none","typ":"JWT"}'))}.${payload}.${toBase64Url(utf8("sig"))}`;
+    await refused(bearer(noneWithSig), /algorithm not accepted/);
+    const rs = `${toBase64Url(utf8('{"alg":"RS256","typ":"JWT"}'))}.${payload}.${toBase64Url(utf8("sig"))}`;
+    await refused(bearer(rs), /bad signature/);
+  });
+
+  it("refuses claims that are missing or of an unknown role", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { role: "superuser" } })), /claims/);
+    await refused(bearer(await mintToken("platform_admin", [], { claims: { sub: "" } })), /claims/);
+  });
+
+  it("answers unknown /v1 routes 401 without a token and 404 with one (nothing to enumerate)", async () => {
+    expect((await SELF.fetch("https://billing.test/v1/nope")).status).toBe(401);
+    const res = await SELF.fetch("https://billing.test/v1/nope", { headers: bearer(await mintToken("office_viewer")) });
+    await expectProblem(res, 404, "NOT_FOUND");
+  });
+});
+
+describe("production-style keys from a JWKS URL", () => {
+  it("accepts RS256 and ES256 tokens signed by the identity provider's keys", async () => {
+    for (const alg of ["RS256", "ES256"] as const) {
+      const token = await mintJwksToken(alg, standardClaims("platform_admin"));
+      const res = await SELF.fetch(url, { headers: bearer(token) });
+      expect(res.status, alg).toBe(200);
+    }
+  });
+
+  it("refuses a JWKS token with an unknown key id, or checked against the wrong algorithm", async () => {
+    await refused(bearer(await mintJwksToken("RS256", standardClaims("platform_admin"), "unknown-kid")), /unknown signing key/);
+    // An ES256 signature presented as the RSA key's token.
+    const es = await mintJwksToken("ES256", standardClaims("platform_admin"), "test-rsa-1");
+    await refused(bearer(es), /unknown signing key|bad signature/);
+  });
+
+  it("still checks issuer, audience and expiry of JWKS tokens", async () => {
+    await refused(bearer(await mintJwksToken("ES256", standardClaims("platform_admin", [], { iss: "other" }))), /wrong issuer/);
+    await refused(bearer(await mintJwksToken("RS256", standardClaims("platform_admin", [], { exp: now() - 120 }))), /expired/);
+  });
+});
