@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+// Tests of the Node tooling (tools/), e.g. the local libSQL server. They run in plain Node, not in
+// workerd: `npx vitest run --config vitest.tools.config.ts` (or `npm run test:tools`).
+export default defineConfig({
+  test: {
+    include: ["tests/tools/**/*.test.ts"],
+    environment: "node",
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
+});
