@@ -8,6 +8,7 @@ export default defineWorkersConfig({
   test: {
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],
+    setupFiles: ["./tests/harness/late-rejections.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     poolOptions: {
