@@ -19,6 +19,8 @@ export type AuditInput = {
 
 type Head = { seq: number; hash: string };
 
+const MAX_APPEND_ATTEMPTS = 8;
+
 /**
  * Appends entries to one audit hash chain. It lives inside the Durable Object that is the chain's
  * single writer, so appends are linear. The chain head is kept in the object's own storage, so an
@@ -94,16 +96,20 @@ export class ChainWriter {
     };
   }
 
-  /** Appends on its own (one round trip), retrying once after re-reading a stale head. */
+  /**
+   * Appends on its own (one round trip). After a refused insert it re-reads the head and tries
+   * again, a few times: normally the head is stale only after a lost answer, but a second writer
+   * (two instances of the object during a failover, or parallel test runtimes) must not lose entries.
+   */
   async append(db: Database, inputs: AuditInput[]): Promise<Head> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const { insert, commit } = await this.prepare(db, inputs);
       try {
         await db.batch([insert]);
         commit();
         return this.head()!;
       } catch (err) {
-        if (attempt > 0 || !isChainConflict(err)) throw err;
+        if (attempt >= MAX_APPEND_ATTEMPTS || !isChainConflict(err)) throw err;
         await this.reload(db);
       }
     }
