@@ -5,6 +5,8 @@ import { createDatabase } from "./db/client";
 import type { AppEnv } from "./http/context";
 import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
+import { registerOffices } from "./http/offices";
+import { registerPatients } from "./http/patients";
 import { ApiError, problemResponse } from "./http/problem";
 import { limitBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
@@ -39,6 +41,8 @@ export function createApp() {
 
   registerHealth(app);
   registerAudit(app);
+  registerOffices(app);
+  registerPatients(app);
 
   app.notFound((c) =>
     problemResponse("NOT_FOUND", `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.`, c.get("requestId") ?? requestIdFrom(null)),

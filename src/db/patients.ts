@@ -41,12 +41,12 @@ export const patientEvents = sqliteTable(
     kind: text("kind", { enum: ["activate", "deactivate"] }).notNull(),
     eventAt: epochMs("event_at").notNull(),
     receivedAt: epochMs("received_at").notNull(),
-    /** Idempotency-Key header of the request that reported it (scoped to the office). */
+    /** SHA-256 of the Idempotency-Key header of the request that reported it (unique per office). */
     idempotencyKey: text("idempotency_key").notNull(),
     /** SHA-256 of the canonical request, to tell a replay from a conflicting reuse of the key. */
     requestHash: text("request_hash").notNull(),
-    /** The answer given the first time, replayed for the same key. */
-    response: text("response", { mode: "json" }).notNull(),
+    /** Whether the event changed the patient's state (false when a later event had already been applied). */
+    applied: integer("applied", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
   },
   (t) => [

@@ -2,6 +2,7 @@ import { desc, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { auditLog } from "../db/audit";
+import { dbErrorMatches } from "../db/errors";
 import { GENESIS_HASH, seal, type AuditContent } from "../security/audit-chain";
 
 /** What a caller says about an audited event; the writer adds chain, sequence, time and hashes. */
@@ -117,10 +118,5 @@ export class ChainWriter {
 }
 
 /** True when an insert was refused because the chain already has that sequence number. */
-export function isChainConflict(err: unknown): boolean {
-  for (let e: unknown = err, i = 0; e instanceof Error && i < 5; e = e.cause, i++) {
-    if (/UNIQUE constraint failed: audit_log\.chain, audit_log\.seq/.test(e.message)) return true;
-  }
-  return false;
-}
+export const isChainConflict = (err: unknown) => dbErrorMatches(err, /UNIQUE constraint failed: audit_log\.chain, audit_log\.seq/);
 

@@ -1,4 +1,6 @@
 import type { Env } from "../env";
+import type { Actor } from "./office-billing";
+import type { PatientEventInput } from "./patient-events";
 import { unwrap } from "./result";
 
 /** The small typed client the rest of the Worker uses to reach an office's Durable Object. */
@@ -6,5 +8,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
   const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
   return {
     info: async () => unwrap(await stub.info(officeId)),
+    patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
+    readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
   };
 }

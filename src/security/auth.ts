@@ -53,12 +53,20 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       action: "auth.authenticate",
       outcome: "denied",
       officeId: null,
-      details: { reason, method: c.req.method, path: new URL(c.req.url).pathname },
+      details: { reason, method: c.req.method, path: redactPath(new URL(c.req.url).pathname) },
     });
     throw new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
       headers: challenge(header ? reason : null),
     });
   };
+}
+
+/**
+ * A request path as it may be recorded: the patient id segment (the clinical system's own
+ * identifier) is replaced by its placeholder, and overlong paths are cut.
+ */
+export function redactPath(path: string): string {
+  return path.replace(/(\/patients\/)[^/]*/g, "$1{patientId}").slice(0, 200);
 }
 
 export type Access = {

@@ -1,0 +1,34 @@
+import { z } from "@hono/zod-openapi";
+import { officeStatuses, type offices } from "../../db/offices";
+
+export const OfficeSchema = z
+  .object({
+    id: z.string().openapi({ example: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" }),
+    legalName: z.string().openapi({ example: "Lakeside Family Practice LLC" }),
+    billingEmail: z.string().email().openapi({ example: "billing@lakeside.example" }),
+    timeZone: z.string().openapi({ example: "America/New_York" }),
+    billingAnchorDay: z.number().int().min(1).max(31).openapi({ example: 1 }),
+    status: z.enum(officeStatuses),
+    planVersionId: z.string(),
+    pendingPlanVersionId: z.string().nullable(),
+    cancelAtPeriodEnd: z.boolean(),
+    currentCycle: z.object({ start: z.string().date(), end: z.string().date() }).openapi({ description: "Local dates; end exclusive." }),
+    createdAt: z.string().datetime(),
+  })
+  .openapi("Office");
+
+export function officeView(o: typeof offices.$inferSelect): z.infer<typeof OfficeSchema> {
+  return {
+    id: o.id,
+    legalName: o.legalName,
+    billingEmail: o.billingEmail,
+    timeZone: o.timeZone,
+    billingAnchorDay: o.billingAnchorDay,
+    status: o.status,
+    planVersionId: o.planVersionId,
+    pendingPlanVersionId: o.pendingPlanVersionId,
+    cancelAtPeriodEnd: o.cancelAtPeriodEnd,
+    currentCycle: { start: o.cycleStart, end: o.cycleEnd },
+    createdAt: new Date(o.createdAt).toISOString(),
+  };
+}

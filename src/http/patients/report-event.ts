@@ -1,0 +1,103 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { officeObject } from "../../office/client";
+import type { PatientEventKind } from "../../office/patient-events";
+import { canonicalJson } from "../../security/audit-chain";
+import { authorize } from "../../security/auth";
+import { patientKey, sha256Hex } from "../../security/crypto";
+import type { App } from "../context";
+import { OfficeIdSchema } from "../ids";
+import { ApiError, problemResponses } from "../problem";
+
+export const ROLES = ["clinical_system", "platform_admin"] as const;
+/** How far in the future an event time may lie (clock drift between systems). */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+export const PatientIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:@-]{1,128}$/, "must be 1 to 128 letters, digits or . _ : @ -")
+  .openapi({
+    description: "The clinical system's own patient id. It is pseudonymised on arrival and never stored.",
+    example: "pt-000123",
+  });
+
+const BodySchema = z
+  .object({
+    occurredAt: z
+      .string()
+      .datetime({ offset: true })
+      .openapi({ description: "When the patient became active (or inactive) in the clinical system.", example: "2026-11-20T14:03:00Z" }),
+  })
+  .strict()
+  .openapi("PatientEventRequest");
+
+const AnswerSchema = z
+  .object({
+    eventId: z.string().openapi({ example: "pev_0f3c9a1b2c3d4e5f60718293a4b5c6d7" }),
+    officeId: z.string(),
+    patientKey: z.string().length(64).openapi({ description: "HMAC-SHA256 pseudonym of the patient for this office." }),
+    kind: z.enum(["activate", "deactivate"]),
+    occurredAt: z.string().datetime(),
+    receivedAt: z.string().datetime(),
+    applied: z.boolean().openapi({ description: "False when a later event for this patient had already been applied." }),
+    active: z.boolean().openapi({ description: "The patient's state after this request." }),
+  })
+  .openapi("PatientEvent");
+
+const IdempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, "must be 1 to 255 visible ASCII characters")
+  .openapi({ description: "Unique per event; a retry with the same key replays the first answer.", example: "evt-7f3a9c" });
+
+function makeRoute(kind: PatientEventKind) {
+  return createRoute({
+    method: "post",
+    path: `/v1/offices/{officeId}/patients/{patientId}/${kind}`,
+    tags: ["Patients"],
+    summary: kind === "activate" ? "Report a patient activation" : "Report a patient deactivation",
+    description:
+      "Reported by the clinical system. Idempotent by `Idempotency-Key`: the same key replays the first answer (with `Idempotent-Replayed: true`); the same key with a different request is a 409. Required role: clinical_system (or platform_admin).",
+    security: [{ bearerAuth: [] }],
+    request: {
+      params: z.object({ officeId: OfficeIdSchema, patientId: PatientIdSchema }),
+      headers: z.object({ "idempotency-key": IdempotencyKeySchema }),
+      body: { required: true, content: { "application/json": { schema: BodySchema } } },
+    },
+    responses: {
+      200: { description: "The event as recorded.", content: { "application/json": { schema: AnswerSchema } } },
+      ...problemResponses(400, 401, 403, 404, 409, 413),
+    },
+  });
+}
+
+export const activateRoute = makeRoute("activate");
+export const deactivateRoute = makeRoute("deactivate");
+
+export function register(app: App) {
+  for (const [kind, route] of [
+    ["activate", activateRoute],
+    ["deactivate", deactivateRoute],
+  ] as const) {
+    app.openapi(route, async (c) => {
+      const { officeId, patientId } = c.req.valid("param");
+      const idempotencyKey = c.req.valid("header")["idempotency-key"];
+      const { occurredAt } = c.req.valid("json");
+      const principal = await authorize(c, { action: `patient.${kind}`, roles: ROLES, officeId });
+      const at = Date.parse(occurredAt);
+      if (at > Date.now() + MAX_FUTURE_SKEW_MS) {
+        throw new ApiError("VALIDATION_FAILED", "The event time lies in the future.", { errors: [{ path: "occurredAt", message: "must not be in the future" }] });
+      }
+      // The raw patient id ends here: only its pseudonym travels on.
+      const key = await patientKey(c.var.config.PATIENT_KEY_SECRET, officeId, patientId);
+      const [idempotencyKeyHash, requestHash] = await Promise.all([
+        sha256Hex(idempotencyKey),
+        sha256Hex(canonicalJson({ kind, patientKey: key, occurredAt: at })),
+      ]);
+      const { answer, replayed } = await officeObject(c.env, officeId).patientEvent(
+        { kind, patientKey: key, occurredAt: at, idempotencyKeyHash, requestHash },
+        { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId },
+      );
+      if (replayed) c.header("Idempotent-Replayed", "true");
+      return c.json(answer, 200);
+    });
+  }
+}
