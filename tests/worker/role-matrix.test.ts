@@ -1,0 +1,95 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
+import type { Role } from "../../src/security/jwt";
+import { bearer, mintToken } from "../harness/auth";
+import { expectProblem } from "../harness/problem";
+import { seedOffice, testDb } from "../harness/seed";
+
+type Scope = "own" | "other" | "none";
+type Expect = Record<Role, Partial<Record<Scope, number>>>;
+
+/**
+ * Every /v1 route × every role × own/other office. `none`: routes not tied to an office.
+ * 404 for another office's resource (no enumeration), 403 for a role that may not.
+ */
+const matrix: Record<string, { request: (officeId: string) => RequestInit & { path: string }; expect: Expect }> = {
+  "GET /v1/audit": {
+    request: () => ({ path: "/v1/audit" }),
+    expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
+  },
+  "GET /v1/audit/verify": {
+    request: () => ({ path: "/v1/audit/verify" }),
+    expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
+  },
+  "GET /v1/offices/{officeId}": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}` }),
+    expect: {
+      platform_admin: { own: 200, other: 200 },
+      office_admin: { own: 200, other: 404 },
+      office_viewer: { own: 200, other: 404 },
+      clinical_system: { own: 403, other: 404 },
+    },
+  },
+  ...Object.fromEntries(
+    (["activate", "deactivate"] as const).map((kind) => [
+      `POST /v1/offices/{officeId}/patients/{patientId}/${kind}`,
+      {
+        request: (officeId: string) => ({
+          path: `/v1/offices/${officeId}/patients/pt-matrix/${kind}`,
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+          body: JSON.stringify({ occurredAt: new Date().toISOString() }),
+        }),
+        expect: {
+          platform_admin: { own: 200, other: 200 },
+          office_admin: { own: 403, other: 404 },
+          office_viewer: { own: 403, other: 404 },
+          clinical_system: { own: 200, other: 404 },
+        } satisfies Expect,
+      },
+    ]),
+  ),
+};
+
+describe("role matrix", () => {
+  it("covers every registered /v1 route", () => {
+    const registered = createApp()
+      .openAPIRegistry.definitions.filter((d) => d.type === "route")
+      .map((d) => (d as { route: { method: string; path: string } }).route)
+      .filter((r) => r.path.startsWith("/v1/"))
+      .map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(Object.keys(matrix).sort()).toEqual(registered.sort());
+  });
+
+  for (const [route, { request, expect: expected }] of Object.entries(matrix)) {
+    for (const [role, scopes] of Object.entries(expected) as [Role, Expect[Role]][]) {
+      for (const [scope, status] of Object.entries(scopes) as [Scope, number][]) {
+        it(`${route} as ${role} (${scope} office) → ${status}`, async () => {
+          const db = testDb();
+          const own = await seedOffice(db);
+          const other = await seedOffice(db);
+          const token = await mintToken(role, role === "platform_admin" ? [] : [own.id]);
+          const { path, ...init } = request(scope === "other" ? other.id : own.id);
+          const res = await SELF.fetch(`https://billing.test${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...bearer(token) } });
+          if (status >= 400) {
+            await expectProblem(res, status, status === 403 ? "FORBIDDEN" : "NOT_FOUND");
+          } else {
+            expect(res.status, await res.clone().text()).toBe(status);
+          }
+        });
+      }
+    }
+  }
+
+  it("a 404 for another office looks exactly like one for an office that does not exist", async () => {
+    const db = testDb();
+    const own = await seedOffice(db);
+    const other = await seedOffice(db);
+    const token = await mintToken("office_admin", [own.id]);
+    const a = await SELF.fetch(`https://billing.test/v1/offices/${other.id}`, { headers: bearer(token) });
+    const b = await SELF.fetch(`https://billing.test/v1/offices/off_ffffffffffffffffffffffffffffffff`, { headers: bearer(token) });
+    const strip = (p: Record<string, unknown>) => ({ ...p, requestId: undefined });
+    expect(strip(await expectProblem(a, 404, "NOT_FOUND"))).toEqual(strip(await expectProblem(b, 404, "NOT_FOUND")));
+  });
+});
