@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { ConfigError, loadConfig } from "./config";
 import { createDatabase } from "./db/client";
 import type { AppEnv } from "./http/context";
+import { registerAdmin } from "./http/admin";
 import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
 import { registerOffices } from "./http/offices";
@@ -43,6 +44,7 @@ export function createApp() {
   registerAudit(app);
   registerOffices(app);
   registerPatients(app);
+  registerAdmin(app);
 
   app.notFound((c) =>
     problemResponse("NOT_FOUND", `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.`, c.get("requestId") ?? requestIdFrom(null)),

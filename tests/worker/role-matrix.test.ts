@@ -22,6 +22,11 @@ const matrix: Record<string, { request: (officeId: string) => RequestInit & { pa
     request: () => ({ path: "/v1/audit/verify" }),
     expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
   },
+  "POST /v1/admin/data-keys/rotate": {
+    // Scoped to a fresh office so the run's other tests keep their keys.
+    request: (officeId) => ({ path: "/v1/admin/data-keys/rotate", method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ officeId }) }),
+    expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
+  },
   "GET /v1/offices/{officeId}": {
     request: (officeId) => ({ path: `/v1/offices/${officeId}` }),
     expect: {

@@ -1,0 +1,47 @@
+import type { Config } from "../config";
+import { decryptField, encryptField, fieldKeyId, loadKeyring, lookupIndex, type DataKeyring } from "./crypto";
+
+const keyrings = new WeakMap<Config, Promise<DataKeyring>>();
+
+/** The data keyring of this configuration (imported once per isolate and config). */
+export function dataKeyring(config: Config): Promise<DataKeyring> {
+  let ring = keyrings.get(config);
+  if (!ring) {
+    ring = loadKeyring(config.DATA_ENCRYPTION_KEY, config.DATA_INDEX_KEY);
+    keyrings.set(config, ring);
+  }
+  return ring;
+}
+
+/**
+ * Every column that holds a payment-provider reference encrypted at rest, with its lookup index.
+ * The row id is bound into the ciphertext (AES-GCM additional data), so a value copied to another
+ * row or column does not decrypt.
+ */
+export const encryptedColumns = [
+  { table: "offices", id: "id", column: "stripe_customer_ref", index: "stripe_customer_index", kind: "stripe_customer" },
+  { table: "invoices", id: "id", column: "stripe_invoice_ref", index: "stripe_invoice_index", kind: "stripe_invoice" },
+] as const;
+
+export type EncryptedColumn = (typeof encryptedColumns)[number];
+
+const context = (col: EncryptedColumn, rowId: string) => `${col.table}.${col.column}:${rowId}`;
+
+/** Encrypts a provider reference for a row and computes its lookup index. */
+export async function sealReference(ring: DataKeyring, col: EncryptedColumn, rowId: string, plaintext: string) {
+  return {
+    ref: await encryptField(ring, plaintext, context(col, rowId)),
+    index: await lookupIndex(ring, col.kind, plaintext),
+  };
+}
+
+export function openReference(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string): Promise<string> {
+  return decryptField(ring, stored, context(col, rowId));
+}
+
+/** Re-encrypts a stored value under the current key (null when it already is). */
+export async function reencrypt(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string): Promise<string | null> {
+  if (fieldKeyId(stored) === ring.current) return null;
+  const plaintext = await openReference(ring, col, rowId, stored);
+  return encryptField(ring, plaintext, context(col, rowId));
+}

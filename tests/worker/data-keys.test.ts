@@ -1,0 +1,83 @@
+import { createExecutionContext, env } from "cloudflare:test";
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config";
+import { offices } from "../../src/db/offices";
+import worker from "../../src/index";
+import { fieldKeyId, lookupIndex } from "../../src/security/crypto";
+import { dataKeyring, encryptedColumns, openReference, sealReference } from "../../src/security/data-keys";
+import { toBase64Url } from "../../src/security/encoding";
+import { bearer, mintToken } from "../harness/auth";
+import { expectProblem } from "../harness/problem";
+import { seedOffice, testDb } from "../harness/seed";
+
+const officeColumn = encryptedColumns[0];
+const newKey = () => `k${Date.now()}:${toBase64Url(crypto.getRandomValues(new Uint8Array(32)))}`;
+
+describe("provider references at rest", () => {
+  it("are AES-256-GCM ciphertext with a key id, bound to their row, with an HMAC lookup index", async () => {
+    const ring = await dataKeyring(loadConfig(env));
+    const sealed = await sealReference(ring, officeColumn, "off_a", "cus_NffrFeUfNV2Hib");
+    expect(sealed.ref).not.toContain("cus_");
+    expect(fieldKeyId(sealed.ref)).toBe(ring.current);
+    expect(await openReference(ring, officeColumn, "off_a", sealed.ref)).toBe("cus_NffrFeUfNV2Hib");
+    await expect(openReference(ring, officeColumn, "off_b", sealed.ref)).rejects.toThrow(); // moved to another row
+    expect(sealed.index).toBe(await lookupIndex(ring, "stripe_customer", "cus_NffrFeUfNV2Hib"));
+    expect(sealed.index).not.toContain("cus_");
+    // Same plaintext, fresh IV: two encryptions differ, the index does not.
+    const again = await sealReference(ring, officeColumn, "off_a", "cus_NffrFeUfNV2Hib");
+    expect(again.ref).not.toBe(sealed.ref);
+    expect(again.index).toBe(sealed.index);
+  });
+});
+
+describe("POST /v1/admin/data-keys/rotate", () => {
+  it("re-encrypts an office's references under the new key, batch by batch, keeping them readable", async () => {
+    const db = testDb();
+    const oldRing = await dataKeyring(loadConfig(env));
+    const office = await seedOffice(db);
+    const sealed = await sealReference(oldRing, officeColumn, office.id, "cus_RotateMe123");
+    await db.update(offices).set({ stripeCustomerRef: sealed.ref, stripeCustomerIndex: sealed.index }).where(eq(offices.id, office.id));
+
+    // Deploy a new first key, the old one still present.
+    const rotatedEnv = { ...env, DATA_ENCRYPTION_KEY: `${newKey()},${env.DATA_ENCRYPTION_KEY}` };
+    const call = async () => {
+      const res = await worker.fetch(
+        new Request("https://billing.test/v1/admin/data-keys/rotate", {
+          method: "POST",
+          headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+          body: JSON.stringify({ officeId: office.id, batchSize: 1 }),
+        }),
+        rotatedEnv,
+        createExecutionContext(),
+      );
+      expect(res.status).toBe(200);
+      return (await res.json()) as { currentKeyId: string; reencrypted: number; remaining: number };
+    };
+    const first = await call();
+    expect(first).toMatchObject({ reencrypted: 1, remaining: 0 });
+    expect(await call()).toMatchObject({ reencrypted: 0, remaining: 0 }); // re-runnable
+
+    const [row] = await db.select().from(offices).where(eq(offices.id, office.id));
+    expect(fieldKeyId(row!.stripeCustomerRef!)).toBe(first.currentKeyId);
+    const newRing = await dataKeyring(loadConfig(rotatedEnv));
+    expect(await openReference(newRing, officeColumn, office.id, row!.stripeCustomerRef!)).toBe("cus_RotateMe123");
+    expect(row!.stripeCustomerIndex).toBe(sealed.index);
+  });
+
+  it("is for platform_admin only and validates its body", async () => {
+    const call = async (token: string, body: unknown) =>
+      worker.fetch(
+        new Request("https://billing.test/v1/admin/data-keys/rotate", {
+          method: "POST",
+          headers: { ...bearer(token), "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+        env,
+        createExecutionContext(),
+      );
+    await expectProblem(await call(await mintToken("office_admin", []), {}), 403, "FORBIDDEN");
+    await expectProblem(await call(await mintToken("platform_admin"), { batchSize: 0 }), 400, "VALIDATION_FAILED");
+    await expectProblem(await call(await mintToken("platform_admin"), { everything: true }), 400, "VALIDATION_FAILED");
+  });
+});

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// npm run keys:rotate -- [--url <base>] [--office <id>] [--batch 100]
+// Re-encrypts stored provider references under the current data key, through the Worker (the
+// keys never leave its environment): calls POST /v1/admin/data-keys/rotate until nothing remains.
+// Token: BILLING_TOKEN (a platform_admin token) or, locally, one minted from .dev.vars.
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { readDevVars } from "./lib/dev-vars.mjs";
+import { signDevToken } from "./token.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string", default: process.env.BILLING_URL || "http://127.0.0.1:8787" },
+    office: { type: "string" },
+    batch: { type: "string", default: "100" },
+  },
+});
+
+function token() {
+  if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
+  const vars = readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url)));
+  if (!vars.AUTH_DEV_SECRET) {
+    console.error("keys:rotate: set BILLING_TOKEN to a platform_admin token (or run locally with .dev.vars)");
+    process.exit(2);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  return signDevToken(vars.AUTH_DEV_SECRET, {
+    sub: "keys-rotate-cli",
+    role: "platform_admin",
+    office_ids: [],
+    iss: vars.AUTH_ISSUER || "office-billing-dev",
+    aud: vars.AUTH_AUDIENCE || "office-billing-api",
+    iat: now,
+    exp: now + 600,
+  });
+}
+
+const auth = `Bearer ${token()}`;
+let total = 0;
+for (let round = 1; ; round++) {
+  const res = await fetch(new URL("/v1/admin/data-keys/rotate", args.url), {
+    method: "POST",
+    headers: { authorization: auth, "content-type": "application/json" },
+    body: JSON.stringify({ batchSize: Number(args.batch), ...(args.office ? { officeId: args.office } : {}) }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    console.error(`keys:rotate: ${res.status} ${body.code ?? ""} ${body.detail ?? ""} (request ${body.requestId ?? "?"})`);
+    process.exit(1);
+  }
+  total += body.reencrypted;
+  console.log(`round ${round}: re-encrypted ${body.reencrypted} under ${body.currentKeyId}, ${body.remaining} remaining`);
+  if (body.remaining === 0) break;
+  if (body.reencrypted === 0) {
+    console.error("keys:rotate: rows remain but none could be re-encrypted (is the old key still in DATA_ENCRYPTION_KEY?)");
+    process.exit(1);
+  }
+}
+console.log(`done: ${total} value(s) re-encrypted; the older keys can now be removed from DATA_ENCRYPTION_KEY`);
