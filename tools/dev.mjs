@@ -3,14 +3,14 @@
 // Starts the local libSQL server on .data/dev.db, applies the migrations, then runs `wrangler dev`
 // on http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { applyMigrations } from "./lib/migrate.mjs";
-import { generateLocalSecrets } from "./lib/secrets.mjs";
+import { ensureDevVars } from "./lib/dev-vars.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
@@ -29,15 +29,7 @@ if (args.fresh) {
 mkdirSync(dataDir, { recursive: true });
 
 const devVarsPath = join(root, ".dev.vars");
-if (!existsSync(devVarsPath)) {
-  // Copy the example, filling each empty secret with a fresh random value.
-  const secrets = generateLocalSecrets();
-  const text = readFileSync(join(root, ".dev.vars.example"), "utf8").replace(/^([A-Z_]+)=$/gm, (line, name) =>
-    secrets[name] ? `${name}=${secrets[name]}` : line,
-  );
-  writeFileSync(devVarsPath, text, { mode: 0o600 });
-  console.log("dev: created .dev.vars from .dev.vars.example with fresh local secrets");
-}
+ensureDevVars(devVarsPath, join(root, ".dev.vars.example"));
 const dbUrl = `http://127.0.0.1:${args["db-port"]}`;
 const devVars = readDevVars(devVarsPath);
 if (devVars.TURSO_DATABASE_URL && devVars.TURSO_DATABASE_URL.replace(/\/$/, "") !== dbUrl) {
@@ -50,7 +42,15 @@ let stopping = false;
 function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+  // Each child leads its own process group (wrangler runs workerd below it): end whole groups.
+  for (const child of children) {
+    if (child.exitCode !== null) continue;
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {
+      child.kill("SIGTERM");
+    }
+  }
   setTimeout(() => process.exit(code), 1500).unref();
   Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once("exit", r))))).then(() => process.exit(code));
 }
@@ -60,6 +60,7 @@ process.on("SIGTERM", () => stop(0));
 // 1. The local libSQL server, on a file that survives restarts.
 const db = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", args["db-port"], "--file", join(dataDir, "dev.db")], {
   stdio: ["ignore", "pipe", "inherit"],
+  detached: true,
 });
 children.push(db);
 db.on("exit", (code) => {
@@ -68,6 +69,13 @@ db.on("exit", (code) => {
     stop(1);
   }
 });
+/** Stops everything and never returns, so nothing after a failure runs. */
+function fatal(message) {
+  console.error(`dev: ${message}`);
+  stop(1);
+  return new Promise(() => {});
+}
+
 await new Promise((resolve, reject) => {
   let buffered = "";
   db.stdout.on("data", (chunk) => {
@@ -77,18 +85,14 @@ await new Promise((resolve, reject) => {
     if (buffered.includes("listening on http://")) resolve(undefined);
   });
   db.once("exit", () => reject(new Error("libSQL server did not start")));
-}).catch((err) => {
-  console.error(`dev: ${err.message}`);
-  stop(1);
-});
+}).catch((err) => fatal(err.message));
 
 // 2. Migrations.
 try {
   const { applied } = await applyMigrations({ url: dbUrl });
   console.log(`dev: migrations up to date (${applied} applied)`);
 } catch (err) {
-  console.error(`dev: migration failed: ${err instanceof Error ? err.message : err}`);
-  stop(1);
+  await fatal(`migration failed: ${err instanceof Error ? err.message : err} (an old local database? \`npm run dev -- --fresh\` starts over)`);
 }
 
 // 3. The Worker, in workerd, through wrangler (local mode, no account needed).
@@ -99,6 +103,7 @@ const wrangler = spawn(
   {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],
+    detached: true,
     env: {
       ...process.env,
       WRANGLER_SEND_METRICS: "false",
