@@ -63,6 +63,7 @@ CREATE TABLE `patient_events` (
 	`idempotency_key` text NOT NULL,
 	`request_hash` text NOT NULL,
 	`applied` integer DEFAULT false NOT NULL,
+	`active_after` integer DEFAULT false NOT NULL,
 	`created_at` integer DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)) NOT NULL,
 	FOREIGN KEY (`office_id`) REFERENCES `offices`(`id`) ON UPDATE no action ON DELETE no action,
 	CONSTRAINT "patient_events_kind_ck" CHECK("patient_events"."kind" IN ('activate','deactivate'))

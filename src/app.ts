@@ -11,7 +11,7 @@ import { registerPatients } from "./http/patients";
 import { ApiError, problemResponse } from "./http/problem";
 import { limitBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
-import { requestIdFrom } from "./security/request-id";
+import { newId } from "./security/request-id";
 
 /** The Hono application: request id, validated config, per-request services, one error model. */
 export function createApp() {
@@ -28,7 +28,8 @@ export function createApp() {
 
   app.use("*", securityHeaders());
   app.use("*", async (c, next) => {
-    const requestId = requestIdFrom(c.req.header("x-request-id"));
+    // Always our own id: a caller's id could carry anything into the audit trail.
+    const requestId = newId("req");
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
     const config = loadConfig(c.env);
@@ -46,12 +47,11 @@ export function createApp() {
   registerPatients(app);
   registerAdmin(app);
 
-  app.notFound((c) =>
-    problemResponse("NOT_FOUND", `No route matches ${c.req.method} ${new URL(c.req.url).pathname}.`, c.get("requestId") ?? requestIdFrom(null)),
-  );
+  // The path is not echoed back: it may carry a patient id.
+  app.notFound((c) => problemResponse("NOT_FOUND", `No route matches this ${c.req.method} request's path.`, c.get("requestId") ?? newId("req")));
 
   app.onError((err, c) => {
-    const requestId = c.get("requestId") ?? requestIdFrom(c.req.header("x-request-id"));
+    const requestId = c.get("requestId") ?? newId("req");
     if (err instanceof ApiError) {
       return problemResponse(err.code, err.message, requestId, { errors: err.errors, headers: err.headers });
     }

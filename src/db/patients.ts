@@ -41,12 +41,14 @@ export const patientEvents = sqliteTable(
     kind: text("kind", { enum: ["activate", "deactivate"] }).notNull(),
     eventAt: epochMs("event_at").notNull(),
     receivedAt: epochMs("received_at").notNull(),
-    /** SHA-256 of the Idempotency-Key header of the request that reported it (unique per office). */
+    /** HMAC of the Idempotency-Key header of the request that reported it (unique per office). */
     idempotencyKey: text("idempotency_key").notNull(),
     /** SHA-256 of the canonical request, to tell a replay from a conflicting reuse of the key. */
     requestHash: text("request_hash").notNull(),
     /** Whether the event changed the patient's state (false when a later event had already been applied). */
     applied: integer("applied", { mode: "boolean" }).notNull().default(false),
+    /** The patient's state right after this event was recorded: part of the answer replayed for its key. */
+    activeAfter: integer("active_after", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
   },
   (t) => [

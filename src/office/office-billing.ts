@@ -1,20 +1,14 @@
-import { eq } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { dbErrorMatches } from "../db/errors";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, isChainConflict, type AuditInput } from "./chain-writer";
 import { IdempotencyStore } from "./idempotency";
-import { OfficeStateCache } from "./office-state";
-import { answerFrom, eventAnswerQuery, patientEventStatements, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
+import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
-
-/** Who asked, for the audit entry the operation writes with its change. */
-export type Actor = { actorSub: string; actorRole: string; requestId: string };
-const MAX_WRITE_ATTEMPTS = 4;
 
 export type OfficeObjectInfo = {
   officeId: string;
@@ -23,21 +17,25 @@ export type OfficeObjectInfo = {
   lastOperationAt: number | null;
 };
 
+/** Who asked, for the audit entry the operation writes with its change. */
+export type Actor = { actorSub: string; actorRole: string; requestId: string };
+
+const MAX_WRITE_ATTEMPTS = 4;
+
 /**
  * One instance per office (addressed by `idFromName(officeId)`): the single writer of that office's
  * billing state and of its audit chain. Its own SQLite storage keeps the office it is bound to,
- * an operation ledger and the audit chain head; the billing data lives in Turso. Public methods
- * are the RPC surface; they return OfficeResult and never throw across RPC.
+ * an operation ledger, the audit chain head and idempotency answers; the billing data lives in
+ * Turso and every decision about it is taken inside the operation's own database batch. Public
+ * methods are the RPC surface; they return OfficeResult and never throw across RPC.
  */
 export class OfficeBilling extends SerializedObject {
   #chain: ChainWriter | undefined;
   readonly #idempotency: IdempotencyStore;
-  readonly #office: OfficeStateCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#idempotency = new IdempotencyStore(ctx.storage);
-    this.#office = new OfficeStateCache(ctx.storage);
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS office_meta (id INTEGER PRIMARY KEY CHECK (id = 1), office_id TEXT NOT NULL, operations INTEGER NOT NULL DEFAULT 0, last_operation TEXT, last_operation_at INTEGER)",
     );
@@ -67,15 +65,29 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * One database round trip: the operation's statements and its audit entry in one batch (one
-   * transaction). Rebuilds and retries when the audit head turned out stale.
+   * One database round trip: `statements` and the operation's audit entries in one batch (one
+   * transaction). With `auditIf`, the entries are written only when that condition holds inside
+   * the batch, and `recorded(results)` tells whether it did. Rebuilds and retries when the audit
+   * head turned out stale.
    */
-  protected async write<R extends unknown[]>(officeId: string, build: () => readonly BatchItem<"sqlite">[], audit: AuditInput[]): Promise<R> {
+  protected async write<R extends unknown[]>(
+    officeId: string,
+    statements: () => readonly BatchItem<"sqlite">[],
+    audit: AuditInput[],
+    conditional?: { auditIf: SQL; recorded: (results: R) => boolean },
+    trailingReads: () => readonly BatchItem<"sqlite">[] = () => [],
+  ): Promise<R> {
     for (let attempt = 1; ; attempt++) {
-      const { insert, commit } = await this.chain.prepare(this.db, audit.map((a) => ({ ...a, officeId })));
+      const { insert, commit } = await this.chain.prepare(
+        this.db,
+        audit.map((a) => ({ ...a, officeId })),
+        conditional?.auditIf,
+      );
       try {
-        const results = (await this.db.batch([...build(), insert] as unknown as [BatchItem<"sqlite">])) as unknown as R;
-        commit();
+        // The audit entry goes right after the change it records, before any trailing reads.
+        const items = [...statements(), insert, ...trailingReads()];
+        const results = (await this.db.batch(items as unknown as [BatchItem<"sqlite">])) as unknown as R;
+        if (!conditional || conditional.recorded(results)) commit();
         return results;
       } catch (err) {
         if (attempt >= MAX_WRITE_ATTEMPTS || !isChainConflict(err)) throw err;
@@ -91,51 +103,43 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * A patient activation or deactivation reported by the clinical system. Idempotent by key: the
+   * A patient activation or deactivation reported by the clinical system, idempotent by key: the
    * same key and request replay the first answer (`replayed: true`), the same key with another
-   * request is a conflict. The event, the patient's new state and the audit entry are written in
-   * one batch.
+   * request is a conflict. Everything is decided and written in one batch with its audit entry;
+   * a repeated key is answered from this object's store without touching the database.
    */
   async patientEvent(officeId: string, input: PatientEventInput, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
     const action = `patient.${input.kind}`;
     return this.exclusive(officeId, action, async () => {
       const stored = this.#idempotency.get(input.idempotencyKeyHash);
-      if (stored) return this.replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
-      const office = await this.#office.load(this.db, officeId);
-      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      if (office.status === "canceled" && input.kind === "activate") {
-        await this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
-      }
+      if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
+
       const eventId = newId("pev");
-      const receivedAt = Date.now();
-      let results: [unknown, unknown, unknown, { event: never; active: boolean }[]];
-      try {
-        results = await this.write(
-          officeId,
-          () => [...patientEventStatements(this.db, officeId, eventId, input, receivedAt), eventAnswerQuery(this.db, officeId, input.idempotencyKeyHash)],
-          [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [eventId, input.patientKey], details: { occurredAt: new Date(input.occurredAt).toISOString() } }],
-        );
-      } catch (err) {
-        if (!isIdempotencyConflict(err)) throw err;
-        // This object lost its idempotency store, but the database remembers the key.
-        const [row] = await eventAnswerQuery(this.db, officeId, input.idempotencyKeyHash);
-        if (!row) throw err;
-        const answer = answerFrom(row.event, row.active);
-        this.#idempotency.put(input.idempotencyKeyHash, { requestHash: row.event.requestHash, response: answer });
-        return this.replay(row.event.requestHash, answer, input.requestHash);
+      const batch = patientEventBatch(this.db, officeId, eventId, input, Date.now());
+      type Rows = [Awaited<(typeof batch.before)[0]>, Awaited<(typeof batch.before)[1]>, unknown, unknown, unknown, unknown, Awaited<typeof batch.after>];
+      const results = await this.write<Rows>(
+        officeId,
+        () => [...batch.before, ...batch.writes],
+        [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [eventId, input.patientKey], details: { occurredAt: new Date(input.occurredAt).toISOString() } }],
+        { auditIf: batch.recordedCondition, recorded: (r) => r[6].length > 0 },
+        () => [batch.after],
+      );
+      const [previous, office] = [results[0][0], results[1][0]];
+      if (previous) {
+        // The database remembers this key (this object's store was lost, or its answer was).
+        const answer = answerFrom(previous);
+        this.#idempotency.put(input.idempotencyKeyHash, { requestHash: previous.requestHash, response: answer });
+        return replay(previous.requestHash, answer, input.requestHash);
       }
-      const row = results[3][0] as unknown as { event: Parameters<typeof answerFrom>[0]; active: boolean };
-      const answer = answerFrom(row.event, row.active);
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      const recorded = results[6][0];
+      if (!recorded) {
+        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
+      }
+      const answer = answerFrom(recorded);
       this.#idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
       return { answer, replayed: false };
     });
-  }
-
-  private replay(storedHash: string, answer: PatientEventAnswer, requestHash: string) {
-    if (storedHash !== requestHash) {
-      throw new ApiError("CONFLICT", "This Idempotency-Key was already used with a different request.");
-    }
-    return { answer, replayed: true };
   }
 
   /** The office's billing profile, read together with the audit entry of the read (one round trip). */
@@ -145,10 +149,10 @@ export class OfficeBilling extends SerializedObject {
         officeId,
         () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
         [{ ...actor, action: "office.read", outcome: "allowed", officeId, targetIds: [officeId] }],
+        { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => r[0].length > 0 },
       );
       const office = rows[0];
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      this.#office.set({ id: office.id, status: office.status });
       return office;
     });
   }
@@ -192,6 +196,7 @@ export class OfficeBilling extends SerializedObject {
   }
 }
 
-/** True when the database refused a second event with the same Idempotency-Key. */
-const isIdempotencyConflict = (err: unknown) =>
-  dbErrorMatches(err, /UNIQUE constraint failed: patient_events\.office_id, patient_events\.idempotency_key/);
+function replay(storedHash: string, answer: PatientEventAnswer, requestHash: string) {
+  if (storedHash !== requestHash) throw new ApiError("CONFLICT", "This Idempotency-Key was already used with a different request.");
+  return { answer, replayed: true };
+}

@@ -1,5 +1,6 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { offices } from "../db/offices";
 import { patientEvents, patients } from "../db/patients";
 
 export type PatientEventKind = "activate" | "deactivate";
@@ -23,54 +24,59 @@ export type PatientEventAnswer = {
   receivedAt: string;
   /** False when the patient's state already reflected a later event (out-of-order report). */
   applied: boolean;
+  /** The patient's state right after this event. */
   active: boolean;
 };
 
+/** An event row that exists: the condition every follow-up statement of the batch depends on. */
+const eventRecorded = (eventId: string) => sql`EXISTS (SELECT 1 FROM ${patientEvents} WHERE ${patientEvents.id} = ${eventId})`;
+
 /**
- * The statements of one patient event, for a single batch: record the event, apply it to the
- * patient's state unless a later event already was (event time decides, not arrival order), and
- * record whether it was applied. `select` reads the outcome back in the same round trip.
+ * One patient event as a single batch (one round trip, one transaction). It reads what it needs
+ * to decide, and writes only when the decision inside the batch allows it:
+ * 0. the event already recorded under this Idempotency-Key, if any (a replay);
+ * 1. the office's status (no such office; canceled);
+ * 2. the event, inserted only if the office exists, takes it (a canceled office takes no
+ *    activations) and the key is new;
+ * 3. the patient's state, applied only if this event was recorded and no later event already was
+ *    (event time decides, not arrival order);
+ * 4. whether it was applied, and the state after it, stored with the event (the replayable answer);
+ * then the caller's audit entry (conditional on `recordedCondition`), and 5. the answer.
  */
-export function patientEventStatements(db: Database, officeId: string, eventId: string, input: PatientEventInput, receivedAt: number) {
+export function patientEventBatch(db: Database, officeId: string, eventId: string, input: PatientEventInput, receivedAt: number) {
   const active = input.kind === "activate";
-  return [
-    db.insert(patientEvents).values({
-      id: eventId,
-      officeId,
-      patientKey: input.patientKey,
-      kind: input.kind,
-      eventAt: input.occurredAt,
-      receivedAt,
-      idempotencyKey: input.idempotencyKeyHash,
-      requestHash: input.requestHash,
-    }),
-    db
-      .insert(patients)
-      .values({ officeId, patientKey: input.patientKey, active, changedAt: input.occurredAt })
-      .onConflictDoUpdate({
-        target: [patients.officeId, patients.patientKey],
-        set: { active, changedAt: input.occurredAt },
-        setWhere: sql`excluded.changed_at >= ${patients.changedAt}`,
-      }),
+  const officeTakesIt = active
+    ? sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId} AND ${offices.status} != 'canceled')`
+    : sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`;
+  const keyIsNew = sql`NOT EXISTS (SELECT 1 FROM ${patientEvents} WHERE ${patientEvents.officeId} = ${officeId} AND ${patientEvents.idempotencyKey} = ${input.idempotencyKeyHash})`;
+  const before = [
+    answerQuery(db, and(eq(patientEvents.officeId, officeId), eq(patientEvents.idempotencyKey, input.idempotencyKeyHash))!),
+    db.select({ status: offices.status }).from(offices).where(eq(offices.id, officeId)),
+  ] as const;
+  const writes = [
+    db.run(sql`INSERT INTO ${patientEvents} (id, office_id, patient_key, kind, event_at, received_at, idempotency_key, request_hash)
+      SELECT ${eventId}, ${officeId}, ${input.patientKey}, ${input.kind}, ${input.occurredAt}, ${receivedAt}, ${input.idempotencyKeyHash}, ${input.requestHash}
+      WHERE ${officeTakesIt} AND ${keyIsNew}`),
+    db.run(sql`INSERT INTO ${patients} (office_id, patient_key, active, changed_at)
+      SELECT ${officeId}, ${input.patientKey}, ${active ? 1 : 0}, ${input.occurredAt} WHERE ${eventRecorded(eventId)}
+      ON CONFLICT (office_id, patient_key) DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at
+      WHERE excluded.changed_at >= ${patients.changedAt}`),
     db
       .update(patientEvents)
       .set({
         applied: sql`(SELECT ${patients.changedAt} = ${input.occurredAt} AND ${patients.active} = ${active ? 1 : 0} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey})`,
+        activeAfter: sql`(SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey})`,
       })
       .where(eq(patientEvents.id, eventId)),
   ] as const;
+  return { before, writes, after: answerQuery(db, eq(patientEvents.id, eventId)), recordedCondition: eventRecorded(eventId) };
 }
 
-/** Reads an event back with the patient's current state (replay after the object lost its store). */
-export function eventAnswerQuery(db: Database, officeId: string, idempotencyKeyHash: string) {
-  return db
-    .select({ event: patientEvents, active: patients.active })
-    .from(patientEvents)
-    .innerJoin(patients, and(eq(patients.officeId, patientEvents.officeId), eq(patients.patientKey, patientEvents.patientKey)))
-    .where(and(eq(patientEvents.officeId, officeId), eq(patientEvents.idempotencyKey, idempotencyKeyHash)));
+function answerQuery(db: Database, where: SQL) {
+  return db.select().from(patientEvents).where(where);
 }
 
-export function answerFrom(event: typeof patientEvents.$inferSelect, active: boolean): PatientEventAnswer {
+export function answerFrom(event: typeof patientEvents.$inferSelect): PatientEventAnswer {
   return {
     eventId: event.id,
     officeId: event.officeId,
@@ -79,6 +85,6 @@ export function answerFrom(event: typeof patientEvents.$inferSelect, active: boo
     occurredAt: new Date(event.eventAt).toISOString(),
     receivedAt: new Date(event.receivedAt).toISOString(),
     applied: event.applied,
-    active,
+    active: event.activeAfter,
   };
 }

@@ -35,8 +35,13 @@ export function entryHash(prevHash: string, content: AuditContent): Promise<stri
   return sha256Hex(`${prevHash}\n${canonicalJson(content)}`);
 }
 
+/**
+ * Seals content after `prevHash`. The content is first normalised through a JSON round trip, so
+ * what is hashed is exactly what the database stores and gives back (no Dates, no undefined).
+ */
 export async function seal(prevHash: string, content: AuditContent): Promise<AuditEntry> {
-  return { ...content, prevHash, hash: await entryHash(prevHash, content) };
+  const normal = JSON.parse(JSON.stringify(content)) as AuditContent;
+  return { ...normal, prevHash, hash: await entryHash(prevHash, normal) };
 }
 
 export type ChainVerdict =

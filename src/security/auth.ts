@@ -53,7 +53,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       action: "auth.authenticate",
       outcome: "denied",
       officeId: null,
-      details: { reason, method: c.req.method, path: redactPath(new URL(c.req.url).pathname) },
+      details: { reason, method: c.req.method, route: routeFamily(new URL(c.req.url).pathname) },
     });
     throw new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
       headers: challenge(header ? reason : null),
@@ -62,11 +62,13 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * A request path as it may be recorded: the patient id segment (the clinical system's own
- * identifier) is replaced by its placeholder, and overlong paths are cut.
+ * What may be recorded of a request path: its first two segments (`/v1/offices`). Paths are never
+ * stored whole: further segments can carry the clinical system's patient ids, in any encoding.
  */
-export function redactPath(path: string): string {
-  return path.replace(/(\/patients\/)[^/]*/g, "$1{patientId}").slice(0, 200);
+export function routeFamily(path: string): string {
+  const [, first = "", second = ""] = path.split("/");
+  const safe = (s: string) => (/^[a-z0-9-]{1,32}$/.test(s) ? s : "…");
+  return `/${safe(first)}${second ? `/${safe(second)}` : ""}`;
 }
 
 export type Access = {

@@ -87,8 +87,8 @@ describe("GET /v1/audit", () => {
 
   it("records the listing itself on the platform chain", async () => {
     const officeId = await officeChain(1);
-    const requestId = `req_${crypto.randomUUID().replace(/-/g, "")}`;
-    await SELF.fetch(`${base}?officeId=${officeId}`, { headers: { ...bearer(await mintToken("platform_admin", [], { sub: "staff-7" })), "x-request-id": requestId } });
+    const res = await SELF.fetch(`${base}?officeId=${officeId}`, { headers: bearer(await mintToken("platform_admin", [], { sub: "staff-7" })) });
+    const requestId = res.headers.get("x-request-id")!;
     const [entry] = await testDb().select().from(auditLog).where(eq(auditLog.requestId, requestId));
     expect(entry).toMatchObject({ chain: "platform", action: "audit.list", outcome: "allowed", actorSub: "staff-7", actorRole: "platform_admin", officeId });
   });

@@ -11,7 +11,7 @@ describe("one error model", () => {
   it("answers unknown routes with a 404 problem", async () => {
     const res = await SELF.fetch("https://billing.test/nothing-here");
     const body = await expectProblem(res, 404, "NOT_FOUND");
-    expect(body.detail).toBe("No route matches GET /nothing-here.");
+    expect(body.detail).toBe("No route matches this GET request's path.");
     expect(body.type).toBe("https://docs.office-billing.dev/problems/not_found");
   });
 
@@ -20,9 +20,15 @@ describe("one error model", () => {
     await expectProblem(res, 404, "NOT_FOUND");
   });
 
-  it("keeps a well-formed caller request id and replaces a hostile one", async () => {
+  it("does not echo the path (it may carry a patient id)", async () => {
+    const res = await SELF.fetch("https://billing.test/v9/offices/x/patients/CANARY-MRN-779");
+    const body = await expectProblem(res, 404, "NOT_FOUND");
+    expect(JSON.stringify(body)).not.toContain("CANARY");
+  });
+
+  it("always issues its own request id, whatever the caller sends", async () => {
     const kept = await SELF.fetch("https://billing.test/health", { headers: { "x-request-id": "trace_abc12345" } });
-    expect(kept.headers.get("x-request-id")).toBe("trace_abc12345");
+    expect(kept.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
     const replaced = await SELF.fetch("https://billing.test/nope", { headers: { "x-request-id": "<script>alert(1)</script>" } });
     expect(replaced.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
     const body = await expectProblem(replaced, 404, "NOT_FOUND");

@@ -98,9 +98,10 @@ describe("POST /v1/offices/{officeId}/patients/{patientId}/activate|deactivate",
   it("writes the event, the state and its audit entry together, with the actor and request id", async () => {
     const db = testDb();
     const office = await seedOffice(db);
-    const requestId = `req_${crypto.randomUUID().replace(/-/g, "")}`;
     const token = await mintToken("clinical_system", [office.id], { sub: "clinical-app" });
-    const a = (await (await report(office.id, "pt-audit", "activate", { token, headers: { "x-request-id": requestId } })).json()) as Answer;
+    const res = await report(office.id, "pt-audit", "activate", { token });
+    const requestId = res.headers.get("x-request-id")!;
+    const a = (await res.json()) as Answer;
     const [entry] = await db.select().from(auditLog).where(eq(auditLog.requestId, requestId));
     expect(entry).toMatchObject({ chain: office.id, action: "patient.activate", outcome: "succeeded", actorSub: "clinical-app", actorRole: "clinical_system" });
     expect(entry!.targetIds).toEqual([a.eventId, a.patientKey]);

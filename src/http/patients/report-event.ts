@@ -3,7 +3,7 @@ import { officeObject } from "../../office/client";
 import type { PatientEventKind } from "../../office/patient-events";
 import { canonicalJson } from "../../security/audit-chain";
 import { authorize } from "../../security/auth";
-import { patientKey, sha256Hex } from "../../security/crypto";
+import { hmacSha256Hex, patientKey, sha256Hex } from "../../security/crypto";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
@@ -88,8 +88,9 @@ export function register(app: App) {
       }
       // The raw patient id ends here: only its pseudonym travels on.
       const key = await patientKey(c.var.config.PATIENT_KEY_SECRET, officeId, patientId);
+      // Keyed, because clients sometimes build idempotency keys from the patient's record number.
       const [idempotencyKeyHash, requestHash] = await Promise.all([
-        sha256Hex(idempotencyKey),
+        hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `idempotency:${officeId}:${idempotencyKey}`),
         sha256Hex(canonicalJson({ kind, patientKey: key, occurredAt: at })),
       ]);
       const { answer, replayed } = await officeObject(c.env, officeId).patientEvent(
