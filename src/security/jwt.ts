@@ -11,7 +11,8 @@ export const roles = ["platform_admin", "office_admin", "office_viewer", "clinic
 export type Role = (typeof roles)[number];
 
 export const claimsSchema = z.object({
-  sub: z.string().min(1).max(256),
+  // Printable ASCII only: the subject is recorded in the audit trail, byte for byte.
+  sub: z.string().regex(/^[\x20-\x7e]{1,256}$/),
   role: z.enum(roles),
   office_ids: z.array(z.string().min(1).max(64)).max(1000).default([]),
   iss: z.string(),

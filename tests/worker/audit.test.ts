@@ -152,6 +152,31 @@ describe("GET /v1/audit/verify", () => {
     expect(verdict.firstBroken?.reason).toMatch(/missing \(head is 3\)/);
   });
 
+  it("refuses to adopt a rewritten chain: appends stop and verify keeps reporting the break", async () => {
+    const officeId = await officeChain(3);
+    const db = testDb();
+    const { entryHash } = await import("../../src/security/audit-chain");
+    const rows = await db.select().from(auditLog).where(eq(auditLog.chain, officeId)).orderBy(asc(auditLog.seq));
+    // Rewrite entries 2 and 3 with recomputed hashes, and forge an entry 4 on top.
+    const forged = [];
+    let prev = rows[0]!.hash;
+    for (const seq of [2, 3, 4]) {
+      const content = { chain: officeId, seq, at: Date.now(), actorSub: "intruder", actorRole: "platform_admin", action: "test.forged", officeId, targetIds: [], outcome: "succeeded" as const, requestId: null, details: null };
+      const hash = await entryHash(prev, content);
+      forged.push({ ...content, prevHash: prev, hash });
+      prev = hash;
+    }
+    await tamper(
+      sql`DELETE FROM audit_log WHERE chain = ${officeId} AND seq IN (2, 3)`,
+      ...forged.map((f) => sql`INSERT INTO audit_log (chain, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, request_id, details, prev_hash, hash) VALUES (${f.chain}, ${f.seq}, ${f.at}, ${f.actorSub}, ${f.actorRole}, ${f.action}, ${f.officeId}, '[]', ${f.outcome}, NULL, NULL, ${f.prevHash}, ${f.hash})`),
+    );
+    expect((await verify(officeId)).ok).toBe(false);
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
+    const append = await stub.audit(officeId, [{ action: "test.after", outcome: "succeeded", actorSub: "tester", actorRole: "platform_admin", officeId }]);
+    expect(append).toMatchObject({ ok: false, error: { code: "INTERNAL" } });
+    expect((await verify(officeId)).ok).toBe(false);
+  });
+
   it("keeps appending after a lost answer: a stale head is re-read from the database", async () => {
     const officeId = await officeChain(2);
     const db = testDb();

@@ -1,7 +1,8 @@
-import { SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
+import { offices } from "../../src/db/offices";
 import { patientEvents, patients } from "../../src/db/patients";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
@@ -90,6 +91,44 @@ describe("POST /v1/offices/{officeId}/patients/{patientId}/activate|deactivate",
     expect((await report(office.id, "pt-x", "deactivate")).status).toBe(200);
   });
 
+  it("sees a cancellation made after its first activation (no stale office status)", async () => {
+    const db = testDb();
+    const office = await seedOffice(db);
+    expect((await report(office.id, "pt-s1", "activate")).status).toBe(200);
+    await db.update(offices).set({ status: "canceled" }).where(eq(offices.id, office.id));
+    await expectProblem(await report(office.id, "pt-s2", "activate"), 409, "CONFLICT");
+  });
+
+  it("replays the first answer from the database when the office object lost its store", async () => {
+    const db = testDb();
+    const office = await seedOffice(db);
+    const first = await report(office.id, "pt-lost", "activate", { key: "lost-1", occurredAt: "2026-11-02T10:00:00Z" });
+    const firstAnswer = (await first.json()) as Answer;
+    expect(firstAnswer.active).toBe(true);
+    await report(office.id, "pt-lost", "deactivate", { occurredAt: "2026-11-03T10:00:00Z" });
+    await db.update(offices).set({ status: "canceled" }).where(eq(offices.id, office.id));
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(office.id));
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("DELETE FROM idempotency");
+    });
+    const again = await report(office.id, "pt-lost", "activate", { key: "lost-1", occurredAt: "2026-11-02T10:00:00Z" });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.json()).toEqual(firstAnswer);
+    await expectProblem(await report(office.id, "pt-lost", "activate", { key: "lost-1", occurredAt: "2026-11-09T10:00:00Z" }), 409, "CONFLICT");
+    expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id))).toHaveLength(2);
+  });
+
+  it("keeps the office's audit chain verifiable through patient events", async () => {
+    const db = testDb();
+    const office = await seedOffice(db);
+    await report(office.id, "pt-v", "activate");
+    await report(office.id, "pt-v", "deactivate");
+    await report(office.id, "pt-v", "activate", { token: await mintToken("office_viewer", [office.id]) }); // a denial on the office chain
+    const res = await SELF.fetch(`https://billing.test/v1/audit/verify?officeId=${office.id}`, { headers: bearer(await mintToken("platform_admin")) });
+    expect(await res.json()).toMatchObject({ ok: true, entries: 3 });
+  });
+
   it("answers 404 for an office that does not exist (platform_admin)", async () => {
     const res = await report("off_00000000000000000000000000000000", "pt-1", "activate", { token: await mintToken("platform_admin") });
     await expectProblem(res, 404, "NOT_FOUND");
@@ -136,8 +175,7 @@ describe("POST /v1/offices/{officeId}/patients/{patientId}/activate|deactivate",
         body: "{not json",
       });
       await expectProblem(malformed, 400, "BAD_REQUEST");
-      const badId = await report(office.id, "pt 1 with spaces/", "activate");
-      expect([400, 404]).toContain(badId.status);
+      await expectProblem(await report(office.id, "pt 1 with spaces", "activate"), 400, "VALIDATION_FAILED");
       await expectProblem(await report("office-123", "pt-1", "activate", { token: await mintToken("platform_admin") }), 400, "VALIDATION_FAILED");
     });
 
@@ -159,7 +197,14 @@ describe("no table holds a raw patient identifier", () => {
       expect((await report(office.id, id, "deactivate")).status).toBe(200);
       // Refused requests are audited, but never with the raw id.
       await report(office.id, id, "activate", { body: { occurredAt: new Date().toISOString(), note: id } });
-      await report(office.id, id, "activate", { token: "not-a-token" });
+      for (const r of [
+        await report(office.id, id, "activate", { token: "not-a-token" }),
+        await SELF.fetch(`${base}/${office.id}/%70atients/${id}/activate`, { method: "POST" }),
+        await SELF.fetch(`${base}/${office.id}/Patients/${id}/activate`, { method: "POST", headers: bearer(await mintToken("platform_admin")) }),
+      ]) {
+        expect([401, 404]).toContain(r.status);
+        expect(await r.text()).not.toContain(id);
+      }
       await report(office.id, id, "activate", { token: await mintToken("office_viewer", [office.id]) });
       await report(office.id, id, "activate", { token: await mintToken("clinical_system", []) });
     }
