@@ -9,7 +9,7 @@ import { registerHealth } from "./http/health";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { ApiError, problemResponse } from "./http/problem";
-import { limitBody, requireTls, securityHeaders } from "./http/transport";
+import { readBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
 import { newId } from "./security/request-id";
 
@@ -38,7 +38,7 @@ export function createApp() {
     await next();
   });
   app.use("*", requireTls());
-  app.use("*", limitBody());
+  app.use("*", readBody());
   app.use("/v1/*", authenticate());
 
   registerHealth(app);

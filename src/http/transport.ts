@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
 
@@ -40,12 +39,43 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Request bodies over 64 KiB → 413, counted as they stream (Content-Length is not trusted). */
-export function limitBody(): MiddlewareHandler<AppEnv> {
-  return bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
-    },
-  });
+/**
+ * Request bodies: read in full before any validator runs, counting bytes as they stream
+ * (Content-Length is not trusted), so a body over 64 KiB is a 413 whatever its framing. A body
+ * that is not JSON is a 415: every operation of this API takes JSON, and a validator must never
+ * be skipped because of a content type.
+ */
+export function readBody(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const raw = c.req.raw;
+    if (!raw.body) return next();
+    const declared = Number(raw.headers.get("content-length") ?? "NaN");
+    if (declared > MAX_BODY_BYTES) throw tooLarge();
+    const reader = raw.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel();
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+    const body = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    if (size > 0 && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(raw.headers.get("content-type") ?? "")) {
+      throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Request bodies must be JSON (Content-Type: application/json).");
+    }
+    c.req.raw = new Request(raw, { body });
+    return next();
+  };
 }
+
+const tooLarge = () => new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);

@@ -3,7 +3,7 @@ import type { Config } from "../config";
 import type { AppEnv } from "../http/context";
 import { ApiError } from "../http/problem";
 import { auditor } from "./audit";
-import { jwksResolver, TokenError, verifyJwt, type Role } from "./jwt";
+import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
 
@@ -18,7 +18,7 @@ function challenge(reason: string | null): Record<string, string> {
 }
 
 /** Verification options for this environment: HS256 dev tokens only in development and test. */
-function verifyOptions(config: Config) {
+export function verifyOptions(config: Config) {
   const devTokens = config.ENVIRONMENT === "development" || config.ENVIRONMENT === "test";
   return {
     issuer: config.AUTH_ISSUER,
@@ -45,6 +45,9 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
         c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
         return next();
       } catch (err) {
+        if (err instanceof KeysUnavailableError) {
+          throw new ApiError("SERVICE_UNAVAILABLE", "Access tokens cannot be verified right now; try again shortly.", { headers: { "Retry-After": "5" } });
+        }
         if (!(err instanceof TokenError)) throw err;
         reason = err.message;
       }

@@ -24,6 +24,16 @@ export const claimsSchema = z.object({
 export type Claims = z.infer<typeof claimsSchema>;
 
 export const MAX_CLOCK_SKEW_S = 60;
+/** Tokens valid for longer than this (from now) are refused. */
+export const MAX_TOKEN_LIFETIME_S = 24 * 3600;
+
+/** The identity provider's keys could not be fetched: a service problem, not a bad token. */
+export class KeysUnavailableError extends Error {
+  constructor() {
+    super("signing keys unavailable");
+    this.name = "KeysUnavailableError";
+  }
+}
 
 export class TokenError extends Error {
   constructor(readonly reason: string) {
@@ -42,7 +52,7 @@ export type VerifyOptions = {
   now?: number;
 };
 
-const headerSchema = z.object({ alg: z.string(), typ: z.string().optional(), kid: z.string().optional() });
+const headerSchema = z.object({ alg: z.string(), typ: z.string().optional(), kid: z.string().max(256).optional(), crit: z.unknown().optional() });
 
 export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Claims> {
   const parts = token.split(".");
@@ -61,6 +71,8 @@ export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Cla
     throw new TokenError("malformed token");
   }
 
+  // No critical extensions are understood, so a token that declares any is refused (RFC 7515 §4.1.11).
+  if (header.crit !== undefined) throw new TokenError("unsupported critical header");
   const signed = utf8(`${h}.${p}`);
   let key: CryptoKey | null = null;
   let params: string | { name: string; hash: string };
@@ -89,6 +101,7 @@ export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Cla
   const claims = parsed.data;
   const now = Math.floor((opts.now ?? Date.now()) / 1000);
   if (claims.exp + MAX_CLOCK_SKEW_S <= now) throw new TokenError("token expired");
+  if (claims.exp - now > MAX_TOKEN_LIFETIME_S + MAX_CLOCK_SKEW_S) throw new TokenError("token lifetime too long");
   if (claims.nbf !== undefined && claims.nbf - MAX_CLOCK_SKEW_S > now) throw new TokenError("token not yet valid");
   if (claims.iat !== undefined && claims.iat - MAX_CLOCK_SKEW_S > now) throw new TokenError("token issued in the future");
   if (claims.iss !== opts.issuer) throw new TokenError("wrong issuer");
@@ -107,20 +120,45 @@ export async function signDevJwt(secret: string, claims: Record<string, unknown>
 }
 
 type Jwk = JsonWebKey & { kid?: string; alg?: string; use?: string };
-const jwksCache = new Map<string, { at: number; keys: Jwk[] }>();
+type CacheEntry = { at: number; keys: Jwk[]; lastForced: number; inflight?: Promise<Jwk[]> };
+const jwksCache = new Map<string, CacheEntry>();
 export const JWKS_TTL_MS = 10 * 60_000;
+/** An unknown `kid` forces a refetch at most this often (key rotation, without amplification). */
+export const JWKS_FORCED_REFRESH_MS = 60_000;
+export const JWKS_TIMEOUT_MS = 3_000;
 
-/** A JWKS resolver with a per-isolate cache; refetches once on an unknown `kid` (key rotation). */
+/**
+ * A JWKS resolver with a per-isolate cache. Keys are refetched after the TTL, or early when a
+ * token names an unknown `kid` (at most once a minute); concurrent fetches are shared; when a
+ * fetch fails, the keys already known keep serving; with none known, KeysUnavailableError.
+ */
 export function jwksResolver(url: string, fetcher: typeof fetch = fetch) {
-  const load = async (force: boolean): Promise<Jwk[]> => {
-    const hit = jwksCache.get(url);
-    if (hit && !force && Date.now() - hit.at < JWKS_TTL_MS) return hit.keys;
-    const res = await fetcher(url, { headers: { accept: "application/json" } });
-    if (!res.ok) throw new TokenError("signing keys unavailable");
-    const body = (await res.json()) as { keys?: Jwk[] };
-    const keys = Array.isArray(body.keys) ? body.keys : [];
-    jwksCache.set(url, { at: Date.now(), keys });
-    return keys;
+  const fetchKeys = async (entry: CacheEntry | undefined): Promise<Jwk[]> => {
+    try {
+      const res = await fetcher(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(JWKS_TIMEOUT_MS) });
+      if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
+      const body = (await res.json()) as { keys?: Jwk[] };
+      const keys = Array.isArray(body.keys) ? body.keys : [];
+      jwksCache.set(url, { at: Date.now(), keys, lastForced: entry?.lastForced ?? 0 });
+      return keys;
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "JWKS fetch failed", error: err instanceof Error ? err.message : "unknown" }));
+      if (entry && entry.keys.length > 0) return entry.keys; // stale keys beat no keys
+      throw new KeysUnavailableError();
+    }
+  };
+  const load = (force: boolean): Promise<Jwk[]> => {
+    const entry = jwksCache.get(url);
+    const fresh = entry && Date.now() - entry.at < JWKS_TTL_MS;
+    if (entry && fresh && !force) return Promise.resolve(entry.keys);
+    if (entry && force && Date.now() - entry.lastForced < JWKS_FORCED_REFRESH_MS) return Promise.resolve(entry.keys);
+    if (entry?.inflight) return entry.inflight;
+    const inflight = fetchKeys(entry).finally(() => {
+      const current = jwksCache.get(url);
+      if (current) current.inflight = undefined;
+    });
+    jwksCache.set(url, { at: entry?.at ?? 0, keys: entry?.keys ?? [], lastForced: force ? Date.now() : (entry?.lastForced ?? 0), inflight });
+    return inflight;
   };
   return async (kid: string | undefined, alg: string): Promise<CryptoKey | null> => {
     const pick = (keys: Jwk[]) =>
@@ -129,6 +167,10 @@ export function jwksResolver(url: string, fetcher: typeof fetch = fetch) {
     if (!jwk && kid !== undefined) jwk = pick(await load(true));
     if (!jwk) return null;
     const algorithm = alg === "RS256" ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } : { name: "ECDSA", namedCurve: "P-256" };
-    return crypto.subtle.importKey("jwk", jwk, algorithm, false, ["verify"]);
+    try {
+      return await crypto.subtle.importKey("jwk", jwk, algorithm, false, ["verify"]);
+    } catch {
+      return null; // a malformed key in the set is no key
+    }
   };
 }

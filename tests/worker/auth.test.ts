@@ -111,3 +111,45 @@ describe("production-style keys from a JWKS URL", () => {
     await refused(bearer(await mintJwksToken("RS256", standardClaims("platform_admin", [], { exp: now() - 120 }))), /expired/);
   });
 });
+
+describe("verifier hardening", () => {
+  it("refuses HS256 tokens in production: the verifier gets no dev secret there", async () => {
+    const { verifyOptions } = await import("../../src/security/auth");
+    const { loadConfig } = await import("../../src/config");
+    const { verifyJwt } = await import("../../src/security/jwt");
+    const prod = loadConfig({
+      ...env,
+      ENVIRONMENT: "production",
+      TURSO_DATABASE_URL: "libsql://billing.example.turso.io",
+      TURSO_AUTH_TOKEN: "t",
+      AUTH_JWKS_URL: "https://idp.example/jwks",
+      AUTH_DEV_SECRET: undefined,
+    });
+    const opts = verifyOptions(prod);
+    expect(opts.devSecret).toBeUndefined();
+    const hs256 = await mintToken("platform_admin");
+    await expect(verifyJwt(hs256, opts)).rejects.toThrow(/algorithm not accepted/);
+    expect(verifyOptions(loadConfig(env)).devSecret).toBe(env.AUTH_DEV_SECRET);
+  });
+
+  it("refuses a critical header it does not understand, and an overlong lifetime", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { header: { crit: ["exp"] } })), /critical header/);
+    await refused(bearer(await mintToken("platform_admin", [], { ttlS: 3 * 24 * 3600 })), /lifetime too long/);
+  });
+
+  it("refuses a subject that is not printable ASCII (it is recorded byte for byte)", async () => {
+    await refused(bearer(await mintToken("platform_admin", [], { sub: "abc\ud800def" })), /claims/);
+  });
+
+  it("answers 503, not 401 or 500, when the identity provider's keys cannot be fetched", async () => {
+    const { createExecutionContext } = await import("cloudflare:test");
+    const worker = (await import("../../src/index")).default;
+    const token = await mintJwksToken("RS256", standardClaims("platform_admin"));
+    const res = await worker.fetch(
+      new Request(url, { headers: bearer(token) }),
+      { ...env, AUTH_JWKS_URL: "http://127.0.0.1:9/jwks.json" },
+      createExecutionContext(),
+    );
+    await expectProblem(res, 503, "SERVICE_UNAVAILABLE");
+  });
+});

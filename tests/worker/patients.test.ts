@@ -179,10 +179,29 @@ describe("POST /v1/offices/{officeId}/patients/{patientId}/activate|deactivate",
       await expectProblem(await report("office-123", "pt-1", "activate", { token: await mintToken("platform_admin") }), 400, "VALIDATION_FAILED");
     });
 
-    it("refuses bodies over 64 KiB with 413", async () => {
+    it("refuses bodies over 64 KiB with 413, with or without Content-Length", async () => {
       const office = await seedOffice(testDb());
       const res = await report(office.id, "pt-1", "activate", { body: { occurredAt: new Date().toISOString(), pad: "x".repeat(70 * 1024) } });
       await expectProblem(res, 413, "PAYLOAD_TOO_LARGE");
+      const chunk = new TextEncoder().encode(`{"pad":"${"x".repeat(16 * 1024)}`);
+      const chunked = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < 5; i++) controller.enqueue(chunk);
+          controller.close();
+        },
+      });
+      const streamed = await SELF.fetch(`${base}/${office.id}/patients/pt-1/activate`, {
+        method: "POST",
+        headers: { ...bearer(await mintToken("clinical_system", [office.id])), "content-type": "application/json", "idempotency-key": "k-chunked" },
+        body: chunked,
+      });
+      await expectProblem(streamed, 413, "PAYLOAD_TOO_LARGE");
+    });
+
+    it("refuses a body that is not JSON with 415 (no validator is ever skipped)", async () => {
+      const office = await seedOffice(testDb());
+      const res = await report(office.id, "pt-1", "activate", { headers: { "content-type": "text/plain" } });
+      await expectProblem(res, 415, "UNSUPPORTED_MEDIA_TYPE");
     });
   });
 });
