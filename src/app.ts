@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError, loadConfig } from "./config";
 import { createDatabase } from "./db/client";
+import { loggableError } from "./db/errors";
 import type { AppEnv } from "./http/context";
 import { registerAdmin } from "./http/admin";
 import { registerAudit } from "./http/audit";
@@ -64,7 +65,7 @@ export function createApp() {
       const code = err.status === 413 ? "PAYLOAD_TOO_LARGE" : err.status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : err.status < 500 ? "BAD_REQUEST" : "INTERNAL";
       return problemResponse(code, err.status < 500 ? err.message || "The request could not be read." : "An unexpected error occurred.", requestId);
     }
-    console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : "unknown" }));
+    console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId, error: loggableError(err) }));
     return problemResponse("INTERNAL", "An unexpected error occurred. Quote the request id when reporting it.", requestId);
   });
 

@@ -43,7 +43,9 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     else if (!env.AUTH_JWKS_URL.startsWith("https://")) problem("AUTH_JWKS_URL", "must be https in production");
     if (env.AUTH_DEV_SECRET) problem("AUTH_DEV_SECRET", "must not be set in production (HS256 dev tokens are refused there)");
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
-  } else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
+  }
+  const keyIds = env.DATA_ENCRYPTION_KEY.split(",").map((k) => k.split(":")[0]);
+  if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice"); else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
     problem("AUTH_DEV_SECRET", "is required in development and test unless AUTH_JWKS_URL is set");
   }
 });

@@ -37,11 +37,14 @@ function token() {
 
 const auth = `Bearer ${token()}`;
 let total = 0;
+let unreadable = 0;
+let cursor;
+let remaining = 0;
 for (let round = 1; ; round++) {
   const res = await fetch(new URL("/v1/admin/data-keys/rotate", args.url), {
     method: "POST",
     headers: { authorization: auth, "content-type": "application/json" },
-    body: JSON.stringify({ batchSize: Number(args.batch), ...(args.office ? { officeId: args.office } : {}) }),
+    body: JSON.stringify({ batchSize: Number(args.batch), ...(args.office ? { officeId: args.office } : {}), ...(cursor ? { cursor } : {}) }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
@@ -49,11 +52,14 @@ for (let round = 1; ; round++) {
     process.exit(1);
   }
   total += body.reencrypted;
-  console.log(`round ${round}: re-encrypted ${body.reencrypted} under ${body.currentKeyId}, ${body.remaining} remaining`);
-  if (body.remaining === 0) break;
-  if (body.reencrypted === 0) {
-    console.error("keys:rotate: rows remain but none could be re-encrypted (is the old key still in DATA_ENCRYPTION_KEY?)");
-    process.exit(1);
-  }
+  unreadable += body.unreadable;
+  remaining = body.remaining;
+  console.log(`round ${round}: re-encrypted ${body.reencrypted} under ${body.currentKeyId}, ${body.unreadable} unreadable, ${body.remaining} remaining`);
+  cursor = body.nextCursor;
+  if (!cursor) break;
+}
+if (remaining > 0) {
+  console.error(`keys:rotate: ${total} re-encrypted, but ${remaining} value(s) remain under older keys (${unreadable} unreadable: is every old key still in DATA_ENCRYPTION_KEY?). Keep the old keys.`);
+  process.exit(1);
 }
 console.log(`done: ${total} value(s) re-encrypted; the older keys can now be removed from DATA_ENCRYPTION_KEY`);

@@ -5,3 +5,15 @@ export function dbErrorMatches(err: unknown, pattern: RegExp): boolean {
   }
   return false;
 }
+
+/**
+ * An error as it may be logged: the innermost cause's name and message. drizzle's own error
+ * message carries the query's parameters, so it is never logged.
+ */
+export function loggableError(err: unknown): string {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e instanceof Error && e.cause instanceof Error; i++) e = e.cause;
+  if (!(e instanceof Error)) return "unknown error";
+  if (e.name === "DrizzleQueryError" || /params:/.test(e.message)) return e.name;
+  return `${e.name}: ${e.message}`.slice(0, 300);
+}

@@ -1,3 +1,4 @@
+import { loggableError } from "../db/errors";
 import { ApiError, type ErrorCode } from "../http/problem";
 
 /**
@@ -12,7 +13,7 @@ export const ok = <T>(value: T): OfficeResult<T> => ({ ok: true, value });
 /** Converts an exception inside the object into a failure result (ApiError keeps its code). */
 export function failure(err: unknown): OfficeResult<never> {
   if (err instanceof ApiError) return { ok: false, error: { code: err.code, detail: err.message } };
-  console.error(JSON.stringify({ level: "error", msg: "office object operation failed", error: err instanceof Error ? `${err.name}: ${err.message}` : "unknown" }));
+  console.error(JSON.stringify({ level: "error", msg: "office object operation failed", error: loggableError(err) }));
   return { ok: false, error: { code: "INTERNAL", detail: "The office operation failed unexpectedly." } };
 }
 

@@ -44,6 +44,7 @@ export async function loadKeyring(spec: string, indexSecret: string): Promise<Da
     const [id, b64] = part.trim().split(":");
     const raw = b64 ? fromBase64Url(b64) : null;
     if (!id || !raw || raw.length !== 32) throw new Error("malformed data encryption key");
+    if (keys.has(id)) throw new Error("duplicate data encryption key id");
     keys.set(id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
     current ??= id;
   }

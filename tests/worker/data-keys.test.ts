@@ -2,6 +2,7 @@ import { createExecutionContext, env } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
+import { invoices } from "../../src/db/invoices";
 import { offices } from "../../src/db/offices";
 import worker from "../../src/index";
 import { fieldKeyId, lookupIndex } from "../../src/security/crypto";
@@ -65,6 +66,35 @@ describe("POST /v1/admin/data-keys/rotate", () => {
     expect(row!.stripeCustomerIndex).toBe(sealed.index);
   });
 
+  it("skips and reports a value it cannot decrypt, and still rotates the rest", async () => {
+    const db = testDb();
+    const ring = await dataKeyring(loadConfig(env));
+    const office = await seedOffice(db);
+    const good = await sealReference(ring, officeColumn, office.id, "cus_Good123");
+    await db.update(offices).set({ stripeCustomerRef: good.ref, stripeCustomerIndex: good.index }).where(eq(offices.id, office.id));
+    await db.insert(invoices).values({
+      id: `inv_${crypto.randomUUID().replace(/-/g, "")}`,
+      officeId: office.id,
+      kind: "one_off",
+      currency: "usd",
+      periodStart: "2026-11-01",
+      periodEnd: "2026-12-01",
+      updatedAt: Date.now(),
+      stripeInvoiceRef: "kgone.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBB", // a key no longer configured
+    });
+    const rotatedEnv = { ...env, DATA_ENCRYPTION_KEY: `${newKey()},${env.DATA_ENCRYPTION_KEY}` };
+    const res = await worker.fetch(
+      new Request("https://billing.test/v1/admin/data-keys/rotate", {
+        method: "POST",
+        headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+        body: JSON.stringify({ officeId: office.id }),
+      }),
+      rotatedEnv,
+      createExecutionContext(),
+    );
+    expect(await res.json()).toMatchObject({ reencrypted: 1, unreadable: 1, remaining: 1, nextCursor: null });
+  });
+
   it("is for platform_admin only and validates its body", async () => {
     const call = async (token: string, body: unknown) =>
       worker.fetch(
@@ -79,5 +109,6 @@ describe("POST /v1/admin/data-keys/rotate", () => {
     await expectProblem(await call(await mintToken("office_admin", []), {}), 403, "FORBIDDEN");
     await expectProblem(await call(await mintToken("platform_admin"), { batchSize: 0 }), 400, "VALIDATION_FAILED");
     await expectProblem(await call(await mintToken("platform_admin"), { everything: true }), 400, "VALIDATION_FAILED");
+    await expectProblem(await call(await mintToken("platform_admin"), { cursor: "bm90IGEgY3Vyc29y" }), 400, "VALIDATION_FAILED");
   });
 });

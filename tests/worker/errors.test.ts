@@ -16,7 +16,7 @@ describe("one error model", () => {
   });
 
   it("answers a wrong method on a known path with a problem, not HTML", async () => {
-    const res = await SELF.fetch("https://billing.test/health", { method: "POST", body: "{}" });
+    const res = await SELF.fetch("https://billing.test/health", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     await expectProblem(res, 404, "NOT_FOUND");
   });
 

@@ -5,13 +5,15 @@ import { authorize } from "../../security/auth";
 import { dataKeyring, encryptedColumns, reencrypt } from "../../security/data-keys";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
-import { problemResponses } from "../problem";
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../../security/encoding";
+import { ApiError, problemResponses } from "../problem";
 
 export const ROLES = ["platform_admin"] as const;
 
 const BodySchema = z
   .object({
     batchSize: z.number().int().min(1).max(500).default(100).openapi({ description: "Rows re-encrypted per column in this call." }),
+    cursor: z.string().max(200).optional().openapi({ description: "`nextCursor` of the previous call: continue after the rows it examined." }),
     officeId: OfficeIdSchema.optional().openapi({ description: "Only this office's rows." }),
   })
   .strict()
@@ -21,7 +23,9 @@ const ResultSchema = z
   .object({
     currentKeyId: z.string().openapi({ example: "k2" }),
     reencrypted: z.number().int().openapi({ description: "Rows re-encrypted by this call." }),
-    remaining: z.number().int().openapi({ description: "Rows still under an older key; call again until 0." }),
+    unreadable: z.number().int().openapi({ description: "Rows this call could not decrypt (unknown key id or damaged value); they are skipped and reported in the audit trail." }),
+    remaining: z.number().int().openapi({ description: "Rows still under an older key (unreadable ones included)." }),
+    nextCursor: z.string().nullable().openapi({ description: "Pass back to continue; null when this pass has examined every row." }),
   })
   .openapi("RotateDataKeysResult");
 
@@ -31,7 +35,7 @@ export const route = createRoute({
   tags: ["Admin"],
   summary: "Re-encrypt stored provider references under the current data key (platform_admin)",
   description:
-    "After `DATA_ENCRYPTION_KEY` gains a new first key (`k2:...,k1:...`), each call re-encrypts up to `batchSize` rows per column that are still under an older key. `npm run keys:rotate` calls it until nothing remains; the old key can then be removed. Each update is a compare-and-swap on the stored value, so it never overwrites a newer one. Required role: platform_admin.",
+    "After `DATA_ENCRYPTION_KEY` gains a new first key (`k2:...,k1:...`), each call re-encrypts up to `batchSize` rows per column that are still under an older key, continuing from `cursor`. `npm run keys:rotate` calls it until `nextCursor` is null and reports what remains; the old key can be removed once nothing does. Each update is a compare-and-swap on the stored value, so it never overwrites a newer one. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { body: { required: false, content: { "application/json": { schema: BodySchema } } } },
   responses: {
@@ -49,28 +53,49 @@ export function register(app: App) {
     const notCurrent = (column: string) => sql.raw(`${column} IS NOT NULL AND substr(${column}, 1, ${ring.current.length + 1}) != '${ring.current}.'`);
     const scope = (table: string) => (body.officeId ? sql` AND ${sql.raw(table === "offices" ? "id" : "office_id")} = ${body.officeId}` : sql``);
 
+    // The cursor holds, per column, the last row id examined, so unreadable rows never block progress.
+    let after: string[];
+    try {
+      after = body.cursor ? (JSON.parse(fromUtf8(fromBase64Url(body.cursor) ?? new Uint8Array())) as string[]) : encryptedColumns.map(() => "");
+      if (!Array.isArray(after) || after.length !== encryptedColumns.length || !after.every((x) => typeof x === "string")) throw new Error();
+    } catch {
+      throw new ApiError("VALIDATION_FAILED", "The cursor is not one this API issued.", { errors: [{ path: "cursor", message: "invalid cursor" }] });
+    }
     // One read round trip for every column's batch, one write round trip for all the swaps.
-    const reads = encryptedColumns.map((col) =>
-      db.all<{ id: string; ref: string }>(sql`SELECT ${sql.raw(col.id)} AS id, ${sql.raw(col.column)} AS ref FROM ${sql.raw(col.table)} WHERE ${notCurrent(col.column)}${scope(col.table)} LIMIT ${body.batchSize}`),
+    const reads = encryptedColumns.map((col, i) =>
+      db.all<{ id: string; ref: string }>(
+        sql`SELECT ${sql.raw(col.id)} AS id, ${sql.raw(col.column)} AS ref FROM ${sql.raw(col.table)} WHERE ${notCurrent(col.column)}${scope(col.table)} AND ${sql.raw(col.id)} > ${after[i]!} ORDER BY ${sql.raw(col.id)} LIMIT ${body.batchSize}`,
+      ),
     );
     const batches = (await db.batch(reads as never)) as unknown as { id: string; ref: string }[][];
     const updates = [];
+    let unreadable = 0;
+    const next = [...after];
     for (const [i, col] of encryptedColumns.entries()) {
       for (const row of batches[i]!) {
-        const next = await reencrypt(ring, col, row.id, row.ref);
-        if (next) updates.push(db.run(sql`UPDATE ${sql.raw(col.table)} SET ${sql.raw(col.column)} = ${next} WHERE ${sql.raw(col.id)} = ${row.id} AND ${sql.raw(col.column)} = ${row.ref}`));
+        next[i] = row.id;
+        let sealed: string | null;
+        try {
+          sealed = await reencrypt(ring, col, row.id, row.ref);
+        } catch {
+          unreadable++;
+          continue;
+        }
+        if (sealed) updates.push(db.run(sql`UPDATE ${sql.raw(col.table)} SET ${sql.raw(col.column)} = ${sealed} WHERE ${sql.raw(col.id)} = ${row.id} AND ${sql.raw(col.column)} = ${row.ref}`));
       }
     }
     const counts = encryptedColumns.map((col) => db.all<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.raw(col.table)} WHERE ${notCurrent(col.column)}${scope(col.table)}`));
     const results = (await db.batch([...updates, ...counts] as never)) as unknown as unknown[];
     const remaining = (results.slice(updates.length) as { n: number }[][]).reduce((sum, r) => sum + Number(r[0]!.n), 0);
     const reencrypted = (results.slice(0, updates.length) as { rowsAffected: number }[]).reduce((sum, r) => sum + r.rowsAffected, 0);
+    const more = batches.some((b) => b.length === body.batchSize);
+    const nextCursor = more ? toBase64Url(utf8(JSON.stringify(next))) : null;
     await auditor(c.env, principal, c.var.requestId).platform({
       action: "data_keys.rotate",
       outcome: "succeeded",
       officeId: body.officeId ?? null,
-      details: { currentKeyId: ring.current, reencrypted, remaining },
+      details: { currentKeyId: ring.current, reencrypted, unreadable, remaining },
     });
-    return c.json({ currentKeyId: ring.current, reencrypted, remaining }, 200);
+    return c.json({ currentKeyId: ring.current, reencrypted, unreadable, remaining, nextCursor }, 200);
   });
 }

@@ -74,17 +74,20 @@ export function register(app: App) {
     });
 
     if (exporting) {
+      // Pulled page by page as the client reads: memory stays bounded whatever the export's size.
       const encoder = new TextEncoder();
+      let cursor = after;
+      let done = false;
       const body = new ReadableStream<Uint8Array>({
-        async start(controller) {
-          let cursor = after;
-          for (;;) {
-            const rows = await page(cursor, EXPORT_PAGE);
-            for (const row of rows) controller.enqueue(encoder.encode(`${JSON.stringify(auditView(row))}\n`));
-            if (rows.length < EXPORT_PAGE) break;
+        async pull(controller) {
+          if (done) return controller.close();
+          const rows = await page(cursor, EXPORT_PAGE);
+          if (rows.length < EXPORT_PAGE) done = true;
+          if (rows.length > 0) {
             cursor = rows.at(-1)!.id;
+            controller.enqueue(encoder.encode(rows.map((row) => `${JSON.stringify(auditView(row))}\n`).join("")));
           }
-          controller.close();
+          if (done) controller.close();
         },
       });
       return new Response(body, { status: 200, headers: { "content-type": NDJSON, "x-request-id": c.var.requestId } }) as never;
