@@ -44,37 +44,55 @@ export async function seal(prevHash: string, content: AuditContent): Promise<Aud
   return { ...normal, prevHash, hash: await entryHash(prevHash, normal) };
 }
 
+/**
+ * Walks a chain in `seq` order, fed page by page (memory stays bounded): sequence numbers must run
+ * 1, 2, 3… without gaps (a deleted or reordered entry), each `prevHash` must be the hash of the
+ * entry before (a reordered or inserted entry), and each `hash` must match the entry's content (an
+ * edited entry). `finish(anchor)` compares the end with the head recorded by the chain's single
+ * writer, which exposes a truncated tail.
+ */
+export class ChainVerifier {
+  #prev = GENESIS_HASH;
+  #expectedSeq = 1;
+  #count = 0;
+  #last: { seq: number; hash: string; id?: number } | null = null;
+  #broken: { id?: number; seq: number; reason: string } | null = null;
+
+  get broken() {
+    return this.#broken !== null;
+  }
+
+  async push(entries: (AuditEntry & { id?: number })[]): Promise<void> {
+    for (const e of entries) {
+      if (this.#broken) return;
+      this.#count++;
+      const fail = (reason: string) => {
+        this.#broken = { id: e.id, seq: e.seq, reason };
+      };
+      if (e.seq !== this.#expectedSeq) return fail(e.seq > this.#expectedSeq ? `entry ${this.#expectedSeq} is missing` : "entry out of order");
+      if (e.prevHash !== this.#prev) return fail("previous-hash link broken");
+      const { prevHash: _p, hash: _h, id: _i, ...content } = e;
+      if ((await entryHash(e.prevHash, content)) !== e.hash) return fail("content does not match its hash");
+      this.#prev = e.hash;
+      this.#expectedSeq++;
+      this.#last = { seq: e.seq, hash: e.hash, id: e.id };
+    }
+  }
+
+  finish(anchor?: { seq: number; hash: string } | null): ChainVerdict {
+    if (this.#broken) return { ok: false, entries: this.#count, firstBroken: this.#broken };
+    const last = this.#last;
+    if (anchor && (!last || last.seq < anchor.seq)) {
+      const seq = last?.seq ?? 0;
+      return { ok: false, entries: this.#count, firstBroken: { seq: seq + 1, reason: `entries after ${seq} are missing (head is ${anchor.seq})` } };
+    }
+    if (anchor && last && last.seq === anchor.seq && last.hash !== anchor.hash) {
+      return { ok: false, entries: this.#count, firstBroken: { id: last.id, seq: last.seq, reason: "head does not match the recorded head" } };
+    }
+    return { ok: true, entries: this.#count, head: last ? { seq: last.seq, hash: last.hash } : null };
+  }
+}
+
 export type ChainVerdict =
   | { ok: true; entries: number; head: { seq: number; hash: string } | null }
   | { ok: false; entries: number; firstBroken: { id?: number; seq: number; reason: string } };
-
-/**
- * Walks a chain in `seq` order: sequence numbers must run 1, 2, 3… without gaps (a deleted or
- * reordered entry), each `prevHash` must be the hash of the entry before (a reordered or inserted
- * entry), and each `hash` must match the entry's content (an edited entry). `anchor` is the head
- * recorded by the chain's single writer, which exposes a truncated tail.
- */
-export async function verifyChain(
-  entries: (AuditEntry & { id?: number })[],
-  anchor?: { seq: number; hash: string } | null,
-): Promise<ChainVerdict> {
-  let prev = GENESIS_HASH;
-  let expectedSeq = 1;
-  for (const e of entries) {
-    const broken = (reason: string): ChainVerdict => ({ ok: false, entries: entries.length, firstBroken: { id: e.id, seq: e.seq, reason } });
-    if (e.seq !== expectedSeq) return broken(e.seq > expectedSeq ? `entry ${expectedSeq} is missing` : "entry out of order");
-    if (e.prevHash !== prev) return broken("previous-hash link broken");
-    const { prevHash: _p, hash: _h, id: _i, ...content } = e;
-    if ((await entryHash(e.prevHash, content)) !== e.hash) return broken("content does not match its hash");
-    prev = e.hash;
-    expectedSeq++;
-  }
-  const last = entries.at(-1);
-  if (anchor && (!last || last.seq < anchor.seq)) {
-    return { ok: false, entries: entries.length, firstBroken: { seq: (last?.seq ?? 0) + 1, reason: `entries after ${last?.seq ?? 0} are missing (head is ${anchor.seq})` } };
-  }
-  if (anchor && last && last.seq === anchor.seq && last.hash !== anchor.hash) {
-    return { ok: false, entries: entries.length, firstBroken: { id: last.id, seq: last.seq, reason: "head does not match the recorded head" } };
-  }
-  return { ok: true, entries: entries.length, head: last ? { seq: last.seq, hash: last.hash } : null };
-}

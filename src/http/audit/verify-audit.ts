@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, eq, gt, lte } from "drizzle-orm";
 import { auditLog } from "../../db/audit";
 import { unwrap } from "../../office/result";
 import { auditor } from "../../security/audit";
-import { PLATFORM_CHAIN, verifyChain, type AuditEntry } from "../../security/audit-chain";
+import { ChainVerifier, PLATFORM_CHAIN } from "../../security/audit-chain";
 import { authorize } from "../../security/auth";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
@@ -48,20 +48,22 @@ export function register(app: App) {
     const anchor = officeId
       ? unwrap(await c.env.OFFICE_BILLING.get(c.env.OFFICE_BILLING.idFromName(officeId)).auditHead(officeId))
       : unwrap(await c.env.PLATFORM_AUDIT.get(c.env.PLATFORM_AUDIT.idFromName("platform")).head());
-    const entries: (AuditEntry & { id: number })[] = [];
-    for (let afterSeq = 0; ; ) {
+    // Page by page, never more than one page in memory; entries appended while we read lie
+    // beyond the anchor and are left for the next verification.
+    const verifier = new ChainVerifier();
+    const limit = anchor?.seq ?? Number.MAX_SAFE_INTEGER;
+    for (let afterSeq = 0; !verifier.broken; ) {
       const rows = await c.var.db
         .select()
         .from(auditLog)
-        .where(and(eq(auditLog.chain, chain), gt(auditLog.seq, afterSeq)))
+        .where(and(eq(auditLog.chain, chain), gt(auditLog.seq, afterSeq), lte(auditLog.seq, limit)))
         .orderBy(asc(auditLog.seq), asc(auditLog.id))
         .limit(PAGE);
-      for (const r of rows) entries.push({ ...r, details: r.details ?? null, targetIds: r.targetIds });
+      await verifier.push(rows.map((r) => ({ ...r, details: r.details ?? null })));
       if (rows.length < PAGE) break;
       afterSeq = rows.at(-1)!.seq;
     }
-    const upToAnchor = anchor ? entries.filter((e) => e.seq <= anchor.seq) : entries;
-    const verdict = await verifyChain(upToAnchor, anchor);
+    const verdict = verifier.finish(anchor);
     await auditor(c.env, principal, c.var.requestId).platform({
       action: "audit.verify",
       outcome: "allowed",
