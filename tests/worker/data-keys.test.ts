@@ -32,6 +32,19 @@ describe("provider references at rest", () => {
   });
 });
 
+/** Calls the rotation endpoint as platform_admin (or `token`) with the given env and body. */
+async function rotate(body: unknown, envOverride: Record<string, unknown> = env, token?: string) {
+  return worker.fetch(
+    new Request("https://billing.test/v1/admin/data-keys/rotate", {
+      method: "POST",
+      headers: { ...bearer(token ?? (await mintToken("platform_admin"))), "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+    { ...env, ...envOverride },
+    createExecutionContext(),
+  );
+}
+
 describe("POST /v1/admin/data-keys/rotate", () => {
   it("re-encrypts an office's references under the new key, batch by batch, keeping them readable", async () => {
     const db = testDb();
@@ -43,15 +56,7 @@ describe("POST /v1/admin/data-keys/rotate", () => {
     // Deploy a new first key, the old one still present.
     const rotatedEnv = { ...env, DATA_ENCRYPTION_KEY: `${newKey()},${env.DATA_ENCRYPTION_KEY}` };
     const call = async () => {
-      const res = await worker.fetch(
-        new Request("https://billing.test/v1/admin/data-keys/rotate", {
-          method: "POST",
-          headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
-          body: JSON.stringify({ officeId: office.id, batchSize: 1 }),
-        }),
-        rotatedEnv,
-        createExecutionContext(),
-      );
+      const res = await rotate({ officeId: office.id, batchSize: 1 }, rotatedEnv);
       expect(res.status).toBe(200);
       return (await res.json()) as { currentKeyId: string; reencrypted: number; remaining: number };
     };
@@ -83,32 +88,14 @@ describe("POST /v1/admin/data-keys/rotate", () => {
       stripeInvoiceRef: "kgone.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBB", // a key no longer configured
     });
     const rotatedEnv = { ...env, DATA_ENCRYPTION_KEY: `${newKey()},${env.DATA_ENCRYPTION_KEY}` };
-    const res = await worker.fetch(
-      new Request("https://billing.test/v1/admin/data-keys/rotate", {
-        method: "POST",
-        headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
-        body: JSON.stringify({ officeId: office.id }),
-      }),
-      rotatedEnv,
-      createExecutionContext(),
-    );
+    const res = await rotate({ officeId: office.id }, rotatedEnv);
     expect(await res.json()).toMatchObject({ reencrypted: 1, unreadable: 1, remaining: 1, nextCursor: null });
   });
 
   it("is for platform_admin only and validates its body", async () => {
-    const call = async (token: string, body: unknown) =>
-      worker.fetch(
-        new Request("https://billing.test/v1/admin/data-keys/rotate", {
-          method: "POST",
-          headers: { ...bearer(token), "content-type": "application/json" },
-          body: JSON.stringify(body),
-        }),
-        env,
-        createExecutionContext(),
-      );
-    await expectProblem(await call(await mintToken("office_admin", []), {}), 403, "FORBIDDEN");
-    await expectProblem(await call(await mintToken("platform_admin"), { batchSize: 0 }), 400, "VALIDATION_FAILED");
-    await expectProblem(await call(await mintToken("platform_admin"), { everything: true }), 400, "VALIDATION_FAILED");
-    await expectProblem(await call(await mintToken("platform_admin"), { cursor: "bm90IGEgY3Vyc29y" }), 400, "VALIDATION_FAILED");
+    await expectProblem(await rotate({}, env, await mintToken("office_admin", [])), 403, "FORBIDDEN");
+    await expectProblem(await rotate({ batchSize: 0 }), 400, "VALIDATION_FAILED");
+    await expectProblem(await rotate({ everything: true }), 400, "VALIDATION_FAILED");
+    await expectProblem(await rotate({ cursor: "bm90IGEgY3Vyc29y" }), 400, "VALIDATION_FAILED");
   });
 });
