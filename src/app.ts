@@ -9,6 +9,7 @@ import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
+import { registerPlans } from "./http/plans";
 import { ApiError, problemResponse } from "./http/problem";
 import { readBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
@@ -47,6 +48,7 @@ export function createApp() {
   registerOffices(app);
   registerPatients(app);
   registerAdmin(app);
+  registerPlans(app);
 
   // The path is not echoed back: it may carry a patient id.
   app.notFound((c) => problemResponse("NOT_FOUND", `No route matches this ${c.req.method} request's path.`, c.get("requestId") ?? newId("req")));

@@ -4,7 +4,7 @@ import { createApp } from "../../src/app";
 import type { Role } from "../../src/security/jwt";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
-import { seedOffice, testDb } from "../harness/seed";
+import { seedOffice, seedPlan, testDb } from "../harness/seed";
 
 type Scope = "own" | "other" | "none";
 type Expect = Record<Role, Partial<Record<Scope, number>>>;
@@ -13,7 +13,22 @@ type Expect = Record<Role, Partial<Record<Scope, number>>>;
  * Every /v1 route × every role × own/other office. `none`: routes not tied to an office.
  * 404 for another office's resource (no enumeration), 403 for a role that may not.
  */
-const matrix: Record<string, { request: (officeId: string) => RequestInit & { path: string }; expect: Expect }> = {
+const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const version = { currency: "usd", baseFee: 1000, tiers: [{ upTo: null, unitAmount: 500 }] };
+const platformOnly: Expect = { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } };
+
+const matrix: Record<string, { request: (officeId: string, planId: string) => RequestInit & { path: string }; expect: Expect }> = {
+  "POST /v1/plans": {
+    request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
+    expect: { ...platformOnly, platform_admin: { none: 201 } },
+  },
+  "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
+  "GET /v1/plans/{planId}": { request: (_o, planId) => ({ path: `/v1/plans/${planId}` }), expect: platformOnly },
+  "POST /v1/plans/{planId}/versions": {
+    request: (_o, planId) => ({ path: `/v1/plans/${planId}/versions`, ...json(version) }),
+    expect: { ...platformOnly, platform_admin: { none: 201 } },
+  },
+  "POST /v1/plans/{planId}/retire": { request: (_o, planId) => ({ path: `/v1/plans/${planId}/retire`, method: "POST" }), expect: platformOnly },
   "GET /v1/audit": {
     request: () => ({ path: "/v1/audit" }),
     expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
@@ -75,7 +90,8 @@ describe("role matrix", () => {
           const own = await seedOffice(db);
           const other = await seedOffice(db);
           const token = await mintToken(role, role === "platform_admin" ? [] : [own.id]);
-          const { path, ...init } = request(scope === "other" ? other.id : own.id);
+          const { planId } = await seedPlan(db);
+          const { path, ...init } = request(scope === "other" ? other.id : own.id, planId);
           const res = await SELF.fetch(`https://billing.test${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...bearer(token) } });
           if (status >= 400) {
             await expectProblem(res, status, status === 403 ? "FORBIDDEN" : "NOT_FOUND");
