@@ -23,6 +23,11 @@ export const invoices = sqliteTable(
     /** Billing period as local dates `YYYY-MM-DD`, end exclusive. */
     periodStart: text("period_start").notNull(),
     periodEnd: text("period_end").notNull(),
+    /** The period as instants (local midnights in the office's zone). */
+    periodStartAt: epochMs("period_start_at").notNull().default(0),
+    periodEndAt: epochMs("period_end_at").notNull().default(0),
+    /** True when the whole period lies in the office's trial: every line is invoiced at 0. */
+    inTrial: integer("in_trial", { mode: "boolean" }).notNull().default(false),
     planVersionId: text("plan_version_id"),
     subtotal: integer("subtotal").notNull().default(0),
     total: integer("total").notNull().default(0),
@@ -44,6 +49,10 @@ export const invoices = sqliteTable(
     uniqueIndex("invoices_office_kind_period_uq")
       .on(t.officeId, t.kind, t.periodStart)
       .where(sql`${t.kind} IN ('monthly','setup')`),
+    // Exactly one draft monthly invoice per office: the current cycle's.
+    uniqueIndex("invoices_one_draft_uq")
+      .on(t.officeId)
+      .where(sql`${t.kind} = 'monthly' AND ${t.status} = 'draft'`),
     uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceIndex),
     index("invoices_office_created_ix").on(t.officeId, t.createdAt),
     index("invoices_status_ix").on(t.status),

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { createdAt, epochMs } from "./columns";
 import { planVersions } from "./plans";
 
@@ -30,6 +30,8 @@ export const offices = sqliteTable(
     /** Current cycle as local dates `YYYY-MM-DD`, end exclusive. */
     cycleStart: text("cycle_start").notNull(),
     cycleEnd: text("cycle_end").notNull(),
+    /** The current cycle's end as an instant (local midnight in `timeZone`): when it is due to close. */
+    cycleEndAt: epochMs("cycle_end_at").notNull().default(0),
     /**
      * Stripe customer id, encrypted at rest (AES-256-GCM, `<keyId>.<iv>.<ciphertext>`), and its
      * keyed HMAC for lookups; the plaintext id is never stored.
@@ -44,5 +46,6 @@ export const offices = sqliteTable(
     check("offices_anchor_ck", sql`${t.billingAnchorDay} BETWEEN 1 AND 31`),
     check("offices_status_ck", sql`${t.status} IN ('trialing','active','past_due','suspended','canceled')`),
     check("offices_cycle_ck", sql`${t.cycleStart} < ${t.cycleEnd}`),
+    index("offices_due_ix").on(t.cycleEndAt),
   ],
 );

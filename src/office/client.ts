@@ -1,5 +1,6 @@
 import type { Env } from "../env";
 import type { Actor } from "./office-billing";
+import type { OnboardingInput } from "./onboarding";
 import type { PatientEventInput } from "./patient-events";
 import { unwrap } from "./result";
 
@@ -10,5 +11,6 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     info: async () => unwrap(await stub.info(officeId)),
     patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
     readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
+    onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
   };
 }

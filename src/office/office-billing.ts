@@ -1,11 +1,13 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import type { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, isChainConflict, type AuditInput } from "./chain-writer";
 import { IdempotencyStore } from "./idempotency";
+import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
@@ -139,6 +141,26 @@ export class OfficeBilling extends SerializedObject {
       const answer = answerFrom(recorded);
       this.#idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
       return { answer, replayed: false };
+    });
+  }
+
+  /**
+   * Onboards the office this object serves: office, first draft invoice, setup-fee invoice, and
+   * the audit entry, in one batch.
+   */
+  async onboard(officeId: string, input: OnboardingInput, actor: Actor): Promise<OfficeResult<{ office: typeof offices.$inferSelect; invoices: (typeof invoices.$inferSelect)[] }>> {
+    return this.exclusive(officeId, "office.onboard", async () => {
+      const now = Date.now();
+      const plan = onboardingStatements(this.db, officeId, input, now);
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        [{ ...actor, action: "office.onboard", outcome: "succeeded", officeId, targetIds: [officeId, input.planVersion.id, plan.draftId, ...(plan.setupId ? [plan.setupId] : [])] }],
+        undefined,
+        () => plan.reads,
+      );
+      const [officeRows, invoiceRows] = results.slice(-2) as [(typeof offices.$inferSelect)[], (typeof invoices.$inferSelect)[]];
+      return { office: officeRows[0]!, invoices: invoiceRows };
     });
   }
 

@@ -22,6 +22,13 @@ const matrix: Record<string, { request: (officeId: string, planId: string) => Re
     request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },
   },
+  "POST /v1/offices": {
+    request: (_o, planId) => ({
+      path: "/v1/offices",
+      ...json({ legalName: "Matrix Clinic", billingEmail: "billing@matrix.example", timeZone: "Europe/Berlin", billingAnchorDay: 1, planId }),
+    }),
+    expect: { ...platformOnly, platform_admin: { none: 201 } },
+  },
   "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
   "GET /v1/plans/{planId}": { request: (_o, planId) => ({ path: `/v1/plans/${planId}` }), expect: platformOnly },
   "POST /v1/plans/{planId}/versions": {

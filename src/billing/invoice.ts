@@ -1,0 +1,40 @@
+import { addDays, daysBetween, type Cycle, type LocalDate } from "./calendar";
+import { prorate } from "./pricing";
+
+/**
+ * Invoice assembly rules (docs/payment-plan.md §6). Pure: dates in, amounts and labels out.
+ */
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** "Nov 2026": the cycle's start month, the label of its monthly lines. */
+export function periodLabel(cycleStart: LocalDate): string {
+  const [y, m] = cycleStart.split("-");
+  return `${MONTHS[Number(m) - 1]} ${y}`;
+}
+
+export const lineDescriptions = {
+  patients: (cycleStart: LocalDate) => `Active patients — ${periodLabel(cycleStart)}`,
+  baseFee: (cycleStart: LocalDate) => `Platform fee — ${periodLabel(cycleStart)}`,
+  setupFee: () => "Setup fee",
+} as const;
+
+/**
+ * The base fee of a cycle. Billed days run from the later of the cycle's start, the office's
+ * start and the trial's end, to the cycle's end; the fee is prorated by billed days over the
+ * cycle's days (§1.4). A cycle wholly in the trial, or before the office existed, bills 0.
+ */
+export function baseFeeFor(cycle: Cycle, baseFee: number, opts: { officeStart: LocalDate; trialEnd: LocalDate | null }): number {
+  const from = [cycle.start, opts.officeStart, opts.trialEnd ?? cycle.start].sort().at(-1)!;
+  const billedDays = Math.max(0, daysBetween(from, cycle.end));
+  return prorate(baseFee, billedDays, daysBetween(cycle.start, cycle.end));
+}
+
+/** True when every day of the cycle lies before the trial's end. */
+export function whollyInTrial(cycle: Cycle, trialEnd: LocalDate | null): boolean {
+  return trialEnd !== null && trialEnd >= cycle.end;
+}
+
+/** The local date a trial of `trialDays` days started on `start` ends (exclusive), or null. */
+export function trialEndDate(start: LocalDate, trialDays: number): LocalDate | null {
+  return trialDays > 0 ? addDays(start, trialDays) : null;
+}

@@ -1,0 +1,42 @@
+import { sql, type SQL } from "drizzle-orm";
+
+/**
+ * The graduated tiered amount (docs/payment-plan.md §1.3) computed by the database from a plan
+ * version's JSON tiers, so an operation can recount a line and price it in the same batch that
+ * changes it. Must agree with `tieredAmount` in src/billing/pricing.ts (a test checks both).
+ */
+export function tieredAmountSql(quantity: SQL, planVersionId: SQL): SQL {
+  return sql`(SELECT COALESCE(SUM(MAX(0, MIN(t.q, COALESCE(t.up, t.q)) - MAX(t.lo, t.inc + 1) + 1) * t.unit), 0) FROM (
+    SELECT CAST(json_extract(j.value, '$.upTo') AS INTEGER) AS up,
+           CAST(json_extract(j.value, '$.unitAmount') AS INTEGER) AS unit,
+           COALESCE(LAG(CAST(json_extract(j.value, '$.upTo') AS INTEGER)) OVER (ORDER BY j.key), 0) + 1 AS lo,
+           pv.included_patients AS inc,
+           ${quantity} AS q
+    FROM plan_versions pv, json_each(pv.tiers) j WHERE pv.id = ${planVersionId}) t)`;
+}
+
+/** Recounts a patients line from its mapping and prices it with its invoice's plan version (0 in a trial). */
+export function repricePatientsLine(lineId: SQL | string): SQL {
+  const line = typeof lineId === "string" ? sql`${lineId}` : lineId;
+  const count = sql`(SELECT count(*) FROM invoice_line_patients m WHERE m.invoice_line_id = ${line})`;
+  const invoice = sql`(SELECT invoice_id FROM invoice_lines WHERE id = ${line})`;
+  return sql`UPDATE invoice_lines SET quantity = ${count},
+    amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${invoice}) THEN 0
+             ELSE ${tieredAmountSql(count, sql`(SELECT plan_version_id FROM invoices WHERE id = ${invoice})`)} END
+    WHERE id = ${line}`;
+}
+
+/** Sets an invoice's subtotal and total to the sum of its lines. */
+export function retotalInvoice(invoiceId: SQL | string, now: number): SQL {
+  const id = typeof invoiceId === "string" ? sql`${invoiceId}` : invoiceId;
+  const sum = sql`(SELECT COALESCE(SUM(amount), 0) FROM invoice_lines WHERE invoice_id = ${id})`;
+  return sql`UPDATE invoices SET subtotal = ${sum}, total = ${sum}, updated_at = ${now} WHERE id = ${id} AND status = 'draft'`;
+}
+
+/** The id of an office's current draft monthly invoice (a scalar subquery). */
+export const currentDraftId = (officeId: string) =>
+  sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
+
+/** The patients line of an office's current draft (a scalar subquery). */
+export const currentPatientsLineId = (officeId: string) =>
+  sql`(SELECT id FROM invoice_lines WHERE invoice_id = ${currentDraftId(officeId)} AND kind = 'patients')`;
