@@ -21,7 +21,10 @@ export type AuditInput = {
 
 type Head = { seq: number; hash: string };
 
-const MAX_APPEND_ATTEMPTS = 8;
+const MAX_APPEND_ATTEMPTS = 20;
+
+/** A short random pause before retrying a refused append, so competing writers spread out. */
+export const conflictBackoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * attempt)));
 
 /**
  * Appends entries to one audit hash chain. It lives inside the Durable Object that is the chain's
@@ -153,6 +156,7 @@ export class ChainWriter {
         return this.head()!;
       } catch (err) {
         if (attempt >= MAX_APPEND_ATTEMPTS || !isChainConflict(err)) throw err;
+        await conflictBackoff(attempt);
         await this.reload(db);
       }
     }

@@ -5,7 +5,7 @@ import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
-import { ChainWriter, isChainConflict, type AuditInput } from "./chain-writer";
+import { ChainWriter, conflictBackoff, isChainConflict, type AuditInput } from "./chain-writer";
 import { IdempotencyStore } from "./idempotency";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
@@ -93,6 +93,7 @@ export class OfficeBilling extends SerializedObject {
         return results;
       } catch (err) {
         if (attempt >= MAX_WRITE_ATTEMPTS || !isChainConflict(err)) throw err;
+        await conflictBackoff(attempt);
         await this.chain.reload(this.db);
       }
     }
