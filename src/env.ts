@@ -1,4 +1,5 @@
 import type { OfficeBilling } from "./office/office-billing";
+import type { CloseMessage } from "./jobs/invoicing-run";
 import type { PlatformAudit } from "./office/platform-audit";
 
 /**
@@ -8,6 +9,7 @@ import type { PlatformAudit } from "./office/platform-audit";
 export interface Env {
   OFFICE_BILLING: DurableObjectNamespace<OfficeBilling>;
   PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
+  INVOICING_QUEUE: Queue<CloseMessage>;
   ENVIRONMENT?: string;
   TURSO_DATABASE_URL?: string;
   TURSO_AUTH_TOKEN?: string;

@@ -1,5 +1,7 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
+import type { CloseMessage } from "./jobs/invoicing-run";
+import { handleInvoicingBatch } from "./jobs/queue";
 import { handleScheduled } from "./jobs/scheduled";
 
 export { OfficeBilling } from "./office/office-billing";
@@ -11,4 +13,5 @@ export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
   // Awaited, so a failing run is reported as a failed cron invocation.
   scheduled: (controller, env) => handleScheduled(controller, env),
-} satisfies ExportedHandler<Env>;
+  queue: (batch, env) => handleInvoicingBatch(batch as MessageBatch<CloseMessage>, env),
+} satisfies ExportedHandler<Env, CloseMessage>;

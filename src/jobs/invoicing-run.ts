@@ -1,33 +1,55 @@
-import { eq, sql } from "drizzle-orm";
-import { localDate } from "../billing/calendar";
+import { and, asc, gt, inArray, lte, ne, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { invoices } from "../db/invoices";
 import { jobRuns } from "../db/job-runs";
 import { offices } from "../db/offices";
 import { newId } from "../security/request-id";
 
 export const INVOICING_JOB = "invoicing";
+/** Offices read per page when looking for due ones; messages sent per Queue sendBatch. */
+export const DUE_PAGE = 1000;
+export const QUEUE_BATCH = 100;
 
-export type InvoicingRunSummary = {
-  runKey: string;
-  attempt: number;
-  officesScanned: number;
-  officesDue: string[];
-};
+/** One queue message: close this office's cycles that ended by `at`. */
+export type CloseMessage = { officeId: string; at: number; runKey: string };
+
+/** Offices whose current cycle has ended by `at` (its end instant was fixed in the office's zone when it opened). */
+export function dueOffices(db: Database, at: number, opts: { afterId?: string; limit?: number; officeIds?: string[] } = {}) {
+  return db
+    .select({ id: offices.id, cycleStart: offices.cycleStart, cycleEnd: offices.cycleEnd, timeZone: offices.timeZone })
+    .from(offices)
+    .where(
+      and(
+        lte(offices.cycleEndAt, at),
+        ne(offices.status, "canceled"),
+        gt(offices.id, opts.afterId ?? ""),
+        ...(opts.officeIds ? [inArray(offices.id, opts.officeIds)] : []),
+      ),
+    )
+    .orderBy(asc(offices.id))
+    .limit(opts.limit ?? DUE_PAGE);
+}
+
+/** What a run would invoice for these offices: their current drafts (dry run). */
+export function draftsOf(db: Database, officeIds: string[]) {
+  return db
+    .select({ officeId: invoices.officeId, invoiceId: invoices.id, periodStart: invoices.periodStart, periodEnd: invoices.periodEnd, total: invoices.total, currency: invoices.currency })
+    .from(invoices)
+    .where(and(inArray(invoices.officeId, officeIds), sql`${invoices.kind} = 'monthly' AND ${invoices.status} = 'draft'`));
+}
+
+export type InvoicingRunSummary = { runKey: string; attempt: number; officesDue: number; messages: number };
 
 /**
- * The invoicing run fired by the Cron Trigger. It is keyed by its scheduled time, so a repeated
- * delivery of the same trigger (or a manual re-run) is recorded as another attempt of the same
- * run rather than as a second run. An office is due when its current cycle has ended in the
- * office's own time zone. Closing each due office (through its Durable Object) arrives with the
- * billing engine; this run records which offices are due.
+ * The hourly invoicing run fired by the Cron Trigger: it finds offices whose cycle has ended and
+ * fans out one queue message per office (sendBatch of 100); each message is handled by the
+ * office's Durable Object. The run is keyed by its scheduled time, so a repeated trigger is
+ * another attempt of the same run; closes are idempotent, so re-sent messages change nothing.
  */
-export async function runInvoicing(db: Database, scheduledTime: number, cron: string | null): Promise<InvoicingRunSummary> {
+export async function runInvoicing(db: Database, queue: Queue<CloseMessage>, scheduledTime: number, cron: string | null): Promise<InvoicingRunSummary> {
   const runKey = new Date(scheduledTime).toISOString();
   const now = Date.now();
-  // One round trip: claim the run and read the candidate offices. Local "today" is at most one
-  // day ahead of UTC, so offices whose cycle ends later than UTC tomorrow cannot be due.
-  const utcTomorrow = new Date(scheduledTime + 86_400_000).toISOString().slice(0, 10);
-  const [claimed, candidates] = await db.batch([
+  const [claimed, firstPage] = await db.batch([
     db
       .insert(jobRuns)
       .values({ id: newId("run"), job: INVOICING_JOB, runKey, cron, status: "running", startedAt: now })
@@ -36,14 +58,20 @@ export async function runInvoicing(db: Database, scheduledTime: number, cron: st
         set: { attempts: sql`${jobRuns.attempts} + 1`, status: "running", startedAt: now, finishedAt: null },
       })
       .returning({ id: jobRuns.id, attempts: jobRuns.attempts }),
-    db
-      .select({ id: offices.id, timeZone: offices.timeZone, cycleEnd: offices.cycleEnd })
-      .from(offices)
-      .where(sql`${offices.status} != 'canceled' AND ${offices.cycleEnd} <= ${utcTomorrow}`),
+    dueOffices(db, scheduledTime),
   ]);
   const run = claimed[0]!;
-  const officesDue = candidates.filter((o) => o.cycleEnd <= localDate(scheduledTime, o.timeZone)).map((o) => o.id);
-  const summary: InvoicingRunSummary = { runKey, attempt: run.attempts, officesScanned: candidates.length, officesDue };
-  await db.update(jobRuns).set({ status: "succeeded", finishedAt: Date.now(), summary }).where(eq(jobRuns.id, run.id));
+  let officesDue = 0;
+  let messages = 0;
+  for (let page = firstPage; page.length > 0; page = page.length < DUE_PAGE ? [] : await dueOffices(db, scheduledTime, { afterId: page.at(-1)!.id })) {
+    officesDue += page.length;
+    for (let i = 0; i < page.length; i += QUEUE_BATCH) {
+      const chunk = page.slice(i, i + QUEUE_BATCH);
+      await queue.sendBatch(chunk.map((o) => ({ body: { officeId: o.id, at: scheduledTime, runKey } })));
+      messages += chunk.length;
+    }
+  }
+  const summary: InvoicingRunSummary = { runKey, attempt: run.attempts, officesDue, messages };
+  await db.update(jobRuns).set({ status: "succeeded", finishedAt: Date.now(), summary }).where(sql`${jobRuns.id} = ${run.id}`);
   return summary;
 }

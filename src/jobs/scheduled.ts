@@ -10,10 +10,10 @@ export const CRON_INVOICING = "5 * * * *";
  * Every Cron Trigger of wrangler.toml's [triggers] and the job it runs. A test checks that this
  * map and wrangler.toml list the same crons, so no job is handled in code but never triggered.
  */
-export const cronJobs: Record<string, (db: Database, controller: ScheduledController) => Promise<Record<string, unknown>>> = {
-  [CRON_INVOICING]: async (db, controller) => {
-    const summary = await runInvoicing(db, controller.scheduledTime, controller.cron);
-    return { job: "invoicing", runKey: summary.runKey, attempt: summary.attempt, officesDue: summary.officesDue.length };
+export const cronJobs: Record<string, (db: Database, controller: ScheduledController, env: Env) => Promise<Record<string, unknown>>> = {
+  [CRON_INVOICING]: async (db, controller, env) => {
+    const summary = await runInvoicing(db, env.INVOICING_QUEUE, controller.scheduledTime, controller.cron);
+    return { job: "invoicing", ...summary };
   },
 };
 
@@ -23,6 +23,6 @@ export async function handleScheduled(controller: ScheduledController, env: Env)
     console.error(JSON.stringify({ level: "error", msg: "scheduled: no job for cron", cron: controller.cron }));
     throw new Error(`no job is configured for cron "${controller.cron}"`);
   }
-  const summary = await job(createDatabase(loadConfig(env)), controller);
+  const summary = await job(createDatabase(loadConfig(env)), controller, env);
   console.log(JSON.stringify({ level: "info", msg: "scheduled job done", cron: controller.cron, ...summary }));
 }

@@ -11,6 +11,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     info: async () => unwrap(await stub.info(officeId)),
     patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
     readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
+    closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
   };
 }

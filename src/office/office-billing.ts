@@ -1,11 +1,12 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { invoices } from "../db/invoices";
+import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, conflictBackoff, isChainConflict, type AuditInput } from "./chain-writer";
+import { closeReads, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
@@ -23,6 +24,10 @@ export type OfficeObjectInfo = {
 export type Actor = { actorSub: string; actorRole: string; requestId: string };
 
 const MAX_WRITE_ATTEMPTS = 4;
+/** A close catches up at most this many missed cycles in one call (three years). */
+const MAX_CYCLES_PER_CLOSE = 36;
+
+export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: string; total: number; nextInvoiceId: string | null };
 
 /**
  * One instance per office (addressed by `idFromName(officeId)`): the single writer of that office's
@@ -119,12 +124,14 @@ export class OfficeBilling extends SerializedObject {
 
       const eventId = newId("pev");
       const batch = patientEventBatch(this.db, officeId, eventId, input, Date.now());
-      type Rows = [Awaited<(typeof batch.before)[0]>, Awaited<(typeof batch.before)[1]>, unknown, unknown, unknown, unknown, Awaited<typeof batch.after>];
+      // before (2), writes (7), the audit insert, then the answer.
+      type Rows = [Awaited<(typeof batch.before)[0]>, Awaited<(typeof batch.before)[1]>, ...unknown[]];
+      const answerRows = (r: Rows) => r.at(-1) as Awaited<typeof batch.after>;
       const results = await this.write<Rows>(
         officeId,
         () => [...batch.before, ...batch.writes],
         [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [eventId, input.patientKey], details: { occurredAt: new Date(input.occurredAt).toISOString() } }],
-        { auditIf: batch.recordedCondition, recorded: (r) => r[6].length > 0 },
+        { auditIf: batch.recordedCondition, recorded: (r) => answerRows(r).length > 0 },
         () => [batch.after],
       );
       const [previous, office] = [results[0][0], results[1][0]];
@@ -135,7 +142,7 @@ export class OfficeBilling extends SerializedObject {
         return replay(previous.requestHash, answer, input.requestHash);
       }
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      const recorded = results[6][0];
+      const recorded = answerRows(results)[0];
       if (!recorded) {
         return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
       }
@@ -162,6 +169,45 @@ export class OfficeBilling extends SerializedObject {
       );
       const [officeRows, invoiceRows] = results.slice(-2) as [(typeof offices.$inferSelect)[], (typeof invoices.$inferSelect)[]];
       return { office: officeRows[0]!, invoices: invoiceRows };
+    });
+  }
+
+  /**
+   * Closes every cycle of this office that has ended by `now` (normally one): two database round
+   * trips each — read the office, its draft and plan versions; then finalize and open the next
+   * cycle in one batch with the audit entry. Re-running it finds nothing due and changes nothing.
+   */
+  async closeCycles(officeId: string, now: number, actor: Actor): Promise<OfficeResult<{ closed: ClosedCycle[]; status: string | null }>> {
+    return this.exclusive(officeId, "cycle.close", async () => {
+      const closed: ClosedCycle[] = [];
+      for (let i = 0; i < MAX_CYCLES_PER_CLOSE; i++) {
+        const [officeRows, draftRows, versions] = await this.db.batch(closeReads(this.db, officeId));
+        const office = officeRows[0];
+        if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+        const draft = draftRows[0];
+        if (office.status === "canceled" || office.cycleEndAt > now || !draft) return { closed, status: office.status };
+        const plan = closeStatements(this.db, { office, draft, versions }, now);
+        const closedRow = () => this.db.select({ finalizedAt: invoices.finalizedAt }).from(invoices).where(eq(invoices.id, plan.closedInvoiceId));
+        await this.write<unknown[]>(
+          officeId,
+          () => plan.statements,
+          [
+            {
+              ...actor,
+              action: "cycle.close",
+              outcome: "succeeded",
+              officeId,
+              targetIds: [plan.closedInvoiceId, ...(plan.nextDraftId ? [plan.nextDraftId] : [])],
+              details: { period: plan.period, total: draft.total, next: plan.next, status: plan.status },
+            },
+          ],
+          // The entry is written, and the chain head moves, only if this close finalized the draft.
+          { auditIf: plan.finalizedByThisClose, recorded: (r) => (r.at(-1) as { finalizedAt: number | null }[])[0]?.finalizedAt === now },
+          () => [closedRow()],
+        );
+        closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
+      }
+      return { closed, status: null };
     });
   }
 

@@ -1,5 +1,7 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { currentDraftId, currentPatientsLineId, repricePatientsLine, retotalInvoice } from "../db/billing-sql";
+import { invoiceLinePatients, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patientEvents, patients } from "../db/patients";
 
@@ -41,7 +43,10 @@ const eventRecorded = (eventId: string) => sql`EXISTS (SELECT 1 FROM ${patientEv
  * 3. the patient's state, applied only if this event was recorded and no later event already was
  *    (event time decides, not arrival order);
  * 4. whether it was applied, and the state after it, stored with the event (the replayable answer);
- * then the caller's audit entry (conditional on `recordedCondition`), and 5. the answer.
+ * 5. the current draft invoice: a patient active after the event is counted in it (once); a late
+ *    deactivation removes a patient counted only by carry-in (docs/payment-plan.md §5.5–5.7);
+ *    the patients line is recounted and repriced, the invoice re-totalled;
+ * then the caller's audit entry (conditional on `recordedCondition`), and the answer.
  */
 export function patientEventBatch(db: Database, officeId: string, eventId: string, input: PatientEventInput, receivedAt: number) {
   const active = input.kind === "activate";
@@ -68,6 +73,20 @@ export function patientEventBatch(db: Database, officeId: string, eventId: strin
         activeAfter: sql`(SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey})`,
       })
       .where(eq(patientEvents.id, eventId)),
+    db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
+      SELECT ${currentPatientsLineId(officeId)}, ${officeId}, ${input.patientKey}, ${receivedAt}
+      WHERE ${eventRecorded(eventId)} AND ${currentPatientsLineId(officeId)} IS NOT NULL
+        AND (SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 1
+      ON CONFLICT DO NOTHING`),
+    db.run(sql`DELETE FROM ${invoiceLinePatients}
+      WHERE ${invoiceLinePatients.invoiceLineId} = ${currentPatientsLineId(officeId)} AND ${invoiceLinePatients.patientKey} = ${input.patientKey}
+        AND ${eventRecorded(eventId)} AND ${input.kind} = 'deactivate'
+        AND ${input.occurredAt} < (SELECT ${invoices.periodStartAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})
+        AND (SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 0
+        AND NOT EXISTS (SELECT 1 FROM ${patientEvents} e WHERE e.office_id = ${officeId} AND e.patient_key = ${input.patientKey} AND e.kind = 'activate'
+          AND e.event_at >= (SELECT ${invoices.periodStartAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)}))`),
+    db.run(repricePatientsLine(currentPatientsLineId(officeId))),
+    db.run(retotalInvoice(currentDraftId(officeId), receivedAt)),
   ] as const;
   return { before, writes, after: answerQuery(db, eq(patientEvents.id, eventId)), recordedCondition: eventRecorded(eventId) };
 }

@@ -4,6 +4,7 @@ import { createDatabase, type Database } from "../../src/db/client";
 import { offices } from "../../src/db/offices";
 import { plans, planVersions, type PriceTier } from "../../src/db/plans";
 import { newId } from "../../src/security/request-id";
+import { startOfLocalDay } from "../../src/billing/calendar";
 
 /** A drizzle database on the test database the Worker itself uses (the real local libSQL server). */
 export function testDb(): Database {
@@ -39,7 +40,7 @@ export async function seedPlan(db: Database, overrides: Partial<typeof planVersi
 export async function seedOffice(db: Database, overrides: Partial<typeof offices.$inferInsert> = {}) {
   const { versionId } = await seedPlan(db);
   const id = newId("off");
-  const row = {
+  const row: typeof offices.$inferInsert = {
     id,
     legalName: "Lakeside Family Practice LLC",
     billingEmail: "billing@lakeside.example",
@@ -52,6 +53,7 @@ export async function seedOffice(db: Database, overrides: Partial<typeof offices
     updatedAt: Date.now(),
     ...overrides,
   };
+  row.cycleEndAt ??= startOfLocalDay(row.cycleEnd, row.timeZone);
   await db.insert(offices).values(row);
   return row;
 }

@@ -29,6 +29,10 @@ const matrix: Record<string, { request: (officeId: string, planId: string) => Re
     }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },
   },
+  "POST /v1/admin/invoicing-runs": {
+    request: (officeId) => ({ path: "/v1/admin/invoicing-runs", ...json({ dryRun: true, officeIds: [officeId] }) }),
+    expect: platformOnly,
+  },
   "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
   "GET /v1/plans/{planId}": { request: (_o, planId) => ({ path: `/v1/plans/${planId}` }), expect: platformOnly },
   "POST /v1/plans/{planId}/versions": {

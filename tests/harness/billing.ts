@@ -1,0 +1,65 @@
+import { SELF } from "cloudflare:test";
+import { asc, sql } from "drizzle-orm";
+import { expect } from "vitest";
+import { invoiceLines, invoices } from "../../src/db/invoices";
+import type { planVersions } from "../../src/db/plans";
+import { bearer, mintToken } from "./auth";
+import { seedPlan, testDb } from "./seed";
+
+const api = "https://billing.test/v1";
+
+/** Onboards an office through the API on a fresh plan; returns its id. */
+export async function onboardOffice(opts: { plan?: Partial<typeof planVersions.$inferInsert>; timeZone?: string; anchor?: number; startsOn: string }) {
+  const { planId } = await seedPlan(testDb(), { setupFee: 0, ...opts.plan });
+  const res = await SELF.fetch(`${api}/offices`, {
+    method: "POST",
+    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+    body: JSON.stringify({
+      legalName: "Harbor Pediatrics PC",
+      billingEmail: "billing@harbor.example",
+      timeZone: opts.timeZone ?? "America/New_York",
+      billingAnchorDay: opts.anchor ?? 1,
+      planId,
+      startsOn: opts.startsOn,
+    }),
+  });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+export async function reportEvent(officeId: string, patientId: string, kind: "activate" | "deactivate", occurredAt: string) {
+  const res = await SELF.fetch(`${api}/offices/${officeId}/patients/${patientId}/${kind}`, {
+    method: "POST",
+    headers: { ...bearer(await mintToken("clinical_system", [officeId])), "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+    body: JSON.stringify({ occurredAt }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return res.json() as Promise<{ applied: boolean; active: boolean; patientKey: string }>;
+}
+
+/** Runs the invoicing job for these offices at an instant (the admin endpoint). */
+export async function runInvoicing(officeIds: string[], at: string, dryRun = false) {
+  const res = await SELF.fetch(`${api}/admin/invoicing-runs`, {
+    method: "POST",
+    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+    body: JSON.stringify({ at, dryRun, officeIds }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return res.json() as Promise<{ offices: { officeId: string; invoices: { invoiceId: string; periodStart: string; total: number }[] }[] }>;
+}
+
+/** An office's monthly invoices with their lines, oldest period first. */
+export async function monthlyInvoices(officeId: string) {
+  const db = testDb();
+  const rows = await db.select().from(invoices).where(sql`${invoices.officeId} = ${officeId} AND ${invoices.kind} = 'monthly'`).orderBy(asc(invoices.periodStart));
+  const lines = await db
+    .select()
+    .from(invoiceLines)
+    .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`)
+    .orderBy(asc(invoiceLines.position));
+  return rows.map((inv) => ({ ...inv, lines: lines.filter((l) => l.invoiceId === inv.id) }));
+}
+
+export const patientsLine = (inv: { lines: { kind: string; quantity: number; amount: number }[] }) => inv.lines.find((l) => l.kind === "patients")!;
+export const baseLine = (inv: { lines: { kind: string; amount: number }[] }) => inv.lines.find((l) => l.kind === "base_fee");
+

@@ -1,0 +1,156 @@
+import { describe, expect, it } from "vitest";
+import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
+
+// Tiers (harness default): 1–50 at 800, 51–200 at 600, 201+ at 400; base fee 4900 unless stated.
+
+describe("the current invoice", () => {
+  it("counts each patient active at any moment of the cycle once, however often toggled", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01" });
+    await reportEvent(office, "p1", "activate", "2026-01-02T10:00:00Z");
+    await reportEvent(office, "p2", "activate", "2026-01-03T10:00:00Z");
+    await reportEvent(office, "p2", "deactivate", "2026-01-04T10:00:00Z"); // still billable this cycle
+    await reportEvent(office, "p2", "activate", "2026-01-05T10:00:00Z"); // reactivated: counted once
+    await reportEvent(office, "p3", "activate", "2026-01-06T10:00:00Z");
+    const [draft] = await monthlyInvoices(office);
+    expect(patientsLine(draft!)).toMatchObject({ quantity: 3, amount: 2400, description: "Active patients — Jan 2026" });
+    expect(draft).toMatchObject({ status: "draft", total: 2400 + 4900 });
+  });
+
+  it("prices the tier boundary at exactly 50 and 51 patients", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    for (let i = 1; i <= 50; i++) await reportEvent(office, `b${i}`, "activate", "2026-01-02T10:00:00Z");
+    expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 50, amount: 40_000 });
+    await reportEvent(office, "b51", "activate", "2026-01-02T10:00:00Z");
+    expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 51, amount: 40_600 });
+  });
+
+  it("counts 200 concurrent activations of distinct patients exactly, and 50 of one patient once", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => reportEvent(office, `c${i}`, "activate", "2026-01-10T10:00:00Z")));
+    await Promise.all(Array.from({ length: 50 }, () => reportEvent(office, "same", "activate", "2026-01-11T10:00:00Z")));
+    // 201 patients: 50 × 800 + 150 × 600 + 1 × 400.
+    expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 201, amount: 130_400 });
+  });
+});
+
+describe("the monthly close", () => {
+  it("finalizes the cycle's invoice and opens the next with the still-active patients carried in", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-05" });
+    await reportEvent(office, "k1", "activate", "2026-01-06T10:00:00Z");
+    await reportEvent(office, "k2", "activate", "2026-01-07T10:00:00Z");
+    await reportEvent(office, "k3", "activate", "2026-01-08T10:00:00Z");
+    await reportEvent(office, "k3", "deactivate", "2026-01-20T10:00:00Z");
+    const run = await runInvoicing([office], "2026-02-01T05:00:00Z"); // local midnight in New York
+    expect(run.offices[0]!.invoices).toHaveLength(1);
+    const [jan, feb] = await monthlyInvoices(office);
+    // January: 3 patients (2,400) + base fee for Jan 5–31, 27 of 31 days: 4900 × 27 / 31 = 4267.7 → 4268.
+    expect(jan).toMatchObject({ status: "open", periodStart: "2026-01-01", periodEnd: "2026-02-01", total: 2400 + 4268 });
+    expect(jan!.finalizedAt).toBeGreaterThan(0);
+    expect(feb).toMatchObject({ status: "draft", periodStart: "2026-02-01", periodEnd: "2026-03-01" });
+    expect(patientsLine(feb!)).toMatchObject({ quantity: 2, amount: 1600, description: "Active patients — Feb 2026" });
+    expect(baseLine(feb!)).toMatchObject({ amount: 4900, description: "Platform fee — Feb 2026" });
+  });
+
+  it("does not close before the office's local midnight", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-05" });
+    const run = await runInvoicing([office], "2026-02-01T04:59:59Z"); // 23:59:59 on Jan 31 in New York
+    expect(run.offices).toEqual([]);
+    expect(await monthlyInvoices(office)).toHaveLength(1);
+  });
+
+  it("is exactly once: run twice, and concurrently, there is one invoice per period", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-05" });
+    await reportEvent(office, "e1", "activate", "2026-01-06T10:00:00Z");
+    await Promise.all([runInvoicing([office], "2026-02-01T06:00:00Z"), runInvoicing([office], "2026-02-01T06:00:00Z"), runInvoicing([office], "2026-02-01T06:00:00Z")]);
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    const all = await monthlyInvoices(office);
+    expect(all.map((i) => [i.periodStart, i.status])).toEqual([
+      ["2026-01-01", "open"],
+      ["2026-02-01", "draft"],
+    ]);
+  });
+
+  it("catches up several missed cycles in one run", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 1000 } });
+    await reportEvent(office, "m1", "activate", "2026-01-02T10:00:00Z");
+    await runInvoicing([office], "2026-04-15T00:00:00Z");
+    const all = await monthlyInvoices(office);
+    expect(all.map((i) => [i.periodStart, i.status, i.total])).toEqual([
+      ["2026-01-01", "open", 1800],
+      ["2026-02-01", "open", 1800],
+      ["2026-03-01", "open", 1800],
+      ["2026-04-01", "draft", 1800],
+    ]);
+  });
+
+  it("records a zero-amount invoice as paid, without anything to send", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await runInvoicing([office], "2026-02-02T00:00:00Z");
+    const [jan] = await monthlyInvoices(office);
+    expect(jan).toMatchObject({ status: "paid", total: 0, stripeState: "none" });
+  });
+
+  it("dry run reports the drafts that would be finalized and changes nothing", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01" });
+    await reportEvent(office, "d1", "activate", "2026-01-02T10:00:00Z");
+    const run = await runInvoicing([office], "2026-02-02T00:00:00Z", true);
+    expect(run.offices[0]!.invoices[0]).toMatchObject({ periodStart: "2026-01-01", total: 800 + 4900 });
+    expect((await monthlyInvoices(office)).map((i) => i.status)).toEqual(["draft"]);
+  });
+
+  it("closes UTC+14 and UTC−10 offices at the same instant", async () => {
+    const kiritimati = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Kiritimati", anchor: 1 });
+    const honolulu = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Honolulu", anchor: 31 });
+    // 2026-01-31T10:00Z: Feb 1 00:00 in Kiritimati, Jan 31 00:00 in Honolulu — both cycles end.
+    expect((await runInvoicing([kiritimati, honolulu], "2026-01-31T09:59:59Z")).offices).toEqual([]);
+    const run = await runInvoicing([kiritimati, honolulu], "2026-01-31T10:00:00Z");
+    expect(run.offices.map((o) => o.invoices.length)).toEqual([1, 1]);
+    expect((await monthlyInvoices(kiritimati)).at(-1)).toMatchObject({ periodStart: "2026-02-01" });
+    expect((await monthlyInvoices(honolulu)).at(-1)).toMatchObject({ periodStart: "2026-01-31", periodEnd: "2026-02-28" });
+  });
+});
+
+describe("events and cycle boundaries", () => {
+  it("activate–deactivate–activate across a boundary: billed in both cycles, once each", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "x", "activate", "2026-01-10T10:00:00Z");
+    await reportEvent(office, "x", "deactivate", "2026-01-31T20:00:00Z");
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    let [jan, feb] = await monthlyInvoices(office);
+    expect(patientsLine(jan!).quantity).toBe(1);
+    expect(patientsLine(feb!).quantity).toBe(0); // deactivated: not carried in
+    await reportEvent(office, "x", "activate", "2026-02-03T10:00:00Z");
+    await reportEvent(office, "x", "deactivate", "2026-02-04T10:00:00Z");
+    await reportEvent(office, "x", "activate", "2026-02-05T10:00:00Z");
+    [jan, feb] = await monthlyInvoices(office);
+    expect(patientsLine(feb!).quantity).toBe(1);
+    expect(patientsLine(jan!).quantity).toBe(1);
+  });
+
+  it("an event whose time lies in a closed cycle never changes the closed invoice (§5.7)", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "carried", "activate", "2026-01-05T10:00:00Z");
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    const janBefore = (await monthlyInvoices(office))[0]!;
+    // A late activation dated January: counted in February (active at its start), January untouched.
+    await reportEvent(office, "late", "activate", "2026-01-20T10:00:00Z");
+    // A late deactivation dated January for a patient only carried into February: removed from it.
+    await reportEvent(office, "carried", "deactivate", "2026-01-25T10:00:00Z");
+    const [jan, feb] = await monthlyInvoices(office);
+    expect(jan).toEqual(janBefore);
+    expect(patientsLine(feb!).quantity).toBe(1);
+    expect(patientsLine(feb!).amount).toBe(800);
+  });
+
+  it("a trial ending mid-cycle bills the base fee from that day, and the office turns active at the close", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 4900, trialDays: 40 } });
+    await reportEvent(office, "t1", "activate", "2026-01-03T10:00:00Z");
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    const [jan, feb] = await monthlyInvoices(office);
+    expect(jan).toMatchObject({ inTrial: true, total: 0, status: "paid" }); // wholly in the trial
+    // The trial covers Jan 1 – Feb 9 (40 days); Feb 10–28 is billed: 19 of 28 days → 4900 × 19 / 28 = 3325.
+    expect(feb).toMatchObject({ inTrial: false });
+    expect(baseLine(feb!)!.amount).toBe(3325);
+    expect(patientsLine(feb!)).toMatchObject({ quantity: 1, amount: 800 });
+  });
+});
