@@ -15,7 +15,7 @@ export default defineWorkersConfig({
       workers: ({ inject }) => ({
         singleWorker: false,
         isolatedStorage: false,
-        wrangler: { configPath: "./wrangler.toml" },
+        wrangler: { configPath: "./wrangler.toml", environment: "test" },
         miniflare: {
           bindings: {
             ENVIRONMENT: "test",

@@ -23,6 +23,15 @@ describe("project configuration", () => {
     expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["OfficeBilling", "PlatformAudit"\]/);
   });
 
+  it("the test environment binds what production binds, less the queue consumer", () => {
+    const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+    const [top, test] = toml.split(/^\[env\.test\]$/m) as [string, string];
+    const bindings = (text: string) => [...text.matchAll(/(?:name|binding)\s*=\s*"([A-Z_]+)"/g)].map((m) => m[1]).sort();
+    expect(bindings(test)).toEqual(bindings(top));
+    expect(top).toMatch(/\[\[queues\.consumers\]\]/);
+    expect(test).not.toMatch(/consumers/);
+  });
+
   it(".dev.vars.example documents every variable the Worker validates", () => {
     const example = readFileSync(join(root, ".dev.vars.example"), "utf8");
     const config = readFileSync(join(root, "src/config.ts"), "utf8");

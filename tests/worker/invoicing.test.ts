@@ -1,4 +1,7 @@
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { offices } from "../../src/db/offices";
+import { testDb } from "../harness/seed";
 import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
 
 // Tiers (harness default): 1–50 at 800, 51–200 at 600, 201+ at 400; base fee 4900 unless stated.
@@ -152,5 +155,9 @@ describe("events and cycle boundaries", () => {
     expect(feb).toMatchObject({ inTrial: false });
     expect(baseLine(feb!)!.amount).toBe(3325);
     expect(patientsLine(feb!)).toMatchObject({ quantity: 1, amount: 800 });
+    const status = async () => (await testDb().select({ status: offices.status }).from(offices).where(eq(offices.id, office)))[0]!.status;
+    expect(await status()).toBe("trialing"); // the trial runs until Feb 10
+    await runInvoicing([office], "2026-03-01T06:00:00Z");
+    expect(await status()).toBe("active");
   });
 });
