@@ -1,5 +1,6 @@
 ALTER TABLE `offices` ADD `cycle_end_at` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE INDEX `offices_due_ix` ON `offices` (`cycle_end_at`);--> statement-breakpoint
+ALTER TABLE `invoice_lines` ADD `internal_note` text;--> statement-breakpoint
 ALTER TABLE `invoices` ADD `period_start_at` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE `invoices` ADD `period_end_at` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE `invoices` ADD `in_trial` integer DEFAULT false NOT NULL;--> statement-breakpoint

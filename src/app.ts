@@ -7,6 +7,7 @@ import type { AppEnv } from "./http/context";
 import { registerAdmin } from "./http/admin";
 import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
+import { registerInvoices } from "./http/invoices";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
@@ -46,6 +47,7 @@ export function createApp() {
   registerHealth(app);
   registerAudit(app);
   registerOffices(app);
+  registerInvoices(app);
   registerPatients(app);
   registerAdmin(app);
   registerPlans(app);

@@ -78,6 +78,8 @@ export const invoiceLines = sqliteTable(
     description: text("description").notNull(),
     /** One-off category, for `one_off` lines. */
     category: text("category"),
+    /** Internal note typed by billing staff: kept here, never sent anywhere. */
+    internalNote: text("internal_note"),
     quantity: integer("quantity").notNull(),
     /** Amount of the line in minor units (tiered lines: the sum over tiers, see docs/payment-plan.md). */
     amount: integer("amount").notNull(),

@@ -1,7 +1,9 @@
 import type { Env } from "../env";
 import type { Actor } from "./office-billing";
+import type { ChargeInput } from "./charges";
 import type { OnboardingInput } from "./onboarding";
 import type { PatientEventInput } from "./patient-events";
+import type { OfficeRead } from "./reads";
 import { unwrap } from "./result";
 
 /** The small typed client the rest of the Worker uses to reach an office's Durable Object. */
@@ -11,6 +13,8 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     info: async () => unwrap(await stub.info(officeId)),
     patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
     readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
+    addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
+    read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
     closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
   };

@@ -6,8 +6,10 @@ import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, conflictBackoff, isChainConflict, type AuditInput } from "./chain-writer";
+import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
+import { readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
@@ -208,6 +210,48 @@ export class OfficeBilling extends SerializedObject {
         closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
       }
       return { closed, status: null };
+    });
+  }
+
+  /** A one-off charge (platform_admin): its own finalized invoice, or a line on the current draft. One batch. */
+  async addCharge(officeId: string, input: ChargeInput, actor: Actor): Promise<OfficeResult<{ lineId: string; invoiceId: string }>> {
+    return this.exclusive(officeId, "charge.add", async () => {
+      const plan = chargeStatements(this.db, officeId, input, Date.now());
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        // The note is internal: it is not copied into the audit trail either.
+        [{ ...actor, action: "charge.add", outcome: "succeeded", officeId, targetIds: [plan.lineId, ...(plan.invoiceId ? [plan.invoiceId] : [])], details: { amount: input.amount, category: input.category, mode: input.mode } }],
+        { auditIf: plan.recorded, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
+        () => chargeReads(this.db, officeId, plan.lineId),
+      );
+      const [officeRows, lineRows] = results.slice(-2) as [{ status: string }[], (typeof invoices.$inferSelect & { invoiceId: string })[]];
+      const line = lineRows[0] as unknown as { invoiceId: string } | undefined;
+      if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
+      if (officeRows[0].status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled; it takes no charges.");
+      if (!line) throw new ApiError("CONFLICT", "The office has no open cycle to add the charge to.");
+      return { lineId: plan.lineId, invoiceId: line.invoiceId };
+    });
+  }
+
+  /**
+   * A billing read (usage, invoices, an invoice), made together with the audit entry recording
+   * it, in one round trip. The entry is written only if the office exists.
+   */
+  async read(officeId: string, read: OfficeRead, actor: Actor): Promise<OfficeResult<ReadResult>> {
+    return this.exclusive(officeId, `read.${read.kind}`, async () => {
+      const queries = readQueries(this.db, officeId, read);
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => queries,
+        [{ ...actor, action: `${read.kind === "usage" ? "usage" : read.kind === "invoices" ? "invoice.list" : "invoice"}.read`, outcome: "allowed", officeId, targetIds: read.kind === "invoice" ? [read.invoiceId] : [officeId] }],
+        { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
+      );
+      // The audit insert follows the queries: only their results are read.
+      const [officeRows, invoiceRows, lineRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?];
+      const office = officeRows[0] ?? null;
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      return { office, invoices: invoiceRows, lines: lineRows ?? [] };
     });
   }
 

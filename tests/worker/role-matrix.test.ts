@@ -1,6 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import { invoices } from "../../src/db/invoices";
+import { newId } from "../../src/security/request-id";
 import type { Role } from "../../src/security/jwt";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
@@ -17,7 +19,29 @@ const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "a
 const version = { currency: "usd", baseFee: 1000, tiers: [{ upTo: null, unitAmount: 500 }] };
 const platformOnly: Expect = { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } };
 
-const matrix: Record<string, { request: (officeId: string, planId: string) => RequestInit & { path: string }; expect: Expect }> = {
+const officeReads: Expect = {
+  platform_admin: { own: 200, other: 200 },
+  office_admin: { own: 200, other: 404 },
+  office_viewer: { own: 200, other: 404 },
+  clinical_system: { own: 403, other: 404 },
+};
+
+const matrix: Record<string, { request: (officeId: string, planId: string, invoiceId: string) => RequestInit & { path: string }; expect: Expect }> = {
+  "POST /v1/offices/{officeId}/charges": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/charges`, ...json({ amount: 100, category: "training", mode: "invoice_now" }) }),
+    expect: {
+      platform_admin: { own: 201, other: 201 },
+      office_admin: { own: 403, other: 404 },
+      office_viewer: { own: 403, other: 404 },
+      clinical_system: { own: 403, other: 404 },
+    },
+  },
+  "GET /v1/offices/{officeId}/usage": { request: (officeId) => ({ path: `/v1/offices/${officeId}/usage` }), expect: officeReads },
+  "GET /v1/offices/{officeId}/invoices": { request: (officeId) => ({ path: `/v1/offices/${officeId}/invoices` }), expect: officeReads },
+  "GET /v1/offices/{officeId}/invoices/{invoiceId}": {
+    request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}` }),
+    expect: officeReads,
+  },
   "POST /v1/plans": {
     request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },
@@ -102,7 +126,10 @@ describe("role matrix", () => {
           const other = await seedOffice(db);
           const token = await mintToken(role, role === "platform_admin" ? [] : [own.id]);
           const { planId } = await seedPlan(db);
-          const { path, ...init } = request(scope === "other" ? other.id : own.id, planId);
+          const target = scope === "other" ? other : own;
+          const invoiceId = newId("inv");
+          await db.insert(invoices).values({ id: invoiceId, officeId: target.id, kind: "one_off", status: "open", currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", updatedAt: Date.now() });
+          const { path, ...init } = request(target.id, planId, invoiceId);
           const res = await SELF.fetch(`https://billing.test${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...bearer(token) } });
           if (status >= 400) {
             await expectProblem(res, status, status === 403 ? "FORBIDDEN" : "NOT_FOUND");

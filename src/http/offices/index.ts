@@ -1,8 +1,10 @@
 import type { App } from "../context";
+import * as addCharge from "./add-charge";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
 
 export function registerOffices(app: App) {
   createOffice.register(app);
+  addCharge.register(app);
   getOffice.register(app);
 }

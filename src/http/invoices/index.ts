@@ -1,0 +1,10 @@
+import type { App } from "../context";
+import * as getInvoice from "./get-invoice";
+import * as getUsage from "./get-usage";
+import * as listInvoices from "./list-invoices";
+
+export function registerInvoices(app: App) {
+  getUsage.register(app);
+  listInvoices.register(app);
+  getInvoice.register(app);
+}

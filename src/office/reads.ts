@@ -1,0 +1,42 @@
+import { and, asc, desc, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { invoiceLines, invoices } from "../db/invoices";
+import { offices } from "../db/offices";
+
+/** The reads an office's billing users may make (docs/payment-plan.md; roles in docs/security.md). */
+export type OfficeRead =
+  | { kind: "usage" }
+  | { kind: "invoices"; status?: string; invoiceKind?: string; periodFrom?: string; periodTo?: string; after?: { createdAt: number; id: string }; limit: number }
+  | { kind: "invoice"; invoiceId: string };
+
+/** The queries of a read, for one batch with its audit entry. The first always reads the office. */
+export function readQueries(db: Database, officeId: string, read: OfficeRead) {
+  const office = db.select().from(offices).where(eq(offices.id, officeId));
+  switch (read.kind) {
+    case "usage": {
+      const draft = sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
+      return [office, db.select().from(invoices).where(sql`${invoices.id} = ${draft}`), db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`).orderBy(asc(invoiceLines.position))] as const;
+    }
+    case "invoices": {
+      const filters: SQL[] = [eq(invoices.officeId, officeId)];
+      if (read.status) filters.push(sql`${invoices.status} = ${read.status}`);
+      if (read.invoiceKind) filters.push(sql`${invoices.kind} = ${read.invoiceKind}`);
+      if (read.periodFrom) filters.push(gte(invoices.periodStart, read.periodFrom));
+      if (read.periodTo) filters.push(lte(invoices.periodStart, read.periodTo));
+      if (read.after) filters.push(or(lt(invoices.createdAt, read.after.createdAt), and(eq(invoices.createdAt, read.after.createdAt), lt(invoices.id, read.after.id)))!);
+      return [office, db.select().from(invoices).where(and(...filters)).orderBy(desc(invoices.createdAt), desc(invoices.id)).limit(read.limit + 1)] as const;
+    }
+    case "invoice":
+      return [
+        office,
+        db.select().from(invoices).where(and(eq(invoices.id, read.invoiceId), eq(invoices.officeId, officeId))),
+        db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${read.invoiceId} AND ${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`).orderBy(asc(invoiceLines.position)),
+      ] as const;
+  }
+}
+
+export type ReadResult = {
+  office: typeof offices.$inferSelect | null;
+  invoices: (typeof invoices.$inferSelect)[];
+  lines: (typeof invoiceLines.$inferSelect)[];
+};
