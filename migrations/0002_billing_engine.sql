@@ -1,3 +1,4 @@
+ALTER TABLE `offices` ADD `billing_start` text DEFAULT '1970-01-01' NOT NULL;--> statement-breakpoint
 ALTER TABLE `offices` ADD `cycle_end_at` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE INDEX `offices_due_ix` ON `offices` (`cycle_end_at`);--> statement-breakpoint
 ALTER TABLE `invoice_lines` ADD `internal_note` text;--> statement-breakpoint

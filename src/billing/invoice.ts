@@ -22,10 +22,16 @@ export const lineDescriptions = {
  * The base fee of a cycle. Billed days run from the later of the cycle's start, the office's
  * start and the trial's end, to the cycle's end; the fee is prorated by billed days over the
  * cycle's days (§1.4). A cycle wholly in the trial, or before the office existed, bills 0.
+ * `from`/`until` cut the window further (a plan change or a cancellation inside the cycle).
  */
-export function baseFeeFor(cycle: Cycle, baseFee: number, opts: { officeStart: LocalDate; trialEnd: LocalDate | null }): number {
-  const from = [cycle.start, opts.officeStart, opts.trialEnd ?? cycle.start].sort().at(-1)!;
-  const billedDays = Math.max(0, daysBetween(from, cycle.end));
+export function baseFeeFor(
+  cycle: Cycle,
+  baseFee: number,
+  opts: { officeStart: LocalDate; trialEnd: LocalDate | null; from?: LocalDate; until?: LocalDate },
+): number {
+  const from = [cycle.start, opts.officeStart, opts.trialEnd ?? cycle.start, opts.from ?? cycle.start].sort().at(-1)!;
+  const until = [cycle.end, opts.until ?? cycle.end].sort()[0]!;
+  const billedDays = Math.max(0, daysBetween(from, until));
   return prorate(baseFee, billedDays, daysBetween(cycle.start, cycle.end));
 }
 

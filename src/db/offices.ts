@@ -27,6 +27,8 @@ export const offices = sqliteTable(
     cancelAtPeriodEnd: integer("cancel_at_period_end", { mode: "boolean" }).notNull().default(false),
     canceledAt: epochMs("canceled_at"),
     pastDueSince: epochMs("past_due_since"),
+    /** The office's first billed local day (onboarding); base fees are prorated from it. */
+    billingStart: text("billing_start").notNull().default("1970-01-01"),
     /** Current cycle as local dates `YYYY-MM-DD`, end exclusive. */
     cycleStart: text("cycle_start").notNull(),
     cycleEnd: text("cycle_end").notNull(),

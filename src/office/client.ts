@@ -4,6 +4,7 @@ import type { ChargeInput } from "./charges";
 import type { OnboardingInput } from "./onboarding";
 import type { PatientEventInput } from "./patient-events";
 import type { OfficeRead } from "./reads";
+import type { SubscriptionChange } from "./subscription";
 import { unwrap } from "./result";
 
 /** The small typed client the rest of the Worker uses to reach an office's Durable Object. */
@@ -15,6 +16,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
+    changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),
     closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
   };

@@ -10,6 +10,7 @@ import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
 import { readQueries, type OfficeRead, type ReadResult } from "./reads";
+import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
@@ -210,6 +211,32 @@ export class OfficeBilling extends SerializedObject {
         closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
       }
       return { closed, status: null };
+    });
+  }
+
+  /** A plan change, a cancellation or a resume (docs/payment-plan.md §4): two round trips. */
+  async changeSubscription(officeId: string, change: SubscriptionChange, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
+    const action = change.type === "plan" ? "subscription.plan_change" : change.type === "cancel" ? "subscription.cancel" : "subscription.resume";
+    return this.exclusive(officeId, action, async () => {
+      const [officeRows, draftRows, lines, versions] = await this.db.batch(subscriptionReads(this.db, officeId, change));
+      const office = officeRows[0];
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      const now = Date.now();
+      let statements;
+      try {
+        statements = subscriptionStatements(this.db, { office, draft: draftRows[0], lines, versions }, change, now);
+      } catch (err) {
+        if (err instanceof ApiError) await this.refuse(officeId, actor, action, [officeId], err);
+        throw err;
+      }
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => statements,
+        [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [officeId, ...(draftRows[0] ? [draftRows[0].id] : [])], details: { ...change } }],
+        undefined,
+        () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
+      );
+      return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
     });
   }
 

@@ -40,6 +40,7 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
       planVersionId: pv.id,
       status: trialEnd ? "trialing" : "active",
       trialEndsAt: trialEnd ? startOfLocalDay(trialEnd, tz) : null,
+      billingStart: input.startsOn,
       cycleStart: cycle.start,
       cycleEnd: cycle.end,
       cycleEndAt: startOfLocalDay(cycle.end, tz),

@@ -26,6 +26,13 @@ const officeReads: Expect = {
   clinical_system: { own: 403, other: 404 },
 };
 
+const officeAdmins = (ok: number): Expect => ({
+  platform_admin: { own: ok, other: ok },
+  office_admin: { own: ok, other: 404 },
+  office_viewer: { own: 403, other: 404 },
+  clinical_system: { own: 403, other: 404 },
+});
+
 const matrix: Record<string, { request: (officeId: string, planId: string, invoiceId: string) => RequestInit & { path: string }; expect: Expect }> = {
   "POST /v1/offices/{officeId}/charges": {
     request: (officeId) => ({ path: `/v1/offices/${officeId}/charges`, ...json({ amount: 100, category: "training", mode: "invoice_now" }) }),
@@ -36,6 +43,10 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
       clinical_system: { own: 403, other: 404 },
     },
   },
+  "POST /v1/offices/{officeId}/plan": { request: (officeId, planId) => ({ path: `/v1/offices/${officeId}/plan`, ...json({ planId }) }), expect: officeAdmins(200) },
+  "POST /v1/offices/{officeId}/cancel": { request: (officeId) => ({ path: `/v1/offices/${officeId}/cancel`, ...json({}) }), expect: officeAdmins(200) },
+  // Allowed, the request reaches the office, which is not set to cancel: 409.
+  "POST /v1/offices/{officeId}/resume": { request: (officeId) => ({ path: `/v1/offices/${officeId}/resume`, method: "POST" }), expect: officeAdmins(409) },
   "GET /v1/offices/{officeId}/usage": { request: (officeId) => ({ path: `/v1/offices/${officeId}/usage` }), expect: officeReads },
   "GET /v1/offices/{officeId}/invoices": { request: (officeId) => ({ path: `/v1/offices/${officeId}/invoices` }), expect: officeReads },
   "GET /v1/offices/{officeId}/invoices/{invoiceId}": {
@@ -132,7 +143,7 @@ describe("role matrix", () => {
           const { path, ...init } = request(target.id, planId, invoiceId);
           const res = await SELF.fetch(`https://billing.test${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...bearer(token) } });
           if (status >= 400) {
-            await expectProblem(res, status, status === 403 ? "FORBIDDEN" : "NOT_FOUND");
+            await expectProblem(res, status, ({ 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT" } as Record<number, string>)[status]!);
           } else {
             expect(res.status, await res.clone().text()).toBe(status);
           }

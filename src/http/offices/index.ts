@@ -1,10 +1,12 @@
 import type { App } from "../context";
 import * as addCharge from "./add-charge";
+import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
 
 export function registerOffices(app: App) {
   createOffice.register(app);
   addCharge.register(app);
+  changeSubscription.register(app);
   getOffice.register(app);
 }

@@ -1,0 +1,103 @@
+import { eq, sql } from "drizzle-orm";
+import { addDays, localDate } from "../billing/calendar";
+import { baseFeeFor, lineDescriptions } from "../billing/invoice";
+import type { Database } from "../db/client";
+import { retotalInvoice } from "../db/billing-sql";
+import { invoiceLines, invoices } from "../db/invoices";
+import { offices } from "../db/offices";
+import { planVersions } from "../db/plans";
+import { ApiError } from "../http/problem";
+import { newId } from "../security/request-id";
+
+export type SubscriptionChange =
+  | { type: "plan"; planVersionId: string; when: "next_cycle" | "immediately" }
+  | { type: "cancel"; when: "period_end" | "immediately" }
+  | { type: "resume" };
+
+/** Round trip 1: the office, its draft with lines, and the plan versions involved. */
+export function subscriptionReads(db: Database, officeId: string, change: SubscriptionChange) {
+  const draft = sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
+  return [
+    db.select().from(offices).where(eq(offices.id, officeId)),
+    db.select().from(invoices).where(sql`${invoices.id} = ${draft}`),
+    db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`),
+    db
+      .select()
+      .from(planVersions)
+      .where(
+        sql`${planVersions.id} IN ((SELECT plan_version_id FROM offices WHERE id = ${officeId}), ${change.type === "plan" ? change.planVersionId : null})`,
+      ),
+  ] as const;
+}
+
+type State = {
+  office: typeof offices.$inferSelect;
+  draft: typeof invoices.$inferSelect | undefined;
+  lines: (typeof invoiceLines.$inferSelect)[];
+  versions: (typeof planVersions.$inferSelect)[];
+};
+
+/**
+ * Round trip 2 (docs/payment-plan.md §4, §6.6): the statements of a plan change, a cancellation
+ * or a resume, each guarded by a compare-and-set on the office row as read (`updated_at`).
+ */
+export function subscriptionStatements(db: Database, state: State, change: SubscriptionChange, now: number) {
+  const { office, draft } = state;
+  if (office.status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled.");
+  const guard = sql`${offices.id} = ${office.id} AND ${offices.updatedAt} = ${office.updatedAt}`;
+  const today = localDate(now, office.timeZone);
+  const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, office.timeZone) : null;
+  const cycle = { start: office.cycleStart, end: office.cycleEnd };
+  const statements = [];
+
+  if (change.type === "resume") {
+    if (!office.cancelAtPeriodEnd) throw new ApiError("CONFLICT", "The subscription is not set to cancel.");
+    statements.push(db.run(sql`UPDATE ${offices} SET cancel_at_period_end = 0, updated_at = ${now} WHERE ${guard}`));
+  } else if (change.type === "cancel" && change.when === "period_end") {
+    statements.push(db.run(sql`UPDATE ${offices} SET cancel_at_period_end = 1, updated_at = ${now} WHERE ${guard}`));
+  } else if (change.type === "cancel") {
+    // Cancel now: the draft is finalized with the base fee for the days used, today included.
+    if (draft) {
+      const base = state.lines.find((l) => l.kind === "base_fee");
+      const version = state.versions.find((v) => v.id === office.planVersionId)!;
+      if (base) {
+        const used = baseFeeFor(cycle, version.baseFee, { officeStart: office.billingStart, trialEnd, until: addDays(today, 1) });
+        statements.push(db.run(sql`UPDATE ${invoiceLines} SET amount = ${Math.min(used, base.amount)} WHERE id = ${base.id}`));
+      }
+      statements.push(
+        db.run(retotalInvoice(draft.id, now)),
+        db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
+          paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now} WHERE id = ${draft.id} AND status = 'draft'`),
+      );
+    }
+    statements.push(db.run(sql`UPDATE ${offices} SET status = 'canceled', canceled_at = ${now}, cancel_at_period_end = 0, updated_at = ${now} WHERE ${guard}`));
+  } else if (change.when === "next_cycle") {
+    statements.push(db.run(sql`UPDATE ${offices} SET pending_plan_version_id = ${change.planVersionId}, updated_at = ${now} WHERE ${guard}`));
+  } else {
+    // Immediately: the base fee is split by days on each plan (old until yesterday, new from today),
+    // and the invoice moves to the new version, whose per-patient price applies at the close.
+    const oldVersion = state.versions.find((v) => v.id === office.planVersionId)!;
+    const newVersion = state.versions.find((v) => v.id === change.planVersionId)!;
+    if (!draft) throw new ApiError("CONFLICT", "The office has no open cycle.");
+    if (newVersion.currency !== draft.currency) throw new ApiError("CONFLICT", "The new plan bills in another currency; change it for the next cycle instead.");
+    const opts = { officeStart: office.billingStart, trialEnd };
+    const oldPart = baseFeeFor(cycle, oldVersion.baseFee, { ...opts, until: today });
+    const newPart = baseFeeFor(cycle, newVersion.baseFee, { ...opts, from: today });
+    statements.push(
+      db.run(sql`DELETE FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind IN ('base_fee', 'proration')`),
+      ...(oldPart > 0 || oldVersion.baseFee > 0
+        ? [db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+            VALUES (${newId("il")}, ${draft.id}, 'base_fee', ${lineDescriptions.baseFee(cycle.start)}, 1, ${oldPart}, ${cycle.start}, ${today}, 1)`)]
+        : []),
+      ...(newVersion.baseFee > 0
+        ? [db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+            VALUES (${newId("il")}, ${draft.id}, 'proration', ${`${lineDescriptions.baseFee(cycle.start)} (plan change)`}, 1, ${newPart}, ${today}, ${cycle.end}, 2)`)]
+        : []),
+      db.run(sql`UPDATE ${invoices} SET plan_version_id = ${newVersion.id} WHERE id = ${draft.id} AND status = 'draft'`),
+      db.run(sql`UPDATE ${invoiceLines} SET amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${draft.id}) THEN 0 ELSE amount END WHERE invoice_id = ${draft.id} AND kind = 'patients'`),
+      db.run(retotalInvoice(draft.id, now)),
+      db.run(sql`UPDATE ${offices} SET plan_version_id = ${newVersion.id}, pending_plan_version_id = NULL, updated_at = ${now} WHERE ${guard}`),
+    );
+  }
+  return statements;
+}
