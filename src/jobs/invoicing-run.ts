@@ -9,6 +9,8 @@ export const INVOICING_JOB = "invoicing";
 /** Offices read per page when looking for due ones; messages sent per Queue sendBatch. */
 export const DUE_PAGE = 1000;
 export const QUEUE_BATCH = 100;
+/** Messages per second the run sends at most (a queue accepts 5,000/s; this keeps a margin). */
+export const SEND_RATE_PER_S = 4000;
 
 /** One queue message: close this office's cycles that ended by `at`. */
 export type CloseMessage = { officeId: string; at: number; runKey: string };
@@ -65,11 +67,16 @@ export async function runInvoicing(db: Database, queue: Queue<CloseMessage>, sch
   let messages = 0;
   for (let page = firstPage; page.length > 0; page = page.length < DUE_PAGE ? [] : await dueOffices(db, scheduledTime, { afterId: page.at(-1)!.id })) {
     officesDue += page.length;
+    const pageStarted = Date.now();
     for (let i = 0; i < page.length; i += QUEUE_BATCH) {
       const chunk = page.slice(i, i + QUEUE_BATCH);
       await queue.sendBatch(chunk.map((o) => ({ body: { officeId: o.id, at: scheduledTime, runKey } })));
       messages += chunk.length;
     }
+    // Pace the sends: a full page of 1,000 takes at least 250 ms.
+    const minimumMs = (page.length / SEND_RATE_PER_S) * 1000;
+    const spent = Date.now() - pageStarted;
+    if (spent < minimumMs) await new Promise((r) => setTimeout(r, minimumMs - spent));
   }
   const summary: InvoicingRunSummary = { runKey, attempt: run.attempts, officesDue, messages };
   await db.update(jobRuns).set({ status: "succeeded", finishedAt: Date.now(), summary }).where(sql`${jobRuns.id} = ${run.id}`);

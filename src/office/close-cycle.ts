@@ -64,11 +64,27 @@ export function closeStatements(db: Database, state: CloseState, now: number): C
       ? "active"
       : office.status;
   const finalizedByThisClose = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.finalizedAt} = ${now})`;
-  const statements: ReturnType<Database["run"]>[] = [
+  const statements: ReturnType<Database["run"]>[] = [];
+  // A trial that ends inside the closing cycle bills only patients active at some moment after
+  // its end (§6.4): patients whose last event before the trial's end deactivated them, and who
+  // were not activated again, leave the line before it is frozen.
+  if (office.trialEndsAt !== null && trialEnd !== null && period.start < trialEnd && trialEnd < period.end) {
+    const patientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
+    statements.push(
+      db.run(sql`DELETE FROM ${invoiceLinePatients} WHERE invoice_line_id = ${patientsLine}
+        AND NOT EXISTS (SELECT 1 FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
+          AND e.kind = 'activate' AND e.event_at >= ${office.trialEndsAt})
+        AND (SELECT e.kind FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
+          AND e.event_at < ${office.trialEndsAt} ORDER BY e.event_at DESC LIMIT 1) = 'deactivate'`),
+      db.run(repricePatientsLine(patientsLine)),
+      db.run(retotalInvoice(draft.id, now)),
+    );
+  }
+  statements.push(
     db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
       paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}
       WHERE id = ${draft.id} AND status = 'draft'`),
-  ];
+  );
   let nextDraftId: string | null = null;
   if (next) {
     nextDraftId = newId("inv");

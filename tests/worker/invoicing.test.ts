@@ -157,7 +157,15 @@ describe("events and cycle boundaries", () => {
     expect(patientsLine(feb!)).toMatchObject({ quantity: 1, amount: 800 });
     const status = async () => (await testDb().select({ status: offices.status }).from(offices).where(eq(offices.id, office)))[0]!.status;
     expect(await status()).toBe("trialing"); // the trial runs until Feb 10
+    // Active only inside the trial's part of February: not billed for February.
+    await reportEvent(office, "t2", "activate", "2026-02-02T10:00:00Z");
+    await reportEvent(office, "t2", "deactivate", "2026-02-05T10:00:00Z");
+    // Active across the trial's end: billed.
+    await reportEvent(office, "t3", "activate", "2026-02-06T10:00:00Z");
     await runInvoicing([office], "2026-03-01T06:00:00Z");
     expect(await status()).toBe("active");
+    const closedFeb = (await monthlyInvoices(office))[1]!;
+    expect(patientsLine(closedFeb)).toMatchObject({ quantity: 2, amount: 1600 }); // t1 and t3
+    expect(closedFeb).toMatchObject({ status: "open", total: 1600 + 3325 });
   });
 });
