@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { offices } from "../../src/db/offices";
+import { closeReads, closeStatements } from "../../src/office/close-cycle";
 import { testDb } from "../harness/seed";
 import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
 
@@ -68,6 +69,24 @@ describe("the monthly close", () => {
     await runInvoicing([office], "2026-02-01T06:00:00Z");
     const all = await monthlyInvoices(office);
     expect(all.map((i) => [i.periodStart, i.status])).toEqual([
+      ["2026-01-01", "open"],
+      ["2026-02-01", "draft"],
+    ]);
+  });
+
+  it("a close interrupted after its database write and before anything else is not repeated", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-05" });
+    await reportEvent(office, "z1", "activate", "2026-01-06T10:00:00Z");
+    // The close's write commits, then its worker dies: no answer, no acknowledgement, the office
+    // object never hears of it (the batch is run here directly, outside the object).
+    const db = testDb();
+    const [officeRows, draftRows, versions] = await db.batch(closeReads(db, office));
+    const plan = closeStatements(db, { office: officeRows[0]!, draft: draftRows[0]!, versions }, Date.UTC(2026, 1, 1, 6));
+    await db.batch(plan.statements as never);
+    // The queue redelivers, the cron runs again, an admin re-runs: nothing is closed twice.
+    await runInvoicing([office], "2026-02-01T07:00:00Z");
+    await runInvoicing([office], "2026-02-01T08:00:00Z");
+    expect((await monthlyInvoices(office)).map((i) => [i.periodStart, i.status])).toEqual([
       ["2026-01-01", "open"],
       ["2026-02-01", "draft"],
     ]);
