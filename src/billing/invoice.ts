@@ -44,3 +44,20 @@ export function whollyInTrial(cycle: Cycle, trialEnd: LocalDate | null): boolean
 export function trialEndDate(start: LocalDate, trialDays: number): LocalDate | null {
   return trialDays > 0 ? addDays(start, trialDays) : null;
 }
+
+/**
+ * A fee line cut short at `until` (exclusive): its amount times the billed days it keeps over the
+ * billed days it had, rounded half up (§1.4). Billed days start at the latest of the line's start,
+ * the office's start and the trial's end. Used when a plan changes or the office cancels inside
+ * the cycle, so each plan's days keep the price they were billed at.
+ */
+export function trimFeeLine(
+  line: { amount: number; periodStart: LocalDate; periodEnd: LocalDate },
+  until: LocalDate,
+  opts: { officeStart: LocalDate; trialEnd: LocalDate | null },
+): number {
+  const from = [line.periodStart, opts.officeStart, opts.trialEnd ?? line.periodStart].sort().at(-1)!;
+  const had = Math.max(0, daysBetween(from, line.periodEnd));
+  const kept = Math.max(0, daysBetween(from, [until, line.periodEnd].sort()[0]!));
+  return had === 0 ? 0 : prorate(line.amount, Math.min(kept, had), had);
+}

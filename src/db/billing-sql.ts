@@ -15,7 +15,7 @@ export function tieredAmountSql(quantity: SQL, planVersionId: SQL): SQL {
     FROM plan_versions pv, json_each(pv.tiers) j WHERE pv.id = ${planVersionId}) t)`;
 }
 
-/** Recounts a patients line from its mapping and prices it with its invoice's plan version (0 in a trial). */
+/** Recounts a draft's patients line from its mapping and prices it with its invoice's plan version (0 in a trial). A finalized invoice is never touched. */
 export function repricePatientsLine(lineId: SQL | string): SQL {
   const line = typeof lineId === "string" ? sql`${lineId}` : lineId;
   const count = sql`(SELECT count(*) FROM invoice_line_patients m WHERE m.invoice_line_id = ${line})`;
@@ -23,7 +23,7 @@ export function repricePatientsLine(lineId: SQL | string): SQL {
   return sql`UPDATE invoice_lines SET quantity = ${count},
     amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${invoice}) THEN 0
              ELSE ${tieredAmountSql(count, sql`(SELECT plan_version_id FROM invoices WHERE id = ${invoice})`)} END
-    WHERE id = ${line}`;
+    WHERE id = ${line} AND (SELECT status FROM invoices WHERE id = ${invoice}) = 'draft'`;
 }
 
 /** Sets an invoice's subtotal and total to the sum of its lines. */

@@ -54,7 +54,8 @@ export function closeStatements(db: Database, state: CloseState, now: number): C
   const { office, draft } = state;
   const tz = office.timeZone;
   const period: Cycle = { start: office.cycleStart, end: office.cycleEnd };
-  const version = state.versions.find((v) => v.id === (office.pendingPlanVersionId ?? office.planVersionId)) ?? state.versions[0]!;
+  const version = state.versions.find((v) => v.id === (office.pendingPlanVersionId ?? office.planVersionId));
+  if (!version) throw new Error("plan version of the next cycle not found");
   const canceling = office.cancelAtPeriodEnd;
   const next = canceling ? null : nextCycle(period, office.billingAnchorDay);
   const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, tz) : null;
@@ -72,14 +73,16 @@ export function closeStatements(db: Database, state: CloseState, now: number): C
     const patientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
     statements.push(
       db.run(sql`DELETE FROM ${invoiceLinePatients} WHERE invoice_line_id = ${patientsLine}
+        AND EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.status} = 'draft')
         AND NOT EXISTS (SELECT 1 FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
-          AND e.kind = 'activate' AND e.event_at >= ${office.trialEndsAt})
+          AND e.kind = 'activate' AND e.event_at >= ${office.trialEndsAt} AND e.event_at < ${office.cycleEndAt})
         AND (SELECT e.kind FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
           AND e.event_at < ${office.trialEndsAt} ORDER BY e.event_at DESC LIMIT 1) = 'deactivate'`),
-      db.run(repricePatientsLine(patientsLine)),
-      db.run(retotalInvoice(draft.id, now)),
     );
   }
+  // The draft is priced once more with its plan version as it stands at the close (§6.8), then frozen.
+  const closingPatientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
+  statements.push(db.run(repricePatientsLine(closingPatientsLine)), db.run(retotalInvoice(draft.id, now)));
   statements.push(
     db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
       paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}

@@ -176,11 +176,11 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * Closes every cycle of this office that has ended by `now` (normally one): two database round
+   * Closes every cycle of this office that has ended by `at` (normally one): two database round
    * trips each — read the office, its draft and plan versions; then finalize and open the next
    * cycle in one batch with the audit entry. Re-running it finds nothing due and changes nothing.
    */
-  async closeCycles(officeId: string, now: number, actor: Actor): Promise<OfficeResult<{ closed: ClosedCycle[]; status: string | null }>> {
+  async closeCycles(officeId: string, at: number, actor: Actor): Promise<OfficeResult<{ closed: ClosedCycle[]; status: string | null }>> {
     return this.exclusive(officeId, "cycle.close", async () => {
       const closed: ClosedCycle[] = [];
       for (let i = 0; i < MAX_CYCLES_PER_CLOSE; i++) {
@@ -188,7 +188,13 @@ export class OfficeBilling extends SerializedObject {
         const office = officeRows[0];
         if (!office) throw new ApiError("NOT_FOUND", "No such office.");
         const draft = draftRows[0];
-        if (office.status === "canceled" || office.cycleEndAt > now || !draft) return { closed, status: office.status };
+        if (office.status === "canceled" || office.cycleEndAt > at) return { closed, status: office.status };
+        if (!draft) {
+          console.error(JSON.stringify({ level: "error", msg: "office has an ended cycle but no draft invoice", officeId }));
+          throw new ApiError("INTERNAL", "The office's current invoice is missing.");
+        }
+        // `at` decides what is due; the records carry the real time of the close.
+        const now = Date.now();
         const plan = closeStatements(this.db, { office, draft, versions }, now);
         const closedRow = () => this.db.select({ finalizedAt: invoices.finalizedAt }).from(invoices).where(eq(invoices.id, plan.closedInvoiceId));
         await this.write<unknown[]>(

@@ -73,10 +73,16 @@ export function patientEventBatch(db: Database, officeId: string, eventId: strin
         activeAfter: sql`(SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey})`,
       })
       .where(eq(patientEvents.id, eventId)),
+    // Counted in the open cycle when active after the event (active at some moment of it, or
+    // carried in), or when the event is an activation inside the cycle, even if a later
+    // deactivation arrived first. An event after the cycle's end (before its close) is not
+    // counted in it: the next cycle's carry-in takes the patient if still active.
     db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
       SELECT ${currentPatientsLineId(officeId)}, ${officeId}, ${input.patientKey}, ${receivedAt}
       WHERE ${eventRecorded(eventId)} AND ${currentPatientsLineId(officeId)} IS NOT NULL
-        AND (SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 1
+        AND ${input.occurredAt} < (SELECT ${invoices.periodEndAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})
+        AND ((SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 1
+          OR (${input.kind} = 'activate' AND ${input.occurredAt} >= (SELECT ${invoices.periodStartAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})))
       ON CONFLICT DO NOTHING`),
     db.run(sql`DELETE FROM ${invoiceLinePatients}
       WHERE ${invoiceLinePatients.invoiceLineId} = ${currentPatientsLineId(officeId)} AND ${invoiceLinePatients.patientKey} = ${input.patientKey}

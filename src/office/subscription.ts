@@ -1,8 +1,8 @@
 import { eq, sql } from "drizzle-orm";
 import { addDays, localDate } from "../billing/calendar";
-import { baseFeeFor, lineDescriptions } from "../billing/invoice";
+import { baseFeeFor, lineDescriptions, trimFeeLine } from "../billing/invoice";
 import type { Database } from "../db/client";
-import { retotalInvoice } from "../db/billing-sql";
+import { repricePatientsLine, retotalInvoice } from "../db/billing-sql";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { planVersions } from "../db/plans";
@@ -44,11 +44,21 @@ type State = {
 export function subscriptionStatements(db: Database, state: State, change: SubscriptionChange, now: number) {
   const { office, draft } = state;
   if (office.status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled.");
-  const guard = sql`${offices.id} = ${office.id} AND ${offices.updatedAt} = ${office.updatedAt}`;
+  // The office object is the only writer and read the office in this same operation.
+  const guard = sql`${offices.id} = ${office.id}`;
   const today = localDate(now, office.timeZone);
   const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, office.timeZone) : null;
   const cycle = { start: office.cycleStart, end: office.cycleEnd };
   const statements = [];
+  const opts = { officeStart: office.billingStart, trialEnd };
+  /** Cuts every fee line (base fee, plan-change proration) that runs past `until`. */
+  const cutFeeLines = (until: string) =>
+    state.lines
+      .filter((l) => (l.kind === "base_fee" || l.kind === "proration") && l.periodStart !== null && l.periodEnd !== null && l.periodEnd > until)
+      .map((l) =>
+        db.run(sql`UPDATE ${invoiceLines} SET amount = ${trimFeeLine({ amount: l.amount, periodStart: l.periodStart!, periodEnd: l.periodEnd! }, until, opts)},
+          period_end = ${until < l.periodStart! ? l.periodStart! : until} WHERE id = ${l.id}`),
+      );
 
   if (change.type === "resume") {
     if (!office.cancelAtPeriodEnd) throw new ApiError("CONFLICT", "The subscription is not set to cancel.");
@@ -56,15 +66,10 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
   } else if (change.type === "cancel" && change.when === "period_end") {
     statements.push(db.run(sql`UPDATE ${offices} SET cancel_at_period_end = 1, updated_at = ${now} WHERE ${guard}`));
   } else if (change.type === "cancel") {
-    // Cancel now: the draft is finalized with the base fee for the days used, today included.
+    // Cancel now: the draft is finalized with the fees for the days used, today included.
     if (draft) {
-      const base = state.lines.find((l) => l.kind === "base_fee");
-      const version = state.versions.find((v) => v.id === office.planVersionId)!;
-      if (base) {
-        const used = baseFeeFor(cycle, version.baseFee, { officeStart: office.billingStart, trialEnd, until: addDays(today, 1) });
-        statements.push(db.run(sql`UPDATE ${invoiceLines} SET amount = ${Math.min(used, base.amount)} WHERE id = ${base.id}`));
-      }
       statements.push(
+        ...cutFeeLines(addDays(today, 1)),
         db.run(retotalInvoice(draft.id, now)),
         db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
           paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now} WHERE id = ${draft.id} AND status = 'draft'`),
@@ -74,27 +79,23 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
   } else if (change.when === "next_cycle") {
     statements.push(db.run(sql`UPDATE ${offices} SET pending_plan_version_id = ${change.planVersionId}, updated_at = ${now} WHERE ${guard}`));
   } else {
-    // Immediately: the base fee is split by days on each plan (old until yesterday, new from today),
-    // and the invoice moves to the new version, whose per-patient price applies at the close.
-    const oldVersion = state.versions.find((v) => v.id === office.planVersionId)!;
+    // Immediately: each plan keeps the days it was billed for — the fee lines running past today
+    // are cut there — and the new plan's fee runs from today; the patients line is repriced with
+    // the new version, whose per-patient price applies when the cycle closes.
     const newVersion = state.versions.find((v) => v.id === change.planVersionId)!;
     if (!draft) throw new ApiError("CONFLICT", "The office has no open cycle.");
     if (newVersion.currency !== draft.currency) throw new ApiError("CONFLICT", "The new plan bills in another currency; change it for the next cycle instead.");
-    const opts = { officeStart: office.billingStart, trialEnd };
-    const oldPart = baseFeeFor(cycle, oldVersion.baseFee, { ...opts, until: today });
     const newPart = baseFeeFor(cycle, newVersion.baseFee, { ...opts, from: today });
+    const patientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
     statements.push(
-      db.run(sql`DELETE FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind IN ('base_fee', 'proration')`),
-      ...(oldPart > 0 || oldVersion.baseFee > 0
-        ? [db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-            VALUES (${newId("il")}, ${draft.id}, 'base_fee', ${lineDescriptions.baseFee(cycle.start)}, 1, ${oldPart}, ${cycle.start}, ${today}, 1)`)]
-        : []),
+      ...cutFeeLines(today),
       ...(newVersion.baseFee > 0
         ? [db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-            VALUES (${newId("il")}, ${draft.id}, 'proration', ${`${lineDescriptions.baseFee(cycle.start)} (plan change)`}, 1, ${newPart}, ${today}, ${cycle.end}, 2)`)]
+            VALUES (${newId("il")}, ${draft.id}, 'proration', ${`${lineDescriptions.baseFee(cycle.start)} (plan change)`}, 1, ${newPart}, ${today}, ${cycle.end},
+              (SELECT COALESCE(MAX(position), 0) + 1 FROM ${invoiceLines} WHERE invoice_id = ${draft.id}))`)]
         : []),
       db.run(sql`UPDATE ${invoices} SET plan_version_id = ${newVersion.id} WHERE id = ${draft.id} AND status = 'draft'`),
-      db.run(sql`UPDATE ${invoiceLines} SET amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${draft.id}) THEN 0 ELSE amount END WHERE invoice_id = ${draft.id} AND kind = 'patients'`),
+      db.run(repricePatientsLine(patientsLine)),
       db.run(retotalInvoice(draft.id, now)),
       db.run(sql`UPDATE ${offices} SET plan_version_id = ${newVersion.id}, pending_plan_version_id = NULL, updated_at = ${now} WHERE ${guard}`),
     );

@@ -1,5 +1,8 @@
 import { eq } from "drizzle-orm";
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { bearer, mintToken } from "../harness/auth";
+import { expectProblem } from "../harness/problem";
 import { offices } from "../../src/db/offices";
 import { closeReads, closeStatements } from "../../src/office/close-cycle";
 import { testDb } from "../harness/seed";
@@ -133,6 +136,34 @@ describe("the monthly close", () => {
 });
 
 describe("events and cycle boundaries", () => {
+  it("an activation that arrives after a later deactivation of the same cycle is still billed", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "oo", "deactivate", "2026-01-20T10:00:00Z");
+    const late = await reportEvent(office, "oo", "activate", "2026-01-10T10:00:00Z");
+    expect(late).toMatchObject({ applied: false, active: false });
+    expect(patientsLine((await monthlyInvoices(office))[0]!).quantity).toBe(1);
+  });
+
+  it("an activation after the cycle's end but before its close counts in the next cycle, not the ended one", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "after", "activate", "2026-02-01T05:30:00Z"); // Feb 1, 00:30 in New York
+    expect(patientsLine((await monthlyInvoices(office))[0]!).quantity).toBe(0);
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    const [jan, feb] = await monthlyInvoices(office);
+    expect(patientsLine(jan!).quantity).toBe(0);
+    expect(patientsLine(feb!).quantity).toBe(1);
+  });
+
+  it("a run cannot close cycles that have not ended (no date or instant in the future)", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01" });
+    const res = await SELF.fetch("https://billing.test/v1/admin/invoicing-runs", {
+      method: "POST",
+      headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+      body: JSON.stringify({ at: new Date(Date.now() + 86_400_000).toISOString(), officeIds: [office] }),
+    });
+    await expectProblem(res, 400, "VALIDATION_FAILED");
+  });
+
   it("activate–deactivate–activate across a boundary: billed in both cycles, once each", async () => {
     const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
     await reportEvent(office, "x", "activate", "2026-01-10T10:00:00Z");

@@ -81,6 +81,8 @@ describe("POST /v1/offices (onboarding)", () => {
     await expectProblem(await onboard({ planId: active, billingAnchorDay: 32 }), 400, "VALIDATION_FAILED");
     await expectProblem(await onboard({ planId: active, billingEmail: "not-an-email" }), 400, "VALIDATION_FAILED");
     await expectProblem(await onboard({ planId: active, startsOn: "2026-02-30" }), 400, "VALIDATION_FAILED");
+    await expectProblem(await onboard({ planId: active, startsOn: "9999-12-15" }), 400, "VALIDATION_FAILED");
+    await expectProblem(await onboard({ planId: active, startsOn: "0099-01-01" }), 400, "VALIDATION_FAILED");
   });
 });
 

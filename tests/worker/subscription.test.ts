@@ -49,8 +49,25 @@ describe("plan change", () => {
     const oldPart = Math.floor((3100 * (day - 1) * 2 + days) / (2 * days));
     const newPart = Math.floor((6200 * (days - day + 1) * 2 + days) / (2 * days));
     expect(draft!.lines.filter((l) => l.kind === "base_fee" || l.kind === "proration").map((l) => l.amount).sort()).toEqual([oldPart, newPart].sort());
+    // Repriced at once with the new plan, without waiting for another event.
+    expect(patientsLine(draft!)).toMatchObject({ quantity: 1, amount: 100 });
     await reportEvent(office, "r", "activate", new Date().toISOString());
     expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 2, amount: 200 });
+
+    // A second immediate change keeps the earlier plans' days at their prices.
+    const third = await seedPlan(testDb(), { baseFee: 9300, tiers: [{ upTo: null, unitAmount: 100 }] });
+    expect((await post(office, "plan", { planId: third.planId, when: "immediately" })).status).toBe(200);
+    const fees = (await monthlyInvoices(office))[0]!.lines.filter((l) => l.kind === "base_fee" || l.kind === "proration");
+    const thirdPart = Math.floor((9300 * (days - day + 1) * 2 + days) / (2 * days));
+    expect(fees.map((l) => l.amount).sort((a, b) => a - b)).toEqual([0, oldPart, thirdPart].sort((a, b) => a - b));
+
+    // Canceling now keeps each plan's days up to today, included.
+    expect((await post(office, "cancel", { when: "immediately" }, "platform_admin")).status).toBe(200);
+    const closed = (await monthlyInvoices(office))[0]!;
+    expect(closed.lines.filter((l) => l.kind === "base_fee" || l.kind === "proration").map((l) => l.amount).sort((a, b) => a - b)).toEqual(
+      [0, oldPart, Math.floor((thirdPart * 1 * 2 + (days - day + 1)) / (2 * (days - day + 1)))].sort((a, b) => a - b),
+    );
+    expect(closed.status).toBe("open");
   });
 
   it("refuses a retired plan", async () => {

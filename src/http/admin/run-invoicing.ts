@@ -14,7 +14,7 @@ const CONCURRENCY = 8;
 
 const BodySchema = z
   .object({
-    date: z.string().date().optional().openapi({ description: "Close every cycle that has ended by the end of this UTC date.", example: "2026-12-01" }),
+    date: z.string().date().optional().openapi({ description: "Close every cycle that has ended by the end of this UTC date (a past date).", example: "2026-12-01" }),
     at: z.string().datetime({ offset: true }).optional().openapi({ description: "Or: close every cycle that has ended by this instant (default: now)." }),
     dryRun: z.boolean().default(false).openapi({ description: "Report what would be invoiced; change nothing." }),
     officeIds: z.array(OfficeIdSchema).min(1).max(MAX_OFFICES).optional().openapi({ description: "Only these offices." }),
@@ -56,6 +56,12 @@ export function register(app: App) {
     const principal = await authorize(c, { action: "invoicing.run", roles: ROLES });
     if (body.date && body.at) throw new ApiError("VALIDATION_FAILED", "Give either date or at, not both.", { errors: [{ path: "at", message: "conflicts with date" }] });
     const at = body.date ? Date.parse(`${body.date}T00:00:00Z`) + 86_400_000 : body.at ? Date.parse(body.at) : Date.now();
+    // Only cycles that have ended close (§6.3): a run cannot reach into the future.
+    if (at > Date.now() + 60_000) {
+      throw new ApiError("VALIDATION_FAILED", "A run closes cycles that have ended: the date or instant must not lie in the future.", {
+        errors: [{ path: body.date ? "date" : "at", message: "must not be in the future" }],
+      });
+    }
     const due = await dueOffices(c.var.db, at, { limit: MAX_OFFICES + 1, officeIds: body.officeIds });
     if (due.length > MAX_OFFICES) throw new ApiError("CONFLICT", `More than ${MAX_OFFICES} offices are due; let the hourly run's queue close them, or name the offices.`);
     const audit = auditor(c.env, principal, c.var.requestId);

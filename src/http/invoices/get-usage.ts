@@ -48,7 +48,7 @@ export function register(app: App) {
         cycle: draft ? { start: draft.periodStart, end: draft.periodEnd } : null,
         currency: draft?.currency ?? null,
         billablePatients: lines.find((l) => l.kind === "patients")?.quantity ?? 0,
-        projected: { patients: sum("patients"), baseFee: sum("base_fee"), oneOff: sum("one_off"), total: draft?.total ?? 0 },
+        projected: { patients: sum("patients"), baseFee: sum("base_fee") + sum("proration"), oneOff: sum("one_off"), total: draft?.total ?? 0 },
       },
       200,
     );

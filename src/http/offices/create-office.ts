@@ -19,7 +19,12 @@ const BodySchema = z
     timeZone: z.string().max(64).refine(isTimeZone, "must be an IANA time zone").openapi({ example: "America/New_York" }),
     billingAnchorDay: z.number().int().min(1).max(31).openapi({ description: "Day of the month cycles start (the month's last day when shorter).", example: 1 }),
     planId: PlanIdSchema.openapi({ description: "An active plan; the office takes its newest version." }),
-    startsOn: z.string().date().optional().openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
+    startsOn: z
+      .string()
+      .date()
+      .refine((d) => d >= "2000-01-01" && d <= new Date(Date.now() + 366 * 86_400_000).toISOString().slice(0, 10), "must lie between 2000-01-01 and a year from now")
+      .optional()
+      .openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
   })
   .strict()
   .openapi("OnboardOfficeRequest");
