@@ -39,8 +39,10 @@ CREATE TABLE `offices` (
 	`cancel_at_period_end` integer DEFAULT false NOT NULL,
 	`canceled_at` integer,
 	`past_due_since` integer,
+	`billing_start` text DEFAULT '1970-01-01' NOT NULL,
 	`cycle_start` text NOT NULL,
 	`cycle_end` text NOT NULL,
+	`cycle_end_at` integer DEFAULT 0 NOT NULL,
 	`stripe_customer_ref` text,
 	`stripe_customer_index` text,
 	`created_at` integer DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)) NOT NULL,
@@ -53,6 +55,7 @@ CREATE TABLE `offices` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `offices_stripe_customer_uq` ON `offices` (`stripe_customer_index`);--> statement-breakpoint
+CREATE INDEX `offices_due_ix` ON `offices` (`cycle_end_at`);--> statement-breakpoint
 CREATE TABLE `patient_events` (
 	`id` text PRIMARY KEY NOT NULL,
 	`office_id` text NOT NULL,
@@ -76,7 +79,6 @@ CREATE TABLE `patients` (
 	`patient_key` text NOT NULL,
 	`active` integer NOT NULL,
 	`changed_at` integer NOT NULL,
-	`last_counted_cycle` text,
 	`created_at` integer DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)) NOT NULL,
 	PRIMARY KEY(`office_id`, `patient_key`),
 	FOREIGN KEY (`office_id`) REFERENCES `offices`(`id`) ON UPDATE no action ON DELETE no action,
@@ -100,6 +102,7 @@ CREATE TABLE `invoice_lines` (
 	`kind` text NOT NULL,
 	`description` text NOT NULL,
 	`category` text,
+	`internal_note` text,
 	`quantity` integer NOT NULL,
 	`amount` integer NOT NULL,
 	`period_start` text,
@@ -119,6 +122,9 @@ CREATE TABLE `invoices` (
 	`currency` text NOT NULL,
 	`period_start` text NOT NULL,
 	`period_end` text NOT NULL,
+	`period_start_at` integer DEFAULT 0 NOT NULL,
+	`period_end_at` integer DEFAULT 0 NOT NULL,
+	`in_trial` integer DEFAULT false NOT NULL,
 	`plan_version_id` text,
 	`subtotal` integer DEFAULT 0 NOT NULL,
 	`total` integer DEFAULT 0 NOT NULL,
@@ -141,6 +147,7 @@ CREATE TABLE `invoices` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `invoices_office_kind_period_uq` ON `invoices` (`office_id`,`kind`,`period_start`) WHERE "invoices"."kind" IN ('monthly','setup');--> statement-breakpoint
+CREATE UNIQUE INDEX `invoices_one_draft_uq` ON `invoices` (`office_id`) WHERE "invoices"."kind" = 'monthly' AND "invoices"."status" = 'draft';--> statement-breakpoint
 CREATE UNIQUE INDEX `invoices_stripe_invoice_uq` ON `invoices` (`stripe_invoice_index`);--> statement-breakpoint
 CREATE INDEX `invoices_office_created_ix` ON `invoices` (`office_id`,`created_at`);--> statement-breakpoint
 CREATE INDEX `invoices_status_ix` ON `invoices` (`status`);--> statement-breakpoint

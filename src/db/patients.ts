@@ -18,8 +18,6 @@ export const patients = sqliteTable(
     active: integer("active", { mode: "boolean" }).notNull(),
     /** Event time of the latest activation or deactivation applied. */
     changedAt: epochMs("changed_at").notNull(),
-    /** Start date (`YYYY-MM-DD`) of the latest cycle in which the patient was counted as billable. */
-    lastCountedCycle: text("last_counted_cycle"),
     createdAt: createdAt(),
   },
   (t) => [
