@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
+import { addLinesPayload, customerPayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
+
+const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
+const ctx: GuardContext = {
+  billingEmail: "billing@lakeside.example",
+  periodDates: ["2026-11-01", "2026-12-01"],
+  officeZips: ["10001"],
+  allowedValues: { return_url: "https://billing.example/portal/return" },
+  patientKeys: [patientKey],
+};
+
+/** One sample per Safe Harbor kind the guard detects in text. */
+const samples: [IdentifierKind, string][] = [
+  ["ssn", "123-45-6789"],
+  ["phone", "(555) 123-4567"],
+  ["phone", "+44 20 7946 0958"],
+  ["email", "jane.roe@gmail.com"],
+  ["date", "1980-02-03"],
+  ["date", "02/03/1980"],
+  ["date", "March 3, 1980"],
+  ["record_number", "MRN 4471"],
+  ["record_number", "AB1234567"],
+  ["record_number", "member id 77"],
+  ["url", "https://example.com/chart/7"],
+  ["ip_address", "192.168.1.20"],
+  ["serial_number", "1HGCM82633A004352"],
+  ["serial_number", "device serial QX-7"],
+  ["street_address", "742 Evergreen Terrace"],
+  ["zip_code", "90210"],
+  ["patient_key", patientKey],
+];
+
+/** Every form field that can carry text, per operation, with a clean value. */
+const textFields: [keyof typeof fieldRules, string, string][] = [
+  ["customer", "name", "Lakeside Family Practice LLC"],
+  ["customer", "metadata[office_ref]", "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a"],
+  ["invoice", "metadata[invoice_ref]", "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6"],
+  ["addLines", "lines[0][description]", "Active patients — Nov 2026"],
+  ["addLines", "lines[0][metadata][line_ref]", "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
+  ["refund", "metadata[refund_ref]", "rf_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
+  ["portal", "return_url", "https://billing.example/portal/return"],
+];
+
+const request = (op: keyof typeof fieldRules, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  scanRequest({ method: "POST", path: "/v1/customers", body: new URLSearchParams(fields).toString(), headers: { "Idempotency-Key": "ob_off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a_customer", ...headers } }, ctx, {
+    text: [...fieldRules[op].text],
+    numeric: [...fieldRules[op].numeric],
+  });
+
+describe("the PHI egress guard", () => {
+  it("lets clean office-level requests through", () => {
+    expect(request("customer", { name: "Lakeside Family Practice LLC", email: "billing@lakeside.example", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" })).toEqual([]);
+    expect(
+      request("invoice", {
+        customer: "cus_NffrFeUfNV2Hib",
+        currency: "usd",
+        collection_method: "charge_automatically",
+        "metadata[period_start]": "2026-11-01",
+        "metadata[period_end]": "2026-12-01",
+      }),
+    ).toEqual([]);
+    expect(request("addLines", { "lines[0][amount]": "40000", "lines[0][description]": "Active patients — Nov 2026", "lines[0][period][start]": "1793509200", "lines[1][description]": "Training" })).toEqual([]);
+    expect(request("portal", { customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" })).toEqual([]);
+  });
+
+  for (const [op, field, clean] of textFields) {
+    for (const [kind, sample] of samples) {
+      it(`blocks ${kind} (${sample}) in ${op} ${field}`, () => {
+        const findings = request(op, { [field]: `${clean} ${sample}` });
+        expect(findings.map((f) => f.kind)).toContain(kind);
+        expect(findings.every((f) => f.field === field || f.kind === "unknown_field")).toBe(true);
+      });
+    }
+  }
+
+  it("blocks identifiers in the headers we set, the path and the query", () => {
+    for (const [kind, sample] of samples) {
+      expect(request("customer", { name: "Lakeside" }, { "Idempotency-Key": `ob ${sample}` }).map((f) => f.kind), `header ${kind}`).toContain(kind);
+    }
+    const pathFinding = scanRequest({ method: "GET", path: "/v1/customers/jane roe", body: "", headers: {} }, ctx, { text: [], numeric: [] });
+    expect(pathFinding.map((f) => f.kind)).toContain("unknown_field");
+    const query = scanRequest({ method: "GET", path: "/v1/invoices", query: "email=jane.roe%40gmail.com", body: "", headers: {} }, ctx, { text: [], numeric: [] });
+    expect(query.map((f) => f.kind)).toContain("email");
+  });
+
+  it("blocks fields the operation does not send, and non-numbers in numeric fields", () => {
+    expect(request("customer", { name: "Lakeside", phone: "5551234567" }).map((f) => f.kind)).toContain("unknown_field");
+    expect(request("customer", { name: "Lakeside", description: "Patient Jane" }).map((f) => f.kind)).toContain("unknown_field");
+    expect(request("addLines", { "lines[0][amount]": "12 patients" }).map((f) => f.kind)).toContain("unknown_field");
+  });
+
+  it("allows the office's own e-mail, the billing period's dates and the office's own ZIP only", () => {
+    expect(scanText("billing@lakeside.example", "email", ctx)).toEqual([]);
+    expect(scanText("Nov 2026 (2026-11-01 to 2026-12-01)", "x", ctx)).toEqual([]);
+    expect(scanText("Lakeside, NY 10001", "name", ctx)).toEqual([]);
+    expect(scanText("Lakeside, NY 10002", "name", ctx).map((f) => f.kind)).toContain("zip_code");
+    expect(scanText("2026-11-02", "x", ctx).map((f) => f.kind)).toContain("date");
+    expect(scanText("https://billing.example/portal/return?next=1", "return_url", ctx).map((f) => f.kind)).toContain("url");
+  });
+});
+
+describe("allowlist payload schemas", () => {
+  it("accept office-level payloads and refuse anything else", () => {
+    expect(customerPayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" } }).success).toBe(true);
+    expect(customerPayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a", patient: "x" } }).success).toBe(false);
+    expect(customerPayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", phone: "555", metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" } }).success).toBe(false);
+    const line = { amount: 800, description: "Active patients — Nov 2026", metadata: { line_ref: "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9" } };
+    expect(addLinesPayload.safeParse({ lines: [line] }).success).toBe(true);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Visit for Jane Roe" }] }).success).toBe(false);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, metadata: { line_ref: "patient-42" } }] }).success).toBe(false);
+    expect(
+      invoicePayload.safeParse({
+        customer: "cus_NffrFeUfNV2Hib",
+        currency: "usd",
+        collection_method: "charge_automatically",
+        auto_advance: false,
+        pending_invoice_items_behavior: "exclude",
+        metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a", invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", note: "internal" },
+      }).success,
+    ).toBe(false);
+    expect(portalPayload.safeParse({ customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" }).success).toBe(true);
+  });
+});
