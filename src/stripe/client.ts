@@ -1,0 +1,74 @@
+import Stripe from "stripe";
+import { scanRequest, type Finding, type GuardContext } from "./guard";
+import { fieldRules, type StripeOperation } from "./payloads";
+
+/** Stripe API version the gateway is written against. */
+export const STRIPE_API_VERSION = "2026-02-25.clover" as const;
+
+/** Raised before anything is sent when the guard finds an identifier: the request never leaves. */
+export class EgressBlockedError extends Error {
+  constructor(readonly findings: Finding[]) {
+    super(`blocked by the PHI egress guard: ${[...new Set(findings.map((f) => `${f.kind} in ${f.field}`))].join(", ")}`);
+    this.name = "EgressBlockedError";
+  }
+}
+
+export type SentRequest = { method: string; path: string; body: string; headers: Record<string, string> };
+
+/**
+ * The Stripe SDK's fetch client behind the guard: every request the SDK serializes — path, query,
+ * body, the headers we set — is scanned first, with the rules of the operation in flight, and
+ * blocked when anything is found. `onSend` observes what crossed (for the Stripe request log).
+ */
+export class GuardedHttpClient implements Stripe.HttpClient {
+  readonly #inner = Stripe.createFetchHttpClient();
+  operation: StripeOperation | null = null;
+
+  constructor(
+    private readonly guard: () => GuardContext,
+    private readonly onSend: (req: SentRequest) => void = () => {},
+  ) {}
+
+  getClientName(): string {
+    return "guarded-fetch";
+  }
+
+  makeRequest(
+    host: string,
+    port: string,
+    path: string,
+    method: string,
+    headers: Record<string, string | number | string[]>,
+    requestData: string | null,
+    protocol: Stripe.HttpProtocol,
+    timeout: number,
+  ): Promise<Stripe.HttpClientResponse> {
+    const [pathname, query] = path.split("?", 2) as [string, string | undefined];
+    const own: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) {
+      // Our own headers; the SDK's fixed ones (user agent, versions) and the key are not ours to scan.
+      if (/^(idempotency-key|stripe-account|stripe-context)$/i.test(k)) own[k] = String(v);
+    }
+    const body = requestData ?? "";
+    const rules = this.operation ? fieldRules[this.operation] : { text: [], numeric: [] };
+    const findings = scanRequest({ method, path: pathname, query, body, headers: own }, this.guard(), { text: [...rules.text], numeric: [...rules.numeric] });
+    if (!this.operation) findings.push({ kind: "unknown_field", field: "operation" });
+    if (findings.length > 0) return Promise.reject(new EgressBlockedError(findings));
+    this.onSend({ method, path, body, headers: own });
+    return this.#inner.makeRequest(host, port, path, method as "GET" | "POST" | "PUT" | "DELETE", headers, requestData, protocol, timeout);
+  }
+}
+
+/** A Stripe client for one operation context, pointed at Stripe or at the local emulator. */
+export function stripeClient(secretKey: string, apiBase: string | undefined, http: GuardedHttpClient): Stripe {
+  const base = apiBase ? new URL(apiBase) : null;
+  return new Stripe(secretKey, {
+    apiVersion: STRIPE_API_VERSION,
+    httpClient: http,
+    maxNetworkRetries: 3,
+    timeout: 20_000,
+    ...(base
+      ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol.replace(":", "") as "http" | "https" }
+      : {}),
+  });
+}
