@@ -1,0 +1,505 @@
+// The local Stripe API emulator (tools/stripe-emulator) exercised through the real `stripe` npm
+// package pointed at it, plus raw fetch for protocol edges (auth, idempotency headers, faults).
+import { spawn } from "node:child_process";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import Stripe from "stripe";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { parseForm, startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+
+type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
+
+const cliPath = fileURLToPath(new URL("../../tools/stripe-emulator/cli.mjs", import.meta.url));
+const API_KEY = "sk_test_emulator_123";
+const WEBHOOK_SECRET = "whsec_emulator_test_secret";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+const stripeFor = (em: Emulator, extra: Record<string, unknown> = {}) =>
+  new Stripe(API_KEY, { host: "127.0.0.1", port: em.port, protocol: "http", maxNetworkRetries: 0, ...extra });
+
+// Webhook receiver: records raw bodies + signature headers; answers 500 to the first delivery of
+// any event whose id is in `failFirst` to exercise retries.
+type Received = { raw: string; signature: string; event: any };
+let received: Received[] = [];
+const failFirst = new Set<string>();
+let receiver: HttpServer;
+let receiverUrl: string;
+
+let em: Emulator;
+let stripe: Stripe;
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const event = JSON.parse(raw);
+      if (failFirst.has(event.type)) {
+        failFirst.delete(event.type);
+        res.writeHead(500).end("nope");
+        return;
+      }
+      received.push({ raw, signature: String(req.headers["stripe-signature"]), event });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/webhooks/stripe`;
+  em = await startStripeEmulator({ webhookUrl: receiverUrl, webhookSecret: WEBHOOK_SECRET });
+  stripe = stripeFor(em);
+});
+afterAll(async () => {
+  await em?.close();
+  await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()));
+});
+beforeEach(() => {
+  em.reset();
+  received = [];
+});
+
+const eventsOfType = (type: string) => received.filter((r) => r.event.type === type).map((r) => r.event);
+
+async function paidInvoice(lines: number[] = [1500, 2500]) {
+  const customer = await stripe.customers.create({ name: "Office", email: "office@example.com" });
+  const draft = await stripe.invoices.create({ customer: customer.id, currency: "usd" });
+  await stripe.invoices.addLines(draft.id, { lines: lines.map((amount) => ({ amount, description: `line ${amount}` })) });
+  await stripe.invoices.finalizeInvoice(draft.id);
+  const inv = await until(async () => {
+    const i = await stripe.invoices.retrieve(draft.id);
+    return i.status === "paid" ? i : undefined;
+  });
+  return { customer, invoice: inv as Stripe.Invoice & { charge: string; payment_intent: string } };
+}
+
+describe("form parsing", () => {
+  it("decodes Stripe bracket notation", () => {
+    expect(parseForm("a=1&metadata[office_ref]=x%20y&lines[0][amount]=100&lines[1][period][start]=5&expand[]=c&expand[]=d")).toEqual({
+      a: "1",
+      metadata: { office_ref: "x y" },
+      lines: [{ amount: "100" }, { period: { start: "5" } }],
+      expand: ["c", "d"],
+    });
+  });
+});
+
+describe("customers", () => {
+  it("creates, retrieves and updates a customer (customer.updated webhook)", async () => {
+    const c = await stripe.customers.create({ name: "Dr. Who", email: "who@example.com", metadata: { office_ref: "off_1" } });
+    expect(c.id).toMatch(/^cus_/);
+    expect(c).toMatchObject({ object: "customer", livemode: false, name: "Dr. Who", email: "who@example.com", metadata: { office_ref: "off_1" } });
+    expect(typeof c.created).toBe("number");
+    expect(c.created).toBeLessThan(Date.now() / 1000 + 5);
+
+    expect(await stripe.customers.retrieve(c.id)).toEqual(c);
+
+    const u = await stripe.customers.update(c.id, { name: "Dr. Who II", metadata: { plan: "gold", office_ref: "" } });
+    expect(u).toMatchObject({ id: c.id, name: "Dr. Who II", email: "who@example.com", metadata: { plan: "gold" } });
+    expect(u.metadata).not.toHaveProperty("office_ref");
+
+    const ev = await until(() => eventsOfType("customer.updated")[0]);
+    expect(ev.data.object).toMatchObject({ id: c.id, name: "Dr. Who II" });
+  });
+
+  it("unknown id → 404 resource_missing", async () => {
+    const err = await stripe.customers.retrieve("cus_nope").catch((e) => e);
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.statusCode).toBe(404);
+    expect(err.code).toBe("resource_missing");
+    expect(err.message).toContain("cus_nope");
+  });
+});
+
+describe("invoices", () => {
+  it("create → add_lines (one call) → finalize → paid asynchronously; webhooks are signed", async () => {
+    const c = await stripe.customers.create({ name: "Office", email: "o@example.com" });
+    const draft = await stripe.invoices.create({
+      customer: c.id,
+      currency: "usd",
+      collection_method: "charge_automatically",
+      auto_advance: false,
+      description: "March 2026",
+      metadata: { office_ref: "off_9" },
+      custom_fields: [{ name: "Period", value: "2026-03" }],
+    });
+    expect(draft).toMatchObject({ object: "invoice", status: "draft", customer: c.id, amount_due: 0, metadata: { office_ref: "off_9" } });
+    expect(draft.id).toMatch(/^in_/);
+    expect(draft.custom_fields).toEqual([{ name: "Period", value: "2026-03" }]);
+
+    const withLines = await stripe.invoices.addLines(draft.id, {
+      lines: [
+        { amount: 1200, quantity: 3, description: "3 active patients", period: { start: 1772323200, end: 1775001600 }, metadata: { kind: "patients" } },
+        { amount: 500, description: "Setup fee" },
+        { amount: 300, description: "Extra" },
+      ],
+    });
+    expect(withLines.lines.data).toHaveLength(3);
+    expect(withLines.amount_due).toBe(2000);
+    expect(withLines.lines.data[0]).toMatchObject({
+      object: "line_item",
+      amount: 1200,
+      quantity: 3,
+      description: "3 active patients",
+      period: { start: 1772323200, end: 1775001600 },
+      metadata: { kind: "patients" },
+    });
+    // One add_lines request for all three lines.
+    const addLineReqs = em.requests().filter((r: any) => r.path.endsWith("/add_lines"));
+    expect(addLineReqs).toHaveLength(1);
+    expect(addLineReqs[0].body).toContain("lines[2][amount]=300");
+    expect(addLineReqs[0].body).toContain("lines[0][metadata][kind]=patients");
+
+    const open = await stripe.invoices.finalizeInvoice(draft.id);
+    expect(open.status).toBe("open");
+    expect(open.number).toBeTruthy();
+
+    const paid = await until(async () => {
+      const i = await stripe.invoices.retrieve(draft.id);
+      return i.status === "paid" ? i : undefined;
+    });
+    expect(paid.amount_paid).toBe(2000);
+    expect(paid.amount_remaining).toBe(0);
+    const charge = await stripe.charges.retrieve((paid as any).charge);
+    expect(charge).toMatchObject({ object: "charge", amount: 2000, status: "succeeded", paid: true, customer: c.id });
+
+    const types = await until(() => {
+      const t = received.map((r) => r.event.type);
+      return t.includes("invoice.payment_succeeded") ? t : undefined;
+    });
+    expect(types).toEqual(expect.arrayContaining(["invoice.finalized", "invoice.paid", "invoice.payment_succeeded"]));
+    for (const r of received) {
+      const ev = stripe.webhooks.constructEvent(r.raw, r.signature, WEBHOOK_SECRET);
+      expect(ev.object).toBe("event");
+      expect(ev.id).toMatch(/^evt_/);
+      expect(ev.livemode).toBe(false);
+      expect(ev.pending_webhooks).toBe(1);
+      expect(r.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    }
+    expect(() => stripe.webhooks.constructEvent(received[0]!.raw, received[0]!.signature, "whsec_wrong")).toThrow(
+      Stripe.errors.StripeSignatureVerificationError,
+    );
+    const paidEvent = eventsOfType("invoice.paid")[0];
+    expect(paidEvent.data.object).toMatchObject({ id: draft.id, status: "paid", amount_paid: 2000 });
+    const finalized = eventsOfType("invoice.finalized")[0];
+    expect(finalized.request.id).toMatch(/^req_/);
+  });
+
+  it("zero-total invoice is paid at finalize", async () => {
+    const c = await stripe.customers.create({ name: "Zero" });
+    const inv = await stripe.invoices.create({ customer: c.id });
+    const fin = await stripe.invoices.finalizeInvoice(inv.id);
+    expect(fin.status).toBe("paid");
+  });
+
+  it("declining customer → invoice stays open, payment_failed webhook; /pay gives a card error", async () => {
+    const c = await stripe.customers.create({ name: "Bad Card", email: "office+decline@example.com" });
+    const inv = await stripe.invoices.create({ customer: c.id, currency: "usd" });
+    await stripe.invoices.addLines(inv.id, { lines: [{ amount: 900, description: "x" }] });
+    await stripe.invoices.finalizeInvoice(inv.id);
+    const failed = await until(() => eventsOfType("invoice.payment_failed")[0]);
+    expect(failed.data.object).toMatchObject({ id: inv.id, status: "open", attempt_count: 1 });
+    const current = await stripe.invoices.retrieve(inv.id);
+    expect(current).toMatchObject({ status: "open", attempt_count: 1, amount_paid: 0, amount_remaining: 900 });
+
+    const err = await stripe.invoices.pay(inv.id).catch((e) => e);
+    expect(err).toBeInstanceOf(Stripe.errors.StripeCardError);
+    expect(err.code).toBe("card_declined");
+    expect((await stripe.invoices.retrieve(inv.id)).attempt_count).toBe(2);
+
+    // Metadata-based decline marker, then flip the customer back and retry payment.
+    const c2 = await stripe.customers.create({ name: "Meta", metadata: { emulator_outcome: "decline" } });
+    const inv2 = await stripe.invoices.create({ customer: c2.id, collection_method: "send_invoice", days_until_due: 30 } as any);
+    await stripe.invoices.addLines(inv2.id, { lines: [{ amount: 100 }] } as any);
+    await stripe.invoices.finalizeInvoice(inv2.id);
+    expect((await stripe.invoices.pay(inv2.id).catch((e) => e)).type).toBe("StripeCardError");
+    await stripe.customers.update(c2.id, { metadata: { emulator_outcome: "" } });
+    const paid = await stripe.invoices.pay(inv2.id);
+    expect(paid).toMatchObject({ status: "paid", amount_paid: 100 });
+  });
+
+  it("void: only open invoices", async () => {
+    const c = await stripe.customers.create({ name: "V", email: "v+decline@example.com" });
+    const inv = await stripe.invoices.create({ customer: c.id });
+    await stripe.invoices.addLines(inv.id, { lines: [{ amount: 700 }] } as any);
+    const draftVoid = await stripe.invoices.voidInvoice(inv.id).catch((e) => e);
+    expect(draftVoid).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    await stripe.invoices.finalizeInvoice(inv.id);
+    const voided = await stripe.invoices.voidInvoice(inv.id);
+    expect(voided.status).toBe("void");
+    expect(voided.status_transitions.voided_at).toBeTypeOf("number");
+    await until(() => eventsOfType("invoice.voided")[0]);
+    const again = await stripe.invoices.voidInvoice(inv.id).catch((e) => e);
+    expect(again.statusCode).toBe(400);
+  });
+
+  it("missing required param → 400 parameter_missing with param; unknown invoice → 404", async () => {
+    const err = await stripe.invoices.create({} as any).catch((e) => e);
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.statusCode).toBe(400);
+    expect(err.code).toBe("parameter_missing");
+    expect(err.param).toBe("customer");
+
+    const err2 = await stripe.invoices.finalizeInvoice("in_missing").catch((e) => e);
+    expect(err2.statusCode).toBe(404);
+    expect(err2.code).toBe("resource_missing");
+
+    const err3 = await stripe.invoices.create({ customer: "cus_missing" }).catch((e) => e);
+    expect(err3.statusCode).toBe(404);
+    expect(err3.param).toBe("customer");
+  });
+});
+
+describe("refunds", () => {
+  it("partial, full remainder, then over-refund is rejected; charge.refunded webhooks", async () => {
+    const { invoice } = await paidInvoice([1500, 2500]);
+    const partial = await stripe.refunds.create({ charge: invoice.charge, amount: 1000 });
+    expect(partial).toMatchObject({ object: "refund", amount: 1000, charge: invoice.charge, status: "succeeded" });
+    expect(partial.id).toMatch(/^re_/);
+    let ch = await stripe.charges.retrieve(invoice.charge);
+    expect(ch).toMatchObject({ amount_refunded: 1000, refunded: false });
+
+    const over = await stripe.refunds.create({ charge: invoice.charge, amount: 3001 }).catch((e) => e);
+    expect(over).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(over.statusCode).toBe(400);
+    expect(over.param).toBe("amount");
+
+    const rest = await stripe.refunds.create({ payment_intent: invoice.payment_intent });
+    expect(rest.amount).toBe(3000);
+    ch = await stripe.charges.retrieve(invoice.charge);
+    expect(ch).toMatchObject({ amount_refunded: 4000, refunded: true });
+
+    const again = await stripe.refunds.create({ charge: invoice.charge }).catch((e) => e);
+    expect(again.statusCode).toBe(400);
+
+    const evs = await until(() => {
+      const e = eventsOfType("charge.refunded");
+      return e.length === 2 ? e : undefined;
+    });
+    expect(evs.map((e) => e.data.object.amount_refunded).sort()).toEqual([1000, 4000]);
+
+    const missingParam = await stripe.refunds.create({} as any).catch((e) => e);
+    expect(missingParam.code).toBe("parameter_missing");
+  });
+});
+
+describe("billing portal", () => {
+  it("creates a session with a local URL", async () => {
+    const c = await stripe.customers.create({ name: "P" });
+    const s = await stripe.billingPortal.sessions.create({ customer: c.id, return_url: "https://app.example.com/billing" });
+    expect(s).toMatchObject({ object: "billing_portal.session", customer: c.id, return_url: "https://app.example.com/billing", livemode: false });
+    expect(s.id).toMatch(/^bps_/);
+    expect(s.url).toBe(`${em.url}/portal/${s.id}`);
+    expect((await fetch(s.url)).status).toBe(200);
+  });
+});
+
+describe("idempotency", () => {
+  it("replays the same key + body with Idempotent-Replayed, rejects a different body", async () => {
+    const a = await stripe.customers.create({ name: "Idem" }, { idempotencyKey: "key-1" });
+    const b = await stripe.customers.create({ name: "Idem" }, { idempotencyKey: "key-1" });
+    expect(b).toEqual(a);
+    expect(a.lastResponse.headers["idempotent-replayed"]).toBeUndefined();
+    expect(b.lastResponse.headers["idempotent-replayed"]).toBe("true");
+    expect(b.lastResponse.idempotencyKey).toBe("key-1");
+    const conflict = await stripe.customers.create({ name: "Other" }, { idempotencyKey: "key-1" }).catch((e) => e);
+    expect(conflict).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(conflict.statusCode).toBe(400);
+    expect(conflict.rawType).toBe("idempotency_error");
+    const creates = em.requests().filter((r: any) => r.path === "/v1/customers");
+    expect(creates.map((r: any) => r.idempotencyKey)).toEqual(["key-1", "key-1", "key-1"]);
+    expect(creates.map((r: any) => r.replayed)).toEqual([false, true, false]);
+
+    // Raw: replay carries the header and identical status/body; different path with same key conflicts.
+    const post = (path: string, body: string, key: string, apiKey = API_KEY) =>
+      fetch(`${em.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/x-www-form-urlencoded", "idempotency-key": key },
+        body,
+      });
+    const r1 = await post("/v1/customers", "name=Raw", "raw-1");
+    const r2 = await post("/v1/customers", "name=Raw", "raw-1");
+    expect(r1.headers.get("idempotent-replayed")).toBeNull();
+    expect(r2.headers.get("idempotent-replayed")).toBe("true");
+    expect(r2.headers.get("request-id")).toMatch(/^req_/);
+    expect(await r2.text()).toBe(await r1.text());
+    const r3 = await post("/v1/billing_portal/sessions", "name=Raw", "raw-1");
+    expect(r3.status).toBe(400);
+    expect((await r3.json()).error.type).toBe("idempotency_error");
+    // Scoped per API key: another key may reuse it.
+    const r4 = await post("/v1/customers", "name=Raw", "raw-1", "sk_test_other_456");
+    expect(r4.status).toBe(200);
+    expect(r4.headers.get("idempotent-replayed")).toBeNull();
+    // Errors from executed requests are replayed too (404 here).
+    const e1 = await post("/v1/invoices", "customer=cus_none", "raw-err");
+    const e2 = await post("/v1/invoices", "customer=cus_none", "raw-err");
+    expect([e1.status, e2.status]).toEqual([404, 404]);
+    expect(e2.headers.get("idempotent-replayed")).toBe("true");
+  });
+});
+
+describe("auth, routing and the request log", () => {
+  it("bad/missing API key → 401", async () => {
+    const bad = new Stripe("sk_test_", { host: "127.0.0.1", port: em.port, protocol: "http", maxNetworkRetries: 0 });
+    const err = await bad.customers.create({ name: "x" }).catch((e) => e);
+    expect(err).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
+    expect(err.statusCode).toBe(401);
+
+    const none = await fetch(`${em.url}/v1/customers`, { method: "POST", body: "name=x" });
+    expect(none.status).toBe(401);
+    const body = await none.json();
+    expect(body.error.type).toBe("invalid_request_error");
+    expect(body.error.message).toContain("did not provide an API key");
+
+    const live = await fetch(`${em.url}/v1/customers/cus_x`, { headers: { authorization: "Bearer sk_live_abcdef" } });
+    expect(live.status).toBe(401);
+  });
+
+  it("unknown route → 404 in Stripe's error shape", async () => {
+    const r = await fetch(`${em.url}/v1/widgets`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(r.status).toBe(404);
+    const b = await r.json();
+    expect(b.error.type).toBe("invalid_request_error");
+    expect(b.error.message).toContain("Unrecognized request URL");
+  });
+
+  it("logs every request with raw body, headers (authorization masked), status and idempotency key", async () => {
+    await stripe.customers.create({ name: "Log Me", metadata: { office_ref: "o 1" } }, { idempotencyKey: "log-key" });
+    const res = await fetch(`${em.url}/_emulator/requests`);
+    const { data } = await res.json();
+    expect(data).toHaveLength(1);
+    const [entry] = data;
+    expect(entry).toMatchObject({ method: "POST", path: "/v1/customers", status: 200, idempotencyKey: "log-key" });
+    expect(entry.body).toBe("name=Log%20Me&metadata[office_ref]=o%201");
+    expect(entry.headers.authorization).toBe("Bearer sk_test_***");
+    expect(JSON.stringify(entry)).not.toContain("emulator_123");
+    expect(entry.headers["stripe-version"]).toBeTruthy();
+    expect(typeof entry.timestamp).toBe("string");
+  });
+});
+
+describe("rate limit and fault injection", () => {
+  it("rps limit → 429 without side effects; stripe surfaces StripeRateLimitError", async () => {
+    em.setRpsLimit(3);
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => stripe.customers.create({ name: `rl${i}` })));
+      const ok = results.filter((r) => r.status === "fulfilled");
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      expect(ok).toHaveLength(3);
+      expect(rejected).toHaveLength(3);
+      for (const r of rejected) {
+        expect(r.reason).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+        expect(r.reason.statusCode).toBe(429);
+      }
+      expect(em.requests().filter((r: any) => r.status === 429)).toHaveLength(3);
+    } finally {
+      em.setRpsLimit(100);
+    }
+    await sleep(1000); // let the window drain
+    const after = await stripe.customers.create({ name: "after" });
+    expect(after.id).toMatch(/^cus_/);
+  });
+
+  it("500 fault with Stripe-Should-Retry, no side effects (control endpoint)", async () => {
+    const set = await fetch(`${em.url}/_emulator/faults`, { method: "POST", body: JSON.stringify({ rate: 1, kinds: ["500"] }) });
+    expect(set.status).toBe(200);
+    try {
+      const err = await stripe.customers.create({ name: "fault" }).catch((e) => e);
+      expect(err).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(err.statusCode).toBe(500);
+      expect(err.headers["stripe-should-retry"]).toBe("true");
+      const raw = await fetch(`${em.url}/v1/customers/cus_x`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      expect(raw.status).toBe(500);
+      expect(raw.headers.get("stripe-should-retry")).toBe("true");
+      expect((await raw.json()).error.type).toBe("api_error");
+    } finally {
+      await fetch(`${em.url}/_emulator/faults`, { method: "POST", body: JSON.stringify({ rate: 0 }) });
+    }
+    // Both faulted requests are logged; the customer create had no side effect.
+    const log = em.requests();
+    expect(log.filter((r: any) => r.fault === "500")).toHaveLength(2);
+  });
+
+  it("seeded faults are deterministic; 429 kind; timeout kind holds then drops the connection", async () => {
+    const pattern = async () => {
+      const e = await startStripeEmulator({ faultRate: 0.5, faultKinds: ["429"], seed: 42 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        statuses.push((await fetch(`${e.url}/v1/customers/cus_x`, { headers: { authorization: `Bearer ${API_KEY}` } })).status);
+      }
+      await e.close();
+      return statuses;
+    };
+    const a = await pattern();
+    expect(a).toEqual(await pattern());
+    expect(a).toContain(429);
+    expect(a).toContain(404);
+
+    const t = await startStripeEmulator({ faultRate: 1, faultKinds: ["timeout"], timeoutMs: 200 });
+    try {
+      const client = stripeFor(t, { timeout: 2000 });
+      const started = Date.now();
+      const err = await client.customers.create({ name: "slow" }).catch((e) => e);
+      const elapsed = Date.now() - started;
+      expect(err).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+      expect(elapsed).toBeGreaterThanOrEqual(150);
+      expect(elapsed).toBeLessThan(1900);
+      // A client timeout shorter than the hold fires first.
+      const client2 = stripeFor(t, { timeout: 100 });
+      const err2 = await client2.customers.create({ name: "slow" }).catch((e) => e);
+      expect(err2).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+      expect(t.requests().every((r: any) => r.fault === "timeout")).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("webhook delivery", () => {
+  it("retries non-2xx deliveries and records them", async () => {
+    failFirst.add("customer.updated");
+    const c = await stripe.customers.create({ name: "Retry" });
+    await stripe.customers.update(c.id, { email: "retry@example.com" });
+    const ev = await until(() => eventsOfType("customer.updated")[0]);
+    expect(stripe.webhooks.constructEvent(received[0]!.raw, received[0]!.signature, WEBHOOK_SECRET).id).toBe(ev.id);
+    const { data } = await (await fetch(`${em.url}/_emulator/webhooks`)).json();
+    const rec = data.find((d: any) => d.event_id === ev.id);
+    expect(rec.delivered).toBe(true);
+    expect(rec.attempts.map((a: any) => a.status)).toEqual([500, 200]);
+    expect(rec.url).toBe(receiverUrl);
+  });
+});
+
+describe("cli", () => {
+  it("prints the listening line and exits 0 on SIGTERM", async () => {
+    const child = spawn(process.execPath, [cliPath, "--port", "0", "--rps", "50"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    try {
+      await until(() => out.includes("\n"), 5000);
+      const line = out.trim();
+      expect(line).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+$/);
+      const url = line.replace("listening on ", "");
+      const r = await fetch(`${url}/v1/customers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+        body: "name=cli",
+      });
+      expect(r.status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+});
