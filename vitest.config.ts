@@ -26,6 +26,8 @@ export default defineWorkersConfig({
             AUTH_AUDIENCE: "office-billing-api",
             ...inject("secrets"),
             AUTH_JWKS_URL: inject("jwksUrl"),
+            STRIPE_API_BASE: inject("stripeUrl"),
+            STRIPE_SECRET_KEY: "sk_test_emulator0123456789",
             TEST_JWKS_PRIVATE_KEYS: JSON.stringify(inject("jwksPrivateKeys")),
           },
         },

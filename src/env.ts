@@ -16,5 +16,7 @@ export interface Env {
   AUTH_DEV_SECRET?: string;
   AUTH_ISSUER?: string;
   AUTH_AUDIENCE?: string;
+  STRIPE_SECRET_KEY?: string;
+  STRIPE_API_BASE?: string;
   [key: string]: unknown;
 }

@@ -65,10 +65,17 @@ export function stripeClient(secretKey: string, apiBase: string | undefined, htt
   return new Stripe(secretKey, {
     apiVersion: STRIPE_API_VERSION,
     httpClient: http,
-    maxNetworkRetries: 3,
+    // Retries are the gateway's (with the outbox), so a blocked request is never retried by the SDK.
+    maxNetworkRetries: 0,
     timeout: 20_000,
     ...(base
       ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol.replace(":", "") as "http" | "https" }
       : {}),
   });
+}
+
+/** The SDK reports a client-side refusal as a connection error; this gives the guard's own error back. */
+export function unwrapBlocked(err: unknown): unknown {
+  const detail = (err as { detail?: unknown } | null)?.detail;
+  return detail instanceof EgressBlockedError ? detail : err;
 }

@@ -6,6 +6,8 @@ import { startServer } from "../../tools/libsql-server/server.mjs";
 import { applyMigrations } from "../../tools/lib/migrate.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { generateLocalSecrets } from "../../tools/lib/secrets.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -19,6 +21,8 @@ declare module "vitest" {
     /** The stand-in identity provider's JWKS URL and its private signing keys (JWK). */
     jwksUrl: string;
     jwksPrivateKeys: { rsa: Record<string, unknown>; ec: Record<string, unknown> };
+    /** The local Stripe emulator's base URL. */
+    stripeUrl: string;
   }
 }
 
@@ -38,7 +42,10 @@ export default async function setup(project: TestProject) {
   const jwks = await startJwksServer();
   project.provide("jwksUrl", jwks.url);
   project.provide("jwksPrivateKeys", jwks.privateKeys as never);
+  const stripe = await startStripeEmulator({ port: 0, rpsLimit: 1000 });
+  project.provide("stripeUrl", stripe.url);
   return async () => {
+    await stripe.close();
     await jwks.close();
     await server.close();
   };

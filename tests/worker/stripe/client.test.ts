@@ -1,0 +1,59 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked } from "../../../src/stripe/client";
+import type { GuardContext } from "../../../src/stripe/guard";
+
+/** Runs a Stripe call and rethrows the guard's refusal as itself. */
+const call = <T>(p: Promise<T>) => p.catch((err) => Promise.reject(unwrapBlocked(err)));
+
+const guard: GuardContext = { billingEmail: "billing@lakeside.example", periodDates: [] };
+
+async function emulatorLog(): Promise<{ method: string; path: string; body: string }[]> {
+  const res = await fetch(new URL("/_emulator/requests", env.STRIPE_API_BASE!));
+  return ((await res.json()) as { data: { method: string; path: string; body: string }[] }).data;
+}
+
+function client() {
+  const sent: { path: string; body: string }[] = [];
+  const http = new GuardedHttpClient(() => guard, (r) => sent.push(r));
+  return { http, sent, stripe: stripeClient(env.STRIPE_SECRET_KEY!, env.STRIPE_API_BASE, http) };
+}
+
+describe("the guarded Stripe client, against the local Stripe emulator", () => {
+  it("sends a clean office-level request, and the emulator receives exactly it", async () => {
+    const { http, sent, stripe } = client();
+    http.operation = "customer";
+    const ref = `off_${crypto.randomUUID().replace(/-/g, "")}`;
+    const customer = await stripe.customers.create({ name: "Lakeside Family Practice LLC", email: "billing@lakeside.example", metadata: { office_ref: ref } }, { idempotencyKey: `customer_${ref}` });
+    expect(customer.id).toMatch(/^cus_/);
+    expect(sent).toHaveLength(1);
+    const received = (await emulatorLog()).filter((r) => r.body.includes(ref));
+    expect(received).toHaveLength(1);
+    expect(received[0]!.body).toBe(sent[0]!.body);
+  });
+
+  it("blocks an identifier before anything leaves: the emulator never sees the request", async () => {
+    const { http, sent, stripe } = client();
+    http.operation = "customer";
+    const canary = `CANARY${crypto.randomUUID().slice(0, 8)}`;
+    const before = (await emulatorLog()).length;
+    await expect(
+      call(stripe.customers.create({ name: `Lakeside ${canary} 555-123-4567`, email: "billing@lakeside.example", metadata: { office_ref: `off_${"0".repeat(32)}` } })),
+    ).rejects.toThrow(/phone in name/);
+    await expect(call(stripe.customers.create({ name: "Lakeside", email: "jane.roe@gmail.com", metadata: { office_ref: `off_${"0".repeat(32)}` } }))).rejects.toThrow(EgressBlockedError);
+    expect(sent).toHaveLength(0);
+    const after = await emulatorLog();
+    expect(after.length).toBe(before);
+    expect(JSON.stringify(after)).not.toContain(canary);
+  });
+
+  it("blocks fields the operation does not send, and any request made outside an operation", async () => {
+    const { http, stripe } = client();
+    http.operation = "customer";
+    await expect(
+      call(stripe.customers.create({ name: "Lakeside", email: "billing@lakeside.example", description: "patient list", metadata: { office_ref: `off_${"0".repeat(32)}` } })),
+    ).rejects.toThrow(/unknown_field in description/);
+    http.operation = null;
+    await expect(call(stripe.customers.create({ name: "Lakeside" }))).rejects.toThrow(/unknown_field in operation/);
+  });
+});
