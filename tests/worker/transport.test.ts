@@ -12,6 +12,7 @@ const production = {
   TURSO_AUTH_TOKEN: "token-not-used-by-these-tests",
   AUTH_JWKS_URL: "https://idp.example/.well-known/jwks.json",
   AUTH_DEV_SECRET: undefined,
+  STRIPE_API_BASE: undefined,
 };
 
 /** A request as Cloudflare's edge hands it over, with `cf.tlsVersion` (when given). */
