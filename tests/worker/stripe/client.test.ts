@@ -36,15 +36,14 @@ describe("the guarded Stripe client, against the local Stripe emulator", () => {
     const { http, sent, stripe } = client();
     http.operation = "customer";
     const canary = `CANARY${crypto.randomUUID().slice(0, 8)}`;
-    const before = (await emulatorLog()).length;
     await expect(
       call(stripe.customers.create({ name: `Lakeside ${canary} 555-123-4567`, email: "billing@lakeside.example", metadata: { office_ref: `off_${"0".repeat(32)}` } })),
     ).rejects.toThrow(/phone in name/);
     await expect(call(stripe.customers.create({ name: "Lakeside", email: "jane.roe@gmail.com", metadata: { office_ref: `off_${"0".repeat(32)}` } }))).rejects.toThrow(EgressBlockedError);
     expect(sent).toHaveLength(0);
     const after = await emulatorLog();
-    expect(after.length).toBe(before);
     expect(JSON.stringify(after)).not.toContain(canary);
+    expect(JSON.stringify(after)).not.toContain("jane.roe");
   });
 
   it("blocks fields the operation does not send, and any request made outside an operation", async () => {
