@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// npm run dev [-- --fresh] [--port 8787] [--db-port 8080]
-// Starts the local libSQL server on .data/dev.db, applies the migrations, then runs `wrangler dev`
-// on http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
+// npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111]
+// Starts the local libSQL server on .data/dev.db and the local Stripe emulator (unless .dev.vars
+// names a real Stripe key), applies the migrations, then runs `wrangler dev` on
+// http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     fresh: { type: "boolean", default: false },
     port: { type: "string", default: "8787" },
     "db-port": { type: "string", default: "8080" },
+    "stripe-port": { type: "string", default: "12111" },
   },
 });
 
@@ -87,6 +89,24 @@ await new Promise((resolve, reject) => {
   db.once("exit", () => reject(new Error("libSQL server did not start")));
 }).catch((err) => fatal(err.message));
 
+// 1b. The local Stripe emulator, unless .dev.vars names a real Stripe key (then the gateway talks
+// to Stripe over https).
+const LOCAL_STRIPE_KEY = "sk_test_localemulator0000";
+const realStripe = /^(sk|rk)_(test|live)_/.test(devVars.STRIPE_SECRET_KEY ?? "") && devVars.STRIPE_SECRET_KEY !== LOCAL_STRIPE_KEY && !devVars.STRIPE_API_BASE;
+const stripeVars = [];
+if (!realStripe) {
+  const stripe = spawn(process.execPath, [join(root, "tools/stripe-emulator/cli.mjs"), "--port", args["stripe-port"]], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+  children.push(stripe);
+  await new Promise((resolve, reject) => {
+    stripe.stdout.on("data", (chunk) => {
+      process.stdout.write(`[stripe] ${chunk}`);
+      if (chunk.toString().includes("listening on http://")) resolve(undefined);
+    });
+    stripe.once("exit", () => reject(new Error("Stripe emulator did not start")));
+  }).catch((err) => fatal(err.message));
+  stripeVars.push("--var", `STRIPE_API_BASE:http://127.0.0.1:${args["stripe-port"]}`, "--var", `STRIPE_SECRET_KEY:${devVars.STRIPE_SECRET_KEY || LOCAL_STRIPE_KEY}`);
+}
+
 // 2. Migrations.
 try {
   const { applied } = await applyMigrations({ url: dbUrl });
@@ -99,7 +119,7 @@ try {
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
 const wrangler = spawn(
   process.execPath,
-  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--var", `TURSO_DATABASE_URL:${dbUrl}`, "--show-interactive-dev-session=false"],
+  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--var", `TURSO_DATABASE_URL:${dbUrl}`, ...stripeVars, "--show-interactive-dev-session=false"],
   {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],
