@@ -18,7 +18,7 @@ export type CloseMessage = { officeId: string; at: number; runKey: string };
 /** Offices whose current cycle has ended by `at` (its end instant was fixed in the office's zone when it opened). */
 export function dueOffices(db: Database, at: number, opts: { afterId?: string; limit?: number; officeIds?: string[] } = {}) {
   return db
-    .select({ id: offices.id, cycleStart: offices.cycleStart, cycleEnd: offices.cycleEnd, timeZone: offices.timeZone })
+    .select({ id: offices.id })
     .from(offices)
     .where(
       and(

@@ -143,23 +143,41 @@ export class ChainWriter {
   }
 
   /**
-   * Appends on its own (one round trip). After a refused insert it re-reads the head and tries
-   * again, a few times: normally the head is stale only after a lost answer, but a second writer
-   * (two instances of the object during a failover, or parallel test runtimes) must not lose entries.
+   * One batch (one round trip, one transaction): `statements`, then the sealed `inputs`, then
+   * `trailingReads`. With `conditional`, the entries are inserted only when `auditIf` holds inside
+   * the batch, and the head advances only if `recorded(results)` says they were. After a refused
+   * insert it re-reads the head and tries again, a few times: normally the head is stale only
+   * after a lost answer, but a second writer (two instances of the object during a failover, or
+   * parallel test runtimes) must not lose entries.
    */
-  async append(db: Database, inputs: AuditInput[]): Promise<Head> {
+  async write<R extends unknown[]>(
+    db: Database,
+    inputs: AuditInput[],
+    opts: {
+      statements?: () => readonly BatchItem<"sqlite">[];
+      conditional?: { auditIf: SQL; recorded: (results: R) => boolean };
+      trailingReads?: () => readonly BatchItem<"sqlite">[];
+    } = {},
+  ): Promise<R> {
     for (let attempt = 1; ; attempt++) {
-      const { insert, commit } = await this.prepare(db, inputs);
+      const { insert, commit } = await this.prepare(db, inputs, opts.conditional?.auditIf);
       try {
-        await db.batch([insert]);
-        commit();
-        return this.head()!;
+        const items = [...(opts.statements?.() ?? []), insert, ...(opts.trailingReads?.() ?? [])];
+        const results = (await db.batch(items as unknown as [BatchItem<"sqlite">])) as unknown as R;
+        if (!opts.conditional || opts.conditional.recorded(results)) commit();
+        return results;
       } catch (err) {
         if (attempt >= MAX_APPEND_ATTEMPTS || !isChainConflict(err)) throw err;
         await conflictBackoff(attempt);
         await this.reload(db);
       }
     }
+  }
+
+  /** Appends entries on their own (one round trip). */
+  async append(db: Database, inputs: AuditInput[]): Promise<Head> {
+    await this.write(db, inputs);
+    return this.head()!;
   }
 }
 

@@ -13,7 +13,6 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
   return {
     info: async () => unwrap(await stub.info(officeId)),
     patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
-    readOffice: async (actor: Actor) => unwrap(await stub.readOffice(officeId, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
     changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),

@@ -5,11 +5,11 @@ import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
-import { ChainWriter, conflictBackoff, isChainConflict, type AuditInput } from "./chain-writer";
+import { ChainWriter, type AuditInput } from "./chain-writer";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
-import { readQueries, type OfficeRead, type ReadResult } from "./reads";
+import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
@@ -26,7 +26,6 @@ export type OfficeObjectInfo = {
 /** Who asked, for the audit entry the operation writes with its change. */
 export type Actor = { actorSub: string; actorRole: string; requestId: string };
 
-const MAX_WRITE_ATTEMPTS = 4;
 /** A close catches up at most this many missed cycles in one call (three years). */
 const MAX_CYCLES_PER_CLOSE = 36;
 
@@ -76,35 +75,20 @@ export class OfficeBilling extends SerializedObject {
 
   /**
    * One database round trip: `statements` and the operation's audit entries in one batch (one
-   * transaction). With `auditIf`, the entries are written only when that condition holds inside
-   * the batch, and `recorded(results)` tells whether it did. Rebuilds and retries when the audit
-   * head turned out stale.
+   * transaction), then `trailingReads` (see ChainWriter.write).
    */
-  protected async write<R extends unknown[]>(
+  protected write<R extends unknown[]>(
     officeId: string,
     statements: () => readonly BatchItem<"sqlite">[],
     audit: AuditInput[],
     conditional?: { auditIf: SQL; recorded: (results: R) => boolean },
-    trailingReads: () => readonly BatchItem<"sqlite">[] = () => [],
+    trailingReads?: () => readonly BatchItem<"sqlite">[],
   ): Promise<R> {
-    for (let attempt = 1; ; attempt++) {
-      const { insert, commit } = await this.chain.prepare(
-        this.db,
-        audit.map((a) => ({ ...a, officeId })),
-        conditional?.auditIf,
-      );
-      try {
-        // The audit entry goes right after the change it records, before any trailing reads.
-        const items = [...statements(), insert, ...trailingReads()];
-        const results = (await this.db.batch(items as unknown as [BatchItem<"sqlite">])) as unknown as R;
-        if (!conditional || conditional.recorded(results)) commit();
-        return results;
-      } catch (err) {
-        if (attempt >= MAX_WRITE_ATTEMPTS || !isChainConflict(err)) throw err;
-        await conflictBackoff(attempt);
-        await this.chain.reload(this.db);
-      }
-    }
+    return this.chain.write<R>(
+      this.db,
+      audit.map((a) => ({ ...a, officeId })),
+      { statements, conditional, trailingReads },
+    );
   }
 
   /** Records a refused operation on the chain, then refuses it. */
@@ -268,16 +252,16 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * A billing read (usage, invoices, an invoice), made together with the audit entry recording
+   * A billing read (the office, usage, invoices, an invoice), made together with the audit entry recording
    * it, in one round trip. The entry is written only if the office exists.
    */
   async read(officeId: string, read: OfficeRead, actor: Actor): Promise<OfficeResult<ReadResult>> {
-    return this.exclusive(officeId, `read.${read.kind}`, async () => {
+    return this.exclusive(officeId, readActions[read.kind], async () => {
       const queries = readQueries(this.db, officeId, read);
       const results = await this.write<unknown[]>(
         officeId,
         () => queries,
-        [{ ...actor, action: `${read.kind === "usage" ? "usage" : read.kind === "invoices" ? "invoice.list" : "invoice"}.read`, outcome: "allowed", officeId, targetIds: read.kind === "invoice" ? [read.invoiceId] : [officeId] }],
+        [{ ...actor, action: readActions[read.kind], outcome: "allowed", officeId, targetIds: read.kind === "invoice" ? [read.invoiceId] : [officeId] }],
         { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
       );
       // The audit insert follows the queries: only their results are read.
@@ -285,21 +269,6 @@ export class OfficeBilling extends SerializedObject {
       const office = officeRows[0] ?? null;
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       return { office, invoices: invoiceRows, lines: lineRows ?? [] };
-    });
-  }
-
-  /** The office's billing profile, read together with the audit entry of the read (one round trip). */
-  async readOffice(officeId: string, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
-    return this.exclusive(officeId, "office.read", async () => {
-      const [rows] = await this.write<[(typeof offices.$inferSelect)[]]>(
-        officeId,
-        () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
-        [{ ...actor, action: "office.read", outcome: "allowed", officeId, targetIds: [officeId] }],
-        { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => r[0].length > 0 },
-      );
-      const office = rows[0];
-      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      return office;
     });
   }
 

@@ -5,14 +5,20 @@ import { offices } from "../db/offices";
 
 /** The reads an office's billing users may make (docs/payment-plan.md; roles in docs/security.md). */
 export type OfficeRead =
+  | { kind: "office" }
   | { kind: "usage" }
   | { kind: "invoices"; status?: string; invoiceKind?: string; periodFrom?: string; periodTo?: string; after?: { createdAt: number; id: string }; limit: number }
   | { kind: "invoice"; invoiceId: string };
+
+/** The audit action of each read. */
+export const readActions = { office: "office.read", usage: "usage.read", invoices: "invoice.list", invoice: "invoice.read" } as const;
 
 /** The queries of a read, for one batch with its audit entry. The first always reads the office. */
 export function readQueries(db: Database, officeId: string, read: OfficeRead) {
   const office = db.select().from(offices).where(eq(offices.id, officeId));
   switch (read.kind) {
+    case "office":
+      return [office] as const;
     case "usage": {
       const draft = sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
       return [office, db.select().from(invoices).where(sql`${invoices.id} = ${draft}`), db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`).orderBy(asc(invoiceLines.position))] as const;

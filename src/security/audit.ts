@@ -24,8 +24,6 @@ export function auditor(env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">, act
       const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
       unwrap(await stub.audit(officeId, [complete({ ...event, officeId })]));
     },
-    /** The entry as the office object will need it inside a batch of its own. */
-    entry: complete,
   };
 }
 

@@ -26,7 +26,7 @@ export function register(app: App) {
   app.openapi(route, async (c) => {
     const { officeId } = c.req.valid("param");
     const principal = await authorize(c, { action: "office.read", roles: ROLES, officeId });
-    const office = await officeObject(c.env, officeId).readOffice({ actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
-    return c.json(officeView(office), 200);
+    const { office } = await officeObject(c.env, officeId).read({ kind: "office" }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
+    return c.json(officeView(office!), 200);
   });
 }
