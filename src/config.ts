@@ -32,6 +32,9 @@ const shape = {
   STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{10,}$/, "must be a Stripe webhook secret (whsec_)").optional(),
   STRIPE_WEBHOOK_SECRET_PREVIOUS: z.string().regex(/^whsec_[A-Za-z0-9+/=]{10,}$/, "must be a Stripe webhook secret (whsec_)").optional(),
   STRIPE_API_BASE: z.string().url().optional(),
+  STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).optional(),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).optional(),
+  BILLING_PORTAL_RETURN_URL: z.string().url().optional(),
 };
 
 const configSchema = z.object(shape).superRefine((env, ctx) => {
@@ -43,6 +46,7 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     else if (!env.AUTH_JWKS_URL.startsWith("https://")) problem("AUTH_JWKS_URL", "must be https in production");
     if (env.AUTH_DEV_SECRET) problem("AUTH_DEV_SECRET", "must not be set in production (HS256 dev tokens are refused there)");
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
+    if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
   }
   const keyIds = env.DATA_ENCRYPTION_KEY.split(",").map((k) => k.split(":")[0]);
   if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice"); else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
@@ -51,6 +55,15 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Requests per second the gateway allows itself towards Stripe, for the whole service: the
+ * configured value, else Stripe's limits with a margin (live mode 100/s, test mode 25/s).
+ */
+export function stripeRateLimit(config: Pick<Config, "STRIPE_MAX_RPS" | "STRIPE_SECRET_KEY">): number {
+  if (config.STRIPE_MAX_RPS) return config.STRIPE_MAX_RPS;
+  return /^(sk|rk)_live_/.test(config.STRIPE_SECRET_KEY ?? "") ? 100 : 25;
+}
 
 export class ConfigError extends Error {
   readonly variables: string[];

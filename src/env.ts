@@ -1,6 +1,7 @@
 import type { OfficeBilling } from "./office/office-billing";
 import type { CloseMessage } from "./jobs/invoicing-run";
 import type { PlatformAudit } from "./office/platform-audit";
+import type { StripeRateLimiter } from "./stripe/rate-limiter";
 
 /**
  * Bindings and variables as the runtime hands them to the Worker. Values are untrusted until
@@ -10,6 +11,7 @@ export interface Env {
   OFFICE_BILLING: DurableObjectNamespace<OfficeBilling>;
   PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
   INVOICING_QUEUE: Queue<CloseMessage>;
+  STRIPE_RATE_LIMITER: DurableObjectNamespace<StripeRateLimiter>;
   ENVIRONMENT?: string;
   TURSO_DATABASE_URL?: string;
   TURSO_AUTH_TOKEN?: string;

@@ -6,6 +6,7 @@ import { handleScheduled } from "./jobs/scheduled";
 
 export { OfficeBilling } from "./office/office-billing";
 export { PlatformAudit } from "./office/platform-audit";
+export { StripeRateLimiter } from "./stripe/rate-limiter";
 
 const app = createApp();
 

@@ -5,6 +5,7 @@ import { offices } from "./offices";
 
 export const invoiceKinds = ["monthly", "setup", "one_off"] as const;
 export const invoiceStatuses = ["draft", "open", "paid", "void", "uncollectible"] as const;
+export const stripeStates = ["none", "draft_created", "finalized", "voided", "abandoned", "failed"] as const;
 
 /**
  * An internal invoice. Exactly one `monthly` invoice per office and cycle (unique index), so a
@@ -36,8 +37,15 @@ export const invoices = sqliteTable(
     /** Stripe invoice id, encrypted at rest, and its keyed HMAC for webhook lookups. */
     stripeInvoiceRef: text("stripe_invoice_ref"),
     stripeInvoiceIndex: text("stripe_invoice_index"),
-    /** Stripe push progress: none → draft_created → lines_added → finalized. */
-    stripeState: text("stripe_state").notNull().default("none"),
+    /**
+     * Stripe push progress (docs/payment-plan.md §8): `none` → `draft_created` → `finalized`, then
+     * `voided` once a void reached Stripe; `failed` when Stripe refused the push for good (see
+     * `stripe_error`); `abandoned` for a draft voided before it was finalized. Zero-total invoices
+     * are never sent and stay `none`.
+     */
+    stripeState: text("stripe_state", { enum: stripeStates }).notNull().default("none"),
+    /** The last error of the Stripe push or void (a code, never a message from a person). */
+    stripeError: text("stripe_error"),
     finalizedAt: epochMs("finalized_at"),
     paidAt: epochMs("paid_at"),
     voidedAt: epochMs("voided_at"),
@@ -56,6 +64,8 @@ export const invoices = sqliteTable(
     uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceIndex),
     index("invoices_office_created_ix").on(t.officeId, t.createdAt),
     index("invoices_status_ix").on(t.status),
+    // The office outboxes' work: invoices whose Stripe side is not settled yet.
+    index("invoices_stripe_pending_ix").on(t.officeId, t.stripeState, t.status),
     check("invoices_kind_ck", sql`${t.kind} IN ('monthly','setup','one_off')`),
     check("invoices_status_ck", sql`${t.status} IN ('draft','open','paid','void','uncollectible')`),
     check("invoices_amounts_ck", sql`${t.amountPaid} >= 0 AND ${t.amountRefunded} >= 0 AND ${t.amountRefunded} <= ${t.amountPaid}`),

@@ -3,6 +3,7 @@ export * from "./plans";
 export * from "./offices";
 export * from "./patients";
 export * from "./invoices";
+export * from "./refunds";
 export * from "./audit";
 export * from "./stripe-requests";
 export * from "./webhook-events";

@@ -2,6 +2,7 @@ import { loadConfig } from "../config";
 import { createDatabase, type Database } from "../db/client";
 import type { Env } from "../env";
 import { runInvoicing } from "./invoicing-run";
+import { sweepStripeWork } from "./stripe-sweep";
 
 /** Cron expression of the hourly invoicing run: cycles close at local midnight in each office's zone. */
 export const CRON_INVOICING = "5 * * * *";
@@ -13,7 +14,8 @@ export const CRON_INVOICING = "5 * * * *";
 export const cronJobs: Record<string, (db: Database, controller: ScheduledController, env: Env) => Promise<Record<string, unknown>>> = {
   [CRON_INVOICING]: async (db, controller, env) => {
     const summary = await runInvoicing(db, env.INVOICING_QUEUE, controller.scheduledTime, controller.cron);
-    return { job: "invoicing", ...summary };
+    const stripe = await sweepStripeWork(db, env);
+    return { job: "invoicing", ...summary, stripeSweep: stripe };
   },
 };
 

@@ -6,6 +6,9 @@ import type { PatientEventInput } from "./patient-events";
 import type { OfficeRead } from "./reads";
 import type { SubscriptionChange } from "./subscription";
 import { unwrap } from "./result";
+import type { refundReasons } from "../db/refunds";
+
+export type RefundInput = { invoiceId: string; amount: number | null; reason: (typeof refundReasons)[number] };
 
 /** The small typed client the rest of the Worker uses to reach an office's Durable Object. */
 export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string) {
@@ -18,5 +21,10 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),
     closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
+    voidInvoice: async (invoiceId: string, actor: Actor) => unwrap(await stub.voidInvoice(officeId, invoiceId, actor)),
+    refund: async (input: RefundInput, actor: Actor) => unwrap(await stub.refund(officeId, input, actor)),
+    billingPortal: async (actor: Actor) => unwrap(await stub.billingPortal(officeId, actor)),
+    syncStripe: async () => unwrap(await stub.syncStripe(officeId)),
+    kickStripe: async () => unwrap(await stub.kickStripe(officeId)),
   };
 }

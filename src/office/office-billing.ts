@@ -13,8 +13,13 @@ import { readActions, readQueries, type OfficeRead, type ReadResult } from "./re
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
-import { failure, ok, type OfficeResult } from "./result";
+import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
+import { refunds, type refundReasons } from "../db/refunds";
+import { loadConfig } from "../config";
+import { dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
+import { StripeCallError } from "../stripe/gateway";
+import { StripeOutbox, type SyncReport } from "./stripe-sync";
 
 export type OfficeObjectInfo = {
   officeId: string;
@@ -40,6 +45,7 @@ export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: s
  */
 export class OfficeBilling extends SerializedObject {
   #chain: ChainWriter | undefined;
+  #outbox: StripeOutbox | undefined;
   readonly #idempotency: IdempotencyStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -144,7 +150,7 @@ export class OfficeBilling extends SerializedObject {
    * the audit entry, in one batch.
    */
   async onboard(officeId: string, input: OnboardingInput, actor: Actor): Promise<OfficeResult<{ office: typeof offices.$inferSelect; invoices: (typeof invoices.$inferSelect)[] }>> {
-    return this.exclusive(officeId, "office.onboard", async () => {
+    return this.thenSync(officeId, this.exclusive(officeId, "office.onboard", async () => {
       const now = Date.now();
       const plan = onboardingStatements(this.db, officeId, input, now);
       const results = await this.write<unknown[]>(
@@ -156,7 +162,7 @@ export class OfficeBilling extends SerializedObject {
       );
       const [officeRows, invoiceRows] = results.slice(-2) as [(typeof offices.$inferSelect)[], (typeof invoices.$inferSelect)[]];
       return { office: officeRows[0]!, invoices: invoiceRows };
-    });
+    }));
   }
 
   /**
@@ -165,7 +171,7 @@ export class OfficeBilling extends SerializedObject {
    * cycle in one batch with the audit entry. Re-running it finds nothing due and changes nothing.
    */
   async closeCycles(officeId: string, at: number, actor: Actor): Promise<OfficeResult<{ closed: ClosedCycle[]; status: string | null }>> {
-    return this.exclusive(officeId, "cycle.close", async () => {
+    return this.thenSync(officeId, this.exclusive(officeId, "cycle.close", async () => {
       const closed: ClosedCycle[] = [];
       for (let i = 0; i < MAX_CYCLES_PER_CLOSE; i++) {
         const [officeRows, draftRows, versions] = await this.db.batch(closeReads(this.db, officeId));
@@ -201,13 +207,13 @@ export class OfficeBilling extends SerializedObject {
         closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
       }
       return { closed, status: null };
-    });
+    }));
   }
 
   /** A plan change, a cancellation or a resume (docs/payment-plan.md §4): two round trips. */
   async changeSubscription(officeId: string, change: SubscriptionChange, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
     const action = change.type === "plan" ? "subscription.plan_change" : change.type === "cancel" ? "subscription.cancel" : "subscription.resume";
-    return this.exclusive(officeId, action, async () => {
+    return this.thenSync(officeId, this.exclusive(officeId, action, async () => {
       const [officeRows, draftRows, lines, versions] = await this.db.batch(subscriptionReads(this.db, officeId, change));
       const office = officeRows[0];
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -227,12 +233,12 @@ export class OfficeBilling extends SerializedObject {
         () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
       );
       return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
-    });
+    }));
   }
 
   /** A one-off charge (platform_admin): its own finalized invoice, or a line on the current draft. One batch. */
   async addCharge(officeId: string, input: ChargeInput, actor: Actor): Promise<OfficeResult<{ lineId: string; invoiceId: string }>> {
-    return this.exclusive(officeId, "charge.add", async () => {
+    return this.thenSync(officeId, this.exclusive(officeId, "charge.add", async () => {
       const plan = chargeStatements(this.db, officeId, input, Date.now());
       const results = await this.write<unknown[]>(
         officeId,
@@ -248,7 +254,7 @@ export class OfficeBilling extends SerializedObject {
       if (officeRows[0].status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled; it takes no charges.");
       if (!line) throw new ApiError("CONFLICT", "The office has no open cycle to add the charge to.");
       return { lineId: plan.lineId, invoiceId: line.invoiceId };
-    });
+    }));
   }
 
   /**
@@ -269,6 +275,218 @@ export class OfficeBilling extends SerializedObject {
       const office = officeRows[0] ?? null;
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       return { office, invoices: invoiceRows, lines: lineRows ?? [] };
+    });
+  }
+
+  /** The office's Stripe outbox (created once the object knows its office). */
+  protected outbox(officeId: string): StripeOutbox {
+    this.#outbox ??= new StripeOutbox({
+      officeId,
+      db: this.db,
+      config: loadConfig(this.env),
+      env: this.env,
+      storage: this.ctx.storage,
+      commit: async (action, statements, audit, trailingReads, conditional) =>
+        this.exclusive(officeId, action, async () => {
+          if (audit.length === 0) return (await this.db.batch([...statements(), ...(trailingReads?.() ?? [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
+          return this.write<unknown[]>(officeId, statements, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
+        }).then(unwrap),
+    });
+    return this.#outbox;
+  }
+
+  /** After an operation that may have finalized an invoice, the outbox's alarm is armed to push it. */
+  private async thenSync<T>(officeId: string, result: Promise<OfficeResult<T>>): Promise<OfficeResult<T>> {
+    const r = await result;
+    if (r.ok) {
+      try {
+        await this.outbox(officeId).schedule();
+      } catch (err) {
+        // The hourly sweep re-arms it; the operation itself succeeded.
+        console.error(JSON.stringify({ level: "error", msg: "could not arm the stripe outbox", officeId, error: err instanceof Error ? err.name : "error" }));
+      }
+    }
+    return r;
+  }
+
+  /** The alarm runs the Stripe outbox; it re-arms itself for the next retry. */
+  override async alarm(): Promise<void> {
+    const row = this.ctx.storage.sql.exec<{ office_id: string }>("SELECT office_id FROM office_meta WHERE id = 1").toArray()[0];
+    if (!row) return;
+    try {
+      this.before(row.office_id);
+      await this.outbox(row.office_id).drain();
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "stripe outbox run failed; retrying in a minute", officeId: row.office_id, error: err instanceof Error ? err.name : "error" }));
+      await this.ctx.storage.setAlarm(Date.now() + 60_000);
+    }
+  }
+
+  /** Runs the Stripe outbox now and reports what it did (the sweep, tests, operators). */
+  async syncStripe(officeId: string): Promise<OfficeResult<SyncReport & { pendingRetries: { item: string; attempts: number; nextAt: number; lastError: string | null }[] }>> {
+    try {
+      this.before(officeId);
+      const report = await this.outbox(officeId).drain();
+      const pendingRetries = this.outbox(officeId).retries().map((r) => ({ item: r.item, attempts: r.attempts, nextAt: r.next_at, lastError: r.last_error }));
+      return ok({ ...report, pendingRetries });
+    } catch (err) {
+      return failure(err);
+    }
+  }
+
+  /** Arms the outbox's alarm (the hourly sweep calls it for offices with unsettled Stripe work). */
+  async kickStripe(officeId: string): Promise<OfficeResult<{ alarmAt: number | null }>> {
+    try {
+      this.before(officeId);
+      await this.outbox(officeId).schedule();
+      return ok({ alarmAt: await this.ctx.storage.getAlarm() });
+    } catch (err) {
+      return failure(err);
+    }
+  }
+
+  /**
+   * Voids an open invoice (platform_admin). Serialized with the office's Stripe work, so a push in
+   * flight completes first; the Stripe copy, if any, is then voided by the outbox.
+   */
+  async voidInvoice(officeId: string, invoiceId: string, actor: Actor): Promise<OfficeResult<typeof invoices.$inferSelect>> {
+    try {
+      this.before(officeId);
+    } catch (err) {
+      return failure(err);
+    }
+    return this.thenSync(
+      officeId,
+      this.outbox(officeId).serialized(() =>
+        this.exclusive(officeId, "invoice.void", async () => {
+          const now = Date.now();
+          const voidedNow = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${invoiceId} AND ${invoices.voidedAt} = ${now} AND ${invoices.status} = 'void')`;
+          const results = await this.write<unknown[]>(
+            officeId,
+            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${now}, updated_at = ${now} WHERE id = ${invoiceId} AND office_id = ${officeId} AND status = 'open'`)],
+            [{ ...actor, action: "invoice.void", outcome: "succeeded", officeId, targetIds: [invoiceId] }],
+            { auditIf: voidedNow, recorded: (r) => (r.at(-1) as { voidedAt: number | null }[])[0]?.voidedAt === now },
+            () => [this.db.select().from(invoices).where(sql`${invoices.id} = ${invoiceId} AND ${invoices.officeId} = ${officeId}`)],
+          );
+          const row = (results.at(-1) as (typeof invoices.$inferSelect)[])[0];
+          if (!row) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+          if (row.voidedAt !== now) {
+            return this.refuse(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", `The invoice is ${row.status}; only an open invoice can be voided.`));
+          }
+          return row;
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Refunds a paid invoice, fully or in part (platform_admin). Stripe's state of the invoice is
+   * read first (it may be paid before its webhook arrived); the refund is recorded `pending`, then
+   * made on Stripe with the refund's id as its key. If Stripe cannot be reached it stays pending and
+   * the outbox retries it: it is never lost and never made twice.
+   */
+  async refund(
+    officeId: string,
+    input: { invoiceId: string; amount: number | null; reason: (typeof refundReasons)[number] },
+    actor: Actor,
+  ): Promise<OfficeResult<{ refund: typeof refunds.$inferSelect; remaining: number }>> {
+    try {
+      this.before(officeId);
+    } catch (err) {
+      return failure(err);
+    }
+    const outbox = this.outbox(officeId);
+    const result = await outbox.serialized(async (): Promise<OfficeResult<{ refund: typeof refunds.$inferSelect; remaining: number }>> => {
+      try {
+        const db = this.db;
+        const committed = sql`(SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${input.invoiceId} AND status IN ('pending','succeeded'))`;
+        const [invoiceRows, committedRows] = await db.batch([
+          db.select().from(invoices).where(sql`${invoices.id} = ${input.invoiceId} AND ${invoices.officeId} = ${officeId}`),
+          db.select({ amount: sql<number>`${committed}` }).from(sql`(SELECT 1)`),
+        ] as const);
+        const invoice = invoiceRows[0];
+        const refuse = (error: ApiError) => this.refuse(officeId, actor, "refund.request", [input.invoiceId], error);
+        if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+        if (invoice.stripeState !== "finalized" || !invoice.stripeInvoiceRef) {
+          return await refuse(new ApiError("CONFLICT", "The invoice was not collected through Stripe; there is no payment to refund."));
+        }
+        const work = await outbox.readOffice();
+        if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+        const ring = await dataKeyring(loadConfig(this.env));
+        const stripeId = await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef);
+        let state;
+        try {
+          state = await outbox.gateway(work, [], actor.requestId).readInvoice(stripeId);
+        } catch (err) {
+          if (err instanceof StripeCallError) throw new ApiError("SERVICE_UNAVAILABLE", "Stripe could not be reached to confirm the payment; nothing was refunded. Try again later.");
+          throw err;
+        }
+        if (state.status !== "paid" || !state.paymentIntent) return await refuse(new ApiError("CONFLICT", `The invoice is not paid on Stripe (${state.status}); there is nothing to refund.`));
+        const remaining = state.amountPaid - (committedRows[0]?.amount ?? 0);
+        if (remaining <= 0) return await refuse(new ApiError("CONFLICT", "The invoice is already fully refunded."));
+        const amount = input.amount ?? remaining;
+        if (amount > remaining) return await refuse(new ApiError("CONFLICT", `At most ${remaining} (minor units) of this invoice can still be refunded.`));
+        const refundId = newId("rf");
+        const now = Date.now();
+        const rows = await outbox.commit(
+          "refund.request",
+          () => [
+            // Stripe says paid: the internal invoice follows (a webhook may not have arrived yet).
+            db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = ${state.amountPaid}, paid_at = COALESCE(paid_at, ${now}), updated_at = ${now}
+              WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
+            db.run(sql`INSERT INTO ${refunds} (id, office_id, invoice_id, amount, reason, status, requested_by, updated_at)
+              SELECT ${refundId}, ${officeId}, ${invoice.id}, ${amount}, ${input.reason}, 'pending', ${actor.actorSub}, ${now}
+              WHERE ${committed} + ${amount} <= ${state.amountPaid}`),
+          ],
+          [{ ...actor, action: "refund.requested", outcome: "succeeded", targetIds: [refundId, invoice.id], details: { amount, reason: input.reason, invoiceWasPaidInternally: invoice.status === "paid" } }],
+          () => [db.select().from(refunds).where(eq(refunds.id, refundId))],
+          { auditIf: sql`EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refundId})`, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
+        );
+        const pending = (rows.at(-1) as (typeof refunds.$inferSelect)[])[0];
+        if (!pending) throw new ApiError("CONFLICT", "Another refund of this invoice was recorded meanwhile; try again.");
+        const report: SyncReport = { pushed: [], voided: [], refunded: [], failed: [], retrying: [] };
+        const outcome = await outbox.attempt(`refund:${refundId}`, report, refundId, () => outbox.refundOne(work, pending, state).then(() => undefined));
+        if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
+        const [latest] = await db.select().from(refunds).where(eq(refunds.id, refundId));
+        return ok({ refund: latest ?? pending, remaining: remaining - amount });
+      } catch (err) {
+        return failure(err);
+      }
+    });
+    return result;
+  }
+
+  /**
+   * A Stripe billing-portal session for the office's admins (payment methods on Stripe's hosted
+   * page; no card data touches this API). Creates the office's Stripe customer if it has none.
+   */
+  async billingPortal(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string }>> {
+    try {
+      this.before(officeId);
+    } catch (err) {
+      return failure(err);
+    }
+    const outbox = this.outbox(officeId);
+    return outbox.serialized(async () => {
+      try {
+        const returnUrl = loadConfig(this.env).BILLING_PORTAL_RETURN_URL;
+        if (!returnUrl) throw new ApiError("SERVICE_UNAVAILABLE", "The billing portal is not configured (BILLING_PORTAL_RETURN_URL).");
+        const work = await outbox.readOffice();
+        if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+        let session;
+        try {
+          const customerId = await outbox.customerId(work, actor.requestId);
+          session = await outbox.gateway(work, [], actor.requestId, { return_url: returnUrl }).portalSession(customerId, returnUrl, actor.requestId);
+        } catch (err) {
+          if (err instanceof StripeCallError) throw new ApiError("SERVICE_UNAVAILABLE", "Stripe could not open a billing-portal session; try again later.");
+          throw err;
+        }
+        // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
+        await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
+        return ok({ url: session.url });
+      } catch (err) {
+        return failure(err);
+      }
     });
   }
 

@@ -21,6 +21,7 @@ export function dataKeyring(config: Config): Promise<DataKeyring> {
 export const encryptedColumns = [
   { table: "offices", id: "id", column: "stripe_customer_ref", index: "stripe_customer_index", kind: "stripe_customer" },
   { table: "invoices", id: "id", column: "stripe_invoice_ref", index: "stripe_invoice_index", kind: "stripe_invoice" },
+  { table: "refunds", id: "id", column: "stripe_refund_ref", index: "stripe_refund_index", kind: "stripe_refund" },
 ] as const;
 
 export type EncryptedColumn = (typeof encryptedColumns)[number];

@@ -60,14 +60,14 @@ export class GuardedHttpClient implements Stripe.HttpClient {
 }
 
 /** A Stripe client for one operation context, pointed at Stripe or at the local emulator. */
-export function stripeClient(secretKey: string, apiBase: string | undefined, http: GuardedHttpClient): Stripe {
+export function stripeClient(secretKey: string, apiBase: string | undefined, http: GuardedHttpClient, timeoutMs = 20_000): Stripe {
   const base = apiBase ? new URL(apiBase) : null;
   return new Stripe(secretKey, {
     apiVersion: STRIPE_API_VERSION,
     httpClient: http,
     // Retries are the gateway's (with the outbox), so a blocked request is never retried by the SDK.
     maxNetworkRetries: 0,
-    timeout: 20_000,
+    timeout: timeoutMs,
     ...(base
       ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol.replace(":", "") as "http" | "https" }
       : {}),

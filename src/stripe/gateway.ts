@@ -7,16 +7,22 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, customerPayload, invoicePayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 
 export type GatewayDeps = {
-  config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">;
+  config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_TIMEOUT_MS">;
   db: Database;
   officeId: string;
   requestId: string | null;
   guard: GuardContext;
   /** Records a blocked request on the office's audit chain (`phi_egress_blocked`). */
   onBlocked: (details: { operation: StripeOperation; kinds: string[]; fields: string[] }) => Promise<void>;
+  /** Waits for a slot under the service-wide Stripe rate limit (see rate-limiter.ts). */
+  acquire?: () => Promise<void>;
+  /** Attempts per call for retryable failures (429, 5xx, timeouts); default 3. */
+  attempts?: number;
+  /** Base of the exponential backoff between attempts, in ms; default 250. */
+  backoffMs?: number;
 };
 
 export type OfficeForStripe = { id: string; legalName: string; billingEmail: string };
@@ -28,75 +34,162 @@ export type InvoiceForStripe = {
   lines: { id: string; description: string; amount: number; periodStartAt?: number; periodEndAt?: number }[];
 };
 
+/** What the gateway reports of a Stripe invoice (for reconciliation and refunds). */
+export type StripeInvoiceState = {
+  id: string;
+  status: "draft" | "open" | "paid" | "void" | "uncollectible";
+  amountDue: number;
+  amountPaid: number;
+  amountRemaining: number;
+  lineCount: number;
+  /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
+  paymentIntent: string | null;
+};
+
+/**
+ * A Stripe call that failed after its attempts. `retryable` says whether trying again later can
+ * succeed (429, 5xx, timeouts, or Stripe's `Stripe-Should-Retry: true`): the office outbox then
+ * schedules it; otherwise Stripe refused the request for good (`code` is Stripe's error code).
+ */
+export class StripeCallError extends Error {
+  constructor(
+    readonly operation: StripeOperation,
+    readonly retryable: boolean,
+    readonly code: string,
+    readonly httpStatus: number | null,
+  ) {
+    super(`Stripe ${operation} failed (${httpStatus ?? "no answer"}, ${code})${retryable ? "; it will be retried" : ""}`);
+    this.name = "StripeCallError";
+  }
+}
+
+type StripeErrorLike = { statusCode?: number; code?: string; type?: string; headers?: Record<string, string> };
+
+/** Whether a failed Stripe request may succeed when repeated with the same idempotency key. */
+export function isRetryable(error: StripeErrorLike): boolean {
+  const should = error.headers?.["stripe-should-retry"];
+  if (should === "true") return true;
+  if (should === "false") return false;
+  const status = error.statusCode;
+  if (status === undefined) return true; // no answer: connection error or timeout
+  // 409: an idempotent request still in flight on Stripe's side (lock timeout).
+  return status === 429 || status === 409 || status >= 500;
+}
+
+/** Exponential backoff with full jitter: a random wait in [base·2^(n−1) / 2, base·2^(n−1)]. */
+export function backoffDelay(attempt: number, baseMs: number, capMs: number): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Stripe's `expand[]` list has a payment's intent either as an id or as an object. */
+function paymentIntentOf(invoice: Stripe.Invoice): string | null {
+  const payments = (invoice as unknown as { payments?: { data?: { status?: string; payment?: { payment_intent?: string | { id: string } | null } }[] } }).payments?.data ?? [];
+  for (const p of payments) {
+    if (p.status && p.status !== "paid") continue;
+    const pi = p.payment?.payment_intent;
+    if (pi) return typeof pi === "string" ? pi : pi.id;
+  }
+  const legacy = (invoice as unknown as { payment_intent?: string | { id: string } | null }).payment_intent;
+  return legacy ? (typeof legacy === "string" ? legacy : legacy.id) : null;
+}
+
 /**
  * The Stripe gateway: typed operations, each request through the guarded client with a
- * deterministic Idempotency-Key made of internal ids and the step (never personal data), and each
- * one recorded in the Stripe request log — the record of what crossed the boundary.
+ * deterministic Idempotency-Key made of internal ids and the step (never personal data), each
+ * attempt recorded in the Stripe request log — the record of what crossed the boundary — and
+ * retryable failures (429, 5xx, timeouts) retried with backoff and jitter under the rate limit.
  */
 export function stripeGateway(deps: GatewayDeps) {
   if (!deps.config.STRIPE_SECRET_KEY) throw new ApiError("SERVICE_UNAVAILABLE", "Stripe is not configured (STRIPE_SECRET_KEY).");
   const secret = deps.config.STRIPE_SECRET_KEY;
+  const maxAttempts = deps.attempts ?? 3;
+  const backoffMs = deps.backoffMs ?? 250;
+  let calls = 0;
 
-  async function call<T extends { id: string }>(operation: StripeOperation, idempotencyKey: string, run: (stripe: Stripe) => Promise<T>): Promise<T> {
-    let sent: SentRequest | null = null;
-    const http = new GuardedHttpClient(
-      () => deps.guard,
-      (req) => {
-        sent = req;
-      },
-    );
-    http.operation = operation;
-    const stripe = stripeClient(secret, deps.config.STRIPE_API_BASE, http);
-    const log = async (status: "succeeded" | "failed" | "blocked", extra: { httpStatus?: number; stripeIds?: string[]; errorCode?: string; method?: string; path?: string; body?: string }) => {
-      const s = sent as SentRequest | null;
-      await deps.db.insert(stripeRequests).values({
-        id: newId("sreq"),
-        officeId: deps.officeId,
-        operation,
-        method: s?.method ?? extra.method ?? "POST",
-        path: s?.path ?? extra.path ?? "",
-        idempotencyKey,
-        bodySha256: await sha256Hex(s?.body ?? extra.body ?? ""),
-        status,
-        httpStatus: extra.httpStatus ?? null,
-        stripeIds: extra.stripeIds ?? null,
-        errorCode: extra.errorCode ?? null,
-        requestId: deps.requestId,
-        finishedAt: Date.now(),
-      });
-    };
-    try {
-      const result = await run(stripe);
-      await log("succeeded", { httpStatus: 200, stripeIds: [result.id] });
-      return result;
-    } catch (err) {
-      const error = unwrapBlocked(err);
-      if (error instanceof EgressBlockedError) {
-        const kinds = [...new Set(error.findings.map((f) => f.kind))];
-        const fields = [...new Set(error.findings.map((f) => f.field))];
-        console.error(JSON.stringify({ level: "error", msg: "phi_egress_blocked", operation, officeId: deps.officeId, kinds, fields }));
-        await log("blocked", { errorCode: "phi_egress_blocked" });
-        await deps.onBlocked({ operation, kinds, fields });
-        throw new ApiError("UNPROCESSABLE", `The request to Stripe was blocked by the PHI egress guard (${kinds.join(", ")} in ${fields.join(", ")}); nothing was sent.`);
+  async function call<T extends { id: string }>(operation: StripeOperation, idempotencyKey: string | null, run: (stripe: Stripe) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let sent: SentRequest | null = null;
+      const http = new GuardedHttpClient(
+        () => deps.guard,
+        (req) => {
+          sent = req;
+        },
+      );
+      http.operation = operation;
+      const stripe = stripeClient(secret, deps.config.STRIPE_API_BASE, http, deps.config.STRIPE_TIMEOUT_MS);
+      const log = async (status: "succeeded" | "failed" | "blocked", extra: { httpStatus?: number; stripeIds?: string[]; errorCode?: string }) => {
+        const s = sent as SentRequest | null;
+        await deps.db.insert(stripeRequests).values({
+          id: newId("sreq"),
+          officeId: deps.officeId,
+          operation,
+          method: s?.method ?? "POST",
+          path: s?.path ?? "",
+          idempotencyKey,
+          bodySha256: await sha256Hex(s?.body ?? ""),
+          status,
+          httpStatus: extra.httpStatus ?? null,
+          stripeIds: extra.stripeIds ?? null,
+          errorCode: extra.errorCode ?? null,
+          requestId: deps.requestId,
+          finishedAt: Date.now(),
+        });
+      };
+      await deps.acquire?.();
+      try {
+        const result = await run(stripe);
+        calls++;
+        await log("succeeded", { httpStatus: 200, stripeIds: [result.id] });
+        return result;
+      } catch (err) {
+        const error = unwrapBlocked(err);
+        if (error instanceof EgressBlockedError) {
+          const kinds = [...new Set(error.findings.map((f) => f.kind))];
+          const fields = [...new Set(error.findings.map((f) => f.field))];
+          console.error(JSON.stringify({ level: "error", msg: "phi_egress_blocked", operation, officeId: deps.officeId, kinds, fields }));
+          await log("blocked", { errorCode: "phi_egress_blocked" });
+          await deps.onBlocked({ operation, kinds, fields });
+          throw new ApiError("UNPROCESSABLE", `The request to Stripe was blocked by the PHI egress guard (${kinds.join(", ")} in ${fields.join(", ")}); nothing was sent.`);
+        }
+        if (sent) calls++;
+        const stripeError = error as StripeErrorLike;
+        const code = stripeError.code ?? stripeError.type ?? "connection_error";
+        await log("failed", { httpStatus: stripeError.statusCode, errorCode: code });
+        const retryable = isRetryable(stripeError);
+        if (!retryable || attempt >= maxAttempts) throw new StripeCallError(operation, retryable, code, stripeError.statusCode ?? null);
+        await sleep(backoffDelay(attempt, backoffMs, 10_000));
       }
-      const stripeError = error as { statusCode?: number; code?: string; type?: string };
-      await log("failed", { httpStatus: stripeError.statusCode, errorCode: stripeError.code ?? stripeError.type ?? "connection_error" });
-      throw error;
     }
   }
 
+  const toState = (inv: Stripe.Invoice): StripeInvoiceState => ({
+    id: inv.id!,
+    status: (inv.status ?? "draft") as StripeInvoiceState["status"],
+    amountDue: inv.amount_due,
+    amountPaid: inv.amount_paid,
+    amountRemaining: inv.amount_remaining,
+    lineCount: (inv.lines as { total_count?: number } | undefined)?.total_count ?? inv.lines?.data?.length ?? 0,
+    paymentIntent: paymentIntentOf(inv),
+  });
+
   return {
+    /** Stripe requests that reached Stripe (every attempt counts), for the push's audit entry. */
+    get calls() {
+      return calls;
+    },
+
     /** The office's Stripe customer, created once (the key makes a repeat return the same customer). */
     ensureCustomer(office: OfficeForStripe) {
       const payload = customerPayload.parse({ name: office.legalName, email: office.billingEmail, metadata: { office_ref: office.id } });
-      return call("customer", `customer_${office.id}`, (s) => s.customers.create(payload, { idempotencyKey: `customer_${office.id}` }));
+      const key = `customer_${office.id}`;
+      return call("customer", key, (s) => s.customers.create(payload, { idempotencyKey: key }));
     },
 
-    /**
-     * An invoice in three calls whatever its size: create the draft, add every line at once,
-     * finalize. Both payloads are checked against their schemas before the first call.
-     */
-    async pushInvoice(customerId: string, invoice: InvoiceForStripe) {
+    /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */
+    invoicePayloads(customerId: string, invoice: InvoiceForStripe) {
       const created = invoicePayload.parse({
         customer: customerId,
         currency: invoice.currency,
@@ -113,9 +206,75 @@ export function stripeGateway(deps: GatewayDeps) {
           metadata: { line_ref: l.id },
         })),
       });
-      const draft = await call("invoice", `invoice_${invoice.id}_create`, (s) => s.invoices.create(created, { idempotencyKey: `invoice_${invoice.id}_create` }));
-      await call("addLines", `invoice_${invoice.id}_lines`, (s) => s.invoices.addLines(draft.id, lines, { idempotencyKey: `invoice_${invoice.id}_lines` }));
-      return call("finalize", `invoice_${invoice.id}_finalize`, (s) => s.invoices.finalizeInvoice(draft.id, { auto_advance: true }, { idempotencyKey: `invoice_${invoice.id}_finalize` }));
+      return { created, lines };
+    },
+
+    /** Step 1 of a push: the draft (collection by Stripe, charged automatically once finalized). */
+    async createDraft(customerId: string, invoice: InvoiceForStripe) {
+      const { created } = this.invoicePayloads(customerId, invoice);
+      const key = `invoice_${invoice.id}_create`;
+      return toState(await call("invoice", key, (s) => s.invoices.create(created, { idempotencyKey: key })));
+    },
+
+    /** Step 2: every line in one call, whatever the patient count (lines are aggregates). */
+    async addLines(stripeInvoiceId: string, customerId: string, invoice: InvoiceForStripe) {
+      const { lines } = this.invoicePayloads(customerId, invoice);
+      const key = `invoice_${invoice.id}_lines`;
+      return toState(await call("addLines", key, (s) => s.invoices.addLines(stripeInvoiceId, lines, { idempotencyKey: key })));
+    },
+
+    /** Step 3: finalize; Stripe then collects the payment itself. */
+    async finalize(stripeInvoiceId: string, invoiceId: string) {
+      const key = `invoice_${invoiceId}_finalize`;
+      return toState(await call("finalize", key, (s) => s.invoices.finalizeInvoice(stripeInvoiceId, { auto_advance: true }, { idempotencyKey: key })));
+    },
+
+    /**
+     * An invoice in three calls whatever its size: create the draft, add every line at once,
+     * finalize. Both payloads are checked against their schemas before the first call.
+     */
+    async pushInvoice(customerId: string, invoice: InvoiceForStripe) {
+      this.invoicePayloads(customerId, invoice);
+      const draft = await this.createDraft(customerId, invoice);
+      await this.addLines(draft.id, customerId, invoice);
+      return this.finalize(draft.id, invoice.id);
+    },
+
+    /** Stripe's current state of an invoice (a read: no idempotency key, nothing changes). */
+    async readInvoice(stripeInvoiceId: string) {
+      return toState(await call("readInvoice", null, (s) => s.invoices.retrieve(stripeInvoiceId, { expand: ["payments"] })));
+    },
+
+    /** Voids a finalized, unpaid Stripe invoice. */
+    async voidInvoice(stripeInvoiceId: string, invoiceId: string) {
+      const key = `invoice_${invoiceId}_void`;
+      return toState(await call("void", key, (s) => s.invoices.voidInvoice(stripeInvoiceId, {}, { idempotencyKey: key })));
+    },
+
+    /** Refunds (part of) a paid invoice's payment; the key is the internal refund's id. */
+    async refund(input: { refundId: string; invoiceId: string; paymentIntent: string; amount: number; reason?: "duplicate" | "requested_by_customer" }) {
+      const payload = refundPayload.parse({
+        payment_intent: input.paymentIntent,
+        amount: input.amount,
+        ...(input.reason ? { reason: input.reason } : {}),
+        metadata: { invoice_ref: input.invoiceId, refund_ref: input.refundId },
+      });
+      const key = `refund_${input.refundId}`;
+      const refund = await call("refund", key, (s) => s.refunds.create(payload, { idempotencyKey: key }));
+      return { id: refund.id, status: refund.status ?? "pending", amount: refund.amount };
+    },
+
+    /**
+     * A Stripe-hosted billing-portal session where an office admin manages payment methods; card
+     * data never touches this API. The key is made of the office and the portal request's own id.
+     */
+    async portalSession(customerId: string, returnUrl: string, sessionRef: string) {
+      const payload = portalPayload.parse({ customer: customerId, return_url: returnUrl });
+      const key = `portal_${deps.officeId}_${sessionRef}`;
+      const session = await call("portal", key, (s) => s.billingPortal.sessions.create(payload, { idempotencyKey: key }));
+      return { id: session.id, url: session.url };
     },
   };
 }
+
+export type StripeGateway = ReturnType<typeof stripeGateway>;

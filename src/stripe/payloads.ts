@@ -74,8 +74,9 @@ export const addLinesPayload = z
 
 export const refundPayload = z
   .object({
-    charge: stripeId("ch"),
+    payment_intent: stripeId("pi"),
     amount: z.number().int().min(1).optional(),
+    reason: z.enum(["duplicate", "requested_by_customer"]).optional(),
     metadata: metadata.extend({ invoice_ref: opaqueRef("inv"), refund_ref: opaqueRef("rf") }).strict(),
   })
   .strict();
@@ -100,7 +101,8 @@ export const fieldRules = {
   },
   finalize: { text: [/^auto_advance$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
-  refund: { text: [/^charge$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
+  refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
+  readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
 } as const;
 

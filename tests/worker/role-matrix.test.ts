@@ -53,6 +53,16 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}` }),
     expect: officeReads,
   },
+  "POST /v1/offices/{officeId}/invoices/{invoiceId}/void": {
+    request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/void`, method: "POST" }),
+    expect: { platform_admin: { own: 200, other: 200 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
+  },
+  // Allowed, the request reaches the office: the seeded invoice was never collected through Stripe (409).
+  "POST /v1/offices/{officeId}/invoices/{invoiceId}/refunds": {
+    request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/refunds`, ...json({ reason: "billing_error" }) }),
+    expect: { platform_admin: { own: 409, other: 409 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
+  },
+  "POST /v1/offices/{officeId}/billing-portal": { request: (officeId) => ({ path: `/v1/offices/${officeId}/billing-portal`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/plans": {
     request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },

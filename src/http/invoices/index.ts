@@ -2,9 +2,13 @@ import type { App } from "../context";
 import * as getInvoice from "./get-invoice";
 import * as getUsage from "./get-usage";
 import * as listInvoices from "./list-invoices";
+import * as refundInvoice from "./refund-invoice";
+import * as voidInvoice from "./void-invoice";
 
 export function registerInvoices(app: App) {
   getUsage.register(app);
   listInvoices.register(app);
   getInvoice.register(app);
+  voidInvoice.register(app);
+  refundInvoice.register(app);
 }

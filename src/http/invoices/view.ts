@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { invoiceKinds, invoiceStatuses, type invoiceLines, type invoices } from "../../db/invoices";
+import { invoiceKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 
 export const InvoiceIdSchema = z
   .string()
@@ -34,6 +34,11 @@ export const InvoiceSchema = z
     amountRefunded: z.number().int(),
     finalizedAt: z.string().datetime().nullable(),
     paidAt: z.string().datetime().nullable(),
+    voidedAt: z.string().datetime().nullable(),
+    stripeState: z.enum(stripeStates).openapi({
+      description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`).",
+    }),
+    stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
     lines: z.array(InvoiceLineSchema).optional(),
   })
   .openapi("Invoice");
@@ -56,6 +61,9 @@ export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof i
     amountRefunded: inv.amountRefunded,
     finalizedAt: iso(inv.finalizedAt),
     paidAt: iso(inv.paidAt),
+    voidedAt: iso(inv.voidedAt),
+    stripeState: inv.stripeState,
+    stripeError: inv.stripeError,
     ...(lines
       ? {
           lines: lines.map((l) => ({

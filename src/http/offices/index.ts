@@ -1,5 +1,6 @@
 import type { App } from "../context";
 import * as addCharge from "./add-charge";
+import * as billingPortal from "./billing-portal";
 import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
@@ -9,4 +10,5 @@ export function registerOffices(app: App) {
   addCharge.register(app);
   changeSubscription.register(app);
   getOffice.register(app);
+  billingPortal.register(app);
 }

@@ -43,7 +43,7 @@ describe("the Stripe gateway", () => {
     };
     const finalized = await g.pushInvoice(customer.id, invoice);
     expect(finalized.status === "open" || finalized.status === "paid").toBe(true);
-    expect(finalized.amount_due).toBe(130_400 + 4900 + 15000);
+    expect(finalized.amountDue).toBe(130_400 + 4900 + 15000);
     // Other test files use the emulator too: count this invoice's requests only.
     const mine = (await emulatorLog()).filter((r) => r.body.includes(invoice.id) || r.path.includes(finalized.id));
     expect(mine.map((r) => r.path)).toEqual(["/v1/invoices", `/v1/invoices/${finalized.id}/add_lines`, `/v1/invoices/${finalized.id}/finalize`]);

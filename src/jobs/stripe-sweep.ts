@@ -1,0 +1,32 @@
+import { sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+import type { Env } from "../env";
+import { officeObject } from "../office/client";
+
+/** At most this many offices are re-armed per run (each is one Durable Object call). */
+export const SWEEP_LIMIT = 500;
+
+/**
+ * The safety net of the Stripe outboxes: offices whose billing data says Stripe work is unsettled
+ * (an open invoice not finalized on Stripe, a voided one still live there, a pending refund) get
+ * their outbox alarm armed again. Normally the alarm was armed by the operation itself; this
+ * catches an object that lost it. Re-arming an armed alarm changes nothing.
+ */
+export async function sweepStripeWork(db: Database, env: Pick<Env, "OFFICE_BILLING">): Promise<{ offices: number; failed: number }> {
+  const rows = await db.all<{ office_id: string }>(sql`
+    SELECT office_id FROM invoices WHERE total > 0 AND (
+      (status = 'open' AND stripe_state IN ('none','draft_created')) OR (status = 'void' AND stripe_state IN ('draft_created','finalized')))
+    UNION SELECT office_id FROM refunds WHERE status = 'pending'
+    LIMIT ${SWEEP_LIMIT}`);
+  let failed = 0;
+  await Promise.all(
+    rows.map(async ({ office_id }) => {
+      try {
+        await officeObject(env, office_id).kickStripe();
+      } catch {
+        failed++;
+      }
+    }),
+  );
+  return { offices: rows.length, failed };
+}

@@ -1,0 +1,391 @@
+import { asc, eq, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { stripeRateLimit, type Config } from "../config";
+import type { Database } from "../db/client";
+import { invoiceLines, invoices } from "../db/invoices";
+import { offices } from "../db/offices";
+import { patients } from "../db/patients";
+import { refunds } from "../db/refunds";
+import type { Env } from "../env";
+import { ApiError } from "../http/problem";
+import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
+import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { stripeSlot } from "../stripe/rate-limiter";
+import type { AuditInput } from "./chain-writer";
+
+type OfficeRow = typeof offices.$inferSelect;
+type InvoiceRow = typeof invoices.$inferSelect;
+type LineRow = typeof invoiceLines.$inferSelect;
+type RefundRow = typeof refunds.$inferSelect;
+
+const [customerCol, invoiceCol, refundCol] = encryptedColumns;
+
+/** The outbox's actor in the audit trail. */
+export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "system" } as const;
+
+/** Outbox retries: 30 s, 1 min, 2 min, … capped at one hour, with jitter; a Stripe outage of hours resumes by itself. */
+export const OUTBOX_BASE_MS = 30_000;
+export const OUTBOX_CAP_MS = 3_600_000;
+
+/**
+ * The Stripe work of an office, as the database states it: open invoices not yet finalized on
+ * Stripe (the push), voided invoices whose Stripe copy is still live (the void), pending refunds.
+ * Deriving the work from the billing data means nothing that was committed can be lost between
+ * the commit and the outbox; the object's storage only keeps each item's retry schedule.
+ */
+export function workReads(db: Database, officeId: string) {
+  const pushable = sql`${invoices.officeId} = ${officeId} AND ${invoices.total} > 0 AND (
+    (${invoices.status} = 'open' AND ${invoices.stripeState} IN ('none','draft_created'))
+    OR (${invoices.status} = 'void' AND ${invoices.stripeState} IN ('draft_created','finalized')))`;
+  return [
+    db.select().from(offices).where(eq(offices.id, officeId)),
+    db.select().from(invoices).where(pushable).orderBy(asc(invoices.createdAt), asc(invoices.id)),
+    db
+      .select()
+      .from(invoiceLines)
+      .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`)
+      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position)),
+    db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
+    db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
+  ] as const;
+}
+
+export type Work = { office: OfficeRow; invoices: InvoiceRow[]; lines: LineRow[]; refunds: RefundRow[]; patientKeys: string[] };
+
+type RetryRow = { item: string; attempts: number; next_at: number; last_error: string | null };
+
+export type SyncReport = { pushed: string[]; voided: string[]; refunded: string[]; failed: string[]; retrying: string[] };
+
+/** What the office object lends the outbox: its identity, services and the audited, serialized write. */
+export interface OutboxHost {
+  readonly officeId: string;
+  readonly db: Database;
+  readonly config: Config;
+  readonly env: Env;
+  readonly storage: DurableObjectStorage;
+  /** One batch with its audit entries, run in the object's exclusive queue (one writer). */
+  commit(
+    action: string,
+    statements: () => readonly BatchItem<"sqlite">[],
+    audit: Omit<AuditInput, "officeId">[],
+    trailingReads?: () => readonly BatchItem<"sqlite">[],
+    conditional?: { auditIf: SQL; recorded: (results: unknown[]) => boolean },
+  ): Promise<unknown[]>;
+}
+
+/**
+ * The office's Stripe outbox. Stripe is only ever called here, outside the object's exclusive
+ * queue (a slow Stripe never holds up activations), one item at a time (`#lock`), and each
+ * outcome is written back through the host's audited write. Retryable failures are rescheduled
+ * with backoff on the object's alarm; permanent ones are recorded on the invoice or refund.
+ */
+export class StripeOutbox {
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly host: OutboxHost) {
+    host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
+  }
+
+  /** The host's audited, serialized write (for the object's own Stripe operations). */
+  get commit(): OutboxHost["commit"] {
+    return this.host.commit;
+  }
+
+  /** Runs `fn` after any Stripe work already under way for this office. */
+  serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Asks the alarm to run the outbox now (unless it is already due sooner). */
+  async schedule(at = Date.now()): Promise<void> {
+    const current = await this.host.storage.getAlarm();
+    if (current === null || current > at) await this.host.storage.setAlarm(at);
+  }
+
+  retries(): RetryRow[] {
+    return this.host.storage.sql.exec<RetryRow>("SELECT item, attempts, next_at, last_error FROM stripe_retry ORDER BY next_at").toArray();
+  }
+
+  private retryOf(item: string): RetryRow | undefined {
+    return this.host.storage.sql.exec<RetryRow>("SELECT item, attempts, next_at, last_error FROM stripe_retry WHERE item = ?", item).toArray()[0];
+  }
+
+  private clearRetry(item: string) {
+    this.host.storage.sql.exec("DELETE FROM stripe_retry WHERE item = ?", item);
+  }
+
+  private scheduleRetry(item: string, error: string): number {
+    const attempts = (this.retryOf(item)?.attempts ?? 0) + 1;
+    const nextAt = Date.now() + backoffDelay(attempts, OUTBOX_BASE_MS, OUTBOX_CAP_MS);
+    this.host.storage.sql.exec(
+      "INSERT INTO stripe_retry (item, attempts, next_at, last_error) VALUES (?, ?, ?, ?) ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error",
+      item,
+      attempts,
+      nextAt,
+      error,
+    );
+    console.warn(JSON.stringify({ level: "warn", msg: "stripe work will be retried", officeId: this.host.officeId, item, attempts, error, nextAt }));
+    return nextAt;
+  }
+
+  /** The office and its patient keys (for the guard), one round trip. */
+  async readOffice(): Promise<Pick<Work, "office" | "patientKeys"> | null> {
+    const db = this.host.db;
+    const [officeRows, keyRows] = await db.batch([
+      db.select().from(offices).where(eq(offices.id, this.host.officeId)),
+      db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, this.host.officeId)),
+    ] as const);
+    return officeRows[0] ? { office: officeRows[0], patientKeys: keyRows.map((r) => r.patientKey) } : null;
+  }
+
+  /** Reads this office's Stripe work (one round trip). */
+  async readWork(): Promise<Work | null> {
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const office = officeRows[0];
+    if (!office) return null;
+    return { office, invoices: invoiceRows, lines: lineRows, refunds: refundRows, patientKeys: keyRows.map((r) => r.patientKey) };
+  }
+
+  /** A gateway for this office: the guard knows its billing e-mail, the period's dates and its patient keys. */
+  gateway(work: Pick<Work, "office" | "patientKeys">, periodDates: string[], requestId: string, allowedValues?: Record<string, string>): StripeGateway {
+    const { config, env, officeId } = this.host;
+    return stripeGateway({
+      config,
+      db: this.host.db,
+      officeId,
+      requestId,
+      guard: { billingEmail: work.office.billingEmail, periodDates, patientKeys: work.patientKeys, ...(allowedValues ? { allowedValues } : {}) },
+      acquire: stripeSlot(env, stripeRateLimit(config)),
+      onBlocked: async (d) => {
+        await this.host.commit("stripe.blocked", () => [], [
+          { ...OUTBOX_ACTOR, requestId, action: "phi_egress_blocked", outcome: "failed", targetIds: [officeId], details: { operation: d.operation, kinds: d.kinds, fields: d.fields } },
+        ]);
+      },
+    });
+  }
+
+  /** The office's Stripe customer id, created (and stored encrypted) on first need. */
+  async customerId(work: Pick<Work, "office" | "patientKeys">, requestId: string): Promise<string> {
+    const { office } = work;
+    const ring = await dataKeyring(this.host.config);
+    if (office.stripeCustomerRef) return openReference(ring, customerCol, office.id, office.stripeCustomerRef);
+    const customer = await this.gateway(work, [], requestId).ensureCustomer({ id: office.id, legalName: office.legalName, billingEmail: office.billingEmail });
+    const sealed = await sealReference(ring, customerCol, office.id, customer.id);
+    const rows = (await this.host.commit(
+      "stripe.customer",
+      () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`)],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id] }],
+      () => [this.host.db.select({ ref: offices.stripeCustomerRef }).from(offices).where(eq(offices.id, office.id))],
+    )) as unknown[];
+    const stored = (rows.at(-1) as { ref: string | null }[])[0]?.ref;
+    office.stripeCustomerRef = stored ?? sealed.ref;
+    return stored ? openReference(ring, customerCol, office.id, stored) : customer.id;
+  }
+
+  /**
+   * Runs every due item of the office's Stripe work, then re-arms the alarm for the earliest retry.
+   * Safe to run at any time and any number of times: each step is keyed and recorded.
+   */
+  drain(): Promise<SyncReport> {
+    return this.serialized(async () => {
+      const report: SyncReport = { pushed: [], voided: [], refunded: [], failed: [], retrying: [] };
+      if (!this.host.config.STRIPE_SECRET_KEY) {
+        console.warn(JSON.stringify({ level: "warn", msg: "stripe outbox idle: STRIPE_SECRET_KEY is not set", officeId: this.host.officeId }));
+        return report;
+      }
+      const work = await this.readWork();
+      if (!work) return report;
+      const now = Date.now();
+      const live = new Set<string>();
+      const due = (item: string) => {
+        live.add(item);
+        const retry = this.retryOf(item);
+        return !retry || retry.next_at <= now;
+      };
+      for (const invoice of work.invoices) {
+        const item = invoice.status === "void" ? `void:${invoice.id}` : `push:${invoice.id}`;
+        if (!due(item)) continue;
+        await this.attempt(item, report, invoice.id, () =>
+          invoice.status === "void"
+            ? this.voidOne(work, invoice).then((done) => void (done && report.voided.push(invoice.id)))
+            : this.pushOne(work, invoice).then(() => void report.pushed.push(invoice.id)),
+        );
+      }
+      for (const refund of work.refunds) {
+        const item = `refund:${refund.id}`;
+        if (!due(item)) continue;
+        await this.attempt(item, report, refund.id, () => this.refundOne(work, refund).then(() => void report.refunded.push(refund.id)));
+      }
+      // Retry rows of work that no longer exists (done elsewhere) are dropped; the rest re-arm the alarm.
+      for (const r of this.retries()) if (!live.has(r.item)) this.clearRetry(r.item);
+      const next = this.retries()[0];
+      if (next) await this.schedule(next.next_at);
+      return report;
+    });
+  }
+
+  /** Runs one item: done, rescheduled (retryable), or recorded as failed for good. */
+  async attempt(item: string, report: SyncReport, id: string, fn: () => Promise<void>): Promise<"done" | "retrying" | "failed"> {
+    try {
+      await fn();
+      this.clearRetry(item);
+      return "done";
+    } catch (err) {
+      const code = err instanceof StripeCallError ? err.code : err instanceof ApiError && err.code === "UNPROCESSABLE" ? "phi_egress_blocked" : null;
+      // Retryable Stripe failures, and anything that is not Stripe's answer (the database, a bug): later.
+      if (code === null || (err instanceof StripeCallError && err.retryable)) {
+        if (code === null) console.error(JSON.stringify({ level: "error", msg: "stripe work interrupted", officeId: this.host.officeId, item, error: err instanceof Error ? err.name : "error" }));
+        this.scheduleRetry(item, code ?? (err instanceof Error ? err.name : "error"));
+        report.retrying.push(id);
+        return "retrying";
+      }
+      await this.fail(item, id, code);
+      this.clearRetry(item);
+      report.failed.push(id);
+      return "failed";
+    }
+  }
+
+  /** Stripe refused the work for good: the invoice or refund records why; billing staff see it. */
+  private async fail(item: string, id: string, code: string) {
+    const db = this.host.db;
+    const now = Date.now();
+    const [kind] = item.split(":");
+    console.error(JSON.stringify({ level: "error", msg: "stripe work failed permanently", officeId: this.host.officeId, item, code }));
+    await this.host.commit(
+      "stripe.failed",
+      () =>
+        kind === "refund"
+          ? [db.run(sql`UPDATE ${refunds} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
+          : [db.run(sql`UPDATE ${invoices} SET stripe_state = 'failed', stripe_error = ${code}, updated_at = ${now} WHERE id = ${id}`)],
+      [{ ...OUTBOX_ACTOR, requestId: `outbox:${item}`, action: kind === "refund" ? "refund.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed", outcome: "failed", targetIds: [id], details: { code } }],
+    );
+  }
+
+  private invoiceForStripe(work: Work, invoice: InvoiceRow): InvoiceForStripe {
+    const lines = work.lines.filter((l) => l.invoiceId === invoice.id);
+    return {
+      id: invoice.id,
+      currency: invoice.currency,
+      periodStart: invoice.periodStart,
+      periodEnd: invoice.periodEnd,
+      lines: lines.map((l) => ({
+        id: l.id,
+        description: l.description,
+        amount: l.amount,
+        ...(invoice.kind === "monthly" && invoice.periodStartAt && invoice.periodEndAt ? { periodStartAt: invoice.periodStartAt, periodEndAt: invoice.periodEndAt } : {}),
+      })),
+    };
+  }
+
+  /**
+   * Pushes one finalized internal invoice: create the draft (its id stored at once, so a retry
+   * days later never creates a second), add every line in one call, finalize. Three Stripe calls
+   * whatever the patient count. A resumed push first asks Stripe where the invoice stands.
+   */
+  private async pushOne(work: Work, invoice: InvoiceRow): Promise<void> {
+    const requestId = `outbox:push:${invoice.id}`;
+    const ring = await dataKeyring(this.host.config);
+    const payload = this.invoiceForStripe(work, invoice);
+    const periodDates = [invoice.periodStart, invoice.periodEnd];
+    const customerId = await this.customerId(work, requestId);
+    const gateway = this.gateway(work, periodDates, requestId);
+    gateway.invoicePayloads(customerId, payload); // nothing is sent unless both payloads pass their schemas
+    let state: StripeInvoiceState | null = null;
+    let stripeId: string;
+    if (invoice.stripeInvoiceRef) {
+      stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
+      state = await gateway.readInvoice(stripeId);
+    } else {
+      const draft = await gateway.createDraft(customerId, payload);
+      stripeId = draft.id;
+      const sealed = await sealReference(ring, invoiceCol, invoice.id, stripeId);
+      const db = this.host.db;
+      await this.host.commit(
+        "stripe.draft",
+        () => [
+          db.run(sql`UPDATE ${invoices} SET stripe_invoice_ref = ${sealed.ref}, stripe_invoice_index = ${sealed.index}, stripe_state = 'draft_created', updated_at = ${Date.now()}
+            WHERE id = ${invoice.id} AND stripe_state = 'none'`),
+        ],
+        [],
+      );
+      invoice.stripeInvoiceRef = sealed.ref;
+      invoice.stripeState = "draft_created";
+    }
+    if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
+    const final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id) : state;
+    const db = this.host.db;
+    await this.host.commit(
+      "stripe.push",
+      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
+      [
+        {
+          ...OUTBOX_ACTOR,
+          requestId,
+          action: "stripe.invoice_pushed",
+          outcome: "succeeded",
+          targetIds: [invoice.id],
+          details: { total: invoice.total, lines: payload.lines.length, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
+        },
+      ],
+    );
+    if (final.amountDue !== invoice.total && final.status !== "void") {
+      console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripe: final.amountDue }));
+    }
+  }
+
+  /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */
+  private async voidOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
+    const db = this.host.db;
+    const requestId = `outbox:void:${invoice.id}`;
+    let next: "voided" | "abandoned" = "abandoned";
+    if (invoice.stripeState === "finalized" && invoice.stripeInvoiceRef) {
+      const ring = await dataKeyring(this.host.config);
+      const stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
+      const gateway = this.gateway(work, [invoice.periodStart, invoice.periodEnd], requestId);
+      const current = await gateway.readInvoice(stripeId);
+      if (current.status === "open") await gateway.voidInvoice(stripeId, invoice.id);
+      else if (current.status !== "void") throw new StripeCallError("void", false, `invoice_${current.status}`, null);
+      next = "voided";
+    }
+    await this.host.commit(
+      "stripe.void",
+      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = ${next}, stripe_error = NULL, updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('draft_created','finalized')`)],
+      [{ ...OUTBOX_ACTOR, requestId, action: next === "voided" ? "stripe.invoice_voided" : "stripe.draft_abandoned", outcome: "succeeded", targetIds: [invoice.id] }],
+    );
+    return next === "voided";
+  }
+
+  /** Makes a pending refund on Stripe against the invoice's payment, then records it. */
+  async refundOne(work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
+    const db = this.host.db;
+    const ring = await dataKeyring(this.host.config);
+    const requestId = `outbox:refund:${refund.id}`;
+    const [invoice] = await db.select().from(invoices).where(eq(invoices.id, refund.invoiceId));
+    if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
+    const gateway = this.gateway(work, [], requestId);
+    const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
+    if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
+    const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
+    const sealed = await sealReference(ring, refundCol, refund.id, made.id);
+    const now = Date.now();
+    await this.host.commit(
+      "refund.record",
+      () => [
+        db.run(sql`UPDATE ${invoices} SET amount_refunded = amount_refunded + ${refund.amount}, updated_at = ${now}
+          WHERE id = ${refund.invoiceId} AND EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refund.id} AND status = 'pending')`),
+        db.run(sql`UPDATE ${refunds} SET status = 'succeeded', stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
+          WHERE id = ${refund.id} AND status = 'pending'`),
+      ],
+      [{ ...OUTBOX_ACTOR, requestId, action: "refund.succeeded", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount } }],
+    );
+    return { stripeStatus: made.status };
+  }
+}
+
+/** Our fixed refund reasons, as Stripe's own categories where one fits (no free text crosses). */
+function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
+  return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
+}
