@@ -63,7 +63,7 @@ export class StripeCallError extends Error {
   }
 }
 
-type StripeErrorLike = { statusCode?: number; code?: string; type?: string; headers?: Record<string, string> };
+type StripeErrorLike = { statusCode?: number; code?: string; type?: string; raw?: { type?: string }; headers?: Record<string, string> };
 
 /** Whether a failed Stripe request may succeed when repeated with the same idempotency key. */
 export function isRetryable(error: StripeErrorLike): boolean {
@@ -156,7 +156,8 @@ export function stripeGateway(deps: GatewayDeps) {
         }
         if (sent) calls++;
         const stripeError = error as StripeErrorLike;
-        const code = stripeError.code ?? stripeError.type ?? "connection_error";
+        // Stripe's own error code or type (`rate_limit`, `api_error`, …); no answer at all: a connection error.
+        const code = stripeError.code ?? stripeError.raw?.type ?? (stripeError.statusCode ? stripeError.type : undefined) ?? "connection_error";
         await log("failed", { httpStatus: stripeError.statusCode, errorCode: code });
         const retryable = isRetryable(stripeError);
         if (!retryable || attempt >= maxAttempts) throw new StripeCallError(operation, retryable, code, stripeError.statusCode ?? null);

@@ -9,14 +9,14 @@ import { seedPlan, testDb } from "./seed";
 const api = "https://billing.test/v1";
 
 /** Onboards an office through the API on a fresh plan; returns its id. */
-export async function onboardOffice(opts: { plan?: Partial<typeof planVersions.$inferInsert>; timeZone?: string; anchor?: number; startsOn: string }) {
+export async function onboardOffice(opts: { plan?: Partial<typeof planVersions.$inferInsert>; timeZone?: string; anchor?: number; startsOn: string; legalName?: string; billingEmail?: string }) {
   const { planId } = await seedPlan(testDb(), { setupFee: 0, ...opts.plan });
   const res = await SELF.fetch(`${api}/offices`, {
     method: "POST",
     headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
     body: JSON.stringify({
-      legalName: "Harbor Pediatrics PC",
-      billingEmail: "billing@harbor.example",
+      legalName: opts.legalName ?? "Harbor Pediatrics PC",
+      billingEmail: opts.billingEmail ?? "billing@harbor.example",
       timeZone: opts.timeZone ?? "America/New_York",
       billingAnchorDay: opts.anchor ?? 1,
       planId,

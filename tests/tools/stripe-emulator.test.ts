@@ -430,6 +430,33 @@ describe("rate limit and fault injection", () => {
     expect(log.filter((r: any) => r.fault === "500")).toHaveLength(2);
   });
 
+  it("scoped fault rules fail only matching requests, a set number of times, and can be cleared", async () => {
+    const add = await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ match: "scoped-office-7", kinds: ["500"], times: 2 }) });
+    expect(add.status).toBe(200);
+    try {
+      const other = await stripe.customers.create({ name: "unrelated" });
+      expect(other.id).toMatch(/^cus_/);
+      for (let i = 0; i < 2; i++) {
+        const err = await stripe.customers.create({ name: "x", metadata: { office_ref: "scoped-office-7" } }).catch((e) => e);
+        expect(err.statusCode).toBe(500);
+      }
+      // The rule is used up: the third matching request goes through.
+      const third = await stripe.customers.create({ name: "x", metadata: { office_ref: "scoped-office-7" } });
+      expect(third.id).toMatch(/^cus_/);
+      // Matching on the idempotency key, until cleared.
+      em.addFaultRule({ match: "key-scoped-9", kinds: ["429"] });
+      const limited = await stripe.customers.create({ name: "y" }, { idempotencyKey: "key-scoped-9" }).catch((e) => e);
+      expect(limited.statusCode).toBe(429);
+      const cleared = await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ clear: "key-scoped-9" }) });
+      expect(((await cleared.json()) as { rules: unknown[] }).rules).toEqual([]);
+      expect((await stripe.customers.create({ name: "y" }, { idempotencyKey: "key-scoped-9" })).id).toMatch(/^cus_/);
+      const bad = await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ match: "ab" }) });
+      expect(bad.status).toBe(400);
+    } finally {
+      em.clearFaultRules();
+    }
+  });
+
   it("seeded faults are deterministic; 429 kind; timeout kind holds then drops the connection", async () => {
     const pattern = async () => {
       const e = await startStripeEmulator({ faultRate: 0.5, faultKinds: ["429"], seed: 42 });

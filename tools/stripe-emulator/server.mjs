@@ -388,6 +388,8 @@ export async function startStripeEmulator({
     rpsLimit,
     faultRate,
     faultKinds: faultKinds.map(String),
+    /** Scoped fault rules: { match, kinds, remaining (null = until cleared) }. */
+    faultRules: [],
     timeoutMs,
   };
   const random = seed === undefined ? Math.random : mulberry32(seedToInt(seed));
@@ -831,6 +833,16 @@ export async function startStripeEmulator({
       api.setFaults({ rate: b.rate, kinds: b.kinds });
       return send(res, 200, { rate: config.faultRate, kinds: config.faultKinds });
     }
+    if (req.method === "POST" && p === "/_emulator/fault-rules") {
+      const b = json();
+      try {
+        if (b.clear) api.clearFaultRules(typeof b.clear === "string" ? b.clear : undefined);
+        else api.addFaultRule({ match: b.match, kinds: b.kinds, times: b.times });
+      } catch (err) {
+        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
+      }
+      return send(res, 200, { rules: clone(config.faultRules) });
+    }
     if (req.method === "POST" && p === "/_emulator/rps") {
       api.setRpsLimit(json().limit);
       return send(res, 200, { limit: config.rpsLimit });
@@ -893,9 +905,18 @@ export async function startStripeEmulator({
     }
     state.window.push(t);
 
-    // 2) injected faults
-    if (config.faultRate > 0 && config.faultKinds.length && random() < config.faultRate) {
-      const kind = config.faultKinds[Math.floor(random() * config.faultKinds.length)];
+    // 2) injected faults: scoped rules first (requests whose path, body or idempotency key
+    //    contain the rule's text), then the global random rate.
+    const haystack = `${url.pathname}\n${bodyText}\n${idempotencyKey ?? ""}`;
+    const rule = config.faultRules.find((r) => r.remaining !== 0 && haystack.includes(r.match));
+    let kind = null;
+    if (rule) {
+      kind = rule.kinds[Math.floor(random() * rule.kinds.length)];
+      if (rule.remaining !== null && --rule.remaining <= 0) config.faultRules = config.faultRules.filter((r) => r !== rule);
+    } else if (config.faultRate > 0 && config.faultKinds.length && random() < config.faultRate) {
+      kind = config.faultKinds[Math.floor(random() * config.faultKinds.length)];
+    }
+    if (kind !== null) {
       entry.fault = kind;
       if (kind === "429") {
         return reply(429, {
@@ -1064,6 +1085,14 @@ export async function startStripeEmulator({
         config.faultRate = r;
       }
       if (kinds !== undefined) config.faultKinds = kinds.map(String);
+    },
+    /** Fails requests whose path, body or idempotency key contain `match` (`times` of them, or until cleared). */
+    addFaultRule({ match, kinds = ["500"], times } = {}) {
+      if (typeof match !== "string" || match.length < 4) throw new Error("a fault rule needs a match of at least 4 characters");
+      config.faultRules.push({ match, kinds: kinds.map(String), remaining: times === undefined || times === null ? null : Number(times) });
+    },
+    clearFaultRules(match) {
+      config.faultRules = match === undefined ? [] : config.faultRules.filter((r) => r.match !== match);
     },
     setRpsLimit(n) {
       config.rpsLimit = Number(n) || 0;

@@ -1,0 +1,58 @@
+import { env } from "cloudflare:test";
+import { asc, eq } from "drizzle-orm";
+import { invoices } from "../../src/db/invoices";
+import { stripeRequests } from "../../src/db/stripe-requests";
+import { officeObject } from "../../src/office/client";
+import { testDb } from "./seed";
+
+export type EmulatorEntry = {
+  method: string;
+  path: string;
+  rawQuery: string;
+  body: string;
+  headers: Record<string, string>;
+  idempotencyKey: string | null;
+  status: number | string | null;
+  replayed: boolean;
+  fault: string | null;
+};
+
+const emulator = (path: string) => new URL(path, env.STRIPE_API_BASE!);
+
+/** Every request the local Stripe emulator received (all test files share it: filter by your own ids). */
+export async function emulatorLog(): Promise<EmulatorEntry[]> {
+  const res = await fetch(emulator("/_emulator/requests"));
+  return ((await res.json()) as { data: EmulatorEntry[] }).data;
+}
+
+/** Fails the emulator's requests whose path, body or idempotency key contain `match` (scoped: parallel-safe). */
+export async function faultRule(match: string, kinds: string[] = ["500"], times?: number) {
+  const res = await fetch(emulator("/_emulator/fault-rules"), { method: "POST", body: JSON.stringify({ match, kinds, ...(times ? { times } : {}) }) });
+  if (res.status !== 200) throw new Error(`fault rule refused: ${await res.text()}`);
+}
+
+export async function clearFaultRule(match: string) {
+  await fetch(emulator("/_emulator/fault-rules"), { method: "POST", body: JSON.stringify({ clear: match }) });
+}
+
+/** A Stripe object as the emulator holds it (read with the test key). */
+export async function stripeObject<T = Record<string, unknown>>(path: string): Promise<T> {
+  const res = await fetch(emulator(path), { headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}` } });
+  return (await res.json()) as T;
+}
+
+/** Runs the office's Stripe outbox now (after any run already under way) and reports what it did. */
+export const syncStripe = (officeId: string) => officeObject(env, officeId).syncStripe();
+
+export async function invoiceRows(officeId: string) {
+  return testDb().select().from(invoices).where(eq(invoices.officeId, officeId)).orderBy(asc(invoices.createdAt));
+}
+
+export async function stripeLog(officeId: string) {
+  return testDb().select().from(stripeRequests).where(eq(stripeRequests.officeId, officeId)).orderBy(asc(stripeRequests.createdAt));
+}
+
+/** Ten random lowercase letters: a token no guard detector mistakes for an identifier. */
+export const letters = (n = 10) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => String.fromCharCode(97 + (b % 26))).join("");
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
