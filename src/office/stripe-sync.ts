@@ -26,6 +26,8 @@ export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "syst
 /** Outbox retries: 30 s, 1 min, 2 min, … capped at one hour, with jitter; a Stripe outage of hours resumes by itself. */
 export const OUTBOX_BASE_MS = 30_000;
 export const OUTBOX_CAP_MS = 3_600_000;
+/** How long a run's lease on the office's Stripe work holds if its holder dies. */
+const LEASE_MS = 5 * 60_000;
 
 /**
  * The Stripe work of an office, as the database states it: open invoices not yet finalized on
@@ -84,6 +86,7 @@ export class StripeOutbox {
 
   constructor(private readonly host: OutboxHost) {
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
+    host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
   }
 
   /** The host's audited, serialized write (for the object's own Stripe operations). */
@@ -91,9 +94,44 @@ export class StripeOutbox {
     return this.host.commit;
   }
 
+  readonly #holder = crypto.randomUUID();
+
+  /**
+   * Takes the office's Stripe lease in the object's own storage (a synchronous write), so two
+   * runs never overlap, even from two instances of the object (a restarted object while its old
+   * instance finishes). A lease outlives a crashed holder by at most `LEASE_MS`.
+   */
+  private async lease(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const taken = this.host.storage.sql
+        .exec<{ holder: string }>(
+          "INSERT INTO stripe_lease (id, holder, until) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE stripe_lease.until < ? RETURNING holder",
+          this.#holder,
+          now + LEASE_MS,
+          now,
+        )
+        .toArray();
+      if (taken.length > 0) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  private release() {
+    this.host.storage.sql.exec("DELETE FROM stripe_lease WHERE holder = ?", this.#holder);
+  }
+
   /** Runs `fn` after any Stripe work already under way for this office. */
   serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(fn, fn);
+    const leased = async () => {
+      await this.lease();
+      try {
+        return await fn();
+      } finally {
+        this.release();
+      }
+    };
+    const run = this.#lock.then(leased, leased);
     this.#lock = run.catch(() => undefined);
     return run;
   }

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config";
 import { stripeRequests } from "../../../src/db/stripe-requests";
 import { newId } from "../../../src/security/request-id";
-import { stripeGateway } from "../../../src/stripe/gateway";
+import { backoffDelay, isRetryable, StripeCallError, stripeGateway } from "../../../src/stripe/gateway";
+import { clearFaultRule, faultRule, letters } from "../../harness/stripe";
 import { testDb } from "../../harness/seed";
 
 async function emulatorLog(): Promise<{ method: string; path: string; body: string }[]> {
@@ -12,8 +13,9 @@ async function emulatorLog(): Promise<{ method: string; path: string; body: stri
   return ((await res.json()) as { data: { method: string; path: string; body: string }[] }).data;
 }
 
-function gateway(officeId: string, blocked: unknown[] = []) {
+function gateway(officeId: string, blocked: unknown[] = [], extra: { attempts?: number; backoffMs?: number } = {}) {
   return stripeGateway({
+    ...extra,
     config: loadConfig(env),
     db: testDb(),
     officeId,
@@ -89,5 +91,76 @@ describe("the Stripe gateway", () => {
       g.pushInvoice(customer.id, { id: invoiceId, currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Visit for Jane Roe", amount: 100 }] }),
     ).rejects.toThrow(/fixed line template/);
     expect((await emulatorLog()).filter((r) => r.body.includes(invoiceId))).toEqual([]);
+  });
+});
+
+describe("gateway retries", () => {
+  it("retries 429, 5xx and timeouts with backoff under the same key, and succeeds when Stripe recovers", async () => {
+    const o = { ...office(), legalName: `Retry ${letters()} Clinic` };
+    const token = o.legalName.split(" ")[1]!;
+    await faultRule(token, ["500", "429"], 2);
+    const g = gateway(o.id, [], { attempts: 3, backoffMs: 20 });
+    const customer = await g.ensureCustomer(o);
+    expect(customer.id).toMatch(/^cus_/);
+    const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.officeId, o.id));
+    expect(rows.map((r) => r.status)).toEqual(["failed", "failed", "succeeded"]);
+    expect(new Set(rows.map((r) => r.idempotencyKey))).toEqual(new Set([`customer_${o.id}`]));
+    expect(g.calls).toBe(3);
+  });
+
+  it("gives up after its attempts with a retryable error, and at once on a refusal", async () => {
+    const o = { ...office(), legalName: `Down ${letters()} Clinic` };
+    const token = o.legalName.split(" ")[1]!;
+    await faultRule(token, ["500"]);
+    try {
+      const err = await gateway(o.id, [], { attempts: 2, backoffMs: 10 }).ensureCustomer(o).catch((e) => e);
+      expect(err).toBeInstanceOf(StripeCallError);
+      expect(err).toMatchObject({ retryable: true, code: "api_error", httpStatus: 500 });
+    } finally {
+      await clearFaultRule(token);
+    }
+    // A Stripe refusal (unknown customer: 404) is not retried.
+    const g = gateway(o.id, [], { attempts: 3, backoffMs: 10 });
+    const invoice = { id: newId("inv"), currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Setup fee", amount: 100 }] };
+    const refused = await g.createDraft("cus_doesnotexist42", invoice).catch((e) => e);
+    expect(refused).toMatchObject({ retryable: false, code: "resource_missing", httpStatus: 404 });
+    const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.idempotencyKey, `invoice_${invoice.id}_create`));
+    expect(rows).toHaveLength(1);
+  });
+
+  it("classifies failures as Stripe documents them, Stripe-Should-Retry first", () => {
+    expect(isRetryable({ statusCode: 429 })).toBe(true);
+    expect(isRetryable({ statusCode: 503 })).toBe(true);
+    expect(isRetryable({ statusCode: 409 })).toBe(true);
+    expect(isRetryable({})).toBe(true); // no answer: connection error or timeout
+    expect(isRetryable({ statusCode: 400 })).toBe(false);
+    expect(isRetryable({ statusCode: 402 })).toBe(false);
+    expect(isRetryable({ statusCode: 500, headers: { "stripe-should-retry": "false" } })).toBe(false);
+    expect(isRetryable({ statusCode: 400, headers: { "stripe-should-retry": "true" } })).toBe(true);
+  });
+
+  it("backs off exponentially with jitter, capped", () => {
+    for (let attempt = 1; attempt <= 12; attempt++) {
+      const ceiling = Math.min(60_000, 1000 * 2 ** (attempt - 1));
+      for (let i = 0; i < 20; i++) {
+        const d = backoffDelay(attempt, 1000, 60_000);
+        expect(d).toBeGreaterThanOrEqual(ceiling / 2);
+        expect(d).toBeLessThanOrEqual(ceiling);
+      }
+    }
+  });
+});
+
+describe("the service-wide Stripe rate limit", () => {
+  it("spaces request slots evenly at the configured rate across callers", async () => {
+    const limiter = env.STRIPE_RATE_LIMITER.get(env.STRIPE_RATE_LIMITER.idFromName(`test-${newId("rl")}`));
+    const t0 = Date.now();
+    const waits = await Promise.all(Array.from({ length: 10 }, () => limiter.reserve(20)));
+    const elapsed = Date.now() - t0;
+    const sorted = [...waits].sort((a, b) => a - b);
+    // 20 per second: slots 50 ms apart, the first at once; the tenth starts 450 ms after the first.
+    expect(sorted[0]).toBe(0);
+    expect(sorted.at(-1)!).toBeLessThanOrEqual(450);
+    expect(sorted.at(-1)! + elapsed).toBeGreaterThanOrEqual(450);
   });
 });

@@ -3,10 +3,12 @@ import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { auditLog } from "../../../src/db/audit";
 import { offices } from "../../../src/db/offices";
+import { invoices } from "../../../src/db/invoices";
 import { bearer, mintToken } from "../../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../../harness/billing";
 import { expectProblem } from "../../harness/problem";
 import { testDb } from "../../harness/seed";
+import { sweepStripeWork } from "../../../src/jobs/stripe-sweep";
 import { clearFaultRule, emulatorLog, faultRule, invoiceRows, letters, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
 
 const api = "https://billing.test/v1";
@@ -142,6 +144,31 @@ describe("the Stripe outbox of an office", () => {
     expect(JSON.stringify(await emulatorLog())).not.toContain("201-8899");
     // A failed push is not retried by itself (it needs a person), so nothing more is sent.
     expect((await syncStripe(officeId)).pendingRetries).toEqual([]);
+  });
+});
+
+describe("the hourly sweep", () => {
+  it("re-arms the outbox of an office whose object lost its alarm while Stripe work is unsettled", async () => {
+    const token = `sweep${letters()}`;
+    await faultRule(token, ["500"]);
+    const officeId = await onboardOffice({ startsOn: "2026-11-02", plan: { setupFee: 7_700 }, legalName: `Clinic ${token}` });
+    await syncStripe(officeId);
+    await runInDurableObject(stub(officeId), async (_o, state) => {
+      await state.storage.deleteAlarm();
+      state.storage.sql.exec("DELETE FROM stripe_retry");
+    });
+    expect(await runInDurableObject(stub(officeId), (_o, state) => state.storage.getAlarm())).toBeNull();
+    await clearFaultRule(token);
+    // The sweep leaves fresh work to the alarm; this invoice's has sat still for an hour.
+    const setupId = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!.id;
+    await testDb().update(invoices).set({ updatedAt: Date.now() - 3_600_000 }).where(eq(invoices.id, setupId));
+    const swept = await sweepStripeWork(testDb(), env);
+    expect(swept.failed).toBe(0);
+    expect(swept.offices).toBeGreaterThanOrEqual(1);
+    // Armed again (or already run by it): the invoice reaches Stripe without anyone asking.
+    await runDurableObjectAlarm(stub(officeId));
+    await syncStripe(officeId);
+    expect((await invoiceRows(officeId)).find((i) => i.kind === "setup")!.stripeState).toBe("finalized");
   });
 });
 
