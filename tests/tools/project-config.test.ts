@@ -16,11 +16,25 @@ describe("project configuration", () => {
     expect(crons.sort()).toEqual(Object.keys(cronJobs).sort());
   });
 
+  it("only src/stripe/ imports the stripe package or names Stripe's API host (the PHI boundary)", () => {
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+    const files = walk(join(root, "src"));
+    const offenders = files
+      .filter((f) => !relative(root, f).startsWith(join("src", "stripe")))
+      .filter((f) => /from\s+["']stripe["']|require\(["']stripe["']\)|import\(["']stripe["']\)|api\.stripe\.com|\.\.\/stripe\/client["']/.test(readFileSync(f, "utf8")));
+    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+    // The check itself sees the gateway's import.
+    expect(files.some((f) => /from\s+["']stripe["']/.test(readFileSync(f, "utf8")))).toBe(true);
+  });
+
   it("wrangler.toml binds the Durable Objects with SQLite storage", () => {
     const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
     expect(toml).toMatch(/name\s*=\s*"OFFICE_BILLING"\s*\n\s*class_name\s*=\s*"OfficeBilling"/);
     expect(toml).toMatch(/name\s*=\s*"PLATFORM_AUDIT"\s*\n\s*class_name\s*=\s*"PlatformAudit"/);
     expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["OfficeBilling", "PlatformAudit"\]/);
+    expect(toml).toMatch(/name\s*=\s*"STRIPE_RATE_LIMITER"\s*\n\s*class_name\s*=\s*"StripeRateLimiter"/);
+    expect(toml).toMatch(/new_sqlite_classes\s*=\s*\["StripeRateLimiter"\]/);
   });
 
   it("the test environment binds what production binds, less the queue consumer", () => {

@@ -108,6 +108,18 @@ describe("gateway retries", () => {
     expect(g.calls).toBe(3);
   });
 
+  it("retries a request that timed out (no answer), under the same key", async () => {
+    const o = { ...office(), legalName: `Slow ${letters()} Clinic` };
+    await faultRule(o.legalName.split(" ")[1]!, ["timeout"], 1);
+    const g = gateway(o.id, [], { attempts: 2, backoffMs: 10 });
+    expect((await g.ensureCustomer(o)).id).toMatch(/^cus_/);
+    const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.officeId, o.id));
+    expect(rows.map((r) => [r.status, r.errorCode])).toEqual([
+      ["failed", "connection_error"],
+      ["succeeded", null],
+    ]);
+  });
+
   it("gives up after its attempts with a retryable error, and at once on a refusal", async () => {
     const o = { ...office(), legalName: `Down ${letters()} Clinic` };
     const token = o.legalName.split(" ")[1]!;
