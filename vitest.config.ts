@@ -31,6 +31,8 @@ export default defineWorkersConfig({
             STRIPE_MAX_RPS: "500",
             STRIPE_TIMEOUT_MS: "2000",
             BILLING_PORTAL_RETURN_URL: "https://app.office-billing.example/billing",
+            STRIPE_WEBHOOK_SECRET: inject("webhookSecrets").current,
+            STRIPE_WEBHOOK_SECRET_PREVIOUS: inject("webhookSecrets").previous,
             TEST_JWKS_PRIVATE_KEYS: JSON.stringify(inject("jwksPrivateKeys")),
           },
         },

@@ -20,4 +20,5 @@ CREATE INDEX `refunds_invoice_ix` ON `refunds` (`invoice_id`,`created_at`);--> s
 CREATE INDEX `refunds_pending_ix` ON `refunds` (`status`,`office_id`);--> statement-breakpoint
 CREATE UNIQUE INDEX `refunds_stripe_refund_uq` ON `refunds` (`stripe_refund_index`);--> statement-breakpoint
 ALTER TABLE `invoices` ADD `stripe_error` text;--> statement-breakpoint
+ALTER TABLE `invoices` ADD `payment_failed_at` integer;--> statement-breakpoint
 CREATE INDEX `invoices_stripe_pending_ix` ON `invoices` (`office_id`,`stripe_state`,`status`);

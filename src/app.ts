@@ -11,6 +11,7 @@ import { registerInvoices } from "./http/invoices";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
+import { registerWebhooks } from "./http/webhooks";
 import { ApiError, problemResponse } from "./http/problem";
 import { readBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
@@ -51,6 +52,7 @@ export function createApp() {
   registerPatients(app);
   registerAdmin(app);
   registerPlans(app);
+  registerWebhooks(app);
 
   // The path is not echoed back: it may carry a patient id.
   app.notFound((c) => problemResponse("NOT_FOUND", `No route matches this ${c.req.method} request's path.`, c.get("requestId") ?? newId("req")));

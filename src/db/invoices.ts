@@ -50,6 +50,8 @@ export const invoices = sqliteTable(
     paidAt: epochMs("paid_at"),
     voidedAt: epochMs("voided_at"),
     dueAt: epochMs("due_at"),
+    /** When Stripe last reported a failed payment attempt (cleared when paid): the dunning state. */
+    paymentFailedAt: epochMs("payment_failed_at"),
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },

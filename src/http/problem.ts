@@ -11,6 +11,7 @@ export const PROBLEM_TYPE_BASE = "https://docs.office-billing.dev/problems/";
 export const errorCodes = {
   BAD_REQUEST: { status: 400, title: "Bad request" },
   VALIDATION_FAILED: { status: 400, title: "Validation failed" },
+  WEBHOOK_SIGNATURE_INVALID: { status: 400, title: "Webhook signature invalid" },
   UNAUTHORIZED: { status: 401, title: "Unauthorized" },
   FORBIDDEN: { status: 403, title: "Forbidden" },
   NOT_FOUND: { status: 404, title: "Not found" },
@@ -22,6 +23,7 @@ export const errorCodes = {
   UNPROCESSABLE: { status: 422, title: "Unprocessable content" },
   RATE_LIMITED: { status: 429, title: "Too many requests" },
   INTERNAL: { status: 500, title: "Internal server error" },
+  STRIPE_REFUSED: { status: 502, title: "Payment provider refused the request" },
   CONFIG_INVALID: { status: 500, title: "Service misconfigured" },
   SERVICE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

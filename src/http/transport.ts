@@ -3,6 +3,11 @@ import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Stripe webhook events can be large (an invoice with its lines): up to 1 MiB on that route. */
+export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
+export const WEBHOOK_PATH = "/webhooks/stripe";
+
+const bodyLimit = (path: string) => (path === WEBHOOK_PATH ? MAX_WEBHOOK_BODY_BYTES : MAX_BODY_BYTES);
 const TLS_OK = new Set(["TLSv1.2", "TLSv1.3"]);
 
 /**
@@ -49,8 +54,9 @@ export function readBody(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const raw = c.req.raw;
     if (!raw.body) return next();
+    const limit = bodyLimit(c.req.path);
     const declared = Number(raw.headers.get("content-length") ?? "NaN");
-    if (declared > MAX_BODY_BYTES) throw tooLarge();
+    if (declared > limit) throw tooLarge(limit);
     const reader = raw.body.getReader();
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -58,9 +64,9 @@ export function readBody(): MiddlewareHandler<AppEnv> {
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         await reader.cancel();
-        throw tooLarge();
+        throw tooLarge(limit);
       }
       chunks.push(value);
     }
@@ -78,4 +84,4 @@ export function readBody(): MiddlewareHandler<AppEnv> {
   };
 }
 
-const tooLarge = () => new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+const tooLarge = (limit: number) => new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${limit} bytes.`);

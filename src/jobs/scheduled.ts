@@ -3,9 +3,12 @@ import { createDatabase, type Database } from "../db/client";
 import type { Env } from "../env";
 import { runInvoicing } from "./invoicing-run";
 import { sweepStripeWork } from "./stripe-sweep";
+import { runReconciliation } from "./reconcile";
 
 /** Cron expression of the hourly invoicing run: cycles close at local midnight in each office's zone. */
 export const CRON_INVOICING = "5 * * * *";
+/** Daily reconciliation with Stripe (missed webhooks), at a quiet hour. */
+export const CRON_RECONCILIATION = "30 4 * * *";
 
 /**
  * Every Cron Trigger of wrangler.toml's [triggers] and the job it runs. A test checks that this
@@ -16,6 +19,10 @@ export const cronJobs: Record<string, (db: Database, controller: ScheduledContro
     const summary = await runInvoicing(db, env.INVOICING_QUEUE, controller.scheduledTime, controller.cron);
     const stripe = await sweepStripeWork(db, env);
     return { job: "invoicing", ...summary, stripeSweep: stripe };
+  },
+  [CRON_RECONCILIATION]: async (db, _controller, env) => {
+    const report = await runReconciliation(db, env);
+    return { job: "reconciliation", offices: report.offices, checked: report.checked, changed: report.changed, failed: report.failed.length };
   },
 };
 

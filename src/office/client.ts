@@ -26,5 +26,6 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     billingPortal: async (actor: Actor) => unwrap(await stub.billingPortal(officeId, actor)),
     syncStripe: async () => unwrap(await stub.syncStripe(officeId)),
     kickStripe: async () => unwrap(await stub.kickStripe(officeId)),
+    reconcileStripe: async () => unwrap(await stub.reconcileStripe(officeId)),
   };
 }

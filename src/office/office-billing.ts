@@ -19,7 +19,7 @@ import { refunds, type refundReasons } from "../db/refunds";
 import { loadConfig } from "../config";
 import { dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
 import { StripeCallError } from "../stripe/gateway";
-import { StripeOutbox, type SyncReport } from "./stripe-sync";
+import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 
 export type OfficeObjectInfo = {
   officeId: string;
@@ -334,6 +334,16 @@ export class OfficeBilling extends SerializedObject {
     }
   }
 
+  /** Compares this office's open and unconfirmed invoices with Stripe and repairs missed webhooks. */
+  async reconcileStripe(officeId: string): Promise<OfficeResult<SyncReport & { checked: number }>> {
+    try {
+      this.before(officeId);
+      return ok(await this.outbox(officeId).reconcile());
+    } catch (err) {
+      return failure(err);
+    }
+  }
+
   /** Arms the outbox's alarm (the hourly sweep calls it for offices with unsettled Stripe work). */
   async kickStripe(officeId: string): Promise<OfficeResult<{ alarmAt: number | null }>> {
     try {
@@ -345,115 +355,147 @@ export class OfficeBilling extends SerializedObject {
     }
   }
 
-  /**
-   * Voids an open invoice (platform_admin). Serialized with the office's Stripe work, so a push in
-   * flight completes first; the Stripe copy, if any, is then voided by the outbox.
-   */
-  async voidInvoice(officeId: string, invoiceId: string, actor: Actor): Promise<OfficeResult<typeof invoices.$inferSelect>> {
+  /** Runs `fn` under the office's Stripe lock and never rejects across RPC. */
+  private async stripeOperation<T>(officeId: string, fn: (outbox: StripeOutbox) => Promise<T>): Promise<OfficeResult<T>> {
     try {
       this.before(officeId);
+      const outbox = this.outbox(officeId);
+      return ok(await outbox.serialized(() => fn(outbox)));
     } catch (err) {
       return failure(err);
     }
-    return this.thenSync(
-      officeId,
-      this.outbox(officeId).serialized(() =>
-        this.exclusive(officeId, "invoice.void", async () => {
+  }
+
+  /** Records a refused operation on the chain (through the operation queue), then refuses it. */
+  private async refuseQueued(officeId: string, actor: Actor, action: string, targetIds: string[], error: ApiError): Promise<never> {
+    unwrap(await this.exclusive(officeId, action, () => this.refuse(officeId, actor, action, targetIds, error)));
+    throw error;
+  }
+
+  /** Stripe's answer to an interactive request, as the API reports it. */
+  private stripeProblem(err: unknown, what: string): unknown {
+    if (!(err instanceof StripeCallError)) return err;
+    return err.retryable
+      ? new ApiError("SERVICE_UNAVAILABLE", `Stripe could not be reached to ${what}; nothing was changed. Try again later.`)
+      : new ApiError("STRIPE_REFUSED", `Stripe refused to ${what} (${err.code}).`);
+  }
+
+  /**
+   * Voids an open invoice (platform_admin). Serialized with the office's Stripe work, so a push in
+   * flight completes first. An invoice Stripe has is read there first: one Stripe already collected
+   * is not voided (409; it is marked paid and can be refunded). The Stripe copy, if any, is then
+   * voided by the outbox.
+   */
+  async voidInvoice(officeId: string, invoiceId: string, actor: Actor): Promise<OfficeResult<typeof invoices.$inferSelect>> {
+    const result = await this.stripeOperation(officeId, async (outbox) => {
+      const [invoice] = await this.db.select().from(invoices).where(sql`${invoices.id} = ${invoiceId} AND ${invoices.officeId} = ${officeId}`);
+      if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+      if (invoice.status === "open" && invoice.stripeInvoiceRef) {
+        const work = await outbox.readOffice();
+        const ring = await dataKeyring(loadConfig(this.env));
+        let state;
+        try {
+          state = await outbox.gateway(work!, [], actor.requestId).readInvoice(await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef));
+        } catch (err) {
+          throw this.stripeProblem(err, "confirm the invoice is unpaid");
+        }
+        if (state.status === "paid") {
+          const now = Date.now();
+          await outbox.commit(
+            "invoice.paid",
+            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = ${state.amountPaid}, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status = 'open'`)],
+            [{ ...actor, action: "invoice.paid", outcome: "succeeded", targetIds: [invoice.id], details: { source: "stripe_read", amountPaid: state.amountPaid } }],
+          );
+          return this.refuseQueued(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", "Stripe has already collected this invoice; refund it instead of voiding it."));
+        }
+      }
+      const row = unwrap(
+        await this.exclusive(officeId, "invoice.void", async () => {
           const now = Date.now();
           const voidedNow = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${invoiceId} AND ${invoices.voidedAt} = ${now} AND ${invoices.status} = 'void')`;
           const results = await this.write<unknown[]>(
             officeId,
-            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${now}, updated_at = ${now} WHERE id = ${invoiceId} AND office_id = ${officeId} AND status = 'open'`)],
+            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${now}, payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoiceId} AND office_id = ${officeId} AND status = 'open'`)],
             [{ ...actor, action: "invoice.void", outcome: "succeeded", officeId, targetIds: [invoiceId] }],
             { auditIf: voidedNow, recorded: (r) => (r.at(-1) as { voidedAt: number | null }[])[0]?.voidedAt === now },
             () => [this.db.select().from(invoices).where(sql`${invoices.id} = ${invoiceId} AND ${invoices.officeId} = ${officeId}`)],
           );
-          const row = (results.at(-1) as (typeof invoices.$inferSelect)[])[0];
-          if (!row) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
-          if (row.voidedAt !== now) {
-            return this.refuse(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", `The invoice is ${row.status}; only an open invoice can be voided.`));
+          const updated = (results.at(-1) as (typeof invoices.$inferSelect)[])[0];
+          if (!updated) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+          if (updated.voidedAt !== now) {
+            return this.refuse(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", `The invoice is ${updated.status}; only an open invoice can be voided.`));
           }
-          return row;
+          return updated;
         }),
-      ),
-    );
+      );
+      return row;
+    });
+    return this.thenSync(officeId, Promise.resolve(result));
   }
 
   /**
    * Refunds a paid invoice, fully or in part (platform_admin). Stripe's state of the invoice is
    * read first (it may be paid before its webhook arrived); the refund is recorded `pending`, then
    * made on Stripe with the refund's id as its key. If Stripe cannot be reached it stays pending and
-   * the outbox retries it: it is never lost and never made twice.
+   * the outbox retries it (within Stripe's 24-hour key memory): never lost, never made twice.
    */
   async refund(
     officeId: string,
     input: { invoiceId: string; amount: number | null; reason: (typeof refundReasons)[number] },
     actor: Actor,
   ): Promise<OfficeResult<{ refund: typeof refunds.$inferSelect; remaining: number }>> {
-    try {
-      this.before(officeId);
-    } catch (err) {
-      return failure(err);
-    }
-    const outbox = this.outbox(officeId);
-    const result = await outbox.serialized(async (): Promise<OfficeResult<{ refund: typeof refunds.$inferSelect; remaining: number }>> => {
-      try {
-        const db = this.db;
-        const committed = sql`(SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${input.invoiceId} AND status IN ('pending','succeeded'))`;
-        const [invoiceRows, committedRows] = await db.batch([
-          db.select().from(invoices).where(sql`${invoices.id} = ${input.invoiceId} AND ${invoices.officeId} = ${officeId}`),
-          db.select({ amount: sql<number>`${committed}` }).from(sql`(SELECT 1)`),
-        ] as const);
-        const invoice = invoiceRows[0];
-        const refuse = (error: ApiError) => this.refuse(officeId, actor, "refund.request", [input.invoiceId], error);
-        if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
-        if (invoice.stripeState !== "finalized" || !invoice.stripeInvoiceRef) {
-          return await refuse(new ApiError("CONFLICT", "The invoice was not collected through Stripe; there is no payment to refund."));
-        }
-        const work = await outbox.readOffice();
-        if (!work) throw new ApiError("NOT_FOUND", "No such office.");
-        const ring = await dataKeyring(loadConfig(this.env));
-        const stripeId = await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef);
-        let state;
-        try {
-          state = await outbox.gateway(work, [], actor.requestId).readInvoice(stripeId);
-        } catch (err) {
-          if (err instanceof StripeCallError) throw new ApiError("SERVICE_UNAVAILABLE", "Stripe could not be reached to confirm the payment; nothing was refunded. Try again later.");
-          throw err;
-        }
-        if (state.status !== "paid" || !state.paymentIntent) return await refuse(new ApiError("CONFLICT", `The invoice is not paid on Stripe (${state.status}); there is nothing to refund.`));
-        const remaining = state.amountPaid - (committedRows[0]?.amount ?? 0);
-        if (remaining <= 0) return await refuse(new ApiError("CONFLICT", "The invoice is already fully refunded."));
-        const amount = input.amount ?? remaining;
-        if (amount > remaining) return await refuse(new ApiError("CONFLICT", `At most ${remaining} (minor units) of this invoice can still be refunded.`));
-        const refundId = newId("rf");
-        const now = Date.now();
-        const rows = await outbox.commit(
-          "refund.request",
-          () => [
-            // Stripe says paid: the internal invoice follows (a webhook may not have arrived yet).
-            db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = ${state.amountPaid}, paid_at = COALESCE(paid_at, ${now}), updated_at = ${now}
-              WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
-            db.run(sql`INSERT INTO ${refunds} (id, office_id, invoice_id, amount, reason, status, requested_by, updated_at)
-              SELECT ${refundId}, ${officeId}, ${invoice.id}, ${amount}, ${input.reason}, 'pending', ${actor.actorSub}, ${now}
-              WHERE ${committed} + ${amount} <= ${state.amountPaid}`),
-          ],
-          [{ ...actor, action: "refund.requested", outcome: "succeeded", targetIds: [refundId, invoice.id], details: { amount, reason: input.reason, invoiceWasPaidInternally: invoice.status === "paid" } }],
-          () => [db.select().from(refunds).where(eq(refunds.id, refundId))],
-          { auditIf: sql`EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refundId})`, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
-        );
-        const pending = (rows.at(-1) as (typeof refunds.$inferSelect)[])[0];
-        if (!pending) throw new ApiError("CONFLICT", "Another refund of this invoice was recorded meanwhile; try again.");
-        const report: SyncReport = { pushed: [], voided: [], refunded: [], failed: [], retrying: [] };
-        const outcome = await outbox.attempt(`refund:${refundId}`, report, refundId, () => outbox.refundOne(work, pending, state).then(() => undefined));
-        if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
-        const [latest] = await db.select().from(refunds).where(eq(refunds.id, refundId));
-        return ok({ refund: latest ?? pending, remaining: remaining - amount });
-      } catch (err) {
-        return failure(err);
+    return this.stripeOperation(officeId, async (outbox) => {
+      const db = this.db;
+      const committed = sql`(SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${input.invoiceId} AND status IN ('pending','succeeded'))`;
+      const [invoiceRows, committedRows] = await db.batch([
+        db.select().from(invoices).where(sql`${invoices.id} = ${input.invoiceId} AND ${invoices.officeId} = ${officeId}`),
+        db.select({ amount: sql<number>`${committed}` }).from(sql`(SELECT 1)`),
+      ] as const);
+      const invoice = invoiceRows[0];
+      const refuse = (error: ApiError) => this.refuseQueued(officeId, actor, "refund.request", [input.invoiceId], error);
+      if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+      if (invoice.status === "void") return refuse(new ApiError("CONFLICT", "The invoice is void; there is no payment to refund."));
+      if (invoice.stripeState !== "finalized" || !invoice.stripeInvoiceRef) {
+        return refuse(new ApiError("CONFLICT", "The invoice was not collected through Stripe; there is no payment to refund."));
       }
+      const work = await outbox.readOffice();
+      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+      const ring = await dataKeyring(loadConfig(this.env));
+      const stripeId = await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef);
+      let state;
+      try {
+        state = await outbox.gateway(work, [], actor.requestId).readInvoice(stripeId);
+      } catch (err) {
+        throw this.stripeProblem(err, "confirm the payment");
+      }
+      if (state.status !== "paid" || !state.paymentIntent) return refuse(new ApiError("CONFLICT", `The invoice is not paid on Stripe (${state.status}); there is nothing to refund.`));
+      const remaining = state.amountPaid - (committedRows[0]?.amount ?? 0);
+      if (remaining <= 0) return refuse(new ApiError("CONFLICT", "The invoice is already fully refunded."));
+      const amount = input.amount ?? remaining;
+      if (amount > remaining) return refuse(new ApiError("CONFLICT", `At most ${remaining} (minor units) of this invoice can still be refunded.`));
+      const refundId = newId("rf");
+      const now = Date.now();
+      const rows = await outbox.commit(
+        "refund.request",
+        () => [
+          // Stripe says paid: the invoice follows (a webhook may not have arrived yet).
+          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MAX(amount_paid, ${state.amountPaid}), paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now}
+            WHERE id = ${invoice.id} AND status IN ('open','uncollectible','paid')`),
+          db.run(sql`INSERT INTO ${refunds} (id, office_id, invoice_id, amount, reason, status, requested_by, updated_at)
+            SELECT ${refundId}, ${officeId}, ${invoice.id}, ${amount}, ${input.reason}, 'pending', ${actor.actorSub}, ${now}
+            WHERE ${committed} + ${amount} <= ${state.amountPaid}`),
+        ],
+        [{ ...actor, action: "refund.requested", outcome: "succeeded", targetIds: [refundId, invoice.id], details: { amount, reason: input.reason, invoiceWasPaidInternally: invoice.status === "paid" } }],
+        () => [db.select().from(refunds).where(eq(refunds.id, refundId))],
+        { auditIf: sql`EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refundId})`, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
+      );
+      const pending = (rows.at(-1) as (typeof refunds.$inferSelect)[])[0];
+      if (!pending) throw new ApiError("CONFLICT", "Another refund of this invoice was recorded meanwhile; try again.");
+      const outcome = await outbox.attempt(`refund:${refundId}`, emptyReport(), refundId, () => outbox.refundOne(work, pending, state).then(() => undefined));
+      if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
+      const [latest] = await db.select().from(refunds).where(eq(refunds.id, refundId));
+      return { refund: latest ?? pending, remaining: remaining - amount };
     });
-    return result;
   }
 
   /**
@@ -461,32 +503,21 @@ export class OfficeBilling extends SerializedObject {
    * page; no card data touches this API). Creates the office's Stripe customer if it has none.
    */
   async billingPortal(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string }>> {
-    try {
-      this.before(officeId);
-    } catch (err) {
-      return failure(err);
-    }
-    const outbox = this.outbox(officeId);
-    return outbox.serialized(async () => {
+    return this.stripeOperation(officeId, async (outbox) => {
+      const returnUrl = loadConfig(this.env).BILLING_PORTAL_RETURN_URL;
+      if (!returnUrl) throw new ApiError("SERVICE_UNAVAILABLE", "The billing portal is not configured (BILLING_PORTAL_RETURN_URL).");
+      const work = await outbox.readOffice();
+      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+      let session;
       try {
-        const returnUrl = loadConfig(this.env).BILLING_PORTAL_RETURN_URL;
-        if (!returnUrl) throw new ApiError("SERVICE_UNAVAILABLE", "The billing portal is not configured (BILLING_PORTAL_RETURN_URL).");
-        const work = await outbox.readOffice();
-        if (!work) throw new ApiError("NOT_FOUND", "No such office.");
-        let session;
-        try {
-          const customerId = await outbox.customerId(work, actor.requestId);
-          session = await outbox.gateway(work, [], actor.requestId, { return_url: returnUrl }).portalSession(customerId, returnUrl, actor.requestId);
-        } catch (err) {
-          if (err instanceof StripeCallError) throw new ApiError("SERVICE_UNAVAILABLE", "Stripe could not open a billing-portal session; try again later.");
-          throw err;
-        }
-        // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
-        await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
-        return ok({ url: session.url });
+        const customerId = await outbox.customerId(work, actor.requestId);
+        session = await outbox.gateway(work, [], actor.requestId, { return_url: returnUrl }).portalSession(customerId, returnUrl, actor.requestId);
       } catch (err) {
-        return failure(err);
+        throw this.stripeProblem(err, "open a billing-portal session");
       }
+      // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
+      await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
+      return { url: session.url };
     });
   }
 

@@ -1,4 +1,5 @@
 import { asc, eq, sql, type SQL } from "drizzle-orm";
+import { ZodError } from "zod";
 import type { BatchItem } from "drizzle-orm/batch";
 import { stripeRateLimit, type Config } from "../config";
 import type { Database } from "../db/client";
@@ -6,9 +7,14 @@ import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patients } from "../db/patients";
 import { refunds } from "../db/refunds";
+import { planVersions } from "../db/plans";
+import { webhookEvents } from "../db/webhook-events";
+import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus } from "../billing/payments";
+import type { StripeEvent } from "../stripe/webhooks";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
+import { lookupIndex } from "../security/crypto";
 import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import type { AuditInput } from "./chain-writer";
@@ -26,8 +32,10 @@ export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "syst
 /** Outbox retries: 30 s, 1 min, 2 min, … capped at one hour, with jitter; a Stripe outage of hours resumes by itself. */
 export const OUTBOX_BASE_MS = 30_000;
 export const OUTBOX_CAP_MS = 3_600_000;
-/** How long a run's lease on the office's Stripe work holds if its holder dies. */
+/** How long a run's lease on the office's Stripe work holds if its holder dies (renewed per item). */
 const LEASE_MS = 5 * 60_000;
+/** A pending refund is retried for at most this long (Stripe forgets idempotency keys after 24 h). */
+export const REFUND_RETRY_WINDOW_MS = 23 * 3_600_000;
 
 /**
  * The Stripe work of an office, as the database states it: open invoices not yet finalized on
@@ -49,14 +57,28 @@ export function workReads(db: Database, officeId: string) {
       .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position)),
     db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
     db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
+    db
+      .select()
+      .from(webhookEvents)
+      .where(sql`${webhookEvents.officeId} = ${officeId} AND ${webhookEvents.status} = 'received'`)
+      .orderBy(asc(webhookEvents.stripeCreatedAt), asc(webhookEvents.receivedAt))
+      .limit(200),
+    db.select({ graceDays: planVersions.graceDays }).from(planVersions).where(sql`${planVersions.id} = (SELECT plan_version_id FROM ${offices} WHERE id = ${officeId})`),
   ] as const;
 }
 
-export type Work = { office: OfficeRow; invoices: InvoiceRow[]; lines: LineRow[]; refunds: RefundRow[]; patientKeys: string[] };
+type EventRow = typeof webhookEvents.$inferSelect;
+
+export type Work = { office: OfficeRow; invoices: InvoiceRow[]; lines: LineRow[]; refunds: RefundRow[]; patientKeys: string[]; events: EventRow[]; graceDays: number };
+
+/** The webhook processor's actor in the audit trail. */
+export const WEBHOOK_ACTOR = { actorSub: "system:stripe-webhooks", actorRole: "system" } as const;
 
 type RetryRow = { item: string; attempts: number; next_at: number; last_error: string | null };
 
-export type SyncReport = { pushed: string[]; voided: string[]; refunded: string[]; failed: string[]; retrying: string[] };
+export type SyncReport = { pushed: string[]; voided: string[]; refunded: string[]; failed: string[]; retrying: string[]; events: string[]; changed: { invoiceId: string; from: string; to: string; source: string }[] };
+
+export const emptyReport = (): SyncReport => ({ pushed: [], voided: [], refunded: [], failed: [], retrying: [], events: [], changed: [] });
 
 /** What the office object lends the outbox: its identity, services and the audited, serialized write. */
 export interface OutboxHost {
@@ -87,6 +109,12 @@ export class StripeOutbox {
   constructor(private readonly host: OutboxHost) {
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
+    // A new instance of the object means the previous one is gone: its lease goes with it.
+    host.storage.sql.exec("DELETE FROM stripe_lease");
+  }
+
+  private renewLease() {
+    this.host.storage.sql.exec("UPDATE stripe_lease SET until = ? WHERE holder = ?", Date.now() + LEASE_MS, this.#holder);
   }
 
   /** The host's audited, serialized write (for the object's own Stripe operations). */
@@ -180,10 +208,18 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
-    return { office, invoices: invoiceRows, lines: lineRows, refunds: refundRows, patientKeys: keyRows.map((r) => r.patientKey) };
+    return {
+      office,
+      invoices: invoiceRows,
+      lines: lineRows,
+      refunds: refundRows,
+      patientKeys: keyRows.map((r) => r.patientKey),
+      events: eventRows,
+      graceDays: graceRows[0]?.graceDays ?? 14,
+    };
   }
 
   /** A gateway for this office: the guard knows its billing e-mail, the period's dates and its patient keys. */
@@ -228,7 +264,7 @@ export class StripeOutbox {
    */
   drain(): Promise<SyncReport> {
     return this.serialized(async () => {
-      const report: SyncReport = { pushed: [], voided: [], refunded: [], failed: [], retrying: [] };
+      const report = emptyReport();
       if (!this.host.config.STRIPE_SECRET_KEY) {
         console.warn(JSON.stringify({ level: "warn", msg: "stripe outbox idle: STRIPE_SECRET_KEY is not set", officeId: this.host.officeId }));
         return report;
@@ -242,6 +278,17 @@ export class StripeOutbox {
         const retry = this.retryOf(item);
         return !retry || retry.next_at <= now;
       };
+      // Stripe's news first (webhooks, oldest first), then our own work, which may depend on it.
+      for (const event of work.events) {
+        const item = `event:${event.id}`;
+        if (!due(item)) continue;
+        await this.attempt(item, report, event.id, () => this.processEvent(work, event, report).then(() => void report.events.push(event.id)));
+      }
+      if (work.events.length > 0) {
+        const fresh = await this.readWork();
+        if (fresh) Object.assign(work, { ...fresh, events: [] });
+      }
+      await this.dunning(work);
       for (const invoice of work.invoices) {
         const item = invoice.status === "void" ? `void:${invoice.id}` : `push:${invoice.id}`;
         if (!due(item)) continue;
@@ -260,18 +307,28 @@ export class StripeOutbox {
       for (const r of this.retries()) if (!live.has(r.item)) this.clearRetry(r.item);
       const next = this.retries()[0];
       if (next) await this.schedule(next.next_at);
+      // A past-due office is suspended when its grace period ends: the alarm is there on time.
+      if (work.office.status === "past_due" && work.office.pastDueSince !== null) await this.schedule(suspensionAt(work.office.pastDueSince, work.graceDays));
       return report;
     });
   }
 
   /** Runs one item: done, rescheduled (retryable), or recorded as failed for good. */
   async attempt(item: string, report: SyncReport, id: string, fn: () => Promise<void>): Promise<"done" | "retrying" | "failed"> {
+    this.renewLease();
     try {
       await fn();
       this.clearRetry(item);
       return "done";
     } catch (err) {
-      const code = err instanceof StripeCallError ? err.code : err instanceof ApiError && err.code === "UNPROCESSABLE" ? "phi_egress_blocked" : null;
+      const code =
+        err instanceof StripeCallError
+          ? err.code
+          : err instanceof ApiError && err.code === "UNPROCESSABLE"
+            ? "phi_egress_blocked"
+            : err instanceof ZodError
+              ? "payload_invalid" // outside what may be sent (e.g. more lines than one call takes): needs a person
+              : null;
       // Retryable Stripe failures, and anything that is not Stripe's answer (the database, a bug): later.
       if (code === null || (err instanceof StripeCallError && err.retryable)) {
         if (code === null) console.error(JSON.stringify({ level: "error", msg: "stripe work interrupted", officeId: this.host.officeId, item, error: err instanceof Error ? err.name : "error" }));
@@ -297,9 +354,264 @@ export class StripeOutbox {
       () =>
         kind === "refund"
           ? [db.run(sql`UPDATE ${refunds} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
-          : [db.run(sql`UPDATE ${invoices} SET stripe_state = 'failed', stripe_error = ${code}, updated_at = ${now} WHERE id = ${id}`)],
-      [{ ...OUTBOX_ACTOR, requestId: `outbox:${item}`, action: kind === "refund" ? "refund.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed", outcome: "failed", targetIds: [id], details: { code } }],
+          : kind === "event"
+            ? [db.run(sql`UPDATE ${webhookEvents} SET status = 'failed', attempts = attempts + 1, error = ${code}, processed_at = ${now} WHERE id = ${id}`)]
+            : [db.run(sql`UPDATE ${invoices} SET stripe_state = 'failed', stripe_error = ${code}, updated_at = ${now} WHERE id = ${id}`)],
+      [
+        {
+          ...OUTBOX_ACTOR,
+          requestId: `outbox:${item}`,
+          action: kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
+          outcome: "failed",
+          targetIds: [id],
+          details: { code },
+        },
+      ],
     );
+  }
+
+  /** The internal invoice a Stripe invoice stands for: by our reference in its metadata, else by its id's index. */
+  private async findInvoice(stripeInvoice: Record<string, unknown>): Promise<InvoiceRow | null> {
+    const db = this.host.db;
+    const ref = (stripeInvoice.metadata as Record<string, unknown> | undefined)?.invoice_ref;
+    if (typeof ref === "string" && /^inv_[0-9a-f]{32}$/.test(ref)) {
+      const [row] = await db.select().from(invoices).where(sql`${invoices.id} = ${ref} AND ${invoices.officeId} = ${this.host.officeId}`);
+      if (row) return row;
+    }
+    if (typeof stripeInvoice.id !== "string") return null;
+    const ring = await dataKeyring(this.host.config);
+    const index = await lookupIndex(ring, "stripe_invoice", stripeInvoice.id);
+    const [row] = await db.select().from(invoices).where(sql`${invoices.stripeInvoiceIndex} = ${index} AND ${invoices.officeId} = ${this.host.officeId}`);
+    return row ?? null;
+  }
+
+  /** Marks a webhook event done, with its audit entry, and any invoice change, in one batch. */
+  private async finishEvent(event: EventRow, outcome: "processed" | "ignored", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
+    const db = this.host.db;
+    const now = Date.now();
+    await this.host.commit(
+      "webhook.process",
+      () => [
+        ...statements,
+        db.run(sql`UPDATE ${webhookEvents} SET status = ${outcome}, attempts = attempts + 1, processed_at = ${now}, error = ${typeof details.error === "string" ? details.error : null} WHERE id = ${event.id}`),
+      ],
+      [{ ...WEBHOOK_ACTOR, requestId: `webhook:${event.id}`, action: `webhook.${event.type}`, outcome: outcome === "processed" ? "succeeded" : "ignored", targetIds: [event.id, ...targetIds], details }],
+    );
+  }
+
+  /** Moves an invoice to a status (compare-and-set on the statuses it may come from). */
+  private moveInvoice(invoice: InvoiceRow, to: InvoiceStatus, stripe: { amountPaid?: number; paidAt?: number | null }, at: number): ReturnType<Database["run"]>[] {
+    const db = this.host.db;
+    const now = Date.now();
+    switch (to) {
+      case "paid":
+        return [
+          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MAX(amount_paid, ${stripe.amountPaid ?? invoice.total}), paid_at = ${stripe.paidAt ?? at},
+            payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('draft','open','uncollectible')`),
+        ];
+      case "void":
+        return [
+          db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${at}, payment_failed_at = NULL,
+            stripe_state = CASE WHEN stripe_state IN ('draft_created','finalized') THEN 'voided' ELSE stripe_state END, updated_at = ${now}
+            WHERE id = ${invoice.id} AND status IN ('draft','open','uncollectible')`),
+        ];
+      case "uncollectible":
+        return [db.run(sql`UPDATE ${invoices} SET status = 'uncollectible', updated_at = ${now} WHERE id = ${invoice.id} AND status = 'open'`)];
+      default:
+        return [];
+    }
+  }
+
+  /**
+   * Applies one Stripe webhook event to this office (docs/payment-plan.md §9). Events come late,
+   * twice and out of order: an invoice only moves forward, and when an event contradicts a final
+   * state of ours, Stripe's current state is read and applied instead of the event's.
+   */
+  private async processEvent(work: Work, event: EventRow, report: SyncReport): Promise<void> {
+    const payload = event.payload as StripeEvent;
+    const obj = payload.data.object;
+    const at = payload.created * 1000;
+    const db = this.host.db;
+    const requestId = `webhook:${event.id}`;
+    if (event.type.startsWith("invoice.")) {
+      const invoice = await this.findInvoice(obj);
+      if (!invoice) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
+      const ours = invoice.status as InvoiceStatus;
+      const reported = eventStatus(event.type);
+      if (reported === null) {
+        // A payment attempt failed or needs the customer's action: dunning, unless the invoice is settled.
+        if (ours !== "open" && ours !== "uncollectible") return this.finishEvent(event, "processed", { invoiceId: invoice.id, stale: true, status: ours }, [], [invoice.id]);
+        await this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true }, [
+          db.run(sql`UPDATE ${invoices} SET payment_failed_at = MAX(COALESCE(payment_failed_at, 0), ${at}), updated_at = ${Date.now()} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
+        ], [invoice.id]);
+        await this.officeStatus(work, "past_due", requestId, { invoiceId: invoice.id, event: event.type });
+        return;
+      }
+      let decision = decide(ours, reported);
+      let source = "webhook";
+      let stripe: { amountPaid?: number; paidAt?: number | null } = {
+        amountPaid: typeof obj.amount_paid === "number" ? obj.amount_paid : undefined,
+        paidAt: typeof (obj.status_transitions as { paid_at?: unknown } | undefined)?.paid_at === "number" ? ((obj.status_transitions as { paid_at: number }).paid_at * 1000) : null,
+      };
+      if (decision.kind === "conflict" && invoice.stripeInvoiceRef) {
+        const ring = await dataKeyring(this.host.config);
+        const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef));
+        decision = decideFromStripe(ours, current.status);
+        source = "stripe_read";
+        stripe = { amountPaid: current.amountPaid, paidAt: null };
+      } else if (decision.kind === "conflict") {
+        decision = { kind: "none", why: "stale" };
+      }
+      if (decision.kind !== "apply") {
+        // finalized reported for an invoice whose push stopped after finalize: the push is complete.
+        const statements = reported === "open" && ours === "open" ? [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created')`)] : [];
+        return this.finishEvent(event, "processed", { invoiceId: invoice.id, status: ours, reported, changed: false, why: decision.kind === "none" ? decision.why : "conflict", source }, statements, [invoice.id]);
+      }
+      await this.finishEvent(event, "processed", { invoiceId: invoice.id, from: ours, to: decision.to, changed: true, source }, this.moveInvoice(invoice, decision.to, stripe, at), [invoice.id]);
+      report.changed.push({ invoiceId: invoice.id, from: ours, to: decision.to, source });
+      await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
+      return;
+    }
+    if (event.type === "charge.refunded") {
+      const refundsOf = (obj.refunds as { data?: { metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
+      const viaMetadata = refundsOf.map((r) => r.metadata?.invoice_ref).find((r): r is string => typeof r === "string");
+      const invoice = await this.findInvoice({ id: typeof obj.invoice === "string" ? obj.invoice : undefined, metadata: { invoice_ref: viaMetadata } });
+      if (!invoice) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
+      const refunded = typeof obj.amount_refunded === "number" ? obj.amount_refunded : 0;
+      const statements: ReturnType<Database["run"]>[] = [];
+      if (invoice.status !== "paid") {
+        // The refund came before the payment's own event: Stripe's state of the invoice decides.
+        if (!invoice.stripeInvoiceRef) return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_paid" }, [], [invoice.id]);
+        const ring = await dataKeyring(this.host.config);
+        const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef));
+        if (current.status !== "paid") return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_paid" }, [], [invoice.id]);
+        statements.push(...this.moveInvoice(invoice, "paid", { amountPaid: current.amountPaid }, at));
+        report.changed.push({ invoiceId: invoice.id, from: invoice.status, to: "paid", source: "stripe_read" });
+      }
+      statements.push(
+        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded, ${refunded})), updated_at = ${Date.now()} WHERE id = ${invoice.id} AND status = 'paid'`),
+      );
+      await this.finishEvent(event, "processed", { invoiceId: invoice.id, amountRefunded: refunded }, statements, [invoice.id]);
+      if (invoice.status !== "paid") await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
+      return;
+    }
+    if (event.type === "charge.dispute.created" || event.type === "charge.dispute.closed") {
+      // A dispute is for billing staff: recorded and logged; the money moves with Stripe's own events.
+      const details = { amount: obj.amount, status: obj.status, reason: obj.reason, currency: obj.currency };
+      if (event.type === "charge.dispute.created") console.error(JSON.stringify({ level: "error", msg: "payment disputed", officeId: this.host.officeId, eventId: event.id, status: obj.status }));
+      return this.finishEvent(event, "processed", details);
+    }
+    if (event.type === "customer.updated") {
+      const fields = Object.keys(((payload.data as { previous_attributes?: Record<string, unknown> }).previous_attributes ?? {}) as Record<string, unknown>);
+      return this.finishEvent(event, "processed", { fields });
+    }
+    if (event.type === "customer.deleted") {
+      const ring = await dataKeyring(this.host.config);
+      const index = typeof obj.id === "string" ? await lookupIndex(ring, "stripe_customer", obj.id) : "";
+      return this.finishEvent(event, "processed", { customerCleared: true }, [
+        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${Date.now()} WHERE id = ${this.host.officeId} AND stripe_customer_index = ${index}`),
+      ]);
+    }
+    return this.finishEvent(event, "ignored", { error: "unhandled_type" });
+  }
+
+  /**
+   * The office's dunning state after a payment event (docs/payment-plan.md §4): a failed payment
+   * makes an active office `past_due`; once no invoice with a failed payment is left unpaid, a
+   * `past_due` or `suspended` office is `active` again. Each change is audited.
+   */
+  private async officeStatus(work: Work, change: "past_due" | "settled", requestId: string, details: Record<string, unknown>) {
+    const db = this.host.db;
+    const now = Date.now();
+    const id = this.host.officeId;
+    const unpaid = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE office_id = ${id} AND status IN ('open','uncollectible') AND payment_failed_at IS NOT NULL)`;
+    const [from, to] = change === "past_due" ? (["active", "past_due"] as const) : ([null, "active"] as const);
+    const update =
+      change === "past_due"
+        ? sql`UPDATE ${offices} SET status = 'past_due', past_due_since = COALESCE(past_due_since, ${now}), updated_at = ${now} WHERE id = ${id} AND status = 'active' AND ${unpaid}`
+        : sql`UPDATE ${offices} SET status = 'active', past_due_since = NULL, updated_at = ${now} WHERE id = ${id} AND status IN ('past_due','suspended') AND NOT ${unpaid}`;
+    const rows = await this.host.commit(
+      "office.status",
+      () => [db.run(update)],
+      [{ ...WEBHOOK_ACTOR, requestId, action: "office.status_changed", outcome: "succeeded", targetIds: [id], details: { from: from ?? work.office.status, to, ...details } }],
+      () => [db.select({ status: offices.status, pastDueSince: offices.pastDueSince, updatedAt: offices.updatedAt }).from(offices).where(eq(offices.id, id))],
+      { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE id = ${id} AND status = ${to} AND updated_at = ${now})`, recorded: (r) => (r.at(-1) as { updatedAt: number }[])[0]?.updatedAt === now },
+    );
+    const row = (rows.at(-1) as { status: OfficeRow["status"]; pastDueSince: number | null }[])[0];
+    if (row) Object.assign(work.office, row);
+  }
+
+  /** A past-due office whose grace period has run out is suspended (checked at every run of the outbox). */
+  private async dunning(work: Work) {
+    const { office } = work;
+    if (office.status !== "past_due" || office.pastDueSince === null) return;
+    const deadline = suspensionAt(office.pastDueSince, work.graceDays);
+    if (deadline > Date.now()) return;
+    const db = this.host.db;
+    const now = Date.now();
+    const id = this.host.officeId;
+    await this.host.commit(
+      "office.suspend",
+      () => [db.run(sql`UPDATE ${offices} SET status = 'suspended', updated_at = ${now} WHERE id = ${id} AND status = 'past_due' AND past_due_since = ${office.pastDueSince}`)],
+      [{ ...WEBHOOK_ACTOR, requestId: `dunning:${id}`, action: "office.status_changed", outcome: "succeeded", targetIds: [id], details: { from: "past_due", to: "suspended", graceDays: work.graceDays, pastDueSince: new Date(office.pastDueSince).toISOString() } }],
+      () => [db.select({ updatedAt: offices.updatedAt }).from(offices).where(eq(offices.id, id))],
+      { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE id = ${id} AND status = 'suspended' AND updated_at = ${now})`, recorded: (r) => (r.at(-1) as { updatedAt: number }[])[0]?.updatedAt === now },
+    );
+    office.status = "suspended";
+  }
+
+  /**
+   * Reconciliation: every invoice of this office that is open on our side, or was pushed and
+   * never confirmed, is compared with Stripe's state, and Stripe's state is applied where it is
+   * ahead of ours (a missed webhook). Also runs the outbox's own work.
+   */
+  reconcile(): Promise<SyncReport & { checked: number }> {
+    return this.serialized(async () => {
+      const report = emptyReport();
+      let checked = 0;
+      if (!this.host.config.STRIPE_SECRET_KEY) return { ...report, checked };
+      const work = await this.readWork();
+      if (!work) return { ...report, checked };
+      const db = this.host.db;
+      const candidates = await db
+        .select()
+        .from(invoices)
+        .where(sql`${invoices.officeId} = ${this.host.officeId} AND ${invoices.stripeInvoiceRef} IS NOT NULL AND (${invoices.status} IN ('open','uncollectible') OR ${invoices.stripeState} = 'draft_created')`);
+      const ring = await dataKeyring(this.host.config);
+      for (const invoice of candidates) {
+        checked++;
+        const requestId = `reconcile:${invoice.id}`;
+        try {
+          const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef!));
+          const ours = invoice.status as InvoiceStatus;
+          const decision = decideFromStripe(ours, current.status);
+          const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
+          if (decision.kind !== "apply" && !finalizedOnStripe) continue;
+          const statements = decision.kind === "apply" ? this.moveInvoice(invoice, decision.to, { amountPaid: current.amountPaid }, Date.now()) : [];
+          if (finalizedOnStripe) statements.push(db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state = 'draft_created'`));
+          await this.host.commit("reconcile", () => statements, [
+            {
+              ...OUTBOX_ACTOR,
+              requestId,
+              action: "stripe.reconciled",
+              outcome: "succeeded",
+              targetIds: [invoice.id],
+              details: { from: ours, to: decision.kind === "apply" ? decision.to : ours, stripeStatus: current.status, stripeStateRepaired: finalizedOnStripe },
+            },
+          ]);
+          if (decision.kind === "apply") {
+            report.changed.push({ invoiceId: invoice.id, from: ours, to: decision.to, source: "reconciliation" });
+            await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: "reconciliation" });
+          }
+        } catch (err) {
+          // Stripe or the database did not answer: tomorrow's run (or a webhook) catches up.
+          console.error(JSON.stringify({ level: "error", msg: "reconciliation of an invoice failed", officeId: this.host.officeId, invoiceId: invoice.id, error: err instanceof StripeCallError ? err.code : err instanceof Error ? err.name : "error" }));
+          report.failed.push(invoice.id);
+        }
+      }
+      await this.dunning(work);
+      return { ...report, checked };
+    });
   }
 
   private invoiceForStripe(work: Work, invoice: InvoiceRow): InvoiceForStripe {
@@ -379,14 +691,21 @@ export class StripeOutbox {
     const db = this.host.db;
     const requestId = `outbox:void:${invoice.id}`;
     let next: "voided" | "abandoned" = "abandoned";
-    if (invoice.stripeState === "finalized" && invoice.stripeInvoiceRef) {
+    if (invoice.stripeInvoiceRef) {
+      // Whatever we recorded, Stripe's own state decides: a finalize may have reached Stripe unrecorded.
       const ring = await dataKeyring(this.host.config);
       const stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
       const gateway = this.gateway(work, [invoice.periodStart, invoice.periodEnd], requestId);
       const current = await gateway.readInvoice(stripeId);
-      if (current.status === "open") await gateway.voidInvoice(stripeId, invoice.id);
-      else if (current.status !== "void") throw new StripeCallError("void", false, `invoice_${current.status}`, null);
-      next = "voided";
+      if (current.status === "open" || current.status === "uncollectible") {
+        await gateway.voidInvoice(stripeId, invoice.id);
+        next = "voided";
+      } else if (current.status === "void") {
+        next = "voided";
+      } else if (current.status !== "draft") {
+        // Paid on Stripe: the money was collected; billing staff refund it (the invoice records why).
+        throw new StripeCallError("void", false, `invoice_${current.status}`, null);
+      }
     }
     await this.host.commit(
       "stripe.void",
@@ -403,19 +722,26 @@ export class StripeOutbox {
     const requestId = `outbox:refund:${refund.id}`;
     const [invoice] = await db.select().from(invoices).where(eq(invoices.id, refund.invoiceId));
     if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
+    // Stripe keeps idempotency keys for 24 hours: past that, a retry could refund twice. An
+    // unconfirmed refund that old is left to billing staff (failed, `needs_review`) instead.
+    if (Date.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
     const gateway = this.gateway(work, [], requestId);
     const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
     if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
     const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
+    // `pending` is Stripe's own processing (some payment methods): made. `failed`/`canceled`: not made.
+    if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
     const sealed = await sealReference(ring, refundCol, refund.id, made.id);
     const now = Date.now();
     await this.host.commit(
       "refund.record",
       () => [
-        db.run(sql`UPDATE ${invoices} SET amount_refunded = amount_refunded + ${refund.amount}, updated_at = ${now}
-          WHERE id = ${refund.invoiceId} AND EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refund.id} AND status = 'pending')`),
         db.run(sql`UPDATE ${refunds} SET status = 'succeeded', stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
           WHERE id = ${refund.id} AND status = 'pending'`),
+        // Monotonic: the refunds Stripe made for us, or what a charge.refunded webhook reported, whichever is more.
+        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded,
+            (SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${refund.invoiceId} AND status = 'succeeded'))), updated_at = ${now}
+          WHERE id = ${refund.invoiceId}`),
       ],
       [{ ...OUTBOX_ACTOR, requestId, action: "refund.succeeded", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount } }],
     );

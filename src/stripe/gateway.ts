@@ -72,6 +72,8 @@ export function isRetryable(error: StripeErrorLike): boolean {
   if (should === "false") return false;
   const status = error.statusCode;
   if (status === undefined) return true; // no answer: connection error or timeout
+  // Our key was revoked or lacks a permission: nothing to give up on, an operator fixes it (alerted).
+  if (status === 401 || status === 403) return true;
   // 409: an idempotent request still in flight on Stripe's side (lock timeout).
   return status === 429 || status === 409 || status >= 500;
 }
@@ -138,19 +140,30 @@ export function stripeGateway(deps: GatewayDeps) {
           finishedAt: Date.now(),
         });
       };
-      await deps.acquire?.();
       try {
-        const result = await run(stripe);
-        calls++;
-        await log("succeeded", { httpStatus: 200, stripeIds: [result.id] });
-        return result;
+        await deps.acquire?.();
+      } catch {
+        // The rate limiter did not answer: no request was made; the caller retries later.
+        throw new StripeCallError(operation, true, "rate_limiter_unavailable", null);
+      }
+      // The request log must not fail a call that Stripe completed (nor make it look unanswered).
+      const record = async (status: "succeeded" | "failed" | "blocked", extra: Parameters<typeof log>[1]) => {
+        try {
+          await log(status, extra);
+        } catch (err) {
+          console.error(JSON.stringify({ level: "error", msg: "stripe request log write failed", operation, officeId: deps.officeId, status, error: err instanceof Error ? err.name : "error" }));
+        }
+      };
+      let result: T;
+      try {
+        result = await run(stripe);
       } catch (err) {
         const error = unwrapBlocked(err);
         if (error instanceof EgressBlockedError) {
           const kinds = [...new Set(error.findings.map((f) => f.kind))];
           const fields = [...new Set(error.findings.map((f) => f.field))];
           console.error(JSON.stringify({ level: "error", msg: "phi_egress_blocked", operation, officeId: deps.officeId, kinds, fields }));
-          await log("blocked", { errorCode: "phi_egress_blocked" });
+          await record("blocked", { errorCode: "phi_egress_blocked" });
           await deps.onBlocked({ operation, kinds, fields });
           throw new ApiError("UNPROCESSABLE", `The request to Stripe was blocked by the PHI egress guard (${kinds.join(", ")} in ${fields.join(", ")}); nothing was sent.`);
         }
@@ -158,11 +171,18 @@ export function stripeGateway(deps: GatewayDeps) {
         const stripeError = error as StripeErrorLike;
         // Stripe's own error code or type (`rate_limit`, `api_error`, …); no answer at all: a connection error.
         const code = stripeError.code ?? stripeError.raw?.type ?? (stripeError.statusCode ? stripeError.type : undefined) ?? "connection_error";
-        await log("failed", { httpStatus: stripeError.statusCode, errorCode: code });
+        await record("failed", { httpStatus: stripeError.statusCode, errorCode: code });
         const retryable = isRetryable(stripeError);
+        if (stripeError.statusCode === 401 || stripeError.statusCode === 403) {
+          console.error(JSON.stringify({ level: "error", msg: "stripe refused our key (revoked or missing permission): operator action needed", operation, httpStatus: stripeError.statusCode }));
+        }
         if (!retryable || attempt >= maxAttempts) throw new StripeCallError(operation, retryable, code, stripeError.statusCode ?? null);
         await sleep(backoffDelay(attempt, backoffMs, 10_000));
+        continue;
       }
+      calls++;
+      await record("succeeded", { httpStatus: 200, stripeIds: [result.id] });
+      return result;
     }
   }
 
@@ -244,6 +264,13 @@ export function stripeGateway(deps: GatewayDeps) {
     /** Stripe's current state of an invoice (a read: no idempotency key, nothing changes). */
     async readInvoice(stripeInvoiceId: string) {
       return toState(await call("readInvoice", null, (s) => s.invoices.retrieve(stripeInvoiceId, { expand: ["payments"] })));
+    },
+
+    /** A charge's customer and invoice (to find the office of a dispute). */
+    async readCharge(chargeId: string) {
+      const charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
+      const ref = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && "id" in v ? String((v as { id: string }).id) : null);
+      return { id: charge.id, customer: ref(charge.customer), invoice: ref((charge as unknown as { invoice?: unknown }).invoice) };
     },
 
     /** Voids a finalized, unpaid Stripe invoice. */

@@ -103,6 +103,7 @@ export const fieldRules = {
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
 } as const;
 

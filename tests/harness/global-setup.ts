@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
 import { startJwksServer } from "./jwks-server";
 // @ts-expect-error -- plain ESM JavaScript tool, run by Node without a build step
@@ -23,6 +24,8 @@ declare module "vitest" {
     jwksPrivateKeys: { rsa: Record<string, unknown>; ec: Record<string, unknown> };
     /** The local Stripe emulator's base URL. */
     stripeUrl: string;
+    /** Webhook signing secrets of this run: the current one and the previous one (rotation). */
+    webhookSecrets: { current: string; previous: string };
   }
 }
 
@@ -44,6 +47,8 @@ export default async function setup(project: TestProject) {
   project.provide("jwksPrivateKeys", jwks.privateKeys as never);
   const stripe = await startStripeEmulator({ port: 0, rpsLimit: 1000 });
   project.provide("stripeUrl", stripe.url);
+  const whsec = () => `whsec_${randomBytes(24).toString("base64url").replace(/[-_]/g, "x")}`;
+  project.provide("webhookSecrets", { current: whsec(), previous: whsec() });
   return async () => {
     await stripe.close();
     await jwks.close();

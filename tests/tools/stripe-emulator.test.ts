@@ -430,6 +430,14 @@ describe("rate limit and fault injection", () => {
     expect(log.filter((r: any) => r.fault === "500")).toHaveLength(2);
   });
 
+  it("lists emitted events, filtered by what they contain", async () => {
+    const c = await stripe.customers.create({ name: "events", metadata: { office_ref: "events-office-1" } });
+    await stripe.customers.update(c.id, { email: "billing@events.example" });
+    const res = await fetch(`${em.url}/_emulator/events?contains=events-office-1`);
+    const { data } = (await res.json()) as { data: { type: string; data: { object: { id: string } } }[] };
+    expect(data.map((e) => [e.type, e.data.object.id])).toEqual([["customer.updated", c.id]]);
+  });
+
   it("scoped fault rules fail only matching requests, a set number of times, and can be cleared", async () => {
     const add = await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ match: "scoped-office-7", kinds: ["500"], times: 2 }) });
     expect(add.status).toBe(200);

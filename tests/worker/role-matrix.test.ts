@@ -79,6 +79,13 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: platformOnly,
   },
   "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
+  "GET /v1/admin/webhook-events": { request: () => ({ path: "/v1/admin/webhook-events?limit=5" }), expect: platformOnly },
+  // Allowed: the event does not exist (404).
+  "POST /v1/admin/webhook-events/{eventId}/replay": {
+    request: () => ({ path: "/v1/admin/webhook-events/evt_doesnotexist42/replay", method: "POST" }),
+    expect: { ...platformOnly, platform_admin: { none: 404 } },
+  },
+  "POST /v1/admin/reconciliation-runs": { request: (officeId) => ({ path: "/v1/admin/reconciliation-runs", ...json({ officeIds: [officeId] }) }), expect: platformOnly },
   "GET /v1/plans/{planId}": { request: (_o, planId) => ({ path: `/v1/plans/${planId}` }), expect: platformOnly },
   "POST /v1/plans/{planId}/versions": {
     request: (_o, planId) => ({ path: `/v1/plans/${planId}/versions`, ...json(version) }),

@@ -820,6 +820,12 @@ export async function startStripeEmulator({
     const p = url.pathname;
     if (req.method === "GET" && p === "/_emulator/requests") return send(res, 200, { object: "list", data: clone(state.log) });
     if (req.method === "GET" && p === "/_emulator/webhooks") return send(res, 200, { object: "list", data: clone(state.webhooks) });
+    if (req.method === "GET" && p === "/_emulator/events") {
+      // Every emitted event, oldest first; `?contains=<text>` keeps those whose JSON contains it.
+      const contains = url.searchParams.get("contains");
+      const events = [...state.events.values()].filter((e) => !contains || JSON.stringify(e).includes(contains));
+      return send(res, 200, { object: "list", data: clone(events) });
+    }
     if (req.method === "GET" && p === "/_emulator/config") {
       const { webhookSecret: _s, ...rest } = config;
       return send(res, 200, rest);

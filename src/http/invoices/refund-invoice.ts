@@ -41,7 +41,7 @@ export const route = createRoute({
   tags: ["Invoices"],
   summary: "Refund a paid invoice, fully or in part (platform_admin)",
   description:
-    "Required role: platform_admin. The invoice must have been collected through Stripe and be paid there. 201 when Stripe made the refund; 202 when Stripe could not be reached: the refund is recorded `pending` and retried until it is made. 409 when the invoice is not paid, is already fully refunded, the amount exceeds what remains, or Stripe refused the refund.",
+    "Required role: platform_admin. The invoice must have been collected through Stripe and be paid there. 201 when Stripe made the refund; 202 when Stripe could not be reached: the refund is recorded `pending` and retried until it is made. 409 when the invoice is void or not paid, is already fully refunded, the amount exceeds what remains, or Stripe refused the refund; 503 when Stripe cannot be reached to confirm the payment (nothing is recorded); 502 when Stripe refuses to read it.",
   security: [{ bearerAuth: [] }],
   request: {
     params: z.object({ officeId: OfficeIdSchema, invoiceId: InvoiceIdSchema }),
@@ -50,7 +50,7 @@ export const route = createRoute({
   responses: {
     201: { description: "The refund, made on Stripe.", content: { "application/json": { schema: RefundSchema } } },
     202: { description: "The refund, recorded and pending (Stripe unreachable; it is retried).", content: { "application/json": { schema: RefundSchema } } },
-    ...problemResponses(400, 401, 403, 404, 409, 413, 415, 503),
+    ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 502, 503),
   },
 });
 

@@ -14,12 +14,12 @@ export const route = createRoute({
   tags: ["Invoices"],
   summary: "Void an open invoice (platform_admin)",
   description:
-    "Required role: platform_admin. Only an `open` invoice can be voided (a draft is still being billed; a paid invoice is refunded instead). If the invoice was sent to Stripe, its Stripe copy is voided by the office's outbox right after (`stripeState` becomes `voided`).",
+    "Required role: platform_admin. Only an `open` invoice can be voided (a draft is still being billed; a paid invoice is refunded instead). An invoice Stripe has is checked there first: if Stripe already collected it, the answer is 409 and the invoice is marked paid. 503 when Stripe cannot be reached to check. If the invoice was sent to Stripe, its Stripe copy is voided by the office's outbox right after (`stripeState` becomes `voided`).",
   security: [{ bearerAuth: [] }],
   request: { params: z.object({ officeId: OfficeIdSchema, invoiceId: InvoiceIdSchema }) },
   responses: {
     200: { description: "The voided invoice.", content: { "application/json": { schema: InvoiceSchema } } },
-    ...problemResponses(400, 401, 403, 404, 409),
+    ...problemResponses(400, 401, 403, 404, 409, 502, 503),
   },
 });
 
