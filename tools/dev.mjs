@@ -95,7 +95,9 @@ const LOCAL_STRIPE_KEY = "sk_test_localemulator0000";
 const realStripe = /^(sk|rk)_(test|live)_/.test(devVars.STRIPE_SECRET_KEY ?? "") && devVars.STRIPE_SECRET_KEY !== LOCAL_STRIPE_KEY && !devVars.STRIPE_API_BASE;
 const stripeVars = [];
 if (!realStripe) {
-  const stripe = spawn(process.execPath, [join(root, "tools/stripe-emulator/cli.mjs"), "--port", args["stripe-port"]], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+  // The emulator posts its signed events (invoice finalized, paid, failed, …) to the Worker, as Stripe would.
+  const webhook = devVars.STRIPE_WEBHOOK_SECRET ? ["--webhook-url", `http://127.0.0.1:${args.port}/webhooks/stripe`, "--webhook-secret", devVars.STRIPE_WEBHOOK_SECRET] : [];
+  const stripe = spawn(process.execPath, [join(root, "tools/stripe-emulator/cli.mjs"), "--port", args["stripe-port"], ...webhook], { stdio: ["ignore", "pipe", "inherit"], detached: true });
   children.push(stripe);
   await new Promise((resolve, reject) => {
     stripe.stdout.on("data", (chunk) => {

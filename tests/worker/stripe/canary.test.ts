@@ -4,13 +4,15 @@ import { patientKey } from "../../../src/security/crypto";
 import { bearer, mintToken } from "../../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../../harness/billing";
 import { emulatorLog, invoiceRows, letters, sleep, stripeLog, syncStripe } from "../../harness/stripe";
+import { deliver, emulatorEvents } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
 
 /**
  * The proof of the PHI boundary: patients whose ids are unique canary strings go through every
  * flow that reaches Stripe — onboarding with a setup fee, activations and deactivations, the
- * monthly close, one-off charges with internal notes, a refund, a void, the billing portal — and
+ * monthly close, one-off charges with internal notes, a refund, the billing portal, Stripe's
+ * webhooks back to us (one of which makes the office re-read an invoice from Stripe) — and
  * then every byte the local Stripe emulator received (paths, queries, headers, bodies, from every
  * test file of the run) is searched for the canaries and their patient keys: zero hits.
  */
@@ -49,10 +51,20 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
     const portal = await SELF.fetch(`${api}/offices/${officeId}/billing-portal`, { method: "POST", headers: bearer(await mintToken("office_admin", [officeId])) });
     expect(portal.status).toBe(201);
 
-    // Every operation crossed: customer, three pushes of three calls, refund, portal.
+    // Stripe's events about the office come back through the webhook route and are applied
+    // (a conflicting one makes the office read the invoice from Stripe: outbound again, guarded).
+    const events = await emulatorEvents(officeId);
+    expect(events.length).toBeGreaterThan(3);
+    for (const e of events) expect((await deliver(e)).status).toBe(200);
+    const voidedAfterPaid = { ...events.find((e) => e.type === "invoice.paid")!, id: `evt_canary${run}`, type: "invoice.voided" };
+    expect((await deliver(voidedAfterPaid)).status).toBe(200);
+    expect((await syncStripe(officeId)).failed).toEqual([]);
+    expect((await invoiceRows(officeId)).find((i) => i.id === setup.id)!.status).toBe("paid");
+
+    // Every operation crossed: customer, three pushes of three calls, refund, portal, a status read.
     const ops = (await stripeLog(officeId)).filter((r) => r.status === "succeeded").map((r) => r.operation);
     expect(ops.filter((o) => o === "finalize")).toHaveLength(3);
-    expect(ops).toEqual(expect.arrayContaining(["customer", "invoice", "addLines", "finalize", "refund", "portal"]));
+    expect(ops).toEqual(expect.arrayContaining(["customer", "invoice", "addLines", "finalize", "refund", "portal", "readInvoice"]));
 
     const received = await emulatorLog();
     const mine = received.filter((r) => JSON.stringify(r).includes(officeId) || r.body.includes(setup.id));
