@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { auditLog } from "../../../src/db/audit";
@@ -8,7 +8,7 @@ import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
 import { onboardOffice } from "../../harness/billing";
 import { testDb } from "../../harness/seed";
-import { invoiceRows, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
+import { clearFaultRule, faultRule, invoiceRows, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -132,6 +132,25 @@ describe("Stripe events applied to invoices and offices", () => {
     const [entry] = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "webhook.invoice.voided")));
     expect(entry!.details).toMatchObject({ changed: false, source: "stripe_read" });
     expect((await stripeLog(officeId)).some((r) => r.operation === "readInvoice")).toBe(true);
+  });
+
+  it("an event whose processing fails (Stripe unreachable for its re-read) stays recorded and is retried", async () => {
+    const { officeId, setup, stripeId } = await pushedOffice();
+    await sleep(150);
+    await relayEmulatorEvents(officeId, setup.id, ["invoice.paid"]);
+    await faultRule(`/v1/invoices/${stripeId}\n`, ["500"]);
+    const voided = stripeEvent("invoice.voided", invoiceObject({ stripeId, officeId, invoiceId: setup.id, status: "void", amount: 25_000 }));
+    await deliver(voided);
+    const first = await syncStripe(officeId);
+    expect(first.retrying).toContain(voided.id);
+    const [pending] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, voided.id));
+    expect(pending).toMatchObject({ status: "received" });
+    await clearFaultRule(`/v1/invoices/${stripeId}\n`);
+    await runInDurableObject(env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId)), (_o, state) => void state.storage.sql.exec("UPDATE stripe_retry SET next_at = 0"));
+    await syncStripe(officeId);
+    const [done] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, voided.id));
+    expect(done).toMatchObject({ status: "processed" });
+    expect((await invoice(setup.id)).status).toBe("paid");
   });
 
   it("applies voided and marked_uncollectible, then a later payment; finalized repairs an unrecorded push", async () => {
