@@ -12,6 +12,7 @@ import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
 import { registerWebhooks } from "./http/webhooks";
+import { registerDocs } from "./http/docs";
 import { ApiError, problemResponse } from "./http/problem";
 import { readBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
@@ -53,6 +54,7 @@ export function createApp() {
   registerAdmin(app);
   registerPlans(app);
   registerWebhooks(app);
+  registerDocs(app);
 
   // The path is not echoed back: it may carry a patient id.
   app.notFound((c) => problemResponse("NOT_FOUND", `No route matches this ${c.req.method} request's path.`, c.get("requestId") ?? newId("req")));

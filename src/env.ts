@@ -12,6 +12,8 @@ export interface Env {
   PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
   INVOICING_QUEUE: Queue<CloseMessage>;
   STRIPE_RATE_LIMITER: DurableObjectNamespace<StripeRateLimiter>;
+  /** Static assets (Swagger UI's files for /docs). */
+  ASSETS?: Fetcher;
   ENVIRONMENT?: string;
   TURSO_DATABASE_URL?: string;
   TURSO_AUTH_TOKEN?: string;

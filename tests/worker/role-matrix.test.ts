@@ -159,6 +159,10 @@ describe("role matrix", () => {
           await db.insert(invoices).values({ id: invoiceId, officeId: target.id, kind: "one_off", status: "open", currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", updatedAt: Date.now() });
           const { path, ...init } = request(target.id, planId, invoiceId);
           const res = await SELF.fetch(`https://billing.test${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...bearer(token) } });
+          // The reference documents the status the route answers.
+          const [method, template] = route.split(" ") as [string, string];
+          const doc = (await (await SELF.fetch("https://billing.test/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+          expect(Object.keys(doc.paths[template]![method.toLowerCase()]!.responses), `${route} documents ${res.status}`).toContain(String(res.status));
           if (status >= 400) {
             await expectProblem(res, status, ({ 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT" } as Record<number, string>)[status]!);
           } else {

@@ -43,7 +43,10 @@ const view = (r: Row): z.infer<typeof WebhookEventSchema> => ({
   processedAt: iso(r.processedAt),
 });
 
-const EventIdSchema = z.string().regex(/^evt_[A-Za-z0-9]{1,255}$/, "must be a Stripe event id (evt_…)");
+const EventIdSchema = z
+  .string()
+  .regex(/^evt_[A-Za-z0-9]{1,255}$/, "must be a Stripe event id (evt_…)")
+  .openapi({ param: { name: "eventId", in: "path" }, example: "evt_1NG8Du2eZvKYlo2CUI79vXWy" });
 
 export const listRoute = createRoute({
   method: "get",

@@ -14,8 +14,8 @@ export const AuditEntrySchema = z
     outcome: z.string().openapi({ example: "allowed" }),
     requestId: z.string().nullable(),
     details: z.record(z.string(), z.unknown()).nullable(),
-    prevHash: z.string().length(64),
-    hash: z.string().length(64),
+    prevHash: z.string().length(64).openapi({ example: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }),
+    hash: z.string().length(64).openapi({ example: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" }),
   })
   .openapi("AuditEntry");
 

@@ -34,7 +34,7 @@ const AnswerSchema = z
   .object({
     eventId: z.string().openapi({ example: "pev_0f3c9a1b2c3d4e5f60718293a4b5c6d7" }),
     officeId: z.string(),
-    patientKey: z.string().length(64).openapi({ description: "HMAC-SHA256 pseudonym of the patient for this office." }),
+    patientKey: z.string().length(64).openapi({ description: "HMAC-SHA256 pseudonym of the patient for this office.", example: "3b6a27bccebfb5e8d1a2c4f0a7e9d8c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180" }),
     kind: z.enum(["activate", "deactivate"]),
     occurredAt: z.string().datetime(),
     receivedAt: z.string().datetime(),

@@ -25,6 +25,7 @@ export const route = createRoute({
   path: "/v1/plans",
   tags: ["Plans"],
   summary: "Create a plan with its first version (platform_admin)",
+  description: "Creates the plan and its version 1 (fees, tiers, trial and grace days, currency). Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { body: { required: true, content: { "application/json": { schema: BodySchema } } } },
   responses: {

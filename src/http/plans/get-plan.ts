@@ -11,6 +11,7 @@ export const route = createRoute({
   path: "/v1/plans/{planId}",
   tags: ["Plans"],
   summary: "Get a plan with its versions (platform_admin)",
+  description: "The plan with its versions, newest first. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { params: z.object({ planId: PlanIdSchema }) },
   responses: {

@@ -12,6 +12,7 @@ export const route = createRoute({
   path: "/v1/plans",
   tags: ["Plans"],
   summary: "List plans with their versions (platform_admin)",
+  description: "Every plan, active or retired, with its versions. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { query: z.object({ status: z.enum(["active", "retired"]).optional() }).strict() },
   responses: {
