@@ -1,17 +1,21 @@
 #!/usr/bin/env node
-// npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111]
+// npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--data .data] [--no-seed]
 // Starts the local libSQL server on .data/dev.db and the local Stripe emulator (unless .dev.vars
 // names a real Stripe key), applies the migrations, then runs `wrangler dev` on
-// http://127.0.0.1:8787. No accounts and no network. Ctrl-C stops everything.
+// http://127.0.0.1:8787. On first start it seeds a demo (tools/lib/demo.mjs); every start prints
+// tokens for each role and example requests. No accounts and no network. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { applyMigrations } from "./lib/migrate.mjs";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
+import { waitForApi } from "./lib/api.mjs";
+import { seedDemo } from "./lib/demo.mjs";
+import { signDevToken } from "./token.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
@@ -20,13 +24,15 @@ const { values: args } = parseArgs({
     port: { type: "string", default: "8787" },
     "db-port": { type: "string", default: "8080" },
     "stripe-port": { type: "string", default: "12111" },
+    data: { type: "string", default: ".data" },
+    "no-seed": { type: "boolean", default: false },
   },
 });
 
-const dataDir = join(root, ".data");
+const dataDir = resolve(root, args.data);
 if (args.fresh) {
   rmSync(dataDir, { recursive: true, force: true });
-  console.log("dev: --fresh: removed .data/");
+  console.log(`dev: --fresh: removed ${args.data}/`);
 }
 mkdirSync(dataDir, { recursive: true });
 
@@ -121,7 +127,8 @@ try {
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
 const wrangler = spawn(
   process.execPath,
-  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--var", `TURSO_DATABASE_URL:${dbUrl}`, ...stripeVars, "--show-interactive-dev-session=false"],
+  // Durable Object storage lives beside the database, so --fresh starts both over together.
+  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--persist-to", join(dataDir, "wrangler"), "--var", `TURSO_DATABASE_URL:${dbUrl}`, ...stripeVars, "--show-interactive-dev-session=false"],
   {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],
@@ -142,3 +149,58 @@ wrangler.on("exit", (code) => {
   }
 });
 console.log(`dev: Worker starting on http://127.0.0.1:${args.port} (database ${dbUrl}); Ctrl-C stops everything`);
+
+// 4. The demo (first start only) and what to try.
+const base = `http://127.0.0.1:${args.port}`;
+const demoPath = join(dataDir, "demo.json");
+const mint = (role, officeIds = []) => {
+  const now = Math.floor(Date.now() / 1000);
+  return signDevToken(devVars.AUTH_DEV_SECRET, {
+    sub: `dev-${role}`,
+    role,
+    office_ids: officeIds,
+    iss: devVars.AUTH_ISSUER || "office-billing-dev",
+    aud: devVars.AUTH_AUDIENCE || "office-billing-api",
+    iat: now,
+    nbf: now,
+    exp: now + 12 * 3600,
+  });
+};
+try {
+  await waitForApi(base, 120_000);
+  if (!devVars.AUTH_DEV_SECRET) {
+    console.log("dev: AUTH_DEV_SECRET is not set in .dev.vars: no demo and no dev tokens");
+  } else {
+    let demo = existsSync(demoPath) ? JSON.parse(readFileSync(demoPath, "utf8")) : null;
+    if (!demo && !args["no-seed"]) {
+      console.log("dev: seeding the demo (first start; `npm run dev -- --fresh` starts over)");
+      demo = await seedDemo({ base, adminToken: mint("platform_admin"), clinicalToken: (id) => mint("clinical_system", [id]), log: (line) => console.log(`[demo] ${line}`) });
+      writeFileSync(demoPath, JSON.stringify(demo, null, 2));
+    }
+    const first = demo ? Object.values(demo.offices)[0].id : "off_<id>";
+    const tokens = {
+      platform_admin: mint("platform_admin"),
+      office_admin: mint("office_admin", demo ? [first] : []),
+      office_viewer: mint("office_viewer", demo ? [first] : []),
+      clinical_system: mint("clinical_system", demo ? [first] : []),
+    };
+    const lines = [
+      "",
+      "dev: ready. Tokens (12 h; offices: the demo's first office):",
+      ...Object.entries(tokens).map(([role, t]) => `  ${role.padEnd(16)} ${t}`),
+      "",
+      demo ? `Demo offices: ${Object.values(demo.offices).map((o) => `${o.legalName} ${o.id} (${o.timeZone})`).join("; ")}` : "No demo (--no-seed).",
+      "",
+      "Try:",
+      `  curl -s ${base}/v1/offices/${first}/usage -H "authorization: Bearer ${tokens.office_viewer}"`,
+      `  curl -s -X POST ${base}/v1/offices/${first}/patients/pt-1001/activate -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -H "idempotency-key: try-1" -d '{"occurredAt":"${new Date().toISOString()}"}'`,
+      `  curl -s "${base}/v1/offices/${first}/invoices?limit=5" -H "authorization: Bearer ${tokens.office_admin}"`,
+      "",
+      `API reference: ${base}/docs   Operator CLI: npm run billing -- office ${first}`,
+      "",
+    ];
+    console.log(lines.join("\n"));
+  }
+} catch (err) {
+  console.error(`dev: demo/tokens skipped: ${err instanceof Error ? err.message : err}`);
+}

@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { readDevVars } from "../../tools/lib/dev-vars.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { apiClient } from "../../tools/lib/api.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { signDevToken } from "../../tools/token.mjs";
+
+const root = join(import.meta.dirname, "..", "..");
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+
+type Dev = { proc: ChildProcess; output: () => string; base: string };
+const running: ChildProcess[] = [];
+const dataDir = mkdtempSync(join(tmpdir(), "dev-test-"));
+
+/** `npm run dev` (tools/dev.mjs) on free ports with its own data folder; resolves once it printed "dev: ready". */
+async function startDev(extra: string[] = []): Promise<Dev> {
+  const [port, dbPort, stripePort] = [await freePort(), await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [join(root, "tools/dev.mjs"), "--port", String(port), "--db-port", String(dbPort), "--stripe-port", String(stripePort), "--data", dataDir, ...extra], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  running.push(proc);
+  let out = "";
+  proc.stdout!.on("data", (d) => (out += d));
+  proc.stderr!.on("data", (d) => (out += d));
+  const deadline = Date.now() + 150_000;
+  while (!out.includes("dev: ready")) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`npm run dev did not get ready:\n${out.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { proc, output: () => out, base: `http://127.0.0.1:${port}` };
+}
+
+async function stopDev(dev: Dev) {
+  if (dev.proc.exitCode !== null) return;
+  dev.proc.kill("SIGTERM");
+  await new Promise((r) => dev.proc.once("exit", r));
+}
+
+function token(role: string, officeIds: string[] = []) {
+  const vars = readDevVars(join(root, ".dev.vars")) as Record<string, string>;
+  const now = Math.floor(Date.now() / 1000);
+  return signDevToken(vars.AUTH_DEV_SECRET, { sub: `e2e-${role}`, role, office_ids: officeIds, iss: vars.AUTH_ISSUER || "office-billing-dev", aud: vars.AUTH_AUDIENCE || "office-billing-api", iat: now, nbf: now, exp: now + 3600 }) as string;
+}
+
+function cli(args: string[], base: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [join(root, "tools/billing.mjs"), ...args, "--url", base], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BILLING_TOKEN: token("platform_admin") } });
+    let out = "";
+    let err = "";
+    p.stdout!.on("data", (d) => (out += d));
+    p.stderr!.on("data", (d) => (err += d));
+    p.on("exit", (code) => resolve({ code: code ?? 1, out, err }));
+  });
+}
+
+afterAll(async () => {
+  for (const p of running) if (p.exitCode === null) p.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 1500));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("npm run dev: the demo, tokens, and the operator CLI", () => {
+  it("seeds a demo on first start, prints tokens and examples, keeps it on restart, and starts over with --fresh", async () => {
+    const dev = await startDev();
+    const demoPath = join(dataDir, "demo.json");
+    expect(existsSync(demoPath)).toBe(true);
+    const demo = JSON.parse(readFileSync(demoPath, "utf8")) as { plans: Record<string, string>; offices: Record<string, { id: string; timeZone: string }>; statuses: Record<string, { office: string; paidMonthly: number }> };
+    expect(Object.keys(demo.plans)).toHaveLength(2);
+    expect(new Set(Object.values(demo.offices).map((o) => o.timeZone)).size).toBe(3);
+    const out = dev.output();
+    for (const role of ["platform_admin", "office_admin", "office_viewer", "clinical_system"]) expect(out).toMatch(new RegExp(`  ${role}\\s+eyJ`));
+    expect(out.match(/^ {2}curl /gm)).toHaveLength(3);
+
+    // Through the API: a paid invoice, a failed one (its office past due), activity across two cycles.
+    const api = apiClient(dev.base, token("platform_admin"));
+    const lakeside = demo.offices.lakeside!.id;
+    const spree = demo.offices.spree!.id;
+    const paid = await api.get(`/v1/offices/${lakeside}/invoices?kind=monthly&status=paid`);
+    expect(paid.data).toHaveLength(1);
+    expect((await api.get(`/v1/offices/${spree}`)).status).toBe("past_due");
+    const failed = await api.get(`/v1/offices/${spree}/invoices?kind=monthly&status=open`);
+    expect(failed.data).toHaveLength(1);
+    const usage = await api.get(`/v1/offices/${lakeside}/usage`);
+    expect(usage.billablePatients).toBeGreaterThan(3); // carried in from the first cycle, plus new ones
+
+    // The operator CLI against it: an office, then a run over a new office whose cycle has ended.
+    const office = await cli(["office", lakeside], dev.base);
+    expect(office.code, office.err).toBe(0);
+    expect(office.out).toContain("Lakeside Family Practice LLC");
+    expect(office.out).toMatch(/status\s+active/);
+    expect(office.out).toMatch(/monthly\s+paid/);
+    const plan = await api.post("/v1/plans", { code: `e2e-${Date.now()}`, name: "E2E", version: { currency: "usd", baseFee: 1000, tiers: [{ upTo: null, unitAmount: 100 }] } });
+    const today = new Date().toISOString().slice(0, 10);
+    const lastMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
+    const fresh = await api.post("/v1/offices", { legalName: "Riverbend Clinic", billingEmail: "billing@riverbend.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: lastMonth });
+    const yesterday = new Date(Date.parse(`${today}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+    const dry = await cli(["run", "--date", yesterday, "--dry-run"], dev.base);
+    expect(dry.code, dry.err).toBe(0);
+    expect(dry.out).toContain(fresh.id);
+    expect(dry.out).toMatch(/invoices to finalize\s+1/);
+    const run = await cli(["run", "--date", yesterday], dev.base);
+    expect(run.code, run.err).toBe(0);
+    expect(run.err).toMatch(/\[#+\] 1\/1 offices closed/);
+    expect(run.out).toMatch(/invoices finalized\s+1/);
+    const closed = await api.get(`/v1/offices/${fresh.id}/invoices?kind=monthly&status=open`);
+    expect(closed.data.length + (await api.get(`/v1/offices/${fresh.id}/invoices?kind=monthly&status=paid`)).data.length).toBe(1);
+    const bad = await cli(["run"], dev.base);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("--date");
+
+    // Restart: the demo stays; --fresh starts over with a new one.
+    await stopDev(dev);
+    const again = await startDev();
+    expect(again.output()).not.toContain("seeding the demo");
+    expect(JSON.parse(readFileSync(demoPath, "utf8")).offices.lakeside.id).toBe(lakeside);
+    await stopDev(again);
+    const over = await startDev(["--fresh"]);
+    expect(over.output()).toContain("seeding the demo");
+    expect(JSON.parse(readFileSync(demoPath, "utf8")).offices.lakeside.id).not.toBe(lakeside);
+    await stopDev(over);
+  }, 600_000);
+});

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// The operator CLI of the billing API, against a local or deployed instance:
+//   npm run billing -- run --date <YYYY-MM-DD> [--dry-run] [--url <base>]
+//   npm run billing -- office <officeId> [--url <base>]
+// The platform_admin token comes from BILLING_TOKEN; against a local instance without it, a dev
+// token is minted with .dev.vars' AUTH_DEV_SECRET (as `npm run token` does).
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { apiClient, ApiProblem } from "./lib/api.mjs";
+import { readDevVars } from "./lib/dev-vars.mjs";
+import { signDevToken } from "./token.mjs";
+
+const USAGE = `usage:
+  npm run billing -- run --date <YYYY-MM-DD> [--dry-run] [--url <base>]
+      closes every billing cycle that ended by the end of that (UTC) date, office by office,
+      with a progress bar, then prints a summary; --dry-run only lists what would be invoiced
+  npm run billing -- office <officeId> [--url <base>]
+      prints the office's status, current usage and last invoices
+environment: BILLING_TOKEN (a platform_admin bearer token); BILLING_URL (default http://127.0.0.1:8787)`;
+
+/** Offices closed per request: small enough for a live progress bar. */
+const CHUNK = 10;
+
+const money = (amount, currency) => `${(amount / 100).toFixed(2)} ${currency.toUpperCase()}`;
+
+function table(rows, headers) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join("  ");
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function progress(done, total, label, stream) {
+  const width = 30;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total} ${label}`;
+  if (stream.isTTY) stream.write(`\r${bar}`);
+  else stream.write(`${bar}\n`);
+}
+
+function tokenFor(url) {
+  if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
+  const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url);
+  const vars = readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url)));
+  if (!local || !vars.AUTH_DEV_SECRET) throw new Error("BILLING_TOKEN is not set (a platform_admin token is needed for a deployed instance)");
+  const now = Math.floor(Date.now() / 1000);
+  return signDevToken(vars.AUTH_DEV_SECRET, {
+    sub: "dev-operator",
+    role: "platform_admin",
+    office_ids: [],
+    iss: vars.AUTH_ISSUER || "office-billing-dev",
+    aud: vars.AUTH_AUDIENCE || "office-billing-api",
+    iat: now,
+    nbf: now,
+    exp: now + 3600,
+  });
+}
+
+async function runCommand(api, { date, dryRun }, out, err) {
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error("--date YYYY-MM-DD is required");
+  // What is due: the dry run lists every office with a cycle that ended by then.
+  const plan = await api.post("/v1/admin/invoicing-runs", { date, dryRun: true });
+  const due = plan.offices.filter((o) => o.invoices.length > 0);
+  out.write(`${due.length} office(s) with cycles ended by the end of ${date} (UTC)${dryRun ? " — dry run, nothing changes" : ""}\n`);
+  let results = due;
+  const failed = [];
+  if (!dryRun && due.length > 0) {
+    results = [];
+    progress(0, due.length, "offices closed", err);
+    for (let i = 0; i < due.length; i += CHUNK) {
+      const chunk = due.slice(i, i + CHUNK).map((o) => o.officeId);
+      try {
+        const res = await api.post("/v1/admin/invoicing-runs", { date, officeIds: chunk });
+        results.push(...res.offices);
+      } catch (e) {
+        failed.push(...chunk.map((officeId) => ({ officeId, error: e instanceof Error ? e.message : String(e) })));
+      }
+      progress(Math.min(i + CHUNK, due.length), due.length, "offices closed", err);
+    }
+    if (err.isTTY) err.write("\n");
+  }
+  const rows = results.flatMap((o) => o.invoices.map((inv) => [o.officeId, `${inv.periodStart} → ${inv.periodEnd}`, inv.invoiceId, inv.total]));
+  if (rows.length > 0) out.write(`\n${table(rows, ["office", "period", "invoice", "total (minor units)"])}\n`);
+  const invoices = rows.length;
+  const total = rows.reduce((n, r) => n + r[3], 0);
+  out.write(
+    `\n${table(
+      [
+        ["offices", results.length],
+        ["invoices " + (dryRun ? "to finalize" : "finalized"), invoices],
+        ["total (minor units)", total],
+        ["failed offices", failed.length],
+      ],
+      ["summary", "value"],
+    )}\n`,
+  );
+  for (const f of failed) out.write(`failed: ${f.officeId}: ${f.error}\n`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+async function officeCommand(api, officeId, out) {
+  if (!officeId || !/^off_[0-9a-f]{32}$/.test(officeId)) throw new Error("an office id (off_…) is required");
+  const [office, usage, invoices] = await Promise.all([
+    api.get(`/v1/offices/${officeId}`),
+    api.get(`/v1/offices/${officeId}/usage`),
+    api.get(`/v1/offices/${officeId}/invoices?limit=5`),
+  ]);
+  out.write(`${office.legalName} (${office.id})\n`);
+  out.write(
+    `${table(
+      [
+        ["status", office.status],
+        ["time zone", office.timeZone],
+        ["plan version", office.planVersionId + (office.pendingPlanVersionId ? ` (next cycle: ${office.pendingPlanVersionId})` : "")],
+        ["current cycle", `${office.currentCycle.start} → ${office.currentCycle.end}${office.cancelAtPeriodEnd ? " (cancels at its end)" : ""}`],
+        ["billable patients", usage.billablePatients],
+        ["current invoice so far", usage.currency ? money(usage.projected.total, usage.currency) : "—"],
+      ],
+      ["office", ""],
+    )}\n\n`,
+  );
+  const rows = invoices.data.map((i) => [i.id, i.kind, i.status, `${i.periodStart} → ${i.periodEnd}`, money(i.total, i.currency), i.stripeState]);
+  out.write(rows.length ? `${table(rows, ["invoice", "kind", "status", "period", "total", "stripe"])}\n` : "no invoices yet\n");
+  return 0;
+}
+
+export async function main(argv, out = process.stdout, err = process.stderr) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { date: { type: "string" }, "dry-run": { type: "boolean", default: false }, url: { type: "string" }, help: { type: "boolean", default: false } },
+    });
+  } catch (e) {
+    err.write(`billing: ${e.message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, arg] = positionals;
+  if (values.help || !command || !["run", "office"].includes(command)) {
+    err.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const url = values.url ?? process.env.BILLING_URL ?? "http://127.0.0.1:8787";
+  try {
+    const api = apiClient(url, tokenFor(url));
+    return command === "run" ? await runCommand(api, { date: values.date, dryRun: values["dry-run"] }, out, err) : await officeCommand(api, arg, out);
+  } catch (e) {
+    err.write(`billing: ${e instanceof ApiProblem ? e.message : e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}
