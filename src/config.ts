@@ -34,6 +34,7 @@ const shape = {
   STRIPE_API_BASE: z.string().url().optional(),
   STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).optional(),
   STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).optional(),
+  STRIPE_OUTBOX_RETRY_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
   BILLING_PORTAL_RETURN_URL: z.string().url().optional(),
 };
 

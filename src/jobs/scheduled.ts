@@ -1,4 +1,5 @@
 import { loadConfig } from "../config";
+import { loggableError } from "../db/errors";
 import { createDatabase, type Database } from "../db/client";
 import type { Env } from "../env";
 import { runInvoicing } from "./invoicing-run";
@@ -32,6 +33,12 @@ export async function handleScheduled(controller: ScheduledController, env: Env)
     console.error(JSON.stringify({ level: "error", msg: "scheduled: no job for cron", cron: controller.cron }));
     throw new Error(`no job is configured for cron "${controller.cron}"`);
   }
-  const summary = await job(createDatabase(loadConfig(env)), controller, env);
+  let summary: Record<string, unknown>;
+  try {
+    summary = await job(createDatabase(loadConfig(env)), controller, env);
+  } catch (err) {
+    console.error(JSON.stringify({ level: "error", msg: "scheduled job failed", cron: controller.cron, error: loggableError(err) }));
+    throw err;
+  }
   console.log(JSON.stringify({ level: "info", msg: "scheduled job done", cron: controller.cron, ...summary }));
 }

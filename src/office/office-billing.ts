@@ -1,4 +1,5 @@
 import { eq, sql, type SQL } from "drizzle-orm";
+import { startOfLocalDay } from "../billing/calendar";
 import type { BatchItem } from "drizzle-orm/batch";
 import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
@@ -205,6 +206,8 @@ export class OfficeBilling extends SerializedObject {
           () => [closedRow()],
         );
         closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
+        // The next cycle is known: unless it has ended too (a catch-up), the close took two round trips.
+        if (!plan.next || startOfLocalDay(plan.next.end, office.timeZone) > at) return { closed, status: plan.status };
       }
       return { closed, status: null };
     }));

@@ -184,7 +184,7 @@ export class StripeOutbox {
 
   private scheduleRetry(item: string, error: string): number {
     const attempts = (this.retryOf(item)?.attempts ?? 0) + 1;
-    const nextAt = Date.now() + backoffDelay(attempts, OUTBOX_BASE_MS, OUTBOX_CAP_MS);
+    const nextAt = Date.now() + backoffDelay(attempts, this.host.config.STRIPE_OUTBOX_RETRY_MS ?? OUTBOX_BASE_MS, OUTBOX_CAP_MS);
     this.host.storage.sql.exec(
       "INSERT INTO stripe_retry (item, attempts, next_at, last_error) VALUES (?, ?, ?, ?) ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error",
       item,

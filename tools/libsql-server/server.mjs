@@ -1257,6 +1257,11 @@ export async function startServer({
       else res.destroy();
     });
   });
+  // Clients keep connections alive and reuse them: a server that closes an idle connection just as
+  // a client sends on it makes that request fail ("connection lost"). Idle connections stay open
+  // longer than any client's pool keeps them.
+  http.keepAliveTimeout = 120_000;
+  http.headersTimeout = 121_000;
   http.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     else socket.destroy();

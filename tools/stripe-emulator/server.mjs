@@ -820,6 +820,11 @@ export async function startStripeEmulator({
     const p = url.pathname;
     if (req.method === "GET" && p === "/_emulator/requests") return send(res, 200, { object: "list", data: clone(state.log) });
     if (req.method === "GET" && p === "/_emulator/webhooks") return send(res, 200, { object: "list", data: clone(state.webhooks) });
+    if (req.method === "GET" && p === "/_emulator/invoices") {
+      // Every invoice object (the API has no list endpoint here): id, status, amounts, metadata.
+      const data = [...state.invoices.values()].map((i) => ({ id: i.id, status: i.status, amount_due: i.amount_due, amount_paid: i.amount_paid, customer: i.customer, metadata: i.metadata, created: i.created }));
+      return send(res, 200, { object: "list", data: clone(data) });
+    }
     if (req.method === "GET" && p === "/_emulator/events") {
       // Every emitted event, oldest first; `?contains=<text>` keeps those whose JSON contains it.
       const contains = url.searchParams.get("contains");
@@ -1047,6 +1052,9 @@ export async function startStripeEmulator({
       if (!res.headersSent) send(res, 500, { error: { type: "api_error", message: String(e?.message ?? e) } });
     });
   });
+  // Idle keep-alive connections stay open longer than a client pool keeps them (no lost requests).
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100]
+// Measures the service on the local stack (wrangler dev / workerd, the local libSQL server, the
+// Stripe emulator) and prints a table, then, as its last line, one JSON object (docs/performance.md).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+import { apiClient } from "./lib/api.mjs";
+import { pool, startStack } from "./lib/stack.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    offices: { type: "string", default: "1000" },
+    patients: { type: "string", default: "40" },
+    duration: { type: "string", default: "20" },
+    connections: { type: "string", default: "32" },
+    "stripe-rps": { type: "string", default: "100" },
+    "skip-invoicing": { type: "boolean", default: false },
+  },
+});
+const N_OFFICES = Number(args.offices);
+const N_PATIENTS = Number(args.patients);
+const DURATION_S = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const STRIPE_RPS = Number(args["stripe-rps"]);
+const log = (s) => console.error(`bench: ${s}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const DAY = 86_400_000;
+const today = new Date();
+const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
+const inLastMonth = (i) => new Date(Date.parse(`${lastMonthStart}T12:00:00Z`) + (i % 25) * DAY).toISOString();
+
+async function newPlan(api) {
+  return api.post("/v1/plans", {
+    code: `bench-${Math.random().toString(36).slice(2, 9)}`,
+    name: "Bench",
+    version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: 50, unitAmount: 800 }, { upTo: 200, unitAmount: 600 }, { upTo: null, unitAmount: 400 }] },
+  });
+}
+const onboard = (api, planId, startsOn, i = 0) =>
+  api.post("/v1/offices", { legalName: `Bench Clinic ${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + ((i / 26) | 0) % 26)}`, billingEmail: "billing@bench.example", timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
+
+function activate(stack, officeId, patientId, occurredAt, kind = "activate") {
+  return fetch(`${stack.base}/v1/offices/${officeId}/patients/${patientId}/${kind}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json", "idempotency-key": `${officeId}-${patientId}-${kind}` },
+    body: JSON.stringify({ occurredAt }),
+  });
+}
+
+const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * Benchmark fixture: `n` active patients per office written straight into the database (as the
+ * office object would record activations dated in the cycle), so 40,000 patients take seconds.
+ * The close recounts and reprices the patients line from these rows, as it always does.
+ */
+async function seedPatientsDirect(stack, officeIds, n) {
+  const at = Date.parse(`${lastMonthStart}T12:00:00Z`);
+  for (let i = 0; i < officeIds.length; i += 20) {
+    const stmts = [];
+    for (const officeId of officeIds.slice(i, i + 20)) {
+      const keys = Array.from({ length: n }, () => hex(32));
+      stmts.push({ sql: `INSERT INTO patients (office_id, patient_key, active, changed_at) VALUES ${keys.map(() => "(?, ?, 1, ?)").join(",")}`, args: keys.flatMap((k) => [officeId, k, at]) });
+      stmts.push({
+        sql: `INSERT INTO invoice_line_patients (invoice_line_id, office_id, patient_key, counted_at)
+              SELECT l.id, ?, p.patient_key, ? FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id, patients p
+              WHERE i.office_id = ? AND i.kind = 'monthly' AND i.status = 'draft' AND l.kind = 'patients' AND p.office_id = ?`,
+        args: [officeId, at, officeId, officeId],
+      });
+    }
+    await stack.sql.batch(stmts, "write");
+  }
+}
+
+/** Waits until the libSQL server has answered no new round trip for `quietMs`. */
+async function quiet(stack, quietMs = 400) {
+  let last = await stack.pipelines();
+  for (;;) {
+    await sleep(quietMs);
+    const now = await stack.pipelines();
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+/** Round trips of one operation, counted at the libSQL server, the most over `times` runs. */
+async function roundTrips(stack, op, times = 3) {
+  let most = 0;
+  for (let i = 0; i < times; i++) {
+    const before = await quiet(stack);
+    const res = await op(i);
+    if (res && !res.ok) throw new Error(`operation failed: ${res.status} ${await res.text()}`);
+    const after = await quiet(stack);
+    most = Math.max(most, after - before);
+  }
+  return most;
+}
+
+/** `connections` loops sending requests for `seconds`; latencies in ms. */
+async function load(makeRequest, seconds, connections) {
+  const latencies = [];
+  let errors = 0;
+  const end = Date.now() + seconds * 1000;
+  let n = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      while (Date.now() < end) {
+        const t = performance.now();
+        try {
+          const res = await makeRequest(c, n++);
+          await res.arrayBuffer();
+          if (res.status >= 500 || res.status === 0) errors++;
+          else if (res.status >= 400) errors++;
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const wall = (Date.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
+  return { requests: latencies.length, rps: Math.round(latencies.length / wall), p50_ms: pct(0.5), p99_ms: pct(0.99), errors };
+}
+
+function bundleSize() {
+  const out = mkdtempSync(join(tmpdir(), "bench-bundle-"));
+  const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
+  const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", out], { cwd: root, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  if (r.status !== 0) {
+    log(`wrangler deploy --dry-run failed: ${r.stderr.slice(-500)}`);
+    return { gzip: null, raw: null };
+  }
+  let raw = 0;
+  let gz = 0;
+  for (const f of readdirSync(out, { recursive: true })) {
+    const p = join(out, String(f));
+    if (!statSync(p).isFile() || !/\.(m?js|wasm)$/.test(p)) continue;
+    const bytes = readFileSync(p);
+    raw += bytes.length;
+    gz += gzipSync(bytes, { level: 9 }).length;
+  }
+  rmSync(out, { recursive: true, force: true });
+  return { gzip: Math.round((gz / 1024) * 10) / 10, raw: Math.round((raw / 1024) * 10) / 10 };
+}
+
+async function phaseDatabase() {
+  log("phase 1: database round trips and HTTP load (Worker without a Stripe key: no outbox traffic)");
+  const stack = await startStack({ stripe: false, log });
+  try {
+    const api = apiClient(stack.base, stack.token("platform_admin"));
+    const plan = await newPlan(api);
+    const office = await onboard(api, plan.id, lastMonthStart);
+    const current = await onboard(api, plan.id, today.toISOString().slice(0, 10));
+    const invoices = await api.get(`/v1/offices/${office.id}/invoices`);
+    const get = (path) => fetch(`${stack.base}${path}`, { headers: { authorization: `Bearer ${stack.token("platform_admin")}` } });
+    const post = (path, body) => fetch(`${stack.base}${path}`, { method: "POST", headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    const trips = {
+      activate: await roundTrips(stack, (i) => activate(stack, office.id, `rt-${i}`, inLastMonth(i))),
+      deactivate: await roundTrips(stack, (i) => activate(stack, office.id, `rt-${i}`, inLastMonth(i + 1), "deactivate")),
+      get_office: await roundTrips(stack, () => get(`/v1/offices/${office.id}`)),
+      current_usage: await roundTrips(stack, () => get(`/v1/offices/${office.id}/usage`)),
+      list_invoices: await roundTrips(stack, () => get(`/v1/offices/${office.id}/invoices`)),
+      get_invoice: await roundTrips(stack, () => get(`/v1/offices/${office.id}/invoices/${invoices.data[0].id}`)),
+      one_off_charge: await roundTrips(stack, () => post(`/v1/offices/${office.id}/charges`, { amount: 1500, category: "training", mode: "add_to_current" })),
+    };
+    // The close of one office, without the admin route's own reads and audit entry (measured on an office with nothing due).
+    const routeOverhead = await roundTrips(stack, () => post("/v1/admin/invoicing-runs", { officeIds: [current.id] }), 2);
+    const withClose = await roundTrips(stack, () => post("/v1/admin/invoicing-runs", { officeIds: [office.id] }), 1);
+    trips.monthly_close = withClose - routeOverhead;
+    log(`round trips: ${JSON.stringify(trips)} (admin route overhead ${routeOverhead})`);
+
+    // HTTP under load: 32 connections for the duration, each route against its baseline in this run.
+    // Offices whose current cycle holds "now", so each load activation is counted in it.
+    const thisMonth = today.toISOString().slice(0, 10);
+    const offices = await pool(Array.from({ length: CONNECTIONS }), 8, (_, i) => onboard(api, plan.id, thisMonth, i));
+    const viewerGet = (path) => () => get(path);
+    const http = {};
+    http.health = await load(() => fetch(`${stack.base}/health`), DURATION_S, CONNECTIONS);
+    log(`GET /health: ${JSON.stringify(http.health)}`);
+    http.list_invoices = await load(viewerGet(`/v1/offices/${office.id}/invoices`), DURATION_S, CONNECTIONS);
+    log(`GET list invoices: ${JSON.stringify(http.list_invoices)}`);
+    http.activate = await load((c, n) => activate(stack, offices[c].id, `load-${n}`, new Date(Date.now() - 60_000).toISOString()), DURATION_S, CONNECTIONS);
+    log(`POST activate (one office per connection): ${JSON.stringify(http.activate)}`);
+    for (const k of ["list_invoices", "activate"]) http[k].ratio_to_baseline = Math.round((http[k].rps / http.health.rps) * 1000) / 1000;
+    const one = await onboard(api, plan.id, thisMonth);
+    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, new Date(Date.now() - 60_000).toISOString()), Math.min(DURATION_S, 10), CONNECTIONS);
+    log(`activations into one office: ${JSON.stringify(single)}`);
+    const counted = (await api.get(`/v1/offices/${one.id}/usage`)).billablePatients;
+    if (counted !== single.requests - single.errors) log(`WARNING: one office counts ${counted} patients for ${single.requests - single.errors} accepted activations`);
+    return { trips, http, activation_rps_one_office: single.rps, activation_errors_one_office: single.errors };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function waitPushed(stack, where, expected, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await stack.sql.execute({ sql: `SELECT count(*) AS n FROM invoices WHERE ${where} AND stripe_state = 'finalized'`, args: [] });
+    const n = Number(r.rows[0].n);
+    if (n >= expected) return Date.now();
+    if (Date.now() > deadline) return null;
+    await sleep(100);
+  }
+}
+
+async function phaseStripe() {
+  log(`phase 2: Stripe calls per invoice and the invoicing run (${N_OFFICES} offices × ${N_PATIENTS} patients; emulator limit ${STRIPE_RPS}/s)`);
+  // Webhooks off: on this 2-core machine the emulator's events would take CPU from the run being measured (docs/performance.md).
+  const stack = await startStack({ stripe: true, webhooks: false, stripeRps: STRIPE_RPS, gatewayRps: Math.floor(STRIPE_RPS * 0.95), log });
+  try {
+    const api = apiClient(stack.base, stack.token("platform_admin"));
+    const plan = await newPlan(api);
+    // Stripe calls per invoice for 1, 40 and 1,000 patients.
+    const sizes = [1, 40, 1000];
+    const sized = [];
+    for (const size of sizes) {
+      const office = await onboard(api, plan.id, lastMonthStart);
+      await seedPatientsDirect(stack, [office.id], size);
+      sized.push(office.id);
+    }
+    const run = await api.post("/v1/admin/invoicing-runs", { officeIds: sized });
+    const closedIds = run.offices.flatMap((o) => o.invoices.map((i) => i.invoiceId));
+    await waitPushed(stack, `id IN (${closedIds.map((id) => `'${id}'`).join(",")})`, closedIds.length, 120_000);
+    const requests = stack.emulator.requests();
+    const perInvoice = closedIds.map((id) => requests.filter((r) => (r.idempotencyKey ?? "").includes(id) && r.fault === null).length);
+    log(`Stripe calls per invoice (1, 40, 1000 patients): ${perInvoice.join(", ")}`);
+
+    let invoicing = null;
+    if (!args["skip-invoicing"]) {
+      log(`onboarding ${N_OFFICES} offices with ${N_PATIENTS} patients each…`);
+      const t0 = Date.now();
+      const offices = await pool(Array.from({ length: N_OFFICES }), 16, (_, i) => onboard(api, plan.id, lastMonthStart, i));
+      await seedPatientsDirect(stack, offices.map((o) => o.id), N_PATIENTS);
+      log(`fixture ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+      const ids = new Set(offices.map((o) => o.id));
+      const inRun = `kind = 'monthly' AND period_start = '${lastMonthStart}' AND office_id IN (${[...ids].map((id) => `'${id}'`).join(",")})`;
+      await sleep(1000);
+      const start = Date.now();
+      const trigger = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("5 * * * *")}`);
+      log(`cron triggered (${trigger.status}); waiting for ${N_OFFICES} invoices to be finalized on Stripe`);
+      const done = await waitPushed(stack, inRun, N_OFFICES, 15 * 60_000);
+      const end = done ?? Date.now();
+      const wall = (end - start) / 1000;
+      const calls = stack.emulator.requests().filter((r) => Date.parse(r.timestamp) >= start && Date.parse(r.timestamp) <= end && r.fault === null && r.status === 200).length;
+      const limited = stack.emulator.requests().filter((r) => Date.parse(r.timestamp) >= start && r.fault === "rps_limit").length;
+      const pushed = Number((await stack.sql.execute(`SELECT count(*) AS n FROM invoices WHERE ${inRun} AND stripe_state = 'finalized'`)).rows[0].n);
+      const stripeInvoices = (await (await fetch(`${stack.emulator.url}/_emulator/invoices`)).json()).data.filter((i) => i.metadata?.invoice_ref);
+      const byRef = new Map();
+      for (const inv of stripeInvoices) byRef.set(inv.metadata.invoice_ref, (byRef.get(inv.metadata.invoice_ref) ?? 0) + 1);
+      const duplicates = [...byRef.values()].reduce((n, c) => n + (c - 1), 0);
+      const internalDupes = Number((await stack.sql.execute(`SELECT count(*) - count(DISTINCT office_id) AS n FROM invoices WHERE ${inRun}`)).rows[0].n);
+      invoicing = {
+        offices: N_OFFICES,
+        patients_per_office: N_PATIENTS,
+        wall_s: Math.round(wall * 10) / 10,
+        stripe_calls: calls,
+        stripe_rps_limit: STRIPE_RPS,
+        utilisation: Math.round((calls / wall / STRIPE_RPS) * 1000) / 1000,
+        failed_invoices: N_OFFICES - pushed,
+        duplicate_invoices: duplicates + internalDupes,
+        rate_limited_answers: limited,
+      };
+      log(`invoicing: ${JSON.stringify(invoicing)} (${ids.size} offices)`);
+    }
+    return { stripe_calls_per_invoice: Math.max(...perInvoice), per_size: Object.fromEntries(sizes.map((s, i) => [s, perInvoice[i]])), invoicing };
+  } finally {
+    await stack.stop();
+  }
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const started = Date.now();
+const db = await phaseDatabase();
+const stripe = await phaseStripe();
+log("bundle: wrangler deploy --dry-run");
+const bundle = bundleSize();
+const result = {
+  db_round_trips: db.trips,
+  stripe_calls_per_invoice: stripe.stripe_calls_per_invoice,
+  invoicing: stripe.invoicing,
+  http: db.http,
+  activation_rps_one_office: db.activation_rps_one_office,
+  bundle_gzip_kib: bundle.gzip,
+  bundle_raw_kib: bundle.raw,
+  startup_ms: null,
+};
+const targets = [
+  ["db round trips, single-office operations", Object.entries(db.trips).filter(([k]) => k !== "monthly_close").map(([k, v]) => `${k} ${v}`).join(", "), "1 each", Object.entries(db.trips).every(([k, v]) => (k === "monthly_close" ? v <= 2 : v <= 1))],
+  ["db round trips, monthly close", db.trips.monthly_close, "≤ 2", db.trips.monthly_close <= 2],
+  ["Stripe calls per invoice (1/40/1000 patients)", Object.values(stripe.per_size).join("/"), "≤ 3", stripe.stripe_calls_per_invoice <= 3],
+  ...(stripe.invoicing
+    ? [
+        ["invoicing utilisation", stripe.invoicing.utilisation, "≥ 0.9", stripe.invoicing.utilisation >= 0.9],
+        ["failed / duplicate invoices", `${stripe.invoicing.failed_invoices} / ${stripe.invoicing.duplicate_invoices}`, "0 / 0", stripe.invoicing.failed_invoices === 0 && stripe.invoicing.duplicate_invoices === 0],
+      ]
+    : []),
+  ["bundle (gzip)", `${bundle.gzip} KiB`, "≤ 1024 KiB", bundle.gzip !== null && bundle.gzip <= 1024],
+];
+console.log(`\n${pad("measure", 48)}${pad("value", 44)}${pad("target", 14)}met`);
+for (const [name, value, target, met] of targets) console.log(`${pad(name, 48)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}`);
+console.log(`\n${pad("HTTP (32 connections)", 26)}${pad("rps", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}ratio`);
+for (const [k, v] of Object.entries(db.http)) console.log(`${pad(k, 26)}${pad(v.rps, 8)}${pad(v.p50_ms, 9)}${pad(v.p99_ms, 9)}${pad(v.errors, 8)}${v.ratio_to_baseline ?? "1 (baseline)"}`);
+console.log(`activations into one office: ${db.activation_rps_one_office}/s; total bench time ${Math.round((Date.now() - started) / 1000)} s\n`);
+console.log(JSON.stringify(result));
