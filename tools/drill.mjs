@@ -1,0 +1,301 @@
+#!/usr/bin/env node
+// npm run drill [-- --short] [--only faults,crash,activations,webhooks,fuzz]
+// Reliability drills on the local stack (wrangler dev / workerd, the local libSQL server as a
+// process that can be killed, the Stripe emulator). Each drill prints its figures and an
+// invariant verdict; the process exits non-zero when any invariant breaks.
+import { createHmac } from "node:crypto";
+import { parseArgs } from "node:util";
+import fc from "fast-check";
+import { apiClient } from "./lib/api.mjs";
+import { pool, startStack } from "./lib/stack.mjs";
+
+const { values: args } = parseArgs({ options: { short: { type: "boolean", default: false }, only: { type: "string" } } });
+const SHORT = args.short;
+const only = args.only ? new Set(args.only.split(",")) : null;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const DAY = 86_400_000;
+const today = new Date();
+const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
+const thisMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1)).toISOString().slice(0, 10);
+const results = [];
+const say = (s) => console.log(`drill: ${s}`);
+
+function verdict(name, figures, failures) {
+  results.push({ name, ok: failures.length === 0 });
+  console.log(`\n[${failures.length === 0 ? "PASS" : "FAIL"}] ${name}`);
+  for (const [k, v] of Object.entries(figures)) console.log(`  ${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
+  for (const f of failures.slice(0, 10)) console.log(`  broken: ${f}`);
+  if (failures.length > 10) console.log(`  … and ${failures.length - 10} more`);
+}
+
+async function until(check, timeoutMs, stepMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(stepMs);
+  }
+}
+
+const one = async (stack, sql, args = []) => (await stack.sql.execute({ sql, args })).rows;
+
+async function newPlan(api, extra = {}) {
+  return api.post("/v1/plans", { code: `drill-${Math.random().toString(36).slice(2, 9)}`, name: "Drill", version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: null, unitAmount: 800 }], ...extra } });
+}
+const onboard = (api, planId, startsOn, billingEmail = "billing@drill.example") => api.post("/v1/offices", { legalName: "Drill Clinic", billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
+
+/** An activation, retried (same idempotency key) until the API answers 200; returns the attempts. */
+async function activate(stack, officeId, patientId, occurredAt, { retry = false } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${stack.base}/v1/offices/${officeId}/patients/${patientId}/activate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json", "idempotency-key": `${officeId}:${patientId}` },
+        body: JSON.stringify({ occurredAt }),
+      });
+      if (res.ok) return attempt;
+      if (!retry || res.status < 500) throw new Error(`activation answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    } catch (err) {
+      if (!retry || attempt > 60) throw err;
+    }
+    await sleep(250);
+  }
+}
+
+const stripeInvoicesByRef = async (stack) => {
+  const data = (await (await fetch(`${stack.emulator.url}/_emulator/invoices`)).json()).data;
+  const byRef = new Map();
+  for (const inv of data) if (inv.metadata?.invoice_ref) byRef.set(inv.metadata.invoice_ref, [...(byRef.get(inv.metadata.invoice_ref) ?? []), inv]);
+  return byRef;
+};
+
+/** 1. A billing run while Stripe fails 20% of calls (429, 500, timeouts). */
+async function drillFaults(stack, api) {
+  const n = SHORT ? 15 : 100;
+  const plan = await newPlan(api);
+  const offices = await pool(Array.from({ length: n }), 8, () => onboard(api, plan.id, lastMonthStart));
+  await pool(offices, 8, (o, i) => activate(stack, o.id, `f${i}`, `${lastMonthStart}T12:00:00Z`));
+  stack.emulator.setFaults({ rate: 0.2, kinds: ["429", "500", "timeout"] });
+  const started = Date.now();
+  const run = await api.post("/v1/admin/invoicing-runs", { officeIds: offices.map((o) => o.id) });
+  const ids = run.offices.flatMap((o) => o.invoices.map((i) => i.invoiceId));
+  const inList = ids.map((id) => `'${id}'`).join(",");
+  const done = await until(async () => Number((await one(stack, `SELECT count(*) n FROM invoices WHERE id IN (${inList}) AND stripe_state = 'finalized'`))[0].n) === ids.length, SHORT ? 180_000 : 600_000, 500);
+  stack.emulator.setFaults({ rate: 0 });
+  const faults = stack.emulator.requests().filter((r) => Date.parse(r.timestamp) >= started && r.fault && r.fault !== "rps_limit").length;
+  const internal = new Map((await one(stack, `SELECT id, total, stripe_state FROM invoices WHERE id IN (${inList})`)).map((r) => [r.id, r]));
+  const byRef = await stripeInvoicesByRef(stack);
+  const failures = [];
+  if (!done) failures.push("not every invoice reached Stripe in time");
+  for (const id of ids) {
+    const copies = byRef.get(id) ?? [];
+    if (copies.length !== 1) failures.push(`${id}: ${copies.length} Stripe invoices`);
+    else if (copies[0].amount_due !== Number(internal.get(id).total)) failures.push(`${id}: Stripe ${copies[0].amount_due} ≠ ours ${internal.get(id).total}`);
+  }
+  verdict("Stripe failing 20% of calls during a billing run", { offices: n, invoices: ids.length, injected_faults: faults, wall_s: Math.round((Date.now() - started) / 100) / 10, stripe_invoices: [...ids].filter((id) => byRef.has(id)).length }, failures);
+}
+
+/** 2. The libSQL server killed during a billing run and restarted, then the run repeated. */
+async function drillCrash(stack, api) {
+  const n = SHORT ? 15 : 60;
+  const perOffice = SHORT ? 4 : 10;
+  const plan = await newPlan(api);
+  const offices = await pool(Array.from({ length: n }), 8, () => onboard(api, plan.id, lastMonthStart));
+  const officeIds = offices.map((o) => o.id);
+  // Activations keep arriving (and are retried by the client, as the clinical system does) across the crash.
+  const acts = officeIds.flatMap((id) => Array.from({ length: perOffice }, (_, j) => [id, `c${j}`]));
+  const activations = pool(acts, 16, ([id, p]) => activate(stack, id, p, new Date(Date.now() - 60_000).toISOString(), { retry: true }));
+  await sleep(300);
+  const cron = () => fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("5 * * * *")}`).catch(() => null);
+  const firstRun = cron();
+  await sleep(400);
+  stack.killDb();
+  say("libSQL server killed");
+  await sleep(1500);
+  await stack.restartDb();
+  say("libSQL server restarted");
+  await firstRun;
+  await activations;
+  await sleep(2000);
+  await cron(); // the run, repeated
+  const closedOk = await until(async () => Number((await one(stack, `SELECT count(DISTINCT office_id) n FROM invoices WHERE kind = 'monthly' AND period_start = '${lastMonthStart}' AND status != 'draft' AND office_id IN (${officeIds.map((i) => `'${i}'`).join(",")})`))[0].n) === n, 120_000, 1000);
+  if (!closedOk) {
+    // Messages whose retries are still delayed by the queue: the admin run closes what is left (as an operator would).
+    await api.post("/v1/admin/invoicing-runs", { officeIds });
+  }
+  const rows = await one(stack, `SELECT office_id, count(*) n FROM invoices WHERE kind = 'monthly' AND period_start = '${lastMonthStart}' AND office_id IN (${officeIds.map((i) => `'${i}'`).join(",")}) GROUP BY office_id`);
+  const failures = [];
+  const perOfficeInvoices = new Map(rows.map((r) => [r.office_id, Number(r.n)]));
+  for (const id of officeIds) if (perOfficeInvoices.get(id) !== 1) failures.push(`${id}: ${perOfficeInvoices.get(id) ?? 0} invoices for ${lastMonthStart}`);
+  const secret = stack.secrets.PATIENT_KEY_SECRET;
+  const keys = await one(stack, `SELECT office_id, patient_key FROM patients WHERE active = 1 AND office_id IN (${officeIds.map((i) => `'${i}'`).join(",")})`);
+  const have = new Set(keys.map((k) => `${k.office_id}:${k.patient_key}`));
+  let lost = 0;
+  for (const [id, p] of acts) if (!have.has(`${id}:${createHmac("sha256", secret).update(`${id}:${p}`).digest("hex")}`)) lost++;
+  if (lost) failures.push(`${lost} accepted activations lost`);
+  const byRef = await stripeInvoicesByRef(stack);
+  const dupes = [...byRef.values()].filter((v) => v.length > 1).length;
+  if (dupes) failures.push(`${dupes} invoices duplicated on Stripe`);
+  verdict("libSQL server killed during a billing run, restarted, run repeated", { offices: n, activations: acts.length, lost_activations: lost, duplicate_invoices: dupes, closed_by_queue: closedOk }, failures);
+}
+
+/** 3. 2,000 activations over 200 offices at concurrency 64. */
+async function drillActivations(stack, api) {
+  const n = SHORT ? 40 : 200;
+  const per = 10;
+  const plan = await newPlan(api);
+  const offices = await pool(Array.from({ length: n }), 8, () => onboard(api, plan.id, thisMonthStart));
+  const acts = offices.flatMap((o) => Array.from({ length: per }, (_, j) => [o.id, `a${j}`]));
+  acts.sort(() => Math.random() - 0.5);
+  const started = Date.now();
+  let errors = 0;
+  await pool(acts, 64, ([id, p]) => activate(stack, id, p, new Date(Date.now() - 60_000).toISOString()).catch(() => errors++));
+  const wall = (Date.now() - started) / 1000;
+  const failures = [];
+  await pool(offices, 8, async (o) => {
+    const usage = await api.get(`/v1/offices/${o.id}/usage`);
+    if (usage.billablePatients !== per) failures.push(`${o.id}: ${usage.billablePatients} patients counted, ${per} activated`);
+  });
+  if (errors) failures.push(`${errors} activations refused`);
+  verdict(`${acts.length} activations over ${n} offices at concurrency 64`, { activations: acts.length, rps: Math.round(acts.length / wall), errors }, failures);
+}
+
+/** 4. Webhook events, 30% duplicated, in shuffled order. */
+async function drillWebhooks(stack, api) {
+  const target = SHORT ? 200 : 1000;
+  const scenarios = {
+    paid: ["invoice.finalized", "invoice.paid", "invoice.payment_succeeded"],
+    failed_then_paid: ["invoice.finalized", "invoice.payment_failed", "invoice.paid"],
+    failed: ["invoice.finalized", "invoice.payment_failed"],
+    voided: ["invoice.finalized", "invoice.voided"],
+  };
+  const kinds = Object.keys(scenarios);
+  const nInvoices = Math.ceil(target / 1.3 / 2.5);
+  const plan = await newPlan(api, { setupFee: 10_000 });
+  // Cards that decline: the emulator never pays these, so only the drill's events move them.
+  const offices = await pool(Array.from({ length: nInvoices }), 8, () => onboard(api, plan.id, thisMonthStart, "billing+decline@drill.example"));
+  const officeIds = offices.map((o) => o.id);
+  const inOffices = officeIds.map((i) => `'${i}'`).join(",");
+  await until(async () => Number((await one(stack, `SELECT count(*) n FROM invoices WHERE kind = 'setup' AND stripe_state = 'finalized' AND office_id IN (${inOffices})`))[0].n) === nInvoices, 300_000, 500);
+  const setups = await one(stack, `SELECT id, office_id, total FROM invoices WHERE kind = 'setup' AND office_id IN (${inOffices})`);
+  const byRef = await stripeInvoicesByRef(stack);
+  const events = [];
+  const expected = new Map();
+  setups.forEach((inv, i) => {
+    const kind = kinds[i % kinds.length];
+    expected.set(inv.id, { kind, officeId: inv.office_id });
+    const stripe = byRef.get(inv.id)[0];
+    const base = Math.floor(Date.now() / 1000) - 1000;
+    scenarios[kind].forEach((type, step) => {
+      const paid = type === "invoice.paid" || type === "invoice.payment_succeeded";
+      const status = paid ? "paid" : type === "invoice.voided" ? "void" : "open";
+      events.push({
+        id: `evt_drill${inv.id.slice(4, 20)}${step}`,
+        object: "event",
+        type,
+        created: base + step * 10,
+        api_version: "2026-02-25.clover",
+        livemode: false,
+        data: { object: { id: stripe.id, object: "invoice", customer: stripe.customer, status, amount_due: Number(inv.total), amount_paid: paid ? Number(inv.total) : 0, metadata: { office_ref: inv.office_id, invoice_ref: inv.id } } },
+      });
+    });
+  });
+  const deliveries = [...events, ...events.filter(() => Math.random() < 0.3)];
+  deliveries.sort(() => Math.random() - 0.5);
+  const secret = stack.secrets.STRIPE_WEBHOOK_SECRET;
+  let bad = 0;
+  await pool(deliveries, 16, async (e) => {
+    const body = JSON.stringify(e);
+    const t = Math.floor(Date.now() / 1000);
+    const sig = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
+    const res = await fetch(`${stack.base}/webhooks/stripe`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${sig}` }, body });
+    if (res.status !== 200) bad++;
+  });
+  const ids = events.map((e) => `'${e.id}'`).join(",");
+  const settled = await until(async () => Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${ids}) AND status = 'received'`))[0].n) === 0, 180_000, 500);
+  const invoices = new Map((await one(stack, `SELECT id, status FROM invoices WHERE kind = 'setup' AND office_id IN (${inOffices})`)).map((r) => [r.id, r.status]));
+  const officeStatus = new Map((await one(stack, `SELECT id, status FROM offices WHERE id IN (${inOffices})`)).map((r) => [r.id, r.status]));
+  const want = { paid: ["paid", "active"], failed_then_paid: ["paid", "active"], failed: ["open", "past_due"], voided: ["void", "active"] };
+  const failures = [];
+  if (!settled) failures.push("events still waiting to be applied");
+  if (bad) failures.push(`${bad} deliveries not acknowledged 200`);
+  for (const [id, { kind, officeId }] of expected) {
+    const [inv, office] = want[kind];
+    if (invoices.get(id) !== inv || officeStatus.get(officeId) !== office) failures.push(`${kind}: invoice ${invoices.get(id)} (want ${inv}), office ${officeStatus.get(officeId)} (want ${office})`);
+  }
+  verdict("webhook events, 30% duplicated, shuffled", { events: events.length, deliveries: deliveries.length, invoices: expected.size }, failures);
+}
+
+/** 5. Every route fuzzed with malformed and hostile input: no 500, every error problem+json. */
+async function drillFuzz(stack, api) {
+  const runs = SHORT ? 25 : 200;
+  const spec = await (await fetch(`${stack.base}/openapi.json`)).json();
+  const plan = await newPlan(api);
+  const office = await onboard(api, plan.id, thisMonthStart);
+  const hostile = fc.oneof(
+    fc.string(),
+    fc.fullUnicodeString(),
+    fc.constantFrom("' OR 1=1 --", "../../etc/passwd", "%00", "\u0000", "<script>alert(1)</script>", "${jndi:ldap://x}", "Robert'); DROP TABLE offices;--", "x".repeat(5000), "NaN", "-0", "1e309", "😀".repeat(50)),
+    fc.constantFrom(office.id, plan.id, "off_00000000000000000000000000000000", "inv_00000000000000000000000000000000", "evt_1"),
+  );
+  const json = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("amount", "category", "mode", "note", "occurredAt", "planId", "legalName", "billingEmail", "timeZone", "billingAnchorDay", "startsOn", "reason", "officeIds", "date", "at", "dryRun", "code", "name", "version", "when", "__proto__", "constructor"), fc.oneof(fc.jsonValue(), hostile)));
+  const failures = [];
+  let requests = 0;
+  const ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => [m, path]));
+  for (const [method, path] of ops) {
+    await fc.assert(
+      fc.asyncProperty(hostile, hostile, json, fc.oneof(fc.constant("json"), fc.constant("raw"), fc.constant("none")), fc.string(), fc.boolean(), async (p1, p2, body, shape, raw, authed) => {
+        const url = `${stack.base}${path.replace("{officeId}", Math.random() < 0.5 ? office.id : encodeURIComponent(p1)).replace(/\{\w+\}/, encodeURIComponent(p2)).replace(/\{\w+\}/, encodeURIComponent(p1))}?${encodeURIComponent(p1)}=${encodeURIComponent(p2)}&limit=${encodeURIComponent(p2)}`;
+        const headers = authed ? { authorization: `Bearer ${stack.token("platform_admin")}` } : { authorization: `Bearer ${p1}` };
+        const init = { method: method.toUpperCase(), headers };
+        if (method !== "get" && shape !== "none") {
+          init.body = shape === "json" ? JSON.stringify(body) : raw;
+          init.headers = { ...headers, "content-type": shape === "json" ? "application/json" : "text/plain", "idempotency-key": p2.slice(0, 100) || "k" };
+        }
+        let res;
+        try {
+          res = await fetch(url, init);
+        } catch {
+          return true; // a URL fetch itself refuses to send: nothing reached the API
+        }
+        requests++;
+        const text = await res.text();
+        if (res.status >= 500 && !(path === "/health" && res.status === 503)) {
+          failures.push(`${method.toUpperCase()} ${path} → ${res.status}: ${text.slice(0, 160)}`);
+          return false;
+        }
+        if (res.status >= 400) {
+          const ok = (res.headers.get("content-type") ?? "").startsWith("application/problem+json") && ["type", "title", "status", "detail", "code", "requestId"].every((k) => text.includes(`"${k}"`));
+          if (!ok) {
+            failures.push(`${method.toUpperCase()} ${path} → ${res.status} not problem+json`);
+            return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: runs, endOnFailure: true },
+    ).catch(() => {});
+  }
+  verdict("every route fuzzed with malformed and hostile input", { routes: ops.length, requests }, failures);
+}
+
+const drills = { activations: drillActivations, webhooks: drillWebhooks, faults: drillFaults, fuzz: drillFuzz, crash: drillCrash };
+const stack = await startStack({ stripe: true, stripeRps: 100, gatewayRps: 95, vars: { STRIPE_OUTBOX_RETRY_MS: "500", STRIPE_TIMEOUT_MS: "1000" }, log: say });
+const started = Date.now();
+try {
+  const api = apiClient(stack.base, stack.token("platform_admin"));
+  for (const [name, run] of Object.entries(drills)) {
+    if (only && !only.has(name)) continue;
+    say(`${name}…`);
+    try {
+      await run(stack, api);
+    } catch (err) {
+      verdict(name, {}, [`drill crashed: ${err instanceof Error ? err.stack : err}`]);
+    }
+  }
+} finally {
+  await stack.stop();
+}
+const failed = results.filter((r) => !r.ok);
+console.log(`\ndrills: ${results.length - failed.length} passed, ${failed.length} failed (${Math.round((Date.now() - started) / 1000)} s${SHORT ? ", short form" : ""})`);
+process.exit(failed.length ? 1 : 0);
