@@ -170,7 +170,7 @@ async function drillWebhooks(stack, api) {
     voided: ["invoice.finalized", "invoice.voided"],
   };
   const kinds = Object.keys(scenarios);
-  const nInvoices = Math.ceil(target / 1.3 / 2.5);
+  const nInvoices = Math.ceil(target / 2.5); // the scenarios average 2.5 events
   const plan = await newPlan(api, { setupFee: 10_000 });
   // Cards that decline: the emulator never pays these, so only the drill's events move them.
   const offices = await pool(Array.from({ length: nInvoices }), 8, () => onboard(api, plan.id, thisMonthStart, "billing+decline@drill.example"));
