@@ -39,10 +39,24 @@ async function until(check, timeoutMs, stepMs = 250) {
 
 const one = async (stack, sql, args = []) => (await stack.sql.execute({ sql, args })).rows;
 
-async function newPlan(api, extra = {}) {
-  return api.post("/v1/plans", { code: `drill-${Math.random().toString(36).slice(2, 9)}`, name: "Drill", version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: null, unitAmount: 800 }], ...extra } });
+/** Setup calls retried on 503 (the local runtime restarting its Worker mid-request asks for that). */
+async function retrying(fn) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 6 || err?.status !== 503) throw err;
+      say(`setup call answered 503 (${String(err.message).slice(0, 80)}); retrying`);
+      await sleep(500 * attempt);
+    }
+  }
 }
-const onboard = (api, planId, startsOn, billingEmail = "billing@drill.example") => api.post("/v1/offices", { legalName: "Drill Clinic", billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
+
+async function newPlan(api, extra = {}) {
+  return retrying(() => api.post("/v1/plans", { code: `drill-${Math.random().toString(36).slice(2, 9)}`, name: "Drill", version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: null, unitAmount: 800 }], ...extra } }));
+}
+const onboard = (api, planId, startsOn, billingEmail = "billing@drill.example") =>
+  retrying(() => api.post("/v1/offices", { legalName: "Drill Clinic", billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId, startsOn }));
 
 /** An activation, retried (same idempotency key) until the API answers 200; returns the attempts. */
 async function activate(stack, officeId, patientId, occurredAt, { retry = false } = {}) {
@@ -54,7 +68,7 @@ async function activate(stack, officeId, patientId, occurredAt, { retry = false 
         body: JSON.stringify({ occurredAt }),
       });
       if (res.ok) return attempt;
-      if (!retry || res.status < 500) throw new Error(`activation answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+      if (res.status !== 503 && (!retry || res.status < 500)) throw new Error(`activation answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
     } catch (err) {
       if (!retry || attempt > 60) throw err;
     }
@@ -291,6 +305,7 @@ try {
       await run(stack, api);
     } catch (err) {
       verdict(name, {}, [`drill crashed: ${err instanceof Error ? err.stack : err}`]);
+      console.log(`worker log (tail):\n${stack.workerLog().split("\n").filter((l) => !l.startsWith("env.")).slice(-25).join("\n")}`);
     }
   }
 } finally {
