@@ -312,5 +312,6 @@ try {
   await stack.stop();
 }
 const failed = results.filter((r) => !r.ok);
-console.log(`\ndrills: ${results.length - failed.length} passed, ${failed.length} failed (${Math.round((Date.now() - started) / 1000)} s${SHORT ? ", short form" : ""})`);
+console.log(`\n${Math.round((Date.now() - started) / 1000)} s${SHORT ? ", short form" : ""}`);
+console.log(`drills: ${results.length - failed.length} passed, ${failed.length} failed`);
 process.exit(failed.length ? 1 : 0);
