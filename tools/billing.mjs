@@ -7,8 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { apiClient, ApiProblem } from "./lib/api.mjs";
-import { readDevVars } from "./lib/dev-vars.mjs";
-import { signDevToken } from "./token.mjs";
+import { operatorToken } from "./token.mjs";
 
 const USAGE = `usage:
   npm run billing -- run --date <YYYY-MM-DD> [--dry-run] [--url <base>]
@@ -37,23 +36,6 @@ function progress(done, total, label, stream) {
   else stream.write(`${bar}\n`);
 }
 
-function tokenFor(url) {
-  if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
-  const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url);
-  const vars = readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url)));
-  if (!local || !vars.AUTH_DEV_SECRET) throw new Error("BILLING_TOKEN is not set (a platform_admin token is needed for a deployed instance)");
-  const now = Math.floor(Date.now() / 1000);
-  return signDevToken(vars.AUTH_DEV_SECRET, {
-    sub: "dev-operator",
-    role: "platform_admin",
-    office_ids: [],
-    iss: vars.AUTH_ISSUER || "office-billing-dev",
-    aud: vars.AUTH_AUDIENCE || "office-billing-api",
-    iat: now,
-    nbf: now,
-    exp: now + 3600,
-  });
-}
 
 async function runCommand(api, { date, dryRun }, out, err) {
   if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error("--date YYYY-MM-DD is required");
@@ -143,7 +125,7 @@ export async function main(argv, out = process.stdout, err = process.stderr) {
   }
   const url = values.url ?? process.env.BILLING_URL ?? "http://127.0.0.1:8787";
   try {
-    const api = apiClient(url, tokenFor(url));
+    const api = apiClient(url, operatorToken(url, "dev-operator"));
     return command === "run" ? await runCommand(api, { date: values.date, dryRun: values["dry-run"] }, out, err) : await officeCommand(api, arg, out);
   } catch (e) {
     err.write(`billing: ${e instanceof ApiProblem ? e.message : e instanceof Error ? e.message : String(e)}\n`);

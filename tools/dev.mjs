@@ -15,7 +15,7 @@ import { applyMigrations } from "./lib/migrate.mjs";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
 import { waitForApi } from "./lib/api.mjs";
 import { seedDemo } from "./lib/demo.mjs";
-import { signDevToken } from "./token.mjs";
+import { devToken } from "./token.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
@@ -153,19 +153,7 @@ console.log(`dev: Worker starting on http://127.0.0.1:${args.port} (database ${d
 // 4. The demo (first start only) and what to try.
 const base = `http://127.0.0.1:${args.port}`;
 const demoPath = join(dataDir, "demo.json");
-const mint = (role, officeIds = []) => {
-  const now = Math.floor(Date.now() / 1000);
-  return signDevToken(devVars.AUTH_DEV_SECRET, {
-    sub: `dev-${role}`,
-    role,
-    office_ids: officeIds,
-    iss: devVars.AUTH_ISSUER || "office-billing-dev",
-    aud: devVars.AUTH_AUDIENCE || "office-billing-api",
-    iat: now,
-    nbf: now,
-    exp: now + 12 * 3600,
-  });
-};
+const mint = (role, officeIds = []) => devToken(devVars, { role, officeIds, ttlSeconds: 12 * 3600 });
 try {
   await waitForApi(base, 120_000);
   if (!devVars.AUTH_DEV_SECRET) {

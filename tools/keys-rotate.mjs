@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
-import { signDevToken } from "./token.mjs";
+import { operatorToken } from "./token.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -17,22 +17,12 @@ const { values: args } = parseArgs({
 });
 
 function token() {
-  if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
-  const vars = readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url)));
-  if (!vars.AUTH_DEV_SECRET) {
+  try {
+    return operatorToken(args.url, "keys-rotate-cli");
+  } catch {
     console.error("keys:rotate: set BILLING_TOKEN to a platform_admin token (or run locally with .dev.vars)");
     process.exit(2);
   }
-  const now = Math.floor(Date.now() / 1000);
-  return signDevToken(vars.AUTH_DEV_SECRET, {
-    sub: "keys-rotate-cli",
-    role: "platform_admin",
-    office_ids: [],
-    iss: vars.AUTH_ISSUER || "office-billing-dev",
-    aud: vars.AUTH_AUDIENCE || "office-billing-api",
-    iat: now,
-    exp: now + 600,
-  });
 }
 
 const auth = `Bearer ${token()}`;

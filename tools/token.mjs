@@ -31,6 +31,35 @@ export function signDevToken(secret, claims) {
   return `${head}.${body}.${sig}`;
 }
 
+/**
+ * A dev access token for `vars` (.dev.vars or a stack's settings): AUTH_DEV_SECRET signs it, with
+ * the configured issuer and audience. The one place the dev tools build token claims.
+ * @param {Record<string, string | undefined>} vars
+ * @param {{ role: string, officeIds?: string[], sub?: string, ttlSeconds?: number }} who
+ */
+export function devToken(vars, { role, officeIds = [], sub, ttlSeconds = 3600 }) {
+  const now = Math.floor(Date.now() / 1000);
+  return signDevToken(vars.AUTH_DEV_SECRET, {
+    sub: sub ?? `dev-${role}`,
+    role,
+    office_ids: officeIds,
+    iss: vars.AUTH_ISSUER || "office-billing-dev",
+    aud: vars.AUTH_AUDIENCE || "office-billing-api",
+    iat: now,
+    nbf: now,
+    exp: now + ttlSeconds,
+  });
+}
+
+/** A platform_admin token for the operator tools: BILLING_TOKEN, else (local instances only) a dev token from .dev.vars. */
+export function operatorToken(url, sub) {
+  if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
+  const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url);
+  const vars = readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url)));
+  if (!local || !vars.AUTH_DEV_SECRET) throw new Error("BILLING_TOKEN is not set (a platform_admin token is needed for a deployed instance)");
+  return devToken(vars, { role: "platform_admin", sub, ttlSeconds: 3600 });
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   let values;
   try {
@@ -50,16 +79,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (!ttl) usage("--ttl must look like 90s, 15m, 1h or 7d");
   const vars = { ...readDevVars(fileURLToPath(new URL("../.dev.vars", import.meta.url))), ...process.env };
   if (!vars.AUTH_DEV_SECRET) usage("AUTH_DEV_SECRET is not set (run `npm run dev` once to create .dev.vars)");
-  const now = Math.floor(Date.now() / 1000);
-  const token = signDevToken(vars.AUTH_DEV_SECRET, {
-    sub: values.sub ?? `dev-${values.role}`,
-    role: values.role,
-    office_ids: values.office,
-    iss: vars.AUTH_ISSUER || "office-billing-dev",
-    aud: vars.AUTH_AUDIENCE || "office-billing-api",
-    iat: now,
-    nbf: now,
-    exp: now + ttl,
-  });
+  const token = devToken(vars, { role: values.role, officeIds: values.office, sub: values.sub, ttlSeconds: ttl });
   console.log(token);
 }

@@ -1,27 +1,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { freePort } from "../../tools/lib/stack.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { readDevVars } from "../../tools/lib/dev-vars.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { apiClient } from "../../tools/lib/api.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
-import { signDevToken } from "../../tools/token.mjs";
+import { devToken } from "../../tools/token.mjs";
 
 const root = join(import.meta.dirname, "..", "..");
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
 
 type Dev = { proc: ChildProcess; output: () => string; base: string };
 const running: ChildProcess[] = [];
@@ -55,8 +46,7 @@ async function stopDev(dev: Dev) {
 
 function token(role: string, officeIds: string[] = []) {
   const vars = readDevVars(join(root, ".dev.vars")) as Record<string, string>;
-  const now = Math.floor(Date.now() / 1000);
-  return signDevToken(vars.AUTH_DEV_SECRET, { sub: `e2e-${role}`, role, office_ids: officeIds, iss: vars.AUTH_ISSUER || "office-billing-dev", aud: vars.AUTH_AUDIENCE || "office-billing-api", iat: now, nbf: now, exp: now + 3600 }) as string;
+  return devToken(vars, { role, officeIds, sub: `e2e-${role}` }) as string;
 }
 
 function cli(args: string[], base: string): Promise<{ code: number; out: string; err: string }> {

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { freePort } from "../../tools/lib/stack.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { generateLocalSecrets } from "../../tools/lib/secrets.mjs";
 
@@ -15,16 +16,6 @@ const artifacts = join(root, "test-artifacts");
 // CI installs Debian's chromium (.ci/run); on a machine without it the test says so and is skipped.
 const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
 
 let worker: ChildProcess | undefined;
 let browser: Browser | undefined;

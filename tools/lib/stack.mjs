@@ -12,7 +12,7 @@ import { createClient } from "@libsql/client";
 import { startStripeEmulator } from "../stripe-emulator/server.mjs";
 import { applyMigrations } from "./migrate.mjs";
 import { generateLocalSecrets } from "./secrets.mjs";
-import { signDevToken } from "../token.mjs";
+import { devToken } from "../token.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -98,11 +98,10 @@ export async function startStack(opts = {}) {
   });
   log(`stack: Worker ${base}, libSQL ${dbUrl}${emulator ? `, Stripe emulator ${emulator.url}` : ", no Stripe"}`);
   const sql = createClient({ url: dbUrl, authToken });
-  const now = () => Math.floor(Date.now() / 1000);
   const tokens = new Map();
   const token = (role, officeIds = []) => {
     const key = `${role}:${officeIds.join(",")}`;
-    if (!tokens.has(key)) tokens.set(key, signDevToken(secrets.AUTH_DEV_SECRET, { sub: `stack-${role}`, role, office_ids: officeIds, iss: vars.AUTH_ISSUER, aud: vars.AUTH_AUDIENCE, iat: now(), nbf: now(), exp: now() + 6 * 3600 }));
+    if (!tokens.has(key)) tokens.set(key, devToken(vars, { role, officeIds, sub: `stack-${role}`, ttlSeconds: 6 * 3600 }));
     return tokens.get(key);
   };
 
