@@ -6,6 +6,7 @@ import { expectProblem } from "../harness/problem";
 import { offices } from "../../src/db/offices";
 import { closeReads, closeStatements } from "../../src/office/close-cycle";
 import { testDb } from "../harness/seed";
+import { syncStripe } from "../harness/stripe";
 import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
 
 // Tiers (harness default): 1–50 at 800, 51–200 at 600, 201+ at 400; base fee 4900 unless stated.
@@ -184,6 +185,8 @@ describe("events and cycle boundaries", () => {
     const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
     await reportEvent(office, "carried", "activate", "2026-01-05T10:00:00Z");
     await runInvoicing([office], "2026-02-01T06:00:00Z");
+    // The close hands January to the Stripe outbox: let that push finish before the snapshot.
+    await syncStripe(office);
     const janBefore = (await monthlyInvoices(office))[0]!;
     // A late activation dated January: counted in February (active at its start), January untouched.
     await reportEvent(office, "late", "activate", "2026-01-20T10:00:00Z");
