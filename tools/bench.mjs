@@ -8,21 +8,30 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { apiClient } from "./lib/api.mjs";
+import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing]
+Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
+a table, then one JSON line (docs/performance.md).
+  --offices <n>       offices invoiced by the cron run (default 1000)
+  --patients <n>      active patients per office (default 40)
+  --duration <s>      seconds of each load phase (default 20)
+  --connections <n>   concurrent connections of the load phases (default 32)
+  --stripe-rps <n>    the emulator's request rate limit (default 100)
+  --skip-invoicing    skip the invoicing run of --offices offices
+  -h, --help          this text`;
+
 const root = fileURLToPath(new URL("..", import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    offices: { type: "string", default: "1000" },
-    patients: { type: "string", default: "40" },
-    duration: { type: "string", default: "20" },
-    connections: { type: "string", default: "32" },
-    "stripe-rps": { type: "string", default: "100" },
-    "skip-invoicing": { type: "boolean", default: false },
-  },
+const { values: args } = parseCli("bench", USAGE, {
+  offices: { type: "string", default: "1000" },
+  patients: { type: "string", default: "40" },
+  duration: { type: "string", default: "20" },
+  connections: { type: "string", default: "32" },
+  "stripe-rps": { type: "string", default: "100" },
+  "skip-invoicing": { type: "boolean", default: false },
 });
 const N_OFFICES = Number(args.offices);
 const N_PATIENTS = Number(args.patients);

@@ -15,6 +15,8 @@ const USAGE = `usage:
       with a progress bar, then prints a summary; --dry-run only lists what would be invoiced
   npm run billing -- office <officeId> [--url <base>]
       prints the office's status, current usage and last invoices
+  npm run billing -- --help (-h)
+      this text
 environment: BILLING_TOKEN (a platform_admin bearer token); BILLING_URL (default http://127.0.0.1:8787)`;
 
 /** Offices closed per request: small enough for a live progress bar. */
@@ -111,7 +113,7 @@ export async function main(argv, out = process.stdout, err = process.stderr) {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { date: { type: "string" }, "dry-run": { type: "boolean", default: false }, url: { type: "string" }, help: { type: "boolean", default: false } },
+      options: { date: { type: "string" }, "dry-run": { type: "boolean", default: false }, url: { type: "string" }, help: { type: "boolean", short: "h", default: false } },
     });
   } catch (e) {
     err.write(`billing: ${e.message}\n${USAGE}\n`);
@@ -119,9 +121,13 @@ export async function main(argv, out = process.stdout, err = process.stderr) {
   }
   const { values, positionals } = parsed;
   const [command, arg] = positionals;
-  if (values.help || !command || !["run", "office"].includes(command)) {
-    err.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+  if (values.help) {
+    out.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!command || !["run", "office"].includes(command)) {
+    err.write(`${command ? `billing: unknown command '${command}'\n` : ""}${USAGE}\n`);
+    return 2;
   }
   const url = values.url ?? process.env.BILLING_URL ?? "http://127.0.0.1:8787";
   try {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli } from "./lib/cli.mjs";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { applyMigrations } from "./lib/migrate.mjs";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
@@ -18,15 +18,23 @@ import { seedDemo } from "./lib/demo.mjs";
 import { devToken } from "./token.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    fresh: { type: "boolean", default: false },
-    port: { type: "string", default: "8787" },
-    "db-port": { type: "string", default: "8080" },
-    "stripe-port": { type: "string", default: "12111" },
-    data: { type: "string", default: ".data" },
-    "no-seed": { type: "boolean", default: false },
-  },
+const USAGE = `usage: npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--data .data] [--no-seed]
+Starts the local libSQL server, the local Stripe emulator (unless .dev.vars names a real Stripe key),
+applies the migrations and runs \`wrangler dev\`; seeds a demo on first start and prints dev tokens.
+  --fresh               delete the data directory (database, Durable Object state, demo) first
+  --port <port>         the Worker's port (default 8787)
+  --db-port <port>      the local libSQL server's port (default 8080)
+  --stripe-port <port>  the Stripe emulator's port (default 12111)
+  --data <dir>          the data directory (default .data)
+  --no-seed             do not seed the demo
+  -h, --help            this text`;
+const { values: args } = parseCli("dev", USAGE, {
+  fresh: { type: "boolean", default: false },
+  port: { type: "string", default: "8787" },
+  "db-port": { type: "string", default: "8080" },
+  "stripe-port": { type: "string", default: "12111" },
+  data: { type: "string", default: ".data" },
+  "no-seed": { type: "boolean", default: false },
 });
 
 const dataDir = resolve(root, args.data);

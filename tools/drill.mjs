@@ -4,12 +4,18 @@
 // process that can be killed, the Stripe emulator). Each drill prints its figures and an
 // invariant verdict; the process exits non-zero when any invariant breaks.
 import { createHmac } from "node:crypto";
-import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { apiClient } from "./lib/api.mjs";
+import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 
-const { values: args } = parseArgs({ options: { short: { type: "boolean", default: false }, only: { type: "string" } } });
+const USAGE = `usage: npm run drill [-- --short] [--only faults,crash,activations,webhooks,fuzz]
+Reliability drills on the local stack; exits non-zero when an invariant breaks.
+  --short          the short form (fewer offices, requests and runs; what CI runs)
+  --only <list>    only these drills, comma-separated: faults, crash, activations, webhooks, fuzz
+  -h, --help       this text`;
+
+const { values: args } = parseCli("drill", USAGE, { short: { type: "boolean", default: false }, only: { type: "string" } });
 const SHORT = args.short;
 const only = args.only ? new Set(args.only.split(",")) : null;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -4,16 +4,23 @@
 // keys never leave its environment): calls POST /v1/admin/data-keys/rotate until nothing remains.
 // Token: BILLING_TOKEN (a platform_admin token) or, locally, one minted from .dev.vars.
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli } from "./lib/cli.mjs";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { operatorToken } from "./token.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: "string", default: process.env.BILLING_URL || "http://127.0.0.1:8787" },
-    office: { type: "string" },
-    batch: { type: "string", default: "100" },
-  },
+const USAGE = `usage: npm run keys:rotate -- [--url <base>] [--office <id>] [--batch 100]
+Re-encrypts stored Stripe ids under the current data key, through the Worker's
+POST /v1/admin/data-keys/rotate, until nothing remains under an older key.
+  --url <base>     the API (default BILLING_URL, else http://127.0.0.1:8787)
+  --office <id>    only this office's values
+  --batch <n>      values per request (default 100)
+  -h, --help       this text
+environment: BILLING_TOKEN (a platform_admin bearer token; locally, one is minted from .dev.vars)`;
+
+const { values: args } = parseCli("keys:rotate", USAGE, {
+  url: { type: "string", default: process.env.BILLING_URL || "http://127.0.0.1:8787" },
+  office: { type: "string" },
+  batch: { type: "string", default: "100" },
 });
 
 function token() {

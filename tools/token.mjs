@@ -4,16 +4,20 @@
 // Worker accepts such tokens only when ENVIRONMENT is development or test.
 import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli, usageError } from "./lib/cli.mjs";
 import { readDevVars } from "./lib/dev-vars.mjs";
 
 const ROLES = ["platform_admin", "office_admin", "office_viewer", "clinical_system"];
 
-function usage(message) {
-  if (message) console.error(`token: ${message}`);
-  console.error("usage: npm run token -- --role <" + ROLES.join("|") + "> [--office <id>...] [--sub <id>] [--ttl 1h]");
-  process.exit(2);
-}
+const USAGE = `usage: npm run token -- --role <role> [--office <id>...] [--sub <id>] [--ttl 1h]
+Prints an HS256 dev access token signed with AUTH_DEV_SECRET (environment, then .dev.vars).
+  --role <role>    ${ROLES.join(", ")} (required)
+  --office <id>    an office the token may act for (office_ids); repeat for several
+  --sub <id>       the token's subject (default dev-<role>)
+  --ttl <ttl>      lifetime: 90s, 15m, 1h (default) or 7d
+  -h, --help       this text`;
+
+const usage = (message) => usageError("token", USAGE, message);
 
 /** @param {string} ttl e.g. 90s, 15m, 1h, 7d */
 export function parseTtl(ttl) {
@@ -61,19 +65,12 @@ export function operatorToken(url, sub) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        role: { type: "string" },
-        office: { type: "string", multiple: true, default: [] },
-        sub: { type: "string" },
-        ttl: { type: "string", default: "1h" },
-      },
-    }));
-  } catch (err) {
-    usage(err.message);
-  }
+  const { values } = parseCli("token", USAGE, {
+    role: { type: "string" },
+    office: { type: "string", multiple: true, default: [] },
+    sub: { type: "string" },
+    ttl: { type: "string", default: "1h" },
+  });
   if (!values.role || !ROLES.includes(values.role)) usage("--role must be one of " + ROLES.join(", "));
   const ttl = parseTtl(values.ttl);
   if (!ttl) usage("--ttl must look like 90s, 15m, 1h or 7d");
