@@ -242,7 +242,7 @@ describe("@libsql/client", () => {
     const read = await c.batch(["SELECT count(*) AS n FROM b", "SELECT max(id) AS m FROM b"], "read");
     expect(read[0]!.rows[0]!.n).toBe(4);
     const readFail = await captureError(c.batch(["SELECT 1", "SELECT * FROM no_such_table"], "read"));
-    expect(errorCode(readFail)).toBe("SQLITE_ERROR");
+    expect(errorCode(readFail)).toBe("SQLITE_UNKNOWN"); // sqld's name for SQLITE_ERROR
     const readWrite = await captureError(c.batch([{ sql: "INSERT INTO b (v) VALUES (?)", args: ["read-mode"] }], "read"));
     expect(errorCode(readWrite)).toBe("SQLITE_READONLY");
     expect(await count()).toBe(4);
@@ -331,9 +331,9 @@ describe("@libsql/client", () => {
     expect((await c.execute("SELECT name FROM parent WHERE id = 2")).rows[0]!.name).toBe("unnamed");
 
     // foreign keys are enforced (as on Turso), and migrate() switches them off while it runs
-    expect(errorCode(await captureError(c.execute("INSERT INTO child (parent_id) VALUES (99)")))).toBe(
-      "SQLITE_CONSTRAINT_FOREIGNKEY",
-    );
+    const fkError = await captureError(c.execute("INSERT INTO child (parent_id) VALUES (99)"));
+    expect(errorCode(fkError)).toBe("SQLITE_CONSTRAINT");
+    expect(fkError.message).toMatch(/FOREIGN KEY constraint failed/);
     const results = await c.migrate([
       "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '')",
       "INSERT INTO parent_new (id, name) SELECT id, coalesce(name, '') FROM parent",
@@ -346,23 +346,25 @@ describe("@libsql/client", () => {
     expect((await c.execute("PRAGMA foreign_keys")).rows[0]!.foreign_keys).toBe(1);
 
     const failing = await captureError(c.executeMultiple("INSERT INTO parent (id, name) VALUES (10, 'x'); INSERT INTO nope VALUES (1);"));
-    expect(errorCode(failing)).toBe("SQLITE_ERROR");
+    expect(errorCode(failing)).toBe("SQLITE_UNKNOWN");
   });
 
-  it("reports SQL errors with SQLite codes and keeps serving", async () => {
+  it("reports SQL errors with sqld's codes and keeps serving", async () => {
     const c = httpClient("errors");
     await c.execute("CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT UNIQUE, nn TEXT NOT NULL DEFAULT 'x')");
     await c.execute("INSERT INTO e (id, v) VALUES (1, 'a')");
     const syntax = await captureError(c.execute("SELEC 1"));
-    expect(syntax.code).toBe("SQLITE_ERROR");
+    expect(syntax.code).toBe("SQL_PARSE_ERROR");
     expect(syntax.message).toMatch(/syntax error/);
     const unique = await captureError(c.execute({ sql: "INSERT INTO e (v) VALUES (?)", args: ["a"] }));
-    expect(unique.code).toMatch(/^SQLITE_CONSTRAINT/);
-    expect(unique.code).toBe("SQLITE_CONSTRAINT_UNIQUE");
+    expect(unique.code).toBe("SQLITE_CONSTRAINT");
+    expect(unique.message).toMatch(/UNIQUE constraint failed: e\.v/);
     const pk = await captureError(c.execute("INSERT INTO e (id, v) VALUES (1, 'b')"));
-    expect(pk.code).toBe("SQLITE_CONSTRAINT_PRIMARYKEY");
+    expect(pk.code).toBe("SQLITE_CONSTRAINT");
+    expect(pk.message).toMatch(/UNIQUE constraint failed: e\.id/);
     const notNull = await captureError(c.execute("INSERT INTO e (v, nn) VALUES ('c', NULL)"));
-    expect(notNull.code).toBe("SQLITE_CONSTRAINT_NOTNULL");
+    expect(notNull.code).toBe("SQLITE_CONSTRAINT");
+    expect(notNull.message).toMatch(/NOT NULL constraint failed: e\.nn/);
     expect((await captureError(c.execute("SELECT * FROM missing"))).message).toMatch(/no such table/);
     expect((await captureError(c.execute("SELECT 1; SELECT 2"))).code).toBe("SQL_MANY_STATEMENTS");
     expect((await captureError(c.execute("  -- nothing here"))).code).toBe("SQL_NO_STATEMENT");
@@ -372,6 +374,145 @@ describe("@libsql/client", () => {
     expect((await c.execute("PRAGMA integrity_check")).rows[0]!.integrity_check).toBe("ok");
     expect((await c.execute({ sql: "SELECT ? AS p, x'ff' AS q", args: [1] })).rows[0]!.p).toBe(1);
     expect((await c.execute("SELECT count(*) AS n FROM e")).rows[0]!.n).toBe(1);
+  });
+});
+
+// What sqld (Turso) answers, verified in tursodatabase/libsql's libsql-server sources:
+// - src/hrana/proto.rs: a Hrana `Error` is `{ message, code }` only; Hrana 3 (docs/HRANA_3_SPEC.md)
+//   has no extended-code field.
+// - src/hrana/stmt.rs (`proto_error_from_stmt_error`, `sqlite_error_code`): an SQLite failure is
+//   `"SQLite error: <sqlite3_errmsg>"` with the *primary* code through rusqlite's ErrorCode, whose
+//   `Error::new` has no variant for SQLITE_ERROR (1), so that one is "SQLITE_UNKNOWN" (also seen in
+//   libsql/sqlalchemy-libsql#3: "SQLITE_UNKNOWN: SQLite error: no such table"). The extended code
+//   sqld reads (`RusqliteErrorExtended`) only goes to its replication RPC, not to Hrana.
+// - src/query_analysis.rs + stmt.rs `proto_stmt_to_query`: sqld parses SQL itself first, a syntax
+//   error is "SQL_PARSE_ERROR" ("SQL string could not be parsed: ...", as in drizzle-orm#3252), and
+//   src/hrana/batch.rs `proto_batch_to_program` / `proto_sequence_to_program` parse every statement
+//   before running any, so such an error fails the whole batch or sequence request.
+// - src/hrana/http/mod.rs `handle_cursor`: the same error on /v3/cursor fails the HTTP request
+//   (src/error.rs: 500, `{"error": ...}`) and drops the stream (stream.rs: Guard not released).
+// On the client side (@libsql/client 0.15.15, core/api.js + hrana.js `mapHranaError`) a Hrana error
+// becomes `LibsqlError(message, code, rawCode = undefined)`: `code` is the Hrana `code`, there is
+// no `extendedCode` property, and `rawCode` stays undefined over HTTP (only the local sqlite3 driver
+// sets it). So the extended reason (UNIQUE, NOT NULL, ...) is only in the message, on Turso as here.
+describe("errors as sqld reports them", () => {
+  const shape = (e: any) => ({ name: e?.name, code: e?.code, extendedCode: e?.extendedCode, rawCode: e?.rawCode });
+  const libsqlError = (code: string) => ({ name: "LibsqlError", code, extendedCode: undefined, rawCode: undefined });
+
+  async function schema(c: Client) {
+    await c.executeMultiple(`
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE t (
+        id INTEGER PRIMARY KEY, v TEXT UNIQUE, nn TEXT NOT NULL DEFAULT 'x',
+        n INTEGER CHECK (n > 0), parent_id INTEGER REFERENCES parent(id)
+      );
+      INSERT INTO parent (id) VALUES (1);
+      INSERT INTO t (id, v) VALUES (1, 'taken');
+    `);
+  }
+
+  const violations = [
+    { what: "UNIQUE", sql: "INSERT INTO t (v) VALUES ('taken')", message: "SQLite error: UNIQUE constraint failed: t.v" },
+    { what: "PRIMARY KEY", sql: "INSERT INTO t (id) VALUES (1)", message: "SQLite error: UNIQUE constraint failed: t.id" },
+    { what: "NOT NULL", sql: "INSERT INTO t (nn) VALUES (NULL)", message: "SQLite error: NOT NULL constraint failed: t.nn" },
+    { what: "CHECK", sql: "INSERT INTO t (n) VALUES (0)", message: "SQLite error: CHECK constraint failed: n > 0" },
+    { what: "FOREIGN KEY", sql: "INSERT INTO t (parent_id) VALUES (99)", message: "SQLite error: FOREIGN KEY constraint failed" },
+  ];
+
+  for (const [kind, make] of [["http", httpClient], ["web", webClient]] as const) {
+    it(`gives the ${kind} client sqld's code and message in execute, batch and transactions`, async () => {
+      const c = make(`sqld-errors-${kind}`);
+      await schema(c);
+      for (const { sql, message } of violations) {
+        const viaExecute = await captureError(c.execute(sql));
+        expect(shape(viaExecute)).toEqual(libsqlError("SQLITE_CONSTRAINT"));
+        expect(viaExecute.message).toBe(`SQLITE_CONSTRAINT: ${message}`);
+        const viaBatch = await captureError(c.batch(["INSERT INTO t (v) VALUES ('rolled back')", sql], "write"));
+        expect(shape(viaBatch)).toEqual(libsqlError("SQLITE_CONSTRAINT"));
+        expect(viaBatch.message).toBe(`SQLITE_CONSTRAINT: ${message}`);
+      }
+
+      const syntax = await captureError(c.execute("SELEC 1"));
+      expect(shape(syntax)).toEqual(libsqlError("SQL_PARSE_ERROR"));
+      expect(syntax.message).toBe('SQL_PARSE_ERROR: SQL string could not be parsed: near "SELEC": syntax error');
+      const noTable = await captureError(c.execute("SELECT * FROM missing"));
+      expect(shape(noTable)).toEqual(libsqlError("SQLITE_UNKNOWN"));
+      expect(noTable.message).toBe("SQLITE_UNKNOWN: SQLite error: no such table: missing");
+
+      // a statement that does not parse fails the whole batch before anything runs
+      const batchSyntax = await captureError(c.batch(["INSERT INTO t (v) VALUES ('never')", "SELEC 1"], "write"));
+      expect(shape(batchSyntax)).toEqual(libsqlError("SQL_PARSE_ERROR"));
+      const sequence = await captureError(c.executeMultiple("INSERT INTO t (v) VALUES ('never'); SELEC 1;"));
+      expect(shape(sequence)).toEqual(libsqlError("SQL_PARSE_ERROR"));
+      expect((await c.execute("SELECT v FROM t ORDER BY id")).rows.map((r) => r.v)).toEqual(["taken"]);
+
+      // interactive transaction: a failed statement leaves the transaction open
+      const tx = await c.transaction("write");
+      await tx.execute("INSERT INTO t (v) VALUES ('in tx')");
+      const inTx = await captureError(tx.execute("INSERT INTO t (v) VALUES ('taken')"));
+      expect(shape(inTx)).toEqual(libsqlError("SQLITE_CONSTRAINT"));
+      expect(inTx.message).toBe("SQLITE_CONSTRAINT: SQLite error: UNIQUE constraint failed: t.v");
+      expect(shape(await captureError(tx.execute("SELEC 1")))).toEqual(libsqlError("SQL_PARSE_ERROR"));
+      await tx.execute("INSERT INTO t (v) VALUES ('also in tx')");
+      await tx.commit();
+      expect((await c.execute("SELECT v FROM t ORDER BY id")).rows.map((r) => r.v)).toEqual(["taken", "in tx", "also in tx"]);
+
+      // ... unless the *first* statement does not parse: its batch carried the BEGIN, which then
+      // never ran, and the client closes the transaction
+      const tx2 = await c.transaction("write");
+      expect(shape(await captureError(tx2.execute("SELEC 1")))).toEqual(libsqlError("SQL_PARSE_ERROR"));
+      expect(shape(await captureError(tx2.execute("SELECT 1")))).toEqual(libsqlError("TRANSACTION_CLOSED"));
+      expect(await c.execute("SELECT 1 AS one")).toMatchObject({ rows: [{ one: 1 }] });
+    });
+  }
+
+  it("sends `{ message, code }` with the primary code on every path, and fails a cursor like sqld", async () => {
+    const c = httpClient("sqld-errors-raw");
+    await schema(c);
+    const onlyMessageAndCode = (e: any) => expect(Object.keys(e).sort()).toEqual(["code", "message"]);
+    const unique = { message: "SQLite error: UNIQUE constraint failed: t.v", code: "SQLITE_CONSTRAINT" };
+
+    for (const version of ["v2", "v3"]) {
+      const r = await pipeline(`/db/sqld-errors-raw/${version}/pipeline`, {
+        baton: null,
+        requests: [
+          { type: "execute", stmt: { sql: "INSERT INTO t (v) VALUES ('taken')" } },
+          { type: "batch", batch: { steps: [{ stmt: { sql: "SELECT 1" } }, { stmt: { sql: "INSERT INTO t (v) VALUES ('taken')" } }] } },
+          { type: "batch", batch: { steps: [{ stmt: { sql: "INSERT INTO t (v) VALUES ('never')" } }, { stmt: { sql: "SELEC 1" } }] } },
+          { type: "sequence", sql: "INSERT INTO t (v) VALUES ('never'); INSERT INTO t (nn) VALUES (NULL);" },
+          { type: "close" },
+        ],
+      });
+      expect(r.status).toBe(200);
+      const [execute, batch, unparsable, sequence] = r.json.results;
+      expect(execute).toEqual({ type: "error", error: unique });
+      onlyMessageAndCode(execute.error);
+      expect(batch.response.result.step_errors).toEqual([null, unique]);
+      expect(unparsable).toEqual({
+        type: "error",
+        error: { message: 'SQL string could not be parsed: near "SELEC": syntax error', code: "SQL_PARSE_ERROR" },
+      });
+      expect(sequence).toEqual({ type: "error", error: { message: "SQLite error: NOT NULL constraint failed: t.nn", code: "SQLITE_CONSTRAINT" } });
+      expect((await c.execute("SELECT count(*) AS n FROM t WHERE v = 'never'")).rows[0]!.n).toBe(1); // from the sequence only
+      await c.execute("DELETE FROM t WHERE v = 'never'");
+    }
+
+    const cursor = (body: unknown) =>
+      fetch(`${dbUrl("sqld-errors-raw")}v3/cursor`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const stepError = await cursor({ baton: null, batch: { steps: [{ stmt: { sql: "INSERT INTO t (v) VALUES ('taken')" } }] } });
+    expect(stepError.status).toBe(200);
+    const lines = (await stepError.text()).trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines[1]).toEqual({ type: "step_error", step: 0, error: unique });
+    onlyMessageAndCode(lines[1].error);
+
+    // a statement sqld cannot parse fails the cursor request itself and drops the stream
+    const open = await pipeline("/db/sqld-errors-raw/v3/pipeline", { baton: null, requests: [{ type: "execute", stmt: { sql: "BEGIN" } }] });
+    const unparsable = await cursor({ baton: open.json.baton, batch: { steps: [{ stmt: { sql: "SELEC 1" } }] } });
+    expect(unparsable.status).toBe(500);
+    expect(await unparsable.json()).toEqual({ error: 'SQL string could not be parsed: near "SELEC": syntax error' });
+    const after = await pipeline("/db/sqld-errors-raw/v3/pipeline", { baton: open.json.baton, requests: [{ type: "close" }] });
+    expect(after.status).toBe(400);
+    expect(after.json.code).toBe("BATON_INVALID");
   });
 });
 
@@ -426,7 +567,7 @@ describe("idle streams and locking", () => {
 });
 
 describe("lock contention edge cases", () => {
-  it("reports SQLITE_BUSY_SNAPSHOT for a stale deferred transaction and the stream recovers after ROLLBACK", async () => {
+  it("reports SQLITE_BUSY (SQLite's BUSY_SNAPSHOT) for a stale deferred transaction and the stream recovers after ROLLBACK", async () => {
     const other = httpClient("snapshot");
     await other.execute("CREATE TABLE t (v TEXT)");
     const first = await pipeline("/db/snapshot/v2/pipeline", {
@@ -446,7 +587,7 @@ describe("lock contention edge cases", () => {
         { type: "close" },
       ],
     });
-    expect(second.json.results.map((r: any) => r.error?.code ?? r.type)).toEqual(["SQLITE_BUSY_SNAPSHOT", "ok", "ok", "ok"]);
+    expect(second.json.results.map((r: any) => r.error?.code ?? r.type)).toEqual(["SQLITE_BUSY", "ok", "ok", "ok"]);
     expect((await other.execute("SELECT v FROM t ORDER BY rowid")).rows.map((r) => r.v)).toEqual(["other", "after"]);
     await other.execute("INSERT INTO t VALUES ('still writable')");
   });
@@ -572,9 +713,10 @@ describe("drizzle-orm/libsql", () => {
     expect(names.sort()).toEqual(["ann", "bob", "carl"]);
 
     const dup = await captureError(db.insert(users).values({ name: "ann" }));
-    expect(errorCode(dup)).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(errorCode(dup)).toBe("SQLITE_CONSTRAINT");
     const fk = await captureError(db.insert(posts).values({ userId: 999, title: "orphan" }));
-    expect(errorCode(fk)).toBe("SQLITE_CONSTRAINT_FOREIGNKEY");
+    expect(errorCode(fk)).toBe("SQLITE_CONSTRAINT");
+    expect(fk.cause.message).toMatch(/FOREIGN KEY constraint failed/);
     expect((await db.select().from(posts)).length).toBe(2);
   });
 });
@@ -696,7 +838,7 @@ describe("raw Hrana over HTTP", () => {
     expect(ran).toEqual([0, 2, 4, 6, 8, 11, 12, 13]);
     expect(failed).toEqual([1, 10]);
     expect(result.step_results[4].rows).toEqual([[{ type: "integer", value: "4" }]]);
-    expect(result.step_errors[1].code).toBe("SQLITE_ERROR");
+    expect(result.step_errors[1]).toEqual({ message: "SQLite error: no such table: missing", code: "SQLITE_UNKNOWN" });
     expect(r.json.baton).toBeNull();
   });
 

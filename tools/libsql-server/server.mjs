@@ -50,6 +50,17 @@ class HranaError extends Error {
 }
 const protoError = (/** @type {string} */ message) => new HranaError(message, "HRANA_PROTO_ERROR");
 
+/** An HTTP error answered as sqld's generic errors are: `{"error": message}`, no Hrana `Error`. */
+class SqldHttpError extends Error {
+  /** @param {string} message @param {number} status */
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+/** Codes of sqld's errors for a statement it cannot take at all (its StmtError before execution). */
+const STMT_ERROR_CODES = new Set(["SQL_PARSE_ERROR", "SQL_NO_STATEMENT", "SQL_MANY_STATEMENTS"]);
+
 // ---------------------------------------------------------------------------------------------
 // SQL scanning: statement splitting, parameter discovery (numbered exactly like SQLite does) and a
 // rough classification of each statement.
@@ -265,10 +276,80 @@ function encodeValue(v) {
   return { type: "text", value: String(v) };
 }
 
+// Errors are reported as sqld reports them (libsql-server src/hrana/stmt.rs): a Hrana `Error` is
+// only `{message, code}` (Hrana 3 has no extended-code field), and `code` is the *primary* result
+// code named through rusqlite's ErrorCode, which has no variant for SQLITE_ERROR (1), so plain SQL
+// errors such as "no such table" come out as SQLITE_UNKNOWN. The extended code (UNIQUE, NOTNULL,
+// ...) is only in the message, e.g. "SQLite error: UNIQUE constraint failed: t.v". Syntax errors
+// are caught by sqld's own parser before SQLite sees the statement: SQL_PARSE_ERROR.
+
+/** Primary result code numbers by name (https://www.sqlite.org/rescode.html). */
+const SQLITE_PRIMARY = new Map(Object.entries({
+  SQLITE_ERROR: 1, SQLITE_INTERNAL: 2, SQLITE_PERM: 3, SQLITE_ABORT: 4, SQLITE_BUSY: 5, SQLITE_LOCKED: 6,
+  SQLITE_NOMEM: 7, SQLITE_READONLY: 8, SQLITE_INTERRUPT: 9, SQLITE_IOERR: 10, SQLITE_CORRUPT: 11,
+  SQLITE_NOTFOUND: 12, SQLITE_FULL: 13, SQLITE_CANTOPEN: 14, SQLITE_PROTOCOL: 15, SQLITE_EMPTY: 16,
+  SQLITE_SCHEMA: 17, SQLITE_TOOBIG: 18, SQLITE_CONSTRAINT: 19, SQLITE_MISMATCH: 20, SQLITE_MISUSE: 21,
+  SQLITE_NOLFS: 22, SQLITE_AUTH: 23, SQLITE_FORMAT: 24, SQLITE_RANGE: 25, SQLITE_NOTADB: 26,
+  SQLITE_NOTICE: 27, SQLITE_WARNING: 28,
+}));
+/** The primary codes sqld names; every other one (ERROR, EMPTY, FORMAT, NOTICE, WARNING) is SQLITE_UNKNOWN. */
+const SQLD_NAMED = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22, 23, 25, 26]);
+const SQLD_NAME_BY_PRIMARY = new Map([...SQLITE_PRIMARY].filter(([, n]) => SQLD_NAMED.has(n)).map(([name, n]) => [n, name]));
+
+/**
+ * sqld's Hrana `code` for an error of the libsql engine (`code` is SQLite's extended name, e.g.
+ * SQLITE_CONSTRAINT_UNIQUE, `rawCode` the extended number) or one of this server's SQLite-style
+ * errors (SQLITE_BUSY, SQLITE_READONLY).
+ * @param {{ code: string, rawCode?: unknown }} e
+ */
+function sqldSqliteCode(e) {
+  let primary = typeof e.rawCode === "number" ? e.rawCode & 0xff : undefined;
+  if (primary === undefined) {
+    for (const [name, n] of SQLITE_PRIMARY) if (e.code === name || e.code.startsWith(`${name}_`)) primary = n;
+  }
+  return (primary !== undefined && SQLD_NAME_BY_PRIMARY.get(primary)) || "SQLITE_UNKNOWN";
+}
+
+/** SQLite's messages for SQL it cannot tokenize or parse (schema-independent). */
+const PARSE_ERROR_RE = /^(?:near ".*": syntax error|incomplete input|unrecognized token: .*)$/s;
+
+/** The SQL_PARSE_ERROR sqld answers for SQL its parser rejects, if `e` is such an error. @param {any} e */
+function parseErrorOf(e) {
+  if (!e || e instanceof HranaError || e.code !== "SQLITE_ERROR" || !PARSE_ERROR_RE.test(String(e.message))) return undefined;
+  return new HranaError(`SQL string could not be parsed: ${e.message}`, "SQL_PARSE_ERROR");
+}
+
+/** conn.prepare(), with parse errors reported as sqld does. @param {any} conn @param {string} sql */
+function prepareSql(conn, sql) {
+  try {
+    return conn.prepare(sql);
+  } catch (e) {
+    throw parseErrorOf(e) ?? e;
+  }
+}
+
+/**
+ * sqld parses every statement of a batch or sequence before running any of them, so one that does
+ * not parse fails the whole request and nothing runs. SQLite's prepare() finds the same errors;
+ * other prepare errors (e.g. a table an earlier step creates) are left to the execution.
+ * @param {Stream} stream @param {string[]} sqls
+ */
+function checkParse(stream, sqls) {
+  if (stream.closed) return;
+  for (const sql of sqls) {
+    try {
+      stream.conn.prepare(sql);
+    } catch (e) {
+      const parseError = parseErrorOf(e);
+      if (parseError) throw parseError;
+    }
+  }
+}
+
 /** Any thrown thing -> Hrana Error object. @param {any} e */
 function toErrorObject(e) {
-  if (e instanceof HranaError) return { message: e.message, code: e.code };
-  if (e && typeof e.code === "string" && e.code.startsWith("SQLITE_")) return { message: `SQLite error: ${e.message}`, code: e.code };
+  if (e instanceof HranaError) return { message: e.message, code: e.code.startsWith("SQLITE_") ? sqldSqliteCode(e) : e.code };
+  if (e && typeof e.code === "string" && e.code.startsWith("SQLITE_")) return { message: `SQLite error: ${e.message}`, code: sqldSqliteCode(e) };
   const message = String(e?.message ?? e);
   if (/can only bind/i.test(message)) return { message, code: "ARGS_INVALID" };
   if (/not open/i.test(message)) return { message, code: "STREAM_CLOSED" };
@@ -665,7 +746,7 @@ async function executeStmt(stream, stmt) {
   if (stream.closed) throw new HranaError("The stream has been closed", "STREAM_CLOSED");
   const conn = stream.conn;
   const started = performance.now();
-  const prepared = conn.prepare(stmt.sql);
+  const prepared = prepareSql(conn, stmt.sql);
   const info = host.stmtInfo(stream, stmt.sql, stmt.analysis);
   guardReadonly(stream, info);
   const params = stmt.analysis.paramCount > 0 ? bindValues(stmt) : undefined;
@@ -753,13 +834,22 @@ function evalCond(cond, outcomes, stream) {
   }
 }
 
-/** @param {Stream} stream @param {unknown} batch */
-async function executeBatch(stream, batch) {
+/**
+ * Decodes a batch and checks that every statement parses, before any of them runs (as sqld does).
+ * @param {Stream} stream @param {unknown} batch
+ */
+function decodeBatch(stream, batch) {
   if (!isObj(batch) || !Array.isArray(/** @type {any} */ (batch).steps)) throw protoError("`batch.steps` must be an array");
   const steps = /** @type {unknown[]} */ (/** @type {any} */ (batch).steps).map((step) => {
     if (!isObj(step)) throw protoError("Batch step must be an object");
     return { condition: /** @type {any} */ (step).condition ?? null, stmt: decodeStmt(stream, /** @type {any} */ (step).stmt) };
   });
+  checkParse(stream, steps.map((s) => s.stmt.sql));
+  return steps;
+}
+
+/** @param {Stream} stream @param {{ condition: unknown, stmt: Stmt }[]} steps */
+async function executeBatch(stream, steps) {
   /** @type {('ok'|'error'|'skip')[]} */
   const outcomes = [];
   /** @type {(object|null)[]} */
@@ -784,9 +874,9 @@ async function executeBatch(stream, batch) {
 
 /** Runs the statements one by one and stops at the first error. @param {Stream} stream @param {string} sql */
 async function executeSequence(stream, sql) {
-  for (const { sql: text } of splitSql(sql)) {
-    await executeStmt(stream, { sql: text, args: [], named: new Map(), wantRows: false, analysis: checkSingleStatement(text) });
-  }
+  const stmts = splitSql(sql).map(({ sql: text }) => ({ sql: text, args: [], named: new Map(), wantRows: false, analysis: checkSingleStatement(text) }));
+  checkParse(stream, stmts.map((s) => s.sql));
+  for (const stmt of stmts) await executeStmt(stream, stmt);
 }
 
 /** @param {Stream} stream @param {string} sql */
@@ -796,7 +886,7 @@ async function describe(stream, sql) {
     stream.needsFinalize = false;
     await finalizeDroppedStatements();
   }
-  const prepared = stream.conn.prepare(sql);
+  const prepared = prepareSql(stream.conn, sql);
   const cols = prepared.columns().map((c) => ({ name: c.name ?? "", decltype: c.type ?? null }));
   const info = stream.host.stmtInfo(stream, sql, analysis);
   const params = [];
@@ -824,7 +914,7 @@ async function handleStreamRequest(stream, req) {
         response = { type: "execute", result: await executeStmt(stream, decodeStmt(stream, r.stmt)) };
         break;
       case "batch":
-        response = { type: "batch", result: await executeBatch(stream, r.batch) };
+        response = { type: "batch", result: await executeBatch(stream, decodeBatch(stream, r.batch)) };
         break;
       case "sequence":
         await executeSequence(stream, resolveSql(stream, r.sql, r.sql_id));
@@ -1008,7 +1098,19 @@ class Server {
     const entries = [];
     let baton = null;
     try {
-      const result = await executeBatch(stream, b.batch);
+      let steps;
+      try {
+        steps = decodeBatch(stream, b.batch);
+      } catch (e) {
+        // sqld turns a statement it cannot take (unparsable, none or several statements) into a
+        // failed HTTP request (500, `{"error": ...}`) and drops the stream with its transaction.
+        if (e instanceof HranaError && STMT_ERROR_CODES.has(e.code)) {
+          stream.close();
+          throw new SqldHttpError(e.message, 500);
+        }
+        throw e;
+      }
+      const result = await executeBatch(stream, steps);
       result.step_results.forEach((r, step) => {
         const error = result.step_errors[step];
         if (error) entries.push({ type: "step_error", step, error });
@@ -1020,6 +1122,7 @@ class Server {
         }
       });
     } catch (e) {
+      if (e instanceof SqldHttpError) throw e;
       entries.push({ type: "error", error: toErrorObject(e) });
     } finally {
       baton = this.release(stream);
@@ -1224,6 +1327,7 @@ async function route(state, req, res) {
     res.end(text);
   } catch (e) {
     if (e instanceof HranaError) return sendError(res, e);
+    if (e instanceof SqldHttpError) return sendJson(res, e.status, { error: e.message });
     throw e;
   }
 }
