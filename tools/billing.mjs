@@ -7,12 +7,14 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { apiClient, ApiProblem } from "./lib/api.mjs";
+import { now, utcDate } from "./lib/clock.mjs";
 import { operatorToken } from "./token.mjs";
 
 const USAGE = `usage:
   npm run billing -- run --date <YYYY-MM-DD> [--dry-run] [--url <base>]
-      closes every billing cycle that ended by the end of that (UTC) date, office by office,
-      with a progress bar, then prints a summary; --dry-run only lists what would be invoiced
+      closes every billing cycle that ended by the start of that date in its office's time
+      zone (today included), office by office, with a progress bar, then prints a summary;
+      --dry-run only lists what would be invoiced; a date that has not begun anywhere is refused
   npm run billing -- office <officeId> [--url <base>]
       prints the office's status, current usage and last invoices
   npm run billing -- --help (-h)
@@ -40,11 +42,14 @@ function progress(done, total, label, stream) {
 
 
 async function runCommand(api, { date, dryRun }, out, err) {
-  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error("--date YYYY-MM-DD is required");
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new Error("--date YYYY-MM-DD is required");
+  // The latest date on Earth is UTC+14's: a date after it has begun nowhere, and nothing has ended by its start.
+  const latest = utcDate(now() + 14 * 3_600_000);
+  if (date > latest) throw new Error(`${date} has not begun in any time zone yet (it is ${utcDate(now())} in UTC): a run closes only cycles that have ended; give today or an earlier date`);
   // What is due: the dry run lists every office with a cycle that ended by then.
   const plan = await api.post("/v1/admin/invoicing-runs", { date, dryRun: true });
   const due = plan.offices.filter((o) => o.invoices.length > 0);
-  out.write(`${due.length} office(s) with cycles ended by the end of ${date} (UTC)${dryRun ? " — dry run, nothing changes" : ""}\n`);
+  out.write(`${due.length} office(s) with cycles ended by the start of ${date} (in each office's time zone)${dryRun ? " — dry run, nothing changes" : ""}\n`);
   let results = due;
   const failed = [];
   if (!dryRun && due.length > 0) {

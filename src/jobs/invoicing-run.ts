@@ -4,6 +4,7 @@ import { invoices } from "../db/invoices";
 import { jobRuns } from "../db/job-runs";
 import { offices } from "../db/offices";
 import { newId } from "../security/request-id";
+import * as clock from "../clock";
 
 export const INVOICING_JOB = "invoicing";
 /** Offices read per page when looking for due ones; messages sent per Queue sendBatch. */
@@ -15,14 +16,18 @@ export const SEND_RATE_PER_S = 4000;
 /** One queue message: close this office's cycles that ended by `at`. */
 export type CloseMessage = { officeId: string; at: number; runKey: string };
 
-/** Offices whose current cycle has ended by `at` (its end instant was fixed in the office's zone when it opened). */
-export function dueOffices(db: Database, at: number, opts: { afterId?: string; limit?: number; officeIds?: string[] } = {}) {
+/**
+ * Offices whose current cycle has ended by `at` (its end instant was fixed in the office's zone
+ * when it opened) and, with `endedBy`, by the start of that local date in the office's zone.
+ */
+export function dueOffices(db: Database, at: number, opts: { afterId?: string; limit?: number; officeIds?: string[]; endedBy?: string } = {}) {
   return db
-    .select({ id: offices.id })
+    .select({ id: offices.id, timeZone: offices.timeZone })
     .from(offices)
     .where(
       and(
         lte(offices.cycleEndAt, at),
+        ...(opts.endedBy ? [lte(offices.cycleEnd, opts.endedBy)] : []),
         ne(offices.status, "canceled"),
         gt(offices.id, opts.afterId ?? ""),
         ...(opts.officeIds ? [inArray(offices.id, opts.officeIds)] : []),
@@ -50,7 +55,7 @@ export type InvoicingRunSummary = { runKey: string; attempt: number; officesDue:
  */
 export async function runInvoicing(db: Database, queue: Queue<CloseMessage>, scheduledTime: number, cron: string | null): Promise<InvoicingRunSummary> {
   const runKey = new Date(scheduledTime).toISOString();
-  const now = Date.now();
+  const now = clock.now();
   const [claimed, firstPage] = await db.batch([
     db
       .insert(jobRuns)
@@ -79,6 +84,6 @@ export async function runInvoicing(db: Database, queue: Queue<CloseMessage>, sch
     if (spent < minimumMs) await new Promise((r) => setTimeout(r, minimumMs - spent));
   }
   const summary: InvoicingRunSummary = { runKey, attempt: run.attempts, officesDue, messages };
-  await db.update(jobRuns).set({ status: "succeeded", finishedAt: Date.now(), summary }).where(sql`${jobRuns.id} = ${run.id}`);
+  await db.update(jobRuns).set({ status: "succeeded", finishedAt: clock.now(), summary }).where(sql`${jobRuns.id} = ${run.id}`);
   return summary;
 }

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import type { Env } from "../env";
 import { officeObject } from "../office/client";
+import * as clock from "../clock";
 
 /** Offices reconciled per daily run (each is one Durable Object call; Stripe reads are rate limited there). */
 export const RECONCILE_LIMIT = 900;
@@ -43,7 +44,7 @@ export async function reconcileOffices(env: Pick<Env, "OFFICE_BILLING">, officeI
  * is continued by the next. Invoices changed in the last hour are left for the next run (their
  * webhooks may still be on the way). It reports what it changed.
  */
-export async function runReconciliation(db: Database, env: Pick<Env, "OFFICE_BILLING">, now = Date.now()): Promise<ReconciliationReport> {
+export async function runReconciliation(db: Database, env: Pick<Env, "OFFICE_BILLING">, now = clock.now()): Promise<ReconciliationReport> {
   const rows = await db.all<{ office_id: string }>(sql`
     SELECT office_id FROM invoices
     WHERE stripe_invoice_ref IS NOT NULL AND (status IN ('open','uncollectible') OR stripe_state = 'draft_created') AND updated_at < ${now - RECONCILE_MIN_AGE_MS}

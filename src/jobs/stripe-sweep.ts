@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import type { Env } from "../env";
 import { officeObject } from "../office/client";
+import * as clock from "../clock";
 
 /** At most this many offices are re-armed per run (each is one Durable Object call). */
 export const SWEEP_LIMIT = 500;
@@ -15,7 +16,7 @@ export const SWEEP_STALE_MS = 15 * 60_000;
  * catches an object that lost it: only work untouched for `SWEEP_STALE_MS` is considered (fresh
  * work belongs to the alarm that its operation armed). Re-arming an armed alarm changes nothing.
  */
-export async function sweepStripeWork(db: Database, env: Pick<Env, "OFFICE_BILLING">, now = Date.now()): Promise<{ offices: number; failed: number }> {
+export async function sweepStripeWork(db: Database, env: Pick<Env, "OFFICE_BILLING">, now = clock.now()): Promise<{ offices: number; failed: number }> {
   const stale = now - SWEEP_STALE_MS;
   const rows = await db.all<{ office_id: string }>(sql`
     SELECT office_id FROM invoices WHERE total > 0 AND updated_at < ${stale} AND (

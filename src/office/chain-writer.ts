@@ -5,6 +5,7 @@ import { auditLog } from "../db/audit";
 import { dbErrorMatches } from "../db/errors";
 import { ApiError } from "../http/problem";
 import { entryHash, GENESIS_HASH, seal, type AuditContent, type AuditEntry } from "../security/audit-chain";
+import * as clock from "../clock";
 
 /** What a caller says about an audited event; the writer adds chain, sequence, time and hashes. */
 export type AuditInput = {
@@ -108,7 +109,7 @@ export class ChainWriter {
    */
   async prepare(db: Database, inputs: AuditInput[], onlyIf?: SQL): Promise<{ insert: BatchItem<"sqlite">; commit: () => void }> {
     let head = this.head() ?? (await this.reload(db)) ?? { seq: 0, hash: GENESIS_HASH };
-    const now = Date.now();
+    const now = clock.now();
     const rows: AuditEntry[] = [];
     for (const input of inputs) {
       const entry = await seal(head.hash, {

@@ -3,6 +3,7 @@
  * request's hash and the first answer. A repeated key is answered from here without touching the
  * database; the database's unique index on the key's hash remains the last line of defence.
  */
+import * as clock from "../clock";
 export type StoredAnswer = { requestHash: string; response: unknown };
 
 export class IdempotencyStore {
@@ -25,7 +26,7 @@ export class IdempotencyStore {
       keyHash,
       answer.requestHash,
       JSON.stringify(answer.response),
-      Date.now(),
+      clock.now(),
     );
   }
 }

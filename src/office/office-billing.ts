@@ -12,7 +12,7 @@ import { closeReads, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
-import { onboardingStatements, type OnboardingInput } from "./onboarding";
+import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
@@ -21,6 +21,7 @@ import { loadConfig } from "../config";
 import { dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
 import { StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
+import * as clock from "../clock";
 
 export type OfficeObjectInfo = {
   officeId: string;
@@ -72,7 +73,7 @@ export class OfficeBilling extends SerializedObject {
     this.ctx.storage.sql.exec(
       "UPDATE office_meta SET operations = operations + 1, last_operation = ?, last_operation_at = ? WHERE id = 1",
       operation,
-      Date.now(),
+      clock.now(),
     );
   }
 
@@ -117,7 +118,7 @@ export class OfficeBilling extends SerializedObject {
       if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
 
       const eventId = newId("pev");
-      const batch = patientEventBatch(this.db, officeId, eventId, input, Date.now());
+      const batch = patientEventBatch(this.db, officeId, eventId, input, clock.now());
       // before (2), writes (7), the audit insert, then the answer.
       type Rows = [Awaited<(typeof batch.before)[0]>, Awaited<(typeof batch.before)[1]>, ...unknown[]];
       const answerRows = (r: Rows) => r.at(-1) as Awaited<typeof batch.after>;
@@ -150,9 +151,22 @@ export class OfficeBilling extends SerializedObject {
    * Onboards the office this object serves: office, first draft invoice, setup-fee invoice, and
    * the audit entry, in one batch.
    */
-  async onboard(officeId: string, input: OnboardingInput, actor: Actor): Promise<OfficeResult<{ office: typeof offices.$inferSelect; invoices: (typeof invoices.$inferSelect)[] }>> {
+  async onboard(officeId: string, input: OnboardingInput, actor: Actor): Promise<OfficeResult<{ office: typeof offices.$inferSelect; invoices: (typeof invoices.$inferSelect)[]; replayed: boolean }>> {
     return this.thenSync(officeId, this.exclusive(officeId, "office.onboard", async () => {
-      const now = Date.now();
+      if (input.idempotent) {
+        // A keyed request: this object may already serve the office a first attempt onboarded.
+        const [existing, existingInvoices] = await this.db.batch([
+          this.db.select().from(offices).where(eq(offices.id, officeId)),
+          this.db.select().from(invoices).where(eq(invoices.officeId, officeId)),
+        ]);
+        if (existing[0]) {
+          if (!sameOnboarding(existing[0], input)) {
+            return this.refuse(officeId, actor, "office.onboard", [officeId], new ApiError("CONFLICT", "This Idempotency-Key was already used to onboard an office with different details."));
+          }
+          return { office: existing[0], invoices: existingInvoices, replayed: true };
+        }
+      }
+      const now = clock.now();
       const plan = onboardingStatements(this.db, officeId, input, now);
       const results = await this.write<unknown[]>(
         officeId,
@@ -162,7 +176,7 @@ export class OfficeBilling extends SerializedObject {
         () => plan.reads,
       );
       const [officeRows, invoiceRows] = results.slice(-2) as [(typeof offices.$inferSelect)[], (typeof invoices.$inferSelect)[]];
-      return { office: officeRows[0]!, invoices: invoiceRows };
+      return { office: officeRows[0]!, invoices: invoiceRows, replayed: false };
     }));
   }
 
@@ -185,7 +199,7 @@ export class OfficeBilling extends SerializedObject {
           throw new ApiError("INTERNAL", "The office's current invoice is missing.");
         }
         // `at` decides what is due; the records carry the real time of the close.
-        const now = Date.now();
+        const now = clock.now();
         const plan = closeStatements(this.db, { office, draft, versions }, now);
         const closedRow = () => this.db.select({ finalizedAt: invoices.finalizedAt }).from(invoices).where(eq(invoices.id, plan.closedInvoiceId));
         await this.write<unknown[]>(
@@ -220,7 +234,7 @@ export class OfficeBilling extends SerializedObject {
       const [officeRows, draftRows, lines, versions] = await this.db.batch(subscriptionReads(this.db, officeId, change));
       const office = officeRows[0];
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      const now = Date.now();
+      const now = clock.now();
       let statements;
       try {
         statements = subscriptionStatements(this.db, { office, draft: draftRows[0], lines, versions }, change, now);
@@ -242,7 +256,7 @@ export class OfficeBilling extends SerializedObject {
   /** A one-off charge (platform_admin): its own finalized invoice, or a line on the current draft. One batch. */
   async addCharge(officeId: string, input: ChargeInput, actor: Actor): Promise<OfficeResult<{ lineId: string; invoiceId: string }>> {
     return this.thenSync(officeId, this.exclusive(officeId, "charge.add", async () => {
-      const plan = chargeStatements(this.db, officeId, input, Date.now());
+      const plan = chargeStatements(this.db, officeId, input, clock.now());
       const results = await this.write<unknown[]>(
         officeId,
         () => plan.statements,
@@ -321,7 +335,7 @@ export class OfficeBilling extends SerializedObject {
       await this.outbox(row.office_id).drain();
     } catch (err) {
       console.error(JSON.stringify({ level: "error", msg: "stripe outbox run failed; retrying in a minute", officeId: row.office_id, error: err instanceof Error ? err.name : "error" }));
-      await this.ctx.storage.setAlarm(Date.now() + 60_000);
+      await this.ctx.storage.setAlarm(clock.now() + 60_000);
     }
   }
 
@@ -403,7 +417,7 @@ export class OfficeBilling extends SerializedObject {
           throw this.stripeProblem(err, "confirm the invoice is unpaid");
         }
         if (state.status === "paid") {
-          const now = Date.now();
+          const now = clock.now();
           await outbox.commit(
             "invoice.paid",
             () => [this.db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = ${state.amountPaid}, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status = 'open'`)],
@@ -414,7 +428,7 @@ export class OfficeBilling extends SerializedObject {
       }
       const row = unwrap(
         await this.exclusive(officeId, "invoice.void", async () => {
-          const now = Date.now();
+          const now = clock.now();
           const voidedNow = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${invoiceId} AND ${invoices.voidedAt} = ${now} AND ${invoices.status} = 'void')`;
           const results = await this.write<unknown[]>(
             officeId,
@@ -477,7 +491,7 @@ export class OfficeBilling extends SerializedObject {
       const amount = input.amount ?? remaining;
       if (amount > remaining) return refuse(new ApiError("CONFLICT", `At most ${remaining} (minor units) of this invoice can still be refunded.`));
       const refundId = newId("rf");
-      const now = Date.now();
+      const now = clock.now();
       const rows = await outbox.commit(
         "refund.request",
         () => [

@@ -16,7 +16,20 @@ export type OnboardingInput = {
   /** The office's first local day (today in its zone unless given). */
   startsOn: LocalDate;
   planVersion: typeof planVersions.$inferSelect;
+  /** Keyed by the client's Idempotency-Key: an office already onboarded here is a replay (or a conflict). */
+  idempotent?: boolean;
 };
+
+/** True when an onboarded office is what this input would have made (a keyed retry). */
+export function sameOnboarding(office: typeof offices.$inferSelect, input: OnboardingInput): boolean {
+  return (
+    office.legalName === input.legalName &&
+    office.billingEmail === input.billingEmail &&
+    office.timeZone === input.timeZone &&
+    office.billingAnchorDay === input.billingAnchorDay &&
+    office.billingStart === input.startsOn
+  );
+}
 
 /**
  * The statements that onboard an office (docs/payment-plan.md §4, §6): the office in its first

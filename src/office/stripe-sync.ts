@@ -18,6 +18,7 @@ import { lookupIndex } from "../security/crypto";
 import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import type { AuditInput } from "./chain-writer";
+import * as clock from "../clock";
 
 type OfficeRow = typeof offices.$inferSelect;
 type InvoiceRow = typeof invoices.$inferSelect;
@@ -271,7 +272,7 @@ export class StripeOutbox {
       }
       const work = await this.readWork();
       if (!work) return report;
-      const now = Date.now();
+      const now = clock.now();
       const live = new Set<string>();
       const due = (item: string) => {
         live.add(item);
@@ -346,7 +347,7 @@ export class StripeOutbox {
   /** Stripe refused the work for good: the invoice or refund records why; billing staff see it. */
   private async fail(item: string, id: string, code: string) {
     const db = this.host.db;
-    const now = Date.now();
+    const now = clock.now();
     const [kind] = item.split(":");
     console.error(JSON.stringify({ level: "error", msg: "stripe work failed permanently", officeId: this.host.officeId, item, code }));
     await this.host.commit(
@@ -388,7 +389,7 @@ export class StripeOutbox {
   /** Marks a webhook event done, with its audit entry, and any invoice change, in one batch. */
   private async finishEvent(event: EventRow, outcome: "processed" | "ignored", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
     const db = this.host.db;
-    const now = Date.now();
+    const now = clock.now();
     await this.host.commit(
       "webhook.process",
       () => [
@@ -402,7 +403,7 @@ export class StripeOutbox {
   /** Moves an invoice to a status (compare-and-set on the statuses it may come from). */
   private moveInvoice(invoice: InvoiceRow, to: InvoiceStatus, stripe: { amountPaid?: number; paidAt?: number | null }, at: number): ReturnType<Database["run"]>[] {
     const db = this.host.db;
-    const now = Date.now();
+    const now = clock.now();
     switch (to) {
       case "paid":
         return [
@@ -442,7 +443,7 @@ export class StripeOutbox {
         // A payment attempt failed or needs the customer's action: dunning, unless the invoice is settled.
         if (ours !== "open" && ours !== "uncollectible") return this.finishEvent(event, "processed", { invoiceId: invoice.id, stale: true, status: ours }, [], [invoice.id]);
         await this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true }, [
-          db.run(sql`UPDATE ${invoices} SET payment_failed_at = MAX(COALESCE(payment_failed_at, 0), ${at}), updated_at = ${Date.now()} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
+          db.run(sql`UPDATE ${invoices} SET payment_failed_at = MAX(COALESCE(payment_failed_at, 0), ${at}), updated_at = ${clock.now()} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ], [invoice.id]);
         await this.officeStatus(work, "past_due", requestId, { invoiceId: invoice.id, event: event.type });
         return;
@@ -464,7 +465,7 @@ export class StripeOutbox {
       }
       if (decision.kind !== "apply") {
         // finalized reported for an invoice whose push stopped after finalize: the push is complete.
-        const statements = reported === "open" && ours === "open" ? [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created')`)] : [];
+        const statements = reported === "open" && ours === "open" ? [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created')`)] : [];
         return this.finishEvent(event, "processed", { invoiceId: invoice.id, status: ours, reported, changed: false, why: decision.kind === "none" ? decision.why : "conflict", source }, statements, [invoice.id]);
       }
       await this.finishEvent(event, "processed", { invoiceId: invoice.id, from: ours, to: decision.to, changed: true, source }, this.moveInvoice(invoice, decision.to, stripe, at), [invoice.id]);
@@ -489,7 +490,7 @@ export class StripeOutbox {
         report.changed.push({ invoiceId: invoice.id, from: invoice.status, to: "paid", source: "stripe_read" });
       }
       statements.push(
-        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded, ${refunded})), updated_at = ${Date.now()} WHERE id = ${invoice.id} AND status = 'paid'`),
+        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded, ${refunded})), updated_at = ${clock.now()} WHERE id = ${invoice.id} AND status = 'paid'`),
       );
       await this.finishEvent(event, "processed", { invoiceId: invoice.id, amountRefunded: refunded }, statements, [invoice.id]);
       if (invoice.status !== "paid") await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
@@ -509,7 +510,7 @@ export class StripeOutbox {
       const ring = await dataKeyring(this.host.config);
       const index = typeof obj.id === "string" ? await lookupIndex(ring, "stripe_customer", obj.id) : "";
       return this.finishEvent(event, "processed", { customerCleared: true }, [
-        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${Date.now()} WHERE id = ${this.host.officeId} AND stripe_customer_index = ${index}`),
+        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${clock.now()} WHERE id = ${this.host.officeId} AND stripe_customer_index = ${index}`),
       ]);
     }
     return this.finishEvent(event, "ignored", { error: "unhandled_type" });
@@ -522,7 +523,7 @@ export class StripeOutbox {
    */
   private async officeStatus(work: Work, change: "past_due" | "settled", requestId: string, details: Record<string, unknown>) {
     const db = this.host.db;
-    const now = Date.now();
+    const now = clock.now();
     const id = this.host.officeId;
     const unpaid = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE office_id = ${id} AND status IN ('open','uncollectible') AND payment_failed_at IS NOT NULL)`;
     const [from, to] = change === "past_due" ? (["active", "past_due"] as const) : ([null, "active"] as const);
@@ -546,9 +547,9 @@ export class StripeOutbox {
     const { office } = work;
     if (office.status !== "past_due" || office.pastDueSince === null) return;
     const deadline = suspensionAt(office.pastDueSince, work.graceDays);
-    if (deadline > Date.now()) return;
+    if (deadline > clock.now()) return;
     const db = this.host.db;
-    const now = Date.now();
+    const now = clock.now();
     const id = this.host.officeId;
     await this.host.commit(
       "office.suspend",
@@ -587,8 +588,8 @@ export class StripeOutbox {
           const decision = decideFromStripe(ours, current.status);
           const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
           if (decision.kind !== "apply" && !finalizedOnStripe) continue;
-          const statements = decision.kind === "apply" ? this.moveInvoice(invoice, decision.to, { amountPaid: current.amountPaid }, Date.now()) : [];
-          if (finalizedOnStripe) statements.push(db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state = 'draft_created'`));
+          const statements = decision.kind === "apply" ? this.moveInvoice(invoice, decision.to, { amountPaid: current.amountPaid }, clock.now()) : [];
+          if (finalizedOnStripe) statements.push(db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state = 'draft_created'`));
           await this.host.commit("reconcile", () => statements, [
             {
               ...OUTBOX_ACTOR,
@@ -656,7 +657,7 @@ export class StripeOutbox {
       await this.host.commit(
         "stripe.draft",
         () => [
-          db.run(sql`UPDATE ${invoices} SET stripe_invoice_ref = ${sealed.ref}, stripe_invoice_index = ${sealed.index}, stripe_state = 'draft_created', updated_at = ${Date.now()}
+          db.run(sql`UPDATE ${invoices} SET stripe_invoice_ref = ${sealed.ref}, stripe_invoice_index = ${sealed.index}, stripe_state = 'draft_created', updated_at = ${clock.now()}
             WHERE id = ${invoice.id} AND stripe_state = 'none'`),
         ],
         [],
@@ -669,7 +670,7 @@ export class StripeOutbox {
     const db = this.host.db;
     await this.host.commit(
       "stripe.push",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
+      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
       [
         {
           ...OUTBOX_ACTOR,
@@ -709,7 +710,7 @@ export class StripeOutbox {
     }
     await this.host.commit(
       "stripe.void",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = ${next}, stripe_error = NULL, updated_at = ${Date.now()} WHERE id = ${invoice.id} AND stripe_state IN ('draft_created','finalized')`)],
+      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = ${next}, stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('draft_created','finalized')`)],
       [{ ...OUTBOX_ACTOR, requestId, action: next === "voided" ? "stripe.invoice_voided" : "stripe.draft_abandoned", outcome: "succeeded", targetIds: [invoice.id] }],
     );
     return next === "voided";
@@ -724,7 +725,7 @@ export class StripeOutbox {
     if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
     // Stripe keeps idempotency keys for 24 hours: past that, a retry could refund twice. An
     // unconfirmed refund that old is left to billing staff (failed, `needs_review`) instead.
-    if (Date.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
+    if (clock.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
     const gateway = this.gateway(work, [], requestId);
     const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
     if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
@@ -732,7 +733,7 @@ export class StripeOutbox {
     // `pending` is Stripe's own processing (some payment methods): made. `failed`/`canceled`: not made.
     if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
     const sealed = await sealReference(ring, refundCol, refund.id, made.id);
-    const now = Date.now();
+    const now = clock.now();
     await this.host.commit(
       "refund.record",
       () => [

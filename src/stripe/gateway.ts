@@ -8,6 +8,7 @@ import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
 import { addLinesPayload, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import * as clock from "../clock";
 
 export type GatewayDeps = {
   config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_TIMEOUT_MS">;
@@ -137,7 +138,7 @@ export function stripeGateway(deps: GatewayDeps) {
           stripeIds: extra.stripeIds ?? null,
           errorCode: extra.errorCode ?? null,
           requestId: deps.requestId,
-          finishedAt: Date.now(),
+          finishedAt: clock.now(),
         });
       };
       try {

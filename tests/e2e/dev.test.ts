@@ -100,12 +100,12 @@ describe("npm run dev: the demo, tokens, and the operator CLI", () => {
     const today = new Date().toISOString().slice(0, 10);
     const lastMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
     const fresh = await api.post("/v1/offices", { legalName: "Riverbend Clinic", billingEmail: "billing@riverbend.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: lastMonth });
-    const yesterday = new Date(Date.parse(`${today}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
-    const dry = await cli(["run", "--date", yesterday, "--dry-run"], dev.base);
+    // Today is a date the CLI takes: the UTC office's last cycle ended at the start of this month's 1st.
+    const dry = await cli(["run", "--date", today, "--dry-run"], dev.base);
     expect(dry.code, dry.err).toBe(0);
     expect(dry.out).toContain(fresh.id);
     expect(dry.out).toMatch(/invoices to finalize\s+1/);
-    const run = await cli(["run", "--date", yesterday], dev.base);
+    const run = await cli(["run", "--date", today], dev.base);
     expect(run.code, run.err).toBe(0);
     expect(run.err).toMatch(/\[#+\] 1\/1 offices closed/);
     expect(run.out).toMatch(/invoices finalized\s+1/);
@@ -114,12 +114,27 @@ describe("npm run dev: the demo, tokens, and the operator CLI", () => {
     const bad = await cli(["run"], dev.base);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("--date");
+    const later = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+    const future = await cli(["run", "--date", later], dev.base);
+    expect(future.code).toBe(1);
+    expect(future.err).toContain(`${later} has not begun in any time zone yet`);
 
-    // Restart: the demo stays; --fresh starts over with a new one.
+    // Restart: the demo stays, and Stripe still knows its objects (the emulator keeps its state).
     await stopDev(dev);
     const again = await startDev();
     expect(again.output()).not.toContain("seeding the demo");
+    expect(again.output()).not.toContain("does not have");
     expect(JSON.parse(readFileSync(demoPath, "utf8")).offices.lakeside.id).toBe(lakeside);
+    const adminApi = apiClient(again.base, token("office_admin", [lakeside]));
+    const portal = await adminApi.post(`/v1/offices/${lakeside}/billing-portal`, {});
+    expect(portal.url).toMatch(/^https?:\/\//);
+    const platform = apiClient(again.base, token("platform_admin"));
+    const paidInvoice = (await platform.get(`/v1/offices/${lakeside}/invoices?kind=monthly&status=paid`)).data[0];
+    const refund = await platform.post(`/v1/offices/${lakeside}/invoices/${paidInvoice.id}/refunds`, { amount: 100, reason: "requested_by_customer" });
+    expect(refund.status).toBe("succeeded");
+    const failedInvoice = (await platform.get(`/v1/offices/${spree}/invoices?kind=monthly&status=open`)).data[0];
+    const voided = await platform.post(`/v1/offices/${spree}/invoices/${failedInvoice.id}/void`, {});
+    expect(voided.status).toBe("void");
     await stopDev(again);
     const over = await startDev(["--fresh"]);
     expect(over.output()).toContain("seeding the demo");

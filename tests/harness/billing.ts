@@ -38,11 +38,11 @@ export async function reportEvent(officeId: string, patientId: string, kind: "ac
 }
 
 /** Runs the invoicing job for these offices at an instant (the admin endpoint). */
-export async function runInvoicing(officeIds: string[], at: string, dryRun = false) {
+export async function runInvoicing(officeIds: string[], at: string | { date: string }, dryRun = false) {
   const res = await SELF.fetch(`${api}/admin/invoicing-runs`, {
     method: "POST",
     headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
-    body: JSON.stringify({ at, dryRun, officeIds }),
+    body: JSON.stringify({ ...(typeof at === "string" ? { at } : at), dryRun, officeIds }),
   });
   expect(res.status, await res.clone().text()).toBe(200);
   return res.json() as Promise<{ offices: { officeId: string; invoices: { invoiceId: string; periodStart: string; total: number }[] }[] }>;

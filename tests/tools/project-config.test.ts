@@ -89,4 +89,44 @@ describe("project configuration", () => {
     expect(journal.entries.map((e) => `${e.tag}.sql`)).toEqual(files);
     expect(journal.entries.map((e) => e.idx)).toEqual(files.map((_, i) => i));
   });
+  it("the lockfile holds every platform's native packages (npm ci works on Linux, macOS and Windows)", () => {
+    const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, { optionalDependencies?: Record<string, string> }> };
+    const paths = new Set(Object.keys(lock.packages));
+    // Every optional dependency of every locked package resolves to a locked entry (npm's lookup: its own node_modules, then each parent's).
+    const missing: string[] = [];
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      for (const dep of Object.keys(entry.optionalDependencies ?? {})) {
+        const candidates: string[] = [];
+        for (let base = path; ; ) {
+          candidates.push(`${base ? `${base}/` : ""}node_modules/${dep}`);
+          const cut = base.lastIndexOf("/node_modules/");
+          if (base === "") break;
+          base = cut === -1 ? "" : base.slice(0, cut);
+        }
+        if (!candidates.some((c) => paths.has(c))) missing.push(`${path || "(root)"} → ${dep}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    // The native packages this project runs on, for each platform a developer or CI may use.
+    const platforms: Record<string, string[]> = {
+      "@rollup/rollup-": ["linux-x64-gnu", "linux-arm64-gnu", "darwin-x64", "darwin-arm64", "win32-x64-msvc"],
+      "@esbuild/": ["linux-x64", "linux-arm64", "darwin-x64", "darwin-arm64", "win32-x64"],
+      "@cloudflare/workerd-": ["linux-64", "linux-arm64", "darwin-64", "darwin-arm64", "windows-64"],
+      "@libsql/": ["linux-x64-gnu", "linux-arm64-gnu", "darwin-x64", "darwin-arm64", "win32-x64-msvc"],
+    };
+    for (const [prefix, names] of Object.entries(platforms)) for (const name of names) expect(paths.has(`node_modules/${prefix}${name}`), `${prefix}${name}`).toBe(true);
+  });
+
+  it("the Worker takes now from src/clock.ts; Date.now() only where real elapsed time is meant", () => {
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+    // Transport security (token and signature expiry), rate limiting, pacing, leases and retry timers.
+    const allowed: Record<string, number> = { "src/clock.ts": 2, "src/security/jwt.ts": 5, "src/stripe/webhooks.ts": 2, "src/stripe/rate-limiter.ts": 1, "src/jobs/invoicing-run.ts": 2, "src/office/stripe-sync.ts": 4 };
+    const found: Record<string, number> = {};
+    for (const f of walk(join(root, "src"))) {
+      const n = (readFileSync(f, "utf8").match(/Date\.now\(\)/g) ?? []).length;
+      if (n > 0) found[relative(root, f).split("\\").join("/")] = n;
+    }
+    expect(found).toEqual(allowed);
+  });
 });

@@ -136,6 +136,41 @@ describe("the monthly close", () => {
   });
 });
 
+describe("a run for a date: the cycles that ended by its start in each office's zone", () => {
+  it("closes a UTC+14 office's cycle only from the date it ended on there, not from the UTC date before", async () => {
+    const kiritimati = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Kiritimati", anchor: 1 });
+    const honolulu = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Honolulu", anchor: 1 });
+    // Both cycles end on 2026-02-01 (local): by the start of 2026-01-31, neither has.
+    expect((await runInvoicing([kiritimati, honolulu], { date: "2026-01-31" })).offices).toEqual([]);
+    const run = await runInvoicing([kiritimati, honolulu], { date: "2026-02-01" });
+    expect(run.offices.map((o) => o.invoices.map((i) => i.periodStart))).toEqual([["2026-01-01"], ["2026-01-01"]]);
+  });
+
+  it("catches up every missed cycle up to the date, and none after it", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", timeZone: "Europe/Berlin", plan: { baseFee: 1000 } });
+    await runInvoicing([office], { date: "2026-03-31" });
+    expect((await monthlyInvoices(office)).map((i) => [i.periodStart, i.status])).toEqual([
+      ["2026-01-01", "open"],
+      ["2026-02-01", "open"],
+      ["2026-03-01", "draft"],
+    ]);
+  });
+
+  it("accepts today, and refuses a date that has not begun anywhere with the reason", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01" });
+    const today = new Date().toISOString().slice(0, 10);
+    await runInvoicing([office], { date: today }, true);
+    const tooLate = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+    const res = await SELF.fetch("https://billing.test/v1/admin/invoicing-runs", {
+      method: "POST",
+      headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+      body: JSON.stringify({ date: tooLate, officeIds: [office] }),
+    });
+    const problem = await expectProblem(res, 400, "VALIDATION_FAILED");
+    expect(problem.detail).toContain(`${tooLate} has not begun in any time zone yet`);
+  });
+});
+
 describe("events and cycle boundaries", () => {
   it("an activation that arrives after a later deactivation of the same cycle is still billed", async () => {
     const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });

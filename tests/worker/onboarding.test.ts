@@ -9,10 +9,10 @@ import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
 import { seedPlan, testDb } from "../harness/seed";
 
-async function onboard(body: Record<string, unknown>) {
+async function onboard(body: Record<string, unknown>, headers: Record<string, string> = {}) {
   return SELF.fetch("https://billing.test/v1/offices", {
     method: "POST",
-    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json", ...headers },
     body: JSON.stringify({ legalName: "Lakeside Family Practice LLC", billingEmail: "billing@lakeside.example", timeZone: "America/New_York", billingAnchorDay: 1, ...body }),
   });
 }
@@ -25,6 +25,28 @@ async function invoicesOf(officeId: string) {
 }
 
 describe("POST /v1/offices (onboarding)", () => {
+  it("with an Idempotency-Key, a retry answers the office the first request made, once, and another body with the key is a 409", async () => {
+    const { planId } = await seedPlan(testDb(), { baseFee: 4900, setupFee: 25000 });
+    const key = { "idempotency-key": `onboard-${crypto.randomUUID()}` };
+    const first = await onboard({ planId, startsOn: "2026-11-20" }, key);
+    expect(first.status).toBe(201);
+    expect(first.headers.get("idempotent-replayed")).toBeNull();
+    const office = (await first.json()) as { id: string };
+    const retries = await Promise.all([onboard({ planId, startsOn: "2026-11-20" }, key), onboard({ planId, startsOn: "2026-11-20" }, key)]);
+    for (const retry of retries) {
+      expect(retry.status).toBe(201);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(((await retry.json()) as { id: string }).id).toBe(office.id);
+    }
+    // One office, one draft and one setup-fee invoice.
+    expect((await invoicesOf(office.id)).map((i) => i.kind).sort()).toEqual(["monthly", "setup"]);
+    await expectProblem(await onboard({ planId, startsOn: "2026-11-21" }, key), 409, "CONFLICT");
+    // Without a key, the same body onboards another office.
+    const other = (await (await onboard({ planId, startsOn: "2026-11-20" })).json()) as { id: string };
+    expect(other.id).not.toBe(office.id);
+  });
+
+
   it("opens the first cycle with its draft (base fee prorated from the start day) and a finalized setup-fee invoice", async () => {
     const { planId } = await seedPlan(testDb(), { baseFee: 4900, setupFee: 25000 });
     const res = await onboard({ planId, startsOn: "2026-11-20" });

@@ -1,77 +1,100 @@
 // The demo `npm run dev` seeds on first start: two plans, three offices in three time zones,
 // patients active across two cycles, the first cycle invoiced through the local Stripe emulator,
 // which collects one office's invoice and declines another's (that office goes past_due).
-import { apiClient } from "./api.mjs";
+//
+// Its dates come from demoPlan(now) (tools/lib/demo-plan.mjs), checked before anything is sent.
+// Every step is idempotent under the demo's id (plan codes, Idempotency-Keys of the offices and of
+// every patient event, an invoicing run as of the plan's `now` over the demo's offices), so a seed
+// that failed or was interrupted is completed by running it again with the same id and `now`, and
+// never duplicates what the first attempt made.
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { apiClient, ApiProblem } from "./api.mjs";
+import { demoPlan, demoPlanProblems } from "./demo-plan.mjs";
 
-const DAY = 86_400_000;
-const isoDate = (ms) => new Date(ms).toISOString().slice(0, 10);
+const PLANS = {
+  essentials: {
+    name: "Essentials",
+    version: {
+      currency: "usd",
+      baseFee: 4900,
+      setupFee: 25000,
+      includedPatients: 0,
+      graceDays: 14,
+      tiers: [
+        { upTo: 50, unitAmount: 800 },
+        { upTo: 200, unitAmount: 600 },
+        { upTo: null, unitAmount: 400 },
+      ],
+    },
+  },
+  growth: { name: "Growth", version: { currency: "usd", baseFee: 9900, setupFee: 0, includedPatients: 10, graceDays: 14, tiers: [{ upTo: null, unitAmount: 650 }] } },
+};
 
-/** The first day of the month before `now`'s (UTC), and that month's 15th. */
-function previousMonth(now) {
-  const d = new Date(now);
-  const first = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 1, 1);
-  return { first, fifteenth: first + 14 * DAY };
+/** A new demo id: short, lowercase, safe in plan codes and idempotency keys. */
+export function newDemoId() {
+  return Math.random().toString(36).slice(2, 8).padEnd(6, "0");
+}
+
+/** Creates a plan with this code, or finds the one an earlier attempt created. */
+async function ensurePlan(api, code, spec) {
+  try {
+    return await api.post("/v1/plans", { code, ...spec });
+  } catch (err) {
+    if (!(err instanceof ApiProblem && err.status === 409)) throw err;
+    const { data } = await api.get("/v1/plans");
+    const plan = data.find((p) => p.code === code);
+    if (!plan) throw err;
+    return plan;
+  }
 }
 
 /**
  * Seeds the demo through the API (so every rule and audit entry applies) and returns what it made.
- * @param {{ base: string, adminToken: string, clinicalToken: (officeId: string) => string, log?: (line: string) => void, now?: number }} opts
+ * @param {{ base: string, adminToken: string, clinicalToken: (officeId: string) => string, now: number, demoId: string, log?: (line: string) => void, settleMs?: number }} opts
  */
-export async function seedDemo({ base, adminToken, clinicalToken, log = () => {}, now = Date.now() }) {
+export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, log = () => {}, settleMs = 20_000 }) {
+  const plan = demoPlan(now);
+  const problems = demoPlanProblems(plan);
+  if (problems.length > 0) throw new Error(`the demo's plan of dates is unsound as of ${new Date(now).toISOString()}: ${problems.join("; ")}`);
   const api = apiClient(base, adminToken);
-  const { first, fifteenth } = previousMonth(now);
-  const suffix = Math.random().toString(36).slice(2, 7);
-  const tiers = [
-    { upTo: 50, unitAmount: 800 },
-    { upTo: 200, unitAmount: 600 },
-    { upTo: null, unitAmount: 400 },
-  ];
-  const essentials = await api.post("/v1/plans", {
-    code: `essentials-${suffix}`,
-    name: "Essentials",
-    version: { currency: "usd", baseFee: 4900, setupFee: 25000, includedPatients: 0, graceDays: 14, tiers },
-  });
-  const growth = await api.post("/v1/plans", {
-    code: `growth-${suffix}`,
-    name: "Growth",
-    version: { currency: "usd", baseFee: 9900, setupFee: 0, includedPatients: 10, graceDays: 14, tiers: [{ upTo: null, unitAmount: 650 }] },
-  });
-  log(`plans: Essentials ${essentials.id}, Growth ${growth.id}`);
 
-  const specs = [
-    { key: "lakeside", legalName: "Lakeside Family Practice LLC", billingEmail: "billing@lakeside.example", timeZone: "America/New_York", anchor: 1, plan: essentials.id, startsOn: isoDate(first), patients: 42 },
-    { key: "harbor", legalName: "Harbor Pediatrics PC", billingEmail: "billing@harbor.example", timeZone: "America/Los_Angeles", anchor: 15, plan: growth.id, startsOn: isoDate(fifteenth), patients: 18 },
-    // This office's card declines (the emulator's +decline@ rule): its invoice fails.
-    { key: "spree", legalName: "Praxis an der Spree GmbH", billingEmail: "billing+decline@spree.example", timeZone: "Europe/Berlin", anchor: 1, plan: essentials.id, startsOn: isoDate(first), patients: 7 },
-  ];
+  const plans = {};
+  for (const [key, spec] of Object.entries(PLANS)) plans[key] = (await ensurePlan(api, `${key}-${demoId}`, spec)).id;
+  log(`plans: Essentials ${plans.essentials}, Growth ${plans.growth}`);
+
   const offices = {};
-  for (const s of specs) {
-    const office = await api.post("/v1/offices", { legalName: s.legalName, billingEmail: s.billingEmail, timeZone: s.timeZone, billingAnchorDay: s.anchor, planId: s.plan, startsOn: s.startsOn });
-    offices[s.key] = { id: office.id, legalName: s.legalName, timeZone: s.timeZone };
-    // Activations in the first cycle, a few deactivations, then more activations in the second.
+  for (const o of plan.offices) {
+    const office = await api.post(
+      "/v1/offices",
+      { legalName: o.legalName, billingEmail: o.billingEmail, timeZone: o.timeZone, billingAnchorDay: o.anchor, planId: plans[o.plan], startsOn: o.startsOn },
+      { "idempotency-key": `demo-${demoId}-${o.key}` },
+    );
+    offices[o.key] = { id: office.id, legalName: o.legalName, timeZone: o.timeZone };
     const clinical = apiClient(base, clinicalToken(office.id));
-    const firstDay = Date.parse(`${s.startsOn}T12:00:00Z`);
-    for (let i = 1; i <= s.patients; i++) {
-      await clinical.post(`/v1/offices/${office.id}/patients/demo-${s.key}-${i}/activate`, { occurredAt: new Date(firstDay + (i % 20) * DAY).toISOString() }, { "idempotency-key": `demo-${office.id}-a${i}` });
+    for (const e of o.firstCycleEvents) {
+      await clinical.post(`/v1/offices/${office.id}/patients/demo-${o.key}-${e.patient}/${e.kind}`, { occurredAt: new Date(e.at).toISOString() }, { "idempotency-key": `demo-${demoId}-${o.key}-${e.kind}-${e.patient}` });
     }
-    for (let i = 1; i <= Math.floor(s.patients / 6); i++) {
-      await clinical.post(`/v1/offices/${office.id}/patients/demo-${s.key}-${i}/deactivate`, { occurredAt: new Date(firstDay + 25 * DAY).toISOString() }, { "idempotency-key": `demo-${office.id}-d${i}` });
-    }
-    log(`office ${s.legalName} (${s.timeZone}): ${office.id}, ${s.patients} patients`);
+    log(`office ${o.legalName} (${o.timeZone}): ${office.id}, ${o.patients} patients from ${o.startsOn}`);
   }
-  // The first cycles have ended: invoice them (Stripe then collects, or fails to).
-  const run = await api.post("/v1/admin/invoicing-runs", {});
-  const closed = run.offices.reduce((n, o) => n + o.invoices.length, 0);
-  log(`invoicing run: ${closed} cycle(s) closed`);
-  // Second-cycle activity, after the close.
-  for (const s of specs) {
-    const clinical = apiClient(base, clinicalToken(offices[s.key].id));
-    for (let i = 1; i <= 3; i++) {
-      await clinical.post(`/v1/offices/${offices[s.key].id}/patients/demo-${s.key}-new-${i}/activate`, { occurredAt: new Date(now - i * 3_600_000).toISOString() }, { "idempotency-key": `demo-${offices[s.key].id}-n${i}` });
+
+  // The first cycles have ended by `now`: invoice them (Stripe then collects, or fails to). As of
+  // the plan's `now` and over the demo's offices only, so a repeated run closes nothing more.
+  const officeIds = Object.values(offices).map((o) => o.id);
+  const run = await api.post("/v1/admin/invoicing-runs", { at: new Date(now).toISOString(), officeIds });
+  log(`invoicing run: ${run.offices.reduce((n, o) => n + o.invoices.length, 0)} cycle(s) closed`);
+
+  // Current-cycle activity, after the close.
+  for (const o of plan.offices) {
+    const id = offices[o.key].id;
+    const clinical = apiClient(base, clinicalToken(id));
+    for (const e of o.currentCycleEvents) {
+      await clinical.post(`/v1/offices/${id}/patients/demo-${o.key}-${e.patient}/${e.kind}`, { occurredAt: new Date(e.at).toISOString() }, { "idempotency-key": `demo-${demoId}-${o.key}-${e.kind}-${e.patient}` });
     }
   }
+
   // Let Stripe's events come back (the emulator posts them to the Worker).
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + settleMs;
   let statuses = {};
   for (;;) {
     statuses = {};
@@ -83,5 +106,39 @@ export async function seedDemo({ base, adminToken, clinicalToken, log = () => {}
     if ((statuses.lakeside.paidMonthly > 0 && statuses.spree.office === "past_due") || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { plans: { essentials: essentials.id, growth: growth.id }, offices, statuses, seededAt: new Date(now).toISOString() };
+  if (!(statuses.lakeside.paidMonthly > 0 && statuses.spree.office === "past_due")) {
+    log(`Stripe's answers have not all come back yet (${JSON.stringify(statuses)}); they are applied when they arrive`);
+  }
+  return { demoId, plans, offices, statuses, seededAt: new Date(now).toISOString() };
+}
+
+/**
+ * The demo of a data folder: `demo.json` once seeded. A seed in progress is remembered in
+ * `demo.pending.json` (its id and `now`) before its first request, so a seed that failed or was
+ * interrupted is resumed with the same id and dates on the next call, never started twice.
+ * Returns the demo, or null when seeding is off and there is none; throws what the seed threw.
+ * @param {{ dataDir: string, now: () => number, seed: boolean, log?: (line: string) => void } & Omit<Parameters<typeof seedDemo>[0], "now" | "demoId" | "log">} opts
+ */
+export async function ensureDemo({ dataDir, now, seed, log = () => {}, ...seedOpts }) {
+  const donePath = join(dataDir, "demo.json");
+  const pendingPath = join(dataDir, "demo.pending.json");
+  if (existsSync(donePath)) return JSON.parse(readFileSync(donePath, "utf8"));
+  if (!seed) return null;
+  let pending = existsSync(pendingPath) ? JSON.parse(readFileSync(pendingPath, "utf8")) : null;
+  if (pending) {
+    log(`resuming the demo seed begun as of ${new Date(pending.now).toISOString()} (its steps are idempotent; \`npm run dev -- --fresh\` starts over)`);
+  } else {
+    pending = { demoId: newDemoId(), now: now() };
+    writeAtomically(pendingPath, pending);
+    log("seeding the demo (first start; `npm run dev -- --fresh` starts over)");
+  }
+  const demo = await seedDemo({ ...seedOpts, now: pending.now, demoId: pending.demoId, log });
+  writeAtomically(donePath, demo);
+  rmSync(pendingPath, { force: true });
+  return demo;
+}
+
+function writeAtomically(path, value) {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2));
+  renameSync(`${path}.tmp`, path);
 }

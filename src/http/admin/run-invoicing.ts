@@ -1,4 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { startOfLocalDay } from "../../billing/calendar";
+import { latestDateOnEarth, now, utcDate } from "../../clock";
 import { dueOffices, draftsOf } from "../../jobs/invoicing-run";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
@@ -14,7 +16,10 @@ const CONCURRENCY = 8;
 
 const BodySchema = z
   .object({
-    date: z.string().date().optional().openapi({ description: "Close every cycle that has ended by the end of this UTC date (a past date).", example: "2026-12-01" }),
+    date: z.string().date().optional().openapi({
+      description: "Close every cycle that has ended by the start of this date in its office's time zone (today included: offices where today has begun). A date that has not begun in any time zone is refused.",
+      example: "2026-12-01",
+    }),
     at: z.string().datetime({ offset: true }).optional().openapi({ description: "Or: close every cycle that has ended by this instant (default: now)." }),
     dryRun: z.boolean().default(false).openapi({ description: "Report what would be invoiced; change nothing." }),
     officeIds: z.array(OfficeIdSchema).min(1).max(MAX_OFFICES).optional().openapi({ description: "Only these offices." }),
@@ -41,7 +46,7 @@ export const route = createRoute({
   tags: ["Admin"],
   summary: "Run the invoicing job now, for a date or an instant (platform_admin)",
   description:
-    "Closes the cycles that have ended by the given date's end (UTC) or instant, office by office through each office's Durable Object — the same close the hourly cron fans out through its queue, and as safe to repeat. `dryRun` lists the drafts that would be finalized. At most 500 offices per request. Required role: platform_admin.",
+    "Closes the cycles that have ended by the start of the given date in each office's time zone, or by the given instant (default: now), office by office through each office's Durable Object — the same close the hourly cron fans out through its queue, and as safe to repeat. `dryRun` lists the drafts that would be finalized. At most 500 offices per request. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { body: { required: true, content: { "application/json": { schema: BodySchema } } } },
   responses: {
@@ -55,14 +60,22 @@ export function register(app: App) {
     const body = c.req.valid("json");
     const principal = await authorize(c, { action: "invoicing.run", roles: ROLES });
     if (body.date && body.at) throw new ApiError("VALIDATION_FAILED", "Give either date or at, not both.", { errors: [{ path: "at", message: "conflicts with date" }] });
-    const at = body.date ? Date.parse(`${body.date}T00:00:00Z`) + 86_400_000 : body.at ? Date.parse(body.at) : Date.now();
-    // Only cycles that have ended close (§6.3): a run cannot reach into the future.
-    if (at > Date.now() + 60_000) {
-      throw new ApiError("VALIDATION_FAILED", "A run closes cycles that have ended: the date or instant must not lie in the future.", {
-        errors: [{ path: body.date ? "date" : "at", message: "must not be in the future" }],
+    const current = now();
+    if (body.date && body.date > latestDateOnEarth(current)) {
+      throw new ApiError("VALIDATION_FAILED", `${body.date} has not begun in any time zone yet (it is ${utcDate(current)} in UTC): a run closes only cycles that have ended.`, {
+        errors: [{ path: "date", message: "must not be after today" }],
       });
     }
-    const due = await dueOffices(c.var.db, at, { limit: MAX_OFFICES + 1, officeIds: body.officeIds });
+    // A date closes, in each office's zone, what ended by that date's start; never beyond now.
+    const at = body.date ? current : body.at ? Date.parse(body.at) : current;
+    // Only cycles that have ended close (§6.3): a run cannot reach into the future.
+    if (at > current + 60_000) {
+      throw new ApiError("VALIDATION_FAILED", "A run closes cycles that have ended: the instant must not lie in the future.", {
+        errors: [{ path: "at", message: "must not be in the future" }],
+      });
+    }
+    const due = await dueOffices(c.var.db, at, { limit: MAX_OFFICES + 1, officeIds: body.officeIds, endedBy: body.date });
+    const closeAt = (o: { timeZone: string }) => (body.date ? Math.min(at, startOfLocalDay(body.date, o.timeZone)) : at);
     if (due.length > MAX_OFFICES) throw new ApiError("CONFLICT", `More than ${MAX_OFFICES} offices are due; let the hourly run's queue close them, or name the offices.`);
     const audit = auditor(c.env, principal, c.var.requestId);
     await audit.platform({ action: "invoicing.run", outcome: "allowed", officeId: null, details: { at: new Date(at).toISOString(), dryRun: body.dryRun, offices: due.length } });
@@ -85,7 +98,7 @@ export function register(app: App) {
     for (let i = 0; i < due.length; i += CONCURRENCY) {
       const chunk = due.slice(i, i + CONCURRENCY);
       const closed = await Promise.all(
-        chunk.map((o) => officeObject(c.env, o.id).closeCycles(at, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId })),
+        chunk.map((o) => officeObject(c.env, o.id).closeCycles(closeAt(o), { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId })),
       );
       chunk.forEach((o, j) => results.push({ officeId: o.id, invoices: closed[j]!.closed.map(({ nextInvoiceId: _n, ...rest }) => rest) }));
     }

@@ -4,11 +4,14 @@ import { isTimeZone, localDate } from "../../billing/calendar";
 import { plans, planVersions } from "../../db/plans";
 import { officeObject } from "../../office/client";
 import { authorize } from "../../security/auth";
+import { hmacSha256Hex } from "../../security/crypto";
 import { newId } from "../../security/request-id";
 import type { App } from "../context";
+import { IdempotencyKeySchema } from "../ids";
 import { PlanIdSchema } from "../plans/schemas";
 import { ApiError, problemResponses } from "../problem";
 import { OfficeSchema, officeView } from "./view";
+import * as clock from "../../clock";
 
 export const ROLES = ["platform_admin"] as const;
 
@@ -22,7 +25,7 @@ const BodySchema = z
     startsOn: z
       .string()
       .date()
-      .refine((d) => d >= "2000-01-01" && d <= new Date(Date.now() + 366 * 86_400_000).toISOString().slice(0, 10), "must lie between 2000-01-01 and a year from now")
+      .refine((d) => d >= "2000-01-01" && d <= new Date(clock.now() + 366 * 86_400_000).toISOString().slice(0, 10), "must lie between 2000-01-01 and a year from now")
       .optional()
       .openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
   })
@@ -35,9 +38,14 @@ export const route = createRoute({
   tags: ["Offices"],
   summary: "Onboard an office (platform_admin)",
   description:
-    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. Required role: platform_admin.",
+    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. With an `Idempotency-Key`, a retry with the same key and body answers the office the first request made (with `Idempotent-Replayed: true`) instead of onboarding a second one; the same key with another body is a 409. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
-  request: { body: { required: true, content: { "application/json": { schema: BodySchema } } } },
+  request: {
+    headers: z.object({
+      "idempotency-key": IdempotencyKeySchema.optional().openapi({ description: "Optional; a retry with the same key and body replays the first answer.", example: "onboard-lakeside-2026-11" }),
+    }),
+    body: { required: true, content: { "application/json": { schema: BodySchema } } },
+  },
   responses: {
     201: { description: "The office.", content: { "application/json": { schema: OfficeSchema } } },
     ...problemResponses(400, 401, 403, 404, 409, 413, 415),
@@ -57,18 +65,24 @@ export function register(app: App) {
     const planVersion = versionRows[0];
     if (!plan || !planVersion) throw new ApiError("NOT_FOUND", "No such plan.");
     if (plan.status !== "active") throw new ApiError("CONFLICT", "This plan is retired and takes no new offices.");
-    const officeId = newId("off");
-    const { office } = await officeObject(c.env, officeId).onboard(
+    const idempotencyKey = c.req.valid("header")["idempotency-key"];
+    // A keyed request names its office itself: the id is derived from the key (keyed by the
+    // platform's secret; keys are platform-wide, as Stripe's are account-wide), so a retry, by
+    // any platform admin, reaches the same office object and replays.
+    const officeId = idempotencyKey ? `off_${(await hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `office-onboard:${idempotencyKey}`)).slice(0, 32)}` : newId("off");
+    const { office, replayed } = await officeObject(c.env, officeId).onboard(
       {
         legalName: body.legalName,
         billingEmail: body.billingEmail,
         timeZone: body.timeZone,
         billingAnchorDay: body.billingAnchorDay,
-        startsOn: body.startsOn ?? localDate(Date.now(), body.timeZone),
+        startsOn: body.startsOn ?? localDate(clock.now(), body.timeZone),
         planVersion,
+        idempotent: idempotencyKey !== undefined,
       },
       { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId },
     );
+    if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(officeView(office), 201);
   });
 }

@@ -5,8 +5,9 @@ import { canonicalJson } from "../../security/audit-chain";
 import { authorize } from "../../security/auth";
 import { hmacSha256Hex, patientKey, sha256Hex } from "../../security/crypto";
 import type { App } from "../context";
-import { OfficeIdSchema } from "../ids";
+import { IdempotencyKeySchema, OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
+import * as clock from "../../clock";
 
 export const ROLES = ["clinical_system", "platform_admin"] as const;
 /** How far in the future an event time may lie (clock drift between systems). */
@@ -43,10 +44,7 @@ const AnswerSchema = z
   })
   .openapi("PatientEvent");
 
-const IdempotencyKeySchema = z
-  .string()
-  .regex(/^[\x21-\x7e]{1,255}$/, "must be 1 to 255 visible ASCII characters")
-  .openapi({ description: "Unique per event; a retry with the same key replays the first answer.", example: "evt-7f3a9c" });
+const EventIdempotencyKeySchema = IdempotencyKeySchema.openapi({ description: "Unique per event; a retry with the same key replays the first answer.", example: "evt-7f3a9c" });
 
 function makeRoute(kind: PatientEventKind) {
   return createRoute({
@@ -59,7 +57,7 @@ function makeRoute(kind: PatientEventKind) {
     security: [{ bearerAuth: [] }],
     request: {
       params: z.object({ officeId: OfficeIdSchema, patientId: PatientIdSchema }),
-      headers: z.object({ "idempotency-key": IdempotencyKeySchema }),
+      headers: z.object({ "idempotency-key": EventIdempotencyKeySchema }),
       body: { required: true, content: { "application/json": { schema: BodySchema } } },
     },
     responses: {
@@ -83,7 +81,7 @@ export function register(app: App) {
       const { occurredAt } = c.req.valid("json");
       const principal = await authorize(c, { action: `patient.${kind}`, roles: ROLES, officeId });
       const at = Date.parse(occurredAt);
-      if (at > Date.now() + MAX_FUTURE_SKEW_MS) {
+      if (at > clock.now() + MAX_FUTURE_SKEW_MS) {
         throw new ApiError("VALIDATION_FAILED", "The event time lies in the future.", { errors: [{ path: "occurredAt", message: "must not be in the future" }] });
       }
       // The raw patient id ends here: only its pseudonym travels on.

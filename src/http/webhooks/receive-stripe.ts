@@ -14,6 +14,7 @@ import type { Config } from "../../config";
 import type { App } from "../context";
 import { ApiError, problemResponses } from "../problem";
 import { WEBHOOK_PATH } from "../transport";
+import * as clock from "../../clock";
 
 export const route = createRoute({
   method: "post",
@@ -95,7 +96,7 @@ export function register(app: App) {
         stripeCreatedAt: event.created * 1000,
         payload: event,
         error: handled ? (officeId ? null : "office_unknown") : "unhandled_type",
-        receivedAt: Date.now(),
+        receivedAt: clock.now(),
       })
       .onConflictDoNothing()
       .returning({ id: webhookEvents.id });
