@@ -88,6 +88,8 @@ describe.skipIf(!haveBrowser)("/docs in a real browser (Debian chromium, wrangle
     await page.waitForFunction((n) => document.querySelectorAll(".opblock").length >= n, operations, { timeout: 30_000 });
     expect(await page.locator(".opblock").count()).toBe(operations);
     await expect(page.locator(".info .title").first().textContent()).resolves.toContain("Office billing API");
+    // The page itself says how to get a token locally.
+    await expect(page.locator(".info").first().textContent()).resolves.toContain("npm run token -- --role platform_admin");
     const summaries = await page.locator(".opblock-summary-description").allTextContents();
     expect(summaries).toEqual(expect.arrayContaining(["Report a patient activation", "Refund a paid invoice, fully or in part (platform_admin)"]));
 

@@ -11,6 +11,8 @@ export const OPENAPI_INFO = {
       "",
       "**Authentication.** Every `/v1` route takes `Authorization: Bearer <JWT>` with the claims `sub`, `role` (`platform_admin`, `office_admin`, `office_viewer`, `clinical_system`) and `office_ids`. Each operation names the roles it allows. Another office's resource answers 404; a role that may not, 403.",
       "",
+      "**Trying it locally.** `npm run dev` prints a token for each role when it is ready (`npm run token -- --role platform_admin` mints another); press **Authorize** on this page and paste the token without `Bearer `. In production, tokens come from the identity provider.",
+      "",
       "**Errors.** Every error is `application/problem+json` (RFC 9457): `{ type, title, status, detail, code, requestId }`, plus `errors` for validation failures. Every response carries `X-Request-Id`.",
       "",
       "**Patients.** The clinical system names patients by its own ids in the path; they are replaced at once by keyed pseudonyms and never stored, logged or sent to Stripe.",
