@@ -12,6 +12,7 @@ import { gzipSync } from "node:zlib";
 import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
+import { now } from "./lib/clock.mjs";
 
 const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
@@ -42,7 +43,7 @@ const log = (s) => console.error(`bench: ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const DAY = 86_400_000;
-const today = new Date();
+const today = new Date(now()); // tools/lib/clock.mjs: the one "now" of the tools
 const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
 const inLastMonth = (i) => new Date(Date.parse(`${lastMonthStart}T12:00:00Z`) + (i % 25) * DAY).toISOString();
 
@@ -199,11 +200,11 @@ async function phaseDatabase() {
     log(`GET /health: ${JSON.stringify(http.health)}`);
     http.list_invoices = await load(viewerGet(`/v1/offices/${office.id}/invoices`), DURATION_S, CONNECTIONS);
     log(`GET list invoices: ${JSON.stringify(http.list_invoices)}`);
-    http.activate = await load((c, n) => activate(stack, offices[c].id, `load-${n}`, new Date(Date.now() - 60_000).toISOString()), DURATION_S, CONNECTIONS);
+    http.activate = await load((c, n) => activate(stack, offices[c].id, `load-${n}`, new Date(now() - 60_000).toISOString()), DURATION_S, CONNECTIONS);
     log(`POST activate (one office per connection): ${JSON.stringify(http.activate)}`);
     for (const k of ["list_invoices", "activate"]) http[k].ratio_to_baseline = Math.round((http[k].rps / http.health.rps) * 1000) / 1000;
     const one = await onboard(api, plan.id, thisMonth);
-    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, new Date(Date.now() - 60_000).toISOString()), Math.min(DURATION_S, 10), CONNECTIONS);
+    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, new Date(now() - 60_000).toISOString()), Math.min(DURATION_S, 10), CONNECTIONS);
     log(`activations into one office: ${JSON.stringify(single)}`);
     const counted = (await api.get(`/v1/offices/${one.id}/usage`)).billablePatients;
     if (counted !== single.requests - single.errors) log(`WARNING: one office counts ${counted} patients for ${single.requests - single.errors} accepted activations`);

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
+import { now } from "./lib/clock.mjs";
 
 const USAGE = `usage: npm run drill [-- --short] [--only faults,crash,activations,webhooks,fuzz]
 Reliability drills on the local stack; exits non-zero when an invariant breaks.
@@ -20,7 +21,7 @@ const SHORT = args.short;
 const only = args.only ? new Set(args.only.split(",")) : null;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const DAY = 86_400_000;
-const today = new Date();
+const today = new Date(now()); // tools/lib/clock.mjs: the one "now" of the tools
 const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
 const thisMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1)).toISOString().slice(0, 10);
 const results = [];
@@ -124,7 +125,7 @@ async function drillCrash(stack, api) {
   const officeIds = offices.map((o) => o.id);
   // Activations keep arriving (and are retried by the client, as the clinical system does) across the crash.
   const acts = officeIds.flatMap((id) => Array.from({ length: perOffice }, (_, j) => [id, `c${j}`]));
-  const activations = pool(acts, 16, ([id, p]) => activate(stack, id, p, new Date(Date.now() - 60_000).toISOString(), { retry: true }));
+  const activations = pool(acts, 16, ([id, p]) => activate(stack, id, p, new Date(now() - 60_000).toISOString(), { retry: true }));
   await sleep(300);
   const cron = () => fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("5 * * * *")}`).catch(() => null);
   const firstRun = cron();
@@ -169,7 +170,7 @@ async function drillActivations(stack, api) {
   acts.sort(() => Math.random() - 0.5);
   const started = Date.now();
   let errors = 0;
-  await pool(acts, 64, ([id, p]) => activate(stack, id, p, new Date(Date.now() - 60_000).toISOString()).catch(() => errors++));
+  await pool(acts, 64, ([id, p]) => activate(stack, id, p, new Date(now() - 60_000).toISOString()).catch(() => errors++));
   const wall = (Date.now() - started) / 1000;
   const failures = [];
   await pool(offices, 8, async (o) => {
