@@ -10,6 +10,7 @@ export const PROBLEM_TYPE_BASE = "https://docs.office-billing.dev/problems/";
 
 export const errorCodes = {
   BAD_REQUEST: { status: 400, title: "Bad request" },
+  BODY_NOT_ALLOWED: { status: 400, title: "Request body not allowed" },
   VALIDATION_FAILED: { status: 400, title: "Validation failed" },
   WEBHOOK_SIGNATURE_INVALID: { status: 400, title: "Webhook signature invalid" },
   UNAUTHORIZED: { status: 401, title: "Unauthorized" },

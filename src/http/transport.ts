@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { loggableError } from "../db/errors";
 import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
 
@@ -48,28 +49,41 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
  * Request bodies: read in full before any validator runs, counting bytes as they stream
  * (Content-Length is not trusted), so a body over 64 KiB is a 413 whatever its framing. A body
  * that is not JSON is a 415: every operation of this API takes JSON, and a validator must never
- * be skipped because of a content type.
+ * be skipped because of a content type. A GET or HEAD request with a body is a 400
+ * BODY_NOT_ALLOWED (a Request with those methods cannot even be rebuilt with a body), and a body
+ * that breaks off mid-stream (the client hung up) is logged once at warn level and answered 400.
  */
 export function readBody(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const raw = c.req.raw;
     if (!raw.body) return next();
-    const limit = bodyLimit(c.req.path);
+    const bodyless = raw.method === "GET" || raw.method === "HEAD";
+    const limit = bodyless ? 0 : bodyLimit(c.req.path);
     const declared = Number(raw.headers.get("content-length") ?? "NaN");
-    if (declared > limit) throw tooLarge(limit);
     const reader = raw.body.getReader();
+    const refuse = async (error: ApiError) => {
+      await reader.cancel().catch(() => {});
+      return error;
+    };
+    if (declared > limit) throw await refuse(bodyless ? bodyNotAllowed(raw.method) : tooLarge(limit));
     const chunks: Uint8Array[] = [];
     let size = 0;
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw tooLarge(limit);
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (err) {
+        // Nobody reads the answer; it is logged once, as a warning, not as a server error.
+        console.warn(JSON.stringify({ level: "warn", msg: "request body broke off: client disconnected mid-body", requestId: c.var.requestId, method: raw.method, bytesRead: size, error: loggableError(err) }));
+        throw new ApiError("BAD_REQUEST", "The request body ended before it was complete.");
       }
-      chunks.push(value);
+      if (read.done) break;
+      size += read.value.byteLength;
+      if (size > limit) throw await refuse(bodyless ? bodyNotAllowed(raw.method) : tooLarge(limit));
+      chunks.push(read.value);
     }
+    // An empty body (Content-Length: 0, or an empty chunked one) is no body: a GET goes on as it is.
+    if (bodyless) return next();
     const body = new Uint8Array(size);
     let offset = 0;
     for (const chunk of chunks) {
@@ -85,3 +99,4 @@ export function readBody(): MiddlewareHandler<AppEnv> {
 }
 
 const tooLarge = (limit: number) => new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${limit} bytes.`);
+const bodyNotAllowed = (method: string) => new ApiError("BODY_NOT_ALLOWED", `A ${method} request must not carry a body; send it without one.`);

@@ -1,5 +1,6 @@
 import { createExecutionContext, env, SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../../src/app";
 import worker from "../../src/index";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
@@ -107,5 +108,85 @@ describe("configuration of secrets", () => {
     const body = await expectProblem(res, 500, "CONFIG_INVALID");
     expect(body.detail).toContain("AUTH_JWKS_URL");
     expect(body.detail).toContain("STRIPE_API_BASE");
+  });
+});
+
+/**
+ * A GET or HEAD request carrying a body, as the runtime hands one over from the network (curl -X GET
+ * -d …). workerd's Request constructor refuses to build one (and so does SELF.fetch), so the body is
+ * attached to a real bodyless request; the Worker sees exactly what it sees in production.
+ */
+function withBody(method: "GET" | "HEAD", path: string, body: string, headers: Record<string, string> = {}) {
+  const req = new Request(`https://billing.test${path}`, { method, headers: { "content-type": "application/json", ...headers } });
+  const stream = new Response(body).body;
+  Object.defineProperty(req, "body", { get: () => stream });
+  return req;
+}
+
+/** A body stream that breaks off after its first bytes, as when the client hangs up mid-body. */
+function brokenBody() {
+  let sent = false;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(new TextEncoder().encode('{"code":"half-a-pl'));
+      } else controller.error(new Error("Network connection lost."));
+    },
+  });
+}
+
+describe("transport-level input", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const call = (req: Request) => worker.fetch(req as unknown as Request<unknown, IncomingRequestCfProperties>, env, createExecutionContext());
+
+  it("answers a GET with a body with 400 BODY_NOT_ALLOWED, on /health and on a /v1 route before authentication", async () => {
+    const errors = vi.spyOn(console, "error");
+    const health = await expectProblem(await call(withBody("GET", "/health", "{}", { "content-length": "2" })), 400, "BODY_NOT_ALLOWED");
+    expect(health.detail).toMatch(/GET request must not carry a body/);
+    // No token at all: the body is refused before authentication would answer 401.
+    await expectProblem(await call(withBody("GET", "/v1/plans", '{"a":1}', { "content-length": "7" })), 400, "BODY_NOT_ALLOWED");
+    // Without Content-Length (a chunked body), too.
+    await expectProblem(await call(withBody("GET", "/v1/audit", "{}")), 400, "BODY_NOT_ALLOWED");
+    // And whatever its size or type: no 413 or 415 for a body that must not be there at all.
+    await expectProblem(await call(withBody("GET", "/health", "x".repeat(100_000), { "content-type": "text/plain" })), 400, "BODY_NOT_ALLOWED");
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it("answers a HEAD with a body with 400 (problem+json headers, no body)", async () => {
+    const res = await call(withBody("HEAD", "/health", "{}", { "content-length": "2" }));
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(await res.text()).toBe("");
+  });
+
+  it("lets a GET with an empty body through (an empty chunked body is no body)", async () => {
+    const res = await call(withBody("GET", "/health", ""));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok", db: "ok" });
+  });
+
+  it("documents the 400 on every GET route", async () => {
+    const doc = (await (await SELF.fetch("https://billing.test/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const gets = createApp()
+      .openAPIRegistry.definitions.filter((d) => d.type === "route")
+      .map((d) => (d as unknown as { route: { method: string; path: string } }).route)
+      .filter((r) => r.method === "get");
+    expect(gets.length).toBeGreaterThan(5);
+    for (const r of gets) expect(Object.keys(doc.paths[r.path]!.get!.responses), `GET ${r.path}`).toContain("400");
+  });
+
+  it("logs a client that hangs up mid-body once, at warn level with the request id, and answers 400 (no 500, no error log)", async () => {
+    const warns = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const errors = vi.spyOn(console, "error");
+    const req = new Request("https://billing.test/v1/plans", { method: "POST", headers: { "content-type": "application/json" }, body: brokenBody() });
+    const res = await call(req);
+    const body = await expectProblem(res, 400, "BAD_REQUEST");
+    expect(body.detail).toMatch(/ended before it was complete/);
+    const lines = warns.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).filter((l) => /client disconnected/.test(String(l.msg)));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn", requestId: res.headers.get("x-request-id"), method: "POST" });
+    expect(errors).not.toHaveBeenCalled();
   });
 });

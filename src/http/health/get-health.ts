@@ -27,7 +27,8 @@ export const route = createRoute({
       description: "The database does not answer.",
       content: { "application/json": { schema: HealthSchema, example: { status: "degraded", db: "unreachable" } } },
     },
-    ...problemResponses(500),
+    // 400: a body on GET/HEAD (BODY_NOT_ALLOWED), refused before the route runs.
+    ...problemResponses(400, 500),
   },
 });
 
