@@ -111,7 +111,9 @@ const stripeVars = [];
 if (!realStripe) {
   // The emulator posts its signed events (invoice finalized, paid, failed, …) to the Worker, as Stripe would.
   const webhook = devVars.STRIPE_WEBHOOK_SECRET ? ["--webhook-url", `http://127.0.0.1:${args.port}/webhooks/stripe`, "--webhook-secret", devVars.STRIPE_WEBHOOK_SECRET] : [];
-  const stripe = spawn(process.execPath, [join(root, "tools/stripe-emulator/cli.mjs"), "--port", args["stripe-port"], ...webhook], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+  // Its objects live beside the database (<data>/stripe/state.json), so restarts keep both and --fresh clears both.
+  const state = ["--state", join(dataDir, "stripe")];
+  const stripe = spawn(process.execPath, [join(root, "tools/stripe-emulator/cli.mjs"), "--port", args["stripe-port"], ...state, ...webhook], { stdio: ["ignore", "pipe", "inherit"], detached: true });
   children.push(stripe);
   await new Promise((resolve, reject) => {
     stripe.stdout.on("data", (chunk) => {
@@ -129,6 +131,15 @@ try {
   console.log(`dev: migrations up to date (${applied} applied)`);
 } catch (err) {
   await fatal(`migration failed: ${err instanceof Error ? err.message : err} (an old local database? \`npm run dev -- --fresh\` starts over)`);
+}
+
+// 2b. Does the emulator still have the Stripe objects the database names? One line when not.
+if (!realStripe) {
+  const { checkStripeState } = await import("./lib/stripe-state.mjs");
+  const fresh = `npm run dev -- --fresh${args.data === ".data" ? "" : ` --data ${args.data}`}`;
+  await checkStripeState({ dbUrl, encryptionKey: devVars.DATA_ENCRYPTION_KEY, emulatorUrl: `http://127.0.0.1:${args["stripe-port"]}`, stateDir: `${args.data}/stripe`, freshCommand: fresh })
+    .then(({ message }) => message && console.log(message))
+    .catch((err) => console.log(`dev: could not compare the database with the Stripe emulator: ${err instanceof Error ? err.message : err}`));
 }
 
 // 3. The Worker, in workerd, through wrangler (local mode, no account needed).

@@ -1,12 +1,15 @@
 // The local Stripe API emulator (tools/stripe-emulator) exercised through the real `stripe` npm
 // package pointed at it, plus raw fetch for protocol edges (auth, idempotency headers, faults).
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseForm, startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+import { parseForm, startStripeEmulator, StateFileError } from "../../tools/stripe-emulator/server.mjs";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
@@ -536,5 +539,205 @@ describe("cli", () => {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
+  });
+});
+
+describe("state across restarts (--state)", () => {
+  const dirs: string[] = [];
+  const stateDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "stripe-emulator-state-"));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  type Inv = Stripe.Invoice & { charge: string; payment_intent: string };
+
+  it("keeps objects, idempotency keys and events; new ids and invoice numbers do not collide; old objects work", async () => {
+    const dir = stateDir();
+    const em1 = await startStripeEmulator({ state: dir });
+    expect(em1.stateFile).toBe(join(dir, "state.json"));
+    const s1 = stripeFor(em1);
+    const customer = await s1.customers.create({ name: "Office", email: "o@example.com" }, { idempotencyKey: "cust-key-1" });
+    const draft = await s1.invoices.create({ customer: customer.id, currency: "usd" });
+    await s1.invoices.addLines(draft.id, { lines: [{ amount: 1500 }, { amount: 2500 }] });
+    await s1.invoices.finalizeInvoice(draft.id);
+    const paid = (await until(async () => {
+      const i = await s1.invoices.retrieve(draft.id);
+      return i.status === "paid" ? i : undefined;
+    })) as Inv;
+    const refund = await s1.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+    const open = await s1.invoices.create({ customer: customer.id, collection_method: "send_invoice", days_until_due: 30 });
+    await s1.invoices.addLines(open.id, { lines: [{ amount: 700 }] });
+    const openFinal = await s1.invoices.finalizeInvoice(open.id);
+    expect(openFinal.status).toBe("open");
+    const session = await s1.billingPortal.sessions.create({ customer: customer.id, return_url: "http://localhost/back" });
+    const events = (await (await fetch(`${em1.url}/_emulator/events`)).json()).data as { id: string; type: string }[];
+    expect(events.map((e) => e.type)).toContain("invoice.paid");
+    await em1.close();
+
+    const file = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
+    expect(file).toMatchObject({ format: "stripe-emulator-state", version: 1 });
+    expect(JSON.stringify(file)).not.toContain(API_KEY); // idempotency scopes keep a digest of the key only
+    expect(readdirSync(dir)).toEqual(["state.json"]);
+
+    const em2 = await startStripeEmulator({ state: dir });
+    try {
+      const s2 = stripeFor(em2);
+      expect(await s2.customers.retrieve(customer.id)).toMatchObject({ id: customer.id, name: "Office" });
+      expect(await s2.invoices.retrieve(paid.id)).toMatchObject({ status: "paid", amount_paid: 4000, number: paid.number });
+      expect(await s2.refunds.retrieve(refund.id)).toMatchObject({ amount: 1000, charge: paid.charge });
+      expect(await s2.charges.retrieve(paid.charge)).toMatchObject({ amount_refunded: 1000, refunded: false });
+      for (const e of events) expect((await s2.events.retrieve(e.id)).type).toBe(e.type);
+
+      // A repeated idempotency key replays the first answer; a different body is still refused.
+      const again = await fetch(`${em2.url}/v1/customers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/x-www-form-urlencoded", "idempotency-key": "cust-key-1" },
+        body: new URLSearchParams({ name: "Office", email: "o@example.com" }).toString(),
+      });
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect((await again.json()).id).toBe(customer.id);
+      const replayedRefund = await s2.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+      expect(replayedRefund.id).toBe(refund.id);
+      expect((await s2.charges.retrieve(paid.charge)).amount_refunded).toBe(1000);
+
+      // Old objects keep working: void the open invoice, refund the rest, a portal session.
+      expect((await s2.invoices.voidInvoice(open.id)).status).toBe("void");
+      const rest = await s2.refunds.create({ payment_intent: paid.payment_intent });
+      expect(rest.amount).toBe(3000);
+      expect(await s2.charges.retrieve(paid.charge)).toMatchObject({ amount_refunded: 4000, refunded: true });
+      const session2 = await s2.billingPortal.sessions.create({ customer: customer.id, return_url: "http://localhost/back" });
+      expect(session2.id).not.toBe(session.id);
+
+      // New ids and the customer's invoice numbers continue after the old ones.
+      const c2 = await s2.customers.create({ name: "Another" });
+      expect([customer.id]).not.toContain(c2.id);
+      const next = await s2.invoices.create({ customer: customer.id, collection_method: "send_invoice", days_until_due: 30 });
+      await s2.invoices.addLines(next.id, { lines: [{ amount: 100 }] });
+      const nextFinal = await s2.invoices.finalizeInvoice(next.id);
+      expect([paid.id, open.id]).not.toContain(next.id);
+      expect([paid.number, openFinal.number]).not.toContain(nextFinal.number);
+      expect(nextFinal.number).toMatch(/-0003$/);
+    } finally {
+      await em2.close();
+    }
+
+    // What the second run did is saved too.
+    const em3 = await startStripeEmulator({ state: dir });
+    try {
+      expect((await stripeFor(em3).invoices.retrieve(open.id)).status).toBe("void");
+    } finally {
+      await em3.close();
+    }
+  });
+
+  it("saves shortly after a change, without a close; a .json path is a file; leftovers of an interrupted save are ignored", async () => {
+    const dir = stateDir();
+    const path = join(dir, "sub", "emu.json");
+    const em1 = await startStripeEmulator({ state: path, stateSaveDelayMs: 20 });
+    const c = await stripeFor(em1).customers.create({ name: "Saved" });
+    await until(() => existsSync(path) && readFileSync(path, "utf8").includes(c.id));
+    // A crash mid-save leaves only a temporary file beside the state file, never a torn state file.
+    writeFileSync(`${path}.tmp-424242`, '{"format":"stripe-emul');
+    const em2 = await startStripeEmulator({ state: path });
+    try {
+      expect((await stripeFor(em2).customers.retrieve(c.id)).name).toBe("Saved");
+      expect(existsSync(`${path}.tmp-424242`)).toBe(false);
+    } finally {
+      await em2.close();
+      await em1.close();
+    }
+  });
+
+  it("an automatic payment pending at shutdown runs after the restart", async () => {
+    const dir = stateDir();
+    const em1 = await startStripeEmulator({ state: dir });
+    const s1 = stripeFor(em1);
+    const customer = await s1.customers.create({ name: "Pending" });
+    const draft = await s1.invoices.create({ customer: customer.id });
+    await s1.invoices.addLines(draft.id, { lines: [{ amount: 900 }] });
+    await s1.invoices.finalizeInvoice(draft.id);
+    await em1.close(); // the attempt runs 10–50 ms after finalize: not yet
+    const saved = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
+    const before = new Map(saved.invoices).get(draft.id) as { status: string; attempt_count: number };
+    expect(before).toMatchObject({ status: "open", attempt_count: 0 });
+
+    const em2 = await startStripeEmulator({ state: dir });
+    try {
+      const inv = await until(async () => {
+        const i = await stripeFor(em2).invoices.retrieve(draft.id);
+        return i.status === "paid" ? i : undefined;
+      });
+      expect(inv).toMatchObject({ attempt_count: 1, amount_paid: 900 });
+    } finally {
+      await em2.close();
+    }
+  });
+
+  it("webhook deliveries still being retried at shutdown are delivered after the restart", async () => {
+    const dir = stateDir();
+    const em1 = await startStripeEmulator({ state: dir, webhookUrl: "http://127.0.0.1:9/webhooks/stripe", webhookSecret: WEBHOOK_SECRET });
+    const c = await stripeFor(em1).customers.create({ name: "Hook" });
+    await stripeFor(em1).customers.update(c.id, { name: "Hook 2" });
+    await until(() => em1.webhooks()[0]?.attempts.length >= 1);
+    await em1.close();
+    const em2 = await startStripeEmulator({ state: dir, webhookUrl: receiverUrl, webhookSecret: WEBHOOK_SECRET });
+    try {
+      const ev = await until(() => eventsOfType("customer.updated")[0]);
+      expect(ev.data.object).toMatchObject({ id: c.id, name: "Hook 2" });
+    } finally {
+      await em2.close();
+    }
+  });
+
+  it("refuses to start on an unreadable state file, naming it and the fix", async () => {
+    const dir = stateDir();
+    const file = join(dir, "state.json");
+    for (const text of ['{"format":"stripe-emulator-state","version":1,"custom', "", '{"hello":1}', '{"format":"stripe-emulator-state","version":1}']) {
+      writeFileSync(file, text);
+      const err = await startStripeEmulator({ state: dir }).catch((e) => e);
+      expect(err).toBeInstanceOf(StateFileError);
+      expect(err.message).toContain(file);
+      expect(err.message).toContain("`npm run dev -- --fresh`");
+      expect(err.message).not.toContain("\n");
+    }
+    expect(readFileSync(file, "utf8")).toBe('{"format":"stripe-emulator-state","version":1}'); // left as found
+
+    const child = spawn(process.execPath, [cliPath, "--port", "0", "--state", dir], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let errText = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (errText += d));
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    expect(code).toBe(1);
+    expect(out).toBe("");
+    expect(errText.trim().split("\n")).toHaveLength(1);
+    expect(errText).toContain(`stripe-emulator: could not start: the state file ${file} is unreadable`);
+    expect(errText).toContain("`npm run dev -- --fresh`");
+  });
+
+  it("cli: --state saves on SIGTERM, before the save delay", async () => {
+    const dir = stateDir();
+    const child = spawn(process.execPath, [cliPath, "--port", "0", "--state", dir], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    let id = "";
+    try {
+      await until(() => out.includes("\n"), 5000);
+      const url = out.trim().replace("listening on ", "");
+      const r = await fetch(`${url}/v1/customers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+        body: "name=cli",
+      });
+      id = (await r.json()).id;
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    expect(readFileSync(join(dir, "state.json"), "utf8")).toContain(id);
   });
 });

@@ -2,14 +2,15 @@
 // Local Stripe API emulator. Usage:
 //   node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
 //        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0.2] [--fault-kinds 429,500,timeout]
-//        [--timeout-ms 30000] [--seed <n>]
+//        [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>]
+// With --state, objects, idempotency keys and events survive restarts (README: "State across restarts").
 // Prints `listening on http://127.0.0.1:<port>` once ready; SIGINT/SIGTERM close it and exit 0.
 import { parseArgs } from "node:util";
 import { startStripeEmulator } from "./server.mjs";
 
 const usage = `usage: node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0] [--fault-kinds 429,500,timeout]
-       [--timeout-ms 30000] [--seed <n>]`;
+       [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>]`;
 
 function fail(message) {
   process.stderr.write(`stripe-emulator: ${message}\n${usage}\n`);
@@ -29,6 +30,7 @@ try {
       "fault-kinds": { type: "string", default: "429,500,timeout" },
       "timeout-ms": { type: "string", default: "30000" },
       seed: { type: "string" },
+      state: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -68,6 +70,7 @@ try {
     faultKinds,
     timeoutMs,
     seed: values.seed === undefined ? undefined : Number.isFinite(Number(values.seed)) ? Number(values.seed) : values.seed,
+    state: values.state,
   });
 } catch (e) {
   process.stderr.write(`stripe-emulator: could not start: ${e.message}\n`);

@@ -1,7 +1,9 @@
 // Local Stripe API emulator (subset) for development and tests. Plain ESM, Node built-ins only.
 // See README.md in this folder for endpoints, shapes, idempotency, faults, webhooks and control endpoints.
 import { createServer } from "node:http";
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 
 export const API_VERSION = "2026-02-25.clover";
 
@@ -369,6 +371,73 @@ function makeCharge({ amount, currency, customer, invoice, paymentIntent, failed
 }
 
 // ---------------------------------------------------------------------------------------------
+// State file (optional persistence; see README.md, "State across restarts")
+// ---------------------------------------------------------------------------------------------
+export const STATE_FORMAT = "stripe-emulator-state";
+export const STATE_VERSION = 1;
+const STATE_MAPS = ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events", "idempotency"];
+
+/** The state file of a `state` option: a `.json` path (or an existing file) as is, else `<dir>/state.json`. */
+export function stateFilePath(path) {
+  const p = resolve(path);
+  if (/\.json$/i.test(p) || (existsSync(p) && statSync(p).isFile())) return p;
+  return join(p, "state.json");
+}
+
+/** Thrown when a state file exists but cannot be loaded; the emulator does not start. */
+export class StateFileError extends Error {
+  constructor(file, reason) {
+    super(`the state file ${file} is unreadable (${reason}); \`npm run dev -- --fresh\` starts the local stack over (or move the file away)`);
+    this.name = "StateFileError";
+    this.file = file;
+  }
+}
+
+/** Reads a state file: null when there is none; throws StateFileError when it is unusable. */
+function readStateFile(file) {
+  if (!existsSync(file)) return null;
+  let data;
+  try {
+    data = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new StateFileError(file, e?.code ? String(e.code) : `not JSON: ${e?.message ?? e}`);
+  }
+  if (!data || typeof data !== "object" || data.format !== STATE_FORMAT) throw new StateFileError(file, "not a Stripe emulator state file");
+  if (data.version !== STATE_VERSION) throw new StateFileError(file, `format version ${data.version}, this emulator reads ${STATE_VERSION}`);
+  for (const k of [...STATE_MAPS, "pendingWebhooks"]) {
+    if (!Array.isArray(data[k])) throw new StateFileError(file, `"${k}" is missing or not a list`);
+  }
+  return data;
+}
+
+/** Writes the state file atomically: a temporary file, fsync, rename over the old one, fsync the folder. */
+function writeStateFile(file, text) {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  try {
+    const dir = openSync(dirname(file), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // not every platform can fsync a directory
+  }
+}
+
+/** Idempotency keys are scoped per API key; only a digest of the key is kept (and persisted). */
+const keyScope = (apiKey) => createHash("sha256").update(String(apiKey)).digest("hex").slice(0, 16);
+
+// ---------------------------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------------------------
 export async function startStripeEmulator({
@@ -381,6 +450,8 @@ export async function startStripeEmulator({
   faultKinds = ["429", "500", "timeout"],
   timeoutMs = 30000,
   seed,
+  state: statePath,
+  stateSaveDelayMs = 100,
 } = {}) {
   const config = {
     webhookUrl,
@@ -406,13 +477,67 @@ export async function startStripeEmulator({
       refunds: new Map(),
       sessions: new Map(),
       events: new Map(),
-      idempotency: new Map(), // `${apiKey}\0${key}` → { fingerprint, status, body, requestId }
+      idempotency: new Map(), // `${keyScope(apiKey)}\0${key}` → { fingerprint, status, body, requestId }
       log: [],
       webhooks: [],
       window: [], // timestamps (ms) of accepted requests, for the rps limit
     };
   }
   state = freshState();
+
+  // Persistence (only with a `state` path): every object map and the idempotency records, saved
+  // at most `stateSaveDelayMs` after a change (longer when a save itself is slow) and on close.
+  const stateFile = statePath ? stateFilePath(statePath) : null;
+  const loaded = stateFile ? readStateFile(stateFile) : null;
+  if (loaded) {
+    try {
+      for (const k of STATE_MAPS) state[k] = new Map(loaded[k]);
+    } catch (e) {
+      throw new StateFileError(stateFile, `malformed: ${e?.message ?? e}`);
+    }
+  }
+  /** Pending deliveries loaded while webhooks are off: kept for a later start that has them. */
+  const heldWebhooks = new Set(loaded && !(webhookUrl && webhookSecret) ? loaded.pendingWebhooks : []);
+  let saveTimer = null;
+  let dirty = false;
+  let lastSaveMs = 0;
+  function snapshot() {
+    const out = { format: STATE_FORMAT, version: STATE_VERSION, savedAt: new Date().toISOString() };
+    for (const k of STATE_MAPS) out[k] = [...state[k].entries()];
+    out.invoices = out.invoices.map(([id, { _pending, ...inv }]) => [id, inv]); // timers are not state
+    // Events whose webhook delivery was still being retried: delivered again on the next start.
+    out.pendingWebhooks = [...new Set([...heldWebhooks, ...state.webhooks.filter((w) => !w.done).map((w) => w.event_id)])].filter((id) => state.events.has(id));
+    return out;
+  }
+  function saveNow() {
+    if (saveTimer) clearTimeout(saveTimer);
+    saveTimer = null;
+    if (!stateFile || !dirty) return;
+    dirty = false;
+    const started = Date.now();
+    try {
+      writeStateFile(stateFile, JSON.stringify(snapshot()));
+    } catch (e) {
+      dirty = true;
+      console.error(`[stripe-emulator] could not save the state to ${stateFile}: ${e?.message ?? e}`);
+    }
+    lastSaveMs = Date.now() - started;
+  }
+  function changed() {
+    if (!stateFile || closed) return;
+    dirty = true;
+    if (!saveTimer) {
+      saveTimer = setTimeout(saveNow, Math.max(stateSaveDelayMs, 5 * lastSaveMs));
+      saveTimer.unref?.();
+    }
+  }
+  const saveOnExit = () => saveNow();
+  if (stateFile) {
+    // Leftovers of a save interrupted by a crash (the state file itself is never half-written).
+    const dir = dirname(stateFile);
+    const prefix = `${basename(stateFile)}.tmp-`;
+    if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.startsWith(prefix)) rmSync(join(dir, f), { force: true });
+  }
 
   const later = (ms, fn) => {
     const t = setTimeout(() => {
@@ -437,11 +562,17 @@ export async function startStripeEmulator({
       type,
     };
     state.events.set(event.id, event);
-    if (config.webhookUrl && config.webhookSecret) deliver(event, config.webhookUrl, config.webhookSecret);
+    changed();
+    if (config.webhookUrl && config.webhookSecret) deliver(event, config.webhookUrl, config.webhookSecret, ctx?.resumed);
     return event;
   }
 
-  function deliver(event, url, secret) {
+  /**
+   * Posts an event to the webhook URL; a failed attempt is retried 3 times (50, 100, 200 ms). Work
+   * resumed from the state file (`patient`) retries 8 times from 250 ms, doubling (about a minute),
+   * as the receiver may still be starting.
+   */
+  function deliver(event, url, secret, patient = false) {
     const record = { event_id: event.id, type: event.type, url, attempts: [], delivered: false, done: false };
     state.webhooks.push(record);
     const payload = JSON.stringify(event, null, 2);
@@ -474,10 +605,14 @@ export async function startStripeEmulator({
           const inv = state.invoices.get(event.data.object.id);
           if (inv) inv.webhooks_delivered_at = now();
         }
-      } else if (n < 3 && !closed) {
-        later(50 * 2 ** n, () => attempt(n + 1)); // up to 3 retries after the first attempt
+        changed();
+      } else if (closed) {
+        // stays pending: with a state file, delivered again on the next start
+      } else if (patient ? n < 8 : n < 3) {
+        later((patient ? 250 : 50) * 2 ** n, () => attempt(n + 1)); // retries after the first attempt
       } else {
         record.done = true;
+        changed();
       }
     };
     attempt(0);
@@ -561,12 +696,17 @@ export async function startStripeEmulator({
       markPaid(inv, ctx);
     } else if (inv.collection_method === "charge_automatically") {
       inv.next_payment_attempt = now();
-      const delay = 10 + Math.floor(Math.random() * 41);
-      inv._pending = later(delay, () => {
-        inv._pending = null;
-        if (inv.status === "open" && inv.attempt_count === 0) attemptPayment(inv, { requestId: null, idempotencyKey: null });
-      });
+      schedulePayment(inv);
     }
+  }
+
+  /** The automatic payment attempt after finalize, 10–50 ms later (also resumed after a restart). */
+  function schedulePayment(inv, resumed = false) {
+    const delay = 10 + Math.floor(Math.random() * 41);
+    inv._pending = later(delay, () => {
+      inv._pending = null;
+      if (inv.status === "open" && inv.attempt_count === 0) attemptPayment(inv, { requestId: null, idempotencyKey: null, resumed });
+    });
   }
 
   const publicInvoice = (inv) => {
@@ -831,6 +971,14 @@ export async function startStripeEmulator({
       const events = [...state.events.values()].filter((e) => !contains || JSON.stringify(e).includes(contains));
       return send(res, 200, { object: "list", data: clone(events) });
     }
+    if (req.method === "POST" && p === "/_emulator/missing") {
+      // Which of the given ids (customers, invoices, charges, payment intents, refunds, portal
+      // sessions, events) the emulator does not have; and how many objects it holds.
+      const ids = Array.isArray(json().ids) ? json().ids.map(String) : [];
+      const has = (id) => ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events"].some((k) => state[k].has(id));
+      const counts = Object.fromEntries(["customers", "invoices", "charges", "refunds", "sessions", "events"].map((k) => [k, state[k].size]));
+      return send(res, 200, { missing: ids.filter((id) => !has(id)), counts, stateFile });
+    }
     if (req.method === "GET" && p === "/_emulator/config") {
       const { webhookSecret: _s, ...rest } = config;
       return send(res, 200, rest);
@@ -995,7 +1143,7 @@ export async function startStripeEmulator({
 
     // 5) idempotency (POST only), scoped per API key
     const useIdem = idempotencyKey && req.method === "POST";
-    const scopedKey = useIdem ? `${auth.key}\0${idempotencyKey}` : null;
+    const scopedKey = useIdem ? `${keyScope(auth.key)}\0${idempotencyKey}` : null;
     const fingerprint = `${req.method} ${url.pathname}\n${bodyText}`;
     if (useIdem) {
       const prev = state.idempotency.get(scopedKey);
@@ -1043,6 +1191,7 @@ export async function startStripeEmulator({
       extraHeaders["idempotency-key"] = idempotencyKey;
       if (store) state.idempotency.set(scopedKey, { fingerprint, status, body, requestId });
     }
+    if (req.method !== "GET") changed();
     reply(status, body, extraHeaders);
   }
 
@@ -1065,12 +1214,36 @@ export async function startStripeEmulator({
   const actualPort = server.address().port;
   base.url = `http://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
 
+  if (stateFile) process.on("exit", saveOnExit); // a last save however the process ends (short of a kill)
+
+  // Work that was pending when the state was saved resumes: automatic payment attempts after
+  // finalize, and webhook deliveries that were still being retried.
+  if (loaded) {
+    for (const inv of state.invoices.values()) {
+      if (inv.status === "open" && inv.collection_method === "charge_automatically" && inv.attempt_count === 0 && inv.amount_due > 0) schedulePayment(inv, true);
+    }
+    if (config.webhookUrl && config.webhookSecret) {
+      for (const id of loaded.pendingWebhooks) {
+        const event = state.events.get(id);
+        if (event) deliver(event, config.webhookUrl, config.webhookSecret, true);
+      }
+    }
+  }
+
   const api = {
     url: base.url,
     port: actualPort,
+    /** The state file (absolute path), or null without the `state` option. */
+    stateFile,
+    /** Writes pending state changes now (no-op without the `state` option). */
+    saveState() {
+      saveNow();
+    },
     async close() {
       if (closed) return;
       closed = true;
+      saveNow();
+      if (stateFile) process.off("exit", saveOnExit);
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const s of heldSockets) s.destroy();
@@ -1091,6 +1264,8 @@ export async function startStripeEmulator({
       for (const t of timers) clearTimeout(t);
       timers.clear();
       state = freshState();
+      heldWebhooks.clear();
+      changed();
     },
     setFaults({ rate, kinds } = {}) {
       if (rate !== undefined) {
