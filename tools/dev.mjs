@@ -14,14 +14,15 @@ import { readDevVars } from "./lib/dev-vars.mjs";
 import { applyMigrations } from "./lib/migrate.mjs";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
 import { waitForApi } from "./lib/api.mjs";
-import { seedDemo } from "./lib/demo.mjs";
+import { ensureDemo } from "./lib/demo.mjs";
+import { now } from "./lib/clock.mjs";
 import { devToken } from "./token.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const USAGE = `usage: npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--data .data] [--no-seed]
 Starts the local libSQL server, the local Stripe emulator (unless .dev.vars names a real Stripe key),
 applies the migrations and runs \`wrangler dev\`; seeds a demo on first start and prints dev tokens.
-  --fresh               delete the data directory (database, Durable Object state, demo) first
+  --fresh               delete the data directory (database, Durable Object state, Stripe emulator state, demo) first
   --port <port>         the Worker's port (default 8787)
   --db-port <port>      the local libSQL server's port (default 8080)
   --stripe-port <port>  the Stripe emulator's port (default 12111)
@@ -171,18 +172,25 @@ console.log(`dev: Worker starting on http://127.0.0.1:${args.port} (database ${d
 
 // 4. The demo (first start only) and what to try.
 const base = `http://127.0.0.1:${args.port}`;
-const demoPath = join(dataDir, "demo.json");
 const mint = (role, officeIds = []) => devToken(devVars, { role, officeIds, ttlSeconds: 12 * 3600 });
 try {
   await waitForApi(base, 120_000);
   if (!devVars.AUTH_DEV_SECRET) {
     console.log("dev: AUTH_DEV_SECRET is not set in .dev.vars: no demo and no dev tokens");
   } else {
-    let demo = existsSync(demoPath) ? JSON.parse(readFileSync(demoPath, "utf8")) : null;
-    if (!demo && !args["no-seed"]) {
-      console.log("dev: seeding the demo (first start; `npm run dev -- --fresh` starts over)");
-      demo = await seedDemo({ base, adminToken: mint("platform_admin"), clinicalToken: (id) => mint("clinical_system", [id]), log: (line) => console.log(`[demo] ${line}`) });
-      writeFileSync(demoPath, JSON.stringify(demo, null, 2));
+    let demo = null;
+    try {
+      demo = await ensureDemo({
+        dataDir,
+        now,
+        seed: !args["no-seed"],
+        base,
+        adminToken: mint("platform_admin"),
+        clinicalToken: (id) => mint("clinical_system", [id]),
+        log: (line) => console.log(line.startsWith("seeding") || line.startsWith("resuming") ? `dev: ${line}` : `[demo] ${line}`),
+      });
+    } catch (err) {
+      console.error(`dev: the demo is incomplete: ${err instanceof Error ? err.message : err}. The next \`npm run dev\` resumes it; \`npm run dev -- --fresh\` starts over.`);
     }
     const first = demo ? Object.values(demo.offices)[0].id : "off_<id>";
     const tokens = {
@@ -196,11 +204,11 @@ try {
       "dev: ready. Tokens (12 h; offices: the demo's first office):",
       ...Object.entries(tokens).map(([role, t]) => `  ${role.padEnd(16)} ${t}`),
       "",
-      demo ? `Demo offices: ${Object.values(demo.offices).map((o) => `${o.legalName} ${o.id} (${o.timeZone})`).join("; ")}` : "No demo (--no-seed).",
+      demo ? `Demo offices: ${Object.values(demo.offices).map((o) => `${o.legalName} ${o.id} (${o.timeZone})`).join("; ")}` : args["no-seed"] ? "No demo (--no-seed)." : "No demo yet (see above).",
       "",
       "Try:",
       `  curl -s ${base}/v1/offices/${first}/usage -H "authorization: Bearer ${tokens.office_viewer}"`,
-      `  curl -s -X POST ${base}/v1/offices/${first}/patients/pt-1001/activate -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -H "idempotency-key: try-1" -d '{"occurredAt":"${new Date().toISOString()}"}'`,
+      `  curl -s -X POST ${base}/v1/offices/${first}/patients/pt-1001/activate -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -H "idempotency-key: try-1" -d '{"occurredAt":"${new Date(now()).toISOString()}"}'`,
       `  curl -s "${base}/v1/offices/${first}/invoices?limit=5" -H "authorization: Bearer ${tokens.office_admin}"`,
       "",
       `API reference: ${base}/docs   Operator CLI: npm run billing -- office ${first}`,
