@@ -5,8 +5,12 @@
  */
 export type InvoiceStatus = "draft" | "open" | "paid" | "void" | "uncollectible";
 
+/**
+ * The moves Stripe's news may make. A draft is ours alone — Stripe never saw it (drafts are never
+ * sent) — so nothing Stripe reports moves it; only our own close finalizes it.
+ */
 const forward: Record<InvoiceStatus, readonly InvoiceStatus[]> = {
-  draft: ["open", "paid", "void"],
+  draft: [],
   open: ["paid", "void", "uncollectible"],
   uncollectible: ["paid", "void"],
   paid: [],
@@ -43,6 +47,7 @@ export type Decision =
 
 /** What to do with a reported status, given ours. */
 export function decide(ours: InvoiceStatus, reported: InvoiceStatus): Decision {
+  if (ours === "draft") return { kind: "none", why: "stale" };
   if (ours === reported) return { kind: "none", why: "same" };
   if (canMove(ours, reported)) return { kind: "apply", to: reported };
   // "open" reported after we moved on is simply late (finalized arrives after paid).

@@ -10,7 +10,8 @@ export const webhookEvents = sqliteTable(
     type: text("type").notNull(),
     officeId: text("office_id"),
     stripeObjectId: text("stripe_object_id"),
-    status: text("status", { enum: ["received", "processed", "ignored", "failed"] }).notNull(),
+    /** `rejected`: signed, but its metadata disagrees with the Stripe ids we stored (`error: binding_mismatch`); never applied. */
+    status: text("status", { enum: ["received", "processed", "ignored", "failed", "rejected"] }).notNull(),
     attempts: integer("attempts").notNull().default(0),
     /** Stripe's `created` for the event, epoch ms. */
     stripeCreatedAt: epochMs("stripe_created_at").notNull(),

@@ -8,6 +8,12 @@ import * as clock from "../clock";
 export const RECONCILE_LIMIT = 900;
 /** An invoice changed within this time may still have its webhook in flight: the next run looks at it. */
 export const RECONCILE_MIN_AGE_MS = 3_600_000;
+/**
+ * A settled (paid, void) pushed invoice is compared with Stripe after each change to it: the daily
+ * run visits offices with one changed in this window (three runs' worth), and the office's object
+ * skips those it already found agreeing at their current version.
+ */
+export const RECONCILE_SETTLED_LOOKBACK_MS = 3 * 86_400_000;
 
 export type ReconciliationReport = {
   offices: number;
@@ -39,7 +45,8 @@ export async function reconcileOffices(env: Pick<Env, "OFFICE_BILLING">, officeI
 
 /**
  * The daily reconciliation (Cron Trigger): every office with an invoice that is open on our side
- * and known to Stripe, or pushed and never confirmed, is compared with Stripe. Offices are taken
+ * and known to Stripe, pushed and never confirmed, or pushed and settled (paid, void) and changed
+ * in the last three days, is compared with Stripe. Offices are taken
  * least recently checked first (by their invoices' last update), so a run cut short by the limit
  * is continued by the next. Invoices changed in the last hour are left for the next run (their
  * webhooks may still be on the way). It reports what it changed.
@@ -47,7 +54,8 @@ export async function reconcileOffices(env: Pick<Env, "OFFICE_BILLING">, officeI
 export async function runReconciliation(db: Database, env: Pick<Env, "OFFICE_BILLING">, now = clock.now()): Promise<ReconciliationReport> {
   const rows = await db.all<{ office_id: string }>(sql`
     SELECT office_id FROM invoices
-    WHERE stripe_invoice_ref IS NOT NULL AND (status IN ('open','uncollectible') OR stripe_state = 'draft_created') AND updated_at < ${now - RECONCILE_MIN_AGE_MS}
+    WHERE stripe_invoice_ref IS NOT NULL AND updated_at < ${now - RECONCILE_MIN_AGE_MS}
+      AND (status IN ('open','uncollectible') OR stripe_state = 'draft_created' OR (status IN ('paid','void') AND updated_at >= ${now - RECONCILE_SETTLED_LOOKBACK_MS}))
     GROUP BY office_id ORDER BY MIN(updated_at) LIMIT ${RECONCILE_LIMIT}`);
   return reconcileOffices(env, rows.map((r) => r.office_id));
 }

@@ -109,6 +109,7 @@ export class StripeOutbox {
 
   constructor(private readonly host: OutboxHost) {
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
+    host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_verified (invoice_id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
     // A new instance of the object means the previous one is gone: its lease goes with it.
     host.storage.sql.exec("DELETE FROM stripe_lease");
@@ -371,23 +372,32 @@ export class StripeOutbox {
     );
   }
 
-  /** The internal invoice a Stripe invoice stands for: by our reference in its metadata, else by its id's index. */
-  private async findInvoice(stripeInvoice: Record<string, unknown>): Promise<InvoiceRow | null> {
+  /**
+   * The internal invoice a Stripe invoice stands for, found only through the keyed index of the
+   * Stripe id we recorded when we pushed it (so never a draft, never an invoice Stripe was not
+   * sent). Our references in the event's metadata are hints: when they name another invoice or
+   * another office than the stored id does, the event is a `mismatch` and is not applied.
+   */
+  private async bindInvoice(stripeInvoiceId: string | null, hints: { invoiceRef?: unknown[]; officeRef?: unknown }): Promise<{ invoice: InvoiceRow } | { mismatch: string } | null> {
+    if (hints.officeRef !== undefined && hints.officeRef !== this.host.officeId) return { mismatch: "office_ref" };
+    if (!stripeInvoiceId) return null;
     const db = this.host.db;
-    const ref = (stripeInvoice.metadata as Record<string, unknown> | undefined)?.invoice_ref;
-    if (typeof ref === "string" && /^inv_[0-9a-f]{32}$/.test(ref)) {
-      const [row] = await db.select().from(invoices).where(sql`${invoices.id} = ${ref} AND ${invoices.officeId} = ${this.host.officeId}`);
-      if (row) return row;
-    }
-    if (typeof stripeInvoice.id !== "string") return null;
     const ring = await dataKeyring(this.host.config);
-    const index = await lookupIndex(ring, "stripe_invoice", stripeInvoice.id);
+    const index = await lookupIndex(ring, "stripe_invoice", stripeInvoiceId);
     const [row] = await db.select().from(invoices).where(sql`${invoices.stripeInvoiceIndex} = ${index} AND ${invoices.officeId} = ${this.host.officeId}`);
-    return row ?? null;
+    if (!row) return null;
+    if ((hints.invoiceRef ?? []).some((ref) => ref !== undefined && ref !== row.id)) return { mismatch: "invoice_ref" };
+    return { invoice: row };
+  }
+
+  /** A signed event whose metadata disagrees with what our stored ids name: recorded `rejected`, audited, logged at error level. */
+  private rejectEvent(event: EventRow, field: string) {
+    console.error(JSON.stringify({ level: "error", msg: "stripe webhook refused: metadata disagrees with the stored binding", officeId: this.host.officeId, eventId: event.id, type: event.type, field }));
+    return this.finishEvent(event, "rejected", { error: "binding_mismatch", reason: "binding_mismatch", field });
   }
 
   /** Marks a webhook event done, with its audit entry, and any invoice change, in one batch. */
-  private async finishEvent(event: EventRow, outcome: "processed" | "ignored", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
+  private async finishEvent(event: EventRow, outcome: "processed" | "ignored" | "rejected", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
     const db = this.host.db;
     const now = clock.now();
     await this.host.commit(
@@ -396,7 +406,7 @@ export class StripeOutbox {
         ...statements,
         db.run(sql`UPDATE ${webhookEvents} SET status = ${outcome}, attempts = attempts + 1, processed_at = ${now}, error = ${typeof details.error === "string" ? details.error : null} WHERE id = ${event.id}`),
       ],
-      [{ ...WEBHOOK_ACTOR, requestId: `webhook:${event.id}`, action: `webhook.${event.type}`, outcome: outcome === "processed" ? "succeeded" : "ignored", targetIds: [event.id, ...targetIds], details }],
+      [{ ...WEBHOOK_ACTOR, requestId: `webhook:${event.id}`, action: `webhook.${event.type}`, outcome: outcome === "processed" ? "succeeded" : outcome, targetIds: [event.id, ...targetIds], details }],
     );
   }
 
@@ -407,14 +417,14 @@ export class StripeOutbox {
     switch (to) {
       case "paid":
         return [
-          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MAX(amount_paid, ${stripe.amountPaid ?? invoice.total}), paid_at = ${stripe.paidAt ?? at},
-            payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('draft','open','uncollectible')`),
+          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MIN(total, MAX(amount_paid, ${stripe.amountPaid ?? invoice.total})), paid_at = ${stripe.paidAt ?? at},
+            payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ];
       case "void":
         return [
           db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${at}, payment_failed_at = NULL,
             stripe_state = CASE WHEN stripe_state IN ('draft_created','finalized') THEN 'voided' ELSE stripe_state END, updated_at = ${now}
-            WHERE id = ${invoice.id} AND status IN ('draft','open','uncollectible')`),
+            WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ];
       case "uncollectible":
         return [db.run(sql`UPDATE ${invoices} SET status = 'uncollectible', updated_at = ${now} WHERE id = ${invoice.id} AND status = 'open'`)];
@@ -434,9 +444,18 @@ export class StripeOutbox {
     const at = payload.created * 1000;
     const db = this.host.db;
     const requestId = `webhook:${event.id}`;
+    // Checked again here (the route checked it on receipt): a replayed event is bound the same way.
+    const officeHint = (obj.metadata && typeof obj.metadata === "object" ? (obj.metadata as Record<string, unknown>) : {}).office_ref;
+    if (officeHint !== undefined && officeHint !== this.host.officeId) return this.rejectEvent(event, "office_ref");
     if (event.type.startsWith("invoice.")) {
-      const invoice = await this.findInvoice(obj);
-      if (!invoice) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
+      const metadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
+      const bound = await this.bindInvoice(typeof obj.id === "string" ? obj.id : null, { invoiceRef: [metadata.invoice_ref], officeRef: metadata.office_ref });
+      if (bound && "mismatch" in bound) return this.rejectEvent(event, bound.mismatch);
+      if (!bound) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
+      const { invoice } = bound;
+      // Never pushed (a draft, a zero total): Stripe has no such invoice, so no event is about it.
+      if (invoice.status === "draft" || !invoice.stripeInvoiceRef || invoice.stripeState === "none") return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_pushed" }, [], [invoice.id]);
+      const stripeRef = invoice.stripeInvoiceRef;
       const ours = invoice.status as InvoiceStatus;
       const reported = eventStatus(event.type);
       if (reported === null) {
@@ -454,14 +473,18 @@ export class StripeOutbox {
         amountPaid: typeof obj.amount_paid === "number" ? obj.amount_paid : undefined,
         paidAt: typeof (obj.status_transitions as { paid_at?: unknown } | undefined)?.paid_at === "number" ? ((obj.status_transitions as { paid_at: number }).paid_at * 1000) : null,
       };
-      if (decision.kind === "conflict" && invoice.stripeInvoiceRef) {
+      // In doubt — the event contradicts a final state of ours, or reports a payment outside
+      // 0..total (ours) — Stripe's own object is read and decides, not the event.
+      const reportedPaid = stripe.amountPaid;
+      const doubtfulAmount = decision.kind === "apply" && decision.to === "paid" && !(reportedPaid !== undefined && Number.isSafeInteger(reportedPaid) && reportedPaid >= 0 && reportedPaid <= invoice.total);
+      if (decision.kind === "conflict" || doubtfulAmount) {
         const ring = await dataKeyring(this.host.config);
-        const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef));
+        const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, stripeRef));
         decision = decideFromStripe(ours, current.status);
         source = "stripe_read";
         stripe = { amountPaid: current.amountPaid, paidAt: null };
-      } else if (decision.kind === "conflict") {
-        decision = { kind: "none", why: "stale" };
+        if (doubtfulAmount) console.error(JSON.stringify({ level: "error", msg: "stripe event reported a payment outside the invoice's total; Stripe's invoice read instead", officeId: this.host.officeId, eventId: event.id, invoiceId: invoice.id, total: invoice.total, reported: obj.amount_paid, stripe: current.amountPaid }));
+        if (current.amountPaid > invoice.total) console.error(JSON.stringify({ level: "error", msg: "stripe invoice paid more than our total; recorded as our total", officeId: this.host.officeId, invoiceId: invoice.id, total: invoice.total, stripe: current.amountPaid }));
       }
       if (decision.kind !== "apply") {
         // finalized reported for an invoice whose push stopped after finalize: the push is complete.
@@ -474,11 +497,34 @@ export class StripeOutbox {
       return;
     }
     if (event.type === "charge.refunded") {
-      const refundsOf = (obj.refunds as { data?: { metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
-      const viaMetadata = refundsOf.map((r) => r.metadata?.invoice_ref).find((r): r is string => typeof r === "string");
-      const invoice = await this.findInvoice({ id: typeof obj.invoice === "string" ? obj.invoice : undefined, metadata: { invoice_ref: viaMetadata } });
-      if (!invoice) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
-      const refunded = typeof obj.amount_refunded === "number" ? obj.amount_refunded : 0;
+      const refundsOf = (obj.refunds as { data?: { id?: unknown; metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
+      const chargeMetadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
+      const stripeInvoiceId = typeof obj.invoice === "string" ? obj.invoice : obj.invoice && typeof obj.invoice === "object" && typeof (obj.invoice as { id?: unknown }).id === "string" ? (obj.invoice as { id: string }).id : null;
+      const hints = { invoiceRef: [chargeMetadata.invoice_ref, ...refundsOf.map((r) => r.metadata?.invoice_ref)], officeRef: chargeMetadata.office_ref };
+      // The invoice through the charge's Stripe invoice id we stored; else through a refund of ours
+      // listed on the charge (its Stripe id stored when we made it). Metadata only has to agree.
+      let bound = await this.bindInvoice(stripeInvoiceId, hints);
+      if (!bound && !stripeInvoiceId) {
+        const ring = await dataKeyring(this.host.config);
+        const indexes = await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndex(ring, "stripe_refund", r.id as string)));
+        const [row] = indexes.length === 0 ? [] : await db
+          .select()
+          .from(invoices)
+          .where(sql`${invoices.officeId} = ${this.host.officeId} AND ${invoices.id} IN (SELECT invoice_id FROM ${refunds} WHERE office_id = ${this.host.officeId} AND stripe_refund_index IN (${sql.join(indexes.map((i) => sql`${i}`), sql`, `)}))`);
+        if (row) bound = hints.invoiceRef.some((r) => r !== undefined && r !== row.id) ? { mismatch: "invoice_ref" } : { invoice: row };
+      }
+      if (bound && "mismatch" in bound) return this.rejectEvent(event, bound.mismatch);
+      if (!bound) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
+      const { invoice } = bound;
+      if (!invoice.stripeInvoiceRef) return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_pushed" }, [], [invoice.id]);
+      let refunded = typeof obj.amount_refunded === "number" ? obj.amount_refunded : 0;
+      // In doubt — not a whole amount, or more than was paid (ours, or the total while the payment's own event is still on its way) — the charge is read from Stripe.
+      const ceiling = invoice.status === "paid" ? invoice.amountPaid : invoice.total;
+      if (!(Number.isSafeInteger(refunded) && refunded >= 0 && refunded <= ceiling)) {
+        const charge = typeof obj.id === "string" ? await this.gateway(work, [], requestId).readCharge(obj.id) : null;
+        console.error(JSON.stringify({ level: "error", msg: "stripe event reported a refund above the amount paid; Stripe's charge read instead", officeId: this.host.officeId, eventId: event.id, invoiceId: invoice.id, amountPaid: invoice.amountPaid, reported: obj.amount_refunded, stripe: charge?.amountRefunded ?? null }));
+        refunded = charge && Number.isSafeInteger(charge.amountRefunded) ? charge.amountRefunded : 0;
+      }
       const statements: ReturnType<Database["run"]>[] = [];
       if (invoice.status !== "paid") {
         // The refund came before the payment's own event: Stripe's state of the invoice decides.
@@ -562,9 +608,15 @@ export class StripeOutbox {
   }
 
   /**
-   * Reconciliation: every invoice of this office that is open on our side, or was pushed and
-   * never confirmed, is compared with Stripe's state, and Stripe's state is applied where it is
-   * ahead of ours (a missed webhook). Also runs the outbox's own work.
+   * Reconciliation: every pushed invoice of this office (open, paid, void, uncollectible) is
+   * compared with Stripe's own object, and ours is repaired to Stripe's, audited
+   * (`stripe.reconciled`). Stripe ahead of ours (a missed webhook) moves ours forward; ours
+   * contradicting Stripe (a status or paid amount no Stripe object supports: an event that should
+   * never have been applied) is set back to Stripe's state and logged at error level. Open and
+   * uncollectible invoices, and pushes never confirmed, are compared at every run; a settled one
+   * (paid, void) each time it changed since it was last found to agree with Stripe (the object's
+   * storage remembers that). Invoices the outbox still owes Stripe (a void not yet sent) and
+   * failed pushes are left to the outbox and billing staff.
    */
   reconcile(): Promise<SyncReport & { checked: number }> {
     return this.serialized(async () => {
@@ -574,10 +626,16 @@ export class StripeOutbox {
       const work = await this.readWork();
       if (!work) return { ...report, checked };
       const db = this.host.db;
-      const candidates = await db
+      const storage = this.host.storage.sql;
+      const pushed = await db
         .select()
         .from(invoices)
-        .where(sql`${invoices.officeId} = ${this.host.officeId} AND ${invoices.stripeInvoiceRef} IS NOT NULL AND (${invoices.status} IN ('open','uncollectible') OR ${invoices.stripeState} = 'draft_created')`);
+        .where(
+          sql`${invoices.officeId} = ${this.host.officeId} AND ${invoices.stripeInvoiceRef} IS NOT NULL AND ${invoices.stripeState} <> 'failed'
+            AND NOT (${invoices.status} = 'void' AND ${invoices.stripeState} IN ('draft_created','finalized'))`,
+        );
+      const verified = new Map(storage.exec<{ invoice_id: string; updated_at: number }>("SELECT invoice_id, updated_at FROM stripe_verified").toArray().map((r) => [r.invoice_id, r.updated_at]));
+      const candidates = pushed.filter((i) => i.status === "open" || i.status === "uncollectible" || i.stripeState === "draft_created" || verified.get(i.id) !== i.updatedAt);
       const ring = await dataKeyring(this.host.config);
       for (const invoice of candidates) {
         checked++;
@@ -585,11 +643,28 @@ export class StripeOutbox {
         try {
           const current = await this.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef!));
           const ours = invoice.status as InvoiceStatus;
-          const decision = decideFromStripe(ours, current.status);
-          const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
-          if (decision.kind !== "apply" && !finalizedOnStripe) continue;
-          const statements = decision.kind === "apply" ? this.moveInvoice(invoice, decision.to, { amountPaid: current.amountPaid }, clock.now()) : [];
-          if (finalizedOnStripe) statements.push(db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state = 'draft_created'`));
+          const repair = reconcileInvoice(invoice, current);
+          if (!repair) {
+            if (ours === "paid" || ours === "void") this.markVerified(invoice.id, invoice.updatedAt);
+            continue;
+          }
+          const now = clock.now();
+          const statements =
+            repair.kind === "forward"
+              ? this.moveInvoice(invoice, repair.to, { amountPaid: current.amountPaid }, now)
+              : repair.kind === "contradiction"
+                ? [
+                    db.run(sql`UPDATE ${invoices} SET status = ${repair.to}, amount_paid = ${repair.amountPaid}, amount_refunded = MIN(amount_refunded, ${repair.amountPaid}),
+                      paid_at = CASE WHEN ${repair.to} = 'paid' THEN COALESCE(paid_at, ${now}) ELSE NULL END,
+                      voided_at = CASE WHEN ${repair.to} = 'void' THEN COALESCE(voided_at, ${now}) ELSE NULL END,
+                      stripe_state = ${repair.stripeState}, updated_at = ${now}
+                      WHERE id = ${invoice.id} AND status = ${ours} AND updated_at = ${invoice.updatedAt}`),
+                  ]
+                : [];
+          if (repair.finalizedOnStripe) statements.push(db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', updated_at = ${now} WHERE id = ${invoice.id} AND stripe_state = 'draft_created'`));
+          if (repair.kind === "contradiction") {
+            console.error(JSON.stringify({ level: "error", msg: "invoice contradicted Stripe; repaired to Stripe's state", officeId: this.host.officeId, invoiceId: invoice.id, from: ours, to: repair.to, amountPaid: invoice.amountPaid, stripeAmountPaid: current.amountPaid, stripeStatus: current.status }));
+          }
           await this.host.commit("reconcile", () => statements, [
             {
               ...OUTBOX_ACTOR,
@@ -597,13 +672,22 @@ export class StripeOutbox {
               action: "stripe.reconciled",
               outcome: "succeeded",
               targetIds: [invoice.id],
-              details: { from: ours, to: decision.kind === "apply" ? decision.to : ours, stripeStatus: current.status, stripeStateRepaired: finalizedOnStripe },
+              details: {
+                from: ours,
+                to: repair.kind === "stripe_state" ? ours : repair.to,
+                stripeStatus: current.status,
+                stripeStateRepaired: repair.finalizedOnStripe,
+                ...(repair.kind === "contradiction" ? { contradiction: true, amountPaidFrom: invoice.amountPaid, amountPaidTo: repair.amountPaid } : {}),
+              },
             },
           ]);
-          if (decision.kind === "apply") {
-            report.changed.push({ invoiceId: invoice.id, from: ours, to: decision.to, source: "reconciliation" });
+          if (repair.kind !== "stripe_state") {
+            if (ours !== repair.to) report.changed.push({ invoiceId: invoice.id, from: ours, to: repair.to, source: "reconciliation" });
             await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: "reconciliation" });
           }
+          // Now as Stripe has it: remembered as agreeing at its new version.
+          const [after] = await db.select({ status: invoices.status, updatedAt: invoices.updatedAt }).from(invoices).where(eq(invoices.id, invoice.id));
+          if (after && (after.status === "paid" || after.status === "void") && (repair.kind === "stripe_state" || after.status === repair.to)) this.markVerified(invoice.id, after.updatedAt);
         } catch (err) {
           // Stripe or the database did not answer: tomorrow's run (or a webhook) catches up.
           console.error(JSON.stringify({ level: "error", msg: "reconciliation of an invoice failed", officeId: this.host.officeId, invoiceId: invoice.id, error: err instanceof StripeCallError ? err.code : err instanceof Error ? err.name : "error" }));
@@ -613,6 +697,15 @@ export class StripeOutbox {
       await this.dunning(work);
       return { ...report, checked };
     });
+  }
+
+  /** Remembers that a settled invoice, as of its `updatedAt`, agrees with Stripe. */
+  private markVerified(invoiceId: string, updatedAt: number) {
+    this.host.storage.sql.exec(
+      "INSERT INTO stripe_verified (invoice_id, updated_at) VALUES (?, ?) ON CONFLICT (invoice_id) DO UPDATE SET updated_at = excluded.updated_at",
+      invoiceId,
+      updatedAt,
+    );
   }
 
   private invoiceForStripe(work: Work, invoice: InvoiceRow): InvoiceForStripe {
@@ -748,6 +841,38 @@ export class StripeOutbox {
     );
     return { stripeStatus: made.status };
   }
+}
+
+export type Repair =
+  /** Stripe is ahead of ours (a missed webhook): ours moves forward. */
+  | { kind: "forward"; to: InvoiceStatus; finalizedOnStripe: boolean }
+  /** Ours says what no Stripe object supports: set to Stripe's status and paid amount (≤ our total). */
+  | { kind: "contradiction"; to: InvoiceStatus; amountPaid: number; stripeState: "finalized" | "voided" | "draft_created"; finalizedOnStripe: boolean }
+  /** Only the record of the push is behind (Stripe finalized a draft we created). */
+  | { kind: "stripe_state"; finalizedOnStripe: true };
+
+/**
+ * How a pushed invoice of ours compares with Stripe's object (docs/payment-plan.md §9.5); null
+ * when they agree. Stripe's draft stands for `open` here (ours is finalized; the push resumes).
+ */
+export function reconcileInvoice(invoice: Pick<InvoiceRow, "status" | "stripeState" | "total" | "amountPaid">, current: Pick<StripeInvoiceState, "status" | "amountPaid">): Repair | null {
+  const ours = invoice.status as InvoiceStatus;
+  const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
+  const theirs: InvoiceStatus = current.status === "draft" ? "open" : current.status;
+  const paid = Math.min(invoice.total, Math.max(0, current.amountPaid));
+  if (ours === "draft") return null; // never pushed: not Stripe's to say
+  if (ours === theirs && (ours !== "paid" || invoice.amountPaid === paid)) return finalizedOnStripe ? { kind: "stripe_state", finalizedOnStripe } : null;
+  const decision = decideFromStripe(ours, theirs);
+  if (decision.kind === "apply") return { kind: "forward", to: decision.to, finalizedOnStripe };
+  // A void here that Stripe never saw as void: the Stripe copy was abandoned as a draft (fine), else ours is wrong.
+  if (ours === "void" && invoice.stripeState === "abandoned" && current.status === "draft") return null;
+  return {
+    kind: "contradiction",
+    to: theirs,
+    amountPaid: theirs === "paid" ? paid : 0,
+    stripeState: theirs === "void" ? "voided" : current.status === "draft" ? "draft_created" : "finalized",
+    finalizedOnStripe: false,
+  };
 }
 
 /** Our fixed refund reasons, as Stripe's own categories where one fits (no free text crosses). */

@@ -267,11 +267,11 @@ export function stripeGateway(deps: GatewayDeps) {
       return toState(await call("readInvoice", null, (s) => s.invoices.retrieve(stripeInvoiceId, { expand: ["payments"] })));
     },
 
-    /** A charge's customer and invoice (to find the office of a dispute). */
+    /** A charge's customer and invoice (to find the office of a dispute) and what was refunded of it. */
     async readCharge(chargeId: string) {
       const charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
       const ref = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && "id" in v ? String((v as { id: string }).id) : null);
-      return { id: charge.id, customer: ref(charge.customer), invoice: ref((charge as unknown as { invoice?: unknown }).invoice) };
+      return { id: charge.id, customer: ref(charge.customer), invoice: ref((charge as unknown as { invoice?: unknown }).invoice), amountRefunded: charge.amount_refunded };
     },
 
     /** Voids a finalized, unpaid Stripe invoice. */

@@ -11,7 +11,7 @@ import { ApiError, problemResponses } from "../problem";
 
 export const ROLES = ["platform_admin"] as const;
 
-const statuses = ["received", "processed", "ignored", "failed"] as const;
+const statuses = ["received", "processed", "ignored", "failed", "rejected"] as const;
 
 export const WebhookEventSchema = z
   .object({
@@ -19,7 +19,7 @@ export const WebhookEventSchema = z
     type: z.string().openapi({ example: "invoice.paid" }),
     officeId: z.string().nullable(),
     stripeObjectId: z.string().nullable(),
-    status: z.enum(statuses).openapi({ description: "`received`: waiting for its office's object; `processed`; `ignored` (unknown type or office, see `error`); `failed` (see `error`; replay it)." }),
+    status: z.enum(statuses).openapi({ description: "`received`: waiting for its office's object; `processed`; `ignored` (unknown type or office, see `error`); `failed` (see `error`; replay it); `rejected` (`binding_mismatch`: its metadata disagrees with the Stripe ids we stored; never applied, a replay is refused again)." }),
     attempts: z.number().int(),
     error: z.string().nullable(),
     stripeCreatedAt: z.string().datetime(),

@@ -22,7 +22,7 @@ export const route = createRoute({
   tags: ["Webhooks"],
   summary: "Receive a Stripe event",
   description:
-    "Called by Stripe, not by people: no bearer token; the raw body is verified with Stripe's signature scheme (`Stripe-Signature`, v1 HMAC-SHA256, 300 s tolerance) against `STRIPE_WEBHOOK_SECRET` and, while rotating, `STRIPE_WEBHOOK_SECRET_PREVIOUS`. Each event id is recorded once: a repeat delivery answers 200 and changes nothing; unknown types are acknowledged and recorded. The event is applied by the office's Durable Object right after the answer. Bodies up to 1 MiB.",
+    "Called by Stripe, not by people: no bearer token; the raw body is verified with Stripe's signature scheme (`Stripe-Signature`, v1 HMAC-SHA256, 300 s tolerance) against `STRIPE_WEBHOOK_SECRET` and, while rotating, `STRIPE_WEBHOOK_SECRET_PREVIOUS`. Each event id is recorded once: a repeat delivery answers 200 and changes nothing; unknown types are acknowledged and recorded. The event is bound to an office only through a Stripe id we stored (invoice, else customer); metadata references that disagree with it make the event `rejected` (`binding_mismatch`: acknowledged, recorded, audited, never applied). The event is applied by the office's Durable Object right after the answer. Bodies up to 1 MiB.",
   request: { body: { required: true, content: { "application/json": { schema: z.object({}).passthrough().openapi("StripeEvent") } } } },
   responses: {
     200: {
@@ -34,15 +34,24 @@ export const route = createRoute({
 });
 
 const OFFICE_REF = /^off_[0-9a-f]{32}$/;
+const INVOICE_REF = /^inv_[0-9a-f]{32}$/;
+
+/** How an event is bound to an office: through a Stripe id we recorded, or refused because its metadata disagrees. */
+export type Binding =
+  | { kind: "bound"; officeId: string | null }
+  | { kind: "mismatch"; officeId: string; field: "office_ref" | "invoice_ref" | "customer"; hinted: string };
 
 /**
- * The office an event is about: our reference in the object's metadata, else the keyed index of
- * the Stripe invoice or customer it names (one round trip), else — for a dispute, which names only
- * a charge — the charge's customer as Stripe reports it.
+ * The office an event is about, found only through a Stripe id we recorded ourselves: the keyed
+ * index of the Stripe invoice it names, else of the Stripe customer, else — for a dispute, which
+ * names only a charge — the charge's customer as Stripe itself reports it. Our references in the
+ * object's metadata are never used to find anything (anyone who can edit a Stripe object can set
+ * them); they are compared with what the stored ids say, and any disagreement is a `mismatch`.
+ * One round trip to the database.
  */
-async function officeOf(db: Database, config: Config, event: StripeEvent, requestId: string): Promise<string | null> {
+export async function bindEvent(db: Database, config: Config, event: StripeEvent, requestId: string): Promise<Binding> {
   const obj = event.data.object;
-  const metadataRef = (obj.metadata as Record<string, unknown> | undefined)?.office_ref;
+  const metadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
   const ring = await dataKeyring(config);
   const str = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null);
   const invoiceId = event.type.startsWith("invoice.") ? str(obj.id) : str(obj.invoice);
@@ -55,15 +64,28 @@ async function officeOf(db: Database, config: Config, event: StripeEvent, reques
       // Recorded without an office; a replay resolves it once Stripe answers.
     }
   }
-  const candidates = [
-    typeof metadataRef === "string" && OFFICE_REF.test(metadataRef) ? sql`SELECT id AS office_id FROM ${offices} WHERE id = ${metadataRef}` : null,
-    invoiceId ? sql`SELECT office_id FROM ${invoices} WHERE stripe_invoice_index = ${await lookupIndex(ring, "stripe_invoice", invoiceId)}` : null,
-    customerId ? sql`SELECT id AS office_id FROM ${offices} WHERE stripe_customer_index = ${await lookupIndex(ring, "stripe_customer", customerId)}` : null,
+  const lookups = [
+    invoiceId ? sql`SELECT 'invoice' AS via, office_id, id AS invoice_id FROM ${invoices} WHERE stripe_invoice_index = ${await lookupIndex(ring, "stripe_invoice", invoiceId)}` : null,
+    customerId ? sql`SELECT 'customer' AS via, id AS office_id, NULL AS invoice_id FROM ${offices} WHERE stripe_customer_index = ${await lookupIndex(ring, "stripe_customer", customerId)}` : null,
   ].filter((q) => q !== null);
-  if (candidates.length === 0) return null;
-  const rows = await db.all<{ office_id: string }>(sql`${sql.join(candidates, sql` UNION ALL `)} LIMIT 1`);
-  return rows[0]?.office_id ?? null;
+  const rows = lookups.length > 0 ? await db.all<{ via: "invoice" | "customer"; office_id: string; invoice_id: string | null }>(sql.join(lookups, sql` UNION ALL `)) : [];
+  const byInvoice = rows.find((r) => r.via === "invoice");
+  const byCustomer = rows.find((r) => r.via === "customer");
+  const officeId = byInvoice?.office_id ?? byCustomer?.office_id ?? null;
+  if (!officeId) return { kind: "bound", officeId: null };
+  if (byInvoice && byCustomer && byInvoice.office_id !== byCustomer.office_id) return { kind: "mismatch", officeId, field: "customer", hinted: byCustomer.office_id };
+  // The hints: present and well-formed or not, they must name what the stored ids name.
+  const officeRef = metadata.office_ref;
+  if (officeRef !== undefined && officeRef !== officeId) return { kind: "mismatch", officeId, field: "office_ref", hinted: hintOf(officeRef, OFFICE_REF) };
+  const invoiceRef = metadata.invoice_ref;
+  if (event.type.startsWith("invoice.") && invoiceRef !== undefined && invoiceRef !== (byInvoice?.invoice_id ?? invoiceRef)) {
+    return { kind: "mismatch", officeId, field: "invoice_ref", hinted: hintOf(invoiceRef, INVOICE_REF) };
+  }
+  return { kind: "bound", officeId };
 }
+
+/** A hint as it may be recorded: one of our own reference shapes, else only that it was malformed. */
+const hintOf = (v: unknown, shape: RegExp) => (typeof v === "string" && shape.test(v) ? v : "(malformed)");
 
 export function register(app: App) {
   app.openapi(route, async (c) => {
@@ -81,9 +103,11 @@ export function register(app: App) {
       throw new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message);
     }
     const db = c.var.db;
-    const officeId = await officeOf(db, config, event, c.var.requestId);
+    const binding = await bindEvent(db, config, event, c.var.requestId);
+    const officeId = binding.officeId;
     const handled = isHandled(event.type);
-    const status = handled && officeId ? "received" : "ignored";
+    const status = binding.kind === "mismatch" ? "rejected" : handled && officeId ? "received" : "ignored";
+    const reason = binding.kind === "mismatch" ? "binding_mismatch" : handled ? (officeId ? null : "office_unknown") : "unhandled_type";
     const obj = event.data.object;
     const inserted = await db
       .insert(webhookEvents)
@@ -95,17 +119,23 @@ export function register(app: App) {
         status,
         stripeCreatedAt: event.created * 1000,
         payload: event,
-        error: handled ? (officeId ? null : "office_unknown") : "unhandled_type",
+        error: reason,
         receivedAt: clock.now(),
       })
       .onConflictDoNothing()
       .returning({ id: webhookEvents.id });
     if (inserted.length === 0) return c.json({ received: true as const, duplicate: true, status: "duplicate" }, 200);
-    if (status === "received") {
+    if (binding.kind === "mismatch") {
+      // Signed by Stripe, yet its metadata names something other than what our stored ids name:
+      // someone edited the object on Stripe. Nothing is applied; billing staff look at it.
+      const details = { type: event.type, reason: "binding_mismatch", field: binding.field, hinted: binding.hinted };
+      console.error(JSON.stringify({ level: "error", msg: "stripe webhook refused: metadata disagrees with the stored binding", requestId: c.var.requestId, eventId: event.id, officeId, ...details }));
+      await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.rejected", outcome: "rejected", officeId, targetIds: [event.id], details });
+    } else if (status === "received") {
       // Arms the office's outbox, which applies the event; the answer does not wait for it.
       await officeObject(c.env, officeId!).kickStripe();
     } else {
-      await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.recorded", outcome: "ignored", officeId, targetIds: [event.id], details: { type: event.type, reason: handled ? "office_unknown" : "unhandled_type" } });
+      await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.recorded", outcome: "ignored", officeId, targetIds: [event.id], details: { type: event.type, reason } });
     }
     return c.json({ received: true as const, duplicate: false, status }, 200);
   });
