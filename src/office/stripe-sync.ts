@@ -665,22 +665,36 @@ export class StripeOutbox {
           if (repair.kind === "contradiction") {
             console.error(JSON.stringify({ level: "error", msg: "invoice contradicted Stripe; repaired to Stripe's state", officeId: this.host.officeId, invoiceId: invoice.id, from: ours, to: repair.to, amountPaid: invoice.amountPaid, stripeAmountPaid: current.amountPaid, stripeStatus: current.status }));
           }
-          await this.host.commit("reconcile", () => statements, [
-            {
-              ...OUTBOX_ACTOR,
-              requestId,
-              action: "stripe.reconciled",
-              outcome: "succeeded",
-              targetIds: [invoice.id],
-              details: {
-                from: ours,
-                to: repair.kind === "stripe_state" ? ours : repair.to,
-                stripeStatus: current.status,
-                stripeStateRepaired: repair.finalizedOnStripe,
-                ...(repair.kind === "contradiction" ? { contradiction: true, amountPaidFrom: invoice.amountPaid, amountPaidTo: repair.amountPaid } : {}),
+          // A repair is a compare-and-set on the version read: audited only if it was the one written.
+          const contradiction = repair.kind === "contradiction" ? repair : null;
+          const results = await this.host.commit(
+            "reconcile",
+            () => statements,
+            [
+              {
+                ...OUTBOX_ACTOR,
+                requestId,
+                action: "stripe.reconciled",
+                outcome: "succeeded",
+                targetIds: [invoice.id],
+                details: {
+                  from: ours,
+                  to: repair.kind === "stripe_state" ? ours : repair.to,
+                  stripeStatus: current.status,
+                  stripeStateRepaired: repair.finalizedOnStripe,
+                  ...(contradiction ? { contradiction: true, amountPaidFrom: invoice.amountPaid, amountPaidTo: contradiction.amountPaid } : {}),
+                },
               },
-            },
-          ]);
+            ],
+            contradiction ? () => [db.select({ updatedAt: invoices.updatedAt }).from(invoices).where(eq(invoices.id, invoice.id))] : undefined,
+            contradiction
+              ? {
+                  auditIf: sql`EXISTS (SELECT 1 FROM ${invoices} WHERE id = ${invoice.id} AND updated_at = ${now} AND status = ${contradiction.to})`,
+                  recorded: (r) => (r.at(-1) as { updatedAt: number }[])[0]?.updatedAt === now,
+                }
+              : undefined,
+          );
+          if (contradiction && (results.at(-1) as { updatedAt: number }[] | undefined)?.[0]?.updatedAt !== now) continue; // changed meanwhile: the next run compares it again
           if (repair.kind !== "stripe_state") {
             if (ours !== repair.to) report.changed.push({ invoiceId: invoice.id, from: ours, to: repair.to, source: "reconciliation" });
             await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: "reconciliation" });

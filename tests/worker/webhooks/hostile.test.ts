@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { decide } from "../../../src/billing/payments";
@@ -82,20 +82,26 @@ describe("hostile Stripe events: bound by the ids we stored, never by metadata",
     expect(listed.data.every((e) => e.error === "binding_mismatch")).toBe(true);
   });
 
-  it("the right office but another invoice's reference is refused (invoice_ref); an unknown Stripe id with our references applies nothing", async () => {
-    const a = await pushedOffice({ decline: true });
+  it("the right office but another invoice's reference (invoice_ref), or another office's customer, is refused; an unknown Stripe id with our references applies nothing", async () => {
+    const [a, b] = await Promise.all([pushedOffice({ decline: true }), pushedOffice({ decline: true })]);
     const draft = (await invoiceRows(a.officeId)).find((i) => i.status === "draft");
     // A's own Stripe invoice, naming another invoice of A.
     const other = draft?.id ?? `inv_${"0".repeat(32)}`;
     const wrongRef = stripeEvent("invoice.paid", invoiceObject({ stripeId: a.stripeId, customer: a.customerId, officeId: a.officeId, invoiceId: other, status: "paid", amount: 6_300 }));
     expect(await (await deliver(wrongRef)).json()).toMatchObject({ status: "rejected" });
     expect(await eventRow(wrongRef.id)).toMatchObject({ status: "rejected", error: "binding_mismatch" });
+    // A's Stripe invoice with B's Stripe customer: the two stored ids disagree.
+    const crossCustomer = stripeEvent("invoice.paid", invoiceObject({ stripeId: a.stripeId, customer: b.customerId, officeId: a.officeId, invoiceId: a.setup.id, status: "paid", amount: 6_300 }));
+    expect(await (await deliver(crossCustomer)).json()).toMatchObject({ status: "rejected" });
+    expect(await eventRow(crossCustomer.id)).toMatchObject({ status: "rejected", error: "binding_mismatch", officeId: a.officeId });
     // A Stripe id we never recorded, with A's references: metadata alone finds nothing.
     const unknown = stripeEvent("invoice.paid", invoiceObject({ stripeId: "in_forged0000000000000001", customer: "cus_forged00001", officeId: a.officeId, invoiceId: a.setup.id, status: "paid", amount: 6_300 }));
     expect(await (await deliver(unknown)).json()).toMatchObject({ status: "ignored" });
     expect(await eventRow(unknown.id)).toMatchObject({ status: "ignored", error: "office_unknown", officeId: null });
     await syncStripe(a.officeId);
+    await syncStripe(b.officeId);
     expect(await invoice(a.setup.id)).toMatchObject({ status: "open", amountPaid: 0 });
+    expect(await invoice(b.setup.id)).toMatchObject({ status: "open", amountPaid: 0 });
   });
 
   it("an event naming the office's current draft (never sent to Stripe) never touches it", async () => {
@@ -199,6 +205,5 @@ describe("reconciliation compares every pushed invoice with Stripe and repairs o
     // Settled and found agreeing: the next run reads only what is still open.
     expect((await reconcile(collected.officeId)).checked).toBe(0);
     expect(await reconcile(open1.officeId)).toMatchObject({ checked: 1, changed: [] });
-    void env;
   });
 });
