@@ -181,7 +181,12 @@ async function drillActivations(stack, api) {
   verdict(`${acts.length} activations over ${n} offices at concurrency 64`, { activations: acts.length, rps: Math.round(acts.length / wall), errors }, failures);
 }
 
-/** 4. Webhook events, 30% duplicated, in shuffled order. */
+/**
+ * 4. Webhook events, 30% duplicated, in shuffled order, with correctly signed hostile ones mixed in
+ * (issue 14): per invoice, a void carrying its Stripe id but the next office's references (must be
+ * rejected, binding_mismatch), and for the failing ones an invoice.paid with an inflated amount
+ * (Stripe's invoice is read instead: still open). Neither may change any outcome.
+ */
 async function drillWebhooks(stack, api) {
   const target = SHORT ? 200 : 1000;
   const scenarios = {
@@ -221,7 +226,20 @@ async function drillWebhooks(stack, api) {
       });
     });
   });
-  const deliveries = [...events, ...events.filter(() => Math.random() < 0.3)];
+  const hostile = [];
+  setups.forEach((inv, i) => {
+    const next = setups[(i + 1) % setups.length];
+    const stripe = byRef.get(inv.id)[0];
+    const object = (o) => ({ id: stripe.id, object: "invoice", customer: stripe.customer, amount_due: Number(inv.total), ...o });
+    const at = Math.floor(Date.now() / 1000) - 2000;
+    if (next.id !== inv.id) {
+      hostile.push({ id: `evt_drillx${inv.id.slice(4, 20)}`, object: "event", type: "invoice.voided", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: object({ status: "void", amount_paid: 0, metadata: { office_ref: next.office_id, invoice_ref: next.id } }) } });
+    }
+    if (expected.get(inv.id).kind === "failed") {
+      hostile.push({ id: `evt_drilly${inv.id.slice(4, 20)}`, object: "event", type: "invoice.paid", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: object({ status: "paid", amount_paid: 999_999_999, metadata: { office_ref: inv.office_id, invoice_ref: inv.id } }) } });
+    }
+  });
+  const deliveries = [...events, ...events.filter(() => Math.random() < 0.3), ...hostile];
   deliveries.sort(() => Math.random() - 0.5);
   const secret = stack.secrets.STRIPE_WEBHOOK_SECRET;
   let bad = 0;
@@ -232,7 +250,7 @@ async function drillWebhooks(stack, api) {
     const res = await fetch(`${stack.base}/webhooks/stripe`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${sig}` }, body });
     if (res.status !== 200) bad++;
   });
-  const ids = events.map((e) => `'${e.id}'`).join(",");
+  const ids = [...events, ...hostile].map((e) => `'${e.id}'`).join(",");
   const settled = await until(async () => Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${ids}) AND status = 'received'`))[0].n) === 0, 180_000, 500);
   const invoices = new Map((await one(stack, `SELECT id, status FROM invoices WHERE kind = 'setup' AND office_id IN (${inOffices})`)).map((r) => [r.id, r.status]));
   const officeStatus = new Map((await one(stack, `SELECT id, status FROM offices WHERE id IN (${inOffices})`)).map((r) => [r.id, r.status]));
@@ -240,11 +258,16 @@ async function drillWebhooks(stack, api) {
   const failures = [];
   if (!settled) failures.push("events still waiting to be applied");
   if (bad) failures.push(`${bad} deliveries not acknowledged 200`);
+  const crossed = hostile.filter((e) => e.type === "invoice.voided").map((e) => `'${e.id}'`).join(",");
+  if (crossed) {
+    const rejected = Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${crossed}) AND status = 'rejected' AND error = 'binding_mismatch'`))[0].n);
+    if (rejected !== crossed.split(",").length) failures.push(`${crossed.split(",").length - rejected} cross-office events not rejected (binding_mismatch)`);
+  }
   for (const [id, { kind, officeId }] of expected) {
     const [inv, office] = want[kind];
     if (invoices.get(id) !== inv || officeStatus.get(officeId) !== office) failures.push(`${kind}: invoice ${invoices.get(id)} (want ${inv}), office ${officeStatus.get(officeId)} (want ${office})`);
   }
-  verdict("webhook events, 30% duplicated, shuffled", { events: events.length, deliveries: deliveries.length, invoices: expected.size }, failures);
+  verdict("webhook events, 30% duplicated, shuffled, hostile ones mixed in", { events: events.length, hostile: hostile.length, deliveries: deliveries.length, invoices: expected.size }, failures);
 }
 
 /** 5. Every route fuzzed with malformed and hostile input: no 500, every error problem+json. */
