@@ -1,16 +1,23 @@
 import { eq, or, sql } from "drizzle-orm";
-import { localDate, nextCycle, startOfLocalDay, type Cycle } from "../billing/calendar";
-import { baseFeeFor, lineDescriptions, whollyInTrial } from "../billing/invoice";
+import { planClose, type CycleBill, type PatientEvent, type PricedVersion } from "../billing/billable";
+import { type Cycle } from "../billing/calendar";
+import { lineDescriptions } from "../billing/invoice";
 import type { Database } from "../db/client";
-import { repricePatientsLine, retotalInvoice } from "../db/billing-sql";
+import { retotalInvoice } from "../db/billing-sql";
 import { invoiceLinePatients, invoiceLines, invoices } from "../db/invoices";
 import { offices, type OfficeStatus } from "../db/offices";
-import { patients } from "../db/patients";
+import { patientEvents } from "../db/patients";
 import { planVersions } from "../db/plans";
 import { newId } from "../security/request-id";
 
-/** Round trip 1 of a close: the office, its draft and the plan versions it may move to. */
+/**
+ * Round trip 1 of a close: the office, its draft and the draft's lines, the plan versions it may
+ * be priced with, and the patient events the rule needs (docs/payment-plan.md §5.3, §6.3): every
+ * event dated from the draft's start, and each patient's latest events before it.
+ */
 export function closeReads(db: Database, officeId: string) {
+  const draft = sql`(SELECT id FROM ${invoices} WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
+  const since = sql`(SELECT period_start_at FROM ${invoices} WHERE id = ${draft})`;
   return [
     db.select().from(offices).where(eq(offices.id, officeId)),
     db.select().from(invoices).where(sql`${invoices.officeId} = ${officeId} AND ${invoices.kind} = 'monthly' AND ${invoices.status} = 'draft'`),
@@ -21,7 +28,16 @@ export function closeReads(db: Database, officeId: string) {
         or(
           sql`${planVersions.id} = (SELECT ${offices.planVersionId} FROM ${offices} WHERE ${offices.id} = ${officeId})`,
           sql`${planVersions.id} = (SELECT ${offices.pendingPlanVersionId} FROM ${offices} WHERE ${offices.id} = ${officeId})`,
+          sql`${planVersions.id} = (SELECT plan_version_id FROM ${invoices} WHERE id = ${draft})`,
         ),
+      ),
+    db.select({ kind: invoiceLines.kind, amount: invoiceLines.amount }).from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`),
+    db
+      .select({ patientKey: patientEvents.patientKey, kind: patientEvents.kind, at: patientEvents.eventAt })
+      .from(patientEvents)
+      .where(
+        sql`${patientEvents.officeId} = ${officeId} AND (${patientEvents.eventAt} >= ${since} OR ${patientEvents.eventAt} = (SELECT MAX(e.event_at) FROM ${patientEvents} e
+          WHERE e.office_id = ${officeId} AND e.patient_key = ${patientEvents.patientKey} AND e.event_at < ${since}))`,
       ),
   ] as const;
 }
@@ -30,98 +46,136 @@ export type CloseState = {
   office: typeof offices.$inferSelect;
   draft: typeof invoices.$inferSelect;
   versions: (typeof planVersions.$inferSelect)[];
+  draftLines: { kind: string; amount: number }[];
+  events: PatientEvent[];
 };
 
+export type ClosedBill = CycleBill & { invoiceId: string; total: number; nextInvoiceId: string | null };
+
 export type ClosePlan = {
-  closedInvoiceId: string;
-  period: Cycle;
-  nextDraftId: string | null;
-  next: Cycle | null;
+  closed: ClosedBill[];
+  opened: (CycleBill & { invoiceId: string }) | null;
   status: OfficeStatus;
   statements: ReturnType<Database["run"]>[];
-  /** The condition that holds inside the batch only if this close finalized the draft. */
+  /** The condition that holds inside the batch only if this close finalized the office's draft. */
   finalizedByThisClose: ReturnType<typeof sql>;
 };
 
+/** Rows per multi-row insert of patient keys (one bound parameter each). */
+const KEYS_PER_INSERT = 400;
+
+const priced = (v: typeof planVersions.$inferSelect): PricedVersion => ({ id: v.id, baseFee: v.baseFee, tiers: v.tiers, includedPatients: v.includedPatients });
+
 /**
- * Round trip 2 of a close (docs/payment-plan.md §6.3), as one batch: finalize the draft (a
- * compare-and-set on its status; `paid` when its total is 0), open the next cycle's draft with
- * every still-active patient carried in (unless the office cancels at period end), move the
- * office to the next cycle with any pending plan, and let the caller's audit entry ride along.
- * Run twice, the second run's compare-and-set fails and nothing else happens.
+ * Round trip 2 of a close (docs/payment-plan.md §6.3), as one batch whatever the number of
+ * cycles caught up. `planClose` computes every ended cycle from the events (each on its own
+ * window) and the cycle it opens; the batch finalizes the draft with its recomputed patients line
+ * (a compare-and-set on its status; `paid` when its total is 0), inserts each missed cycle's
+ * invoice already finalized, opens the current cycle's draft (unless the office cancels at period
+ * end), and moves the office on with any pending plan; the caller's audit entries ride along.
+ * Everything after the compare-and-set depends on it: run twice, the second run changes nothing.
  */
-export function closeStatements(db: Database, state: CloseState, now: number): ClosePlan {
+export function closeStatements(db: Database, state: CloseState, at: number, now: number): ClosePlan {
   const { office, draft } = state;
-  const tz = office.timeZone;
-  const period: Cycle = { start: office.cycleStart, end: office.cycleEnd };
-  const version = state.versions.find((v) => v.id === (office.pendingPlanVersionId ?? office.planVersionId));
-  if (!version) throw new Error("plan version of the next cycle not found");
-  const canceling = office.cancelAtPeriodEnd;
-  const next = canceling ? null : nextCycle(period, office.billingAnchorDay);
-  const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, tz) : null;
-  const status: OfficeStatus = canceling
-    ? "canceled"
-    : office.status === "trialing" && next && (trialEnd === null || trialEnd <= next.start)
-      ? "active"
-      : office.status;
+  const version = (id: string | null) => state.versions.find((v) => v.id === id);
+  const nextVersion = version(office.pendingPlanVersionId ?? office.planVersionId);
+  const draftVersion = version(draft.planVersionId ?? office.planVersionId) ?? version(office.planVersionId);
+  if (!nextVersion || !draftVersion) throw new Error("plan version of the close not found");
+  const outcome = planClose({
+    timeZone: office.timeZone,
+    anchorDay: office.billingAnchorDay,
+    cycle: { start: office.cycleStart, end: office.cycleEnd },
+    status: office.status,
+    trialEndsAt: office.trialEndsAt,
+    cancelAtPeriodEnd: office.cancelAtPeriodEnd,
+    draftVersion: priced(draftVersion),
+    nextVersion: priced(nextVersion),
+    at,
+    events: state.events,
+  });
+  if (outcome.closed.length === 0) throw new Error("nothing to close");
+  const currency = nextVersion.currency;
   const finalizedByThisClose = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.finalizedAt} = ${now})`;
   const statements: ReturnType<Database["run"]>[] = [];
-  // A trial that ends inside the closing cycle bills only patients active at some moment after
-  // its end (§6.4): patients whose last event before the trial's end deactivated them, and who
-  // were not activated again, leave the line before it is frozen.
-  if (office.trialEndsAt !== null && trialEnd !== null && period.start < trialEnd && trialEnd < period.end) {
-    const patientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
-    statements.push(
-      db.run(sql`DELETE FROM ${invoiceLinePatients} WHERE invoice_line_id = ${patientsLine}
-        AND EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.status} = 'draft')
-        AND NOT EXISTS (SELECT 1 FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
-          AND e.kind = 'activate' AND e.event_at >= ${office.trialEndsAt} AND e.event_at < ${office.cycleEndAt})
-        AND (SELECT e.kind FROM patient_events e WHERE e.office_id = ${office.id} AND e.patient_key = invoice_line_patients.patient_key
-          AND e.event_at < ${office.trialEndsAt} ORDER BY e.event_at DESC LIMIT 1) = 'deactivate'`),
-    );
-  }
-  // The draft is priced once more with its plan version as it stands at the close (§6.8), then frozen.
-  const closingPatientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
-  statements.push(db.run(repricePatientsLine(closingPatientsLine)), db.run(retotalInvoice(draft.id, now)));
+  const mapKeys = (lineId: ReturnType<typeof sql> | string, keys: string[], when: ReturnType<typeof sql>) => {
+    for (let i = 0; i < keys.length; i += KEYS_PER_INSERT) {
+      const values = sql.join(
+        keys.slice(i, i + KEYS_PER_INSERT).map((k) => sql`(${k})`),
+        sql`, `,
+      );
+      statements.push(
+        db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
+          SELECT ${lineId}, ${office.id}, v.column1, ${now} FROM (VALUES ${values}) v WHERE ${when}`),
+      );
+    }
+  };
+
+  // 1. The draft: its patients line is the rule's answer for its cycle, priced with its version.
+  const [first, ...missed] = outcome.closed as [CycleBill, ...CycleBill[]];
+  const draftIsOpen = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.status} = 'draft')`;
+  const draftPatientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
+  statements.push(db.run(sql`DELETE FROM ${invoiceLinePatients} WHERE invoice_line_id = ${draftPatientsLine} AND ${draftIsOpen}`));
+  mapKeys(draftPatientsLine, first.patientKeys, draftIsOpen);
+  const firstAmount = draft.inTrial ? 0 : first.patientsAmount;
   statements.push(
+    db.run(sql`UPDATE ${invoiceLines} SET quantity = ${first.quantity}, amount = ${firstAmount} WHERE id = ${draftPatientsLine} AND ${draftIsOpen}`),
+    db.run(retotalInvoice(draft.id, now)),
     db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
       paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}
       WHERE id = ${draft.id} AND status = 'draft'`),
   );
-  let nextDraftId: string | null = null;
-  if (next) {
-    nextDraftId = newId("inv");
+  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstAmount;
+
+  // 2. Each missed cycle, finalized at once, then the open cycle's draft: all only if step 1 ran.
+  const insertInvoice = (bill: CycleBill, finalize: boolean) => {
+    const id = newId("inv");
     const patientsLineId = newId("il");
-    const inTrial = whollyInTrial(next, trialEnd);
-    const baseFee = baseFeeFor(next, version.baseFee, { officeStart: next.start, trialEnd });
-    const draftExists = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${nextDraftId})`;
+    const total = bill.patientsAmount + bill.baseFee;
+    const status = finalize ? (total === 0 ? "paid" : "open") : "draft";
+    const exists = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${id})`;
     statements.push(
-      db.run(sql`INSERT INTO ${invoices} (id, office_id, kind, status, currency, period_start, period_end, period_start_at, period_end_at, in_trial, plan_version_id, updated_at)
-        SELECT ${nextDraftId}, ${office.id}, 'monthly', 'draft', ${version.currency}, ${next.start}, ${next.end}, ${startOfLocalDay(next.start, tz)}, ${startOfLocalDay(next.end, tz)}, ${inTrial ? 1 : 0}, ${version.id}, ${now}
+      db.run(sql`INSERT INTO ${invoices} (id, office_id, kind, status, currency, period_start, period_end, period_start_at, period_end_at, in_trial, plan_version_id, subtotal, total, finalized_at, paid_at, updated_at)
+        SELECT ${id}, ${office.id}, 'monthly', ${status}, ${currency}, ${bill.cycle.start}, ${bill.cycle.end}, ${bill.startAt}, ${bill.endAt}, ${bill.inTrial ? 1 : 0}, ${bill.versionId},
+          ${total}, ${total}, ${finalize ? now : null}, ${finalize && total === 0 ? now : null}, ${now}
         WHERE ${finalizedByThisClose}`),
       db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-        SELECT ${patientsLineId}, ${nextDraftId}, 'patients', ${lineDescriptions.patients(next.start)}, 0, 0, ${next.start}, ${next.end}, 0 WHERE ${draftExists}`),
-      ...(version.baseFee > 0
-        ? [
-            db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-              SELECT ${newId("il")}, ${nextDraftId}, 'base_fee', ${lineDescriptions.baseFee(next.start)}, 1, ${baseFee}, ${next.start}, ${next.end}, 1 WHERE ${draftExists}`),
-          ]
-        : []),
-      // Carry-in: every patient active at the new cycle's start is billable in it (§5.4).
-      db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
-        SELECT ${patientsLineId}, ${office.id}, ${patients.patientKey}, ${now} FROM ${patients}
-        WHERE ${patients.officeId} = ${office.id} AND ${patients.active} = 1 AND ${draftExists}`),
-      db.run(repricePatientsLine(patientsLineId)),
-      db.run(retotalInvoice(nextDraftId, now)),
+        SELECT ${patientsLineId}, ${id}, 'patients', ${lineDescriptions.patients(bill.cycle.start)}, ${bill.quantity}, ${bill.patientsAmount}, ${bill.cycle.start}, ${bill.cycle.end}, 0 WHERE ${exists}`),
     );
-  }
+    if (nextVersion.baseFee > 0) {
+      statements.push(
+        db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+          SELECT ${newId("il")}, ${id}, 'base_fee', ${lineDescriptions.baseFee(bill.cycle.start)}, 1, ${bill.baseFee}, ${bill.cycle.start}, ${bill.cycle.end}, 1 WHERE ${exists}`),
+      );
+    }
+    mapKeys(patientsLineId, bill.patientKeys, exists);
+    return { id, total };
+  };
+  const missedIds = missed.map((bill) => ({ bill, ...insertInvoice(bill, true) }));
+  const opened = outcome.open ? { ...outcome.open, invoiceId: insertInvoice(outcome.open, false).id } : null;
+
+  const closed: ClosedBill[] = [{ ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null }, ...missedIds.map((m) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null }))];
+  closed.forEach((c, i) => (c.nextInvoiceId = closed[i + 1]?.invoiceId ?? opened?.invoiceId ?? null));
+
+  // 3. The office moves to the open cycle (or stays on its last one, canceled).
+  const last = opened ?? closed.at(-1)!;
   statements.push(
     db.run(sql`UPDATE ${offices} SET
-        cycle_start = ${next?.start ?? office.cycleStart}, cycle_end = ${next?.end ?? office.cycleEnd},
-        cycle_end_at = ${next ? startOfLocalDay(next.end, tz) : office.cycleEndAt},
-        plan_version_id = ${version.id}, pending_plan_version_id = NULL, status = ${status},
-        canceled_at = ${canceling ? now : office.canceledAt}, updated_at = ${now}
+        cycle_start = ${last.cycle.start}, cycle_end = ${last.cycle.end}, cycle_end_at = ${last.endAt},
+        plan_version_id = ${nextVersion.id}, pending_plan_version_id = NULL, status = ${outcome.status},
+        canceled_at = ${outcome.status === "canceled" ? now : office.canceledAt}, updated_at = ${now}
       WHERE id = ${office.id} AND cycle_start = ${office.cycleStart} AND ${finalizedByThisClose}`),
   );
-  return { closedInvoiceId: draft.id, period, nextDraftId, next, status, statements, finalizedByThisClose };
+  return { closed, opened, status: outcome.status as OfficeStatus, statements, finalizedByThisClose };
+}
+
+/** The close's state from the results of `closeReads` (null office or draft when missing). */
+export function closeStateFrom(results: Awaited<ReturnType<Database["batch"]>> | unknown[]) {
+  const [officeRows, draftRows, versions, draftLines, events] = results as [
+    CloseState["office"][],
+    CloseState["draft"][],
+    CloseState["versions"],
+    CloseState["draftLines"],
+    PatientEvent[],
+  ];
+  return { office: officeRows[0], draft: draftRows[0], versions, draftLines, events };
 }

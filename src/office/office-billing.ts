@@ -1,5 +1,4 @@
 import { eq, sql, type SQL } from "drizzle-orm";
-import { startOfLocalDay } from "../billing/calendar";
 import type { BatchItem } from "drizzle-orm/batch";
 import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
@@ -8,7 +7,7 @@ import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
-import { closeReads, closeStatements } from "./close-cycle";
+import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
@@ -181,49 +180,48 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * Closes every cycle of this office that has ended by `at` (normally one): two database round
-   * trips each — read the office, its draft and plan versions; then finalize and open the next
-   * cycle in one batch with the audit entry. Re-running it finds nothing due and changes nothing.
+   * Closes every cycle of this office that has ended by `at` (docs/payment-plan.md §6.3), each
+   * missed cycle on its own window from the event history, then opens the current one: at most
+   * two database round trips whatever the number of cycles — one batch of reads (office, draft,
+   * plan versions, the events the rule needs), then one batch that finalizes, inserts and moves
+   * the office on, with one audit entry per closed cycle. Re-running it finds nothing due.
    */
   async closeCycles(officeId: string, at: number, actor: Actor): Promise<OfficeResult<{ closed: ClosedCycle[]; status: string | null }>> {
     return this.thenSync(officeId, this.exclusive(officeId, "cycle.close", async () => {
-      const closed: ClosedCycle[] = [];
-      for (let i = 0; i < MAX_CYCLES_PER_CLOSE; i++) {
-        const [officeRows, draftRows, versions] = await this.db.batch(closeReads(this.db, officeId));
-        const office = officeRows[0];
-        if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-        const draft = draftRows[0];
-        if (office.status === "canceled" || office.cycleEndAt > at) return { closed, status: office.status };
-        if (!draft) {
-          console.error(JSON.stringify({ level: "error", msg: "office has an ended cycle but no draft invoice", officeId }));
-          throw new ApiError("INTERNAL", "The office's current invoice is missing.");
-        }
-        // `at` decides what is due; the records carry the real time of the close.
-        const now = clock.now();
-        const plan = closeStatements(this.db, { office, draft, versions }, now);
-        const closedRow = () => this.db.select({ finalizedAt: invoices.finalizedAt }).from(invoices).where(eq(invoices.id, plan.closedInvoiceId));
-        await this.write<unknown[]>(
-          officeId,
-          () => plan.statements,
-          [
-            {
-              ...actor,
-              action: "cycle.close",
-              outcome: "succeeded",
-              officeId,
-              targetIds: [plan.closedInvoiceId, ...(plan.nextDraftId ? [plan.nextDraftId] : [])],
-              details: { period: plan.period, total: draft.total, next: plan.next, status: plan.status },
-            },
-          ],
-          // The entry is written, and the chain head moves, only if this close finalized the draft.
-          { auditIf: plan.finalizedByThisClose, recorded: (r) => (r.at(-1) as { finalizedAt: number | null }[])[0]?.finalizedAt === now },
-          () => [closedRow()],
-        );
-        closed.push({ invoiceId: plan.closedInvoiceId, periodStart: plan.period.start, periodEnd: plan.period.end, total: draft.total, nextInvoiceId: plan.nextDraftId });
-        // The next cycle is known: unless it has ended too (a catch-up), the close took two round trips.
-        if (!plan.next || startOfLocalDay(plan.next.end, office.timeZone) > at) return { closed, status: plan.status };
+      const state = closeStateFrom(await this.db.batch(closeReads(this.db, officeId)));
+      const { office, draft } = state;
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      if (office.status === "canceled" || office.cycleEndAt > at) return { closed: [], status: office.status };
+      if (!draft) {
+        console.error(JSON.stringify({ level: "error", msg: "office has an ended cycle but no draft invoice", officeId }));
+        throw new ApiError("INTERNAL", "The office's current invoice is missing.");
       }
-      return { closed, status: null };
+      // `at` decides what is due; the records carry the real time of the close.
+      const now = clock.now();
+      const plan = closeStatements(this.db, { ...state, office, draft }, at, now);
+      const closedRow = () => this.db.select({ finalizedAt: invoices.finalizedAt }).from(invoices).where(eq(invoices.id, draft.id));
+      await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        plan.closed.map((c, i) => ({
+          ...actor,
+          action: "cycle.close",
+          outcome: "succeeded" as const,
+          officeId,
+          targetIds: [c.invoiceId, ...(c.nextInvoiceId ? [c.nextInvoiceId] : [])],
+          details: {
+            period: c.cycle,
+            total: c.total,
+            next: plan.closed[i + 1]?.cycle ?? plan.opened?.cycle ?? null,
+            status: c.statusAfter,
+          },
+        })),
+        // The entries are written, and the chain head moves, only if this close finalized the draft.
+        { auditIf: plan.finalizedByThisClose, recorded: (r) => (r.at(-1) as { finalizedAt: number | null }[])[0]?.finalizedAt === now },
+        () => [closedRow()],
+      );
+      const closed = plan.closed.map((c) => ({ invoiceId: c.invoiceId, periodStart: c.cycle.start, periodEnd: c.cycle.end, total: c.total, nextInvoiceId: c.nextInvoiceId }));
+      return { closed, status: plan.closed.length >= MAX_CYCLES_PER_CLOSE && plan.opened && plan.opened.endAt <= at ? null : plan.status };
     }));
   }
 

@@ -41,7 +41,8 @@ const eventRecorded = (eventId: string) => sql`EXISTS (SELECT 1 FROM ${patientEv
  * 2. the event, inserted only if the office exists, takes it (a canceled office takes no
  *    activations) and the key is new;
  * 3. the patient's state, applied only if this event was recorded and no later event already was
- *    (event time decides, not arrival order);
+ *    (event time decides, not arrival order; at one instant a deactivation outweighs an
+ *    activation, docs/payment-plan.md §5.2);
  * 4. whether it was applied, and the state after it, stored with the event (the replayable answer);
  * 5. the current draft invoice: a patient active after the event is counted in it (once); a late
  *    deactivation removes a patient counted only by carry-in (docs/payment-plan.md §5.5–5.7);
@@ -65,7 +66,7 @@ export function patientEventBatch(db: Database, officeId: string, eventId: strin
     db.run(sql`INSERT INTO ${patients} (office_id, patient_key, active, changed_at)
       SELECT ${officeId}, ${input.patientKey}, ${active ? 1 : 0}, ${input.occurredAt} WHERE ${eventRecorded(eventId)}
       ON CONFLICT (office_id, patient_key) DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at
-      WHERE excluded.changed_at >= ${patients.changedAt}`),
+      WHERE excluded.changed_at > ${patients.changedAt} OR (excluded.changed_at = ${patients.changedAt} AND excluded.active = 0)`),
     db
       .update(patientEvents)
       .set({

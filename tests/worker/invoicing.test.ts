@@ -1,11 +1,12 @@
 import { eq } from "drizzle-orm";
-import { SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
 import { offices } from "../../src/db/offices";
-import { closeReads, closeStatements } from "../../src/office/close-cycle";
+import { closeReads, closeStateFrom, closeStatements } from "../../src/office/close-cycle";
 import { testDb } from "../harness/seed";
+import type { OfficeBilling } from "../../src/office/office-billing";
 import { syncStripe } from "../harness/stripe";
 import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
 
@@ -84,8 +85,8 @@ describe("the monthly close", () => {
     // The close's write commits, then its worker dies: no answer, no acknowledgement, the office
     // object never hears of it (the batch is run here directly, outside the object).
     const db = testDb();
-    const [officeRows, draftRows, versions] = await db.batch(closeReads(db, office));
-    const plan = closeStatements(db, { office: officeRows[0]!, draft: draftRows[0]!, versions }, Date.UTC(2026, 1, 1, 6));
+    const state = closeStateFrom(await db.batch(closeReads(db, office)));
+    const plan = closeStatements(db, { ...state, office: state.office!, draft: state.draft! }, Date.UTC(2026, 1, 1, 6), Date.UTC(2026, 1, 1, 6));
     await db.batch(plan.statements as never);
     // The queue redelivers, the cron runs again, an admin re-runs: nothing is closed twice.
     await runInvoicing([office], "2026-02-01T07:00:00Z");
@@ -255,5 +256,165 @@ describe("events and cycle boundaries", () => {
     const closedFeb = (await monthlyInvoices(office))[1]!;
     expect(patientsLine(closedFeb)).toMatchObject({ quantity: 2, amount: 1600 }); // t1 and t3
     expect(closedFeb).toMatchObject({ status: "open", total: 1600 + 3325 });
+  });
+});
+
+describe("every cycle is billed from the event history (§5.3, issue 13)", () => {
+  it("a catch-up close over two missed cycles bills exactly the patients active in each", async () => {
+    // payment-plan.md §5, first worked example: September's and October's closes did not run.
+    const office = await onboardOffice({ startsOn: "2026-08-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "A", "activate", "2026-08-20T10:00:00Z");
+    await runInvoicing([office], "2026-09-01T06:00:00Z"); // August closes on time
+    await reportEvent(office, "B", "activate", "2026-09-04T10:00:00Z");
+    await reportEvent(office, "B", "deactivate", "2026-10-10T10:00:00Z");
+    await reportEvent(office, "C", "activate", "2026-10-12T10:00:00Z"); // entirely inside missed October
+    await reportEvent(office, "C", "deactivate", "2026-10-14T10:00:00Z");
+    await reportEvent(office, "D", "activate", "2026-11-05T10:00:00Z"); // after both missed cycles
+    const run = await runInvoicing([office], "2026-11-10T12:00:00Z");
+    expect(run.offices[0]!.invoices.map((i) => [i.periodStart, i.total])).toEqual([
+      ["2026-09-01", 1600],
+      ["2026-10-01", 2400],
+    ]);
+    const [, sep, oct, nov] = await monthlyInvoices(office);
+    expect(sep).toMatchObject({ periodStart: "2026-09-01", status: "open", total: 1600 });
+    expect(patientsLine(sep!)).toMatchObject({ quantity: 2, amount: 1600 }); // A, B
+    expect(oct).toMatchObject({ periodStart: "2026-10-01", status: "open", total: 2400 });
+    expect(patientsLine(oct!)).toMatchObject({ quantity: 3, amount: 2400 }); // A, B (Oct 1–10), C — not D
+    expect(nov).toMatchObject({ periodStart: "2026-11-01", status: "draft" });
+    expect(patientsLine(nov!)).toMatchObject({ quantity: 2, amount: 1600 }); // A, D
+    // Exactly once: running again changes nothing.
+    await runInvoicing([office], "2026-11-10T13:00:00Z");
+    expect((await monthlyInvoices(office)).map((i) => [i.periodStart, i.status, i.total])).toEqual([
+      ["2026-08-01", "open", 800],
+      ["2026-09-01", "open", 1600],
+      ["2026-10-01", "open", 2400],
+      ["2026-11-01", "draft", 1600],
+    ]);
+  });
+
+  it("does not overbill a missed cycle for a patient first activated after it", async () => {
+    const office = await onboardOffice({ startsOn: "2026-08-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "late-start", "activate", "2026-11-05T10:00:00Z");
+    await runInvoicing([office], "2026-11-10T12:00:00Z");
+    const all = await monthlyInvoices(office);
+    expect(all.map((i) => [i.periodStart, patientsLine(i).quantity])).toEqual([
+      ["2026-08-01", 0],
+      ["2026-09-01", 0],
+      ["2026-10-01", 0],
+      ["2026-11-01", 1],
+    ]);
+  });
+
+  it("bills October for a patient active Sep 4 – Oct 10, though inactive when the catch-up runs", async () => {
+    const office = await onboardOffice({ startsOn: "2026-09-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "sep4", "activate", "2026-09-04T10:00:00Z");
+    await reportEvent(office, "sep4", "deactivate", "2026-10-10T10:00:00Z");
+    await runInvoicing([office], "2026-11-10T12:00:00Z");
+    const [sep, oct, nov] = await monthlyInvoices(office);
+    expect(patientsLine(sep!)).toMatchObject({ quantity: 1, amount: 800 });
+    expect(patientsLine(oct!)).toMatchObject({ quantity: 1, amount: 800 });
+    expect(patientsLine(nov!)).toMatchObject({ quantity: 0, amount: 0 });
+  });
+
+  it("one hour on a cycle's first day, reported before the previous cycle closed, is billed in that cycle", async () => {
+    const office = await onboardOffice({ startsOn: "2026-07-01", plan: { baseFee: 0 } });
+    // Aug 1 01:00–02:00 in New York; August starts at 04:00Z. Both reported before July's (late) close.
+    await reportEvent(office, "hour", "activate", "2026-08-01T05:00:00Z");
+    await reportEvent(office, "hour", "deactivate", "2026-08-01T06:00:00Z");
+    await runInvoicing([office], "2026-08-01T07:00:00Z");
+    let [jul, aug] = await monthlyInvoices(office);
+    expect(patientsLine(jul!).quantity).toBe(0);
+    expect(patientsLine(aug!).quantity).toBe(1); // counted in August's draft when it opens
+    await runInvoicing([office], "2026-09-01T05:00:00Z");
+    [jul, aug] = await monthlyInvoices(office);
+    expect(aug).toMatchObject({ status: "open", total: 800 });
+    expect(patientsLine(aug!)).toMatchObject({ quantity: 1, amount: 800 });
+  });
+
+  it("an activation and a deactivation at one instant: the deactivation stands, whatever the arrival order", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "tie", "activate", "2026-01-05T10:00:00Z");
+    expect(await reportEvent(office, "tie", "deactivate", "2026-01-10T10:00:00Z")).toMatchObject({ active: false });
+    expect(await reportEvent(office, "tie", "activate", "2026-01-10T10:00:00Z")).toMatchObject({ applied: false, active: false });
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    const [jan, feb] = await monthlyInvoices(office);
+    expect(patientsLine(jan!).quantity).toBe(1); // active Jan 5–10
+    expect(patientsLine(feb!).quantity).toBe(0);
+  });
+});
+
+describe("the close's database round trips", () => {
+  /**
+   * Calls the office object's close directly, counting the requests its database client sends
+   * while the close runs in the object's operation queue (the Stripe outbox it arms afterwards
+   * runs on its own, in the alarm).
+   */
+  async function closeCountingRoundTrips(officeId: string, at: string) {
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
+    // The Stripe outbox armed by earlier operations runs first, so its reads are not counted.
+    await runDurableObjectAlarm(stub);
+    return runInDurableObject(stub, async (instance: OfficeBilling) => {
+      const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
+      const realFetch = globalThis.fetch;
+      const target = instance as unknown as { exclusive: (...args: unknown[]) => Promise<unknown> };
+      const exclusive = target.exclusive;
+      let counting = false;
+      let trips = 0;
+      target.exclusive = async (...args: unknown[]) => {
+        const [office, name, fn] = args as [string, string, () => Promise<unknown>];
+        return exclusive.call(instance, office, name, async () => {
+          counting = true;
+          try {
+            return await fn();
+          } finally {
+            counting = false;
+          }
+        });
+      };
+      globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
+        const req = new Request(input, init);
+        if (counting && new URL(req.url).origin === dbOrigin) trips++;
+        return realFetch(req);
+      }) as typeof fetch;
+      try {
+        const result = await instance.closeCycles(officeId, Date.parse(at), { actorSub: "test", actorRole: "system", requestId: "rt-test" });
+        return { trips, result };
+      } finally {
+        globalThis.fetch = realFetch;
+        target.exclusive = exclusive;
+      }
+    });
+  }
+
+  it("takes at most 2 round trips whatever the number of cycles caught up (1 when nothing is due)", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 1000 } });
+    for (const [p, on, off] of [["r1", "2026-01-03", null], ["r2", "2026-02-10", "2026-04-02"], ["r3", "2026-05-20", "2026-05-21"]] as const) {
+      await reportEvent(office, p, "activate", `${on}T12:00:00Z`);
+      if (off) await reportEvent(office, p, "deactivate", `${off}T12:00:00Z`);
+    }
+    const idle = await closeCountingRoundTrips(office, "2026-01-20T00:00:00Z");
+    expect(idle.result).toMatchObject({ ok: true, value: { closed: [] } });
+    expect(idle.trips).toBe(1);
+    const caughtUp = await closeCountingRoundTrips(office, "2026-06-15T00:00:00Z");
+    expect(caughtUp.result.ok).toBe(true);
+    const closed = caughtUp.result.ok ? caughtUp.result.value.closed : [];
+    // Jan {r1}, Feb {r1,r2}, Mar {r1,r2}, Apr {r1,r2}, May {r1,r3}: five cycles, one write.
+    expect(closed.map((c) => [c.periodStart, c.total])).toEqual([
+      ["2026-01-01", 1800],
+      ["2026-02-01", 2600],
+      ["2026-03-01", 2600],
+      ["2026-04-01", 2600],
+      ["2026-05-01", 2600],
+    ]);
+    expect(caughtUp.trips).toBe(2);
+    const all = await monthlyInvoices(office);
+    expect(all.map((i) => [i.periodStart, i.status, i.total])).toEqual([
+      ["2026-01-01", "open", 1800],
+      ["2026-02-01", "open", 2600],
+      ["2026-03-01", "open", 2600],
+      ["2026-04-01", "open", 2600],
+      ["2026-05-01", "open", 2600],
+      ["2026-06-01", "draft", 1800],
+    ]);
   });
 });
