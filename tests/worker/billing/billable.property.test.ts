@@ -70,14 +70,25 @@ describe("the close against the reference model of the billable rule (§5.3)", (
   it("bills every closed cycle as the model does: 3,000 generated offices, histories and runs", { timeout: 600_000 }, async () => {
     const scenarios = scenarioArb({ startsOn: dateArb("2024-01-01", "2027-12-31"), maxCycles: 8, maxPatients: 6, maxEvents: 14, eventsFrom: "anytime" });
     let runs = 0;
+    const seen = { invoices: 0, billedPatients: 0, catchUps: 0, trialCycles: 0 };
     await fc.assert(
       fc.asyncProperty(scenarios, async (s) => {
         // Let the runtime breathe now and then: thousands of synchronous cases starve its RPC.
         if (++runs % 50 === 0) await new Promise((r) => setTimeout(r, 0));
-        expect(projectInvoices(s)).toEqual(modelView(s));
+        const expected = modelView(s);
+        expect(projectInvoices(s)).toEqual(expected);
+        seen.invoices += expected.length;
+        seen.billedPatients += expected.reduce((n, e) => n + e.patients.length, 0);
+        seen.catchUps += expected.filter((e, i) => expected.findIndex((o) => o.closedAt === e.closedAt) !== i).length;
+        seen.trialCycles += s.office.plan.trialDays > 0 ? 1 : 0;
       }),
       { seed: SEED, numRuns: 3_000 },
     );
+    // What the cases covered, so a generator gone trivial fails the test rather than passing it.
+    expect(seen.invoices).toBeGreaterThan(3_000);
+    expect(seen.billedPatients).toBeGreaterThan(3_000);
+    expect(seen.catchUps).toBeGreaterThan(500);
+    expect(seen.trialCycles).toBeGreaterThan(300);
   });
 
   it("billableIn agrees with the model on arbitrary windows, ties and duplicates", { timeout: 120_000 }, () => {
