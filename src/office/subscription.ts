@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import { addDays, localDate } from "../billing/calendar";
+import { addDays, localDate, startOfLocalDay } from "../billing/calendar";
 import { baseFeeFor, lineDescriptions, trimFeeLine } from "../billing/invoice";
 import type { Database } from "../db/client";
 import { repricePatientsLine, retotalInvoice } from "../db/billing-sql";
@@ -66,10 +66,14 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
   } else if (change.type === "cancel" && change.when === "period_end") {
     statements.push(db.run(sql`UPDATE ${offices} SET cancel_at_period_end = 1, updated_at = ${now} WHERE ${guard}`));
   } else if (change.type === "cancel") {
-    // Cancel now: the draft is finalized with the fees for the days used, today included.
+    // Cancel now: the draft is finalized with the fees for the days used, today included, and its
+    // period ends with them (§6.9): at the end of the day of the cancellation, or the cycle's end.
     if (draft) {
+      const until = [[addDays(today, 1), cycle.end].sort()[0]!, cycle.start].sort()[1]!;
       statements.push(
-        ...cutFeeLines(addDays(today, 1)),
+        ...cutFeeLines(until),
+        db.run(sql`UPDATE ${invoiceLines} SET period_end = ${until} WHERE invoice_id = ${draft.id} AND kind = 'patients' AND period_end > ${until}`),
+        db.run(sql`UPDATE ${invoices} SET period_end = ${until}, period_end_at = ${startOfLocalDay(until, office.timeZone)} WHERE id = ${draft.id} AND status = 'draft' AND period_end > ${until}`),
         db.run(retotalInvoice(draft.id, now)),
         db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
           paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now} WHERE id = ${draft.id} AND status = 'draft'`),

@@ -1,6 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { addDays, cycleContaining, daysBetween, localDate, startOfLocalDay } from "../../src/billing/calendar";
+import { prorate } from "../../src/billing/pricing";
 import { offices } from "../../src/db/offices";
 import { plans } from "../../src/db/plans";
 import { bearer, mintToken } from "../harness/auth";
@@ -115,5 +117,31 @@ describe("cancel and resume", () => {
     expect(baseLine(jan!)).toBeUndefined();
     expect((await officeRow(office)).status).toBe("canceled");
     await expectProblem(await post(office, "cancel", undefined, "platform_admin"), 409, "CONFLICT");
+  });
+
+  it("an invoice canceled immediately ends at the cancellation (today included), and a canceled office has no current cycle", async () => {
+    const tz = "America/New_York";
+    const today = localDate(Date.now(), tz);
+    const office = await onboardOffice({ startsOn: today, timeZone: tz, plan: { baseFee: 3100 } });
+    const cycle = cycleContaining(today, 1);
+    const until = addDays(today, 1) < cycle.end ? addDays(today, 1) : cycle.end;
+    expect((await post(office, "cancel", { when: "immediately" }, "platform_admin")).status).toBe(200);
+    const [inv] = await monthlyInvoices(office);
+    expect(inv).toMatchObject({ periodStart: cycle.start, periodEnd: until, periodEndAt: startOfLocalDay(until, tz), status: "open" });
+    expect(patientsLine(inv!)).toMatchObject({ periodEnd: until });
+    // One day used (today) of the cycle's days: 3100 × 1 ÷ cycle days, half up.
+    expect(baseLine(inv!)).toMatchObject({ periodEnd: until, amount: prorate(3100, daysBetween(today, until), daysBetween(cycle.start, cycle.end)) });
+    const res = await SELF.fetch(`https://billing.test/v1/offices/${office}`, { headers: bearer(await mintToken("platform_admin")) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "canceled", currentCycle: null });
+  });
+
+  it("an office canceled at period end has no current cycle once its last cycle closed", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
+    expect((await post(office, "cancel", undefined)).status).toBe(200);
+    const view = async () => (await (await SELF.fetch(`https://billing.test/v1/offices/${office}`, { headers: bearer(await mintToken("platform_admin")) })).json()) as { currentCycle: unknown };
+    expect((await view()).currentCycle).toEqual({ start: "2026-01-01", end: "2026-02-01" });
+    await runInvoicing([office], "2026-02-01T06:00:00Z");
+    expect(await view()).toMatchObject({ status: "canceled", currentCycle: null });
   });
 });

@@ -12,7 +12,10 @@ export const OfficeSchema = z
     planVersionId: z.string(),
     pendingPlanVersionId: z.string().nullable(),
     cancelAtPeriodEnd: z.boolean(),
-    currentCycle: z.object({ start: z.string().date(), end: z.string().date() }).openapi({ description: "Local dates; end exclusive." }),
+    currentCycle: z
+      .object({ start: z.string().date(), end: z.string().date() })
+      .nullable()
+      .openapi({ description: "Local dates; end exclusive. Null once the office is canceled: it has no current cycle." }),
     createdAt: z.string().datetime(),
   })
   .openapi("Office");
@@ -28,7 +31,7 @@ export function officeView(o: typeof offices.$inferSelect): z.infer<typeof Offic
     planVersionId: o.planVersionId,
     pendingPlanVersionId: o.pendingPlanVersionId,
     cancelAtPeriodEnd: o.cancelAtPeriodEnd,
-    currentCycle: { start: o.cycleStart, end: o.cycleEnd },
+    currentCycle: o.status === "canceled" ? null : { start: o.cycleStart, end: o.cycleEnd },
     createdAt: new Date(o.createdAt).toISOString(),
   };
 }
