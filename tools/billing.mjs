@@ -100,7 +100,7 @@ async function officeCommand(api, officeId, out) {
         ["status", office.status],
         ["time zone", office.timeZone],
         ["plan version", office.planVersionId + (office.pendingPlanVersionId ? ` (next cycle: ${office.pendingPlanVersionId})` : "")],
-        ["current cycle", `${office.currentCycle.start} → ${office.currentCycle.end}${office.cancelAtPeriodEnd ? " (cancels at its end)" : ""}`],
+        ["current cycle", office.currentCycle ? `${office.currentCycle.start} → ${office.currentCycle.end}${office.cancelAtPeriodEnd ? " (cancels at its end)" : ""}` : "none (canceled)"],
         ["billable patients", usage.billablePatients],
         ["current invoice so far", usage.currency ? money(usage.projected.total, usage.currency) : "—"],
       ],
