@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient } from "@libsql/client";
 import { afterAll, describe, expect, it } from "vitest";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { freePort } from "../../tools/lib/stack.mjs";
@@ -14,14 +15,15 @@ import { devToken } from "../../tools/token.mjs";
 
 const root = join(import.meta.dirname, "..", "..");
 
-type Dev = { proc: ChildProcess; output: () => string; base: string };
+type Dev = { proc: ChildProcess; output: () => string; base: string; dbUrl: string };
 const running: ChildProcess[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), "dev-test-"));
+const interruptedDir = mkdtempSync(join(tmpdir(), "dev-test-interrupted-"));
 
-/** `npm run dev` (tools/dev.mjs) on free ports with its own data folder; resolves once it printed "dev: ready". */
-async function startDev(extra: string[] = []): Promise<Dev> {
+/** `npm run dev` (tools/dev.mjs) on free ports with its own data folder; resolves once it printed `until` ("dev: ready"). */
+async function startDev(extra: string[] = [], { data = dataDir, until = "dev: ready" } = {}): Promise<Dev> {
   const [port, dbPort, stripePort] = [await freePort(), await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [join(root, "tools/dev.mjs"), "--port", String(port), "--db-port", String(dbPort), "--stripe-port", String(stripePort), "--data", dataDir, ...extra], {
+  const proc = spawn(process.execPath, [join(root, "tools/dev.mjs"), "--port", String(port), "--db-port", String(dbPort), "--stripe-port", String(stripePort), "--data", data, ...extra], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
@@ -31,11 +33,11 @@ async function startDev(extra: string[] = []): Promise<Dev> {
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
   const deadline = Date.now() + 150_000;
-  while (!out.includes("dev: ready")) {
+  while (!out.includes(until)) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`npm run dev did not get ready:\n${out.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { proc, output: () => out, base: `http://127.0.0.1:${port}` };
+  return { proc, output: () => out, base: `http://127.0.0.1:${port}`, dbUrl: `http://127.0.0.1:${dbPort}` };
 }
 
 async function stopDev(dev: Dev) {
@@ -64,6 +66,7 @@ afterAll(async () => {
   for (const p of running) if (p.exitCode === null) p.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 1500));
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(interruptedDir, { recursive: true, force: true });
 });
 
 describe("npm run dev: the demo, tokens, and the operator CLI", () => {
@@ -140,5 +143,35 @@ describe("npm run dev: the demo, tokens, and the operator CLI", () => {
     expect(over.output()).toContain("seeding the demo");
     expect(JSON.parse(readFileSync(demoPath, "utf8")).offices.lakeside.id).not.toBe(lakeside);
     await stopDev(over);
+  }, 600_000);
+
+  it("an interrupted seed is resumed by the next start with the same dates, and never duplicates what it made", async () => {
+    // Stop it mid-seed: after its first office, before the invoicing run.
+    const first = await startDev([], { data: interruptedDir, until: "[demo] office Lakeside" });
+    await stopDev(first);
+    expect(existsSync(join(interruptedDir, "demo.json"))).toBe(false);
+    const pending = JSON.parse(readFileSync(join(interruptedDir, "demo.pending.json"), "utf8")) as { demoId: string; now: number };
+
+    const again = await startDev([], { data: interruptedDir });
+    expect(again.output()).toContain(`resuming the demo seed begun as of ${new Date(pending.now).toISOString()}`);
+    expect(existsSync(join(interruptedDir, "demo.pending.json"))).toBe(false);
+    const demo = JSON.parse(readFileSync(join(interruptedDir, "demo.json"), "utf8")) as { demoId: string; offices: Record<string, { id: string }>; statuses: Record<string, { office: string; paidMonthly: number }> };
+    expect(demo.demoId).toBe(pending.demoId);
+    // One of each: plans, offices, patient events and monthly invoices, as if it had never stopped.
+    const db = createClient({ url: again.dbUrl });
+    try {
+      const count = async (sql: string, args: string[] = []) => Number((await db.execute({ sql, args })).rows[0]![0]);
+      expect(await count("SELECT count(*) FROM plans WHERE code LIKE ?", [`%-${demo.demoId}`])).toBe(2);
+      expect(await count("SELECT count(*) FROM offices")).toBe(3);
+      for (const name of ["Lakeside Family Practice LLC", "Harbor Pediatrics PC", "Praxis an der Spree GmbH"]) expect(await count("SELECT count(*) FROM offices WHERE legal_name = ?", [name])).toBe(1);
+      // 42 + 18 + 7 activations and 7 + 3 + 1 deactivations in the first cycles, 3 new patients per office.
+      expect(await count("SELECT count(*) FROM patient_events")).toBe(42 + 18 + 7 + 7 + 3 + 1 + 9);
+      expect(await count("SELECT count(*) FROM invoices WHERE kind = 'monthly' AND status <> 'draft'")).toBe(3);
+    } finally {
+      db.close();
+    }
+    expect(demo.statuses.lakeside!.paidMonthly).toBe(1);
+    expect(demo.statuses.spree!.office).toBe("past_due");
+    await stopDev(again);
   }, 600_000);
 });
