@@ -44,9 +44,10 @@ const eventRecorded = (eventId: string) => sql`EXISTS (SELECT 1 FROM ${patientEv
  *    (event time decides, not arrival order; at one instant a deactivation outweighs an
  *    activation, docs/payment-plan.md §5.2);
  * 4. whether it was applied, and the state after it, stored with the event (the replayable answer);
- * 5. the current draft invoice: a patient active after the event is counted in it (once); a late
- *    deactivation removes a patient counted only by carry-in (docs/payment-plan.md §5.5–5.7);
- *    the patients line is recounted and repriced, the invoice re-totalled;
+ * 5. the current draft invoice, a preview the close recomputes from the history
+ *    (docs/payment-plan.md §5.4–5.5): a patient active after the event is counted in it (once); a
+ *    late deactivation removes a patient active at no instant of the cycle; the patients line is
+ *    recounted and repriced, the invoice re-totalled;
  * then the caller's audit entry (conditional on `recordedCondition`), and the answer.
  */
 export function patientEventBatch(db: Database, officeId: string, eventId: string, input: PatientEventInput, receivedAt: number) {
@@ -77,7 +78,7 @@ export function patientEventBatch(db: Database, officeId: string, eventId: strin
     // Counted in the open cycle when active after the event (active at some moment of it, or
     // carried in), or when the event is an activation inside the cycle, even if a later
     // deactivation arrived first. An event after the cycle's end (before its close) is not
-    // counted in it: the next cycle's carry-in takes the patient if still active.
+    // counted in it: the close opens the next cycle with the patients billable in it (§6.3).
     db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
       SELECT ${currentPatientsLineId(officeId)}, ${officeId}, ${input.patientKey}, ${receivedAt}
       WHERE ${eventRecorded(eventId)} AND ${currentPatientsLineId(officeId)} IS NOT NULL
