@@ -67,7 +67,7 @@ async function runCommand(api, { date, dryRun }, out, err) {
     }
     if (err.isTTY) err.write("\n");
   }
-  const rows = results.flatMap((o) => o.invoices.map((inv) => [o.officeId, `${inv.periodStart} → ${inv.periodEnd}`, inv.invoiceId, inv.total]));
+  const rows = results.flatMap((o) => o.invoices.map((inv) => [o.officeId, `${inv.periodStart} → ${inv.periodEnd}`, inv.invoiceId ?? "(new)", inv.total]));
   if (rows.length > 0) out.write(`\n${table(rows, ["office", "period", "invoice", "total (minor units)"])}\n`);
   const invoices = rows.length;
   const total = rows.reduce((n, r) => n + r[3], 0);

@@ -225,6 +225,22 @@ export class OfficeBilling extends SerializedObject {
     }));
   }
 
+  /**
+   * What `closeCycles` would close by `at`, computed the same way from the same reads, changing
+   * nothing (one database round trip): the dry run of the invoicing job. A missed cycle's invoice
+   * does not exist yet (`invoiceId: null`).
+   */
+  async previewClose(officeId: string, at: number): Promise<OfficeResult<{ closed: (Omit<ClosedCycle, "invoiceId" | "nextInvoiceId"> & { invoiceId: string | null })[] }>> {
+    return this.exclusive(officeId, "cycle.preview", async () => {
+      const state = closeStateFrom(await this.db.batch(closeReads(this.db, officeId)));
+      const { office, draft } = state;
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      if (office.status === "canceled" || office.cycleEndAt > at || !draft) return { closed: [] };
+      const plan = closeStatements(this.db, { ...state, office, draft }, at, clock.now());
+      return { closed: plan.closed.map((c, i) => ({ invoiceId: i === 0 ? c.invoiceId : null, periodStart: c.cycle.start, periodEnd: c.cycle.end, total: c.total })) };
+    });
+  }
+
   /** A plan change, a cancellation or a resume (docs/payment-plan.md §4): two round trips. */
   async changeSubscription(officeId: string, change: SubscriptionChange, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
     const action = change.type === "plan" ? "subscription.plan_change" : change.type === "cancel" ? "subscription.cancel" : "subscription.resume";

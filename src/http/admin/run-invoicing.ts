@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { startOfLocalDay } from "../../billing/calendar";
 import { latestDateOnEarth, now, utcDate } from "../../clock";
-import { dueOffices, draftsOf } from "../../jobs/invoicing-run";
+import { dueOffices } from "../../jobs/invoicing-run";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
 import { authorize } from "../../security/auth";
@@ -34,7 +34,14 @@ const ResultSchema = z
     offices: z.array(
       z.object({
         officeId: z.string(),
-        invoices: z.array(z.object({ invoiceId: z.string(), periodStart: z.string(), periodEnd: z.string(), total: z.number().int() })),
+        invoices: z.array(
+          z.object({
+            invoiceId: z.string().nullable().openapi({ description: "Null only in a dry run, for a missed cycle whose invoice the close would create." }),
+            periodStart: z.string(),
+            periodEnd: z.string(),
+            total: z.number().int(),
+          }),
+        ),
       }),
     ),
   })
@@ -46,7 +53,7 @@ export const route = createRoute({
   tags: ["Admin"],
   summary: "Run the invoicing job now, for a date or an instant (platform_admin)",
   description:
-    "Closes the cycles that have ended by the start of the given date in each office's time zone, or by the given instant (default: now), office by office through each office's Durable Object — the same close the hourly cron fans out through its queue, and as safe to repeat. `dryRun` lists the drafts that would be finalized. At most 500 offices per request. Required role: platform_admin.",
+    "Closes the cycles that have ended by the start of the given date in each office's time zone, or by the given instant (default: now), office by office through each office's Durable Object — the same close the hourly cron fans out through its queue, and as safe to repeat. `dryRun` lists the invoices the close would finalize, each computed as the close computes it (a catch-up lists every missed cycle), and changes nothing. At most 500 offices per request. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { body: { required: true, content: { "application/json": { schema: BodySchema } } } },
   responses: {
@@ -81,18 +88,13 @@ export function register(app: App) {
     await audit.platform({ action: "invoicing.run", outcome: "allowed", officeId: null, details: { at: new Date(at).toISOString(), dryRun: body.dryRun, offices: due.length } });
 
     if (body.dryRun) {
-      const drafts = due.length ? await draftsOf(c.var.db, due.map((o) => o.id)) : [];
-      return c.json(
-        {
-          at: new Date(at).toISOString(),
-          dryRun: true,
-          offices: due.map((o) => ({
-            officeId: o.id,
-            invoices: drafts.filter((d) => d.officeId === o.id).map((d) => ({ invoiceId: d.invoiceId, periodStart: d.periodStart, periodEnd: d.periodEnd, total: d.total })),
-          })),
-        },
-        200,
-      );
+      const offices: { officeId: string; invoices: { invoiceId: string | null; periodStart: string; periodEnd: string; total: number }[] }[] = [];
+      for (let i = 0; i < due.length; i += CONCURRENCY) {
+        const chunk = due.slice(i, i + CONCURRENCY);
+        const previews = await Promise.all(chunk.map((o) => officeObject(c.env, o.id).previewClose(closeAt(o))));
+        chunk.forEach((o, j) => offices.push({ officeId: o.id, invoices: previews[j]!.closed }));
+      }
+      return c.json({ at: new Date(at).toISOString(), dryRun: true, offices }, 200);
     }
     const results: { officeId: string; invoices: { invoiceId: string; periodStart: string; periodEnd: string; total: number }[] }[] = [];
     for (let i = 0; i < due.length; i += CONCURRENCY) {
