@@ -125,6 +125,21 @@ describe("the monthly close", () => {
     expect((await monthlyInvoices(office)).map((i) => i.status)).toEqual(["draft"]);
   });
 
+  it("a dry run of a catch-up lists every cycle the close would finalize, with the close's totals", async () => {
+    const office = await onboardOffice({ startsOn: "2026-09-01", plan: { baseFee: 0 } });
+    await reportEvent(office, "dry", "activate", "2026-09-04T10:00:00Z");
+    await reportEvent(office, "dry", "deactivate", "2026-10-10T10:00:00Z");
+    const dry = await runInvoicing([office], "2026-11-10T12:00:00Z", true);
+    const [sep] = await monthlyInvoices(office);
+    expect(dry.offices[0]!.invoices).toEqual([
+      { invoiceId: sep!.id, periodStart: "2026-09-01", periodEnd: "2026-10-01", total: 800 },
+      { invoiceId: null, periodStart: "2026-10-01", periodEnd: "2026-11-01", total: 800 },
+    ]);
+    expect((await monthlyInvoices(office)).map((i) => i.status)).toEqual(["draft"]);
+    const run = await runInvoicing([office], "2026-11-10T12:00:00Z");
+    expect(run.offices[0]!.invoices.map(({ periodStart, total }) => ({ periodStart, total }))).toEqual(dry.offices[0]!.invoices.map(({ periodStart, total }) => ({ periodStart, total })));
+  });
+
   it("closes UTC+14 and UTC−10 offices at the same instant", async () => {
     const kiritimati = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Kiritimati", anchor: 1 });
     const honolulu = await onboardOffice({ startsOn: "2026-01-10", timeZone: "Pacific/Honolulu", anchor: 31 });
