@@ -9,8 +9,12 @@ export default defineWorkersConfig({
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],
     setupFiles: ["./tests/harness/late-rejections.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Every test file starts at once in one workerd runtime, and the first request of each file
+    // loads the Worker's modules through vitest: on a busy 2-core machine (load ~10) a plain test
+    // took over 30 s of wall time. Tests wait on conditions, never on speed; these bounds only
+    // catch a hang. Heavy tests set their own, larger timeout.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     poolOptions: {
       workers: ({ inject }) => ({
         singleWorker: false,
@@ -29,7 +33,7 @@ export default defineWorkersConfig({
             STRIPE_API_BASE: inject("stripeUrl"),
             STRIPE_SECRET_KEY: "sk_test_emulator0123456789",
             STRIPE_MAX_RPS: "500",
-            STRIPE_TIMEOUT_MS: "2000",
+            STRIPE_TIMEOUT_MS: "10000", // a loaded machine can hold a request to the in-process emulator past 2 s
             BILLING_PORTAL_RETURN_URL: "https://app.office-billing.example/billing",
             STRIPE_WEBHOOK_SECRET: inject("webhookSecrets").current,
             STRIPE_WEBHOOK_SECRET_PREVIOUS: inject("webhookSecrets").previous,

@@ -56,3 +56,30 @@ export async function stripeLog(officeId: string) {
 export const letters = (n = 10) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => String.fromCharCode(97 + (b % 26))).join("");
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `check` until it returns a truthy value and returns it; fails after `timeoutMs` (generous:
+ * a condition, not a speed, is what a test waits for; a loaded machine only makes it slower).
+ */
+export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, { timeoutMs = 60_000, intervalMs = 25 } = {}): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Waits until the emulator has made its automatic payment attempt on our invoice `invoiceId` (it
+ * charges 10–50 ms after finalize, on a timer: later on a busy machine), i.e. until it emitted
+ * invoice.paid or invoice.payment_failed for it.
+ */
+export async function untilStripeAttempted(invoiceId: string) {
+  return until(`the emulator's payment attempt on ${invoiceId}`, async () => {
+    const res = await fetch(emulator(`/_emulator/events?contains=${encodeURIComponent(invoiceId)}`));
+    const events = ((await res.json()) as { data: { type: string }[] }).data;
+    return events.some((e) => e.type === "invoice.paid" || e.type === "invoice.payment_failed");
+  });
+}

@@ -31,7 +31,7 @@ describe("the current invoice", () => {
     expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 50, amount: 40_000 });
     await reportEvent(office, "b51", "activate", "2026-01-02T10:00:00Z");
     expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 51, amount: 40_600 });
-  });
+  }, 240_000); // heavy: many requests; generous for a busy machine
 
   it("counts 200 concurrent activations of distinct patients exactly, and 50 of one patient once", async () => {
     const office = await onboardOffice({ startsOn: "2026-01-01", plan: { baseFee: 0 } });
@@ -39,7 +39,7 @@ describe("the current invoice", () => {
     await Promise.all(Array.from({ length: 50 }, () => reportEvent(office, "same", "activate", "2026-01-11T10:00:00Z")));
     // 201 patients: 50 × 800 + 150 × 600 + 1 × 400.
     expect(patientsLine((await monthlyInvoices(office))[0]!)).toMatchObject({ quantity: 201, amount: 130_400 });
-  });
+  }, 240_000); // heavy: many requests; generous for a busy machine
 });
 
 describe("the monthly close", () => {

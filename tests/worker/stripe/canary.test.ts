@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { patientKey } from "../../../src/security/crypto";
 import { bearer, mintToken } from "../../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../../harness/billing";
-import { emulatorLog, invoiceRows, letters, sleep, stripeLog, syncStripe } from "../../harness/stripe";
+import { emulatorLog, invoiceRows, letters, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, emulatorEvents } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -44,7 +44,7 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
     const [september] = await monthlyInvoices(officeId);
     expect(september!.total).toBe(14 * 800 + 4900 + 12_500);
 
-    await sleep(150); // the emulator collects 10–50 ms after finalize
+    for (const i of sent) await untilStripeAttempted(i.id); // the emulator collects 10–50 ms after finalize (later under load)
     const setup = sent.find((i) => i.kind === "setup")!;
     const refund = await SELF.fetch(`${api}/offices/${officeId}/invoices/${setup.id}/refunds`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 5_000, reason: "billing_error" }) });
     expect(refund.status, await refund.clone().text()).toBe(201);
@@ -75,5 +75,5 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
     const needles = [...canaries, ...keys, `CANARY-NOTE-${run}`, "1980-04-02", run];
     const hits = needles.filter((n) => raw.toLowerCase().includes(n.toLowerCase()) || decoded.toLowerCase().includes(n.toLowerCase()));
     expect(hits).toEqual([]);
-  });
+  }, 240_000); // heavy: many requests; generous for a busy machine
 });

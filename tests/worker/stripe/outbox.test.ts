@@ -9,7 +9,7 @@ import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../..
 import { expectProblem } from "../../harness/problem";
 import { testDb } from "../../harness/seed";
 import { sweepStripeWork } from "../../../src/jobs/stripe-sweep";
-import { clearFaultRule, emulatorLog, faultRule, invoiceRows, letters, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
+import { clearFaultRule, emulatorLog, faultRule, invoiceRows, letters, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 
 const api = "https://billing.test/v1";
 const admin = async () => ({ ...bearer(await mintToken("platform_admin")), "content-type": "application/json" });
@@ -80,7 +80,7 @@ describe("the Stripe outbox of an office", () => {
     // The open October draft is not sent.
     const october = (await monthlyInvoices(officeId))[1]!;
     expect(october).toMatchObject({ status: "draft", stripeState: "none" });
-  });
+  }, 240_000); // heavy: many requests; generous for a busy machine
 
   it("survives a Stripe outage: retries are scheduled on the alarm, and the push resumes by itself exactly once", async () => {
     const token = `outage${letters()}`;
@@ -178,7 +178,7 @@ describe("POST /v1/offices/{officeId}/invoices/{invoiceId}/refunds", () => {
 
   it("refunds part, then the rest, of an invoice Stripe collected; never more than was paid", async () => {
     const { officeId, setup } = await officeWithPushedSetupInvoice();
-    await sleep(150); // the emulator charges 10–50 ms after finalize
+    await untilStripeAttempted(setup.id); // the emulator charges 10–50 ms after finalize (later under load)
     const partial = await refund(officeId, setup.id, { amount: 10_000, reason: "billing_error" });
     expect(partial.status, await partial.clone().text()).toBe(201);
     expect(await partial.json()).toMatchObject({ amount: 10_000, status: "succeeded", remaining: 15_000, reason: "billing_error", invoiceId: setup.id });
@@ -200,7 +200,7 @@ describe("POST /v1/offices/{officeId}/invoices/{invoiceId}/refunds", () => {
 
   it("keeps a refund pending when Stripe is down, and the outbox makes it once Stripe is back", async () => {
     const { officeId, setup } = await officeWithPushedSetupInvoice();
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     await faultRule(`metadata[invoice_ref]=${setup.id}`, ["500"]);
     await faultRule(encodeURIComponent(`metadata[invoice_ref]`) + `=${setup.id}`, ["500"]);
     const res = await refund(officeId, setup.id, { amount: 2_500, reason: "duplicate" });

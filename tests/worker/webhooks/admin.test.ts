@@ -8,7 +8,7 @@ import { bearer, mintToken } from "../../harness/auth";
 import { onboardOffice } from "../../harness/billing";
 import { expectProblem } from "../../harness/problem";
 import { testDb } from "../../harness/seed";
-import { invoiceRows, sleep, stripeLog, syncStripe } from "../../harness/stripe";
+import { invoiceRows, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -25,7 +25,7 @@ async function pushedOffice(billingEmail = "billing@harbor.example") {
 describe("reconciliation", () => {
   it("repairs a missed invoice.paid: Stripe's state is read and applied, and the run reports it", async () => {
     const { officeId, setup } = await pushedOffice();
-    await sleep(150); // Stripe collected it; its webhook never arrived.
+    await untilStripeAttempted(setup.id); // Stripe collected it; its webhook never arrived.
     expect((await invoiceRows(officeId)).find((i) => i.id === setup.id)!.status).toBe("open");
     const res = await SELF.fetch(`${api}/admin/reconciliation-runs`, { method: "POST", headers: await admin(), body: JSON.stringify({ officeIds: [officeId] }) });
     expect(res.status, await res.clone().text()).toBe(200);
@@ -41,7 +41,7 @@ describe("reconciliation", () => {
   it("runs daily from the Cron Trigger and leaves unpaid invoices open", async () => {
     const paid = await pushedOffice();
     const declined = await pushedOffice("billing+decline@harbor.example");
-    await sleep(150);
+    for (const o of [paid, declined]) await untilStripeAttempted(o.setup.id);
     // The run looks at invoices that have sat still for an hour (fresh ones may have webhooks on the way).
     for (const o of [paid, declined]) await testDb().update(invoices).set({ updatedAt: Date.now() - 2 * 3_600_000 }).where(eq(invoices.id, o.setup.id));
     await handleScheduled(createScheduledController({ cron: CRON_RECONCILIATION, scheduledTime: Date.now() }), env);

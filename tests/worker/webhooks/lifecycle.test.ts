@@ -8,7 +8,7 @@ import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
 import { onboardOffice } from "../../harness/billing";
 import { testDb } from "../../harness/seed";
-import { clearFaultRule, faultRule, invoiceRows, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
+import { clearFaultRule, faultRule, invoiceRows, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -43,7 +43,7 @@ async function relayEmulatorEvents(officeId: string, internalId: string, types?:
 describe("Stripe events applied to invoices and offices", () => {
   it("marks an invoice paid from Stripe's own events, once, however often they are delivered", async () => {
     const { officeId, setup } = await pushedOffice();
-    await sleep(150); // the emulator collects 10–50 ms after finalize
+    await untilStripeAttempted(setup.id); // the emulator collects 10–50 ms after finalize (later under load)
     const events = await relayEmulatorEvents(officeId, setup.id);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["invoice.finalized", "invoice.paid", "invoice.payment_succeeded"]));
     expect(await invoice(setup.id)).toMatchObject({ status: "paid", amountPaid: 25_000 });
@@ -59,7 +59,7 @@ describe("Stripe events applied to invoices and offices", () => {
 
   it("a failed payment makes the office past_due; paying it makes the office active again", async () => {
     const { officeId, setup, stripeId, customerId } = await pushedOffice({ decline: true });
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     await relayEmulatorEvents(officeId, setup.id);
     expect(await invoice(setup.id)).toMatchObject({ status: "open" });
     expect((await invoice(setup.id)).paymentFailedAt).not.toBeNull();
@@ -118,11 +118,11 @@ describe("Stripe events applied to invoices and offices", () => {
         expect((await office(officeId)).status, order.join(" → ")).toBe("active");
       }),
     );
-  });
+  }, 240_000); // heavy: many requests; generous for a busy machine
 
   it("a late event never moves an invoice backwards: a void after paid is checked with Stripe, which says paid", async () => {
     const { officeId, setup, stripeId } = await pushedOffice();
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     await relayEmulatorEvents(officeId, setup.id, ["invoice.paid"]);
     expect((await invoice(setup.id)).status).toBe("paid");
     const voided = stripeEvent("invoice.voided", invoiceObject({ stripeId, officeId, invoiceId: setup.id, status: "void", amount: 25_000 }));
@@ -136,7 +136,7 @@ describe("Stripe events applied to invoices and offices", () => {
 
   it("an event whose processing fails (Stripe unreachable for its re-read) stays recorded and is retried", async () => {
     const { officeId, setup, stripeId } = await pushedOffice();
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     await relayEmulatorEvents(officeId, setup.id, ["invoice.paid"]);
     await faultRule(`/v1/invoices/${stripeId}\n`, ["500"]);
     const voided = stripeEvent("invoice.voided", invoiceObject({ stripeId, officeId, invoiceId: setup.id, status: "void", amount: 25_000 }));
@@ -183,7 +183,7 @@ describe("Stripe events applied to invoices and offices", () => {
 
   it("charge.refunded raises amount_refunded to Stripe's figure, never double counting our own refunds", async () => {
     const { officeId, setup } = await pushedOffice();
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     const admin = { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" };
     const res = await SELF.fetch(`${api}/offices/${officeId}/invoices/${setup.id}/refunds`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 4_000, reason: "billing_error" }) });
     expect(res.status).toBe(201);
@@ -200,7 +200,7 @@ describe("Stripe events applied to invoices and offices", () => {
 
   it("records disputes on the office (found through the charge's customer) and customer changes", async () => {
     const { officeId, setup, stripeId, customerId } = await pushedOffice();
-    await sleep(150);
+    await untilStripeAttempted(setup.id);
     const paid = await stripeObject<{ charge: string }>(`/v1/invoices/${stripeId}`);
     const dispute = stripeEvent("charge.dispute.created", { ...fixtures.dispute, id: `dp_${crypto.randomUUID().slice(0, 8)}`, charge: paid.charge, amount: 25_000, status: "needs_response", reason: "fraudulent" });
     expect(await (await deliver(dispute)).json()).toMatchObject({ status: "received" });
