@@ -51,14 +51,16 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
   const cycle = { start: office.cycleStart, end: office.cycleEnd };
   const statements = [];
   const opts = { officeStart: office.billingStart, trialEnd };
-  /** Cuts every fee line (base fee, plan-change proration) that runs past `until`. */
+  /** Cuts every fee line (base fee, plan-change proration) that runs past `until`; one cut to 0 is removed (§6.8). */
   const cutFeeLines = (until: string) =>
     state.lines
       .filter((l) => (l.kind === "base_fee" || l.kind === "proration") && l.periodStart !== null && l.periodEnd !== null && l.periodEnd > until)
-      .map((l) =>
-        db.run(sql`UPDATE ${invoiceLines} SET amount = ${trimFeeLine({ amount: l.amount, periodStart: l.periodStart!, periodEnd: l.periodEnd! }, until, opts)},
-          period_end = ${until < l.periodStart! ? l.periodStart! : until} WHERE id = ${l.id}`),
-      );
+      .map((l) => {
+        const kept = trimFeeLine({ amount: l.amount, periodStart: l.periodStart!, periodEnd: l.periodEnd! }, until, opts);
+        return kept === 0
+          ? db.run(sql`DELETE FROM ${invoiceLines} WHERE id = ${l.id}`)
+          : db.run(sql`UPDATE ${invoiceLines} SET amount = ${kept}, period_end = ${until < l.periodStart! ? l.periodStart! : until} WHERE id = ${l.id}`);
+      });
 
   if (change.type === "resume") {
     if (!office.cancelAtPeriodEnd) throw new ApiError("CONFLICT", "The subscription is not set to cancel.");
