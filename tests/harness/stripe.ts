@@ -3,6 +3,7 @@ import { asc, eq } from "drizzle-orm";
 import { invoices } from "../../src/db/invoices";
 import { stripeRequests } from "../../src/db/stripe-requests";
 import { officeObject } from "../../src/office/client";
+import { onboardOffice } from "./billing";
 import { testDb } from "./seed";
 
 export type EmulatorEntry = {
@@ -82,4 +83,25 @@ export async function untilStripeAttempted(invoiceId: string) {
     const events = ((await res.json()) as { data: { type: string }[] }).data;
     return events.some((e) => e.type === "invoice.paid" || e.type === "invoice.payment_failed");
   });
+}
+
+/**
+ * An office whose setup invoice is on Stripe (finalized there), with the Stripe ids of that
+ * invoice and of the customer; `decline` makes the office's card fail; `attempted` waits for the
+ * emulator's payment attempt (it charges shortly after finalize).
+ */
+export async function pushedOffice(opts: { decline?: boolean; setupFee?: number; graceDays?: number; attempted?: boolean } = {}) {
+  const officeId = await onboardOffice({
+    startsOn: "2026-11-02",
+    plan: { setupFee: opts.setupFee ?? 25_000, ...(opts.graceDays !== undefined ? { graceDays: opts.graceDays } : {}) },
+    billingEmail: opts.decline ? "billing+decline@harbor.example" : "billing@harbor.example",
+  });
+  await syncStripe(officeId);
+  const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
+  if (setup.stripeState !== "finalized") throw new Error(`the setup invoice of ${officeId} is ${setup.stripeState} on Stripe, not finalized`);
+  const log = await stripeLog(officeId);
+  const stripeId = log.find((r) => r.idempotencyKey === `invoice_${setup.id}_create`)!.stripeIds![0]!;
+  const customerId = log.find((r) => r.operation === "customer")!.stripeIds![0]!;
+  if (opts.attempted) await untilStripeAttempted(setup.id);
+  return { officeId, setup, stripeId, customerId };
 }

@@ -5,22 +5,15 @@ import { invoices } from "../../../src/db/invoices";
 import { webhookEvents } from "../../../src/db/webhook-events";
 import { CRON_RECONCILIATION, handleScheduled } from "../../../src/jobs/scheduled";
 import { bearer, mintToken } from "../../harness/auth";
-import { onboardOffice } from "../../harness/billing";
 import { expectProblem } from "../../harness/problem";
 import { testDb } from "../../harness/seed";
-import { invoiceRows, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
+import { pushedOffice as pushedOfficeOnStripe, invoiceRows, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
 const admin = async () => ({ ...bearer(await mintToken("platform_admin")), "content-type": "application/json" });
 
-async function pushedOffice(billingEmail = "billing@harbor.example") {
-  const officeId = await onboardOffice({ startsOn: "2026-11-02", plan: { setupFee: 12_000 }, billingEmail });
-  await syncStripe(officeId);
-  const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
-  const stripeId = (await stripeLog(officeId)).find((r) => r.idempotencyKey === `invoice_${setup.id}_create`)!.stripeIds![0]!;
-  return { officeId, setup, stripeId };
-}
+const pushedOffice = (billingEmail = "billing@harbor.example") => pushedOfficeOnStripe({ setupFee: 12_000, decline: billingEmail.includes("+decline@") });
 
 describe("reconciliation", () => {
   it("repairs a missed invoice.paid: Stripe's state is read and applied, and the run reports it", async () => {

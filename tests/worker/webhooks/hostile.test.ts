@@ -6,9 +6,8 @@ import { auditLog } from "../../../src/db/audit";
 import { invoices } from "../../../src/db/invoices";
 import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
-import { onboardOffice } from "../../harness/billing";
 import { testDb } from "../../harness/seed";
-import { invoiceRows, sleep, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
+import { invoiceRows, pushedOffice as pushedOfficeOnStripe, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 /**
@@ -20,27 +19,8 @@ import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from ".
 const api = "https://billing.test/v1";
 const admin = async () => ({ ...bearer(await mintToken("platform_admin")), "content-type": "application/json" });
 
-/** Waits until the emulator has tried to collect our invoice (it charges shortly after finalize). */
-async function attempted(invoiceId: string) {
-  for (let i = 0; i < 1000; i++) {
-    if ((await emulatorEvents(invoiceId)).some((e) => e.type === "invoice.paid" || e.type === "invoice.payment_failed")) return;
-    await sleep(20);
-  }
-  throw new Error(`the emulator never tried to collect ${invoiceId}`);
-}
-
-/** An office whose setup invoice (`fee`) is on Stripe; `decline` leaves it open there. */
-async function pushedOffice(opts: { decline?: boolean; fee?: number } = {}) {
-  const officeId = await onboardOffice({ startsOn: "2026-11-02", plan: { setupFee: opts.fee ?? 6_300 }, billingEmail: opts.decline ? "billing+decline@harbor.example" : "billing@harbor.example" });
-  await syncStripe(officeId);
-  const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
-  expect(setup.stripeState).toBe("finalized");
-  const log = await stripeLog(officeId);
-  const stripeId = log.find((r) => r.idempotencyKey === `invoice_${setup.id}_create`)!.stripeIds![0]!;
-  const customerId = log.find((r) => r.operation === "customer")!.stripeIds![0]!;
-  await attempted(setup.id);
-  return { officeId, setup, stripeId, customerId };
-}
+/** An office whose setup invoice (`fee`) is on Stripe, after the emulator tried to collect it; `decline` leaves it open there. */
+const pushedOffice = (opts: { decline?: boolean; fee?: number } = {}) => pushedOfficeOnStripe({ decline: opts.decline, setupFee: opts.fee ?? 6_300, attempted: true });
 
 const invoice = async (id: string) => (await testDb().select().from(invoices).where(eq(invoices.id, id)))[0]!;
 const eventRow = async (id: string) => (await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, id)))[0]!;

@@ -6,28 +6,12 @@ import { invoices } from "../../../src/db/invoices";
 import { offices } from "../../../src/db/offices";
 import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
-import { onboardOffice } from "../../harness/billing";
 import { testDb } from "../../harness/seed";
-import { clearFaultRule, faultRule, invoiceRows, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
+import { clearFaultRule, faultRule, invoiceRows, pushedOffice, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
 
-/** An office whose setup invoice (25,000) is on Stripe; `decline` makes its card fail. */
-async function pushedOffice(opts: { decline?: boolean; graceDays?: number } = {}) {
-  const officeId = await onboardOffice({
-    startsOn: "2026-11-02",
-    plan: { setupFee: 25_000, ...(opts.graceDays !== undefined ? { graceDays: opts.graceDays } : {}) },
-    billingEmail: opts.decline ? "billing+decline@harbor.example" : "billing@harbor.example",
-  });
-  await syncStripe(officeId);
-  const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
-  expect(setup.stripeState).toBe("finalized");
-  const log = await stripeLog(officeId);
-  const stripeId = log.find((r) => r.idempotencyKey === `invoice_${setup.id}_create`)!.stripeIds![0]!;
-  const customerId = log.find((r) => r.operation === "customer")!.stripeIds![0]!;
-  return { officeId, setup, stripeId, customerId };
-}
 
 const office = async (id: string) => (await testDb().select().from(offices).where(eq(offices.id, id)))[0]!;
 const invoice = async (id: string) => (await testDb().select().from(invoices).where(eq(invoices.id, id)))[0]!;
