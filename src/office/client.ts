@@ -20,6 +20,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
     changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),
     closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
+    previewUpcoming: async (actor: Actor) => unwrap(await stub.previewUpcoming(officeId, actor)),
     previewClose: async (at: number) => unwrap(await stub.previewClose(officeId, at)),
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
     voidInvoice: async (invoiceId: string, actor: Actor) => unwrap(await stub.voidInvoice(officeId, invoiceId, actor)),

@@ -1,6 +1,8 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { asc, eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { invoices } from "../db/invoices";
+import { invoiceLines, invoices } from "../db/invoices";
+import { currentDraftId } from "../db/billing-sql";
+import { tieredAmount, type TierCharge } from "../billing/pricing";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../http/problem";
@@ -34,6 +36,16 @@ export type Actor = { actorSub: string; actorRole: string; requestId: string };
 
 /** A close catches up at most this many missed cycles in one call (three years). */
 const MAX_CYCLES_PER_CLOSE = 36;
+
+/** The upcoming invoice (aggregates only). */
+export type UpcomingInvoice = {
+  office: { id: string; status: string; cancelAtPeriodEnd: boolean };
+  invoice: typeof invoices.$inferSelect;
+  lines: (typeof invoiceLines.$inferSelect)[];
+  patients: { billable: number; included: number; tiers: TierCharge[] };
+  next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
+  statusAfterClose: string;
+};
 
 export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: string; total: number; nextInvoiceId: string | null };
 
@@ -238,6 +250,64 @@ export class OfficeBilling extends SerializedObject {
       if (office.status === "canceled" || office.cycleEndAt > at || !draft) return { closed: [] };
       const plan = closeStatements(this.db, { ...state, office, draft }, at, clock.now());
       return { closed: plan.closed.map((c, i) => ({ invoiceId: i === 0 ? c.invoiceId : null, periodStart: c.cycle.start, periodEnd: c.cycle.end, total: c.total })) };
+    });
+  }
+
+  /**
+   * The current cycle's invoice as its close would finalize it now (`GET …/invoices/upcoming`):
+   * `closeStatements` run on the close's own reads at the cycle's end with the events known now,
+   * nothing written but the read's audit entry, in one round trip. Aggregates only: the billable
+   * patients' keys never leave this method.
+   */
+  async previewUpcoming(officeId: string, actor: Actor): Promise<OfficeResult<UpcomingInvoice>> {
+    return this.exclusive(officeId, "invoice.upcoming", async () => {
+      const reads = closeReads(this.db, officeId);
+      const lineRows = this.db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${currentDraftId(officeId)}`).orderBy(asc(invoiceLines.position));
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => [...reads, lineRows],
+        [{ ...actor, action: "invoice.upcoming", outcome: "allowed", officeId, targetIds: [officeId] }],
+        { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
+      );
+      const state = closeStateFrom(results.slice(0, reads.length));
+      const lines = results[reads.length] as (typeof invoiceLines.$inferSelect)[];
+      const { office, draft } = state;
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      if (office.status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled; it has no upcoming invoice.");
+      if (!draft) throw new ApiError("CONFLICT", "The office has no open cycle.");
+      // The close of the current cycle, due at its end: exactly one cycle closed, the next opened.
+      const plan = closeStatements(this.db, { ...state, office, draft }, office.cycleEndAt, clock.now());
+      const bill = plan.closed[0]!;
+      const patientsAmount = draft.inTrial ? 0 : bill.patientsAmount;
+      const draftVersion = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId)!;
+      const shown = lines.map((l) => (l.kind === "patients" ? { ...l, quantity: bill.quantity, amount: patientsAmount } : l));
+      const total = bill.total;
+      const next = plan.opened;
+      const nextVersion = next ? state.versions.find((v) => v.id === next.versionId) : undefined;
+      return {
+        office: { id: office.id, status: office.status, cancelAtPeriodEnd: office.cancelAtPeriodEnd },
+        invoice: { ...draft, subtotal: total, total, periodEndAt: bill.endAt },
+        lines: shown,
+        patients: {
+          billable: bill.quantity,
+          included: draftVersion.includedPatients,
+          tiers: draft.inTrial ? [] : tieredAmount(bill.quantity, draftVersion.tiers, draftVersion.includedPatients).tiers,
+        },
+        next: next
+          ? {
+              periodStart: next.cycle.start,
+              periodEnd: next.cycle.end,
+              planVersionId: next.versionId,
+              planId: nextVersion?.planId ?? null,
+              planChanged: next.versionId !== (draft.planVersionId ?? office.planVersionId),
+              currency: nextVersion?.currency ?? draft.currency,
+              baseFee: next.baseFee,
+              inTrial: next.inTrial,
+              status: next.statusAfter,
+            }
+          : null,
+        statusAfterClose: plan.status,
+      };
     });
   }
 

@@ -49,6 +49,16 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
   "POST /v1/offices/{officeId}/resume": { request: (officeId) => ({ path: `/v1/offices/${officeId}/resume`, method: "POST" }), expect: officeAdmins(409) },
   "GET /v1/offices/{officeId}/usage": { request: (officeId) => ({ path: `/v1/offices/${officeId}/usage` }), expect: officeReads },
   "GET /v1/offices/{officeId}/invoices": { request: (officeId) => ({ path: `/v1/offices/${officeId}/invoices` }), expect: officeReads },
+  // Allowed, the request reaches the office: the seeded office has no draft, so no open cycle (409).
+  "GET /v1/offices/{officeId}/invoices/upcoming": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/invoices/upcoming` }),
+    expect: {
+      platform_admin: { own: 409, other: 409 },
+      office_admin: { own: 409, other: 404 },
+      office_viewer: { own: 409, other: 404 },
+      clinical_system: { own: 403, other: 404 },
+    },
+  },
   "GET /v1/offices/{officeId}/invoices/{invoiceId}": {
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}` }),
     expect: officeReads,
