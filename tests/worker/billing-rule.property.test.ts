@@ -56,7 +56,9 @@ async function closedInvoices(office: string) {
 
 describe("closed invoices through the API against the reference model (§5.3)", () => {
   it(`${RUNS} generated offices, histories and runs, end to end`, { timeout: 1_200_000 }, async () => {
-    const scenarios = scenarioArb({ startsOn: dateArb("2025-03-01", "2025-12-31"), maxCycles: 5, maxPatients: 4, maxEvents: 7, eventsFrom: "anytime" });
+    // 2026 (not 2025, which tests/worker/scheduled.test.ts keeps to itself: its cron scans every
+    // office due by then), early enough that every run and event of 5 cycles lies in the past.
+    const scenarios = scenarioArb({ startsOn: dateArb("2026-01-01", "2026-04-30"), maxCycles: 5, maxPatients: 4, maxEvents: 7, eventsFrom: "anytime" });
     // What the cases covered, so a generator gone trivial fails the test rather than passing it.
     const seen = { invoices: 0, billedPatients: 0, catchUps: 0, lateEvents: 0 };
     await fc.assert(
