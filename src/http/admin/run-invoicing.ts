@@ -73,8 +73,8 @@ export function register(app: App) {
         errors: [{ path: "date", message: "must not be after today" }],
       });
     }
-    // A date closes, in each office's zone, what ended by that date's start; never beyond now.
-    const at = body.date ? current : body.at ? Date.parse(body.at) : current;
+    // A date closes, in each office's zone, what ended by that date's start (closeAt), never beyond now.
+    const at = body.at ? Date.parse(body.at) : current;
     // Only cycles that have ended close (§6.3): a run cannot reach into the future.
     if (at > current + 60_000) {
       throw new ApiError("VALIDATION_FAILED", "A run closes cycles that have ended: the instant must not lie in the future.", {
