@@ -74,16 +74,24 @@ beforeEach(() => {
 
 const eventsOfType = (type: string) => received.filter((r) => r.event.type === type).map((r) => r.event);
 
+/** The payment intent and charge of an invoice's (latest) payment, found as the pinned version has them. */
+async function paymentOf(s: Stripe, invoiceId: string) {
+  const payments = await s.invoicePayments.list({ invoice: invoiceId });
+  const paymentIntent = payments.data[0]!.payment.payment_intent as string;
+  const charges = await s.charges.list({ payment_intent: paymentIntent });
+  return { paymentIntent, charge: charges.data[0]!.id };
+}
+
 async function paidInvoice(lines: number[] = [1500, 2500]) {
   const customer = await stripe.customers.create({ name: "Office", email: "office@example.com" });
   const draft = await stripe.invoices.create({ customer: customer.id, currency: "usd" });
   await stripe.invoices.addLines(draft.id, { lines: lines.map((amount) => ({ amount, description: `line ${amount}` })) });
-  await stripe.invoices.finalizeInvoice(draft.id);
+  await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
   const inv = await until(async () => {
     const i = await stripe.invoices.retrieve(draft.id);
     return i.status === "paid" ? i : undefined;
   });
-  return { customer, invoice: inv as Stripe.Invoice & { charge: string; payment_intent: string } };
+  return { customer, invoice: inv, ...(await paymentOf(stripe, inv.id)) };
 }
 
 describe("form parsing", () => {
@@ -163,7 +171,7 @@ describe("invoices", () => {
     expect(addLineReqs[0].body).toContain("lines[2][amount]=300");
     expect(addLineReqs[0].body).toContain("lines[0][metadata][kind]=patients");
 
-    const open = await stripe.invoices.finalizeInvoice(draft.id);
+    const open = await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
     expect(open.status).toBe("open");
     expect(open.number).toBeTruthy();
 
@@ -173,7 +181,7 @@ describe("invoices", () => {
     });
     expect(paid.amount_paid).toBe(2000);
     expect(paid.amount_remaining).toBe(0);
-    const charge = await stripe.charges.retrieve((paid as any).charge);
+    const charge = await stripe.charges.retrieve((await paymentOf(stripe, paid.id)).charge);
     expect(charge).toMatchObject({ object: "charge", amount: 2000, status: "succeeded", paid: true, customer: c.id });
 
     const types = await until(() => {
@@ -209,7 +217,7 @@ describe("invoices", () => {
     const c = await stripe.customers.create({ name: "Bad Card", email: "office+decline@example.com" });
     const inv = await stripe.invoices.create({ customer: c.id, currency: "usd" });
     await stripe.invoices.addLines(inv.id, { lines: [{ amount: 900, description: "x" }] });
-    await stripe.invoices.finalizeInvoice(inv.id);
+    await stripe.invoices.finalizeInvoice(inv.id, { auto_advance: true });
     const failed = await until(() => eventsOfType("invoice.payment_failed")[0]);
     expect(failed.data.object).toMatchObject({ id: inv.id, status: "open", attempt_count: 1 });
     const current = await stripe.invoices.retrieve(inv.id);
@@ -265,9 +273,9 @@ describe("invoices", () => {
 
 describe("refunds", () => {
   it("partial, full remainder, then over-refund is rejected; charge.refunded webhooks", async () => {
-    const { invoice } = await paidInvoice([1500, 2500]);
+    const invoice = await paidInvoice([1500, 2500]);
     const partial = await stripe.refunds.create({ charge: invoice.charge, amount: 1000 });
-    expect(partial).toMatchObject({ object: "refund", amount: 1000, charge: invoice.charge, status: "succeeded" });
+    expect(partial).toMatchObject({ object: "refund", amount: 1000, charge: invoice.charge, payment_intent: invoice.paymentIntent, status: "succeeded" });
     expect(partial.id).toMatch(/^re_/);
     let ch = await stripe.charges.retrieve(invoice.charge);
     expect(ch).toMatchObject({ amount_refunded: 1000, refunded: false });
@@ -277,7 +285,7 @@ describe("refunds", () => {
     expect(over.statusCode).toBe(400);
     expect(over.param).toBe("amount");
 
-    const rest = await stripe.refunds.create({ payment_intent: invoice.payment_intent });
+    const rest = await stripe.refunds.create({ payment_intent: invoice.paymentIntent });
     expect(rest.amount).toBe(3000);
     ch = await stripe.charges.retrieve(invoice.charge);
     expect(ch).toMatchObject({ amount_refunded: 4000, refunded: true });
@@ -508,6 +516,15 @@ describe("webhook delivery", () => {
     failFirst.add("customer.updated");
     const c = await stripe.customers.create({ name: "Retry" });
     await stripe.customers.update(c.id, { email: "retry@example.com" });
+    // The first attempt fails; Stripe (sandbox) retries an hour later: the clock gets there.
+    const first = await until(() => em.webhooks().find((w: any) => w.type === "customer.updated" && w.attempts.length === 1));
+    await sleep(50);
+    expect(em.webhooks().find((w: any) => w.event_id === first.event_id).attempts).toHaveLength(1);
+    expect(first.next_attempt_at - first.attempts[0].at).toBe(3_600_000);
+    em.advanceClock(3599);
+    await sleep(50);
+    expect(em.webhooks().find((w: any) => w.event_id === first.event_id).attempts).toHaveLength(1);
+    em.advanceClock(1);
     const ev = await until(() => eventsOfType("customer.updated")[0]);
     expect(stripe.webhooks.constructEvent(received[0]!.raw, received[0]!.signature, WEBHOOK_SECRET).id).toBe(ev.id);
     const { data } = await (await fetch(`${em.url}/_emulator/webhooks`)).json();
@@ -552,7 +569,6 @@ describe("state across restarts (--state)", () => {
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
-  type Inv = Stripe.Invoice & { charge: string; payment_intent: string };
 
   it("keeps objects, idempotency keys and events; new ids and invoice numbers do not collide; old objects work", async () => {
     const dir = stateDir();
@@ -562,12 +578,13 @@ describe("state across restarts (--state)", () => {
     const customer = await s1.customers.create({ name: "Office", email: "o@example.com" }, { idempotencyKey: "cust-key-1" });
     const draft = await s1.invoices.create({ customer: customer.id, currency: "usd" });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 1500 }, { amount: 2500 }] });
-    await s1.invoices.finalizeInvoice(draft.id);
-    const paid = (await until(async () => {
+    await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+    const invoicePaid = await until(async () => {
       const i = await s1.invoices.retrieve(draft.id);
       return i.status === "paid" ? i : undefined;
-    })) as Inv;
-    const refund = await s1.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+    });
+    const paid = { ...invoicePaid, ...(await paymentOf(s1, invoicePaid.id)) };
+    const refund = await s1.refunds.create({ payment_intent: paid.paymentIntent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
     const open = await s1.invoices.create({ customer: customer.id, collection_method: "send_invoice", days_until_due: 30 });
     await s1.invoices.addLines(open.id, { lines: [{ amount: 700 }] });
     const openFinal = await s1.invoices.finalizeInvoice(open.id);
@@ -599,13 +616,13 @@ describe("state across restarts (--state)", () => {
       });
       expect(again.headers.get("idempotent-replayed")).toBe("true");
       expect((await again.json()).id).toBe(customer.id);
-      const replayedRefund = await s2.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+      const replayedRefund = await s2.refunds.create({ payment_intent: paid.paymentIntent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
       expect(replayedRefund.id).toBe(refund.id);
       expect((await s2.charges.retrieve(paid.charge)).amount_refunded).toBe(1000);
 
       // Old objects keep working: void the open invoice, refund the rest, a portal session.
       expect((await s2.invoices.voidInvoice(open.id)).status).toBe("void");
-      const rest = await s2.refunds.create({ payment_intent: paid.payment_intent });
+      const rest = await s2.refunds.create({ payment_intent: paid.paymentIntent });
       expect(rest.amount).toBe(3000);
       expect(await s2.charges.retrieve(paid.charge)).toMatchObject({ amount_refunded: 4000, refunded: true });
       const session2 = await s2.billingPortal.sessions.create({ customer: customer.id, return_url: "http://localhost/back" });
@@ -653,13 +670,14 @@ describe("state across restarts (--state)", () => {
 
   it("an automatic payment pending at shutdown runs after the restart", async () => {
     const dir = stateDir();
-    const em1 = await startStripeEmulator({ state: dir });
+    // The attempt is due an hour after finalize: not yet run when this one closes.
+    const em1 = await startStripeEmulator({ state: dir, paymentDelayMs: 3_600_000 });
     const s1 = stripeFor(em1);
     const customer = await s1.customers.create({ name: "Pending" });
     const draft = await s1.invoices.create({ customer: customer.id });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 900 }] });
-    await s1.invoices.finalizeInvoice(draft.id);
-    await em1.close(); // the attempt runs 10–50 ms after finalize: not yet
+    await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+    await em1.close();
     const saved = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
     const before = new Map(saved.invoices).get(draft.id) as { status: string; attempt_count: number };
     expect(before).toMatchObject({ status: "open", attempt_count: 0 });
