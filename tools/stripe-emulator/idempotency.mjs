@@ -45,6 +45,7 @@ export function createIdempotency({ state, clock }) {
       state.idempotency.set(scopedKey, { ...record, at: clock.nowMs() });
     },
     prune,
+    inFlightCount: () => inFlight.size,
     inUseError: () => ({
       error: {
         type: "invalid_request_error",

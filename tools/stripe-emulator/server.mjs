@@ -309,7 +309,11 @@ export async function startStripeEmulator({
     } else if (config.faultRate > 0 && config.faultKinds.length && random() < config.faultRate) {
       kind = config.faultKinds[Math.floor(random() * config.faultKinds.length)];
     }
-    if (kind !== null) {
+    // `500_saved`: the endpoint fails once it began executing (before any change), so the 500 is
+    // saved for the idempotency key and replayed, as Stripe documents.
+    const failExecuting = kind === "500_saved";
+    if (failExecuting) entry.fault = kind;
+    if (kind !== null && !failExecuting) {
       entry.fault = kind;
       if (kind === "429") {
         return reply(429, {
@@ -402,6 +406,7 @@ export async function startStripeEmulator({
     let store = true;
     let extraHeaders = {};
     try {
+      if (failExecuting) throw new ApiError(500, { type: "api_error", message: "An unknown error occurred (injected fault, saved for its idempotency key)." });
       body = match.r.handler(params, match.params, ctx);
       status = 200;
     } catch (e) {
@@ -485,6 +490,10 @@ export async function startStripeEmulator({
     /** Webhook delivery records (copy). */
     webhooks() {
       return clone(state.webhooks);
+    },
+    /** How many idempotency keys requests in flight hold (claimed as a request arrives, released with its answer). */
+    idempotencyKeysInFlight() {
+      return idempotency.inFlightCount();
     },
     /** The emulator's clock: unix seconds. */
     now() {
