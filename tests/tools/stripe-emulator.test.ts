@@ -863,6 +863,8 @@ describe("the pinned API version's objects and parameters", () => {
     const nested = await raw("POST", `/v1/invoices/${inv.id}/add_lines`, "lines[0][amount]=100&lines[1][price_data][currency]=usd&lines[1][price_data][colour]=red");
     expect((await nested.json()).error).toMatchObject({ code: "parameter_unknown", param: "lines[1][price_data][colour]" });
     expect((await stripe.invoices.retrieve(inv.id)).lines.data).toEqual([]);
+    const notAList = await raw("POST", `/v1/invoices/${inv.id}/add_lines`, "lines[first][amount]=100");
+    expect((await notAList.json()).error).toMatchObject({ type: "invalid_request_error", param: "lines", message: "Invalid array" });
     // A parameter Stripe has that the emulator does not emulate: refused, saying so (not that Stripe refuses it).
     const notEmulated = await raw("POST", "/v1/customers", "name=A&invoice_settings[footer]=x");
     expect((await notEmulated.json()).error).toMatchObject({ code: "emulator_unsupported_parameter", param: "invoice_settings" });

@@ -161,7 +161,8 @@ function walk(value, spec, path) {
   if (spec === NOT) throw notEmulated(path);
   if (value === "" || value === null || value === undefined) return; // an emptied value (Emptyable)
   if (Array.isArray(spec)) {
-    const items = Array.isArray(value) ? value : typeof value === "object" ? Object.values(value) : [value];
+    if (typeof value === "object" && !Array.isArray(value)) throw invalidParam("Invalid array", path);
+    const items = Array.isArray(value) ? value : [value];
     items.forEach((v, i) => walk(v, spec[0], `${path}[${i}]`));
     return;
   }
