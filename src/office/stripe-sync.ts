@@ -504,8 +504,9 @@ export class StripeOutbox {
       const paymentIntentId = paymentIntentOfCharge(obj);
       const stripeInvoiceId = paymentIntentId ? await this.gateway(work, [], requestId).invoiceOfPaymentIntent(paymentIntentId) : null;
       const hints = { invoiceRef: [chargeMetadata.invoice_ref, ...refundsOf.map((r) => r.metadata?.invoice_ref)], officeRef: chargeMetadata.office_ref };
-      // The invoice through the charge's Stripe invoice id we stored; else through a refund of ours
-      // listed on the charge (its Stripe id stored when we made it). Metadata only has to agree.
+      // The invoice through that Stripe invoice id (stored by us); else through a refund of ours
+      // listed on the charge, when an event carries them (its Stripe id stored when we made it).
+      // Metadata only has to agree.
       let bound = await this.bindInvoice(stripeInvoiceId, hints);
       if (!bound && !stripeInvoiceId) {
         const ring = await dataKeyring(this.host.config);
