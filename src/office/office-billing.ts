@@ -5,7 +5,7 @@ import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";

@@ -1,5 +1,5 @@
 import { loggableError } from "../db/errors";
-import { ApiError, type ErrorCode } from "../http/problem";
+import { ApiError, type ErrorCode } from "../errors";
 
 /**
  * What an office Durable Object method returns across RPC. Methods never throw across the RPC

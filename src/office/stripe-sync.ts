@@ -12,7 +12,7 @@ import { webhookEvents } from "../db/webhook-events";
 import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus } from "../billing/payments";
 import type { StripeEvent } from "../stripe/webhooks";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
 import { lookupIndex } from "../security/crypto";
 import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";

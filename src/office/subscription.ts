@@ -6,7 +6,7 @@ import { repricePatientsLine, retotalInvoice } from "../db/billing-sql";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { planVersions } from "../db/plans";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 
 export type SubscriptionChange =

@@ -2,7 +2,7 @@ import type Stripe from "stripe";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { stripeRequests } from "../db/stripe-requests";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
