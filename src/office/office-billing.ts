@@ -14,7 +14,7 @@ import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
+import { answerFrom, earliestEventAt, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
@@ -149,6 +149,10 @@ export class OfficeBilling extends SerializedObject {
       }
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       const recorded = answerRows(results)[0];
+      if (!recorded && input.occurredAt < earliestEventAt(office.billingStart)) {
+        const earliest = new Date(earliestEventAt(office.billingStart)).toISOString();
+        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("VALIDATION_FAILED", `The event time lies before this office's window: events may be dated from ${earliest} (${EVENT_WINDOW_DAYS} days before its first day).`, { errors: [{ path: "occurredAt", message: `must not be before ${earliest}` }] }));
+      }
       if (!recorded) {
         return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
       }
