@@ -59,7 +59,14 @@ describe("undeclared query parameters are refused on every route (issue 14 item 
   it("declared parameters still work; a repeated one is refused", async () => {
     expect((await send("GET", "/v1/plans?status=active")).status).toBe(200);
     const body = await expectProblem(await send("GET", "/v1/plans?status=active&status=retired"), 400, "VALIDATION_FAILED");
-    expect(body.errors).toEqual([{ path: "query", message: "repeated parameter" }]);
+    expect(body.errors).toEqual([{ path: "status", message: "repeated parameter" }]);
+    // A plain name is named, like an undeclared body field; any other is not echoed.
+    const named = await expectProblem(await send("POST", "/v1/offices?patientName=Jane&mrn%3D4471=1"), 400, "VALIDATION_FAILED");
+    expect(named.errors).toEqual([
+      { path: "patientName", message: "undeclared parameter" },
+      { path: "query", message: "undeclared parameter" },
+    ]);
+    expect(JSON.stringify(named)).not.toMatch(/Jane|4471/);
     // A bare "?" carries no parameter.
     expect((await send("GET", "/v1/plans?")).status).toBe(200);
   });
