@@ -1,7 +1,9 @@
 /**
  * The PHI egress guard: the last check before a request leaves for Stripe. It scans the serialized
  * request — path, query, every form field, the headers we set — and blocks it (fails closed) on any
- * text-detectable HIPAA Safe Harbor identifier kind, or on anything shaped like a patient key.
+ * identifier of the kinds below, or on anything shaped like a patient key. What a scan cannot
+ * detect (a person's name typed as an office name) and the control for it:
+ * docs/compliance/stripe-without-baa.md.
  * Every value is normalized before it is matched (`readings`: NFKC, invisible characters removed,
  * percent and base64 tokens decoded, separators between digit groups collapsed), so an identifier
  * written in full-width digits, with zero-width characters, spaced, with en dashes or slashes, or
