@@ -47,6 +47,14 @@ describe("undeclared query parameters are refused on every route (issue 14 item 
     for (const r of registered()) expect(r.path, r.template).not.toMatch(/undefined|\{/);
   });
 
+  it("the reference documents the 400 on every route", async () => {
+    const doc = (await (await SELF.fetch("https://billing.test/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    for (const r of registered()) {
+      const [method, template] = r.template.split(" ") as [string, string];
+      expect(Object.keys(doc.paths[template]![method.toLowerCase()]!.responses), r.template).toContain("400");
+    }
+  });
+
   for (const route of [...registered(), ...unregistered]) {
     it(`${route.template} refuses an undeclared parameter with a 400 that does not echo it`, async () => {
       const res = await send(route.method, `${route.path}?ssn_123-45-6789=jane`);
