@@ -28,10 +28,10 @@ describe("project configuration", () => {
     expect(files.some((f) => /from\s+["']stripe["']/.test(readFileSync(f, "utf8")))).toBe(true);
   });
 
-  it("dependencies point down: no domain layer imports from src/http/ (issue 14 item 7)", () => {
+  it("dependencies point down: no domain layer (office, stripe, security, billing, db, jobs) imports from src/http/ (issue 14 item 7)", () => {
     const walk = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
-    const layers = ["office", "stripe", "security", "billing", "db"];
+    const layers = ["office", "stripe", "security", "billing", "db", "jobs"];
     const files = layers.flatMap((l) => walk(join(root, "src", l)));
     expect(files.length).toBeGreaterThan(20);
     const offenders: string[] = [];
