@@ -1,7 +1,7 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { currentDraftId, currentPatientsLineId, repricePatientsLine, retotalInvoice } from "../db/billing-sql";
-import { invoiceLinePatients, invoices } from "../db/invoices";
+import { invoicePatients, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patientEvents, patients } from "../db/patients";
 
@@ -97,15 +97,15 @@ export function patientEventBatch(db: Database, officeId: string, eventId: strin
     // carried in), or when the event is an activation inside the cycle, even if a later
     // deactivation arrived first. An event after the cycle's end (before its close) is not
     // counted in it: the close opens the next cycle with the patients billable in it (§6.3).
-    db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
-      SELECT ${currentPatientsLineId(officeId)}, ${officeId}, ${input.patientKey}, ${receivedAt}
-      WHERE ${eventRecorded(eventId)} AND ${currentPatientsLineId(officeId)} IS NOT NULL
+    db.run(sql`INSERT INTO ${invoicePatients} (invoice_id, office_id, patient_key, counted_at)
+      SELECT ${currentDraftId(officeId)}, ${officeId}, ${input.patientKey}, ${receivedAt}
+      WHERE ${eventRecorded(eventId)} AND ${currentDraftId(officeId)} IS NOT NULL
         AND ${input.occurredAt} < (SELECT ${invoices.periodEndAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})
         AND ((SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 1
           OR (${input.kind} = 'activate' AND ${input.occurredAt} >= (SELECT ${invoices.periodStartAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})))
       ON CONFLICT DO NOTHING`),
-    db.run(sql`DELETE FROM ${invoiceLinePatients}
-      WHERE ${invoiceLinePatients.invoiceLineId} = ${currentPatientsLineId(officeId)} AND ${invoiceLinePatients.patientKey} = ${input.patientKey}
+    db.run(sql`DELETE FROM ${invoicePatients}
+      WHERE ${invoicePatients.invoiceId} = ${currentDraftId(officeId)} AND ${invoicePatients.patientKey} = ${input.patientKey}
         AND ${eventRecorded(eventId)} AND ${input.kind} = 'deactivate'
         AND ${input.occurredAt} < (SELECT ${invoices.periodStartAt} FROM ${invoices} WHERE ${invoices.id} = ${currentDraftId(officeId)})
         AND (SELECT ${patients.active} FROM ${patients} WHERE ${patients.officeId} = ${officeId} AND ${patients.patientKey} = ${input.patientKey}) = 0

@@ -1,3 +1,4 @@
+import { startOfLocalDay } from "../billing/calendar";
 import { asc, eq, sql, type SQL } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { BatchItem } from "drizzle-orm/batch";
@@ -55,7 +56,7 @@ export function workReads(db: Database, officeId: string) {
       .select()
       .from(invoiceLines)
       .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`)
-      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position)),
+      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
     db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
     db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
     db
@@ -733,7 +734,12 @@ export class StripeOutbox {
         id: l.id,
         description: l.description,
         amount: l.amount,
-        ...(invoice.kind === "monthly" && invoice.periodStartAt && invoice.periodEndAt ? { periodStartAt: invoice.periodStartAt, periodEndAt: invoice.periodEndAt } : {}),
+        quantity: l.quantity,
+        unitAmount: l.unitAmount,
+        // Each line's own period (a prorated fee's billed days), as local midnights in the office's zone.
+        ...(invoice.kind === "monthly" && l.periodStart && l.periodEnd
+          ? { periodStartAt: startOfLocalDay(l.periodStart, work.office.timeZone), periodEndAt: startOfLocalDay(l.periodEnd, work.office.timeZone) }
+          : {}),
       })),
     };
   }
