@@ -214,6 +214,24 @@ export function formFields(body: string): [string, string][] {
  * which of them are numbers (amounts, quantities, timestamps: digits only, never scanned as
  * text); any other key is an `unknown_field` finding.
  */
+/**
+ * A patients tier line's description — "Active patients 1,001–10,000 — Nov 2026", made by a fixed
+ * template (docs/payment-plan.md §6.1) — carries a plan's tier boundaries in fixed slots: numbers
+ * of the plan, never of a person, each at most 999,999 (too short for an SSN, a phone or a record
+ * number). Only when the whole value is exactly that template are the slots read as such and the
+ * rest scanned as text; any other value, in any field, is scanned as it stands (so the collapsed
+ * digits of "51–200" are not taken for a ZIP code only here).
+ */
+const RANK = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
+const TIER_DESCRIPTION = new RegExp(`^Active patients ${RANK}(?:–${RANK}|\\+)? — ((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \\d{4})$`);
+const LINE_DESCRIPTION_KEY = /^lines\[\d+\]\[description\]$/;
+
+/** The text a field's value is scanned as: a tier line's description with its rank slots read as the template's. */
+function scannedValue(key: string, value: string): string {
+  const tier = LINE_DESCRIPTION_KEY.test(key) ? TIER_DESCRIPTION.exec(value) : null;
+  return tier ? `Active patients — ${tier[1]}` : value;
+}
+
 export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules: { text: RegExp[]; numeric: RegExp[] }): Finding[] {
   const findings: Finding[] = [];
   // Path: fixed words and Stripe ids only.
@@ -230,7 +248,7 @@ export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules:
       findings.push({ kind: "unknown_field", field: key });
       continue;
     }
-    findings.push(...scanText(value, key, ctx));
+    findings.push(...scanText(scannedValue(key, value), key, ctx));
   }
   for (const [name, value] of Object.entries(req.headers)) {
     if (name.toLowerCase() === "authorization") continue;

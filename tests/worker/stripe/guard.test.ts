@@ -76,6 +76,26 @@ describe("the PHI egress guard", () => {
     }
   }
 
+  it("lets a patients tier line through as quantity × inline unit price, its ranks read as the template's slots only there", () => {
+    const tierLine = {
+      "lines[0][quantity]": "37",
+      "lines[0][price_data][currency]": "usd",
+      "lines[0][price_data][product_data][name]": "Active patients",
+      "lines[0][price_data][unit_amount]": "600",
+      "lines[0][metadata][line_ref]": "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    };
+    for (const d of ["Active patients 51–200 — Nov 2026", "Active patients 1,001–10,000 — Nov 2026", "Active patients 201+ — Nov 2026", "Active patients 2 — Nov 2026"]) {
+      expect(request("addLines", { ...tierLine, "lines[0][description]": d }), d).toEqual([]);
+    }
+    // Not the template: scanned as it stands (the collapsed digits read as an SSN, a ZIP).
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 123-45-6789 — Nov 2026" }).map((f) => f.kind)).toContain("ssn");
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 51–200 (Nov 2026)" }).map((f) => f.kind)).toContain("zip_code");
+    // The template's reading applies to line descriptions only.
+    expect(request("customer", { name: "Active patients 51–200 — Nov 2026", email: "billing@lakeside.example", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" }).map((f) => f.kind)).toContain("zip_code");
+    // A product name other than the fixed one is no field of the operation.
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 2 — Nov 2026", "lines[0][price_data][product_data][description]": "x" }).map((f) => f.kind)).toContain("unknown_field");
+  });
+
   it("blocks identifiers in the headers we set, the path and the query", () => {
     for (const [kind, sample] of samples) {
       expect(request("customer", { name: "Lakeside" }, { "Idempotency-Key": `ob ${sample}` }).map((f) => f.kind), `header ${kind}`).toContain(kind);
