@@ -3,7 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { auditLog } from "../db/audit";
 import { dbErrorMatches } from "../db/errors";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { entryHash, GENESIS_HASH, seal, type AuditContent, type AuditEntry } from "../security/audit-chain";
 import * as clock from "../clock";
 

@@ -3,9 +3,10 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { invoiceLines, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
+import { patientTierLines } from "../billing/invoice";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
@@ -14,7 +15,7 @@ import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
+import { answerFrom, earliestEventAt, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
 import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
@@ -41,7 +42,8 @@ const MAX_CYCLES_PER_CLOSE = 36;
 export type UpcomingInvoice = {
   office: { id: string; status: string; cancelAtPeriodEnd: boolean };
   invoice: typeof invoices.$inferSelect;
-  lines: (typeof invoiceLines.$inferSelect)[];
+  /** The lines the close would leave: tier lines (no id yet) in place of the running count, no zero-amount line. */
+  lines: (Omit<typeof invoiceLines.$inferSelect, "id"> & { id: string | null })[];
   patients: { billable: number; included: number; tiers: TierCharge[] };
   next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
   statusAfterClose: string;
@@ -149,6 +151,10 @@ export class OfficeBilling extends SerializedObject {
       }
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       const recorded = answerRows(results)[0];
+      if (!recorded && input.occurredAt < earliestEventAt(office.billingStart)) {
+        const earliest = new Date(earliestEventAt(office.billingStart)).toISOString();
+        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("VALIDATION_FAILED", `The event time lies before this office's window: events may be dated from ${earliest} (${EVENT_WINDOW_DAYS} days before its first day).`, { errors: [{ path: "occurredAt", message: `must not be before ${earliest}` }] }));
+      }
       if (!recorded) {
         return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
       }
@@ -262,7 +268,7 @@ export class OfficeBilling extends SerializedObject {
   async previewUpcoming(officeId: string, actor: Actor): Promise<OfficeResult<UpcomingInvoice>> {
     return this.exclusive(officeId, "invoice.upcoming", async () => {
       const reads = closeReads(this.db, officeId);
-      const lineRows = this.db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${currentDraftId(officeId)}`).orderBy(asc(invoiceLines.position));
+      const lineRows = this.db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${currentDraftId(officeId)}`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom));
       const results = await this.write<unknown[]>(
         officeId,
         () => [...reads, lineRows],
@@ -278,9 +284,20 @@ export class OfficeBilling extends SerializedObject {
       // The close of the current cycle, due at its end: exactly one cycle closed, the next opened.
       const plan = closeStatements(this.db, { ...state, office, draft }, office.cycleEndAt, clock.now());
       const bill = plan.closed[0]!;
-      const patientsAmount = draft.inTrial ? 0 : bill.patientsAmount;
       const draftVersion = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId)!;
-      const shown = lines.map((l) => (l.kind === "patients" ? { ...l, quantity: bill.quantity, amount: patientsAmount } : l));
+      const tierLines = patientTierLines(bill.cycle.start, draft.inTrial ? [] : bill.tiers, bill.includedPatients).map((t) => ({
+        id: null,
+        invoiceId: draft.id,
+        createdAt: draft.updatedAt,
+        kind: "patients" as const,
+        category: null,
+        internalNote: null,
+        periodStart: bill.cycle.start,
+        periodEnd: bill.cycle.end,
+        position: 0,
+        ...t,
+      }));
+      const shown = [...tierLines, ...lines.filter((l) => l.kind !== "patients" && l.amount !== 0)];
       const total = bill.total;
       const next = plan.opened;
       const nextVersion = next ? state.versions.find((v) => v.id === next.versionId) : undefined;

@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { cycleContaining, startOfLocalDay, type LocalDate } from "../billing/calendar";
-import { baseFeeFor, lineDescriptions, trialEndDate, whollyInTrial } from "../billing/invoice";
+import { baseFeeFor, feeLineStart, lineDescriptions, trialEndDate, whollyInTrial } from "../billing/invoice";
 import type { Database } from "../db/client";
 import { retotalInvoice } from "../db/billing-sql";
 import { invoiceLines, invoices } from "../db/invoices";
@@ -71,6 +71,7 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
       periodEndAt: startOfLocalDay(cycle.end, tz),
       inTrial,
       planVersionId: pv.id,
+      includedPatients: pv.includedPatients,
       updatedAt: now,
     }),
     db.insert(invoiceLines).values([
@@ -84,7 +85,8 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
               description: lineDescriptions.baseFee(cycle.start),
               quantity: 1,
               amount: baseFeeFor(cycle, pv.baseFee, { officeStart: input.startsOn, trialEnd }),
-              periodStart: cycle.start,
+              // A prorated first cycle's fee shows the days it bills (§6.5).
+              periodStart: feeLineStart(cycle, { officeStart: input.startsOn, trialEnd }),
               periodEnd: cycle.end,
               position: 1,
             },

@@ -1,3 +1,4 @@
+import { startOfLocalDay } from "../billing/calendar";
 import { asc, eq, sql, type SQL } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { BatchItem } from "drizzle-orm/batch";
@@ -12,7 +13,7 @@ import { webhookEvents } from "../db/webhook-events";
 import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus } from "../billing/payments";
 import type { StripeEvent } from "../stripe/webhooks";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
 import { lookupIndex } from "../security/crypto";
 import { backoffDelay, paymentIntentOfCharge, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
@@ -55,7 +56,7 @@ export function workReads(db: Database, officeId: string) {
       .select()
       .from(invoiceLines)
       .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`)
-      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position)),
+      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
     db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
     db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
     db
@@ -737,7 +738,12 @@ export class StripeOutbox {
         id: l.id,
         description: l.description,
         amount: l.amount,
-        ...(invoice.kind === "monthly" && invoice.periodStartAt && invoice.periodEndAt ? { periodStartAt: invoice.periodStartAt, periodEndAt: invoice.periodEndAt } : {}),
+        quantity: l.quantity,
+        unitAmount: l.unitAmount,
+        // Each line's own period (a prorated fee's billed days), as local midnights in the office's zone.
+        ...(invoice.kind === "monthly" && l.periodStart && l.periodEnd
+          ? { periodStartAt: startOfLocalDay(l.periodStart, work.office.timeZone), periodEndAt: startOfLocalDay(l.periodEnd, work.office.timeZone) }
+          : {}),
       })),
     };
   }

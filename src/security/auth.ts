@@ -1,11 +1,27 @@
-import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config";
-import type { AppEnv } from "../http/context";
-import { ApiError } from "../http/problem";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
 import { auditor } from "./audit";
 import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
+
+/**
+ * What authentication needs of a request, structurally (Hono's context satisfies it): the auth
+ * layer does not import the HTTP layer's context type, so dependencies keep pointing down.
+ */
+export type AuthRequest = {
+  env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">;
+  var: { requestId: string; config: Config };
+  req: { header(name: string): string | undefined; method: string; url: string };
+  set(key: "principal", value: Principal): void;
+};
+
+/** What authorization needs: the authenticated principal and where to audit a denial. */
+export type AuthorizedRequest = {
+  env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">;
+  var: { requestId: string; principal: Principal };
+};
 
 const REALM = "office-billing";
 
@@ -32,8 +48,8 @@ export function verifyOptions(config: Config) {
  * Every /v1 route: a valid `Authorization: Bearer <JWT>` or 401 with `WWW-Authenticate`. A
  * refused token is audited on the platform chain (the reason, never the token).
  */
-export function authenticate(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+export function authenticate() {
+  return async (c: AuthRequest, next: () => Promise<void>): Promise<void> => {
     const header = c.req.header("authorization");
     const match = header ? /^Bearer ([A-Za-z0-9_\-.=+/]+)$/i.exec(header.trim()) : null;
     let reason: string;
@@ -89,7 +105,7 @@ export type Access = {
  * office that does not exist (no enumeration). Denials are audited here; an allowed operation
  * records its own audit entry with its outcome.
  */
-export async function authorize(c: Context<AppEnv>, access: Access): Promise<Principal> {
+export async function authorize(c: AuthorizedRequest, access: Access): Promise<Principal> {
   const principal = c.var.principal;
   const audit = auditor(c.env, principal, c.var.requestId);
   const denied = { action: access.action, outcome: "denied" as const, targetIds: access.targetIds ?? [] };

@@ -2,12 +2,12 @@ import type Stripe from "stripe";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { stripeRequests } from "../db/stripe-requests";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 
 export type GatewayDeps = {
@@ -32,7 +32,8 @@ export type InvoiceForStripe = {
   currency: string;
   periodStart: string;
   periodEnd: string;
-  lines: { id: string; description: string; amount: number; periodStartAt?: number; periodEndAt?: number }[];
+  /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
+  lines: { id: string; description: string; amount: number; quantity: number; unitAmount: number | null; periodStartAt?: number; periodEndAt?: number }[];
 };
 
 /** What the gateway reports of a Stripe invoice (for reconciliation and refunds). */
@@ -226,7 +227,9 @@ export function stripeGateway(deps: GatewayDeps) {
       });
       const lines = addLinesPayload.parse({
         lines: invoice.lines.map((l) => ({
-          amount: l.amount,
+          ...(l.unitAmount !== null
+            ? { quantity: l.quantity, price_data: { currency: invoice.currency, product_data: { name: patientsProductName }, unit_amount: l.unitAmount } }
+            : { amount: l.amount }),
           description: l.description,
           ...(l.periodStartAt && l.periodEndAt ? { period: { start: Math.floor(l.periodStartAt / 1000), end: Math.floor(l.periodEndAt / 1000) } } : {}),
           metadata: { line_ref: l.id },

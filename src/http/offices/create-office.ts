@@ -3,6 +3,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { isTimeZone, localDate } from "../../billing/calendar";
 import { plans, planVersions } from "../../db/plans";
 import { officeObject } from "../../office/client";
+import { EARLIEST_BILLING_START } from "../../office/patient-events";
 import { authorize } from "../../security/auth";
 import { hmacSha256Hex } from "../../security/crypto";
 import { newId } from "../../security/request-id";
@@ -12,20 +13,21 @@ import { PlanIdSchema } from "../plans/schemas";
 import { ApiError, problemResponses } from "../problem";
 import { OfficeSchema, officeView } from "./view";
 import * as clock from "../../clock";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
 const BodySchema = z
   .object({
-    legalName: z.string().trim().min(1).max(200).openapi({ example: "Lakeside Family Practice LLC" }),
-    billingEmail: z.string().email().max(254).openapi({ example: "billing@lakeside.example" }),
-    timeZone: z.string().max(64).refine(isTimeZone, "must be an IANA time zone").openapi({ example: "America/New_York" }),
+    legalName: text({ max: 200 }).openapi({ example: "Lakeside Family Practice LLC" }),
+    billingEmail: text({ max: 254 }).email().openapi({ example: "billing@lakeside.example" }),
+    timeZone: text({ max: 64 }).refine(isTimeZone, "must be an IANA time zone").openapi({ example: "America/New_York" }),
     billingAnchorDay: z.number().int().min(1).max(31).openapi({ description: "Day of the month cycles start (the month's last day when shorter).", example: 1 }),
     planId: PlanIdSchema.openapi({ description: "An active plan; the office takes its newest version." }),
     startsOn: z
       .string()
       .date()
-      .refine((d) => d >= "2000-01-01" && d <= new Date(clock.now() + 366 * 86_400_000).toISOString().slice(0, 10), "must lie between 2000-01-01 and a year from now")
+      .refine((d) => d >= EARLIEST_BILLING_START && d <= new Date(clock.now() + 366 * 86_400_000).toISOString().slice(0, 10), `must lie between ${EARLIEST_BILLING_START} and a year from now`)
       .optional()
       .openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
   })

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { officeObject } from "../../office/client";
-import type { PatientEventKind } from "../../office/patient-events";
+import { EARLIEST_BILLING_START, earliestEventAt, EVENT_WINDOW_DAYS, type PatientEventKind } from "../../office/patient-events";
 import { canonicalJson } from "../../security/audit-chain";
 import { authorize } from "../../security/auth";
 import { hmacSha256Hex, patientKey, sha256Hex } from "../../security/crypto";
@@ -12,6 +12,8 @@ import * as clock from "../../clock";
 export const ROLES = ["clinical_system", "platform_admin"] as const;
 /** How far in the future an event time may lie (clock drift between systems). */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+/** No office's window opens earlier: the window of an office starting on the earliest first day. */
+const EARLIEST_EVENT_AT = earliestEventAt(EARLIEST_BILLING_START);
 
 export const PatientIdSchema = z
   .string()
@@ -26,7 +28,11 @@ const BodySchema = z
     occurredAt: z
       .string()
       .datetime({ offset: true })
-      .openapi({ description: "When the patient became active (or inactive) in the clinical system.", example: "2026-11-20T14:03:00Z" }),
+      .refine((t) => Date.parse(t) >= EARLIEST_EVENT_AT, `must not be before ${new Date(EARLIEST_EVENT_AT).toISOString()}`)
+      .openapi({
+        description: `When the patient became active (or inactive) in the clinical system: at most 5 minutes in the future, and no earlier than ${EVENT_WINDOW_DAYS} days before the office's first day (00:00 UTC of its billing start date); before that, 400 (docs/payment-plan.md §5.8).`,
+        example: "2026-11-20T14:03:00Z",
+      }),
   })
   .strict()
   .openapi("PatientEventRequest");
