@@ -38,6 +38,8 @@ const eventSchema = z.object({
   id: z.string().regex(/^evt_[A-Za-z0-9]{1,255}$/),
   type: z.string().regex(/^[a-z0-9_.]{1,100}$/),
   created: z.number().int().nonnegative(),
+  /** The API version the event was rendered with (the endpoint's); `null` for events of some accounts' defaults. */
+  api_version: z.string().max(64).nullable().optional(),
   data: z.object({ object: z.record(z.string(), z.unknown()), previous_attributes: z.record(z.string(), z.unknown()).optional() }),
 });
 
