@@ -1,5 +1,9 @@
 import Stripe from "stripe";
 import { z } from "zod";
+import { STRIPE_API_VERSION } from "./client";
+
+/** The API version events must be rendered with: the pinned one (an endpoint's `api_version`, set by `npm run stripe:setup`). */
+export const WEBHOOK_API_VERSION = STRIPE_API_VERSION;
 
 /** Stripe's signature tolerance: a signed timestamp older (or further ahead) than this is refused. */
 export const WEBHOOK_TOLERANCE_S = 300;

@@ -799,7 +799,7 @@ const raw = (method: string, path: string, body?: string, headers: Record<string
 
 describe("the pinned API version's objects and parameters", () => {
   it("objects carry exactly the SDK types' fields: every required one, nothing the version lacks", async () => {
-    const types = sdkFields(["Invoice", "Charge", "InvoicePayment", "InvoiceLineItem", "Refund", "Customer", "BillingPortal.Session", "Event"]);
+    const types = sdkFields(["Invoice", "Charge", "InvoicePayment", "InvoiceLineItem", "Refund", "Customer", "BillingPortal.Session", "Event", "WebhookEndpoint", "BillingPortal.Configuration", "PaymentMethod"]);
     expect(types.Invoice!.required.size).toBeGreaterThan(60); // the types were read
     expect(types.Invoice!.all.has("charge")).toBe(false);
     const paid = await paidInvoice([1500, 2500]);
@@ -822,6 +822,9 @@ describe("the pinned API version's objects and parameters", () => {
       ["Customer", await stripe.customers.retrieve(paid.customer.id)],
       ["BillingPortal.Session", session],
       ["Event", event],
+      ["WebhookEndpoint", await stripe.webhookEndpoints.create({ url: "https://app.example.com/webhooks/stripe", enabled_events: ["invoice.paid"] })],
+      ["BillingPortal.Configuration", await stripe.billingPortal.configurations.create({ features: { invoice_history: { enabled: true } } })],
+      ["PaymentMethod", await stripe.paymentMethods.attach("pm_card_visa", { customer: paid.customer.id })],
     ];
     for (const [name, object] of objects) {
       const { all, required } = types[name]!;

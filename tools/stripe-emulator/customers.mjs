@@ -1,5 +1,5 @@
 // Customers: POST /v1/customers, GET and POST /v1/customers/:id.
-import { HASH, LEAF, NOT, clone, expansions, mergeMetadata, newId, notFound, nullAddress } from "./common.mjs";
+import { HASH, LEAF, NOT, clone, expansions, invalid, mergeMetadata, newId, notFound, nullAddress } from "./common.mjs";
 
 const ADDRESS = { city: LEAF, country: LEAF, line1: LEAF, line2: LEAF, postal_code: LEAF, state: LEAF };
 
@@ -14,7 +14,7 @@ const COMMON = {
   expand: [LEAF],
   individual_name: NOT,
   invoice_prefix: NOT,
-  invoice_settings: NOT,
+  invoice_settings: { custom_fields: NOT, default_payment_method: LEAF, footer: NOT, rendering_options: NOT },
   metadata: HASH,
   name: LEAF,
   next_invoice_sequence: NOT,
@@ -26,7 +26,7 @@ const COMMON = {
   tax_exempt: LEAF,
   validate: NOT,
 };
-const CREATE = { ...COMMON, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
+const CREATE = { ...COMMON, invoice_settings: NOT, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
 const UPDATE = { ...COMMON, default_source: NOT };
 
 export function registerCustomers(app) {
@@ -87,6 +87,16 @@ export function registerCustomers(app) {
     if (p.preferred_locales !== undefined) {
       previous.preferred_locales = c.preferred_locales;
       c.preferred_locales = Array.isArray(p.preferred_locales) ? p.preferred_locales : [];
+    }
+    const defaultPm = p.invoice_settings?.default_payment_method;
+    if (defaultPm !== undefined) {
+      // Stripe: the payment method must be attached to this customer.
+      const pm = defaultPm === "" ? null : state.paymentMethods.get(defaultPm);
+      if (defaultPm !== "" && pm?.customer !== c.id) {
+        throw invalid(`The customer does not have a payment method with the ID ${defaultPm}. The payment method must be attached to the customer.`, { code: "resource_missing", param: "invoice_settings[default_payment_method]" });
+      }
+      previous.invoice_settings = clone(c.invoice_settings);
+      c.invoice_settings = { ...c.invoice_settings, default_payment_method: pm ? pm.id : null };
     }
     if (p.metadata !== undefined) {
       previous.metadata = c.metadata;

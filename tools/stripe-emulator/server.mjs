@@ -2,7 +2,8 @@
 // See README.md in this folder for endpoints, shapes, idempotency, faults, webhooks, the clock and
 // control endpoints. This file is the HTTP server; each resource lives in its own module:
 //   customers.mjs, invoices.mjs, payments.mjs (charges, invoice payments), refunds.mjs,
-//   portal.mjs, webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs,
+//   portal.mjs, portal-configurations.mjs, payment-methods.mjs, webhook-endpoints.mjs,
+//   webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs,
 //   persistence.mjs (the state file), common.mjs (ids, forms, errors, parameters, lists).
 import { createServer } from "node:http";
 import { ApiError, API_VERSION, checkParams, clone, mulberry32, newId, parseForm, seedToInt } from "./common.mjs";
@@ -12,8 +13,11 @@ import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
+import { registerPaymentMethods } from "./payment-methods.mjs";
 import { registerPortal } from "./portal.mjs";
+import { registerPortalConfigurations } from "./portal-configurations.mjs";
 import { registerRefunds } from "./refunds.mjs";
+import { registerWebhookEndpoints } from "./webhook-endpoints.mjs";
 import { SANDBOX_RETRY_DELAYS_MS, createWebhooks, registerEvents } from "./webhooks.mjs";
 
 export { API_VERSION, parseForm, STATE_FORMAT, STATE_VERSION, stateFilePath, StateFileError };
@@ -62,6 +66,9 @@ export async function startStripeEmulator({
     events: new Map(),
     idempotency: new Map(), // `${keyScope(apiKey)}\0${key}` → { fingerprint, status, body, requestId, at }
     products: new Map(), // made by invoice lines' price_data[product_data]
+    webhookEndpoints: new Map(), // each with its signing secret
+    portalConfigurations: new Map(),
+    paymentMethods: new Map(), // made by attaching Stripe's test tokens (pm_card_visa)
     log: [],
     webhooks: [],
     window: [], // timestamps (ms) of accepted requests, for the rps limit
@@ -117,6 +124,9 @@ export async function startStripeEmulator({
   const invoices = registerInvoices(app);
   registerRefunds(app);
   registerPortal(app);
+  registerPortalConfigurations(app);
+  registerPaymentMethods(app);
+  registerWebhookEndpoints(app);
   registerEvents(app);
 
   // ------------------------------------------------------------------ HTTP plumbing

@@ -8,9 +8,8 @@ import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
 import { lookupIndex } from "../../security/crypto";
 import { dataKeyring } from "../../security/data-keys";
-import { STRIPE_API_VERSION } from "../../stripe/client";
 import { stripeGateway } from "../../stripe/gateway";
-import { isHandled, verifyStripeWebhook, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
+import { isHandled, verifyStripeWebhook, WEBHOOK_API_VERSION, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
 import type { Config } from "../../config";
 import type { Context } from "hono";
 import type { App, AppEnv } from "../context";
@@ -24,7 +23,7 @@ export const route = createRoute({
   tags: ["Webhooks"],
   summary: "Receive a Stripe event",
   description:
-    "Called by Stripe, not by people: no bearer token; the raw body is verified with Stripe's signature scheme (`Stripe-Signature`, v1 HMAC-SHA256, 300 s tolerance) against `STRIPE_WEBHOOK_SECRET` and, while rotating, `STRIPE_WEBHOOK_SECRET_PREVIOUS`. Each event id is recorded once: a repeat delivery answers 200 and changes nothing; unknown types are acknowledged and recorded. An event rendered with another API version than the pinned one (`api_version` ≠ `" + STRIPE_API_VERSION + "`, e.g. an endpoint created without pinning it) is `rejected` (`api_version_mismatch`): acknowledged with 200 (a retry would bring the same rendering), recorded without an office, audited, logged at error level, never read further. The event is bound to an office only through a Stripe id we stored (invoice, else customer); metadata references that disagree with it make the event `rejected` (`binding_mismatch`: acknowledged, recorded, audited, never applied). The event is applied by the office's Durable Object right after the answer. Bodies up to 1 MiB.",
+    "Called by Stripe, not by people: no bearer token; the raw body is verified with Stripe's signature scheme (`Stripe-Signature`, v1 HMAC-SHA256, 300 s tolerance) against `STRIPE_WEBHOOK_SECRET` and, while rotating, `STRIPE_WEBHOOK_SECRET_PREVIOUS`. Each event id is recorded once: a repeat delivery answers 200 and changes nothing; unknown types are acknowledged and recorded. An event rendered with another API version than the pinned one (`api_version` ≠ `" + WEBHOOK_API_VERSION + "`, e.g. an endpoint created without pinning it) is `rejected` (`api_version_mismatch`): acknowledged with 200 (a retry would bring the same rendering), recorded without an office, audited, logged at error level, never read further. The event is bound to an office only through a Stripe id we stored (invoice, else customer); metadata references that disagree with it make the event `rejected` (`binding_mismatch`: acknowledged, recorded, audited, never applied). The event is applied by the office's Durable Object right after the answer. Bodies up to 1 MiB.",
   request: { body: { required: true, content: { "application/json": { schema: z.object({}).passthrough().openapi("StripeEvent") } } } },
   responses: {
     200: {
@@ -106,7 +105,7 @@ async function rejectVersion(c: Context<AppEnv>, event: StripeEvent) {
     .onConflictDoNothing()
     .returning({ id: webhookEvents.id });
   if (inserted.length === 0) return c.json({ received: true as const, duplicate: true, status: "duplicate" }, 200);
-  const details = { type: event.type, reason: "api_version_mismatch", apiVersion: received, expected: STRIPE_API_VERSION };
+  const details = { type: event.type, reason: "api_version_mismatch", apiVersion: received, expected: WEBHOOK_API_VERSION };
   console.error(JSON.stringify({ level: "error", msg: "stripe webhook refused: the event's api_version is not the pinned one (set the endpoint's api_version: npm run stripe:setup)", requestId: c.var.requestId, eventId: event.id, ...details }));
   await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.rejected", outcome: "rejected", officeId: null, targetIds: [event.id], details });
   return c.json({ received: true as const, duplicate: false, status: "rejected" }, 200);
@@ -128,7 +127,7 @@ export function register(app: App) {
       throw new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message);
     }
     const db = c.var.db;
-    if (event.api_version !== STRIPE_API_VERSION) return rejectVersion(c, event);
+    if (event.api_version !== WEBHOOK_API_VERSION) return rejectVersion(c, event);
     const binding = await bindEvent(db, config, event, c.var.requestId);
     const officeId = binding.officeId;
     const handled = isHandled(event.type);

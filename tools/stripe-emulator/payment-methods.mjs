@@ -1,0 +1,72 @@
+// Payment methods: POST /v1/payment_methods/:id/attach (Stripe's test card tokens such as
+// `pm_card_visa`, or a payment method made that way earlier), GET /v1/payment_methods/:id.
+// Attaching a test token makes a new card payment method (its own `pm_` id), as Stripe does.
+import { LEAF, NOT, clone, expansions, invalid, missing, newId, notFound } from "./common.mjs";
+
+/** PaymentMethodAttachParams of the pinned SDK. */
+const ATTACH = { customer: LEAF, customer_account: NOT, expand: [LEAF] };
+
+/** Stripe's test payment method tokens the emulator knows (docs: testing, "Cards by brand"). */
+const TEST_CARDS = {
+  pm_card_visa: { brand: "visa", last4: "4242", funding: "credit" },
+  pm_card_mastercard: { brand: "mastercard", last4: "4444", funding: "credit" },
+  pm_card_amex: { brand: "amex", last4: "8431", funding: "credit" },
+};
+
+export function registerPaymentMethods(app) {
+  const { route, state, clock } = app;
+
+  function fromTestToken(token) {
+    const card = TEST_CARDS[token];
+    const expYear = new Date(clock.now() * 1000).getUTCFullYear() + 1;
+    return {
+      id: newId("pm"),
+      object: "payment_method",
+      allow_redisplay: "unspecified",
+      billing_details: { address: { city: null, country: null, line1: null, line2: null, postal_code: null, state: null }, email: null, name: null, phone: null, tax_id: null },
+      card: {
+        brand: card.brand,
+        checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: "unchecked" },
+        country: "US",
+        display_brand: card.brand,
+        exp_month: 12,
+        exp_year: expYear,
+        funding: card.funding,
+        generated_from: null,
+        last4: card.last4,
+        networks: { available: [card.brand], preferred: null },
+        regulated_status: "unregulated",
+        three_d_secure_usage: { supported: true },
+        wallet: null,
+      },
+      created: clock.now(),
+      customer: null,
+      customer_account: null,
+      livemode: false,
+      metadata: {},
+      type: "card",
+    };
+  }
+
+  route("POST", "/v1/payment_methods/:id/attach", ATTACH, (p, { id }) => {
+    expansions(p);
+    if (!p.customer) throw missing("customer");
+    const customer = app.getCustomer(p.customer);
+    let pm = state.paymentMethods.get(id);
+    if (!pm) {
+      if (!Object.hasOwn(TEST_CARDS, id)) throw notFound("PaymentMethod", id, "payment_method");
+      pm = fromTestToken(id);
+      state.paymentMethods.set(pm.id, pm);
+    } else if (pm.customer && pm.customer !== customer.id) {
+      throw invalid("The payment method you provided has already been attached to a customer.", { code: "payment_method_unexpected_state", param: "payment_method" });
+    }
+    pm.customer = customer.id;
+    return clone(pm);
+  });
+  route("GET", "/v1/payment_methods/:id", { expand: [LEAF] }, (p, { id }) => {
+    expansions(p);
+    const pm = state.paymentMethods.get(id);
+    if (!pm) throw notFound("PaymentMethod", id, "payment_method");
+    return clone(pm);
+  });
+}
