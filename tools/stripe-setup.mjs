@@ -11,8 +11,9 @@ const USAGE = `usage: npm run stripe:setup -- --webhook-url <url> [--return-url 
 Creates or updates, idempotently, on the Stripe account of STRIPE_SECRET_KEY (env) at STRIPE_API_BASE
 (env; default https://api.stripe.com): the webhook endpoint (api_version pinned, the events the
 Worker handles), the billing-portal configuration (update payment method, view invoices), and
-checks the key's read permissions on each resource the Worker uses. Prints created / updated /
-unchanged; a new endpoint's signing secret is printed once (put it in STRIPE_WEBHOOK_SECRET).
+checks the read permissions on each resource the Worker uses of STRIPE_WORKER_KEY (env: the Worker's
+restricted key, when the setup key is another one; default STRIPE_SECRET_KEY). Prints created /
+updated / unchanged; a new endpoint's signing secret is printed once (put it in STRIPE_WEBHOOK_SECRET).
   --webhook-url <url>  the Worker's webhook URL, https://<host>/webhooks/stripe (or env WEBHOOK_URL)
   --return-url <url>   the portal's default return URL (optional)
   -h, --help           this text
@@ -27,6 +28,9 @@ if (!key) usageError("stripe:setup", USAGE, "STRIPE_SECRET_KEY is not set");
 const version = pinnedApiVersion();
 const events = handledEvents();
 const stripe = stripeClient(key, base);
+/** The key whose permissions are checked: the Worker's, when given apart from the setup key. */
+const workerKey = process.env.STRIPE_WORKER_KEY || key;
+const probeClient = workerKey === key ? stripe : stripeClient(workerKey, base);
 const MANAGED = "office-billing-stripe-setup";
 let failed = false;
 const say = (s) => console.log(`stripe:setup: ${s}`);
@@ -85,13 +89,15 @@ async function portalConfiguration() {
  * checked without writing (docs/operations.md lists them; npm run stripe:smoke exercises them).
  */
 async function permissions() {
+  const s = probeClient;
+  say(`checking the read permissions of ${workerKey === key ? "STRIPE_SECRET_KEY" : "STRIPE_WORKER_KEY"} (${workerKey.slice(0, 8)}…)`);
   const probes = [
-    ["customers", () => stripe.customers.retrieve("cus_stripesetupprobe")],
-    ["invoices", () => stripe.invoices.retrieve("in_stripesetupprobe")],
-    ["charges", () => stripe.charges.retrieve("ch_stripesetupprobe")],
-    ["invoice payments", () => stripe.invoicePayments.retrieve("inpay_stripesetupprobe")],
-    ["refunds", () => stripe.refunds.retrieve("re_stripesetupprobe")],
-    ["billing portal configurations", () => stripe.billingPortal.configurations.retrieve("bpc_stripesetupprobe")],
+    ["customers", () => s.customers.retrieve("cus_stripesetupprobe")],
+    ["invoices", () => s.invoices.retrieve("in_stripesetupprobe")],
+    ["charges", () => s.charges.retrieve("ch_stripesetupprobe")],
+    ["invoice payments", () => s.invoicePayments.retrieve("inpay_stripesetupprobe")],
+    ["refunds", () => s.refunds.retrieve("re_stripesetupprobe")],
+    ["billing portal configurations", () => s.billingPortal.configurations.retrieve("bpc_stripesetupprobe")],
   ];
   const missingPerms = [];
   for (const [name, probe] of probes) {

@@ -10,7 +10,7 @@ export const webhookEvents = sqliteTable(
     type: text("type").notNull(),
     officeId: text("office_id"),
     stripeObjectId: text("stripe_object_id"),
-    /** `rejected`: signed, but its metadata disagrees with the Stripe ids we stored (`error: binding_mismatch`); never applied. */
+    /** `rejected`: signed, but its metadata disagrees with the Stripe ids we stored (`error: binding_mismatch`), or rendered with another API version than the pinned one (`error: api_version_mismatch`, no office); never applied. */
     status: text("status", { enum: ["received", "processed", "ignored", "failed", "rejected"] }).notNull(),
     attempts: integer("attempts").notNull().default(0),
     /** Stripe's `created` for the event, epoch ms. */

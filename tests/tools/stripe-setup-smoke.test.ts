@@ -14,9 +14,9 @@ const KEY = "sk_test_setup_smoke_123";
 let em: Awaited<ReturnType<typeof startStripeEmulator>>;
 let stripe: Stripe;
 
-function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STRIPE_API_BASE: em.url, STRIPE_SECRET_KEY: KEY } });
+    const child = spawn(process.execPath, [file, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STRIPE_API_BASE: em.url, STRIPE_SECRET_KEY: KEY, ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c) => (stdout += c));
@@ -53,17 +53,17 @@ describe("stripe:smoke", () => {
     expect(log.find((r) => r.path === "/v1/customers")!.body).toContain("name=Smoke Test Office");
   });
 
-  it("stops at the first failure with exit 1 (a live key is refused before anything is sent)", async () => {
-    const bad = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, ["tools/stripe-smoke.mjs"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STRIPE_API_BASE: em.url, STRIPE_SECRET_KEY: "sk_test_x" } });
-      let stdout = "";
-      child.stdout.on("data", (c) => (stdout += c));
-      child.on("close", (code) => resolve({ code, stdout }));
-    });
-    // sk_test_x is malformed for the emulator (401): the first step fails.
+  it("stops at the first failing step with exit 1; a live key is refused before anything is sent (exit 2)", async () => {
+    // sk_test_x is not a well-formed key: the emulator answers 401, as Stripe does, at the first step.
+    const before = em.requests().length;
+    const bad = await run("tools/stripe-smoke.mjs", [], { STRIPE_SECRET_KEY: "sk_test_x" });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/1\. customer: FAILED \(401/);
     expect(bad.stdout).not.toContain("2. ");
+    const live = await run("tools/stripe-smoke.mjs", [], { STRIPE_SECRET_KEY: "rk_live_abcdefghijklmnop" });
+    expect(live.code).toBe(2);
+    expect(live.stderr).toContain("is a live key");
+    expect(em.requests().slice(before).every((r) => !String(r.headers.authorization).includes("live"))).toBe(true);
   });
 });
 
@@ -102,6 +102,29 @@ describe("stripe:setup", () => {
     const unpinned = await run("tools/stripe-setup.mjs", ["--webhook-url", "https://other.example/webhooks/stripe"]);
     expect(unpinned.code).toBe(1);
     expect(unpinned.stdout).toMatch(/api_version is the account default, not 2026-02-25\.clover; Stripe cannot change it in place/);
+  });
+
+  it("names each resource the checked key cannot read, and exits 1 (the Worker's key given apart)", async () => {
+    // The emulator has no restricted keys: a scoped fault makes the charges probe fail the way a refused one does.
+    const rule = await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ match: "ch_stripesetupprobe", kinds: ["500"] }) });
+    expect(rule.status).toBe(200);
+    const before = em.requests().length;
+    try {
+      const r = await run("tools/stripe-setup.mjs", ["--webhook-url", "http://127.0.0.1:8787/webhooks/stripe"], { STRIPE_WORKER_KEY: "rk_test_worker_key_123" });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain("checking the read permissions of STRIPE_WORKER_KEY (rk_test_…)");
+      expect(r.stdout).toMatch(/permission charges: FAILED \(500/);
+      expect(r.stdout).toMatch(/permission customers: read ok/);
+      expect(r.stdout).toContain("the key cannot read: charges");
+      // The probes used the Worker's key; the setup calls the setup key.
+      const log = em.requests().slice(before);
+      const probes = log.filter((q) => q.path.includes("stripesetupprobe"));
+      expect(new Set(probes.map((q) => q.path)).size).toBe(6);
+      expect(probes.every((q) => q.headers.authorization === "Bearer rk_test_***")).toBe(true);
+      expect(log.filter((q) => q.path.startsWith("/v1/webhook_endpoints")).every((q) => q.headers.authorization === "Bearer sk_test_***")).toBe(true);
+    } finally {
+      await fetch(`${em.url}/_emulator/fault-rules`, { method: "POST", body: JSON.stringify({ clear: true }) });
+    }
   });
 
   it("without a webhook URL or key: the usage and exit 2", async () => {

@@ -20,7 +20,7 @@ export const WebhookEventSchema = z
     type: z.string().openapi({ example: "invoice.paid" }),
     officeId: z.string().nullable(),
     stripeObjectId: z.string().nullable(),
-    status: z.enum(statuses).openapi({ description: "`received`: waiting for its office's object; `processed`; `ignored` (unknown type or office, see `error`); `failed` (see `error`; replay it); `rejected` (`binding_mismatch`: its metadata disagrees with the Stripe ids we stored; never applied, a replay is refused again)." }),
+    status: z.enum(statuses).openapi({ description: "`received`: waiting for its office's object; `processed`; `ignored` (unknown type or office, see `error`); `failed` (see `error`; replay it); `rejected` (`binding_mismatch`: its metadata disagrees with the Stripe ids we stored; never applied, a replay is refused again; `api_version_mismatch`: rendered with another API version than the pinned one; recorded without an office, a replay is refused)." }),
     attempts: z.number().int(),
     error: z.string().nullable(),
     stripeCreatedAt: z.string().datetime(),
