@@ -10,7 +10,7 @@ const ATTACH = { customer: LEAF, customer_account: NOT, expand: [LEAF] };
 const TEST_CARDS = {
   pm_card_visa: { brand: "visa", last4: "4242", funding: "credit" },
   pm_card_mastercard: { brand: "mastercard", last4: "4444", funding: "credit" },
-  pm_card_amex: { brand: "amex", last4: "8431", funding: "credit" },
+  pm_card_amex: { brand: "amex", last4: "0005", funding: "credit" },
 };
 
 export function registerPaymentMethods(app) {
