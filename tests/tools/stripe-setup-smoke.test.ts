@@ -138,6 +138,9 @@ describe("the emulator's endpoints for them", () => {
   it("webhook endpoints: required and unknown parameters, api_version only at creation, secret only in the create answer, delete", async () => {
     expect(await statusOf(stripe.webhookEndpoints.create({ url: "https://x.example/h" } as Stripe.WebhookEndpointCreateParams))).toMatchObject({ status: 400, code: "parameter_missing", param: "enabled_events" });
     expect(await statusOf(stripe.webhookEndpoints.create({ url: "https://x.example/h", enabled_events: ["invoice.paid"], connect: true }))).toMatchObject({ status: 400, code: "emulator_unsupported_parameter", param: "connect" });
+    // Event types are the version's (the SDK's EnabledEvent): a made-up one is refused.
+    expect(await statusOf(stripe.webhookEndpoints.create({ url: "https://x.example/h", enabled_events: ["invoice.paid", "invoice.teleported" as Stripe.WebhookEndpointCreateParams.EnabledEvent] }))).toMatchObject({ status: 400, param: "enabled_events[1]" });
+    expect((await stripe.webhookEndpoints.create({ url: "https://x.example/all", enabled_events: ["*"] })).enabled_events).toEqual(["*"]);
     expect(await statusOf(stripe.webhookEndpoints.create({ url: "https://x.example/h", enabled_events: ["invoice.paid"], api_version: "2024-06-20" as Stripe.WebhookEndpointCreateParams.ApiVersion }))).toMatchObject({ status: 400, param: "api_version" });
     const e = await stripe.webhookEndpoints.create({ url: "https://x.example/h", enabled_events: ["invoice.paid"], api_version: STRIPE_API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion });
     expect(e.secret).toMatch(/^whsec_/);

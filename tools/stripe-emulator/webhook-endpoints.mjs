@@ -2,6 +2,7 @@
 // The endpoints are stored as Stripe keeps them (the `secret` shown only in the create answer);
 // deliveries still go to the emulator's configured webhook URL (`--webhook-url`), not to these.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { API_VERSION, HASH, LEAF, NOT, PAGINATION, clone, expansions, invalidParam, mergeMetadata, missing, newId, notFound, page, toBool } from "./common.mjs";
 
 /** WebhookEndpointCreateParams / UpdateParams / ListParams of the pinned SDK. */
@@ -9,14 +10,29 @@ const CREATE = { api_version: LEAF, connect: NOT, description: LEAF, enabled_eve
 const UPDATE = { description: LEAF, disabled: LEAF, enabled_events: [LEAF], expand: [LEAF], metadata: HASH, url: LEAF };
 const LIST = { ...PAGINATION, expand: [LEAF] };
 
-/** An event type as Stripe names them (`invoice.paid`, `charge.dispute.created`), or `*`. */
-const EVENT_TYPE = /^(\*|[a-z_]+(\.[a-z_]+)+)$/;
+/**
+ * The event types an endpoint may subscribe to: the pinned SDK's `WebhookEndpointCreateParams.EnabledEvent`
+ * (`*` and every type the version has), read from its types when the package is installed; else
+ * (the emulator copied elsewhere) any name shaped like one.
+ */
+const EVENT_TYPES = (() => {
+  try {
+    const dts = readFileSync(new URL("../../node_modules/stripe/types/WebhookEndpointsResource.d.ts", import.meta.url), "utf8");
+    const m = /type EnabledEvent =([^;]+);/.exec(dts);
+    const list = m ? [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]) : [];
+    return list.length > 100 ? new Set(list) : null;
+  } catch {
+    return null;
+  }
+})();
+const EVENT_SHAPE = /^(\*|[a-z_]+(\.[a-z_]+)+)$/;
+const isEventType = (e) => (EVENT_TYPES ? EVENT_TYPES.has(e) : EVENT_SHAPE.test(e));
 
 function enabledEvents(v) {
   const list = Array.isArray(v) ? v.map(String) : [];
   if (list.length === 0) throw missing("enabled_events");
   list.forEach((e, i) => {
-    if (!EVENT_TYPE.test(e)) throw invalidParam(`Invalid enabled_events[${i}]: must be one of the event types Stripe sends, or '*'`, `enabled_events[${i}]`);
+    if (!isEventType(e)) throw invalidParam(`Invalid enabled_events[${i}]: must be one of the event types Stripe sends, or '*'`, `enabled_events[${i}]`);
   });
   return list;
 }
