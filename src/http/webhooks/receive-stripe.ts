@@ -93,9 +93,9 @@ const hintOf = (v: unknown, shape: RegExp) => (typeof v === "string" && shape.te
  * other fields or meanings, so nothing in `data` is read (not even to find its office). It is
  * recorded (`rejected`, `api_version_mismatch`, no office: a replay is refused), audited and
  * logged at error level, and answered 200: Stripe would deliver the same rendering on every retry,
- * so a non-2xx would only keep it retrying for days and, in live mode, get the endpoint disabled.
- * The fix is on Stripe's side (the endpoint's api_version, `npm run stripe:setup`); the event can
- * then be read again from Stripe.
+ * so a non-2xx would only keep it retrying for days (and Stripe may disable an endpoint that keeps
+ * failing). The fix is on Stripe's side (the endpoint's api_version, `npm run stripe:setup`); the
+ * daily reconciliation repairs what such events would have changed (docs/operations.md §4).
  */
 async function rejectVersion(c: Context<AppEnv>, event: StripeEvent) {
   const received = event.api_version ?? null;
