@@ -2,6 +2,9 @@
 // them), and the emulator endpoints they use (webhook endpoints, billing-portal configurations,
 // payment methods), through the real `stripe` package.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -167,5 +170,29 @@ describe("the emulator's endpoints for them", () => {
     expect(await statusOf(stripe.paymentMethods.attach(pm.id, { customer: other.id }))).toMatchObject({ status: 400 });
     expect(await statusOf(stripe.customers.update(other.id, { invoice_settings: { default_payment_method: pm.id } }))).toMatchObject({ status: 400, param: "invoice_settings[default_payment_method]" });
     expect((await stripe.customers.update(cus.id, { invoice_settings: { default_payment_method: pm.id } })).invoice_settings.default_payment_method).toBe(pm.id);
+  });
+
+  it("webhook endpoints (with their secret), portal configurations and payment methods survive a restart with --state", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stripe-setup-state-"));
+    try {
+      const a = await startStripeEmulator({ port: 0, state: dir });
+      const sa = new Stripe(KEY, { host: "127.0.0.1", port: a.port, protocol: "http", maxNetworkRetries: 0 });
+      const e = await sa.webhookEndpoints.create({ url: "https://x.example/state", enabled_events: ["invoice.paid"] });
+      const c = await sa.billingPortal.configurations.create({ features: { invoice_history: { enabled: true } } });
+      const cus = await sa.customers.create({ name: "Test Office" });
+      const pm = await sa.paymentMethods.attach("pm_card_visa", { customer: cus.id });
+      await a.close();
+      const b = await startStripeEmulator({ port: 0, state: dir });
+      try {
+        const sb = new Stripe(KEY, { host: "127.0.0.1", port: b.port, protocol: "http", maxNetworkRetries: 0 });
+        expect((await sb.webhookEndpoints.retrieve(e.id)).url).toBe("https://x.example/state");
+        expect((await sb.billingPortal.configurations.retrieve(c.id)).features.invoice_history.enabled).toBe(true);
+        expect((await sb.paymentMethods.retrieve(pm.id)).customer).toBe(cus.id);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
