@@ -25,6 +25,7 @@ const shape = {
   PATIENT_KEY_SECRET: secret(32),
   DATA_ENCRYPTION_KEY: keyringSpec,
   DATA_INDEX_KEY: secret(32),
+  AUDIT_KEY: keyringSpec,
   STRIPE_SECRET_KEY: z
     .string()
     .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$/, "must be a Stripe secret (sk_) or restricted (rk_) key")
@@ -50,7 +51,10 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
   }
   const keyIds = env.DATA_ENCRYPTION_KEY.split(",").map((k) => k.split(":")[0]);
-  if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice"); else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
+  if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice");
+  const auditKeyIds = env.AUDIT_KEY.split(",").map((k) => k.split(":")[0]);
+  if (new Set(auditKeyIds).size !== auditKeyIds.length) problem("AUDIT_KEY", "lists a key id twice");
+  if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
     problem("AUTH_DEV_SECRET", "is required in development and test unless AUTH_JWKS_URL is set");
   }
 });

@@ -8,6 +8,7 @@ import type { Env } from "../env";
 import { ApiError } from "../http/problem";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
+import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
@@ -19,7 +20,7 @@ import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
 import { loadConfig } from "../config";
-import { dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
+import { auditKeyring, dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
 import { StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 import * as clock from "../clock";
@@ -77,7 +78,7 @@ export class OfficeBilling extends SerializedObject {
     } else if (row.office_id !== officeId) {
       throw new ApiError("CONFLICT", "This office object is bound to a different office.");
     }
-    this.#chain ??= new ChainWriter(this.ctx.storage, officeId);
+    this.#chain ??= new ChainWriter(this.ctx.storage, officeId, () => auditKeyring(loadConfig(this.env)));
   }
 
   protected override after(operation: string): void {
@@ -630,14 +631,19 @@ export class OfficeBilling extends SerializedObject {
     });
   }
 
-  /** The head of this office's audit chain as its writer recorded it: the anchor for verification. */
-  async auditHead(officeId: string): Promise<OfficeResult<{ seq: number; hash: string } | null>> {
+  /** This office's audit chain as its writer recorded it (every segment and its head): the anchor for verification. */
+  async auditAnchor(officeId: string): Promise<OfficeResult<ChainAnchor>> {
     try {
       this.before(officeId);
-      return ok(this.chain.head());
+      return ok(this.chain.anchor());
     } catch (err) {
       return failure(err);
     }
+  }
+
+  /** Logs (and returns) this office chain's MAC'd checkpoint: head, entries, time. */
+  async auditCheckpoint(officeId: string): Promise<OfficeResult<AuditCheckpoint | null>> {
+    return this.exclusive(officeId, "audit.checkpoint", () => this.chain.checkpoint());
   }
 
   /** What this object knows about itself: its office and the operations it has run. */

@@ -1,5 +1,7 @@
+import { loadConfig } from "../config";
 import type { Env } from "../env";
-import { PLATFORM_CHAIN } from "../security/audit-chain";
+import { PLATFORM_CHAIN, type AuditCheckpoint, type ChainAnchor } from "../security/audit-chain";
+import { auditKeyring } from "../security/data-keys";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import { ok, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
@@ -14,7 +16,7 @@ export class PlatformAudit extends SerializedObject {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#chain = new ChainWriter(ctx.storage, PLATFORM_CHAIN);
+    this.#chain = new ChainWriter(ctx.storage, PLATFORM_CHAIN, () => auditKeyring(loadConfig(this.env)));
   }
 
   protected before(): void {}
@@ -23,7 +25,17 @@ export class PlatformAudit extends SerializedObject {
     return this.exclusive(PLATFORM_CHAIN, "audit", async () => ({ seq: (await this.#chain.append(this.db, entries)).seq }));
   }
 
-  async head(): Promise<OfficeResult<{ seq: number; hash: string } | null>> {
+  /** The chain as its writer recorded it: the anchor for verification. */
+  async anchor(): Promise<OfficeResult<ChainAnchor>> {
+    return ok(this.#chain.anchor());
+  }
+
+  /** Logs (and returns) the chain's MAC'd checkpoint. */
+  async checkpoint(): Promise<OfficeResult<AuditCheckpoint | null>> {
+    return this.exclusive(PLATFORM_CHAIN, "audit.checkpoint", () => this.#chain.checkpoint());
+  }
+
+  async head(): Promise<OfficeResult<{ segment: string; seq: number; hash: string } | null>> {
     return ok(this.#chain.head());
   }
 }

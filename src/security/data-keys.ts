@@ -1,7 +1,19 @@
 import type { Config } from "../config";
+import { loadAuditKeyring, type AuditKeyring } from "./audit-chain";
 import { decryptField, encryptField, fieldKeyId, loadKeyring, lookupIndex, type DataKeyring } from "./crypto";
 
 const keyrings = new WeakMap<Config, Promise<DataKeyring>>();
+const auditKeyrings = new WeakMap<Config, Promise<AuditKeyring>>();
+
+/** The audit MAC keyring of this configuration (AUDIT_KEY; imported once per isolate and config). */
+export function auditKeyring(config: Pick<Config, "AUDIT_KEY">): Promise<AuditKeyring> {
+  let ring = auditKeyrings.get(config as Config);
+  if (!ring) {
+    ring = loadAuditKeyring(config.AUDIT_KEY);
+    auditKeyrings.set(config as Config, ring);
+  }
+  return ring;
+}
 
 /** The data keyring of this configuration (imported once per isolate and config). */
 export function dataKeyring(config: Config): Promise<DataKeyring> {
