@@ -1,4 +1,6 @@
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, SELF } from "cloudflare:test";
+import worker from "../../src/index";
+import { toBase64Url } from "../../src/security/encoding";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config";
@@ -6,7 +8,7 @@ import { auditLog } from "../../src/db/audit";
 import { newId } from "../../src/security/request-id";
 import { ChainWriter } from "../../src/office/chain-writer";
 import { checkpointAuditChains } from "../../src/jobs/audit-checkpoints";
-import { checkpointMac, entryMac, type AuditCheckpoint } from "../../src/security/audit-chain";
+import { checkpointMac, entryMac, loadAuditKeyring, type AuditCheckpoint } from "../../src/security/audit-chain";
 import { auditKeyring } from "../../src/security/data-keys";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
@@ -286,6 +288,29 @@ describe("GET /v1/audit/verify", () => {
     // A legacy entry forged past the recorded legacy head is caught.
     await forge(db, { chain: officeId, seq: 3, officeId, action: "test.forged", prevHash: h2 });
     expect(await verify(officeId)).toMatchObject({ ok: false, firstBroken: { segment: "legacy", seq: 3 } });
+  });
+
+  it("rotates AUDIT_KEY: each entry names its key; older keys verify theirs while they are configured", async () => {
+    const officeId = await officeChain(2); // under a1
+    const rotated = `a2:${toBase64Url(crypto.getRandomValues(new Uint8Array(32)))},${String(env.AUDIT_KEY)}`;
+    // The writer deployed with the new keyring MACs new entries under a2, after the a1 ones.
+    await runInDurableObject(officeStub(officeId), async (_instance, state) => {
+      const writer = new ChainWriter(state.storage, officeId, () => loadAuditKeyring(rotated));
+      await writer.append(testDb(), [{ action: "test.rotated", outcome: "succeeded", actorSub: "tester", actorRole: "platform_admin", officeId }]);
+    });
+    const rows = await testDb().select().from(auditLog).where(eq(auditLog.chain, officeId)).orderBy(asc(auditLog.seq));
+    expect(rows.map((r) => r.keyId)).toEqual(["a1", "a1", "a2"]);
+    const verifyWith = async (auditKey: string) => {
+      const headers = bearer(await mintToken("platform_admin"));
+      const res = await worker.fetch(new Request(`${base}/verify?officeId=${officeId}`, { headers }), { ...env, AUDIT_KEY: auditKey }, createExecutionContext());
+      expect(res.status).toBe(200);
+      return (await res.json()) as Verdict;
+    };
+    expect(await verifyWith(rotated)).toMatchObject({ ok: true, entries: 3 });
+    // The old key removed too early: its entries no longer verify, and the verdict says why.
+    expect(await verifyWith(rotated.split(",")[0]!)).toMatchObject({ ok: false, firstBroken: { seq: 1, reason: expect.stringMatching(/MAC key a1 is not configured/) } });
+    // A keyring without the new key cannot verify the new entry.
+    expect(await verifyWith(String(env.AUDIT_KEY))).toMatchObject({ ok: false, firstBroken: { seq: 3 } });
   });
 
   it("logs a MAC'd checkpoint of a chain (head, count, time)", async () => {
