@@ -81,6 +81,9 @@ export class ConfigError extends Error {
 
 const cache = new WeakMap<object, Config>();
 
+/** Bindings checked with the variables: their absence is a configuration error, not a silent gap. */
+export const RATE_LIMIT_BINDINGS = ["REFUSED_RATE_LIMITER", "TOKEN_RATE_LIMITER"] as const;
+
 /** Validates the environment once per env object; throws ConfigError naming the variables. */
 export function loadConfig(env: Env): Config {
   const cached = cache.get(env);
@@ -88,14 +91,20 @@ export function loadConfig(env: Env): Config {
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(shape)) raw[key] = env[key] === "" ? undefined : env[key];
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({
+  // The rate limiting bindings ([[ratelimits]] in wrangler.toml): without them nothing limits floods.
+  const bindings = RATE_LIMIT_BINDINGS.filter((name) => typeof (env[name] as { limit?: unknown } | undefined)?.limit !== "function").map((variable) => ({
+    variable,
+    problem: "is missing (a [[ratelimits]] binding of wrangler.toml)",
+  }));
+  if (!parsed.success || bindings.length > 0) {
+    throw new ConfigError([
+      ...(parsed.success ? [] : parsed.error.issues).map((issue) => ({
         variable: String(issue.path[0] ?? "environment"),
         // zod messages here describe the expectation; none echoes the received value.
         problem: raw[String(issue.path[0])] === undefined ? "is missing" : `is invalid (${issue.message})`,
       })),
-    );
+      ...bindings,
+    ]);
   }
   cache.set(env, parsed.data);
   return parsed.data;

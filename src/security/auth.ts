@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { AppEnv } from "../http/context";
 import { ApiError } from "../http/problem";
 import { auditor } from "./audit";
+import { limitToken, refuse } from "./refusals";
 import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
@@ -30,7 +31,9 @@ export function verifyOptions(config: Config) {
 
 /**
  * Every /v1 route: a valid `Authorization: Bearer <JWT>` or 401 with `WWW-Authenticate`. A
- * refused token is audited on the platform chain (the reason, never the token).
+ * refused token is audited on the platform chain (the reason, never the token), aggregated per
+ * client address, reason and minute and written off the request path (security/refusals.ts).
+ * Refusals are limited per client address, authenticated requests per token: 429 past the limit.
  */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -42,6 +45,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     else {
       try {
         const claims = await verifyJwt(match[1]!, verifyOptions(c.var.config));
+        await limitToken(c, match[1]!);
         c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
         return next();
       } catch (err) {
@@ -52,15 +56,14 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
         reason = err.message;
       }
     }
-    await auditor(c.env, null, c.var.requestId).platform({
-      action: "auth.authenticate",
-      outcome: "denied",
-      officeId: null,
-      details: { reason, method: c.req.method, route: routeFamily(new URL(c.req.url).pathname) },
-    });
-    throw new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
-      headers: challenge(header ? reason : null),
-    });
+    // Audited off the request path, aggregated per address, reason and minute; 429 past the address's budget.
+    return refuse(
+      c,
+      { action: "auth.authenticate", outcome: "denied", reason, route: `${c.req.method} ${routeFamily(new URL(c.req.url).pathname)}` },
+      new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
+        headers: challenge(header ? reason : null),
+      }),
+    );
   };
 }
 

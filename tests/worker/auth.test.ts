@@ -1,11 +1,9 @@
 import { env, SELF } from "cloudflare:test";
-import { desc, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { auditLog } from "../../src/db/audit";
 import { toBase64Url, utf8 } from "../../src/security/encoding";
 import { bearer, mintJwksToken, mintToken, standardClaims } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
-import { testDb } from "../harness/seed";
+import { refusalEntry } from "../harness/refusals";
 
 const url = "https://billing.test/v1/audit";
 const now = () => Math.floor(Date.now() / 1000);
@@ -15,10 +13,11 @@ async function refused(headers: Record<string, string>, reason: RegExp) {
   const body = await expectProblem(res, 401, "UNAUTHORIZED");
   const requestId = res.headers.get("x-request-id")!;
   expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="office-billing"/);
-  // The refusal is on record in the platform chain, with the reason and never the token.
-  const [entry] = await testDb().select().from(auditLog).where(eq(auditLog.requestId, requestId)).orderBy(desc(auditLog.id));
-  expect(entry).toMatchObject({ chain: "platform", action: "auth.authenticate", outcome: "denied", actorSub: "anonymous" });
-  expect(String((entry!.details as { reason: string }).reason)).toMatch(reason);
+  // The refusal is on record in the platform chain (aggregated per address, reason and minute), with the reason and never the token.
+  const entry = await refusalEntry(requestId);
+  expect(entry).toMatchObject({ chain: "platform", action: "auth.authenticate", outcome: "denied", actorSub: "anonymous", details: { aggregated: true, source: "unknown" } });
+  expect(entry.details.count).toBeGreaterThanOrEqual(1);
+  expect(String(entry.details.reason)).toMatch(reason);
   if (headers.authorization) expect(JSON.stringify(entry)).not.toContain(headers.authorization.slice(7, 40));
   return body;
 }

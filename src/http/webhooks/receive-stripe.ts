@@ -6,6 +6,7 @@ import { offices } from "../../db/offices";
 import { webhookEvents } from "../../db/webhook-events";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
+import { refuse } from "../../security/refusals";
 import { lookupIndex } from "../../security/crypto";
 import { dataKeyring } from "../../security/data-keys";
 import { stripeGateway } from "../../stripe/gateway";
@@ -98,9 +99,12 @@ export function register(app: App) {
       event = await verifyStripeWebhook(raw, c.req.header("stripe-signature") ?? null, secrets);
     } catch (err) {
       if (!(err instanceof WebhookRejected)) throw err;
-      await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.rejected", outcome: "failed", officeId: null, details: { reason: err.reason } });
-      if (err.reason === "malformed_payload") throw new ApiError("BAD_REQUEST", err.message);
-      throw new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message);
+      // An unsigned delivery is a refusal: audited aggregated, off the request path; 429 past the address's budget.
+      return refuse(
+        c,
+        { action: "webhook.rejected", outcome: "failed", reason: err.reason, route: "POST /webhooks" },
+        err.reason === "malformed_payload" ? new ApiError("BAD_REQUEST", err.message) : new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message),
+      );
     }
     const db = c.var.db;
     const binding = await bindEvent(db, config, event, c.var.requestId);

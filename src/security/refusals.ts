@@ -1,0 +1,58 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../http/context";
+import { ApiError } from "../http/problem";
+import { PLATFORM_CHAIN } from "./audit-chain";
+import { sha256Hex } from "./crypto";
+
+/**
+ * Flood control (Cloudflare's Workers Rate Limiting binding, `[[ratelimits]]` in wrangler.toml):
+ * refused and unauthenticated traffic is limited per client address (REFUSED_RATE_LIMITER), and
+ * authenticated traffic per token (TOKEN_RATE_LIMITER). Over the limit: 429 problem+json with
+ * Retry-After. Counts are per Cloudflare location and approximate (docs/security.md).
+ */
+export type RateLimitBinding = { limit(options: { key: string }): Promise<{ success: boolean }> };
+
+/** Seconds until a limited client may try again: the longest window of the two limiters (wrangler.toml). */
+export const RATE_LIMIT_RETRY_AFTER_S = 60;
+
+/** The caller's address as Cloudflare's edge saw it (never a header the client sets). */
+export const clientAddress = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
+
+function limited(): ApiError {
+  return new ApiError("RATE_LIMITED", "Too many requests; retry after the time in Retry-After.", { headers: { "Retry-After": String(RATE_LIMIT_RETRY_AFTER_S) } });
+}
+
+/** True when this address is over its budget of refused or unauthenticated requests. */
+export async function refusedOverLimit(c: Context<AppEnv>): Promise<boolean> {
+  const { success } = await (c.env.REFUSED_RATE_LIMITER as RateLimitBinding).limit({ key: `addr:${clientAddress(c)}` });
+  return !success;
+}
+
+/** Throws 429 when this token is over its budget. The key is the token's SHA-256, never the token. */
+export async function limitToken(c: Context<AppEnv>, token: string): Promise<void> {
+  const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: `tok:${await sha256Hex(token)}` });
+  if (!success) throw limited();
+}
+
+/** What the platform chain's writer aggregates: one entry per source, action, reason and window. */
+export type Refusal = { source: string; action: string; outcome: "denied" | "failed"; reason: string; route: string | null; requestId: string };
+
+/**
+ * Records a refusal off the request path: handed to the platform chain's writer, which counts it
+ * in its window and appends one aggregated entry per source, action and reason when the window
+ * ends. The response does not wait for it. Then, if the address is over its budget, 429.
+ */
+export async function refuse(c: Context<AppEnv>, refusal: Omit<Refusal, "source" | "requestId">, error: ApiError): Promise<never> {
+  const over = await refusedOverLimit(c);
+  const record: Refusal = { ...refusal, reason: over ? "rate limited" : refusal.reason, source: clientAddress(c), requestId: c.var.requestId };
+  const stub = c.env.PLATFORM_AUDIT.get(c.env.PLATFORM_AUDIT.idFromName(PLATFORM_CHAIN));
+  c.executionCtx.waitUntil(
+    stub.refused(record).then(
+      (r) => {
+        if (!r.ok) console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", code: r.error.code, requestId: record.requestId }));
+      },
+      () => console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", requestId: record.requestId })),
+    ),
+  );
+  throw over ? limited() : error;
+}
