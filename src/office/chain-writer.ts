@@ -183,7 +183,7 @@ export class ChainWriter {
       .from(auditLog)
       .where(and(eq(auditLog.chain, this.chain), eq(auditLog.segment, open.segment), gt(auditLog.seq, open.seq)))
       .orderBy(asc(auditLog.seq))
-      .limit(pending && pending.segment === open.segment ? pending.seq - open.seq + 1 : 1);
+      .limit(pending && pending.segment === open.segment ? Math.max(1, pending.seq - open.seq + 1) : 1);
     if (rows.length === 0) {
       this.storage.sql.exec("DELETE FROM audit_pending WHERE chain = ?", this.chain);
       return;
