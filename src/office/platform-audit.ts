@@ -2,7 +2,7 @@ import { loadConfig } from "../config";
 import type { Env } from "../env";
 import { PLATFORM_CHAIN, type AuditCheckpoint, type ChainAnchor } from "../security/audit-chain";
 import { auditKeyring } from "../security/data-keys";
-import type { Refusal } from "../security/refusals";
+import { MAX_SAMPLES, type RefusalCount } from "../security/refusals";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import { failure, ok, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
@@ -10,9 +10,6 @@ import * as clock from "../clock";
 
 /** Refusals are counted per window of this length and written as one entry per source, action and reason. */
 export const REFUSAL_WINDOW_MS = 60_000;
-/** Route families and request ids kept per aggregated entry (the rest is only counted). */
-const MAX_ROUTES = 10;
-const MAX_REQUEST_IDS = 10;
 
 type WindowRow = {
   window_start: number;
@@ -54,36 +51,40 @@ export class PlatformAudit extends SerializedObject {
     return this.exclusive(PLATFORM_CHAIN, "audit", async () => ({ seq: (await this.#chain.append(this.db, entries)).seq }));
   }
 
-  /** Counts a refused request in its window (this object's clock); the window's alarm writes it. */
-  async refused(r: Refusal): Promise<OfficeResult<{ windowStart: number }>> {
+  /** Adds refusals (already counted by an isolate) to their window (this object's clock); the window's alarm writes it. */
+  async refused(counts: RefusalCount[]): Promise<OfficeResult<{ windowStart: number }>> {
     try {
       const at = clock.now();
       const windowStart = Math.floor(at / REFUSAL_WINDOW_MS) * REFUSAL_WINDOW_MS;
       const sql = this.ctx.storage.sql;
-      const key = [windowStart, r.source, r.action, r.reason] as const;
-      const row = sql.exec<{ routes: string; request_ids: string }>("SELECT routes, request_ids FROM refusal_windows WHERE window_start = ? AND source = ? AND action = ? AND reason = ?", ...key).toArray()[0];
-      if (!row) {
-        sql.exec(
-          "INSERT INTO refusal_windows (window_start, source, action, reason, outcome, count, first_at, last_at, request_ids, routes) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-          ...key,
-          r.outcome,
-          at,
-          at,
-          JSON.stringify([r.requestId]),
-          JSON.stringify(r.route ? [r.route] : []),
-        );
-      } else {
-        const routes = JSON.parse(row.routes) as string[];
-        if (r.route && !routes.includes(r.route) && routes.length < MAX_ROUTES) routes.push(r.route);
-        const ids = JSON.parse(row.request_ids) as string[];
-        if (ids.length < MAX_REQUEST_IDS) ids.push(r.requestId);
-        sql.exec(
-          "UPDATE refusal_windows SET count = count + 1, last_at = ?, routes = ?, request_ids = ? WHERE window_start = ? AND source = ? AND action = ? AND reason = ?",
-          at,
-          JSON.stringify(routes),
-          JSON.stringify(ids),
-          ...key,
-        );
+      for (const r of counts) {
+        const key = [windowStart, r.source, r.action, r.reason] as const;
+        const row = sql
+          .exec<{ routes: string; request_ids: string }>("SELECT routes, request_ids FROM refusal_windows WHERE window_start = ? AND source = ? AND action = ? AND reason = ?", ...key)
+          .toArray()[0];
+        if (!row) {
+          sql.exec(
+            "INSERT INTO refusal_windows (window_start, source, action, reason, outcome, count, first_at, last_at, request_ids, routes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ...key,
+            r.outcome,
+            r.count,
+            at,
+            at,
+            JSON.stringify(r.requestIds.slice(0, MAX_SAMPLES)),
+            JSON.stringify(r.routes.slice(0, MAX_SAMPLES)),
+          );
+        } else {
+          const routes = [...new Set([...(JSON.parse(row.routes) as string[]), ...r.routes])].slice(0, MAX_SAMPLES);
+          const ids = [...(JSON.parse(row.request_ids) as string[]), ...r.requestIds].slice(0, MAX_SAMPLES);
+          sql.exec(
+            "UPDATE refusal_windows SET count = count + ?, last_at = ?, routes = ?, request_ids = ? WHERE window_start = ? AND source = ? AND action = ? AND reason = ?",
+            r.count,
+            at,
+            JSON.stringify(routes),
+            JSON.stringify(ids),
+            ...key,
+          );
+        }
       }
       if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(windowStart + REFUSAL_WINDOW_MS);
       return ok({ windowStart });
