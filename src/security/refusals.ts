@@ -36,19 +36,11 @@ export async function limitToken(c: Context<AppEnv>, token: string): Promise<voi
 
 /** What the platform chain's writer aggregates: one entry per source, action, reason and window. */
 export type Refusal = { source: string; action: string; outcome: "denied" | "failed"; reason: string; route: string | null; requestId: string };
-/** Refusals already merged by one isolate: counted, with their first route families and request ids. */
+/** Refusals counted together, with their first route families and request ids. */
 export type RefusalCount = Omit<Refusal, "route" | "requestId"> & { count: number; routes: string[]; requestIds: string[] };
 
 /** Kept per aggregate: the first route families and request ids (the rest is only counted). */
 export const MAX_SAMPLES = 10;
-/** How long an isolate gathers refusals before handing them to the platform writer in one call. */
-export const HAND_OFF_MS = 200;
-
-// Refusals this isolate has seen and not yet handed over. Plain data shared by its requests; the
-// hand-off runs in the waitUntil of the request that started the gathering.
-const gathered = new Map<string, RefusalCount>();
-let handOff: Promise<void> | null = null;
-
 /** Adds one refusal to a count (the first samples kept). */
 export function countRefusal(into: RefusalCount | undefined, r: Refusal): RefusalCount {
   const c = into ?? { source: r.source, action: r.action, outcome: r.outcome, reason: r.reason, count: 0, routes: [], requestIds: [] };
@@ -58,34 +50,26 @@ export function countRefusal(into: RefusalCount | undefined, r: Refusal): Refusa
   return c;
 }
 
-function gather(c: Context<AppEnv>, r: Refusal) {
-  const key = JSON.stringify([r.source, r.action, r.reason]);
-  gathered.set(key, countRefusal(gathered.get(key), r));
-  if (handOff) return;
+/** Hands a refusal to the platform writer after the response (no state shared between requests). */
+function handOver(c: Context<AppEnv>, r: Refusal) {
   const stub = c.env.PLATFORM_AUDIT.get(c.env.PLATFORM_AUDIT.idFromName(PLATFORM_CHAIN));
-  handOff = (async () => {
-    await new Promise((resolve) => setTimeout(resolve, HAND_OFF_MS));
-    const counts = [...gathered.values()];
-    gathered.clear();
-    handOff = null;
-    try {
-      const res = await stub.refused(counts);
-      if (!res.ok) console.error(JSON.stringify({ level: "error", msg: "refusals not recorded", code: res.error.code, refusals: counts.reduce((n, x) => n + x.count, 0) }));
-    } catch {
-      console.error(JSON.stringify({ level: "error", msg: "refusals not recorded", refusals: counts.reduce((n, x) => n + x.count, 0) }));
-    }
-  })();
-  c.executionCtx.waitUntil(handOff);
+  c.executionCtx.waitUntil(
+    stub.refused([countRefusal(undefined, r)]).then(
+      (res) => {
+        if (!res.ok) console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", code: res.error.code, requestId: r.requestId }));
+      },
+      () => console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", requestId: r.requestId })),
+    ),
+  );
 }
 
 /**
- * Records a refusal off the request path: gathered in this isolate for a moment, then handed to
- * the platform chain's writer in one call, which counts it in its window and appends one
- * aggregated entry per source, action and reason when the window ends. The response waits for
- * none of it. Then, if the address is over its budget, 429.
+ * Records a refusal off the request path: handed to the platform chain's writer after the
+ * response, which only counts it in its window (its own storage) and appends one aggregated entry
+ * per source, action and reason when the window ends. Then, if the address is over its budget, 429.
  */
 export async function refuse(c: Context<AppEnv>, refusal: Omit<Refusal, "source" | "requestId">, error: ApiError): Promise<never> {
   const over = await refusedOverLimit(c);
-  gather(c, { ...refusal, reason: over ? "rate limited" : refusal.reason, source: clientAddress(c), requestId: c.var.requestId });
+  handOver(c, { ...refusal, reason: over ? "rate limited" : refusal.reason, source: clientAddress(c), requestId: c.var.requestId });
   throw over ? limited() : error;
 }
