@@ -22,6 +22,8 @@ const shape = {
   AUTH_AUDIENCE: z.string().min(1),
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_DEV_SECRET: secret(32).optional(),
+  /** Seconds the last fetched JWKS keys stay accepted while the identity provider is unreachable (default 86400). */
+  JWKS_MAX_STALE_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).optional(),
   PATIENT_KEY_SECRET: secret(32),
   DATA_ENCRYPTION_KEY: keyringSpec,
   DATA_INDEX_KEY: secret(32),

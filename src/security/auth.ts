@@ -40,7 +40,7 @@ export function verifyOptions(config: Config) {
     issuer: config.AUTH_ISSUER,
     audience: config.AUTH_AUDIENCE,
     devSecret: devTokens ? config.AUTH_DEV_SECRET : undefined,
-    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL) : undefined,
+    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL, { maxStaleSeconds: config.JWKS_MAX_STALE_SECONDS }) : undefined,
   };
 }
 
