@@ -163,7 +163,7 @@ describe("JWKS keys while the identity provider is unreachable", () => {
     const fetcher = (async () => {
       state.fetches++;
       if (state.down) throw new TypeError("connect ECONNREFUSED");
-      return fetch(env.AUTH_JWKS_URL!); // the stand-in identity provider, for real
+      return fetch(String(env.AUTH_JWKS_URL)); // the stand-in identity provider, for real
     }) as unknown as typeof fetch;
     const resolve = jwksResolver(`https://idp-${crypto.randomUUID()}.test/jwks.json`, { fetcher, maxStaleSeconds, clock: () => state.at });
     return { state, resolve };
@@ -173,7 +173,7 @@ describe("JWKS keys while the identity provider is unreachable", () => {
     const { verifyJwt, KeysUnavailableError, JWKS_MAX_STALE_DEFAULT_S, JWKS_TTL_MS } = await import("../../src/security/jwt");
     expect(JWKS_MAX_STALE_DEFAULT_S).toBe(24 * 3600);
     const { state, resolve } = await resolverWithOutage();
-    const opts = { issuer: env.AUTH_ISSUER, audience: env.AUTH_AUDIENCE, jwks: resolve };
+    const opts = { issuer: String(env.AUTH_ISSUER), audience: String(env.AUTH_AUDIENCE), jwks: resolve };
     const token = await mintJwksToken("RS256", standardClaims("platform_admin"));
     const fetchedAt = state.at;
     await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
@@ -202,7 +202,7 @@ describe("JWKS keys while the identity provider is unreachable", () => {
     expect(() => loadConfig({ ...env, JWKS_MAX_STALE_SECONDS: "a day" })).toThrow(/JWKS_MAX_STALE_SECONDS/);
 
     const { state, resolve } = await resolverWithOutage(3600);
-    const opts = { issuer: env.AUTH_ISSUER, audience: env.AUTH_AUDIENCE, jwks: resolve };
+    const opts = { issuer: String(env.AUTH_ISSUER), audience: String(env.AUTH_AUDIENCE), jwks: resolve };
     const token = await mintJwksToken("ES256", standardClaims("platform_admin"));
     const fetchedAt = state.at;
     await verifyJwt(token, opts);
@@ -224,7 +224,7 @@ describe("JWKS keys while the identity provider is unreachable", () => {
     const t0 = Date.now();
     setClock(t0);
     try {
-      await jwksResolver(jwksUrl, { fetcher: (() => fetch(env.AUTH_JWKS_URL!)) as unknown as typeof fetch })("test-rsa-1", "RS256");
+      await jwksResolver(jwksUrl, { fetcher: (() => fetch(String(env.AUTH_JWKS_URL))) as unknown as typeof fetch })("test-rsa-1", "RS256");
       const token = await mintJwksToken("RS256", standardClaims("platform_admin"));
       const call = () => worker.fetch(new Request(url, { headers: bearer(token) }), { ...env, AUTH_JWKS_URL: jwksUrl, JWKS_MAX_STALE_SECONDS: "600" }, createExecutionContext());
       setClock(t0 + JWKS_TTL_MS - 1); // still fresh, no refetch
