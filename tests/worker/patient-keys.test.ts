@@ -148,4 +148,34 @@ describe("patient key rotation (PATIENT_KEY_CHAIN, POST /v1/admin/patient-keys/r
     await expectProblem(await rotate({ cursor: "not-an-office" }), 400, "VALIDATION_FAILED");
     await expectProblem(await rotate({ everything: true }), 400, "VALIDATION_FAILED");
   });
+
+  it("keeps office onboarding ids and Idempotency-Key hashes: they are keyed with the chain's root, which rotation never replaces", async () => {
+    const { createExecutionContext } = await import("cloudflare:test");
+    const worker = (await import("../../src/index")).default;
+    const { seedPlan } = await import("../harness/seed");
+    const { planId } = await seedPlan(testDb(), { setupFee: 0 });
+    const key = `onboard-${crypto.randomUUID()}`;
+    const onboardUnder = async (envOverride: Record<string, unknown>) =>
+      worker.fetch(
+        new Request(`${api}/offices`, {
+          method: "POST",
+          headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json", "idempotency-key": key },
+          body: JSON.stringify({ legalName: "Harbor Pediatrics PC", billingEmail: "billing@harbor.example", timeZone: "America/New_York", billingAnchorDay: 1, planId, startsOn: "2026-11-20" }),
+        }),
+        { ...env, ...envOverride },
+        createExecutionContext(),
+      );
+    // Onboarded before the first rotation (no chain), retried after one more link was appended.
+    const first = await onboardUnder({ PATIENT_KEY_CHAIN: undefined });
+    expect(first.status).toBe(201);
+    const { id } = (await first.json()) as { id: string };
+    const retry = await onboardUnder({ PATIENT_KEY_CHAIN: `${env.PATIENT_KEY_CHAIN},${"n".repeat(8)}${crypto.randomUUID()}` });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await retry.json()) as { id: string }).id).toBe(id);
+
+    // A patient event's Idempotency-Key hash is the same under either configuration.
+    const { requestKeySecret, loadConfig } = await import("../../src/config");
+    expect(requestKeySecret(loadConfig({ ...env, PATIENT_KEY_CHAIN: undefined }))).toBe(requestKeySecret(loadConfig(env)));
+  });
 });
