@@ -16,7 +16,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { dataKeyring, encryptedColumns, indexIn, openReference, sealReference } from "../security/data-keys";
 import { lookupIndexes } from "../security/crypto";
-import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { backoffDelay, paymentIntentOfCharge, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import type { AuditInput } from "./chain-writer";
 import * as clock from "../clock";
@@ -500,10 +500,14 @@ export class StripeOutbox {
     if (event.type === "charge.refunded") {
       const refundsOf = (obj.refunds as { data?: { id?: unknown; metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
       const chargeMetadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
-      const stripeInvoiceId = typeof obj.invoice === "string" ? obj.invoice : obj.invoice && typeof obj.invoice === "object" && typeof (obj.invoice as { id?: unknown }).id === "string" ? (obj.invoice as { id: string }).id : null;
+      // A charge does not name its invoice in this API version: the invoice whose payment is the
+      // charge's payment intent, as Stripe lists it, is the one (read from Stripe, not the event's word).
+      const paymentIntentId = paymentIntentOfCharge(obj);
+      const stripeInvoiceId = paymentIntentId ? await this.gateway(work, [], requestId).invoiceOfPaymentIntent(paymentIntentId) : null;
       const hints = { invoiceRef: [chargeMetadata.invoice_ref, ...refundsOf.map((r) => r.metadata?.invoice_ref)], officeRef: chargeMetadata.office_ref };
-      // The invoice through the charge's Stripe invoice id we stored; else through a refund of ours
-      // listed on the charge (its Stripe id stored when we made it). Metadata only has to agree.
+      // The invoice through that Stripe invoice id (stored by us); else through a refund of ours
+      // listed on the charge, when an event carries them (its Stripe id stored when we made it).
+      // Metadata only has to agree.
       let bound = await this.bindInvoice(stripeInvoiceId, hints);
       if (!bound && !stripeInvoiceId) {
         const ring = await dataKeyring(this.host.config);

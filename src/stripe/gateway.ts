@@ -88,16 +88,20 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number): nu
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Stripe's `expand[]` list has a payment's intent either as an id or as an object. */
+/** The payment intent of an invoice's successful payment, from its `payments` (read with `expand: ["payments"]`). */
 function paymentIntentOf(invoice: Stripe.Invoice): string | null {
-  const payments = (invoice as unknown as { payments?: { data?: { status?: string; payment?: { payment_intent?: string | { id: string } | null } }[] } }).payments?.data ?? [];
-  for (const p of payments) {
-    if (p.status && p.status !== "paid") continue;
-    const pi = p.payment?.payment_intent;
+  for (const p of invoice.payments?.data ?? []) {
+    if (p.status !== "paid") continue;
+    const pi = p.payment.payment_intent;
     if (pi) return typeof pi === "string" ? pi : pi.id;
   }
-  const legacy = (invoice as unknown as { payment_intent?: string | { id: string } | null }).payment_intent;
-  return legacy ? (typeof legacy === "string" ? legacy : legacy.id) : null;
+  return null;
+}
+
+/** The payment intent of a charge (as an event carries it), or null. */
+export function paymentIntentOfCharge(charge: Record<string, unknown>): string | null {
+  const pi = (charge as Partial<Pick<Stripe.Charge, "payment_intent">>).payment_intent;
+  return typeof pi === "string" ? pi : (pi?.id ?? null);
 }
 
 /**
@@ -183,7 +187,7 @@ export function stripeGateway(deps: GatewayDeps) {
         continue;
       }
       calls++;
-      await record("succeeded", { httpStatus: 200, stripeIds: [result.id] });
+      await record("succeeded", { httpStatus: 200, stripeIds: result.id ? [result.id] : [] });
       return result;
     }
   }
@@ -194,7 +198,7 @@ export function stripeGateway(deps: GatewayDeps) {
     amountDue: inv.amount_due,
     amountPaid: inv.amount_paid,
     amountRemaining: inv.amount_remaining,
-    lineCount: (inv.lines as { total_count?: number } | undefined)?.total_count ?? inv.lines?.data?.length ?? 0,
+    lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
   });
 
@@ -270,11 +274,24 @@ export function stripeGateway(deps: GatewayDeps) {
       return toState(await call("readInvoice", null, (s) => s.invoices.retrieve(stripeInvoiceId, { expand: ["payments"] })));
     },
 
-    /** A charge's customer and invoice (to find the office of a dispute) and what was refunded of it. */
+    /** A charge's customer (to find the office of a dispute), its payment intent and what was refunded of it. */
     async readCharge(chargeId: string) {
-      const charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
-      const ref = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && "id" in v ? String((v as { id: string }).id) : null);
-      return { id: charge.id, customer: ref(charge.customer), invoice: ref((charge as unknown as { invoice?: unknown }).invoice), amountRefunded: charge.amount_refunded };
+      const charge: Stripe.Charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
+      const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
+      return { id: charge.id, customer: ref(charge.customer), paymentIntent: ref(charge.payment_intent), amountRefunded: charge.amount_refunded };
+    },
+
+    /**
+     * The Stripe invoice a payment intent paid, or null (not an invoice's payment): charges do not
+     * name their invoice in this API version; the invoice's payments name the payment intent.
+     */
+    async invoiceOfPaymentIntent(paymentIntent: string) {
+      const found = await call("readInvoice", null, async (s) => {
+        const list = await s.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntent }, limit: 1 });
+        const payment: Stripe.InvoicePayment | undefined = list.data[0];
+        return { id: payment ? (typeof payment.invoice === "string" ? payment.invoice : payment.invoice.id) : "" };
+      });
+      return found.id || null;
     },
 
     /** Voids a finalized, unpaid Stripe invoice. */

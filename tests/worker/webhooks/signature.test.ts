@@ -48,8 +48,8 @@ describe("POST /webhooks/stripe: signatures", () => {
     const now = Math.floor(Date.now() / 1000);
     await expectProblem(await deliver(event, { raw, timestamp: now - 301 }), 400, "WEBHOOK_SIGNATURE_INVALID");
     await expectProblem(await deliver(event, { raw, timestamp: now + 3600 }), 400, "WEBHOOK_SIGNATURE_INVALID");
-    // Inside the tolerance: accepted.
-    expect((await deliver(event, { raw, timestamp: now - 290 })).status).toBe(200);
+    // Inside the tolerance: accepted (dated from a fresh now, a minute inside: a loaded machine may take seconds per request).
+    expect((await deliver(event, { raw, timestamp: Math.floor(Date.now() / 1000) - 240 })).status).toBe(200);
     const after = await rejections("any");
     expect(after.length - before).toBeGreaterThanOrEqual(6);
     const reasons = after.map((r) => (r.details as { reason: string }).reason);
