@@ -14,6 +14,7 @@ import { registerPlans } from "./http/plans";
 import { registerWebhooks } from "./http/webhooks";
 import { registerDocs } from "./http/docs";
 import { ApiError, problemResponse } from "./http/problem";
+import { refuseUndeclaredQuery } from "./http/query";
 import { readBody, requireTls, securityHeaders } from "./http/transport";
 import { authenticate } from "./security/auth";
 import { newId } from "./security/request-id";
@@ -45,6 +46,7 @@ export function createApp() {
   app.use("*", requireTls());
   app.use("*", readBody());
   app.use("/v1/*", authenticate());
+  app.use("*", refuseUndeclaredQuery(app));
 
   registerHealth(app);
   registerAudit(app);

@@ -22,10 +22,20 @@ const shape = {
   AUTH_AUDIENCE: z.string().min(1),
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_DEV_SECRET: secret(32).optional(),
+  /** Seconds the last fetched JWKS keys stay accepted while the identity provider is unreachable (default 86400). */
+  JWKS_MAX_STALE_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).optional(),
   PATIENT_KEY_SECRET: secret(32),
+  /**
+   * Later links of the patient pseudonym chain, oldest first: `<secret v2>[,<secret v3>...]`, each
+   * 32+ characters (src/security/crypto.ts advancePatientKey). Appending one rotates the key;
+   * none is ever removed (docs/operations.md, "Rotating PATIENT_KEY_SECRET").
+   */
+  PATIENT_KEY_CHAIN: z.string().regex(/^[^,\s]{32,}(,[^,\s]{32,})*$/, "must be <secret>[,<secret>...], each at least 32 characters, no spaces").optional(),
   DATA_ENCRYPTION_KEY: keyringSpec,
   DATA_INDEX_KEY: secret(32),
   AUDIT_KEY: keyringSpec,
+  /** The previous lookup-index key, still tried by lookups while `npm run keys:rotate -- index` re-indexes. */
+  DATA_INDEX_KEY_PREVIOUS: secret(32).optional(),
   STRIPE_SECRET_KEY: z
     .string()
     .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$/, "must be a Stripe secret (sk_) or restricted (rk_) key")
@@ -50,6 +60,10 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
     if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
   }
+  if (env.PATIENT_KEY_CHAIN && new Set([env.PATIENT_KEY_SECRET, ...env.PATIENT_KEY_CHAIN.split(",")]).size !== env.PATIENT_KEY_CHAIN.split(",").length + 1) {
+    problem("PATIENT_KEY_CHAIN", "repeats a secret of the chain (each version needs a new one)");
+  }
+  if (env.DATA_INDEX_KEY_PREVIOUS && env.DATA_INDEX_KEY_PREVIOUS === env.DATA_INDEX_KEY) problem("DATA_INDEX_KEY_PREVIOUS", "equals DATA_INDEX_KEY");
   const keyIds = env.DATA_ENCRYPTION_KEY.split(",").map((k) => k.split(":")[0]);
   if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice");
   const auditKeyIds = env.AUDIT_KEY.split(",").map((k) => k.split(":")[0]);
@@ -68,6 +82,26 @@ export type Config = z.infer<typeof configSchema>;
 export function stripeRateLimit(config: Pick<Config, "STRIPE_MAX_RPS" | "STRIPE_SECRET_KEY">): number {
   if (config.STRIPE_MAX_RPS) return config.STRIPE_MAX_RPS;
   return /^(sk|rk)_live_/.test(config.STRIPE_SECRET_KEY ?? "") ? 100 : 25;
+}
+
+/** The secrets of patient pseudonym versions 2, 3, ... (empty: version 1 only). */
+export function patientKeyChain(config: Pick<Config, "PATIENT_KEY_CHAIN">): string[] {
+  return config.PATIENT_KEY_CHAIN ? config.PATIENT_KEY_CHAIN.split(",") : [];
+}
+
+/** The version new pseudonyms are written under: 1 + the links of PATIENT_KEY_CHAIN. */
+export function currentPatientKeyVersion(config: Pick<Config, "PATIENT_KEY_CHAIN">): number {
+  return patientKeyChain(config).length + 1;
+}
+
+/**
+ * The key of the keyed hashes that must not change when the patient key rotates: Idempotency-Key
+ * hashes of patient events and the id of an office onboarded with an Idempotency-Key. It is the
+ * root of the pseudonym chain, PATIENT_KEY_SECRET, which rotation never replaces (a new version
+ * is appended to PATIENT_KEY_CHAIN instead), so replays keep matching and office ids stay put.
+ */
+export function requestKeySecret(config: Pick<Config, "PATIENT_KEY_SECRET">): string {
+  return config.PATIENT_KEY_SECRET;
 }
 
 export class ConfigError extends Error {

@@ -48,6 +48,8 @@ const DAY = 86_400_000;
 const today = new Date(now()); // tools/lib/clock.mjs: the one "now" of the tools
 const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
 const inLastMonth = (i) => new Date(Date.parse(`${lastMonthStart}T12:00:00Z`) + (i % 25) * DAY).toISOString();
+/** Four months back: an office started then whose runs were all missed has 4 cycles to catch up. */
+const fourMonthsAgoStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 4, 1)).toISOString().slice(0, 10);
 
 async function newPlan(api) {
   return api.post("/v1/plans", {
@@ -72,7 +74,8 @@ const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => 
 /**
  * Benchmark fixture: `n` active patients per office written straight into the database (as the
  * office object would record activations dated in the cycle), so 40,000 patients take seconds.
- * The close recounts and reprices the patients line from these rows, as it always does.
+ * Each patient gets its activation event (the history the close bills from, §5.3), its state
+ * row, and its place in the draft's billable set, exactly as the office object writes them.
  */
 async function seedPatientsDirect(stack, officeIds, n) {
   const at = Date.parse(`${lastMonthStart}T12:00:00Z`);
@@ -82,9 +85,14 @@ async function seedPatientsDirect(stack, officeIds, n) {
       const keys = Array.from({ length: n }, () => hex(32));
       stmts.push({ sql: `INSERT INTO patients (office_id, patient_key, active, changed_at) VALUES ${keys.map(() => "(?, ?, 1, ?)").join(",")}`, args: keys.flatMap((k) => [officeId, k, at]) });
       stmts.push({
-        sql: `INSERT INTO invoice_line_patients (invoice_line_id, office_id, patient_key, counted_at)
-              SELECT l.id, ?, p.patient_key, ? FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id, patients p
-              WHERE i.office_id = ? AND i.kind = 'monthly' AND i.status = 'draft' AND l.kind = 'patients' AND p.office_id = ?`,
+        sql: `INSERT INTO patient_events (id, office_id, patient_key, kind, event_at, received_at, idempotency_key, request_hash, applied, active_after)
+              VALUES ${keys.map(() => "(?, ?, ?, 'activate', ?, ?, ?, ?, 1, 1)").join(",")}`,
+        args: keys.flatMap((k) => [`pe_${hex(16)}`, officeId, k, at, at, hex(32), hex(32)]),
+      });
+      stmts.push({
+        sql: `INSERT INTO invoice_patients (invoice_id, office_id, patient_key, counted_at)
+              SELECT i.id, ?, p.patient_key, ? FROM invoices i, patients p
+              WHERE i.office_id = ? AND i.kind = 'monthly' AND i.status = 'draft' AND p.office_id = ?`,
         args: [officeId, at, officeId, officeId],
       });
     }
@@ -243,7 +251,19 @@ async function phaseDatabase() {
     const routeOverhead = await roundTrips(stack, () => post("/v1/admin/invoicing-runs", { officeIds: [current.id] }), 2);
     const withClose = await roundTrips(stack, () => post("/v1/admin/invoicing-runs", { officeIds: [office.id] }), 1);
     trips.monthly_close = withClose - routeOverhead;
-    log(`round trips: ${JSON.stringify(trips)} (admin route overhead ${routeOverhead})`);
+    // A catch-up: an office whose runs were all missed for four cycles, closed by one run (§6.3):
+    // each cycle on its own window, still two round trips.
+    const behind = await onboard(api, plan.id, fourMonthsAgoStart);
+    for (let i = 0; i < 6; i++) await activate(stack, behind.id, `cu-${i}`, new Date(Date.parse(`${fourMonthsAgoStart}T12:00:00Z`) + i * 20 * DAY).toISOString());
+    let caughtUp = 0;
+    const withCatchUp = await roundTrips(stack, async () => {
+      const res = await post("/v1/admin/invoicing-runs", { officeIds: [behind.id] });
+      caughtUp = (await res.clone().json()).offices?.[0]?.invoices?.length ?? 0;
+      return res;
+    }, 1);
+    trips.catch_up_close = withCatchUp - routeOverhead;
+    log(`round trips: ${JSON.stringify(trips)} (admin route overhead ${routeOverhead}; the catch-up closed ${caughtUp} cycles)`);
+    if (caughtUp < 4) throw new Error(`the catch-up closed ${caughtUp} cycles, expected 4`);
 
     // HTTP under load: 32 connections for the duration, each route against its baseline in this run.
     // Offices whose current cycle holds "now", so each load activation is counted in it.
@@ -372,8 +392,9 @@ const result = {
   startup_ms: null,
 };
 const targets = [
-  ["db round trips, single-office operations", Object.entries(db.trips).filter(([k]) => k !== "monthly_close").map(([k, v]) => `${k} ${v}`).join(", "), "1 each", Object.entries(db.trips).every(([k, v]) => (k === "monthly_close" ? v <= 2 : v <= 1))],
+  ["db round trips, single-office operations", Object.entries(db.trips).filter(([k]) => !k.endsWith("_close")).map(([k, v]) => `${k} ${v}`).join(", "), "1 each", Object.entries(db.trips).every(([k, v]) => (k.endsWith("_close") ? v <= 2 : v <= 1))],
   ["db round trips, monthly close", db.trips.monthly_close, "≤ 2", db.trips.monthly_close <= 2],
+  ["db round trips, catch-up close of 4 cycles", db.trips.catch_up_close, "≤ 2", db.trips.catch_up_close <= 2],
   ["Stripe calls per invoice (1/40/1000 patients)", Object.values(stripe.per_size).join("/"), "≤ 3", stripe.stripe_calls_per_invoice <= 3],
   ...(stripe.invoicing
     ? [

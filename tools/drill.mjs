@@ -9,6 +9,7 @@ import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
+import { carriesSsn, evasiveBillingEmail, guardEvasions, hostileCurrencies, hostileEventTimes, hostileText, undeclaredQuery, zeroWidthSsn } from "./lib/hostile.mjs";
 
 const USAGE = `usage: npm run drill [-- --short] [--only faults,crash,activations,webhooks,fuzz]
 Reliability drills on the local stack; exits non-zero when an invariant breaks.
@@ -281,6 +282,8 @@ async function drillFuzz(stack, api) {
     fc.fullUnicodeString(),
     fc.constantFrom("' OR 1=1 --", "../../etc/passwd", "%00", "\u0000", "<script>alert(1)</script>", "${jndi:ldap://x}", "Robert'); DROP TABLE offices;--", "x".repeat(5000), "NaN", "-0", "1e309", "😀".repeat(50)),
     fc.constantFrom(office.id, plan.id, "off_00000000000000000000000000000000", "inv_00000000000000000000000000000000", "evt_1"),
+    // Issue 14's hostile cases (tools/lib/hostile.mjs).
+    fc.constantFrom(...hostileText.map(([, v]) => v), ...guardEvasions.map(([, v]) => v), evasiveBillingEmail, zeroWidthSsn, ...hostileEventTimes, ...hostileCurrencies),
   );
   const json = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("amount", "category", "mode", "note", "occurredAt", "planId", "legalName", "billingEmail", "timeZone", "billingAnchorDay", "startsOn", "reason", "officeIds", "date", "at", "dryRun", "code", "name", "version", "when", "__proto__", "constructor"), fc.oneof(fc.jsonValue(), hostile)));
   const failures = [];
@@ -288,8 +291,11 @@ async function drillFuzz(stack, api) {
   const ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => [m, path]));
   for (const [method, path] of ops) {
     await fc.assert(
-      fc.asyncProperty(hostile, hostile, json, fc.oneof(fc.constant("json"), fc.constant("raw"), fc.constant("none")), fc.string(), fc.boolean(), async (p1, p2, body, shape, raw, authed) => {
-        const url = `${stack.base}${path.replace("{officeId}", Math.random() < 0.5 ? office.id : encodeURIComponent(p1)).replace(/\{\w+\}/, encodeURIComponent(p2)).replace(/\{\w+\}/, encodeURIComponent(p1))}?${encodeURIComponent(p1)}=${encodeURIComponent(p2)}&limit=${encodeURIComponent(p2)}`;
+      fc.asyncProperty(hostile, hostile, json, fc.oneof(fc.constant("json"), fc.constant("raw"), fc.constant("none")), fc.string(), fc.boolean(), fc.boolean(), async (p1, p2, body, shape, raw, authed, withQuery) => {
+        // A query on half the requests: an undeclared parameter is refused before the handler, so
+        // requests without one reach the validators and handlers.
+        const query = withQuery ? `?${encodeURIComponent(p1)}=${encodeURIComponent(p2)}&limit=${encodeURIComponent(p2)}` : "";
+        const url = `${stack.base}${path.replace("{officeId}", Math.random() < 0.5 ? office.id : encodeURIComponent(p1)).replace(/\{\w+\}/, encodeURIComponent(p2)).replace(/\{\w+\}/, encodeURIComponent(p1))}${query}`;
         const headers = authed ? { authorization: `Bearer ${stack.token("platform_admin")}` } : { authorization: `Bearer ${p1}` };
         const init = { method: method.toUpperCase(), headers };
         if (method !== "get" && shape !== "none") {
@@ -321,6 +327,81 @@ async function drillFuzz(stack, api) {
     ).catch(() => {});
   }
   verdict("every route fuzzed with malformed and hostile input", { routes: ops.length, requests }, failures);
+  await drillHostile(stack, api, spec, office);
+}
+
+/**
+ * 5b. Issue 14's hostile cases, each with its invariant: refused with 400 problem+json that does
+ * not echo it, nothing stored (items 4); identifiers written to evade the PHI guard never reach
+ * Stripe, whether in the legal name or as the billing e-mail's local part (item 5).
+ */
+async function drillHostile(stack, api, spec, office) {
+  const failures = [];
+  const admin = { authorization: `Bearer ${stack.token("platform_admin")}` };
+  const post = (path, body, headers = {}) => fetch(`${stack.base}${path}`, { method: "POST", headers: { ...admin, "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  async function refused(what, res, value) {
+    const text = await res.text();
+    if (res.status !== 400 || !(res.headers.get("content-type") ?? "").startsWith("application/problem+json")) failures.push(`${what}: ${res.status} ${text.slice(0, 120)}`);
+    else if (value && value.trim() && text.includes(JSON.stringify(value).slice(1, -1))) failures.push(`${what}: the refusal echoes the value`);
+  }
+  const plan = await newPlan(api, { setupFee: 10_000 });
+  let cases = 0;
+  // Item 4: hostile text in every kind of text field.
+  for (const [what, value] of [...hostileText, ["zero-width characters between digits", zeroWidthSsn]]) {
+    const billingEmail = `hostile-${Math.random().toString(36).slice(2, 10)}@drill.example`;
+    await refused(`legal name with ${what}`, await post("/v1/offices", { legalName: value, billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId: plan.id }), value);
+    const stored = await one(stack, "SELECT count(*) AS n FROM offices WHERE billing_email = ?", [billingEmail]);
+    if (Number(stored[0].n) !== 0) failures.push(`legal name with ${what}: an office was stored`);
+    await refused(`plan name with ${what}`, await post("/v1/plans", { code: `h-${Math.random().toString(36).slice(2, 9)}`, name: value, version: { currency: "usd", baseFee: 0, tiers: [{ upTo: null, unitAmount: 1 }] } }), value);
+    await refused(`charge note with ${what}`, await post(`/v1/offices/${office.id}/charges`, { amount: 1, category: "other", mode: "add_to_current", note: value.replace(/\n/g, " ") }), value);
+    cases += 3;
+  }
+  for (const currency of hostileCurrencies) {
+    await refused(`plan currency ${currency}`, await post("/v1/plans", { code: `h-${Math.random().toString(36).slice(2, 9)}`, name: "Hostile", version: { currency, baseFee: 0, tiers: [{ upTo: null, unitAmount: 1 }] } }));
+    cases++;
+  }
+  for (const occurredAt of hostileEventTimes) {
+    await refused(`event dated ${occurredAt}`, await post(`/v1/offices/${office.id}/patients/pt-hostile/activate`, { occurredAt }, { "idempotency-key": `hostile-${occurredAt}` }));
+    cases++;
+  }
+  const old = await one(stack, "SELECT count(*) AS n FROM patient_events WHERE office_id = ? AND event_at < ?", [office.id, Date.parse("1999-01-01T00:00:00Z")]);
+  if (Number(old[0].n) !== 0) failures.push("an event dated before every window was stored");
+  // Undeclared query parameters, on every route of the reference.
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const method of Object.keys(methods)) {
+      const url = `${stack.base}${path.replace("{officeId}", office.id).replace(/\{\w+\}/g, "x")}?${undeclaredQuery}`;
+      const res = await fetch(url, { method: method.toUpperCase(), headers: { ...admin, ...(method === "get" ? {} : { "content-type": "application/json" }) }, ...(method === "get" ? {} : { body: "{}" }) });
+      await refused(`undeclared query on ${method.toUpperCase()} ${path}`, res, "jane");
+      cases++;
+    }
+  }
+  // Item 5: visible text accepted at ingress, carrying an SSN the guard must block on the way out.
+  const offices = [];
+  for (const [what, legalName] of [...guardEvasions, ["billing e-mail local part", "Drill Clinic"]]) {
+    const billingEmail = what === "billing e-mail local part" ? evasiveBillingEmail : "billing@drill.example";
+    const res = await post("/v1/offices", { legalName, billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart });
+    if (res.status !== 201) failures.push(`office with ${what}: onboarding answered ${res.status}`);
+    else offices.push([what, (await res.json()).id]);
+    cases++;
+  }
+  // The control: an office with a clean name, on the same plan, does reach Stripe (so the scan of
+  // the emulator's log below sees the offices' requests).
+  const clean = await retrying(() => api.post("/v1/offices", { legalName: "Drill Control Clinic", billingEmail: "billing@drill.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart }));
+  const ids = offices.map(([, id]) => id);
+  const marks = ids.map(() => "?").join(",");
+  const allBlocked = await until(async () => Number((await one(stack, `SELECT count(DISTINCT office_id) AS n FROM stripe_requests WHERE status = 'blocked' AND office_id IN (${marks})`, ids))[0].n) === ids.length, 90_000, 500);
+  if (!allBlocked) {
+    const blocked = new Set((await one(stack, `SELECT DISTINCT office_id FROM stripe_requests WHERE status = 'blocked' AND office_id IN (${marks})`, ids)).map((r) => r.office_id));
+    for (const [what, id] of offices) if (!blocked.has(id)) failures.push(`office with ${what}: its Stripe push was not blocked`);
+  }
+  const sent = await one(stack, `SELECT count(*) AS n FROM stripe_requests WHERE status != 'blocked' AND office_id IN (${marks})`, ids);
+  if (Number(sent[0].n) !== 0) failures.push(`${sent[0].n} request(s) of the evasive offices were sent to Stripe`);
+  const controlSent = await until(() => stack.emulator.requests().some((r) => `${r.body} ${r.idempotencyKey ?? ""}`.includes(clean.id)), 90_000, 500);
+  if (!controlSent) failures.push("the control office's requests never reached the Stripe emulator (the leak check would see nothing)");
+  const log = stack.emulator.requests();
+  const leaked = log.filter((r) => carriesSsn(`${r.path} ${r.rawQuery} ${r.body} ${r.idempotencyKey ?? ""}`) || ids.some((id) => `${r.body} ${r.idempotencyKey ?? ""}`.includes(id)));
+  if (leaked.length) failures.push(`${leaked.length} Stripe request(s) carry the SSN or an evasive office`);
+  verdict("issue 14's hostile input refused at ingress, evasive identifiers blocked before Stripe", { cases, evasiveOffices: offices.length, stripeRequestsScanned: log.length }, failures);
 }
 
 const drills = { activations: drillActivations, webhooks: drillWebhooks, faults: drillFaults, fuzz: drillFuzz, crash: drillCrash };

@@ -1,7 +1,7 @@
 import type { PriceTier } from "../db/plans";
 import { localDate, nextCycle, startOfLocalDay, type Cycle } from "./calendar";
 import { baseFeeFor, whollyInTrial } from "./invoice";
-import { tieredAmount } from "./pricing";
+import { tieredAmount, type TierCharge } from "./pricing";
 
 /**
  * The billable rule (docs/payment-plan.md §5.3) and the close that applies it cycle by cycle
@@ -79,6 +79,9 @@ export type CycleBill = {
   versionId: string;
   patientKeys: string[];
   quantity: number;
+  /** The plan's free allowance and the tier breakdown of `quantity` (§1.3); no tier in a trial. */
+  includedPatients: number;
+  tiers: TierCharge[];
   patientsAmount: number;
   /** The base fee of a cycle this close opens (the draft being closed keeps its own fee lines). */
   baseFee: number;
@@ -153,6 +156,7 @@ export function planClose(input: CloseInput): CloseOutcome {
   const priced: CycleBill[] = bills.map((b, i) => {
     const inTrial = whollyInTrial(b.cycle, trialEnd);
     const keys = sets[i]!;
+    const tiered = tieredAmount(keys.length, b.version.tiers, b.version.includedPatients);
     return {
       cycle: b.cycle,
       startAt: b.startAt,
@@ -162,7 +166,9 @@ export function planClose(input: CloseInput): CloseOutcome {
       versionId: b.version.id,
       patientKeys: keys,
       quantity: keys.length,
-      patientsAmount: inTrial ? 0 : tieredAmount(keys.length, b.version.tiers, b.version.includedPatients).amount,
+      includedPatients: b.version.includedPatients,
+      tiers: inTrial ? [] : tiered.tiers,
+      patientsAmount: inTrial ? 0 : tiered.amount,
       baseFee: baseFeeFor(b.cycle, b.version.baseFee, { officeStart: b.cycle.start, trialEnd }),
       statusAfter: b.statusAfter,
     };

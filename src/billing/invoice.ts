@@ -1,5 +1,5 @@
 import { addDays, daysBetween, type Cycle, type LocalDate } from "./calendar";
-import { prorate } from "./pricing";
+import { prorate, type TierCharge } from "./pricing";
 
 /**
  * Invoice assembly rules (docs/payment-plan.md §6). Pure: dates in, amounts and labels out.
@@ -12,8 +12,17 @@ export function periodLabel(cycleStart: LocalDate): string {
   return `${MONTHS[Number(m) - 1]} ${y}`;
 }
 
+/** A rank with thousands separators: 10000 → "10,000". */
+export function formatRank(rank: number): string {
+  return String(rank).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
 export const lineDescriptions = {
+  /** The draft's running count, replaced by tier lines when the cycle closes. */
   patients: (cycleStart: LocalDate) => `Active patients — ${periodLabel(cycleStart)}`,
+  /** A tier line: "Active patients 51–200 — Nov 2026", "Active patients 201+ — Nov 2026", "Active patients 2 — Nov 2026". */
+  patientTier: (cycleStart: LocalDate, rankFrom: number, rankTo: number | null) =>
+    `Active patients ${formatRank(rankFrom)}${rankTo === null ? "+" : rankTo === rankFrom ? "" : `–${formatRank(rankTo)}`} — ${periodLabel(cycleStart)}`,
   baseFee: (cycleStart: LocalDate) => `Platform fee — ${periodLabel(cycleStart)}`,
   setupFee: () => "Setup fee",
 } as const;
@@ -33,6 +42,32 @@ export function baseFeeFor(
   const until = [cycle.end, opts.until ?? cycle.end].sort()[0]!;
   const billedDays = Math.max(0, daysBetween(from, until));
   return prorate(baseFee, billedDays, daysBetween(cycle.start, cycle.end));
+}
+
+export type TierLine = { description: string; quantity: number; unitAmount: number; amount: number; rankFrom: number; rankTo: number | null };
+
+/**
+ * The patients lines of a closed cycle (§6.1): one per tier that charges — quantity × unit price,
+ * the ranks it covers starting above the free allowance — and none for a tier that charges
+ * nothing (no patient in it beyond the allowance, or a unit price of 0). Their amounts add up to
+ * the tiered amount. A trial cycle's breakdown is empty: it has no patients line.
+ */
+export function patientTierLines(cycleStart: LocalDate, tiers: readonly TierCharge[], includedPatients: number): TierLine[] {
+  return tiers
+    .filter((t) => t.quantity > 0 && t.unitAmount > 0)
+    .map((t) => {
+      const rankFrom = Math.max(t.from, includedPatients + 1);
+      return { description: lineDescriptions.patientTier(cycleStart, rankFrom, t.to), quantity: t.quantity, unitAmount: t.unitAmount, amount: t.amount, rankFrom, rankTo: t.to };
+    });
+}
+
+/**
+ * The first day a fee line bills (§6.5): the latest of the cycle's start, the office's first day
+ * and the trial's end — the start of the period a prorated fee line shows.
+ */
+export function feeLineStart(cycle: Cycle, opts: { officeStart: LocalDate; trialEnd: LocalDate | null }): LocalDate {
+  const from = [cycle.start, opts.officeStart, opts.trialEnd ?? cycle.start].sort().at(-1)!;
+  return from < cycle.end ? from : cycle.start;
 }
 
 /** True when every day of the cycle lies before the trial's end. */

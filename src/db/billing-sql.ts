@@ -15,22 +15,29 @@ export function tieredAmountSql(quantity: SQL, planVersionId: SQL): SQL {
     FROM plan_versions pv, json_each(pv.tiers) j WHERE pv.id = ${planVersionId}) t)`;
 }
 
-/** Recounts a draft's patients line from its mapping and prices it with its invoice's plan version (0 in a trial). A finalized invoice is never touched. */
+/** Recounts a draft's running patients line from its invoice's mapping and prices it with its plan version (0 in a trial). A finalized invoice is never touched. */
 export function repricePatientsLine(lineId: SQL | string): SQL {
   const line = typeof lineId === "string" ? sql`${lineId}` : lineId;
-  const count = sql`(SELECT count(*) FROM invoice_line_patients m WHERE m.invoice_line_id = ${line})`;
   const invoice = sql`(SELECT invoice_id FROM invoice_lines WHERE id = ${line})`;
+  const count = sql`(SELECT count(*) FROM invoice_patients m WHERE m.invoice_id = ${invoice})`;
   return sql`UPDATE invoice_lines SET quantity = ${count},
     amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${invoice}) THEN 0
              ELSE ${tieredAmountSql(count, sql`(SELECT plan_version_id FROM invoices WHERE id = ${invoice})`)} END
     WHERE id = ${line} AND (SELECT status FROM invoices WHERE id = ${invoice}) = 'draft'`;
 }
 
-/** Sets an invoice's subtotal and total to the sum of its lines. */
+/**
+ * Sets a draft's subtotal and total to the sum of its lines, and its billable patients to the
+ * count of its mapping with the allowance of its plan version (kept current until the close).
+ */
 export function retotalInvoice(invoiceId: SQL | string, now: number): SQL {
   const id = typeof invoiceId === "string" ? sql`${invoiceId}` : invoiceId;
   const sum = sql`(SELECT COALESCE(SUM(amount), 0) FROM invoice_lines WHERE invoice_id = ${id})`;
-  return sql`UPDATE invoices SET subtotal = ${sum}, total = ${sum}, updated_at = ${now} WHERE id = ${id} AND status = 'draft'`;
+  return sql`UPDATE invoices SET subtotal = ${sum}, total = ${sum},
+      billable_patients = (SELECT count(*) FROM invoice_patients WHERE invoice_id = ${id}),
+      included_patients = COALESCE((SELECT included_patients FROM plan_versions WHERE id = invoices.plan_version_id), included_patients),
+      updated_at = ${now}
+    WHERE id = ${id} AND status = 'draft'`;
 }
 
 /** The id of an office's current draft monthly invoice (a scalar subquery). */

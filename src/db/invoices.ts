@@ -30,6 +30,13 @@ export const invoices = sqliteTable(
     /** True when the whole period lies in the office's trial: every line is invoiced at 0. */
     inTrial: integer("in_trial", { mode: "boolean" }).notNull().default(false),
     planVersionId: text("plan_version_id"),
+    /**
+     * Monthly invoices: the cycle's billable patients (§5.3) and the plan's free allowance, shown
+     * even when no line charges them (all within the allowance, or a trial). Kept current on the
+     * draft, frozen at the close.
+     */
+    billablePatients: integer("billable_patients").notNull().default(0),
+    includedPatients: integer("included_patients").notNull().default(0),
     subtotal: integer("subtotal").notNull().default(0),
     total: integer("total").notNull().default(0),
     amountPaid: integer("amount_paid").notNull().default(0),
@@ -77,7 +84,12 @@ export const invoices = sqliteTable(
 
 export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off"] as const;
 
-/** Aggregated invoice lines: quantities and amounts only, never a patient. */
+/**
+ * Aggregated invoice lines: quantities and amounts only, never a patient. A finalized monthly
+ * invoice has one `patients` line per tier that charges (docs/payment-plan.md §6.1): ranks
+ * `rankFrom`…`rankTo` (null: unbounded), `quantity` × `unitAmount` = `amount`. A draft keeps one
+ * running `patients` line (no unit amount) until its close.
+ */
 export const invoiceLines = sqliteTable(
   "invoice_lines",
   {
@@ -86,14 +98,19 @@ export const invoiceLines = sqliteTable(
       .notNull()
       .references(() => invoices.id, { onDelete: "cascade" }),
     kind: text("kind", { enum: invoiceLineKinds }).notNull(),
-    /** Fixed-template description (e.g. "Active patients — Mar 2026"), never free text. */
+    /** Fixed-template description (e.g. "Active patients 51–200 — Mar 2026"), never free text. */
     description: text("description").notNull(),
     /** One-off category, for `one_off` lines. */
     category: text("category"),
     /** Internal note typed by billing staff: kept here, never sent anywhere. */
     internalNote: text("internal_note"),
     quantity: integer("quantity").notNull(),
-    /** Amount of the line in minor units (tiered lines: the sum over tiers, see docs/payment-plan.md). */
+    /** Unit price in minor units of a quantity × unit line (tier lines); null for a fixed amount. */
+    unitAmount: integer("unit_amount"),
+    /** The patient ranks a tier line charges (inclusive; `rankTo` null for the unbounded tier). */
+    rankFrom: integer("rank_from"),
+    rankTo: integer("rank_to"),
+    /** Amount of the line in minor units. */
     amount: integer("amount").notNull(),
     periodStart: text("period_start"),
     periodEnd: text("period_end"),
@@ -103,25 +120,26 @@ export const invoiceLines = sqliteTable(
   (t) => [
     index("invoice_lines_invoice_ix").on(t.invoiceId, t.position),
     check("invoice_lines_quantity_ck", sql`${t.quantity} >= 0`),
+    check("invoice_lines_unit_ck", sql`${t.unitAmount} IS NULL OR (${t.unitAmount} >= 0 AND ${t.amount} = ${t.quantity} * ${t.unitAmount})`),
   ],
 );
 
 /**
- * Internal mapping of which patients a per-patient line counts. It stays inside the billing
- * database and is never sent to Stripe.
+ * Internal mapping of which patients a monthly invoice counts (its billable set, §5.3). It stays
+ * inside the billing database and is never sent to Stripe or shown.
  */
-export const invoiceLinePatients = sqliteTable(
-  "invoice_line_patients",
+export const invoicePatients = sqliteTable(
+  "invoice_patients",
   {
-    invoiceLineId: text("invoice_line_id")
+    invoiceId: text("invoice_id")
       .notNull()
-      .references(() => invoiceLines.id, { onDelete: "cascade" }),
+      .references(() => invoices.id, { onDelete: "cascade" }),
     officeId: text("office_id").notNull(),
     patientKey: text("patient_key").notNull(),
     countedAt: epochMs("counted_at").notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.invoiceLineId, t.patientKey] }),
-    index("invoice_line_patients_patient_ix").on(t.officeId, t.patientKey),
+    primaryKey({ columns: [t.invoiceId, t.patientKey] }),
+    index("invoice_patients_patient_ix").on(t.officeId, t.patientKey),
   ],
 );

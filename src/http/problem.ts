@@ -1,5 +1,30 @@
 import { z } from "@hono/zod-openapi";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { errorCodes, type ErrorCode } from "../errors";
+
+export { ApiError, errorCodes, type ErrorCode } from "../errors";
+
+/** What each domain error code is on the wire (src/errors.ts holds the codes, this layer their statuses). */
+export const problemStatus = {
+  BAD_REQUEST: 400,
+  BODY_NOT_ALLOWED: 400,
+  VALIDATION_FAILED: 400,
+  WEBHOOK_SIGNATURE_INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UPGRADE_REQUIRED: 426,
+  UNPROCESSABLE: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  STRIPE_REFUSED: 502,
+  CONFIG_INVALID: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 /**
  * The one error model of the API: RFC 9457 problem details, `application/problem+json`, with the
@@ -7,29 +32,6 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
  */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 export const PROBLEM_TYPE_BASE = "https://docs.office-billing.dev/problems/";
-
-export const errorCodes = {
-  BAD_REQUEST: { status: 400, title: "Bad request" },
-  BODY_NOT_ALLOWED: { status: 400, title: "Request body not allowed" },
-  VALIDATION_FAILED: { status: 400, title: "Validation failed" },
-  WEBHOOK_SIGNATURE_INVALID: { status: 400, title: "Webhook signature invalid" },
-  UNAUTHORIZED: { status: 401, title: "Unauthorized" },
-  FORBIDDEN: { status: 403, title: "Forbidden" },
-  NOT_FOUND: { status: 404, title: "Not found" },
-  METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
-  CONFLICT: { status: 409, title: "Conflict" },
-  PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
-  UPGRADE_REQUIRED: { status: 426, title: "Upgrade required" },
-  UNPROCESSABLE: { status: 422, title: "Unprocessable content" },
-  RATE_LIMITED: { status: 429, title: "Too many requests" },
-  INTERNAL: { status: 500, title: "Internal server error" },
-  STRIPE_REFUSED: { status: 502, title: "Payment provider refused the request" },
-  CONFIG_INVALID: { status: 500, title: "Service misconfigured" },
-  SERVICE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
-} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
-
-export type ErrorCode = keyof typeof errorCodes;
 
 export const ProblemSchema = z
   .object({
@@ -48,28 +50,9 @@ export const ProblemSchema = z
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-/** The error class every layer throws; `app.onError` turns it into problem+json. */
-export class ApiError extends Error {
-  readonly code: ErrorCode;
-  readonly status: ContentfulStatusCode;
-  readonly errors?: { path: string; message: string }[];
-  readonly headers?: Record<string, string>;
-  constructor(
-    code: ErrorCode,
-    detail: string,
-    opts: { errors?: { path: string; message: string }[]; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
-    super(detail, { cause: opts.cause });
-    this.name = "ApiError";
-    this.code = code;
-    this.status = errorCodes[code].status;
-    this.errors = opts.errors;
-    this.headers = opts.headers;
-  }
-}
-
 export function problemBody(code: ErrorCode, detail: string, requestId: string, errors?: Problem["errors"]): Problem {
-  const { status, title } = errorCodes[code];
+  const { title } = errorCodes[code];
+  const status = problemStatus[code];
   return {
     type: PROBLEM_TYPE_BASE + code.toLowerCase(),
     title,
@@ -100,7 +83,7 @@ export function problemResponses<S extends ContentfulStatusCode>(...statuses: S[
     statuses.map((s) => [
       s,
       {
-        description: Object.values(errorCodes).find((e) => e.status === s)?.title ?? "Error",
+        description: (Object.keys(problemStatus) as ErrorCode[]).map((code) => (problemStatus[code] === s ? errorCodes[code].title : null)).find((t) => t !== null) ?? "Error",
         content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
       },
     ]),

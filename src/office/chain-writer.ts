@@ -3,6 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { auditLog } from "../db/audit";
 import { dbErrorMatches } from "../db/errors";
+import { ApiError } from "../errors";
 import {
   checkpointMac,
   contentOf,

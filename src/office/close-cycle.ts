@@ -1,10 +1,11 @@
 import { eq, or, sql } from "drizzle-orm";
 import { planClose, type CycleBill, type PatientEvent, type PricedVersion } from "../billing/billable";
-import { type Cycle } from "../billing/calendar";
-import { lineDescriptions } from "../billing/invoice";
+import { localDate, type Cycle } from "../billing/calendar";
+import { feeLineStart, lineDescriptions } from "../billing/invoice";
+import { clearDraftLines, tierLineStatements } from "./invoice-lines";
 import type { Database } from "../db/client";
 import { retotalInvoice } from "../db/billing-sql";
-import { invoiceLinePatients, invoiceLines, invoices } from "../db/invoices";
+import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { offices, type OfficeStatus } from "../db/offices";
 import { patientEvents } from "../db/patients";
 import { planVersions } from "../db/plans";
@@ -97,57 +98,71 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
   const currency = nextVersion.currency;
   const finalizedByThisClose = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.finalizedAt} = ${now})`;
   const statements: ReturnType<Database["run"]>[] = [];
-  const mapKeys = (lineId: ReturnType<typeof sql> | string, keys: string[], when: ReturnType<typeof sql>) => {
+  const mapKeys = (invoiceId: string, keys: string[], when: ReturnType<typeof sql>) => {
     for (let i = 0; i < keys.length; i += KEYS_PER_INSERT) {
       const values = sql.join(
         keys.slice(i, i + KEYS_PER_INSERT).map((k) => sql`(${k})`),
         sql`, `,
       );
       statements.push(
-        db.run(sql`INSERT INTO ${invoiceLinePatients} (invoice_line_id, office_id, patient_key, counted_at)
-          SELECT ${lineId}, ${office.id}, v.column1, ${now} FROM (VALUES ${values}) v WHERE ${when}`),
+        db.run(sql`INSERT INTO ${invoicePatients} (invoice_id, office_id, patient_key, counted_at)
+          SELECT ${invoiceId}, ${office.id}, v.column1, ${now} FROM (VALUES ${values}) v WHERE ${when}`),
       );
     }
   };
+  const tierLines = (invoiceId: string, bill: CycleBill, when: ReturnType<typeof sql>) =>
+    statements.push(...tierLineStatements(db, invoiceId, bill.cycle, bill.tiers, bill.includedPatients, when));
+  const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, office.timeZone) : null;
 
-  // 1. The draft: its patients line is the rule's answer for its cycle, priced with its version.
+  // 1. The draft: its patients lines are the rule's answer for its cycle, priced with its version;
+  // its running count gives way to the tier lines, and no zero-amount line is kept (§6.1).
   const [first, ...missed] = outcome.closed as [CycleBill, ...CycleBill[]];
   const draftIsOpen = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.status} = 'draft')`;
-  const draftPatientsLine = sql`(SELECT id FROM ${invoiceLines} WHERE invoice_id = ${draft.id} AND kind = 'patients')`;
-  statements.push(db.run(sql`DELETE FROM ${invoiceLinePatients} WHERE invoice_line_id = ${draftPatientsLine} AND ${draftIsOpen}`));
-  mapKeys(draftPatientsLine, first.patientKeys, draftIsOpen);
-  const firstAmount = draft.inTrial ? 0 : first.patientsAmount;
+  const firstBill = draft.inTrial ? { ...first, tiers: [], patientsAmount: 0 } : first;
+  statements.push(db.run(sql`DELETE FROM ${invoicePatients} WHERE invoice_id = ${draft.id} AND ${draftIsOpen}`));
+  mapKeys(draft.id, first.patientKeys, draftIsOpen);
+  statements.push(clearDraftLines(db, draft.id, draftIsOpen));
+  tierLines(draft.id, firstBill, draftIsOpen);
   statements.push(
-    db.run(sql`UPDATE ${invoiceLines} SET quantity = ${first.quantity}, amount = ${firstAmount} WHERE id = ${draftPatientsLine} AND ${draftIsOpen}`),
+    db.run(sql`UPDATE ${invoices} SET billable_patients = ${first.quantity}, included_patients = ${first.includedPatients} WHERE id = ${draft.id} AND status = 'draft'`),
     db.run(retotalInvoice(draft.id, now)),
     db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
       paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}
       WHERE id = ${draft.id} AND status = 'draft'`),
   );
-  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstAmount;
+  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstBill.patientsAmount;
 
   // 2. Each missed cycle, finalized at once, then the open cycle's draft: all only if step 1 ran.
   const insertInvoice = (bill: CycleBill, finalize: boolean) => {
     const id = newId("inv");
-    const patientsLineId = newId("il");
     const total = bill.patientsAmount + bill.baseFee;
     const status = finalize ? (total === 0 ? "paid" : "open") : "draft";
     const exists = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${id})`;
     statements.push(
-      db.run(sql`INSERT INTO ${invoices} (id, office_id, kind, status, currency, period_start, period_end, period_start_at, period_end_at, in_trial, plan_version_id, subtotal, total, finalized_at, paid_at, updated_at)
+      db.run(sql`INSERT INTO ${invoices} (id, office_id, kind, status, currency, period_start, period_end, period_start_at, period_end_at, in_trial, plan_version_id,
+          billable_patients, included_patients, subtotal, total, finalized_at, paid_at, updated_at)
         SELECT ${id}, ${office.id}, 'monthly', ${status}, ${currency}, ${bill.cycle.start}, ${bill.cycle.end}, ${bill.startAt}, ${bill.endAt}, ${bill.inTrial ? 1 : 0}, ${bill.versionId},
-          ${total}, ${total}, ${finalize ? now : null}, ${finalize && total === 0 ? now : null}, ${now}
+          ${bill.quantity}, ${bill.includedPatients}, ${total}, ${total}, ${finalize ? now : null}, ${finalize && total === 0 ? now : null}, ${now}
         WHERE ${finalizedByThisClose}`),
-      db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-        SELECT ${patientsLineId}, ${id}, 'patients', ${lineDescriptions.patients(bill.cycle.start)}, ${bill.quantity}, ${bill.patientsAmount}, ${bill.cycle.start}, ${bill.cycle.end}, 0 WHERE ${exists}`),
     );
-    if (nextVersion.baseFee > 0) {
+    if (finalize) tierLines(id, bill, exists);
+    else {
+      // The open cycle's draft keeps a running count until its own close.
       statements.push(
         db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
-          SELECT ${newId("il")}, ${id}, 'base_fee', ${lineDescriptions.baseFee(bill.cycle.start)}, 1, ${bill.baseFee}, ${bill.cycle.start}, ${bill.cycle.end}, 1 WHERE ${exists}`),
+          SELECT ${newId("il")}, ${id}, 'patients', ${lineDescriptions.patients(bill.cycle.start)}, ${bill.quantity}, ${bill.patientsAmount}, ${bill.cycle.start}, ${bill.cycle.end}, 0 WHERE ${exists}`),
       );
     }
-    mapKeys(patientsLineId, bill.patientKeys, exists);
+    // The draft keeps its fee line even at 0 (a plan change may reprice it); a finalized invoice
+    // has no zero-amount line. A fee prorated by a trial's end shows the days it bills.
+    if (nextVersion.baseFee > 0 && (!finalize || bill.baseFee > 0)) {
+      const feeStart = feeLineStart(bill.cycle, { officeStart: bill.cycle.start, trialEnd });
+      statements.push(
+        db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+          SELECT ${newId("il")}, ${id}, 'base_fee', ${lineDescriptions.baseFee(bill.cycle.start)}, 1, ${bill.baseFee}, ${feeStart}, ${bill.cycle.end}, 1 WHERE ${exists}`),
+      );
+    }
+    mapKeys(id, bill.patientKeys, exists);
     return { id, total };
   };
   const missedIds = missed.map((bill) => ({ bill, ...insertInvoice(bill, true) }));

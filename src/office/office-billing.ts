@@ -1,11 +1,12 @@
 import { asc, eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { invoiceLines, invoices } from "../db/invoices";
+import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
+import { patientTierLines } from "../billing/invoice";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
@@ -15,11 +16,13 @@ import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { answerFrom, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
+import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
+import { patientEvents, patients } from "../db/patients";
+import { advancePatientKey } from "../security/crypto";
 import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
-import { loadConfig } from "../config";
+import { currentPatientKeyVersion, loadConfig, patientKeyChain } from "../config";
 import { auditKeyring, dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
 import { StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
@@ -35,6 +38,9 @@ export type OfficeObjectInfo = {
 /** Who asked, for the audit entry the operation writes with its change. */
 export type Actor = { actorSub: string; actorRole: string; requestId: string };
 
+/** Pseudonyms (or events) rewritten per statement by a patient key rotation. */
+const REKEY_CHUNK = 200;
+
 /** A close catches up at most this many missed cycles in one call (three years). */
 const MAX_CYCLES_PER_CLOSE = 36;
 
@@ -42,7 +48,8 @@ const MAX_CYCLES_PER_CLOSE = 36;
 export type UpcomingInvoice = {
   office: { id: string; status: string; cancelAtPeriodEnd: boolean };
   invoice: typeof invoices.$inferSelect;
-  lines: (typeof invoiceLines.$inferSelect)[];
+  /** The lines the close would leave: tier lines (no id yet) in place of the running count, no zero-amount line. */
+  lines: (Omit<typeof invoiceLines.$inferSelect, "id"> & { id: string | null })[];
   patients: { billable: number; included: number; tiers: TierCharge[] };
   next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
   statusAfterClose: string;
@@ -123,9 +130,10 @@ export class OfficeBilling extends SerializedObject {
    * request is a conflict. Everything is decided and written in one batch with its audit entry;
    * a repeated key is answered from this object's store without touching the database.
    */
-  async patientEvent(officeId: string, input: PatientEventInput, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
-    const action = `patient.${input.kind}`;
+  async patientEvent(officeId: string, request: PatientEventRequest, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
+    const action = `patient.${request.kind}`;
     return this.exclusive(officeId, action, async () => {
+      const input = await this.recordedEvent(officeId, request);
       const stored = this.#idempotency.get(input.idempotencyKeyHash);
       if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
 
@@ -150,12 +158,106 @@ export class OfficeBilling extends SerializedObject {
       }
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       const recorded = answerRows(results)[0];
+      if (!recorded && input.occurredAt < earliestEventAt(office.billingStart)) {
+        const earliest = new Date(earliestEventAt(office.billingStart)).toISOString();
+        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("VALIDATION_FAILED", `The event time lies before this office's window: events may be dated from ${earliest} (${EVENT_WINDOW_DAYS} days before its first day).`, { errors: [{ path: "occurredAt", message: `must not be before ${earliest}` }] }));
+      }
       if (!recorded) {
         return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
       }
       const answer = answerFrom(recorded);
       this.#idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
       return { answer, replayed: false };
+    });
+  }
+
+  /**
+   * The version of the office's stored pseudonyms: read once per instance, then kept, since only
+   * this object (the office's single writer) changes it (`rekeyPatients`).
+   */
+  #patientKeyVersion: number | undefined;
+
+  private async patientKeyVersion(officeId: string): Promise<number | null> {
+    if (this.#patientKeyVersion !== undefined) return this.#patientKeyVersion;
+    const [row] = await this.db.select({ version: offices.patientKeyVersion }).from(offices).where(eq(offices.id, officeId));
+    if (row) this.#patientKeyVersion = row.version;
+    return row ? row.version : null;
+  }
+
+  /** The route's version-1 pseudonym carried to the office's version, and the event's request hash. */
+  private async recordedEvent(officeId: string, request: PatientEventRequest): Promise<PatientEventInput> {
+    const chain = patientKeyChain(loadConfig(this.env));
+    const version = (await this.patientKeyVersion(officeId)) ?? 1; // no office: the batch answers 404
+    if (version > chain.length + 1) {
+      console.error(JSON.stringify({ level: "error", msg: "office pseudonyms are under a patient key version this deployment lacks", officeId, version }));
+      throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
+    }
+    const patientKey = await advancePatientKey(chain, request.rootPatientKey, 1, version);
+    return {
+      kind: request.kind,
+      patientKey,
+      occurredAt: request.occurredAt,
+      idempotencyKeyHash: request.idempotencyKeyHash,
+      requestHash: await eventRequestHash(request.kind, patientKey, request.occurredAt),
+    };
+  }
+
+  /**
+   * Moves every pseudonym of this office (patients, patient_events, invoice_patients) from the
+   * office's version to the current one (PATIENT_KEY_CHAIN), deriving each new pseudonym from
+   * the stored one, and recomputes the events' request hashes, in one transaction with the new
+   * version and the audit entry: events queue behind it in this object, so none is lost or
+   * recorded under a stale version. Re-running it for a rotated office does nothing. Audit
+   * entries already written keep the pseudonym they were written with (the chain is append-only).
+   */
+  async rekeyPatients(officeId: string, actor: Actor): Promise<OfficeResult<{ fromVersion: number; toVersion: number; patients: number; events: number }>> {
+    return this.exclusive(officeId, "patient_keys.rotate", async () => {
+      const chain = patientKeyChain(loadConfig(this.env));
+      const target = chain.length + 1;
+      this.#patientKeyVersion = undefined; // read afresh: this is the moment it changes
+      const from = await this.patientKeyVersion(officeId);
+      if (from === null) throw new ApiError("NOT_FOUND", "No such office.");
+      if (from > target) throw new ApiError("SERVICE_UNAVAILABLE", "This office's pseudonyms are under a patient key version this deployment lacks.");
+      if (from === target) return { fromVersion: from, toVersion: target, patients: 0, events: 0 };
+
+      const [keyRows, eventRows] = await this.db.batch([
+        this.db.all<{ key: string }>(sql`SELECT patient_key AS key FROM ${patients} WHERE office_id = ${officeId}
+          UNION SELECT patient_key FROM ${patientEvents} WHERE office_id = ${officeId}
+          UNION SELECT patient_key FROM ${invoicePatients} WHERE office_id = ${officeId}`),
+        this.db.select({ id: patientEvents.id, kind: patientEvents.kind, eventAt: patientEvents.eventAt, patientKey: patientEvents.patientKey }).from(patientEvents).where(eq(patientEvents.officeId, officeId)),
+      ]);
+      const next = new Map<string, string>();
+      for (const { key } of keyRows) next.set(key, await advancePatientKey(chain, key, from, target));
+      const stillAt = sql`(SELECT patient_key_version FROM ${offices} WHERE id = ${officeId}) = ${from}`;
+      const statements: BatchItem<"sqlite">[] = [];
+      const pairs = [...next];
+      for (let i = 0; i < pairs.length; i += REKEY_CHUNK) {
+        const values = sql.join(pairs.slice(i, i + REKEY_CHUNK).map(([old, key]) => sql`(${old}, ${key})`), sql`, `);
+        for (const table of [patients, invoicePatients]) {
+          statements.push(this.db.run(sql`WITH m(old, key) AS (VALUES ${values})
+            UPDATE ${table} SET patient_key = (SELECT key FROM m WHERE m.old = ${table}.patient_key)
+            WHERE office_id = ${officeId} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
+        }
+      }
+      for (let i = 0; i < eventRows.length; i += REKEY_CHUNK) {
+        const rows = await Promise.all(
+          eventRows.slice(i, i + REKEY_CHUNK).map(async (e) => {
+            const key = next.get(e.patientKey)!;
+            return sql`(${e.id}, ${key}, ${await eventRequestHash(e.kind, key, e.eventAt)})`;
+          }),
+        );
+        statements.push(this.db.run(sql`WITH m(id, key, hash) AS (VALUES ${sql.join(rows, sql`, `)})
+          UPDATE ${patientEvents} SET patient_key = (SELECT key FROM m WHERE m.id = ${patientEvents}.id), request_hash = (SELECT hash FROM m WHERE m.id = ${patientEvents}.id)
+          WHERE office_id = ${officeId} AND id IN (SELECT id FROM m) AND ${stillAt}`));
+      }
+      statements.push(this.db.run(sql`UPDATE ${offices} SET patient_key_version = ${target} WHERE id = ${officeId} AND patient_key_version = ${from}`));
+      await this.write<unknown[]>(officeId, () => statements, [
+        { ...actor, action: "patient_keys.rotate", outcome: "succeeded", officeId, targetIds: [officeId], details: { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length } },
+      ]);
+      this.#patientKeyVersion = target;
+      // Replays of earlier events are answered from the database from now on (their hashes moved).
+      this.#idempotency.forgetPatientEvents();
+      return { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length };
     });
   }
 
@@ -179,7 +281,7 @@ export class OfficeBilling extends SerializedObject {
         }
       }
       const now = clock.now();
-      const plan = onboardingStatements(this.db, officeId, input, now);
+      const plan = onboardingStatements(this.db, officeId, input, now, currentPatientKeyVersion(loadConfig(this.env)));
       const results = await this.write<unknown[]>(
         officeId,
         () => plan.statements,
@@ -263,7 +365,7 @@ export class OfficeBilling extends SerializedObject {
   async previewUpcoming(officeId: string, actor: Actor): Promise<OfficeResult<UpcomingInvoice>> {
     return this.exclusive(officeId, "invoice.upcoming", async () => {
       const reads = closeReads(this.db, officeId);
-      const lineRows = this.db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${currentDraftId(officeId)}`).orderBy(asc(invoiceLines.position));
+      const lineRows = this.db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${currentDraftId(officeId)}`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom));
       const results = await this.write<unknown[]>(
         officeId,
         () => [...reads, lineRows],
@@ -279,9 +381,20 @@ export class OfficeBilling extends SerializedObject {
       // The close of the current cycle, due at its end: exactly one cycle closed, the next opened.
       const plan = closeStatements(this.db, { ...state, office, draft }, office.cycleEndAt, clock.now());
       const bill = plan.closed[0]!;
-      const patientsAmount = draft.inTrial ? 0 : bill.patientsAmount;
       const draftVersion = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId)!;
-      const shown = lines.map((l) => (l.kind === "patients" ? { ...l, quantity: bill.quantity, amount: patientsAmount } : l));
+      const tierLines = patientTierLines(bill.cycle.start, draft.inTrial ? [] : bill.tiers, bill.includedPatients).map((t) => ({
+        id: null,
+        invoiceId: draft.id,
+        createdAt: draft.updatedAt,
+        kind: "patients" as const,
+        category: null,
+        internalNote: null,
+        periodStart: bill.cycle.start,
+        periodEnd: bill.cycle.end,
+        position: 0,
+        ...t,
+      }));
+      const shown = [...tierLines, ...lines.filter((l) => l.kind !== "patients" && l.amount !== 0)];
       const total = bill.total;
       const next = plan.opened;
       const nextVersion = next ? state.versions.find((v) => v.id === next.versionId) : undefined;

@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { cycleContaining, startOfLocalDay, type LocalDate } from "../billing/calendar";
-import { baseFeeFor, lineDescriptions, trialEndDate, whollyInTrial } from "../billing/invoice";
+import { baseFeeFor, feeLineStart, lineDescriptions, trialEndDate, whollyInTrial } from "../billing/invoice";
 import type { Database } from "../db/client";
 import { retotalInvoice } from "../db/billing-sql";
 import { invoiceLines, invoices } from "../db/invoices";
@@ -36,7 +36,8 @@ export function sameOnboarding(office: typeof offices.$inferSelect, input: Onboa
  * cycle, that cycle's draft invoice (patients line and base-fee line), and, when the plan has a
  * setup fee, the setup-fee invoice finalized at once. One batch.
  */
-export function onboardingStatements(db: Database, officeId: string, input: OnboardingInput, now: number) {
+/** `patientKeyVersion`: the current pseudonym version (a new office has no rows under an older one). */
+export function onboardingStatements(db: Database, officeId: string, input: OnboardingInput, now: number, patientKeyVersion = 1) {
   const { planVersion: pv, timeZone: tz } = input;
   const cycle = cycleContaining(input.startsOn, input.billingAnchorDay);
   const trialEnd = trialEndDate(input.startsOn, pv.trialDays);
@@ -46,6 +47,7 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
   const statements = [
     db.insert(offices).values({
       id: officeId,
+      patientKeyVersion,
       legalName: input.legalName,
       billingEmail: input.billingEmail,
       timeZone: tz,
@@ -71,6 +73,7 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
       periodEndAt: startOfLocalDay(cycle.end, tz),
       inTrial,
       planVersionId: pv.id,
+      includedPatients: pv.includedPatients,
       updatedAt: now,
     }),
     db.insert(invoiceLines).values([
@@ -84,7 +87,8 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
               description: lineDescriptions.baseFee(cycle.start),
               quantity: 1,
               amount: baseFeeFor(cycle, pv.baseFee, { officeStart: input.startsOn, trialEnd }),
-              periodStart: cycle.start,
+              // A prorated first cycle's fee shows the days it bills (§6.5).
+              periodStart: feeLineStart(cycle, { officeStart: input.startsOn, trialEnd }),
               periodEnd: cycle.end,
               position: 1,
             },

@@ -21,7 +21,7 @@ export function readQueries(db: Database, officeId: string, read: OfficeRead) {
       return [office] as const;
     case "usage": {
       const draft = sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
-      return [office, db.select().from(invoices).where(sql`${invoices.id} = ${draft}`), db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`).orderBy(asc(invoiceLines.position))] as const;
+      return [office, db.select().from(invoices).where(sql`${invoices.id} = ${draft}`), db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom))] as const;
     }
     case "invoices": {
       const filters: SQL[] = [eq(invoices.officeId, officeId)];
@@ -36,7 +36,7 @@ export function readQueries(db: Database, officeId: string, read: OfficeRead) {
       return [
         office,
         db.select().from(invoices).where(and(eq(invoices.id, read.invoiceId), eq(invoices.officeId, officeId))),
-        db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${read.invoiceId} AND ${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`).orderBy(asc(invoiceLines.position)),
+        db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${read.invoiceId} AND ${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
       ] as const;
   }
 }

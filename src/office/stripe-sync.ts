@@ -1,3 +1,4 @@
+import { startOfLocalDay } from "../billing/calendar";
 import { asc, eq, sql, type SQL } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { BatchItem } from "drizzle-orm/batch";
@@ -12,10 +13,10 @@ import { webhookEvents } from "../db/webhook-events";
 import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus } from "../billing/payments";
 import type { StripeEvent } from "../stripe/webhooks";
 import type { Env } from "../env";
-import { ApiError } from "../http/problem";
-import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
-import { lookupIndex } from "../security/crypto";
-import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { ApiError } from "../errors";
+import { dataKeyring, encryptedColumns, indexIn, openReference, sealReference } from "../security/data-keys";
+import { lookupIndexes } from "../security/crypto";
+import { backoffDelay, paymentIntentOfCharge, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import type { AuditInput } from "./chain-writer";
 import * as clock from "../clock";
@@ -55,7 +56,7 @@ export function workReads(db: Database, officeId: string) {
       .select()
       .from(invoiceLines)
       .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`)
-      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position)),
+      .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
     db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
     db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
     db
@@ -383,8 +384,8 @@ export class StripeOutbox {
     if (!stripeInvoiceId) return null;
     const db = this.host.db;
     const ring = await dataKeyring(this.host.config);
-    const index = await lookupIndex(ring, "stripe_invoice", stripeInvoiceId);
-    const [row] = await db.select().from(invoices).where(sql`${invoices.stripeInvoiceIndex} = ${index} AND ${invoices.officeId} = ${this.host.officeId}`);
+    const indexes = await lookupIndexes(ring, "stripe_invoice", stripeInvoiceId);
+    const [row] = await db.select().from(invoices).where(sql`${indexIn(invoices.stripeInvoiceIndex, indexes)} AND ${invoices.officeId} = ${this.host.officeId}`);
     if (!row) return null;
     if ((hints.invoiceRef ?? []).some((ref) => ref !== undefined && ref !== row.id)) return { mismatch: "invoice_ref" };
     return { invoice: row };
@@ -499,14 +500,18 @@ export class StripeOutbox {
     if (event.type === "charge.refunded") {
       const refundsOf = (obj.refunds as { data?: { id?: unknown; metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
       const chargeMetadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
-      const stripeInvoiceId = typeof obj.invoice === "string" ? obj.invoice : obj.invoice && typeof obj.invoice === "object" && typeof (obj.invoice as { id?: unknown }).id === "string" ? (obj.invoice as { id: string }).id : null;
+      // A charge does not name its invoice in this API version: the invoice whose payment is the
+      // charge's payment intent, as Stripe lists it, is the one (read from Stripe, not the event's word).
+      const paymentIntentId = paymentIntentOfCharge(obj);
+      const stripeInvoiceId = paymentIntentId ? await this.gateway(work, [], requestId).invoiceOfPaymentIntent(paymentIntentId) : null;
       const hints = { invoiceRef: [chargeMetadata.invoice_ref, ...refundsOf.map((r) => r.metadata?.invoice_ref)], officeRef: chargeMetadata.office_ref };
-      // The invoice through the charge's Stripe invoice id we stored; else through a refund of ours
-      // listed on the charge (its Stripe id stored when we made it). Metadata only has to agree.
+      // The invoice through that Stripe invoice id (stored by us); else through a refund of ours
+      // listed on the charge, when an event carries them (its Stripe id stored when we made it).
+      // Metadata only has to agree.
       let bound = await this.bindInvoice(stripeInvoiceId, hints);
       if (!bound && !stripeInvoiceId) {
         const ring = await dataKeyring(this.host.config);
-        const indexes = await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndex(ring, "stripe_refund", r.id as string)));
+        const indexes = (await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndexes(ring, "stripe_refund", r.id as string)))).flat();
         const [row] = indexes.length === 0 ? [] : await db
           .select()
           .from(invoices)
@@ -554,9 +559,9 @@ export class StripeOutbox {
     }
     if (event.type === "customer.deleted") {
       const ring = await dataKeyring(this.host.config);
-      const index = typeof obj.id === "string" ? await lookupIndex(ring, "stripe_customer", obj.id) : "";
+      const indexes = typeof obj.id === "string" ? await lookupIndexes(ring, "stripe_customer", obj.id) : [""];
       return this.finishEvent(event, "processed", { customerCleared: true }, [
-        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${clock.now()} WHERE id = ${this.host.officeId} AND stripe_customer_index = ${index}`),
+        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${clock.now()} WHERE id = ${this.host.officeId} AND ${indexIn("stripe_customer_index", indexes)}`),
       ]);
     }
     return this.finishEvent(event, "ignored", { error: "unhandled_type" });
@@ -733,7 +738,12 @@ export class StripeOutbox {
         id: l.id,
         description: l.description,
         amount: l.amount,
-        ...(invoice.kind === "monthly" && invoice.periodStartAt && invoice.periodEndAt ? { periodStartAt: invoice.periodStartAt, periodEndAt: invoice.periodEndAt } : {}),
+        quantity: l.quantity,
+        unitAmount: l.unitAmount,
+        // Each line's own period (a prorated fee's billed days), as local midnights in the office's zone.
+        ...(invoice.kind === "monthly" && l.periodStart && l.periodEnd
+          ? { periodStartAt: startOfLocalDay(l.periodStart, work.office.timeZone), periodEndAt: startOfLocalDay(l.periodEnd, work.office.timeZone) }
+          : {}),
       })),
     };
   }

@@ -6,8 +6,10 @@ import { repricePatientsLine, retotalInvoice } from "../db/billing-sql";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { planVersions } from "../db/plans";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
+import { tieredAmount } from "../billing/pricing";
+import { clearDraftLines, tierLineStatements } from "./invoice-lines";
 
 export type SubscriptionChange =
   | { type: "plan"; planVersionId: string; when: "next_cycle" | "immediately" }
@@ -72,9 +74,16 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
     // period ends with them (§6.9): at the end of the day of the cancellation, or the cycle's end.
     if (draft) {
       const until = [[addDays(today, 1), cycle.end].sort()[0]!, cycle.start].sort()[1]!;
+      const version = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId);
+      if (!version) throw new Error("plan version of the draft not found");
+      const billable = state.lines.find((l) => l.kind === "patients")?.quantity ?? 0;
+      const tiers = tieredAmount(billable, version.tiers, version.includedPatients);
+      const draftIsOpen = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${draft.id} AND ${invoices.status} = 'draft')`;
       statements.push(
         ...cutFeeLines(until),
-        db.run(sql`UPDATE ${invoiceLines} SET period_end = ${until} WHERE invoice_id = ${draft.id} AND kind = 'patients' AND period_end > ${until}`),
+        // The running count gives way to tier lines for the days used (§6.1), no zero-amount line.
+        clearDraftLines(db, draft.id, draftIsOpen),
+        ...(draft.inTrial ? [] : tierLineStatements(db, draft.id, { start: cycle.start, end: until }, tiers.tiers, version.includedPatients, draftIsOpen)),
         db.run(sql`UPDATE ${invoices} SET period_end = ${until}, period_end_at = ${startOfLocalDay(until, office.timeZone)} WHERE id = ${draft.id} AND status = 'draft' AND period_end > ${until}`),
         db.run(retotalInvoice(draft.id, now)),
         db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},

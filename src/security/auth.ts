@@ -1,12 +1,28 @@
-import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config";
-import type { AppEnv } from "../http/context";
-import { ApiError } from "../http/problem";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
 import { auditor } from "./audit";
-import { limitToken, refuse } from "./refusals";
+import { limitToken, refuse, type RefusalRequest } from "./refusals";
 import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
+
+/**
+ * What authentication needs of a request, structurally (Hono's context satisfies it): the auth
+ * layer does not import the HTTP layer's context type, so dependencies keep pointing down.
+ */
+export type AuthRequest = RefusalRequest & {
+  env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">;
+  var: { requestId: string; config: Config };
+  req: { header(name: string): string | undefined; method: string; url: string };
+  set(key: "principal", value: Principal): void;
+};
+
+/** What authorization needs: the authenticated principal and where to audit a denial. */
+export type AuthorizedRequest = {
+  env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">;
+  var: { requestId: string; principal: Principal };
+};
 
 const REALM = "office-billing";
 
@@ -25,7 +41,7 @@ export function verifyOptions(config: Config) {
     issuer: config.AUTH_ISSUER,
     audience: config.AUTH_AUDIENCE,
     devSecret: devTokens ? config.AUTH_DEV_SECRET : undefined,
-    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL) : undefined,
+    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL, { maxStaleSeconds: config.JWKS_MAX_STALE_SECONDS }) : undefined,
   };
 }
 
@@ -35,8 +51,8 @@ export function verifyOptions(config: Config) {
  * client address, reason and minute and written off the request path (security/refusals.ts).
  * Refusals are limited per client address, authenticated requests per token: 429 past the limit.
  */
-export function authenticate(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+export function authenticate() {
+  return async (c: AuthRequest, next: () => Promise<void>): Promise<void> => {
     const header = c.req.header("authorization");
     const match = header ? /^Bearer ([A-Za-z0-9_\-.=+/]+)$/i.exec(header.trim()) : null;
     let reason: string;
@@ -92,7 +108,7 @@ export type Access = {
  * office that does not exist (no enumeration). Denials are audited here; an allowed operation
  * records its own audit entry with its outcome.
  */
-export async function authorize(c: Context<AppEnv>, access: Access): Promise<Principal> {
+export async function authorize(c: AuthorizedRequest, access: Access): Promise<Principal> {
   const principal = c.var.principal;
   const audit = auditor(c.env, principal, c.var.requestId);
   const denied = { action: access.action, outcome: "denied" as const, targetIds: access.targetIds ?? [] };

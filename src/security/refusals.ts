@@ -1,6 +1,5 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../http/context";
-import { ApiError } from "../http/problem";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
 import { PLATFORM_CHAIN } from "./audit-chain";
 import { sha256Hex } from "./crypto";
 
@@ -15,21 +14,32 @@ export type RateLimitBinding = { limit(options: { key: string }): Promise<{ succ
 /** Seconds until a limited client may try again: the longest window of the two limiters (wrangler.toml). */
 export const RATE_LIMIT_RETRY_AFTER_S = 60;
 
+/**
+ * What flood control needs of a request, structurally (Hono's context satisfies it): the
+ * security layer does not import the HTTP layer's context type.
+ */
+export type RefusalRequest = {
+  env: Pick<Env, "PLATFORM_AUDIT" | "REFUSED_RATE_LIMITER" | "TOKEN_RATE_LIMITER">;
+  var: { requestId: string };
+  req: { header(name: string): string | undefined };
+  executionCtx: { waitUntil(promise: Promise<unknown>): void };
+};
+
 /** The caller's address as Cloudflare's edge saw it (never a header the client sets). */
-export const clientAddress = (c: Context<AppEnv>) => c.req.header("cf-connecting-ip") ?? "unknown";
+export const clientAddress = (c: RefusalRequest) => c.req.header("cf-connecting-ip") ?? "unknown";
 
 function limited(): ApiError {
   return new ApiError("RATE_LIMITED", "Too many requests; retry after the time in Retry-After.", { headers: { "Retry-After": String(RATE_LIMIT_RETRY_AFTER_S) } });
 }
 
 /** True when this address is over its budget of refused or unauthenticated requests. */
-export async function refusedOverLimit(c: Context<AppEnv>): Promise<boolean> {
+export async function refusedOverLimit(c: RefusalRequest): Promise<boolean> {
   const { success } = await (c.env.REFUSED_RATE_LIMITER as RateLimitBinding).limit({ key: `addr:${clientAddress(c)}` });
   return !success;
 }
 
 /** Throws 429 when this token is over its budget. The key is the token's SHA-256, never the token. */
-export async function limitToken(c: Context<AppEnv>, token: string): Promise<void> {
+export async function limitToken(c: RefusalRequest, token: string): Promise<void> {
   const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: `tok:${await sha256Hex(token)}` });
   if (!success) throw limited();
 }
@@ -51,7 +61,7 @@ export function countRefusal(into: RefusalCount | undefined, r: Refusal): Refusa
 }
 
 /** Hands a refusal to the platform writer after the response (no state shared between requests). */
-function handOver(c: Context<AppEnv>, r: Refusal) {
+function handOver(c: RefusalRequest, r: Refusal) {
   const stub = c.env.PLATFORM_AUDIT.get(c.env.PLATFORM_AUDIT.idFromName(PLATFORM_CHAIN));
   c.executionCtx.waitUntil(
     stub.refused([countRefusal(undefined, r)]).then(
@@ -68,7 +78,7 @@ function handOver(c: Context<AppEnv>, r: Refusal) {
  * response, which only counts it in its window (its own storage) and appends one aggregated entry
  * per source, action and reason when the window ends. Then, if the address is over its budget, 429.
  */
-export async function refuse(c: Context<AppEnv>, refusal: Omit<Refusal, "source" | "requestId">, error: ApiError): Promise<never> {
+export async function refuse(c: RefusalRequest, refusal: Omit<Refusal, "source" | "requestId">, error: ApiError): Promise<never> {
   const over = await refusedOverLimit(c);
   handOver(c, { ...refusal, reason: over ? "rate limited" : refusal.reason, source: clientAddress(c), requestId: c.var.requestId });
   throw over ? limited() : error;

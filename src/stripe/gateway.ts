@@ -2,12 +2,12 @@ import type Stripe from "stripe";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { stripeRequests } from "../db/stripe-requests";
-import { ApiError } from "../http/problem";
+import { ApiError } from "../errors";
 import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 
 export type GatewayDeps = {
@@ -32,7 +32,8 @@ export type InvoiceForStripe = {
   currency: string;
   periodStart: string;
   periodEnd: string;
-  lines: { id: string; description: string; amount: number; periodStartAt?: number; periodEndAt?: number }[];
+  /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
+  lines: { id: string; description: string; amount: number; quantity: number; unitAmount: number | null; periodStartAt?: number; periodEndAt?: number }[];
 };
 
 /** What the gateway reports of a Stripe invoice (for reconciliation and refunds). */
@@ -87,16 +88,20 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number): nu
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Stripe's `expand[]` list has a payment's intent either as an id or as an object. */
+/** The payment intent of an invoice's successful payment, from its `payments` (read with `expand: ["payments"]`). */
 function paymentIntentOf(invoice: Stripe.Invoice): string | null {
-  const payments = (invoice as unknown as { payments?: { data?: { status?: string; payment?: { payment_intent?: string | { id: string } | null } }[] } }).payments?.data ?? [];
-  for (const p of payments) {
-    if (p.status && p.status !== "paid") continue;
-    const pi = p.payment?.payment_intent;
+  for (const p of invoice.payments?.data ?? []) {
+    if (p.status !== "paid") continue;
+    const pi = p.payment.payment_intent;
     if (pi) return typeof pi === "string" ? pi : pi.id;
   }
-  const legacy = (invoice as unknown as { payment_intent?: string | { id: string } | null }).payment_intent;
-  return legacy ? (typeof legacy === "string" ? legacy : legacy.id) : null;
+  return null;
+}
+
+/** The payment intent of a charge (as an event carries it), or null. */
+export function paymentIntentOfCharge(charge: Record<string, unknown>): string | null {
+  const pi = (charge as Partial<Pick<Stripe.Charge, "payment_intent">>).payment_intent;
+  return typeof pi === "string" ? pi : (pi?.id ?? null);
 }
 
 /**
@@ -182,7 +187,7 @@ export function stripeGateway(deps: GatewayDeps) {
         continue;
       }
       calls++;
-      await record("succeeded", { httpStatus: 200, stripeIds: [result.id] });
+      await record("succeeded", { httpStatus: 200, stripeIds: result.id ? [result.id] : [] });
       return result;
     }
   }
@@ -193,7 +198,7 @@ export function stripeGateway(deps: GatewayDeps) {
     amountDue: inv.amount_due,
     amountPaid: inv.amount_paid,
     amountRemaining: inv.amount_remaining,
-    lineCount: (inv.lines as { total_count?: number } | undefined)?.total_count ?? inv.lines?.data?.length ?? 0,
+    lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
   });
 
@@ -222,7 +227,9 @@ export function stripeGateway(deps: GatewayDeps) {
       });
       const lines = addLinesPayload.parse({
         lines: invoice.lines.map((l) => ({
-          amount: l.amount,
+          ...(l.unitAmount !== null
+            ? { quantity: l.quantity, price_data: { currency: invoice.currency, product_data: { name: patientsProductName }, unit_amount: l.unitAmount } }
+            : { amount: l.amount }),
           description: l.description,
           ...(l.periodStartAt && l.periodEndAt ? { period: { start: Math.floor(l.periodStartAt / 1000), end: Math.floor(l.periodEndAt / 1000) } } : {}),
           metadata: { line_ref: l.id },
@@ -267,11 +274,24 @@ export function stripeGateway(deps: GatewayDeps) {
       return toState(await call("readInvoice", null, (s) => s.invoices.retrieve(stripeInvoiceId, { expand: ["payments"] })));
     },
 
-    /** A charge's customer and invoice (to find the office of a dispute) and what was refunded of it. */
+    /** A charge's customer (to find the office of a dispute), its payment intent and what was refunded of it. */
     async readCharge(chargeId: string) {
-      const charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
-      const ref = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && "id" in v ? String((v as { id: string }).id) : null);
-      return { id: charge.id, customer: ref(charge.customer), invoice: ref((charge as unknown as { invoice?: unknown }).invoice), amountRefunded: charge.amount_refunded };
+      const charge: Stripe.Charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
+      const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
+      return { id: charge.id, customer: ref(charge.customer), paymentIntent: ref(charge.payment_intent), amountRefunded: charge.amount_refunded };
+    },
+
+    /**
+     * The Stripe invoice a payment intent paid, or null (not an invoice's payment): charges do not
+     * name their invoice in this API version; the invoice's payments name the payment intent.
+     */
+    async invoiceOfPaymentIntent(paymentIntent: string) {
+      const found = await call("readInvoice", null, async (s) => {
+        const list = await s.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntent }, limit: 1 });
+        const payment: Stripe.InvoicePayment | undefined = list.data[0];
+        return { id: payment ? (typeof payment.invoice === "string" ? payment.invoice : payment.invoice.id) : "" };
+      });
+      return found.id || null;
     },
 
     /** Voids a finalized, unpaid Stripe invoice. */

@@ -1,8 +1,14 @@
 /**
  * The PHI egress guard: the last check before a request leaves for Stripe. It scans the serialized
  * request — path, query, every form field, the headers we set — and blocks it (fails closed) on any
- * text-detectable HIPAA Safe Harbor identifier kind, or on anything shaped like a patient key.
- * Defence in depth: payloads are already built from allowlist schemas (payloads.ts).
+ * identifier of the kinds below, or on anything shaped like a patient key. What a scan cannot
+ * detect (a person's name typed as an office name) and the control for it:
+ * docs/compliance/stripe-without-baa.md.
+ * Every value is normalized before it is matched (`readings`: NFKC, invisible characters removed,
+ * percent and base64 tokens decoded, separators between digit groups collapsed), so an identifier
+ * written in full-width digits, with zero-width characters, spaced, with en dashes or slashes, or
+ * encoded, is the identifier. Numeric fields are bounded by their own rules (`-?\d{1,15}`), not
+ * scanned as text. Defence in depth: payloads are already built from allowlist schemas (payloads.ts).
  */
 
 export type GuardContext = {
@@ -76,20 +82,125 @@ const detectors: { kind: IdentifierKind; re: RegExp }[] = [
 
 const EMAIL_RE = /[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}/gi;
 
-/** Scans one text value; `allowed` strips the values the context allows before the detectors run. */
-export function scanText(text: string, field: string, ctx: GuardContext): Finding[] {
-  const findings: Finding[] = [];
-  if (ctx.allowedValues?.[field] === text) return findings;
-  let rest = text;
-  for (const email of text.match(EMAIL_RE) ?? []) {
-    if (email.toLowerCase() === ctx.billingEmail.toLowerCase()) rest = rest.split(email).join(" ");
-    else findings.push({ kind: "email", field });
+/**
+ * Detectors of the digits-collapsed reading, where every run of digits joined by separators is
+ * one number, classified by its length: 9 digits an SSN's shape, 10–11 a phone number's, 5 a
+ * ZIP's, any other run of 7 or more a record number.
+ */
+const collapsedDetectors: { kind: IdentifierKind; re: RegExp }[] = [
+  { kind: "ssn", re: /\b\d{9}\b/ },
+  { kind: "phone", re: /\b1?\d{10}\b/ },
+  { kind: "zip_code", re: /\b\d{5}\b/ },
+  { kind: "record_number", re: /\b(?:\d{7,8}|\d{12,})\b/ },
+];
+
+/**
+ * Characters that render as nothing, removed before matching: every format character (\p{Cf}:
+ * zero-width space/joiners, word joiner, BOM, soft hyphen, bidi controls, tag characters) and the
+ * invisible letters and marks that are not Cf (combining grapheme joiner, Hangul fillers,
+ * Mongolian vowel separator, variation selectors).
+ */
+const INVISIBLE = /[\p{Cf}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFFA0\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/gu;
+
+/** Percent-encoded octets, decoded as UTF-8 (or, when they are not UTF-8, each octet as Latin-1). */
+function percentDecode(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    }
+  });
+}
+
+/** A token that may be base64 (standard or URL alphabet) of printable text: its decoding, else null. */
+function base64Text(token: string): string | null {
+  const t = token.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+  if (t.length < 6 || t.length % 4 === 1) return null;
+  let bytes: string;
+  try {
+    bytes = atob(t + "=".repeat((4 - (t.length % 4)) % 4));
+  } catch {
+    return null;
   }
-  for (const d of ctx.periodDates) rest = rest.split(d).join(" ");
-  for (const z of ctx.officeZips ?? []) rest = rest.replace(new RegExp(`\\b${z}\\b`, "g"), " ");
-  for (const key of ctx.patientKeys ?? []) if (key && text.toLowerCase().includes(key.toLowerCase())) findings.push({ kind: "patient_key", field });
-  for (const { kind, re } of detectors) if (re.test(rest)) findings.push({ kind, field });
-  return findings;
+  let decoded = bytes;
+  try {
+    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bytes, (ch) => ch.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+  // Printable text only (random bytes, like the hex of our own ids, are not).
+  return /^[\p{L}\p{N}\p{P}\p{S}\p{Zs}]+$/u.test(decoded) ? decoded : null;
+}
+
+/**
+ * The canonical reading of a value, before any detector runs: NFKC (full-width and other
+ * compatibility digits and letters become ASCII ones), invisible characters removed, every dash
+ * (en dash, em dash, minus sign…) read as `-`, every space as a space, percent-encoding decoded
+ * (repeatedly, for double encoding).
+ */
+export function canonicalText(text: string): string {
+  let out = text;
+  for (let i = 0; i < 3; i++) {
+    const next = percentDecode(out.normalize("NFKC").replace(INVISIBLE, ""))
+      .replace(/[\p{Pd}\u2212\uFE63\uFF0D]/gu, "-")
+      .replace(/[\p{Zs}\t\r\n\v\f]/gu, " ");
+    if (next === out) break;
+    out = next;
+  }
+  return out;
+}
+
+/** Digit groups with any separators between them (spaces, dashes, slashes, dots, …) read as one run of digits. */
+export function collapseDigitGroups(text: string): string {
+  return text.replace(/(?<=\d)[^\p{L}\p{N}]{1,3}(?=\d)/gu, "");
+}
+
+/**
+ * The readings of a value the detectors see: the canonical text and the decoding of every token in it that is base64 of printable text (itself read the same
+ * way, one level deep).
+ */
+export function readings(text: string, depth = 0): string[] {
+  const canonical = canonicalText(text);
+  const out = [canonical];
+  if (depth < 2) {
+    for (const token of canonical.match(/[A-Za-z0-9+/_-]{6,}={0,2}/g) ?? []) {
+      const decoded = base64Text(token);
+      if (decoded !== null) out.push(...readings(decoded, depth + 1));
+    }
+  }
+  return out;
+}
+
+/**
+ * Scans one text value. The value is read canonically first (readings above); then what the
+ * context allows is taken out — the billing period's dates, the office's ZIPs, and the office's
+ * billing e-mail *as an address* (its local part and domain are still scanned like any text:
+ * `123-45-6789@clinic.example` is an SSN); then every detector runs on what is left, and again
+ * the number detectors on it with the separators between digit groups collapsed.
+ */
+export function scanText(text: string, field: string, ctx: GuardContext): Finding[] {
+  if (ctx.allowedValues?.[field] === text) return [];
+  const kinds = new Set<IdentifierKind>();
+  const billingEmail = canonicalText(ctx.billingEmail).toLowerCase();
+  const keys = [...(ctx.patientKeys ?? [])].filter(Boolean).map((k) => k.toLowerCase());
+  for (const reading of readings(text)) {
+    let rest = reading;
+    for (const email of reading.match(EMAIL_RE) ?? []) {
+      if (billingEmail !== "" && email.toLowerCase() === billingEmail) {
+        const at = email.lastIndexOf("@");
+        rest = rest.split(email).join(` ${email.slice(0, at)} ${email.slice(at + 1)} `);
+      } else kinds.add("email");
+    }
+    for (const d of ctx.periodDates) rest = rest.split(d).join(" ");
+    for (const z of ctx.officeZips ?? []) rest = rest.replace(new RegExp(`\\b${z}\\b`, "g"), " ");
+    const lower = reading.toLowerCase();
+    if (keys.some((key) => lower.includes(key))) kinds.add("patient_key");
+    for (const { kind, re } of detectors) if (re.test(rest)) kinds.add(kind);
+    const collapsed = collapseDigitGroups(rest);
+    for (const { kind, re } of collapsedDetectors) if (re.test(collapsed)) kinds.add(kind);
+  }
+  return [...kinds].map((kind) => ({ kind, field }));
 }
 
 /** Decodes a form-encoded body into [key, value] pairs exactly as the receiver will see them. */
@@ -103,6 +214,24 @@ export function formFields(body: string): [string, string][] {
  * which of them are numbers (amounts, quantities, timestamps: digits only, never scanned as
  * text); any other key is an `unknown_field` finding.
  */
+/**
+ * A patients tier line's description — "Active patients 1,001–10,000 — Nov 2026", made by a fixed
+ * template (docs/payment-plan.md §6.1) — carries a plan's tier boundaries in fixed slots: numbers
+ * of the plan, never of a person, each at most 999,999 (too short for an SSN, a phone or a record
+ * number). Only when the whole value is exactly that template are the slots read as such and the
+ * rest scanned as text; any other value, in any field, is scanned as it stands (so the collapsed
+ * digits of "51–200" are not taken for a ZIP code only here).
+ */
+const RANK = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
+const TIER_DESCRIPTION = new RegExp(`^Active patients ${RANK}(?:–${RANK}|\\+)? — ((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \\d{4})$`);
+const LINE_DESCRIPTION_KEY = /^lines\[\d+\]\[description\]$/;
+
+/** The text a field's value is scanned as: a tier line's description with its rank slots read as the template's. */
+function scannedValue(key: string, value: string): string {
+  const tier = LINE_DESCRIPTION_KEY.test(key) ? TIER_DESCRIPTION.exec(value) : null;
+  return tier ? `Active patients — ${tier[1]}` : value;
+}
+
 export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules: { text: RegExp[]; numeric: RegExp[] }): Finding[] {
   const findings: Finding[] = [];
   // Path: fixed words and Stripe ids only.
@@ -119,7 +248,7 @@ export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules:
       findings.push({ kind: "unknown_field", field: key });
       continue;
     }
-    findings.push(...scanText(value, key, ctx));
+    findings.push(...scanText(scannedValue(key, value), key, ctx));
   }
   for (const [name, value] of Object.entries(req.headers)) {
     if (name.toLowerCase() === "authorization") continue;

@@ -1,3 +1,4 @@
+import type Stripe from "stripe";
 import { z } from "zod";
 import { chargeCategories, chargeDescriptions } from "../billing/charges";
 
@@ -11,9 +12,13 @@ const opaqueRef = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0
 const stripeId = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9]{6,64}$`), `must be a Stripe ${prefix}_ id`);
 const periodLabel = String.raw`(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}`;
 
+/** A patient rank as a tier line writes it: up to 999,999 with thousands separators. */
+const rank = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
+
 /** The fixed templates a line description may follow. */
 export const lineDescriptionTemplates = [
   new RegExp(`^Active patients — ${periodLabel}$`),
+  new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — ${periodLabel}$`),
   new RegExp(`^Platform fee — ${periodLabel}$`),
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,
@@ -54,23 +59,45 @@ export const invoicePayload = z
   })
   .strict();
 
+/** The one product name a quantity × unit line's inline price may carry (no free text). */
+export const patientsProductName = "Active patients";
+
+const lineCommon = {
+  description: lineDescription,
+  period: z.object({ start: z.number().int(), end: z.number().int() }).strict().optional(),
+  metadata: metadata.extend({ line_ref: opaqueRef("il") }).strict(),
+};
+
+/**
+ * Lines of `POST /v1/invoices/{id}/add_lines`: a fixed amount, or (a patients tier) a quantity
+ * at a unit price through an inline price — Stripe then shows quantity × unit price and computes
+ * the amount itself. One or the other, never both (Stripe refuses `amount` with `price_data`).
+ */
 export const addLinesPayload = z
   .object({
     lines: z
       .array(
-        z
-          .object({
-            amount: z.number().int().min(0),
-            description: lineDescription,
-            period: z.object({ start: z.number().int(), end: z.number().int() }).strict().optional(),
-            metadata: metadata.extend({ line_ref: opaqueRef("il") }).strict(),
-          })
-          .strict(),
+        z.union([
+          z.object({ amount: z.number().int().min(0), ...lineCommon }).strict(),
+          z
+            .object({
+              quantity: z.number().int().min(1).max(999_999),
+              price_data: z
+                .object({
+                  currency: z.string().regex(/^[a-z]{3}$/),
+                  product_data: z.object({ name: z.literal(patientsProductName) }).strict(),
+                  unit_amount: z.number().int().min(0),
+                })
+                .strict(),
+              ...lineCommon,
+            })
+            .strict(),
+        ]),
       )
       .min(1)
       .max(250),
   })
-  .strict();
+  .strict() satisfies z.ZodType<Stripe.InvoiceAddLinesParams>;
 
 export const refundPayload = z
   .object({
@@ -96,8 +123,8 @@ export const fieldRules = {
     numeric: [] as RegExp[],
   },
   addLines: {
-    text: [/^lines\[\d+\]\[description\]$/, /^lines\[\d+\]\[metadata\]\[line_ref\]$/],
-    numeric: [/^lines\[\d+\]\[amount\]$/, /^lines\[\d+\]\[period\]\[(start|end)\]$/],
+    text: [/^lines\[\d+\]\[description\]$/, /^lines\[\d+\]\[metadata\]\[line_ref\]$/, /^lines\[\d+\]\[price_data\]\[(currency|product_data\]\[name)\]$/],
+    numeric: [/^lines\[\d+\]\[(amount|quantity)\]$/, /^lines\[\d+\]\[price_data\]\[unit_amount\]$/, /^lines\[\d+\]\[period\]\[(start|end)\]$/],
   },
   finalize: { text: [/^auto_advance$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },

@@ -56,10 +56,18 @@ export async function monthlyInvoices(officeId: string) {
     .select()
     .from(invoiceLines)
     .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`)
-    .orderBy(asc(invoiceLines.position));
+    .orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom));
   return rows.map((inv) => ({ ...inv, lines: lines.filter((l) => l.invoiceId === inv.id) }));
 }
 
-export const patientsLine = (inv: { lines: { kind: string; quantity: number; amount: number }[] }) => inv.lines.find((l) => l.kind === "patients")!;
+/**
+ * What an invoice bills for patients: a draft's running line as it is; a finalized invoice's tier
+ * lines summed (amount) with its billable-patient count (quantity), which counts the allowance.
+ */
+export const patientsLine = (inv: { status: string; billablePatients: number; lines: { kind: string; quantity: number; amount: number; description: string }[] }) => {
+  const lines = inv.lines.filter((l) => l.kind === "patients");
+  if (inv.status === "draft") return lines[0]!;
+  return { quantity: inv.billablePatients, amount: lines.reduce((sum, l) => sum + l.amount, 0), tierLines: lines.length };
+};
 export const baseLine = (inv: { lines: { kind: string; amount: number }[] }) => inv.lines.find((l) => l.kind === "base_fee");
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { asc, eq } from "drizzle-orm";
+import type Stripe from "stripe";
 import { invoices } from "../../src/db/invoices";
 import { stripeRequests } from "../../src/db/stripe-requests";
 import { officeObject } from "../../src/office/client";
@@ -40,6 +41,18 @@ export async function clearFaultRule(match: string) {
 export async function stripeObject<T = Record<string, unknown>>(path: string): Promise<T> {
   const res = await fetch(emulator(path), { headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}` } });
   return (await res.json()) as T;
+}
+
+/**
+ * The charge of a Stripe invoice's latest payment: this API version names it on neither the
+ * invoice nor the invoice payment, so through the payment's intent, as a client finds it.
+ */
+export async function chargeOfInvoice(stripeInvoiceId: string): Promise<Stripe.Charge> {
+  const payments = await stripeObject<Stripe.ApiList<Stripe.InvoicePayment>>(`/v1/invoice_payments?invoice=${stripeInvoiceId}`);
+  const paymentIntent = payments.data[0]?.payment.payment_intent;
+  if (typeof paymentIntent !== "string") throw new Error(`the Stripe invoice ${stripeInvoiceId} has no payment yet`);
+  const charges = await stripeObject<Stripe.ApiList<Stripe.Charge>>(`/v1/charges?payment_intent=${paymentIntent}`);
+  return charges.data[0]!;
 }
 
 /** Runs the office's Stripe outbox now (after any run already under way) and reports what it did. */

@@ -6,8 +6,10 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request as httpRequest } from "node:http";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
+import ts from "typescript";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseForm, startStripeEmulator, StateFileError } from "../../tools/stripe-emulator/server.mjs";
 
@@ -74,16 +76,24 @@ beforeEach(() => {
 
 const eventsOfType = (type: string) => received.filter((r) => r.event.type === type).map((r) => r.event);
 
+/** The payment intent and charge of an invoice's (latest) payment, found as the pinned version has them. */
+async function paymentOf(s: Stripe, invoiceId: string) {
+  const payments = await s.invoicePayments.list({ invoice: invoiceId });
+  const paymentIntent = payments.data[0]!.payment.payment_intent as string;
+  const charges = await s.charges.list({ payment_intent: paymentIntent });
+  return { paymentIntent, charge: charges.data[0]!.id };
+}
+
 async function paidInvoice(lines: number[] = [1500, 2500]) {
   const customer = await stripe.customers.create({ name: "Office", email: "office@example.com" });
   const draft = await stripe.invoices.create({ customer: customer.id, currency: "usd" });
   await stripe.invoices.addLines(draft.id, { lines: lines.map((amount) => ({ amount, description: `line ${amount}` })) });
-  await stripe.invoices.finalizeInvoice(draft.id);
+  await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
   const inv = await until(async () => {
     const i = await stripe.invoices.retrieve(draft.id);
     return i.status === "paid" ? i : undefined;
   });
-  return { customer, invoice: inv as Stripe.Invoice & { charge: string; payment_intent: string } };
+  return { customer, invoice: inv, ...(await paymentOf(stripe, inv.id)) };
 }
 
 describe("form parsing", () => {
@@ -163,7 +173,7 @@ describe("invoices", () => {
     expect(addLineReqs[0].body).toContain("lines[2][amount]=300");
     expect(addLineReqs[0].body).toContain("lines[0][metadata][kind]=patients");
 
-    const open = await stripe.invoices.finalizeInvoice(draft.id);
+    const open = await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
     expect(open.status).toBe("open");
     expect(open.number).toBeTruthy();
 
@@ -173,7 +183,7 @@ describe("invoices", () => {
     });
     expect(paid.amount_paid).toBe(2000);
     expect(paid.amount_remaining).toBe(0);
-    const charge = await stripe.charges.retrieve((paid as any).charge);
+    const charge = await stripe.charges.retrieve((await paymentOf(stripe, paid.id)).charge);
     expect(charge).toMatchObject({ object: "charge", amount: 2000, status: "succeeded", paid: true, customer: c.id });
 
     const types = await until(() => {
@@ -209,7 +219,7 @@ describe("invoices", () => {
     const c = await stripe.customers.create({ name: "Bad Card", email: "office+decline@example.com" });
     const inv = await stripe.invoices.create({ customer: c.id, currency: "usd" });
     await stripe.invoices.addLines(inv.id, { lines: [{ amount: 900, description: "x" }] });
-    await stripe.invoices.finalizeInvoice(inv.id);
+    await stripe.invoices.finalizeInvoice(inv.id, { auto_advance: true });
     const failed = await until(() => eventsOfType("invoice.payment_failed")[0]);
     expect(failed.data.object).toMatchObject({ id: inv.id, status: "open", attempt_count: 1 });
     const current = await stripe.invoices.retrieve(inv.id);
@@ -265,9 +275,9 @@ describe("invoices", () => {
 
 describe("refunds", () => {
   it("partial, full remainder, then over-refund is rejected; charge.refunded webhooks", async () => {
-    const { invoice } = await paidInvoice([1500, 2500]);
+    const invoice = await paidInvoice([1500, 2500]);
     const partial = await stripe.refunds.create({ charge: invoice.charge, amount: 1000 });
-    expect(partial).toMatchObject({ object: "refund", amount: 1000, charge: invoice.charge, status: "succeeded" });
+    expect(partial).toMatchObject({ object: "refund", amount: 1000, charge: invoice.charge, payment_intent: invoice.paymentIntent, status: "succeeded" });
     expect(partial.id).toMatch(/^re_/);
     let ch = await stripe.charges.retrieve(invoice.charge);
     expect(ch).toMatchObject({ amount_refunded: 1000, refunded: false });
@@ -277,7 +287,7 @@ describe("refunds", () => {
     expect(over.statusCode).toBe(400);
     expect(over.param).toBe("amount");
 
-    const rest = await stripe.refunds.create({ payment_intent: invoice.payment_intent });
+    const rest = await stripe.refunds.create({ payment_intent: invoice.paymentIntent });
     expect(rest.amount).toBe(3000);
     ch = await stripe.charges.retrieve(invoice.charge);
     expect(ch).toMatchObject({ amount_refunded: 4000, refunded: true });
@@ -508,6 +518,15 @@ describe("webhook delivery", () => {
     failFirst.add("customer.updated");
     const c = await stripe.customers.create({ name: "Retry" });
     await stripe.customers.update(c.id, { email: "retry@example.com" });
+    // The first attempt fails; Stripe (sandbox) retries an hour later: the clock gets there.
+    const first = await until(() => em.webhooks().find((w: any) => w.type === "customer.updated" && w.attempts.length === 1));
+    await sleep(50);
+    expect(em.webhooks().find((w: any) => w.event_id === first.event_id).attempts).toHaveLength(1);
+    expect(first.next_attempt_at - first.attempts[0].at).toBe(3_600_000);
+    em.advanceClock(3599);
+    await sleep(50);
+    expect(em.webhooks().find((w: any) => w.event_id === first.event_id).attempts).toHaveLength(1);
+    em.advanceClock(1);
     const ev = await until(() => eventsOfType("customer.updated")[0]);
     expect(stripe.webhooks.constructEvent(received[0]!.raw, received[0]!.signature, WEBHOOK_SECRET).id).toBe(ev.id);
     const { data } = await (await fetch(`${em.url}/_emulator/webhooks`)).json();
@@ -552,7 +571,6 @@ describe("state across restarts (--state)", () => {
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
-  type Inv = Stripe.Invoice & { charge: string; payment_intent: string };
 
   it("keeps objects, idempotency keys and events; new ids and invoice numbers do not collide; old objects work", async () => {
     const dir = stateDir();
@@ -562,12 +580,13 @@ describe("state across restarts (--state)", () => {
     const customer = await s1.customers.create({ name: "Office", email: "o@example.com" }, { idempotencyKey: "cust-key-1" });
     const draft = await s1.invoices.create({ customer: customer.id, currency: "usd" });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 1500 }, { amount: 2500 }] });
-    await s1.invoices.finalizeInvoice(draft.id);
-    const paid = (await until(async () => {
+    await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+    const invoicePaid = await until(async () => {
       const i = await s1.invoices.retrieve(draft.id);
       return i.status === "paid" ? i : undefined;
-    })) as Inv;
-    const refund = await s1.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+    });
+    const paid = { ...invoicePaid, ...(await paymentOf(s1, invoicePaid.id)) };
+    const refund = await s1.refunds.create({ payment_intent: paid.paymentIntent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
     const open = await s1.invoices.create({ customer: customer.id, collection_method: "send_invoice", days_until_due: 30 });
     await s1.invoices.addLines(open.id, { lines: [{ amount: 700 }] });
     const openFinal = await s1.invoices.finalizeInvoice(open.id);
@@ -599,13 +618,13 @@ describe("state across restarts (--state)", () => {
       });
       expect(again.headers.get("idempotent-replayed")).toBe("true");
       expect((await again.json()).id).toBe(customer.id);
-      const replayedRefund = await s2.refunds.create({ payment_intent: paid.payment_intent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
+      const replayedRefund = await s2.refunds.create({ payment_intent: paid.paymentIntent, amount: 1000 }, { idempotencyKey: "refund-key-1" });
       expect(replayedRefund.id).toBe(refund.id);
       expect((await s2.charges.retrieve(paid.charge)).amount_refunded).toBe(1000);
 
       // Old objects keep working: void the open invoice, refund the rest, a portal session.
       expect((await s2.invoices.voidInvoice(open.id)).status).toBe("void");
-      const rest = await s2.refunds.create({ payment_intent: paid.payment_intent });
+      const rest = await s2.refunds.create({ payment_intent: paid.paymentIntent });
       expect(rest.amount).toBe(3000);
       expect(await s2.charges.retrieve(paid.charge)).toMatchObject({ amount_refunded: 4000, refunded: true });
       const session2 = await s2.billingPortal.sessions.create({ customer: customer.id, return_url: "http://localhost/back" });
@@ -653,13 +672,14 @@ describe("state across restarts (--state)", () => {
 
   it("an automatic payment pending at shutdown runs after the restart", async () => {
     const dir = stateDir();
-    const em1 = await startStripeEmulator({ state: dir });
+    // The attempt is due an hour after finalize: not yet run when this one closes.
+    const em1 = await startStripeEmulator({ state: dir, paymentDelayMs: 3_600_000 });
     const s1 = stripeFor(em1);
     const customer = await s1.customers.create({ name: "Pending" });
     const draft = await s1.invoices.create({ customer: customer.id });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 900 }] });
-    await s1.invoices.finalizeInvoice(draft.id);
-    await em1.close(); // the attempt runs 10–50 ms after finalize: not yet
+    await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+    await em1.close();
     const saved = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
     const before = new Map(saved.invoices).get(draft.id) as { status: string; attempt_count: number };
     expect(before).toMatchObject({ status: "open", attempt_count: 0 });
@@ -739,5 +759,287 @@ describe("state across restarts (--state)", () => {
     }
     expect(await exited).toBe(0);
     expect(readFileSync(join(dir, "state.json"), "utf8")).toContain(id);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The pinned API version (2026-02-25.clover): shapes from the stripe package's own types.
+// ---------------------------------------------------------------------------------------------
+
+/** The fields of `Stripe.<name>` in node_modules/stripe/types: all of them, and those not optional. */
+function sdkFields(names: string[]): Record<string, { all: Set<string>; required: Set<string> }> {
+  const file = join(fileURLToPath(new URL("../..", import.meta.url)), `.sdk-fields-${process.pid}.ts`);
+  writeFileSync(file, `import Stripe from "stripe";\n${names.map((n, i) => `export type T${i} = Stripe.${n};`).join("\n")}\n`);
+  try {
+    const program = ts.createProgram([file], { strict: true, noEmit: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022, skipLibCheck: true });
+    const checker = program.getTypeChecker();
+    const source = program.getSourceFile(file)!;
+    const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!);
+    return Object.fromEntries(
+      names.map((n, i) => {
+        const type = checker.getDeclaredTypeOfSymbol(exports.find((e) => e.name === `T${i}`)!);
+        const props = type.getProperties();
+        return [n, { all: new Set(props.map((p) => p.name)), required: new Set(props.filter((p) => !(p.flags & ts.SymbolFlags.Optional)).map((p) => p.name)) }];
+      }),
+    );
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** Fields Stripe's own example objects (its OpenAPI fixtures) have beyond the SDK's types. */
+const FIXTURE_EXTRAS: Record<string, string[]> = { InvoiceLineItem: ["quantity_decimal"], Refund: ["customer", "customer_account", "payment_method"] };
+
+const raw = (method: string, path: string, body?: string, headers: Record<string, string> = {}, target: Emulator = em) =>
+  fetch(`${target.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/x-www-form-urlencoded", ...headers },
+    ...(body !== undefined ? { body } : {}),
+  });
+
+describe("the pinned API version's objects and parameters", () => {
+  it("objects carry exactly the SDK types' fields: every required one, nothing the version lacks", async () => {
+    const types = sdkFields(["Invoice", "Charge", "InvoicePayment", "InvoiceLineItem", "Refund", "Customer", "BillingPortal.Session", "Event"]);
+    expect(types.Invoice!.required.size).toBeGreaterThan(60); // the types were read
+    expect(types.Invoice!.all.has("charge")).toBe(false);
+    const paid = await paidInvoice([1500, 2500]);
+    const refund = await stripe.refunds.create({ payment_intent: paid.paymentIntent, amount: 100 });
+    const session = await stripe.billingPortal.sessions.create({ customer: paid.customer.id, return_url: "https://app.example.com/billing" });
+    const invoice = await stripe.invoices.retrieve(paid.invoice.id);
+    const expanded = await stripe.invoices.retrieve(paid.invoice.id, { expand: ["payments"] });
+    const charge = await stripe.charges.retrieve(paid.charge);
+    const chargeWithRefunds = await stripe.charges.retrieve(paid.charge, { expand: ["refunds"] });
+    const [payment] = (await stripe.invoicePayments.list({ invoice: invoice.id })).data;
+    const [event] = (await (await fetch(`${em.url}/_emulator/events?contains=${invoice.id}`)).json()).data;
+    const objects: [string, unknown][] = [
+      ["Invoice", invoice],
+      ["Invoice", expanded],
+      ["Charge", charge],
+      ["Charge", chargeWithRefunds],
+      ["InvoicePayment", payment],
+      ["InvoiceLineItem", invoice.lines.data[0]],
+      ["Refund", refund],
+      ["Customer", await stripe.customers.retrieve(paid.customer.id)],
+      ["BillingPortal.Session", session],
+      ["Event", event],
+    ];
+    for (const [name, object] of objects) {
+      const { all, required } = types[name]!;
+      const keys = Object.keys(object as object).filter((k) => k !== "lastResponse");
+      expect(keys.filter((k) => !all.has(k) && !(FIXTURE_EXTRAS[name] ?? []).includes(k)), `${name}: fields the version does not have`).toEqual([]);
+      expect([...required].filter((k) => !keys.includes(k) && k !== "deleted"), `${name}: required fields missing`).toEqual([]);
+    }
+    // What earlier versions had: gone.
+    for (const k of ["charge", "payment_intent", "subscription"]) expect(invoice).not.toHaveProperty(k);
+    expect(charge).not.toHaveProperty("invoice");
+    expect(charge.payment_intent).toBe(paid.paymentIntent);
+    for (const list of [invoice.lines, expanded.payments, chargeWithRefunds.refunds]) expect(list).not.toHaveProperty("total_count");
+    // Includable fields only when expanded; an unknown expansion is refused.
+    expect(invoice).not.toHaveProperty("payments");
+    expect(expanded.payments!.data.map((p) => p.id)).toEqual([payment!.id]);
+    expect(payment).toMatchObject({ object: "invoice_payment", invoice: invoice.id, status: "paid", amount_paid: 4000, is_default: true, payment: { type: "payment_intent", payment_intent: paid.paymentIntent } });
+    expect(charge).not.toHaveProperty("refunds");
+    expect(chargeWithRefunds.refunds!.data.map((r) => r.id)).toEqual([refund.id]);
+    const badExpand = await stripe.invoices.retrieve(invoice.id, { expand: ["customer_tax_ids.x"] }).catch((e) => e);
+    expect(badExpand).toMatchObject({ statusCode: 400, message: "This property cannot be expanded (customer_tax_ids.x)." });
+  });
+
+  it("an unknown parameter → 400 parameter_unknown naming it in brackets; nothing is made nor saved for the key", async () => {
+    const cases: [string, string, string, string][] = [
+      ["POST", "/v1/customers", "name=A&colour=blue", "colour"],
+      ["POST", "/v1/customers", "name=A&address[planet]=mars", "address[planet]"],
+      ["POST", "/v1/invoices", "customer=cus_x&lines[0][amount]=1", "lines"],
+      ["POST", "/v1/refunds", "charge=ch_x&amount_cents=1", "amount_cents"],
+      ["POST", "/v1/billing_portal/sessions", "customer=cus_x&returnUrl=x", "returnUrl"],
+      ["GET", "/v1/invoices/in_x?limit=3", "", "limit"],
+    ];
+    for (const [method, path, body, param] of cases) {
+      const res = await raw(method, path, method === "GET" ? undefined : body);
+      expect(res.status, path).toBe(400);
+      expect((await res.json()).error, path).toMatchObject({ type: "invalid_request_error", code: "parameter_unknown", param, message: `Received unknown parameter: ${param}` });
+    }
+    const c = await stripe.customers.create({ name: "Lines" });
+    const inv = await stripe.invoices.create({ customer: c.id });
+    const nested = await raw("POST", `/v1/invoices/${inv.id}/add_lines`, "lines[0][amount]=100&lines[1][price_data][currency]=usd&lines[1][price_data][colour]=red");
+    expect((await nested.json()).error).toMatchObject({ code: "parameter_unknown", param: "lines[1][price_data][colour]" });
+    expect((await stripe.invoices.retrieve(inv.id)).lines.data).toEqual([]);
+    const notAList = await raw("POST", `/v1/invoices/${inv.id}/add_lines`, "lines[first][amount]=100");
+    expect((await notAList.json()).error).toMatchObject({ type: "invalid_request_error", param: "lines", message: "Invalid array" });
+    // A parameter Stripe has that the emulator does not emulate: refused, saying so (not that Stripe refuses it).
+    const notEmulated = await raw("POST", "/v1/customers", "name=A&invoice_settings[footer]=x");
+    expect((await notEmulated.json()).error).toMatchObject({ code: "emulator_unsupported_parameter", param: "invoice_settings" });
+    // Validation failed before the endpoint ran: no result is saved for the key; the corrected request runs.
+    const first = await raw("POST", "/v1/customers", "name=K&colour=blue", { "idempotency-key": "unknown-param-key" });
+    const again = await raw("POST", "/v1/customers", "name=K&colour=blue", { "idempotency-key": "unknown-param-key" });
+    expect([first.status, again.status, again.headers.get("idempotent-replayed")]).toEqual([400, 400, null]);
+    expect((await raw("POST", "/v1/customers", "name=K", { "idempotency-key": "unknown-param-key" })).status).toBe(200);
+    expect((await stripe.customers.create({ name: "SDK" }).then((x) => x.object))).toBe("customer");
+  });
+
+  it("add_lines: amount or price_data (strict), line amount = quantity × unit amount, the line's pricing", async () => {
+    const c = await stripe.customers.create({ name: "Priced" });
+    const inv = await stripe.invoices.create({ customer: c.id, currency: "usd" });
+    const refused = async (line: Record<string, unknown>) => {
+      const err = await stripe.invoices.addLines(inv.id, { lines: [line] } as any).catch((e) => e);
+      expect(err, JSON.stringify(line)).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      return { code: err.code, param: err.param, message: err.message };
+    };
+    const product_data = { name: "Active patients" };
+    expect(await refused({ amount: 100, price_data: { currency: "usd", product_data, unit_amount: 100 } })).toMatchObject({ param: "lines[0][amount]", message: "You may only specify one of these parameters: amount, price_data." });
+    expect(await refused({ description: "nothing priced" })).toMatchObject({ code: "parameter_missing", param: "lines[0][amount]" });
+    expect(await refused({ price_data: { product_data, unit_amount: 100 } })).toMatchObject({ code: "parameter_missing", param: "lines[0][price_data][currency]" });
+    expect(await refused({ price_data: { currency: "eur", product_data, unit_amount: 100 } })).toMatchObject({ param: "lines[0][price_data][currency]" });
+    expect(await refused({ price_data: { currency: "usd", unit_amount: 100 } })).toMatchObject({ code: "parameter_missing", param: "lines[0][price_data][product]" });
+    expect(await refused({ price_data: { currency: "usd", product: "prod_nothere", product_data, unit_amount: 100 } })).toMatchObject({ param: "lines[0][price_data][product]" });
+    expect(await refused({ price_data: { currency: "usd", product: "prod_nothere", unit_amount: 100 } })).toMatchObject({ code: "resource_missing", param: "lines[0][price_data][product]" });
+    expect(await refused({ price_data: { currency: "usd", product_data: { description: "no name" }, unit_amount: 100 } })).toMatchObject({ code: "parameter_missing", param: "lines[0][price_data][product_data][name]" });
+    expect(await refused({ price_data: { currency: "usd", product_data } })).toMatchObject({ code: "parameter_missing", param: "lines[0][price_data][unit_amount]" });
+    expect(await refused({ price_data: { currency: "usd", product_data, unit_amount: 100, unit_amount_decimal: "100" } })).toMatchObject({ param: "lines[0][price_data][unit_amount]" });
+    expect(await refused({ price_data: { currency: "usd", product_data, unit_amount_decimal: "1.2.3" } })).toMatchObject({ param: "lines[0][price_data][unit_amount_decimal]" });
+    expect((await stripe.invoices.retrieve(inv.id)).lines.data).toEqual([]); // all or nothing
+
+    const withLines = await stripe.invoices.addLines(inv.id, {
+      lines: [
+        { price_data: { currency: "usd", product_data, unit_amount: 1250 }, quantity: 7, description: "7 active patients" },
+        { price_data: { currency: "USD", product_data: { name: "Fee" }, unit_amount_decimal: "33.5" }, quantity: 3 },
+        { amount: 500, description: "Setup fee" },
+      ],
+    });
+    const [patients, fee, setup] = withLines.lines.data;
+    expect(patients).toMatchObject({ amount: 8750, quantity: 7, subtotal: 8750, pricing: { type: "price_details", unit_amount_decimal: "1250" } });
+    expect(patients!.pricing!.price_details).toEqual({ price: expect.stringMatching(/^price_/), product: expect.stringMatching(/^prod_/) });
+    expect(fee).toMatchObject({ amount: 101, quantity: 3, pricing: { unit_amount_decimal: "33.5" } });
+    expect(setup).toMatchObject({ amount: 500, quantity: 1, pricing: { type: "price_details", unit_amount_decimal: "500" } });
+    expect(setup!.pricing).not.toHaveProperty("price_details");
+    expect(withLines.amount_due).toBe(8750 + 101 + 500);
+    // The product made by product_data can be named by a later line.
+    const again = await stripe.invoices.addLines(inv.id, { lines: [{ price_data: { currency: "usd", product: patients!.pricing!.price_details!.product, unit_amount: 10 }, quantity: 2 }] });
+    expect(again.lines.data[3]).toMatchObject({ amount: 20, pricing: { price_details: { product: patients!.pricing!.price_details!.product } } });
+  });
+
+  it("lists: an invoice embeds its first ten lines (has_more), the rest by page; invoice payments by invoice or payment intent", async () => {
+    const c = await stripe.customers.create({ name: "Many", email: "many+decline@example.com" });
+    const inv = await stripe.invoices.create({ customer: c.id });
+    const withLines = await stripe.invoices.addLines(inv.id, { lines: Array.from({ length: 12 }, (_, i) => ({ amount: 100 + i })) });
+    expect(withLines.lines.data).toHaveLength(10);
+    expect(withLines.lines.has_more).toBe(true);
+    expect(withLines.amount_due).toBe(Array.from({ length: 12 }, (_, i) => 100 + i).reduce((a, b) => a + b));
+    const page1 = await stripe.invoices.listLineItems(inv.id, { limit: 5 });
+    const page2 = await stripe.invoices.listLineItems(inv.id, { limit: 10, starting_after: page1.data[4]!.id });
+    expect([...page1.data, ...page2.data].map((l) => l.amount)).toEqual(Array.from({ length: 12 }, (_, i) => 100 + i));
+    expect([page1.has_more, page2.has_more]).toEqual([true, false]);
+    // A declined attempt, then a paid one: two invoice payments, the latest first and the default.
+    await stripe.invoices.finalizeInvoice(inv.id);
+    expect((await stripe.invoices.pay(inv.id).catch((e) => e)).code).toBe("card_declined");
+    await stripe.customers.update(c.id, { email: "many@example.com" });
+    await stripe.invoices.pay(inv.id);
+    const payments = await stripe.invoicePayments.list({ invoice: inv.id });
+    expect(payments.data.map((p) => [p.status, p.is_default])).toEqual([["paid", true], ["open", false]]);
+    const byIntent = await stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: payments.data[1]!.payment.payment_intent as string } });
+    expect(byIntent.data.map((p) => p.id)).toEqual([payments.data[1]!.id]);
+    expect((await stripe.invoicePayments.retrieve(payments.data[0]!.id)).invoice).toBe(inv.id);
+    const charges = await stripe.charges.list({ payment_intent: payments.data[1]!.payment.payment_intent as string });
+    expect(charges.data.map((ch) => ch.status)).toEqual(["failed"]);
+  });
+});
+
+describe("the emulator's clock", () => {
+  let timed: Emulator;
+  let s: Stripe;
+  beforeAll(async () => {
+    timed = await startStripeEmulator({ paymentDelayMs: 3_600_000 });
+    s = stripeFor(timed);
+  });
+  afterAll(async () => {
+    await timed?.close();
+  });
+  const advance = async (seconds: number) => {
+    const res = await fetch(`${timed.url}/_emulator/clock/advance`, { method: "POST", body: JSON.stringify({ seconds }) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { now: number; offset_ms: number };
+  };
+
+  it("the automatic payment attempt comes paymentDelayMs after finalize (auto_advance only), when the clock gets there", async () => {
+    const c = await s.customers.create({ name: "Timed" });
+    const inv = await s.invoices.create({ customer: c.id });
+    await s.invoices.addLines(inv.id, { lines: [{ amount: 900 }] });
+    const open = await s.invoices.finalizeInvoice(inv.id, { auto_advance: true });
+    expect(open.next_payment_attempt).toBe(open.status_transitions.finalized_at! + 3600);
+    const manual = await s.invoices.create({ customer: c.id });
+    await s.invoices.addLines(manual.id, { lines: [{ amount: 300 }] });
+    await s.invoices.finalizeInvoice(manual.id); // auto_advance false: Stripe collects nothing by itself
+    await advance(3599);
+    expect((await s.invoices.retrieve(inv.id)).status).toBe("open");
+    const at = await advance(1);
+    const paid = await s.invoices.retrieve(inv.id);
+    expect(paid).toMatchObject({ status: "paid", attempt_count: 1, amount_paid: 900 });
+    expect(paid.status_transitions.paid_at).toBeGreaterThanOrEqual(at.now - 1);
+    await advance(7 * 86400);
+    expect(await s.invoices.retrieve(manual.id)).toMatchObject({ status: "open", attempt_count: 0 });
+    // Timestamps follow the clock.
+    const later = await s.customers.create({ name: "Later" });
+    expect(later.created).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 7 * 86400 + 3600 - 1);
+    const bad = await fetch(`${timed.url}/_emulator/clock/advance`, { method: "POST", body: JSON.stringify({ seconds: -5 }) });
+    expect(bad.status).toBe(400);
+  });
+
+  it("idempotency keys are pruned 24 hours after their first use: the same key then makes a new object", async () => {
+    const first = await s.customers.create({ name: "Keyed" }, { idempotencyKey: "day-key" });
+    await advance(86399);
+    const replay = await s.customers.create({ name: "Keyed" }, { idempotencyKey: "day-key" });
+    expect(replay.id).toBe(first.id);
+    expect(replay.lastResponse.headers["idempotent-replayed"]).toBe("true");
+    await advance(1);
+    const fresh = await s.customers.create({ name: "Keyed" }, { idempotencyKey: "day-key" });
+    expect(fresh.id).not.toBe(first.id);
+    expect(fresh.lastResponse.headers["idempotent-replayed"]).toBeUndefined();
+  });
+});
+
+describe("idempotency: requests in flight and saved 500s", () => {
+  it("a request with the key of one still in flight → 409 idempotency_key_in_use (nothing saved); the first completes", async () => {
+    const body = "name=InFlight&email=inflight%40example.com";
+    const slow = new Promise<{ status: number; replayed: unknown; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${em.url}/v1/customers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/x-www-form-urlencoded", "content-length": String(body.length), "idempotency-key": "in-flight-key" },
+      });
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, replayed: res.headers["idempotent-replayed"], text }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 10)); // the first request is under way: its body is not all there yet
+      (globalThis as any).__finishSlow = () => req.end(body.slice(10));
+    });
+    await until(() => em.idempotencyKeysInFlight() === 1); // the key is claimed as the request arrives
+    const second = await raw("POST", "/v1/customers", body, { "idempotency-key": "in-flight-key" });
+    expect(second.status).toBe(409);
+    expect((await second.json()).error).toMatchObject({ type: "invalid_request_error", code: "idempotency_key_in_use" });
+    (globalThis as any).__finishSlow();
+    const first = await slow;
+    expect(first.status).toBe(200);
+    const third = await raw("POST", "/v1/customers", body, { "idempotency-key": "in-flight-key" });
+    expect(third.headers.get("idempotent-replayed")).toBe("true");
+    expect((await third.json()).id).toBe(JSON.parse(first.text).id);
+    expect(em.idempotencyKeysInFlight()).toBe(0);
+    expect(em.requests().filter((r: any) => r.path === "/v1/customers").map((r: any) => r.status)).toEqual([409, 200, 200]);
+  });
+
+  it("a 500 from an endpoint that began executing is saved for its key and replayed (Stripe's docs); one before it is not", async () => {
+    em.addFaultRule({ match: "SavedFiveHundred", kinds: ["500_saved"], times: 1 });
+    const a = await raw("POST", "/v1/customers", "name=SavedFiveHundred", { "idempotency-key": "five-hundred-key" });
+    const b = await raw("POST", "/v1/customers", "name=SavedFiveHundred", { "idempotency-key": "five-hundred-key" });
+    expect([a.status, b.status]).toEqual([500, 500]);
+    expect(b.headers.get("idempotent-replayed")).toBe("true");
+    expect(await b.text()).toBe(await a.text());
+    // A new key runs the request for real.
+    expect((await raw("POST", "/v1/customers", "name=SavedFiveHundred", { "idempotency-key": "five-hundred-key-2" })).status).toBe(200);
+    // An injected 500 before execution (the network's, the load balancer's) saves nothing.
+    em.addFaultRule({ match: "EarlyFiveHundred", kinds: ["500"], times: 1 });
+    const c = await raw("POST", "/v1/customers", "name=EarlyFiveHundred", { "idempotency-key": "early-500-key" });
+    const d = await raw("POST", "/v1/customers", "name=EarlyFiveHundred", { "idempotency-key": "early-500-key" });
+    expect([c.status, d.status, d.headers.get("idempotent-replayed")]).toEqual([500, 200, null]);
   });
 });

@@ -50,8 +50,9 @@ async function officeWithRefund(officeId: string) {
   const customer = await stripe.customers.create({ name: officeId });
   const draft = await stripe.invoices.create({ customer: customer.id });
   await stripe.invoices.addLines(draft.id, { lines: [{ amount: 1200 }] });
-  const inv = (await stripe.invoices.pay(draft.id)) as Stripe.Invoice & { payment_intent: string };
-  const refund = await stripe.refunds.create({ payment_intent: inv.payment_intent, amount: 200 });
+  const inv = await stripe.invoices.pay(draft.id);
+  const [payment] = (await stripe.invoicePayments.list({ invoice: inv.id })).data;
+  const refund = await stripe.refunds.create({ payment_intent: payment!.payment.payment_intent as string, amount: 200 });
 
   const ring = await loadKeyring(KEY, INDEX_KEY);
   const [offices, invoices, refunds] = encryptedColumns;

@@ -37,17 +37,27 @@ async function play(s: Scenario) {
 async function closedInvoices(office: string) {
   const all = (await monthlyInvoices(office)).filter((i) => i.status !== "draft");
   const mapped = await testDb().all<{ invoice_id: string; patient_key: string }>(
-    sql`SELECT l.invoice_id, m.patient_key FROM invoice_line_patients m JOIN invoice_lines l ON l.id = m.invoice_line_id
-        JOIN invoices i ON i.id = l.invoice_id WHERE i.office_id = ${office} AND i.kind = 'monthly'`,
+    sql`SELECT m.invoice_id, m.patient_key FROM invoice_patients m
+        JOIN invoices i ON i.id = m.invoice_id WHERE i.office_id = ${office} AND i.kind = 'monthly'`,
   );
   return all.map((inv) => {
-    const patients = inv.lines.find((l) => l.kind === "patients")!;
+    // The patients lines explain themselves (§6.1): quantity × unit price each, ranks above the
+    // allowance, no zero-amount line, and together they charge every billable patient beyond it.
+    const tiers = inv.lines.filter((l) => l.kind === "patients");
+    for (const t of tiers) {
+      expect(t.unitAmount).not.toBeNull();
+      expect(t.amount).toBe(t.quantity * t.unitAmount!);
+      expect(t.amount).toBeGreaterThan(0);
+      expect(t.rankFrom).toBeGreaterThan(inv.includedPatients);
+    }
+    expect(inv.lines.every((l) => l.amount > 0)).toBe(true);
+    if (!inv.inTrial) expect(tiers.reduce((n, t) => n + t.quantity, 0)).toBe(Math.max(0, inv.billablePatients - inv.includedPatients));
     return {
       start: inv.periodStart,
       end: inv.periodEnd,
       patients: mapped.filter((m) => m.invoice_id === inv.id).map((m) => m.patient_key).sort(),
-      quantity: patients.quantity,
-      patientsAmount: patients.amount,
+      quantity: inv.billablePatients,
+      patientsAmount: tiers.reduce((sum, t) => sum + t.amount, 0),
       baseFee: inv.lines.find((l) => l.kind === "base_fee")?.amount ?? 0,
       total: inv.total,
     };

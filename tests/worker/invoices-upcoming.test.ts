@@ -27,7 +27,7 @@ type Upcoming = {
   periodEnd: string;
   subtotal: number;
   total: number;
-  lines: { kind: string; description: string; quantity: number; amount: number; periodStart: string | null; periodEnd: string | null }[];
+  lines: { kind: string; description: string; quantity: number; unitAmount: number | null; rankFrom: number | null; rankTo: number | null; amount: number; periodStart: string | null; periodEnd: string | null }[];
   patients: { billable: number; included: number; tiers: { from: number; to: number | null; quantity: number; unitAmount: number; amount: number }[] };
   cancelAtPeriodEnd: boolean;
   next: null | { periodStart: string; periodEnd: string; planVersionId: string; planChanged: boolean; baseFee: number; status: string };
@@ -59,7 +59,11 @@ describe("GET /v1/offices/{officeId}/invoices/upcoming", () => {
       ],
     });
     expect(preview).toMatchObject({ periodStart: "2026-01-01", periodEnd: "2026-02-01", subtotal: 2000 + 4900 + 500, total: 2000 + 4900 + 500, cancelAtPeriodEnd: false, statusAfterClose: "active" });
-    expect(preview.lines.find((l) => l.kind === "patients")).toMatchObject({ quantity: 4, amount: 2000 });
+    // A line per tier that charges, quantity × unit price, the allowance above rank 1 (§6.1).
+    expect(preview.lines.filter((l) => l.kind === "patients")).toEqual([
+      { id: null, kind: "patients", description: "Active patients 2 — Jan 2026", category: null, quantity: 1, unitAmount: 800, rankFrom: 2, rankTo: 2, amount: 800, periodStart: "2026-01-01", periodEnd: "2026-02-01" },
+      { id: null, kind: "patients", description: "Active patients 3+ — Jan 2026", category: null, quantity: 2, unitAmount: 600, rankFrom: 3, rankTo: null, amount: 1200, periodStart: "2026-01-01", periodEnd: "2026-02-01" },
+    ]);
     expect(preview.next).toMatchObject({ periodStart: "2026-02-01", periodEnd: "2026-03-01", planChanged: false, baseFee: 4900, status: "active" });
 
     // The close just after the cycle's end bills exactly the preview.
@@ -68,7 +72,7 @@ describe("GET /v1/offices/{officeId}/invoices/upcoming", () => {
     expect(closed!.id).toBe(preview.invoiceId);
     expect(closed!.status).toBe("open");
     expect({ subtotal: closed!.subtotal, total: closed!.total }).toEqual({ subtotal: preview.subtotal, total: preview.total });
-    const strip = (l: Upcoming["lines"][number]) => ({ kind: l.kind, description: l.description, quantity: l.quantity, amount: l.amount, periodStart: l.periodStart, periodEnd: l.periodEnd });
+    const strip = (l: Upcoming["lines"][number]) => ({ kind: l.kind, description: l.description, quantity: l.quantity, unitAmount: l.unitAmount, rankFrom: l.rankFrom, rankTo: l.rankTo, amount: l.amount, periodStart: l.periodStart, periodEnd: l.periodEnd });
     expect(closed!.lines.map(strip)).toEqual(preview.lines.map(strip));
     expect(opened).toMatchObject({ periodStart: preview.next!.periodStart, periodEnd: preview.next!.periodEnd, planVersionId: preview.next!.planVersionId });
 

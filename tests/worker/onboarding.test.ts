@@ -59,9 +59,10 @@ describe("POST /v1/offices (onboarding)", () => {
     const [monthly, setup] = await invoicesOf(office.id);
     expect(monthly).toMatchObject({ kind: "monthly", status: "draft", periodStart: "2026-11-01", periodEnd: "2026-12-01", inTrial: false, total: 1797 });
     // 11 of November's 30 days: 4900 × 11 / 30 = 1796.67 → 1797 (half up).
-    expect(monthly!.lines.map((l) => [l.kind, l.description, l.quantity, l.amount])).toEqual([
-      ["patients", "Active patients — Nov 2026", 0, 0],
-      ["base_fee", "Platform fee — Nov 2026", 1, 1797],
+    // The prorated fee line's period is the days it bills: from the first day, not the cycle's start.
+    expect(monthly!.lines.map((l) => [l.kind, l.description, l.quantity, l.amount, l.periodStart, l.periodEnd])).toEqual([
+      ["patients", "Active patients — Nov 2026", 0, 0, "2026-11-01", "2026-12-01"],
+      ["base_fee", "Platform fee — Nov 2026", 1, 1797, "2026-11-20", "2026-12-01"],
     ]);
     expect(setup).toMatchObject({ kind: "setup", status: "open", total: 25000 });
     expect(setup!.finalizedAt).toBeGreaterThan(0);

@@ -91,6 +91,28 @@ describe("POST /v1/offices/{officeId}/patients/{patientId}/activate|deactivate",
     expect((await report(office.id, "pt-x", "deactivate")).status).toBe(200);
   });
 
+  it("refuses event times before the office's window (366 days before its first day) with 400, recording nothing (issue 14 item 4)", async () => {
+    const db = testDb();
+    const office = await seedOffice(db, { billingStart: "2026-01-15" });
+    // The window opens at 00:00 UTC of 2026-01-15 less 366 days: 2025-01-14T00:00:00Z.
+    for (const occurredAt of ["0000-01-01T00:00:00Z", "1947-08-15T00:00:00Z", "1998-12-30T23:59:59Z"]) {
+      const body = await expectProblem(await report(office.id, "pt-old", "activate", { occurredAt }), 400, "VALIDATION_FAILED");
+      expect(body.errors).toEqual([expect.objectContaining({ path: "occurredAt" })]);
+    }
+    for (const kind of ["activate", "deactivate"] as const) {
+      const body = await expectProblem(await report(office.id, "pt-old", kind, { occurredAt: "2025-01-13T23:59:59.999Z" }), 400, "VALIDATION_FAILED");
+      expect(body.errors).toEqual([{ path: "occurredAt", message: "must not be before 2025-01-14T00:00:00.000Z" }]);
+    }
+    expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id))).toEqual([]);
+    // The refusal is audited on the office's chain.
+    const refused = await db.select().from(auditLog).where(and(eq(auditLog.chain, office.id), eq(auditLog.action, "patient.deactivate")));
+    expect(refused.map((e) => e.outcome)).toEqual(["failed"]);
+    // The window's first instant, and anything after it, is taken.
+    const first = await report(office.id, "pt-old", "activate", { occurredAt: "2025-01-14T00:00:00Z" });
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(((await first.json()) as Answer).active).toBe(true);
+  });
+
   it("sees a cancellation made after its first activation (no stale office status)", async () => {
     const db = testDb();
     const office = await seedOffice(db);

@@ -14,7 +14,7 @@ const expectedTables = [
   "patient_events",
   "invoices",
   "invoice_lines",
-  "invoice_line_patients",
+  "invoice_patients",
   "audit_log",
   "stripe_requests",
   "webhook_events",

@@ -128,10 +128,14 @@ describe("cancel and resume", () => {
     const office = await onboardOffice({ startsOn: today, timeZone: tz, plan: { baseFee: 3100 } });
     const cycle = cycleContaining(today, 1);
     const until = addDays(today, 1) < cycle.end ? addDays(today, 1) : cycle.end;
+    for (const p of ["pt-c1", "pt-c2"]) await reportEvent(office, p, "activate", new Date().toISOString());
     expect((await post(office, "cancel", { when: "immediately" }, "platform_admin")).status).toBe(200);
     const [inv] = await monthlyInvoices(office);
-    expect(inv).toMatchObject({ periodStart: cycle.start, periodEnd: until, periodEndAt: startOfLocalDay(until, tz), status: "open" });
-    expect(patientsLine(inv!)).toMatchObject({ periodEnd: until });
+    expect(inv).toMatchObject({ periodStart: cycle.start, periodEnd: until, periodEndAt: startOfLocalDay(until, tz), status: "open", billablePatients: 2 });
+    // The running count became tier lines over the days used.
+    const tiers = inv!.lines.filter((l) => l.kind === "patients");
+    expect(tiers.map((l) => [l.quantity, l.unitAmount, l.amount, l.periodStart, l.periodEnd])).toEqual([[2, 800, 1600, cycle.start, until]]);
+    expect(patientsLine(inv!)).toMatchObject({ quantity: 2, amount: 1600 });
     // One day used (today) of the cycle's days: 3100 × 1 ÷ cycle days, half up.
     expect(baseLine(inv!)).toMatchObject({ periodEnd: until, amount: prorate(3100, daysBetween(today, until), daysBetween(cycle.start, cycle.end)) });
     const res = await SELF.fetch(`https://billing.test/v1/offices/${office}`, { headers: bearer(await mintToken("platform_admin")) });

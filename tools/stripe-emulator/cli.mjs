@@ -2,7 +2,7 @@
 // Local Stripe API emulator. Usage:
 //   node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
 //        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0.2] [--fault-kinds 429,500,timeout]
-//        [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>]
+//        [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>] [--payment-delay-ms <ms>]
 // With --state, objects, idempotency keys and events survive restarts (README: "State across restarts").
 // Prints `listening on http://127.0.0.1:<port>` once ready; SIGINT/SIGTERM close it and exit 0.
 import { parseArgs } from "node:util";
@@ -10,7 +10,7 @@ import { startStripeEmulator } from "./server.mjs";
 
 const usage = `usage: node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0] [--fault-kinds 429,500,timeout]
-       [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>]`;
+       [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>] [--payment-delay-ms <ms>]`;
 
 function fail(message) {
   process.stderr.write(`stripe-emulator: ${message}\n${usage}\n`);
@@ -31,6 +31,7 @@ try {
       "timeout-ms": { type: "string", default: "30000" },
       seed: { type: "string" },
       state: { type: "string" },
+      "payment-delay-ms": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -53,7 +54,9 @@ if (!(faultRate >= 0 && faultRate <= 1)) fail("--fault-rate must be in [0, 1]");
 const timeoutMs = Number(values["timeout-ms"]);
 if (!Number.isInteger(timeoutMs) || timeoutMs < 0) fail("--timeout-ms must be an integer >= 0");
 const faultKinds = values["fault-kinds"].split(",").map((s) => s.trim()).filter(Boolean);
-for (const k of faultKinds) if (!["429", "500", "timeout"].includes(k)) fail(`unknown fault kind: ${k}`);
+for (const k of faultKinds) if (!["429", "500", "500_saved", "timeout"].includes(k)) fail(`unknown fault kind: ${k}`);
+const paymentDelayMs = values["payment-delay-ms"] === undefined ? undefined : Number(values["payment-delay-ms"]);
+if (paymentDelayMs !== undefined && !(Number.isInteger(paymentDelayMs) && paymentDelayMs >= 0)) fail("--payment-delay-ms must be an integer >= 0");
 if (Boolean(values["webhook-url"]) !== Boolean(values["webhook-secret"])) {
   process.stderr.write("stripe-emulator: warning: webhooks are only sent when both --webhook-url and --webhook-secret are set\n");
 }
@@ -71,6 +74,7 @@ try {
     timeoutMs,
     seed: values.seed === undefined ? undefined : Number.isFinite(Number(values.seed)) ? Number(values.seed) : values.seed,
     state: values.state,
+    paymentDelayMs,
   });
 } catch (e) {
   process.stderr.write(`stripe-emulator: could not start: ${e.message}\n`);

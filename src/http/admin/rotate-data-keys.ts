@@ -7,13 +7,14 @@ import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../../security/encoding";
 import { ApiError, problemResponses } from "../problem";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
 const BodySchema = z
   .object({
     batchSize: z.number().int().min(1).max(500).default(100).openapi({ description: "Rows re-encrypted per column in this call." }),
-    cursor: z.string().max(200).optional().openapi({ description: "`nextCursor` of the previous call: continue after the rows it examined." }),
+    cursor: text({ max: 200 }).optional().openapi({ description: "`nextCursor` of the previous call: continue after the rows it examined." }),
     officeId: OfficeIdSchema.optional().openapi({ description: "Only this office's rows." }),
   })
   .strict()

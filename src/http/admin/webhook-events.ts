@@ -8,6 +8,7 @@ import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../../security/encod
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
@@ -61,7 +62,7 @@ export const listRoute = createRoute({
         type: z.string().regex(/^[a-z0-9_.]{1,100}$/).optional(),
         status: z.enum(statuses).optional(),
         officeId: OfficeIdSchema.optional(),
-        cursor: z.string().max(300).optional().openapi({ description: "`nextCursor` of the previous page." }),
+        cursor: text({ max: 300 }).optional().openapi({ description: "`nextCursor` of the previous page." }),
         limit: z.coerce.number().int().min(1).max(200).default(50),
       })
       .strict(),

@@ -8,6 +8,7 @@ import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
 import { AuditEntrySchema, auditView } from "./view";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 const NDJSON = "application/x-ndjson";
@@ -18,7 +19,7 @@ const QuerySchema = z
     officeId: OfficeIdSchema.optional(),
     from: z.string().datetime({ offset: true }).optional().openapi({ description: "Inclusive lower bound on the entry time (ISO 8601)." }),
     to: z.string().datetime({ offset: true }).optional().openapi({ description: "Exclusive upper bound on the entry time (ISO 8601)." }),
-    cursor: z.string().max(200).optional().openapi({ description: "`nextCursor` of the previous page." }),
+    cursor: text({ max: 200 }).optional().openapi({ description: "`nextCursor` of the previous page." }),
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();

@@ -5,7 +5,7 @@ import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { problemResponses } from "../problem";
 import { READ_ROLES } from "./get-usage";
-import { InvoiceLineSchema } from "./view";
+import { InvoiceLineSchema, lineView } from "./view";
 
 const TierSchema = z
   .object({
@@ -29,7 +29,9 @@ const UpcomingSchema = z
     inTrial: z.boolean(),
     subtotal: z.number().int().openapi({ example: 75100 }),
     total: z.number().int().openapi({ example: 75100, description: "Minor units: what the close would bill now." }),
-    lines: z.array(InvoiceLineSchema),
+    lines: z.array(
+      InvoiceLineSchema.extend({ id: z.string().nullable().openapi({ description: "The draft's line id; null for a patients tier line the close would create." }) }),
+    ),
     patients: z
       .object({
         billable: z.number().int().openapi({ example: 87, description: "Patients billable in the cycle by the events known now (a count; never an identifier)." }),
@@ -67,9 +69,10 @@ const UpcomingSchema = z
       subtotal: 75100,
       total: 75100,
       lines: [
-        { id: "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9", kind: "patients", description: "Active patients — Nov 2026", category: null, quantity: 87, amount: 62200, periodStart: "2026-11-01", periodEnd: "2026-12-01" },
-        { id: "il_1a1b2c3d4e5f60718293a4b5c6d7e8f9", kind: "base_fee", description: "Base fee — Nov 2026", category: null, quantity: 1, amount: 4900, periodStart: "2026-11-01", periodEnd: "2026-12-01" },
-        { id: "il_2a1b2c3d4e5f60718293a4b5c6d7e8f9", kind: "one_off", description: "Training", category: "training", quantity: 1, amount: 8000, periodStart: null, periodEnd: null },
+        { id: null, kind: "patients", description: "Active patients 1–50 — Nov 2026", category: null, quantity: 50, unitAmount: 800, rankFrom: 1, rankTo: 50, amount: 40000, periodStart: "2026-11-01", periodEnd: "2026-12-01" },
+        { id: null, kind: "patients", description: "Active patients 51–200 — Nov 2026", category: null, quantity: 37, unitAmount: 600, rankFrom: 51, rankTo: 200, amount: 22200, periodStart: "2026-11-01", periodEnd: "2026-12-01" },
+        { id: "il_1a1b2c3d4e5f60718293a4b5c6d7e8f9", kind: "base_fee", description: "Platform fee — Nov 2026", category: null, quantity: 1, unitAmount: null, rankFrom: null, rankTo: null, amount: 4900, periodStart: "2026-11-01", periodEnd: "2026-12-01" },
+        { id: "il_2a1b2c3d4e5f60718293a4b5c6d7e8f9", kind: "one_off", description: "Training", category: "training", quantity: 1, unitAmount: null, rankFrom: null, rankTo: null, amount: 8000, periodStart: null, periodEnd: null },
       ],
       patients: {
         billable: 87,
@@ -121,7 +124,7 @@ export function register(app: App) {
         inTrial: u.invoice.inTrial,
         subtotal: u.invoice.subtotal,
         total: u.invoice.total,
-        lines: u.lines.map((l) => ({ id: l.id, kind: l.kind, description: l.description, category: l.category, quantity: l.quantity, amount: l.amount, periodStart: l.periodStart, periodEnd: l.periodEnd })),
+        lines: u.lines.map((l) => ({ ...lineView({ ...l, id: l.id ?? "" }), id: l.id })),
         patients: u.patients,
         cancelAtPeriodEnd: u.office.cancelAtPeriodEnd,
         next: u.next,

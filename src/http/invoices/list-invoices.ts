@@ -8,6 +8,7 @@ import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
 import { READ_ROLES } from "./get-usage";
 import { InvoiceSchema, invoiceView } from "./view";
+import { text } from "../text";
 
 const QuerySchema = z
   .object({
@@ -15,7 +16,7 @@ const QuerySchema = z
     kind: z.enum(invoiceKinds).optional(),
     periodFrom: z.string().date().optional().openapi({ description: "Invoices whose period starts on or after this date." }),
     periodTo: z.string().date().optional().openapi({ description: "Invoices whose period starts on or before this date." }),
-    cursor: z.string().max(200).optional(),
+    cursor: text({ max: 200 }).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   })
   .strict();

@@ -10,14 +10,27 @@ export const InvoiceLineSchema = z
   .object({
     id: z.string(),
     kind: z.enum(["patients", "base_fee", "setup_fee", "proration", "one_off"]),
-    description: z.string().openapi({ example: "Active patients — Nov 2026" }),
+    description: z.string().openapi({ example: "Active patients 51–200 — Nov 2026" }),
     category: z.string().nullable(),
-    quantity: z.number().int(),
-    amount: z.number().int().openapi({ description: "Minor units." }),
-    periodStart: z.string().nullable(),
-    periodEnd: z.string().nullable(),
+    quantity: z.number().int().openapi({ example: 37 }),
+    unitAmount: z.number().int().nullable().openapi({
+      example: 600,
+      description: "Unit price in minor units of a quantity × unit line (a patients tier: `quantity × unitAmount = amount`); null for a fixed amount and for a draft's running patient count.",
+    }),
+    rankFrom: z.number().int().nullable().openapi({ example: 51, description: "A patients tier line: the first patient rank it charges (above the plan's free allowance)." }),
+    rankTo: z.number().int().nullable().openapi({ example: 200, description: "A patients tier line: the last rank of its tier; null for the unbounded last tier." }),
+    amount: z.number().int().openapi({ example: 22200, description: "Minor units." }),
+    periodStart: z.string().nullable().openapi({ description: "The first day the line bills (a prorated fee: the first day billed)." }),
+    periodEnd: z.string().nullable().openapi({ description: "The day after the last day the line bills (exclusive)." }),
   })
   .openapi("InvoiceLine");
+
+export const InvoicePatientsSchema = z
+  .object({
+    billable: z.number().int().openapi({ example: 87, description: "Patients billable in the cycle (active at some instant of it): a count, never an identifier." }),
+    included: z.number().int().openapi({ example: 10, description: "The plan's free allowance: the first ranks, charged by no line." }),
+  })
+  .openapi("InvoicePatients", { description: "Monthly invoices: the billable patients and the allowance (shown even when no line charges them)." });
 
 export const InvoiceSchema = z
   .object({
@@ -39,6 +52,7 @@ export const InvoiceSchema = z
       description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`).",
     }),
     stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
+    patients: InvoicePatientsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
   })
   .openapi("Invoice");
@@ -64,19 +78,28 @@ export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof i
     voidedAt: iso(inv.voidedAt),
     stripeState: inv.stripeState,
     stripeError: inv.stripeError,
+    patients: inv.kind === "monthly" ? { billable: inv.billablePatients, included: inv.includedPatients } : null,
     ...(lines
       ? {
-          lines: lines.map((l) => ({
-            id: l.id,
-            kind: l.kind,
-            description: l.description,
-            category: l.category,
-            quantity: l.quantity,
-            amount: l.amount,
-            periodStart: l.periodStart,
-            periodEnd: l.periodEnd,
-          })),
+          lines: lines.map(lineView),
         }
       : {}),
+  };
+}
+
+/** A line as the API shows it (never its internal note). */
+export function lineView(l: typeof invoiceLines.$inferSelect): z.infer<typeof InvoiceLineSchema> {
+  return {
+    id: l.id,
+    kind: l.kind,
+    description: l.description,
+    category: l.category,
+    quantity: l.quantity,
+    unitAmount: l.unitAmount,
+    rankFrom: l.rankFrom,
+    rankTo: l.rankTo,
+    amount: l.amount,
+    periodStart: l.periodStart,
+    periodEnd: l.periodEnd,
   };
 }

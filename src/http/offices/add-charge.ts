@@ -5,6 +5,7 @@ import { authorize } from "../../security/auth";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { problemResponses } from "../problem";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
@@ -12,7 +13,7 @@ const BodySchema = z
   .object({
     amount: z.number().int().min(1).max(100_000_000).openapi({ description: "Minor units.", example: 15000 }),
     category: z.enum(chargeCategories).openapi({ description: "The line reads the category's fixed label." }),
-    note: z.string().trim().max(500).optional().openapi({ description: "Internal note for billing staff. Never sent to Stripe or shown on the invoice." }),
+    note: text({ min: 0, max: 500, multiline: true }).optional().openapi({ description: "Internal note for billing staff. Never sent to Stripe or shown on the invoice." }),
     mode: z.enum(["invoice_now", "add_to_current"]).openapi({ description: "`invoice_now`: its own invoice, finalized at once; `add_to_current`: a line on the current cycle's draft." }),
   })
   .strict()

@@ -3,8 +3,10 @@ import { and, desc, eq } from "drizzle-orm";
 import { isTimeZone, localDate } from "../../billing/calendar";
 import { plans, planVersions } from "../../db/plans";
 import { officeObject } from "../../office/client";
+import { EARLIEST_BILLING_START } from "../../office/patient-events";
 import { authorize } from "../../security/auth";
 import { hmacSha256Hex } from "../../security/crypto";
+import { requestKeySecret } from "../../config";
 import { newId } from "../../security/request-id";
 import type { App } from "../context";
 import { IdempotencyKeySchema } from "../ids";
@@ -12,20 +14,21 @@ import { PlanIdSchema } from "../plans/schemas";
 import { ApiError, problemResponses } from "../problem";
 import { OfficeSchema, officeView } from "./view";
 import * as clock from "../../clock";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
 const BodySchema = z
   .object({
-    legalName: z.string().trim().min(1).max(200).openapi({ example: "Lakeside Family Practice LLC" }),
-    billingEmail: z.string().email().max(254).openapi({ example: "billing@lakeside.example" }),
-    timeZone: z.string().max(64).refine(isTimeZone, "must be an IANA time zone").openapi({ example: "America/New_York" }),
+    legalName: text({ max: 200 }).openapi({ example: "Lakeside Family Practice LLC" }),
+    billingEmail: text({ max: 254 }).email().openapi({ example: "billing@lakeside.example" }),
+    timeZone: text({ max: 64 }).refine(isTimeZone, "must be an IANA time zone").openapi({ example: "America/New_York" }),
     billingAnchorDay: z.number().int().min(1).max(31).openapi({ description: "Day of the month cycles start (the month's last day when shorter).", example: 1 }),
     planId: PlanIdSchema.openapi({ description: "An active plan; the office takes its newest version." }),
     startsOn: z
       .string()
       .date()
-      .refine((d) => d >= "2000-01-01" && d <= new Date(clock.now() + 366 * 86_400_000).toISOString().slice(0, 10), "must lie between 2000-01-01 and a year from now")
+      .refine((d) => d >= EARLIEST_BILLING_START && d <= new Date(clock.now() + 366 * 86_400_000).toISOString().slice(0, 10), `must lie between ${EARLIEST_BILLING_START} and a year from now`)
       .optional()
       .openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
   })
@@ -69,7 +72,7 @@ export function register(app: App) {
     // A keyed request names its office itself: the id is derived from the key (keyed by the
     // platform's secret; keys are platform-wide, as Stripe's are account-wide), so a retry, by
     // any platform admin, reaches the same office object and replays.
-    const officeId = idempotencyKey ? `off_${(await hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `office-onboard:${idempotencyKey}`)).slice(0, 32)}` : newId("off");
+    const officeId = idempotencyKey ? `off_${(await hmacSha256Hex(requestKeySecret(c.var.config), `office-onboard:${idempotencyKey}`)).slice(0, 32)}` : newId("off");
     const { office, replayed } = await officeObject(c.env, officeId).onboard(
       {
         legalName: body.legalName,

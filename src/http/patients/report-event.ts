@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { officeObject } from "../../office/client";
-import type { PatientEventKind } from "../../office/patient-events";
-import { canonicalJson } from "../../security/audit-chain";
+import { EARLIEST_BILLING_START, earliestEventAt, EVENT_WINDOW_DAYS, type PatientEventKind } from "../../office/patient-events";
 import { authorize } from "../../security/auth";
-import { hmacSha256Hex, patientKey, sha256Hex } from "../../security/crypto";
+import { hmacSha256Hex, patientKey } from "../../security/crypto";
+import { requestKeySecret } from "../../config";
 import type { App } from "../context";
 import { IdempotencyKeySchema, OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
@@ -12,6 +12,8 @@ import * as clock from "../../clock";
 export const ROLES = ["clinical_system", "platform_admin"] as const;
 /** How far in the future an event time may lie (clock drift between systems). */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+/** No office's window opens earlier: the window of an office starting on the earliest first day. */
+const EARLIEST_EVENT_AT = earliestEventAt(EARLIEST_BILLING_START);
 
 export const PatientIdSchema = z
   .string()
@@ -26,7 +28,11 @@ const BodySchema = z
     occurredAt: z
       .string()
       .datetime({ offset: true })
-      .openapi({ description: "When the patient became active (or inactive) in the clinical system.", example: "2026-11-20T14:03:00Z" }),
+      .refine((t) => Date.parse(t) >= EARLIEST_EVENT_AT, `must not be before ${new Date(EARLIEST_EVENT_AT).toISOString()}`)
+      .openapi({
+        description: `When the patient became active (or inactive) in the clinical system: at most 5 minutes in the future, and no earlier than ${EVENT_WINDOW_DAYS} days before the office's first day (00:00 UTC of its billing start date); before that, 400 (docs/payment-plan.md §5.8).`,
+        example: "2026-11-20T14:03:00Z",
+      }),
   })
   .strict()
   .openapi("PatientEventRequest");
@@ -84,15 +90,14 @@ export function register(app: App) {
       if (at > clock.now() + MAX_FUTURE_SKEW_MS) {
         throw new ApiError("VALIDATION_FAILED", "The event time lies in the future.", { errors: [{ path: "occurredAt", message: "must not be in the future" }] });
       }
-      // The raw patient id ends here: only its pseudonym travels on.
+      // The raw patient id ends here: only its pseudonym travels on, under version 1 (the chain's
+      // root); the office's object carries it to the version the office's rows are under.
       const key = await patientKey(c.var.config.PATIENT_KEY_SECRET, officeId, patientId);
-      // Keyed, because clients sometimes build idempotency keys from the patient's record number.
-      const [idempotencyKeyHash, requestHash] = await Promise.all([
-        hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `idempotency:${officeId}:${idempotencyKey}`),
-        sha256Hex(canonicalJson({ kind, patientKey: key, occurredAt: at })),
-      ]);
+      // Keyed, because clients sometimes build idempotency keys from the patient's record number;
+      // under the root secret, which rotation never replaces, so replays keep matching.
+      const idempotencyKeyHash = await hmacSha256Hex(requestKeySecret(c.var.config), `idempotency:${officeId}:${idempotencyKey}`);
       const { answer, replayed } = await officeObject(c.env, officeId).patientEvent(
-        { kind, patientKey: key, occurredAt: at, idempotencyKeyHash, requestHash },
+        { kind, rootPatientKey: key, occurredAt: at, idempotencyKeyHash },
         { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId },
       );
       if (replayed) c.header("Idempotent-Replayed", "true");

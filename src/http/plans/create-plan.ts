@@ -8,13 +8,14 @@ import type { App } from "../context";
 import { ApiError, problemResponses } from "../problem";
 import { planFrom, planReads } from "./load";
 import { PlanSchema, PlanVersionInputSchema } from "./schemas";
+import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
 
 const BodySchema = z
   .object({
     code: z.string().regex(/^[a-z0-9][a-z0-9_-]{1,63}$/, "must be 2–64 lowercase letters, digits, _ or -").openapi({ example: "standard" }),
-    name: z.string().trim().min(1).max(100).openapi({ example: "Standard" }),
+    name: text({ max: 100 }).openapi({ example: "Standard" }),
     version: PlanVersionInputSchema,
   })
   .strict()

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { isStripeCurrency, stripeCurrencies } from "../../billing/currencies";
 import { validateTiers } from "../../billing/pricing";
 import type { planVersions, plans } from "../../db/plans";
 
@@ -18,7 +19,10 @@ export const TierSchema = z
 
 export const PlanVersionInputSchema = z
   .object({
-    currency: z.string().regex(/^[a-z]{3}$/, "must be a lowercase ISO 4217 code").openapi({ example: "usd" }),
+    currency: z
+      .string()
+      .refine(isStripeCurrency, "must be a currency Stripe supports, as a lowercase ISO 4217 code (e.g. usd)")
+      .openapi({ description: "A currency Stripe supports for payments (lowercase ISO 4217), fixed per plan version.", enum: [...stripeCurrencies], example: "usd" }),
     baseFee: money("Monthly base fee, minor units (may be 0).", 4900),
     tiers: z
       .array(TierSchema)

@@ -7,7 +7,8 @@ import { webhookEvents } from "../../db/webhook-events";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
 import { refuse } from "../../security/refusals";
-import { lookupIndex } from "../../security/crypto";
+import { lookupIndexes } from "../../security/crypto";
+import { indexIn } from "../../security/data-keys";
 import { dataKeyring } from "../../security/data-keys";
 import { stripeGateway } from "../../stripe/gateway";
 import { isHandled, verifyStripeWebhook, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
@@ -66,8 +67,8 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
     }
   }
   const lookups = [
-    invoiceId ? sql`SELECT 'invoice' AS via, office_id, id AS invoice_id FROM ${invoices} WHERE stripe_invoice_index = ${await lookupIndex(ring, "stripe_invoice", invoiceId)}` : null,
-    customerId ? sql`SELECT 'customer' AS via, id AS office_id, NULL AS invoice_id FROM ${offices} WHERE stripe_customer_index = ${await lookupIndex(ring, "stripe_customer", customerId)}` : null,
+    invoiceId ? sql`SELECT 'invoice' AS via, office_id, id AS invoice_id FROM ${invoices} WHERE ${indexIn("stripe_invoice_index", await lookupIndexes(ring, "stripe_invoice", invoiceId))}` : null,
+    customerId ? sql`SELECT 'customer' AS via, id AS office_id, NULL AS invoice_id FROM ${offices} WHERE ${indexIn("stripe_customer_index", await lookupIndexes(ring, "stripe_customer", customerId))}` : null,
   ].filter((q) => q !== null);
   const rows = lookups.length > 0 ? await db.all<{ via: "invoice" | "customer"; office_id: string; invoice_id: string | null }>(sql.join(lookups, sql` UNION ALL `)) : [];
   const byInvoice = rows.find((r) => r.via === "invoice");

@@ -38,9 +38,11 @@ describe("the Stripe gateway", () => {
       periodStart: "2026-11-01",
       periodEnd: "2026-12-01",
       lines: [
-        { id: newId("il"), description: "Active patients — Nov 2026", amount: 130_400 },
-        { id: newId("il"), description: "Platform fee — Nov 2026", amount: 4900 },
-        { id: newId("il"), description: "Training", amount: 15000 },
+        { id: newId("il"), description: "Active patients 1–50 — Nov 2026", amount: 40_000, quantity: 50, unitAmount: 800 },
+        { id: newId("il"), description: "Active patients 51–200 — Nov 2026", amount: 90_000, quantity: 150, unitAmount: 600 },
+        { id: newId("il"), description: "Active patients 201+ — Nov 2026", amount: 400, quantity: 1, unitAmount: 400 },
+        { id: newId("il"), description: "Platform fee — Nov 2026", amount: 4900, quantity: 1, unitAmount: null },
+        { id: newId("il"), description: "Training", amount: 15000, quantity: 1, unitAmount: null },
       ],
     };
     const finalized = await g.pushInvoice(customer.id, invoice);
@@ -49,6 +51,10 @@ describe("the Stripe gateway", () => {
     // Other test files use the emulator too: count this invoice's requests only.
     const mine = (await emulatorLog()).filter((r) => r.body.includes(invoice.id) || r.path.includes(finalized.id));
     expect(mine.map((r) => r.path)).toEqual(["/v1/invoices", `/v1/invoices/${finalized.id}/add_lines`, `/v1/invoices/${finalized.id}/finalize`]);
+    // Tier lines go as quantity × unit price (an inline price), fixed lines as an amount: never both.
+    const sent = new URLSearchParams(mine[1]!.body);
+    expect([sent.get("lines[1][quantity]"), sent.get("lines[1][price_data][unit_amount]"), sent.get("lines[1][price_data][currency]"), sent.get("lines[1][amount]")]).toEqual(["150", "600", "usd", null]);
+    expect([sent.get("lines[3][amount]"), sent.get("lines[3][quantity]"), sent.get("lines[3][price_data][unit_amount]")]).toEqual(["4900", null, null]);
 
     const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.officeId, o.id));
     expect(rows.map((r) => [r.operation, r.status, r.idempotencyKey])).toEqual([
@@ -88,7 +94,7 @@ describe("the Stripe gateway", () => {
     const customer = await g.ensureCustomer(o);
     const invoiceId = newId("inv");
     await expect(
-      g.pushInvoice(customer.id, { id: invoiceId, currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Visit for Jane Roe", amount: 100 }] }),
+      g.pushInvoice(customer.id, { id: invoiceId, currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Visit for Jane Roe", amount: 100, quantity: 1, unitAmount: null }] }),
     ).rejects.toThrow(/fixed line template/);
     expect((await emulatorLog()).filter((r) => r.body.includes(invoiceId))).toEqual([]);
   });
@@ -133,7 +139,7 @@ describe("gateway retries", () => {
     }
     // A Stripe refusal (unknown customer: 404) is not retried.
     const g = gateway(o.id, [], { attempts: 3, backoffMs: 10 });
-    const invoice = { id: newId("inv"), currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Setup fee", amount: 100 }] };
+    const invoice = { id: newId("inv"), currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Setup fee", amount: 100, quantity: 1, unitAmount: null }] };
     const refused = await g.createDraft("cus_doesnotexist42", invoice).catch((e) => e);
     expect(refused).toMatchObject({ retryable: false, code: "resource_missing", httpStatus: 404 });
     const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.idempotencyKey, `invoice_${invoice.id}_create`));

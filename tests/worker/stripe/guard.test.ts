@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
+import { canonicalText, collapseDigitGroups, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { addLinesPayload, customerPayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
@@ -75,6 +76,26 @@ describe("the PHI egress guard", () => {
     }
   }
 
+  it("lets a patients tier line through as quantity × inline unit price, its ranks read as the template's slots only there", () => {
+    const tierLine = {
+      "lines[0][quantity]": "37",
+      "lines[0][price_data][currency]": "usd",
+      "lines[0][price_data][product_data][name]": "Active patients",
+      "lines[0][price_data][unit_amount]": "600",
+      "lines[0][metadata][line_ref]": "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    };
+    for (const d of ["Active patients 51–200 — Nov 2026", "Active patients 1,001–10,000 — Nov 2026", "Active patients 201+ — Nov 2026", "Active patients 2 — Nov 2026"]) {
+      expect(request("addLines", { ...tierLine, "lines[0][description]": d }), d).toEqual([]);
+    }
+    // Not the template: scanned as it stands (the collapsed digits read as an SSN, a ZIP).
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 123-45-6789 — Nov 2026" }).map((f) => f.kind)).toContain("ssn");
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 51–200 (Nov 2026)" }).map((f) => f.kind)).toContain("zip_code");
+    // The template's reading applies to line descriptions only.
+    expect(request("customer", { name: "Active patients 51–200 — Nov 2026", email: "billing@lakeside.example", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" }).map((f) => f.kind)).toContain("zip_code");
+    // A product name other than the fixed one is no field of the operation.
+    expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 2 — Nov 2026", "lines[0][price_data][product_data][description]": "x" }).map((f) => f.kind)).toContain("unknown_field");
+  });
+
   it("blocks identifiers in the headers we set, the path and the query", () => {
     for (const [kind, sample] of samples) {
       expect(request("customer", { name: "Lakeside" }, { "Idempotency-Key": `ob ${sample}` }).map((f) => f.kind), `header ${kind}`).toContain(kind);
@@ -98,6 +119,116 @@ describe("the PHI egress guard", () => {
     expect(scanText("Lakeside, NY 10002", "name", ctx).map((f) => f.kind)).toContain("zip_code");
     expect(scanText("2026-11-02", "x", ctx).map((f) => f.kind)).toContain("date");
     expect(scanText("https://billing.example/portal/return?next=1", "return_url", ctx).map((f) => f.kind)).toContain("url");
+  });
+});
+
+/** Base64 (standard alphabet) of a UTF-8 string. */
+const b64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+
+/** Issue 14 item 5: an identifier written to slip past a plain match is still that identifier. */
+const evasions: [string, string][] = [
+  ["full-width digits", "１２３－４５－６７８９"],
+  ["full-width digits, no separators", "１２３４５６７８９"],
+  ["zero-width characters between digits", "123\u200b-45\u200c-67\u200d89"],
+  ["zero-width no-break space and word joiner", "123\ufeff45\u20606789"],
+  ["soft hyphens", "123\u00ad45\u00ad6789"],
+  ["spaced digits", "1 2 3 4 5 6 7 8 9"],
+  ["spaced groups", "123 45 6789"],
+  ["en dashes", "123\u201345\u20136789"],
+  ["em dashes and minus signs", "123\u201445\u22126789"],
+  ["slashes", "123/45/6789"],
+  ["underscores", "123_45_6789"],
+  ["no-break spaces", "123\u00a045\u00a06789"],
+  ["percent-encoding", "%31%32%33-%34%35-%36%37%38%39"],
+  ["double percent-encoding", "%2531%2532%2533-45-6789"],
+  ["base64", b64("123-45-6789")],
+  ["base64 without padding", b64("SSN 123-45-6789").replace(/=+$/, "")],
+  ["base64url", b64("jane.roe@gmail.com").replace(/\+/g, "-").replace(/\//g, "_")],
+  ["base64 of percent-encoding", b64("%31%32%33-45-6789")],
+];
+
+describe("the PHI egress guard reads values canonically before matching (issue 14 item 5)", () => {
+  for (const [how, sample] of evasions) {
+    it(`blocks an identifier written with ${how} in the office's legal name`, () => {
+      const findings = request("customer", { name: `Lakeside Family Practice ${sample}`, email: "billing@lakeside.example", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" });
+      expect(findings.length, how).toBeGreaterThan(0);
+      expect(findings.every((f) => f.field === "name")).toBe(true);
+    });
+  }
+
+  it("names the kind when the canonical reading shows it", () => {
+    expect(scanText("１２３－４５－６７８９", "name", ctx).map((f) => f.kind)).toContain("ssn");
+    expect(scanText("123 45 6789", "name", ctx).map((f) => f.kind)).toContain("ssn");
+    expect(scanText("555 123 4567", "name", ctx).map((f) => f.kind)).toContain("phone");
+    expect(scanText(b64("jane.roe@gmail.com"), "name", ctx).map((f) => f.kind)).toContain("email");
+    expect(scanText("jane%2Eroe%40gmail%2Ecom", "name", ctx).map((f) => f.kind)).toContain("email");
+    expect(scanText("０２／０３／１９８０", "name", ctx).map((f) => f.kind)).toContain("date");
+  });
+
+  it("scans the billing e-mail like the rest: the office's own address may leave, an identifier in it may not", () => {
+    const own = { ...ctx, billingEmail: "123-45-6789@lakeside.example" };
+    expect(scanText("123-45-6789@lakeside.example", "email", own).map((f) => f.kind)).toContain("ssn");
+    const customer = scanRequest(
+      { method: "POST", path: "/v1/customers", body: new URLSearchParams({ name: "Lakeside", email: "123-45-6789@lakeside.example" }).toString(), headers: {} },
+      own,
+      { text: [...fieldRules.customer.text], numeric: [...fieldRules.customer.numeric] },
+    );
+    expect(customer).toContainEqual({ kind: "ssn", field: "email" });
+    const phone = { ...ctx, billingEmail: "5551234567@lakeside.example" };
+    expect(scanText("5551234567@lakeside.example", "email", phone).length).toBeGreaterThan(0);
+    const spaced = { ...ctx, billingEmail: "jane.1980.02.03@lakeside.example" };
+    expect(scanText("jane.1980.02.03@lakeside.example", "email", spaced).length).toBeGreaterThan(0);
+    // The office's own plain address still leaves, in any case.
+    expect(scanText("Billing@Lakeside.example", "email", ctx)).toEqual([]);
+  });
+
+  it("still lets legitimate office names, e-mails and our own references through", () => {
+    const clean = [
+      "Smith & Jones Family Practice, LLC",
+      "Lakeside Family Practice LLC",
+      "Müller–Lüdenscheidt Praxis für Allgemeinmedizin GmbH",
+      "Clínica São José — Saúde da Família",
+      "O'Brien Pediatrics, P.C.",
+      "Dr. Ana Sánchez & Associates",
+      "Zahnarztpraxis Dr. Weiß",
+      "Advanced Dermatology of the Rockies",
+      "North Shore Women's Health",
+      "医療法人 さくらクリニック",
+    ];
+    for (const name of clean) expect(scanText(name, "name", ctx), name).toEqual([]);
+    for (const email of ["billing@lakeside.example", "accounts.payable@smith-jones.example", "ap+stripe@clinic.example"]) {
+      expect(scanText(email, "email", { ...ctx, billingEmail: email }), email).toEqual([]);
+    }
+    // Random opaque references (our own ids) never read as base64 text, or as digits.
+    const hex = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    for (let i = 0; i < 2000; i++) {
+      for (const [field, value] of [
+        ["metadata[office_ref]", `off_${hex()}`],
+        ["metadata[invoice_ref]", `inv_${hex()}`],
+        ["header:idempotency-key", `invoice_inv_${hex()}_lines`],
+      ] as const) {
+        expect(scanText(value, field, ctx), value).toEqual([]);
+      }
+    }
+  });
+
+  it("never blocks an office name made of the words practices are named with (property)", () => {
+    const words = ["Smith", "Jones", "Family", "Practice", "Pediatrics", "Dermatology", "Orthopedic", "Associates", "Clinic", "Medical", "Group", "Health", "Center", "Lakeside", "Riverside", "Northwest", "Cardiology", "Oncology", "Women's", "Children's", "Wellness", "Primary", "Care", "Partners", "Internal", "Medicine", "Surgical", "Specialists", "Dental", "Orthodontics", "Vision", "Physical", "Therapy", "Rehabilitation", "Urgent", "Community", "Valley", "Integrated", "Behavioral", "Psychiatry", "Counseling", "Services", "Sánchez", "Müller", "O'Brien", "Nguyen", "García", "Kowalski", "Anderson", "Thompson", "Hernandez", "LLC", "PLLC", "P.C.", "Inc.", "&", "of", "the", "and", "Dr.", "MD", "DO", "Foundation", "Institute", "Network", "Allergy", "Asthma", "Endocrinology", "Gastroenterology", "Neurology", "Podiatry", "Radiology", "Urology", "Chiropractic", "Acupuncture", "Sleep", "Pain", "Management", "Sports", "Fertility", "Obstetrics", "Gynecology", "Hearing", "Speech", "Nutrition", "—", ","];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...words), { minLength: 1, maxLength: 7 }), (parts) => {
+        const name = parts.join(" ");
+        expect(scanText(name, "name", ctx), name).toEqual([]);
+      }),
+      { numRuns: 3000, seed: 14 },
+    );
+  });
+
+  it("reads canonically: NFKC, invisible characters out, dashes as '-', percent-encoding decoded", () => {
+    expect(canonicalText("１２３\u200b－４５")).toBe("123-45");
+    expect(canonicalText("a\u2013b\u00a0c")).toBe("a-b c");
+    expect(canonicalText("%2531")).toBe("1");
+    expect(collapseDigitGroups("123 / 45 – 6789 and 12")).toBe("123456789 and 12");
+    expect(readings(b64("123-45-6789"))).toContain("123-45-6789");
   });
 });
 

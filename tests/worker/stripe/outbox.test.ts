@@ -1,3 +1,4 @@
+import type Stripe from "stripe";
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
@@ -15,7 +16,7 @@ const api = "https://billing.test/v1";
 const admin = async () => ({ ...bearer(await mintToken("platform_admin")), "content-type": "application/json" });
 const stub = (officeId: string) => env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
 
-type StripeInvoice = { id: string; status: string; amount_due: number; amount_paid: number; metadata: Record<string, string>; lines: { data: { amount: number; description: string }[] } };
+type StripeInvoice = Stripe.Invoice; // read through the SDK's types for the pinned version
 
 /** The Stripe id of an internal invoice, as the request log recorded its creation. */
 async function stripeIdOf(officeId: string, invoiceId: string) {
@@ -64,18 +65,20 @@ describe("the Stripe outbox of an office", () => {
 
   it("pushes a closed month in three invoice calls whatever the patient count, totals equal", async () => {
     const officeId = await onboardOffice({ startsOn: "2026-09-01" });
-    await Promise.all(Array.from({ length: 40 }, (_, i) => reportEvent(officeId, `month-${i}`, "activate", "2026-09-03T10:00:00Z")));
+    await Promise.all(Array.from({ length: 55 }, (_, i) => reportEvent(officeId, `month-${i}`, "activate", "2026-09-03T10:00:00Z")));
     await runInvoicing([officeId], "2026-10-01T12:00:00Z");
     await syncStripe(officeId);
     const [september] = await monthlyInvoices(officeId);
-    expect(september).toMatchObject({ status: "open", total: 40 * 800 + 4900, stripeState: "finalized" });
+    expect(september).toMatchObject({ status: "open", total: 50 * 800 + 5 * 600 + 4900, stripeState: "finalized" });
     const calls = (await stripeLog(officeId)).filter((r) => r.idempotencyKey?.includes(september!.id));
     expect(calls.map((r) => r.operation)).toEqual(["invoice", "addLines", "finalize"]);
     const onStripe = await stripeObject<StripeInvoice>(`/v1/invoices/${calls[0]!.stripeIds![0]}`);
     expect(onStripe.amount_due).toBe(september!.total);
-    expect(onStripe.lines.data.map((l) => [l.description, l.amount])).toEqual([
-      ["Active patients — Sep 2026", 32_000],
-      ["Platform fee — Sep 2026", 4900],
+    // A line per tier, quantity × unit price on Stripe's invoice too (§6.1).
+    expect(onStripe.lines.data.map((l) => [l.description, l.quantity, l.pricing?.unit_amount_decimal ?? null, l.amount])).toEqual([
+      ["Active patients 1–50 — Sep 2026", 50, "800", 40_000],
+      ["Active patients 51–200 — Sep 2026", 5, "600", 3_000],
+      ["Platform fee — Sep 2026", 1, "4900", 4900],
     ]);
     // The open October draft is not sent.
     const october = (await monthlyInvoices(officeId))[1]!;

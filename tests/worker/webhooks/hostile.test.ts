@@ -7,7 +7,7 @@ import { invoices } from "../../../src/db/invoices";
 import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
 import { testDb } from "../../harness/seed";
-import { invoiceRows, pushedOffice as pushedOfficeOnStripe, stripeLog, stripeObject, syncStripe } from "../../harness/stripe";
+import { chargeOfInvoice, invoiceRows, pushedOffice as pushedOfficeOnStripe, stripeLog, syncStripe } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 /**
@@ -126,8 +126,7 @@ describe("hostile Stripe events: bound by the ids we stored, never by metadata",
       await syncStripe(o.officeId);
       expect(await invoice(o.setup.id)).toMatchObject({ status: "paid", amountPaid: 6_300, amountRefunded: 0 });
     }
-    const paidA = await stripeObject<{ charge: string }>(`/v1/invoices/${a.stripeId}`);
-    const chargeA = await stripeObject<Record<string, unknown>>(`/v1/charges/${paidA.charge}`);
+    const chargeA = (await chargeOfInvoice(a.stripeId)) as unknown as Record<string, unknown>;
     // A's charge, its refund list naming B's invoice.
     const crossed = stripeEvent("charge.refunded", {
       ...fixtures.charge,
@@ -138,8 +137,8 @@ describe("hostile Stripe events: bound by the ids we stored, never by metadata",
     expect(await (await deliver(crossed)).json()).toMatchObject({ status: "received" });
     await syncStripe(a.officeId);
     expect(await eventRow(crossed.id)).toMatchObject({ status: "rejected", error: "binding_mismatch" });
-    // Without the charge's invoice, only refunds of ours could bind it: none here, so nothing is applied.
-    const unbound = stripeEvent("charge.refunded", { ...crossed.data.object, invoice: null });
+    // Without a payment intent (the way to the charge's invoice), only refunds of ours could bind it: none here, so nothing is applied.
+    const unbound = stripeEvent("charge.refunded", { ...crossed.data.object, payment_intent: null });
     await deliver(unbound);
     await syncStripe(a.officeId);
     expect(await eventRow(unbound.id)).toMatchObject({ status: "ignored", error: "invoice_unknown" });

@@ -7,7 +7,7 @@ import { offices } from "../../../src/db/offices";
 import { webhookEvents } from "../../../src/db/webhook-events";
 import { bearer, mintToken } from "../../harness/auth";
 import { testDb } from "../../harness/seed";
-import { clearFaultRule, faultRule, invoiceRows, pushedOffice, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
+import { chargeOfInvoice, clearFaultRule, faultRule, invoiceRows, pushedOffice, stripeLog, syncStripe, until, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, emulatorEvents, fixtures, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -166,16 +166,24 @@ describe("Stripe events applied to invoices and offices", () => {
   });
 
   it("charge.refunded raises amount_refunded to Stripe's figure, never double counting our own refunds", async () => {
-    const { officeId, setup } = await pushedOffice();
+    const { officeId, setup, stripeId } = await pushedOffice();
     await untilStripeAttempted(setup.id);
     const admin = { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" };
     const res = await SELF.fetch(`${api}/offices/${officeId}/invoices/${setup.id}/refunds`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 4_000, reason: "billing_error" }) });
     expect(res.status).toBe(201);
-    // Stripe's own charge.refunded for that refund: nothing more is counted.
-    await relayEmulatorEvents(officeId, setup.id, ["charge.refunded", "invoice.paid"]);
+    // Stripe's own charge.refunded for that refund (the charge names no invoice of ours: found by
+    // its id), bound through its payment intent: nothing more is counted.
+    const { id: chargeId } = await chargeOfInvoice(stripeId);
+    const [charge] = await until("the charge.refunded event", async () => {
+      const found = (await emulatorEvents(chargeId)).filter((e) => e.type === "charge.refunded");
+      return found.length > 0 ? found : null;
+    });
+    expect((await deliver(charge!)).status).toBe(200);
+    await relayEmulatorEvents(officeId, setup.id, ["invoice.paid"]);
     expect(await invoice(setup.id)).toMatchObject({ status: "paid", amountRefunded: 4_000 });
+    const [row] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, charge!.id));
+    expect(row).toMatchObject({ officeId, status: "processed" });
     // A refund made on Stripe's dashboard (total now 10,000): the invoice follows Stripe.
-    const [charge] = (await emulatorEvents(setup.id)).filter((e) => e.type === "charge.refunded");
     const dashboard = stripeEvent("charge.refunded", { ...fixtures.charge, ...charge!.data.object, amount_refunded: 10_000 });
     await deliver(dashboard);
     await syncStripe(officeId);
@@ -185,8 +193,8 @@ describe("Stripe events applied to invoices and offices", () => {
   it("records disputes on the office (found through the charge's customer) and customer changes", async () => {
     const { officeId, setup, stripeId, customerId } = await pushedOffice();
     await untilStripeAttempted(setup.id);
-    const paid = await stripeObject<{ charge: string }>(`/v1/invoices/${stripeId}`);
-    const dispute = stripeEvent("charge.dispute.created", { ...fixtures.dispute, id: `dp_${crypto.randomUUID().slice(0, 8)}`, charge: paid.charge, amount: 25_000, status: "needs_response", reason: "fraudulent" });
+    const paid = await chargeOfInvoice(stripeId);
+    const dispute = stripeEvent("charge.dispute.created", { ...fixtures.dispute, id: `dp_${crypto.randomUUID().slice(0, 8)}`, charge: paid.id, amount: 25_000, status: "needs_response", reason: "fraudulent" });
     expect(await (await deliver(dispute)).json()).toMatchObject({ status: "received" });
     await syncStripe(officeId);
     const [row] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, dispute.id));

@@ -48,8 +48,8 @@ describe("POST /webhooks/stripe: signatures", () => {
     const now = Math.floor(Date.now() / 1000);
     await refused(await deliver(event, { raw, timestamp: now - 301 }));
     await refused(await deliver(event, { raw, timestamp: now + 3600 }));
-    // Inside the tolerance: accepted.
-    expect((await deliver(event, { raw, timestamp: now - 290 })).status).toBe(200);
+    // Inside the tolerance: accepted (dated from a fresh now, a minute inside: a loaded machine may take seconds per request).
+    expect((await deliver(event, { raw, timestamp: Math.floor(Date.now() / 1000) - 240 })).status).toBe(200);
     // Each refusal is on the platform chain, aggregated per source and reason (never the payload).
     const entries = await Promise.all(refusedIds.map((id) => refusalEntry(id, "webhook.rejected")));
     for (const e of entries) expect(e).toMatchObject({ chain: "platform", outcome: "failed", details: { aggregated: true } });

@@ -1,0 +1,107 @@
+// Customers: POST /v1/customers, GET and POST /v1/customers/:id.
+import { HASH, LEAF, NOT, clone, expansions, mergeMetadata, newId, notFound, nullAddress } from "./common.mjs";
+
+const ADDRESS = { city: LEAF, country: LEAF, line1: LEAF, line2: LEAF, postal_code: LEAF, state: LEAF };
+
+/** CustomerCreateParams / CustomerUpdateParams of the pinned SDK: what is emulated, what is not. */
+const COMMON = {
+  address: ADDRESS,
+  balance: NOT,
+  business_name: NOT,
+  cash_balance: NOT,
+  description: LEAF,
+  email: LEAF,
+  expand: [LEAF],
+  individual_name: NOT,
+  invoice_prefix: NOT,
+  invoice_settings: NOT,
+  metadata: HASH,
+  name: LEAF,
+  next_invoice_sequence: NOT,
+  phone: LEAF,
+  preferred_locales: [LEAF],
+  shipping: NOT,
+  source: NOT,
+  tax: NOT,
+  tax_exempt: LEAF,
+  validate: NOT,
+};
+const CREATE = { ...COMMON, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
+const UPDATE = { ...COMMON, default_source: NOT };
+
+export function registerCustomers(app) {
+  const { route, state, clock, emit } = app;
+
+  function makeCustomer(p) {
+    const id = newId("cus");
+    return {
+      id,
+      object: "customer",
+      address: p.address && typeof p.address === "object" ? { ...nullAddress(), ...p.address } : null,
+      balance: 0,
+      created: clock.now(),
+      currency: null,
+      default_source: null,
+      delinquent: false,
+      description: p.description ?? null,
+      discount: null,
+      email: p.email ?? null,
+      invoice_prefix: id.slice(4, 12).toUpperCase(),
+      invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+      livemode: false,
+      metadata: mergeMetadata({}, p.metadata),
+      name: p.name ?? null,
+      next_invoice_sequence: 1,
+      phone: p.phone ?? null,
+      preferred_locales: Array.isArray(p.preferred_locales) ? p.preferred_locales : [],
+      shipping: null,
+      tax_exempt: p.tax_exempt || "none",
+      test_clock: null,
+    };
+  }
+
+  route("POST", "/v1/customers", CREATE, (p) => {
+    expansions(p);
+    const c = makeCustomer(p);
+    state.customers.set(c.id, c);
+    return clone(c);
+  });
+  route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => {
+    expansions(p);
+    return clone(app.getCustomer(id, "id"));
+  });
+  route("POST", "/v1/customers/:id", UPDATE, (p, { id }, ctx) => {
+    expansions(p);
+    const c = app.getCustomer(id, "id");
+    const previous = {};
+    for (const k of ["name", "email", "description", "phone", "tax_exempt"]) {
+      if (p[k] !== undefined) {
+        previous[k] = c[k];
+        c[k] = p[k] === "" ? (k === "tax_exempt" ? "none" : null) : p[k];
+      }
+    }
+    if (p.address !== undefined) {
+      previous.address = c.address;
+      c.address = p.address === "" ? null : { ...nullAddress(), ...(c.address ?? {}), ...p.address };
+    }
+    if (p.preferred_locales !== undefined) {
+      previous.preferred_locales = c.preferred_locales;
+      c.preferred_locales = Array.isArray(p.preferred_locales) ? p.preferred_locales : [];
+    }
+    if (p.metadata !== undefined) {
+      previous.metadata = c.metadata;
+      c.metadata = mergeMetadata(c.metadata, p.metadata);
+    }
+    emit("customer.updated", c, ctx, { previous_attributes: clone(previous) });
+    return clone(c);
+  });
+}
+
+/** The customer lookup the other resources use. */
+export function customerLookup(state) {
+  return (id, param = "customer") => {
+    const c = state.customers.get(id);
+    if (!c) throw notFound("customer", id, param);
+    return c;
+  };
+}
