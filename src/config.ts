@@ -22,9 +22,20 @@ const shape = {
   AUTH_AUDIENCE: z.string().min(1),
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_DEV_SECRET: secret(32).optional(),
+  /** Seconds the last fetched JWKS keys stay accepted while the identity provider is unreachable (default 86400). */
+  JWKS_MAX_STALE_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).optional(),
   PATIENT_KEY_SECRET: secret(32),
+  /**
+   * Later links of the patient pseudonym chain, oldest first: `<secret v2>[,<secret v3>...]`, each
+   * 32+ characters (src/security/crypto.ts advancePatientKey). Appending one rotates the key;
+   * none is ever removed (docs/operations.md, "Rotating PATIENT_KEY_SECRET").
+   */
+  PATIENT_KEY_CHAIN: z.string().regex(/^[^,\s]{32,}(,[^,\s]{32,})*$/, "must be <secret>[,<secret>...], each at least 32 characters, no spaces").optional(),
   DATA_ENCRYPTION_KEY: keyringSpec,
   DATA_INDEX_KEY: secret(32),
+  AUDIT_KEY: keyringSpec,
+  /** The previous lookup-index key, still tried by lookups while `npm run keys:rotate -- index` re-indexes. */
+  DATA_INDEX_KEY_PREVIOUS: secret(32).optional(),
   STRIPE_SECRET_KEY: z
     .string()
     .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]{10,}$/, "must be a Stripe secret (sk_) or restricted (rk_) key")
@@ -49,8 +60,15 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
     if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
   }
+  if (env.PATIENT_KEY_CHAIN && new Set([env.PATIENT_KEY_SECRET, ...env.PATIENT_KEY_CHAIN.split(",")]).size !== env.PATIENT_KEY_CHAIN.split(",").length + 1) {
+    problem("PATIENT_KEY_CHAIN", "repeats a secret of the chain (each version needs a new one)");
+  }
+  if (env.DATA_INDEX_KEY_PREVIOUS && env.DATA_INDEX_KEY_PREVIOUS === env.DATA_INDEX_KEY) problem("DATA_INDEX_KEY_PREVIOUS", "equals DATA_INDEX_KEY");
   const keyIds = env.DATA_ENCRYPTION_KEY.split(",").map((k) => k.split(":")[0]);
-  if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice"); else if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
+  if (new Set(keyIds).size !== keyIds.length) problem("DATA_ENCRYPTION_KEY", "lists a key id twice");
+  const auditKeyIds = env.AUDIT_KEY.split(",").map((k) => k.split(":")[0]);
+  if (new Set(auditKeyIds).size !== auditKeyIds.length) problem("AUDIT_KEY", "lists a key id twice");
+  if (!env.AUTH_DEV_SECRET && !env.AUTH_JWKS_URL) {
     problem("AUTH_DEV_SECRET", "is required in development and test unless AUTH_JWKS_URL is set");
   }
 });
@@ -66,6 +84,26 @@ export function stripeRateLimit(config: Pick<Config, "STRIPE_MAX_RPS" | "STRIPE_
   return /^(sk|rk)_live_/.test(config.STRIPE_SECRET_KEY ?? "") ? 100 : 25;
 }
 
+/** The secrets of patient pseudonym versions 2, 3, ... (empty: version 1 only). */
+export function patientKeyChain(config: Pick<Config, "PATIENT_KEY_CHAIN">): string[] {
+  return config.PATIENT_KEY_CHAIN ? config.PATIENT_KEY_CHAIN.split(",") : [];
+}
+
+/** The version new pseudonyms are written under: 1 + the links of PATIENT_KEY_CHAIN. */
+export function currentPatientKeyVersion(config: Pick<Config, "PATIENT_KEY_CHAIN">): number {
+  return patientKeyChain(config).length + 1;
+}
+
+/**
+ * The key of the keyed hashes that must not change when the patient key rotates: Idempotency-Key
+ * hashes of patient events and the id of an office onboarded with an Idempotency-Key. It is the
+ * root of the pseudonym chain, PATIENT_KEY_SECRET, which rotation never replaces (a new version
+ * is appended to PATIENT_KEY_CHAIN instead), so replays keep matching and office ids stay put.
+ */
+export function requestKeySecret(config: Pick<Config, "PATIENT_KEY_SECRET">): string {
+  return config.PATIENT_KEY_SECRET;
+}
+
 export class ConfigError extends Error {
   readonly variables: string[];
   constructor(issues: { variable: string; problem: string }[]) {
@@ -77,6 +115,9 @@ export class ConfigError extends Error {
 
 const cache = new WeakMap<object, Config>();
 
+/** Bindings checked with the variables: their absence is a configuration error, not a silent gap. */
+export const RATE_LIMIT_BINDINGS = ["REFUSED_RATE_LIMITER", "TOKEN_RATE_LIMITER"] as const;
+
 /** Validates the environment once per env object; throws ConfigError naming the variables. */
 export function loadConfig(env: Env): Config {
   const cached = cache.get(env);
@@ -84,14 +125,20 @@ export function loadConfig(env: Env): Config {
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(shape)) raw[key] = env[key] === "" ? undefined : env[key];
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({
+  // The rate limiting bindings ([[ratelimits]] in wrangler.toml): without them nothing limits floods.
+  const bindings = RATE_LIMIT_BINDINGS.filter((name) => typeof (env[name] as { limit?: unknown } | undefined)?.limit !== "function").map((variable) => ({
+    variable,
+    problem: "is missing (a [[ratelimits]] binding of wrangler.toml)",
+  }));
+  if (!parsed.success || bindings.length > 0) {
+    throw new ConfigError([
+      ...(parsed.success ? [] : parsed.error.issues).map((issue) => ({
         variable: String(issue.path[0] ?? "environment"),
         // zod messages here describe the expectation; none echoes the received value.
         problem: raw[String(issue.path[0])] === undefined ? "is missing" : `is invalid (${issue.message})`,
       })),
-    );
+      ...bindings,
+    ]);
   }
   cache.set(env, parsed.data);
   return parsed.data;

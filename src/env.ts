@@ -12,6 +12,10 @@ export interface Env {
   PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
   INVOICING_QUEUE: Queue<CloseMessage>;
   STRIPE_RATE_LIMITER: DurableObjectNamespace<StripeRateLimiter>;
+  /** Workers Rate Limiting: refused and unauthenticated requests per client address. */
+  REFUSED_RATE_LIMITER: RateLimit;
+  /** Workers Rate Limiting: authenticated requests per token. */
+  TOKEN_RATE_LIMITER: RateLimit;
   /** Static assets (Swagger UI's files for /docs). */
   ASSETS?: Fetcher;
   ENVIRONMENT?: string;

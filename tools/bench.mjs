@@ -14,7 +14,7 @@ import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
 
-const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing]
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
 a table, then one JSON line (docs/performance.md).
   --offices <n>       offices invoiced by the cron run (default 1000)
@@ -23,6 +23,7 @@ a table, then one JSON line (docs/performance.md).
   --connections <n>   concurrent connections of the load phases (default 32)
   --stripe-rps <n>    the emulator's request rate limit (default 100)
   --skip-invoicing    skip the invoicing run of --offices offices
+  --flood-only        only the flood phase (a platform admin's p99 during unauthenticated floods)
   -h, --help          this text`;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -33,6 +34,7 @@ const { values: args } = parseCli("bench", USAGE, {
   connections: { type: "string", default: "32" },
   "stripe-rps": { type: "string", default: "100" },
   "skip-invoicing": { type: "boolean", default: false },
+  "flood-only": { type: "boolean", default: false },
 });
 const N_OFFICES = Number(args.offices);
 const N_PATIENTS = Number(args.patients);
@@ -147,8 +149,61 @@ async function load(makeRequest, seconds, connections) {
   );
   const wall = (Date.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
-  return { requests: latencies.length, rps: Math.round(latencies.length / wall), p50_ms: pct(0.5), p99_ms: pct(0.99), errors };
+  return { requests: latencies.length, rps: Math.round(latencies.length / wall), p50_ms: percentile(latencies, 0.5), p99_ms: percentile(latencies, 0.99), errors };
+}
+
+const percentile = (sorted, p) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
+
+/** Sizes of the flood phase: refused requests per flood, and floods. */
+const FLOOD_REQUESTS = 200;
+const FLOODS = 5;
+
+/**
+ * A platform admin's GET /v1/plans, alone and while floods of unauthenticated requests arrive
+ * (issue 14): its p99 quiet (2 connections for the phase's duration, at most 10 s), then during
+ * each of FLOODS floods of FLOOD_REQUESTS refused requests (bad token, 50 at a time), the admin's
+ * 2 connections measuring until the flood is over. Target: flood p99 within 1.5x of quiet p99.
+ */
+async function phaseFlood() {
+  log(`phase: a platform admin's GET /v1/plans during ${FLOODS} floods of ${FLOOD_REQUESTS} unauthenticated requests`);
+  const stack = await startStack({ stripe: false, log });
+  try {
+    const api = apiClient(stack.base, stack.token("platform_admin"));
+    await newPlan(api);
+    const adminPlans = () => fetch(`${stack.base}/v1/plans`, { headers: { authorization: `Bearer ${stack.token("platform_admin")}` } });
+    const quietRun = await load(adminPlans, Math.min(DURATION_S, 10), 2);
+    log(`admin GET /v1/plans, quiet: ${JSON.stringify(quietRun)}`);
+    const flooded = [];
+    const answers = {};
+    let adminErrors = 0;
+    for (let round = 0; round < FLOODS; round++) {
+      let over = false;
+      const flood = pool(Array.from({ length: FLOOD_REQUESTS }), 50, async () => {
+        const res = await fetch(`${stack.base}/v1/plans`, { headers: { authorization: "Bearer flood.not.a-token" } });
+        await res.arrayBuffer();
+        answers[res.status] = (answers[res.status] ?? 0) + 1;
+      }).finally(() => {
+        over = true;
+      });
+      const admin = async () => {
+        while (!over) {
+          const t = performance.now();
+          const res = await adminPlans();
+          await res.arrayBuffer();
+          if (res.status !== 200) adminErrors++;
+          flooded.push(performance.now() - t);
+        }
+      };
+      await Promise.all([flood, admin(), admin()]);
+    }
+    flooded.sort((a, b) => a - b);
+    const during = { requests: flooded.length, p50_ms: percentile(flooded, 0.5), p99_ms: percentile(flooded, 0.99), errors: adminErrors };
+    const ratio = Math.round((during.p99_ms / quietRun.p99_ms) * 100) / 100;
+    log(`admin GET /v1/plans during floods: ${JSON.stringify(during)}; flood answers ${JSON.stringify(answers)}; p99 ratio ${ratio}`);
+    return { quiet: quietRun, during_flood: during, flood_answers: answers, p99_ratio: ratio };
+  } finally {
+    await stack.stop();
+  }
 }
 
 function bundleSize() {
@@ -312,7 +367,16 @@ async function phaseStripe() {
 
 const pad = (s, n) => String(s).padEnd(n);
 const started = Date.now();
+const floodTarget = (f) => ["admin p99 during unauthenticated floods", `${f.during_flood.p99_ms} ms vs ${f.quiet.p99_ms} ms quiet (x${f.p99_ratio})`, "≤ 1.5x", f.p99_ratio <= 1.5 && f.during_flood.errors === 0];
+if (args["flood-only"]) {
+  const flood = await phaseFlood();
+  const [name, value, target, met] = floodTarget(flood);
+  console.log(`\n${pad(name, 48)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}\n`);
+  console.log(JSON.stringify({ flood }));
+  process.exit(0);
+}
 const db = await phaseDatabase();
+const flood = await phaseFlood();
 const stripe = await phaseStripe();
 log("bundle: wrangler deploy --dry-run");
 const bundle = bundleSize();
@@ -322,6 +386,7 @@ const result = {
   invoicing: stripe.invoicing,
   http: db.http,
   activation_rps_one_office: db.activation_rps_one_office,
+  flood,
   bundle_gzip_kib: bundle.gzip,
   bundle_raw_kib: bundle.raw,
   startup_ms: null,
@@ -337,6 +402,7 @@ const targets = [
         ["failed / duplicate invoices", `${stripe.invoicing.failed_invoices} / ${stripe.invoicing.duplicate_invoices}`, "0 / 0", stripe.invoicing.failed_invoices === 0 && stripe.invoicing.duplicate_invoices === 0],
       ]
     : []),
+  floodTarget(flood),
   ["bundle (gzip)", `${bundle.gzip} KiB`, "≤ 1024 KiB", bundle.gzip !== null && bundle.gzip <= 1024],
 ];
 console.log(`\n${pad("measure", 48)}${pad("value", 44)}${pad("target", 14)}met`);

@@ -3,15 +3,20 @@ import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-o
 import { epochMs } from "./columns";
 
 /**
- * Append-only audit trail. Entries form hash chains: one per office (chain = office id), appended
- * through that office's Durable Object, and one `platform` chain. `hash` is SHA-256 over the
- * previous entry's hash and this entry's canonical content. Triggers forbid UPDATE and DELETE.
+ * Append-only audit trail. Entries form MAC chains: one per office (chain = office id), appended
+ * through that office's Durable Object, and one `platform` chain. A chain is made of segments
+ * (one per run of its single writer; a new one after a fenced break); `seq` counts from 1 in each.
+ * `hash` is HMAC-SHA256 under the AUDIT_KEY named by `key_id` over the previous entry's `hash`
+ * and this entry's canonical content (see src/security/audit-chain.ts). Entries written before
+ * keyed chains have `key_id` NULL and segment `legacy`: unkeyed SHA-256. Triggers forbid UPDATE
+ * and DELETE.
  */
 export const auditLog = sqliteTable(
   "audit_log",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     chain: text("chain").notNull(),
+    segment: text("segment").notNull().default("legacy"),
     seq: integer("seq").notNull(),
     at: epochMs("at").notNull(),
     actorSub: text("actor_sub").notNull(),
@@ -23,10 +28,11 @@ export const auditLog = sqliteTable(
     requestId: text("request_id"),
     details: text("details", { mode: "json" }).$type<Record<string, unknown>>(),
     prevHash: text("prev_hash").notNull(),
+    keyId: text("key_id"),
     hash: text("hash").notNull(),
   },
   (t) => [
-    uniqueIndex("audit_log_chain_seq_uq").on(t.chain, t.seq),
+    uniqueIndex("audit_log_chain_segment_seq_uq").on(t.chain, t.segment, t.seq),
     index("audit_log_office_at_ix").on(t.officeId, t.at),
     index("audit_log_at_ix").on(t.at),
     check("audit_log_seq_ck", sql`${t.seq} >= 1`),

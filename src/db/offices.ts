@@ -40,6 +40,12 @@ export const offices = sqliteTable(
      */
     stripeCustomerRef: text("stripe_customer_ref"),
     stripeCustomerIndex: text("stripe_customer_index"),
+    /**
+     * Version of the patient pseudonyms stored for this office (src/security/crypto.ts
+     * advancePatientKey): every patient_key of its patients, patient_events and invoice_patients
+     * rows is under it. Only its Durable Object changes it, with the rows, in one transaction.
+     */
+    patientKeyVersion: integer("patient_key_version").notNull().default(1),
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },

@@ -5,8 +5,9 @@ import { offices } from "./offices";
 
 /**
  * Billing state of one patient of one office. The patient is known only by its pseudonym
- * `patient_key = HMAC-SHA256(PATIENT_KEY_SECRET, officeId + ":" + patientId)` (hex); the raw
- * clinical identifier is never stored.
+ * `patient_key = HMAC-SHA256(PATIENT_KEY_SECRET, officeId + ":" + patientId)` (hex) at version 1,
+ * carried through PATIENT_KEY_CHAIN to the office's `patient_key_version` (docs/security.md, key
+ * rotation); the raw clinical identifier is never stored.
  */
 export const patients = sqliteTable(
   "patients",

@@ -5,10 +5,11 @@ import type { Env } from "../env";
 import { runInvoicing } from "./invoicing-run";
 import { sweepStripeWork } from "./stripe-sweep";
 import { runReconciliation } from "./reconcile";
+import { checkpointAuditChains } from "./audit-checkpoints";
 
 /** Cron expression of the hourly invoicing run: cycles close at local midnight in each office's zone. */
 export const CRON_INVOICING = "5 * * * *";
-/** Daily reconciliation with Stripe (missed webhooks), at a quiet hour. */
+/** Daily reconciliation with Stripe (missed webhooks) and the audit chains' checkpoints, at a quiet hour. */
 export const CRON_RECONCILIATION = "30 4 * * *";
 
 /**
@@ -21,9 +22,18 @@ export const cronJobs: Record<string, (db: Database, controller: ScheduledContro
     const stripe = await sweepStripeWork(db, env);
     return { job: "invoicing", ...summary, stripeSweep: stripe };
   },
-  [CRON_RECONCILIATION]: async (db, _controller, env) => {
+  [CRON_RECONCILIATION]: async (db, controller, env) => {
     const report = await runReconciliation(db, env);
-    return { job: "reconciliation", offices: report.offices, checked: report.checked, changed: report.changed, failed: report.failed.length };
+    const audit = await checkpointAuditChains(db, env, controller.scheduledTime);
+    return {
+      job: "reconciliation",
+      offices: report.offices,
+      checked: report.checked,
+      changed: report.changed,
+      failed: report.failed.length,
+      auditCheckpoints: audit.checkpoints,
+      auditCheckpointsFailed: audit.failed,
+    };
   },
 };
 

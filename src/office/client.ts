@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import type { Actor } from "./office-billing";
 import type { ChargeInput } from "./charges";
 import type { OnboardingInput } from "./onboarding";
-import type { PatientEventInput } from "./patient-events";
+import type { PatientEventRequest } from "./patient-events";
 import type { OfficeRead } from "./reads";
 import type { SubscriptionChange } from "./subscription";
 import { unwrap } from "./result";
@@ -15,7 +15,8 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
   const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
   return {
     info: async () => unwrap(await stub.info(officeId)),
-    patientEvent: async (input: PatientEventInput, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
+    rekeyPatients: async (actor: Actor) => unwrap(await stub.rekeyPatients(officeId, actor)),
+    patientEvent: async (input: PatientEventRequest, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
     changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),

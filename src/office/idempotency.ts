@@ -29,4 +29,13 @@ export class IdempotencyStore {
       clock.now(),
     );
   }
+
+  /**
+   * Forgets the stored answers of patient events (those that name a patient pseudonym): after a
+   * patient key rotation their request hashes and pseudonyms are stale, and the database, where
+   * the rotation rewrote them, answers replays instead.
+   */
+  forgetPatientEvents(): void {
+    this.storage.sql.exec("DELETE FROM idempotency WHERE json_extract(response, '$.patientKey') IS NOT NULL");
+  }
 }

@@ -1,6 +1,6 @@
 import { asc, eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { invoiceLines, invoices } from "../db/invoices";
+import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
 import { patientTierLines } from "../billing/invoice";
@@ -9,18 +9,21 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
+import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { answerFrom, earliestEventAt, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput } from "./patient-events";
+import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
+import { patientEvents, patients } from "../db/patients";
+import { advancePatientKey } from "../security/crypto";
 import { failure, ok, unwrap, type OfficeResult } from "./result";
 import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
-import { loadConfig } from "../config";
-import { dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
+import { currentPatientKeyVersion, loadConfig, patientKeyChain } from "../config";
+import { auditKeyring, dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
 import { StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 import * as clock from "../clock";
@@ -34,6 +37,9 @@ export type OfficeObjectInfo = {
 
 /** Who asked, for the audit entry the operation writes with its change. */
 export type Actor = { actorSub: string; actorRole: string; requestId: string };
+
+/** Pseudonyms (or events) rewritten per statement by a patient key rotation. */
+const REKEY_CHUNK = 200;
 
 /** A close catches up at most this many missed cycles in one call (three years). */
 const MAX_CYCLES_PER_CLOSE = 36;
@@ -79,7 +85,7 @@ export class OfficeBilling extends SerializedObject {
     } else if (row.office_id !== officeId) {
       throw new ApiError("CONFLICT", "This office object is bound to a different office.");
     }
-    this.#chain ??= new ChainWriter(this.ctx.storage, officeId);
+    this.#chain ??= new ChainWriter(this.ctx.storage, officeId, () => auditKeyring(loadConfig(this.env)));
   }
 
   protected override after(operation: string): void {
@@ -124,9 +130,10 @@ export class OfficeBilling extends SerializedObject {
    * request is a conflict. Everything is decided and written in one batch with its audit entry;
    * a repeated key is answered from this object's store without touching the database.
    */
-  async patientEvent(officeId: string, input: PatientEventInput, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
-    const action = `patient.${input.kind}`;
+  async patientEvent(officeId: string, request: PatientEventRequest, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
+    const action = `patient.${request.kind}`;
     return this.exclusive(officeId, action, async () => {
+      const input = await this.recordedEvent(officeId, request);
       const stored = this.#idempotency.get(input.idempotencyKeyHash);
       if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
 
@@ -165,6 +172,96 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
+   * The version of the office's stored pseudonyms: read once per instance, then kept, since only
+   * this object (the office's single writer) changes it (`rekeyPatients`).
+   */
+  #patientKeyVersion: number | undefined;
+
+  private async patientKeyVersion(officeId: string): Promise<number | null> {
+    if (this.#patientKeyVersion !== undefined) return this.#patientKeyVersion;
+    const [row] = await this.db.select({ version: offices.patientKeyVersion }).from(offices).where(eq(offices.id, officeId));
+    if (row) this.#patientKeyVersion = row.version;
+    return row ? row.version : null;
+  }
+
+  /** The route's version-1 pseudonym carried to the office's version, and the event's request hash. */
+  private async recordedEvent(officeId: string, request: PatientEventRequest): Promise<PatientEventInput> {
+    const chain = patientKeyChain(loadConfig(this.env));
+    const version = (await this.patientKeyVersion(officeId)) ?? 1; // no office: the batch answers 404
+    if (version > chain.length + 1) {
+      console.error(JSON.stringify({ level: "error", msg: "office pseudonyms are under a patient key version this deployment lacks", officeId, version }));
+      throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
+    }
+    const patientKey = await advancePatientKey(chain, request.rootPatientKey, 1, version);
+    return {
+      kind: request.kind,
+      patientKey,
+      occurredAt: request.occurredAt,
+      idempotencyKeyHash: request.idempotencyKeyHash,
+      requestHash: await eventRequestHash(request.kind, patientKey, request.occurredAt),
+    };
+  }
+
+  /**
+   * Moves every pseudonym of this office (patients, patient_events, invoice_patients) from the
+   * office's version to the current one (PATIENT_KEY_CHAIN), deriving each new pseudonym from
+   * the stored one, and recomputes the events' request hashes, in one transaction with the new
+   * version and the audit entry: events queue behind it in this object, so none is lost or
+   * recorded under a stale version. Re-running it for a rotated office does nothing. Audit
+   * entries already written keep the pseudonym they were written with (the chain is append-only).
+   */
+  async rekeyPatients(officeId: string, actor: Actor): Promise<OfficeResult<{ fromVersion: number; toVersion: number; patients: number; events: number }>> {
+    return this.exclusive(officeId, "patient_keys.rotate", async () => {
+      const chain = patientKeyChain(loadConfig(this.env));
+      const target = chain.length + 1;
+      this.#patientKeyVersion = undefined; // read afresh: this is the moment it changes
+      const from = await this.patientKeyVersion(officeId);
+      if (from === null) throw new ApiError("NOT_FOUND", "No such office.");
+      if (from > target) throw new ApiError("SERVICE_UNAVAILABLE", "This office's pseudonyms are under a patient key version this deployment lacks.");
+      if (from === target) return { fromVersion: from, toVersion: target, patients: 0, events: 0 };
+
+      const [keyRows, eventRows] = await this.db.batch([
+        this.db.all<{ key: string }>(sql`SELECT patient_key AS key FROM ${patients} WHERE office_id = ${officeId}
+          UNION SELECT patient_key FROM ${patientEvents} WHERE office_id = ${officeId}
+          UNION SELECT patient_key FROM ${invoicePatients} WHERE office_id = ${officeId}`),
+        this.db.select({ id: patientEvents.id, kind: patientEvents.kind, eventAt: patientEvents.eventAt, patientKey: patientEvents.patientKey }).from(patientEvents).where(eq(patientEvents.officeId, officeId)),
+      ]);
+      const next = new Map<string, string>();
+      for (const { key } of keyRows) next.set(key, await advancePatientKey(chain, key, from, target));
+      const stillAt = sql`(SELECT patient_key_version FROM ${offices} WHERE id = ${officeId}) = ${from}`;
+      const statements: BatchItem<"sqlite">[] = [];
+      const pairs = [...next];
+      for (let i = 0; i < pairs.length; i += REKEY_CHUNK) {
+        const values = sql.join(pairs.slice(i, i + REKEY_CHUNK).map(([old, key]) => sql`(${old}, ${key})`), sql`, `);
+        for (const table of [patients, invoicePatients]) {
+          statements.push(this.db.run(sql`WITH m(old, key) AS (VALUES ${values})
+            UPDATE ${table} SET patient_key = (SELECT key FROM m WHERE m.old = ${table}.patient_key)
+            WHERE office_id = ${officeId} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
+        }
+      }
+      for (let i = 0; i < eventRows.length; i += REKEY_CHUNK) {
+        const rows = await Promise.all(
+          eventRows.slice(i, i + REKEY_CHUNK).map(async (e) => {
+            const key = next.get(e.patientKey)!;
+            return sql`(${e.id}, ${key}, ${await eventRequestHash(e.kind, key, e.eventAt)})`;
+          }),
+        );
+        statements.push(this.db.run(sql`WITH m(id, key, hash) AS (VALUES ${sql.join(rows, sql`, `)})
+          UPDATE ${patientEvents} SET patient_key = (SELECT key FROM m WHERE m.id = ${patientEvents}.id), request_hash = (SELECT hash FROM m WHERE m.id = ${patientEvents}.id)
+          WHERE office_id = ${officeId} AND id IN (SELECT id FROM m) AND ${stillAt}`));
+      }
+      statements.push(this.db.run(sql`UPDATE ${offices} SET patient_key_version = ${target} WHERE id = ${officeId} AND patient_key_version = ${from}`));
+      await this.write<unknown[]>(officeId, () => statements, [
+        { ...actor, action: "patient_keys.rotate", outcome: "succeeded", officeId, targetIds: [officeId], details: { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length } },
+      ]);
+      this.#patientKeyVersion = target;
+      // Replays of earlier events are answered from the database from now on (their hashes moved).
+      this.#idempotency.forgetPatientEvents();
+      return { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length };
+    });
+  }
+
+  /**
    * Onboards the office this object serves: office, first draft invoice, setup-fee invoice, and
    * the audit entry, in one batch.
    */
@@ -184,7 +281,7 @@ export class OfficeBilling extends SerializedObject {
         }
       }
       const now = clock.now();
-      const plan = onboardingStatements(this.db, officeId, input, now);
+      const plan = onboardingStatements(this.db, officeId, input, now, currentPatientKeyVersion(loadConfig(this.env)));
       const results = await this.write<unknown[]>(
         officeId,
         () => plan.statements,
@@ -647,14 +744,19 @@ export class OfficeBilling extends SerializedObject {
     });
   }
 
-  /** The head of this office's audit chain as its writer recorded it: the anchor for verification. */
-  async auditHead(officeId: string): Promise<OfficeResult<{ seq: number; hash: string } | null>> {
+  /** This office's audit chain as its writer recorded it (every segment and its head): the anchor for verification. */
+  async auditAnchor(officeId: string): Promise<OfficeResult<ChainAnchor>> {
     try {
       this.before(officeId);
-      return ok(this.chain.head());
+      return ok(this.chain.anchor());
     } catch (err) {
       return failure(err);
     }
+  }
+
+  /** Logs (and returns) this office chain's MAC'd checkpoint: head, entries, time. */
+  async auditCheckpoint(officeId: string): Promise<OfficeResult<AuditCheckpoint | null>> {
+    return this.exclusive(officeId, "audit.checkpoint", () => this.chain.checkpoint());
   }
 
   /** What this object knows about itself: its office and the operations it has run. */

@@ -36,7 +36,8 @@ export function sameOnboarding(office: typeof offices.$inferSelect, input: Onboa
  * cycle, that cycle's draft invoice (patients line and base-fee line), and, when the plan has a
  * setup fee, the setup-fee invoice finalized at once. One batch.
  */
-export function onboardingStatements(db: Database, officeId: string, input: OnboardingInput, now: number) {
+/** `patientKeyVersion`: the current pseudonym version (a new office has no rows under an older one). */
+export function onboardingStatements(db: Database, officeId: string, input: OnboardingInput, now: number, patientKeyVersion = 1) {
   const { planVersion: pv, timeZone: tz } = input;
   const cycle = cycleContaining(input.startsOn, input.billingAnchorDay);
   const trialEnd = trialEndDate(input.startsOn, pv.trialDays);
@@ -46,6 +47,7 @@ export function onboardingStatements(db: Database, officeId: string, input: Onbo
   const statements = [
     db.insert(offices).values({
       id: officeId,
+      patientKeyVersion,
       legalName: input.legalName,
       billingEmail: input.billingEmail,
       timeZone: tz,

@@ -4,6 +4,8 @@ import { currentDraftId, currentPatientsLineId, repricePatientsLine, retotalInvo
 import { invoicePatients, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patientEvents, patients } from "../db/patients";
+import { canonicalJson } from "../security/audit-chain";
+import { sha256Hex } from "../security/crypto";
 
 export type PatientEventKind = "activate" | "deactivate";
 
@@ -22,7 +24,18 @@ export function earliestEventAt(billingStart: string): number {
   return Date.parse(`${billingStart}T00:00:00Z`) - EVENT_WINDOW_DAYS * 86_400_000;
 }
 
-/** What the route hands the office object: a pseudonymous patient and hashes, never the raw ids. */
+/**
+ * What the route hands the office object: a pseudonymous patient, under version 1 of the
+ * pseudonym chain, and the Idempotency-Key's hash; never the raw ids.
+ */
+export type PatientEventRequest = {
+  kind: PatientEventKind;
+  rootPatientKey: string;
+  occurredAt: number;
+  idempotencyKeyHash: string;
+};
+
+/** The event as the office object records it: the pseudonym under the office's version. */
 export type PatientEventInput = {
   kind: PatientEventKind;
   patientKey: string;
@@ -30,6 +43,14 @@ export type PatientEventInput = {
   idempotencyKeyHash: string;
   requestHash: string;
 };
+
+/**
+ * The hash that tells a replay of an Idempotency-Key from a conflicting reuse: over the event as
+ * recorded (the pseudonym under the office's version), so a key rotation recomputes it per row.
+ */
+export function eventRequestHash(kind: PatientEventKind, patientKey: string, occurredAt: number): Promise<string> {
+  return sha256Hex(canonicalJson({ kind, patientKey, occurredAt }));
+}
 
 /** The answer to an activation or deactivation, replayed as is for the same Idempotency-Key. */
 export type PatientEventAnswer = {

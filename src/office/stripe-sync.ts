@@ -14,8 +14,8 @@ import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus
 import type { StripeEvent } from "../stripe/webhooks";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
-import { dataKeyring, encryptedColumns, openReference, sealReference } from "../security/data-keys";
-import { lookupIndex } from "../security/crypto";
+import { dataKeyring, encryptedColumns, indexIn, openReference, sealReference } from "../security/data-keys";
+import { lookupIndexes } from "../security/crypto";
 import { backoffDelay, paymentIntentOfCharge, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import type { AuditInput } from "./chain-writer";
@@ -384,8 +384,8 @@ export class StripeOutbox {
     if (!stripeInvoiceId) return null;
     const db = this.host.db;
     const ring = await dataKeyring(this.host.config);
-    const index = await lookupIndex(ring, "stripe_invoice", stripeInvoiceId);
-    const [row] = await db.select().from(invoices).where(sql`${invoices.stripeInvoiceIndex} = ${index} AND ${invoices.officeId} = ${this.host.officeId}`);
+    const indexes = await lookupIndexes(ring, "stripe_invoice", stripeInvoiceId);
+    const [row] = await db.select().from(invoices).where(sql`${indexIn(invoices.stripeInvoiceIndex, indexes)} AND ${invoices.officeId} = ${this.host.officeId}`);
     if (!row) return null;
     if ((hints.invoiceRef ?? []).some((ref) => ref !== undefined && ref !== row.id)) return { mismatch: "invoice_ref" };
     return { invoice: row };
@@ -511,7 +511,7 @@ export class StripeOutbox {
       let bound = await this.bindInvoice(stripeInvoiceId, hints);
       if (!bound && !stripeInvoiceId) {
         const ring = await dataKeyring(this.host.config);
-        const indexes = await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndex(ring, "stripe_refund", r.id as string)));
+        const indexes = (await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndexes(ring, "stripe_refund", r.id as string)))).flat();
         const [row] = indexes.length === 0 ? [] : await db
           .select()
           .from(invoices)
@@ -559,9 +559,9 @@ export class StripeOutbox {
     }
     if (event.type === "customer.deleted") {
       const ring = await dataKeyring(this.host.config);
-      const index = typeof obj.id === "string" ? await lookupIndex(ring, "stripe_customer", obj.id) : "";
+      const indexes = typeof obj.id === "string" ? await lookupIndexes(ring, "stripe_customer", obj.id) : [""];
       return this.finishEvent(event, "processed", { customerCleared: true }, [
-        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${clock.now()} WHERE id = ${this.host.officeId} AND stripe_customer_index = ${index}`),
+        db.run(sql`UPDATE ${offices} SET stripe_customer_ref = NULL, stripe_customer_index = NULL, updated_at = ${clock.now()} WHERE id = ${this.host.officeId} AND ${indexIn("stripe_customer_index", indexes)}`),
       ]);
     }
     return this.finishEvent(event, "ignored", { error: "unhandled_type" });

@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { auditor } from "./audit";
+import { limitToken, refuse, type RefusalRequest } from "./refusals";
 import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
@@ -10,7 +11,7 @@ export type Principal = { sub: string; role: Role; officeIds: string[] };
  * What authentication needs of a request, structurally (Hono's context satisfies it): the auth
  * layer does not import the HTTP layer's context type, so dependencies keep pointing down.
  */
-export type AuthRequest = {
+export type AuthRequest = RefusalRequest & {
   env: Pick<Env, "OFFICE_BILLING" | "PLATFORM_AUDIT">;
   var: { requestId: string; config: Config };
   req: { header(name: string): string | undefined; method: string; url: string };
@@ -40,13 +41,15 @@ export function verifyOptions(config: Config) {
     issuer: config.AUTH_ISSUER,
     audience: config.AUTH_AUDIENCE,
     devSecret: devTokens ? config.AUTH_DEV_SECRET : undefined,
-    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL) : undefined,
+    jwks: config.AUTH_JWKS_URL ? jwksResolver(config.AUTH_JWKS_URL, { maxStaleSeconds: config.JWKS_MAX_STALE_SECONDS }) : undefined,
   };
 }
 
 /**
  * Every /v1 route: a valid `Authorization: Bearer <JWT>` or 401 with `WWW-Authenticate`. A
- * refused token is audited on the platform chain (the reason, never the token).
+ * refused token is audited on the platform chain (the reason, never the token), aggregated per
+ * client address, reason and minute and written off the request path (security/refusals.ts).
+ * Refusals are limited per client address, authenticated requests per token: 429 past the limit.
  */
 export function authenticate() {
   return async (c: AuthRequest, next: () => Promise<void>): Promise<void> => {
@@ -58,6 +61,7 @@ export function authenticate() {
     else {
       try {
         const claims = await verifyJwt(match[1]!, verifyOptions(c.var.config));
+        await limitToken(c, match[1]!);
         c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
         return next();
       } catch (err) {
@@ -68,15 +72,14 @@ export function authenticate() {
         reason = err.message;
       }
     }
-    await auditor(c.env, null, c.var.requestId).platform({
-      action: "auth.authenticate",
-      outcome: "denied",
-      officeId: null,
-      details: { reason, method: c.req.method, route: routeFamily(new URL(c.req.url).pathname) },
-    });
-    throw new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
-      headers: challenge(header ? reason : null),
-    });
+    // Audited off the request path, aggregated per address, reason and minute; 429 past the address's budget.
+    return refuse(
+      c,
+      { action: "auth.authenticate", outcome: "denied", reason, route: `${c.req.method} ${routeFamily(new URL(c.req.url).pathname)}` },
+      new ApiError("UNAUTHORIZED", header ? `The access token was refused: ${reason}.` : "An access token is required.", {
+        headers: challenge(header ? reason : null),
+      }),
+    );
   };
 }
 

@@ -21,6 +21,20 @@ export function patientKey(secret: string, officeId: string, patientId: string):
   return hmacSha256Hex(secret, `${officeId}:${patientId}`);
 }
 
+/**
+ * Patient pseudonyms rotate by chaining: version 1 is `patientKey(PATIENT_KEY_SECRET, ...)` above
+ * (the root, never replaced), and version n+1 is HMAC-SHA256(secret n+1, version n's pseudonym),
+ * hex. Stored pseudonyms move to a new version without any raw id (the new one is derived from
+ * the old), and an incoming raw id is hashed through the whole chain. `chain` holds the secrets
+ * of versions 2, 3, ... in order (PATIENT_KEY_CHAIN), so the current version is chain.length + 1.
+ */
+export async function advancePatientKey(chain: readonly string[], key: string, fromVersion: number, toVersion: number): Promise<string> {
+  if (fromVersion < 1 || toVersion < fromVersion || toVersion > chain.length + 1) throw new Error("patient key version out of range");
+  let out = key;
+  for (let v = fromVersion + 1; v <= toVersion; v++) out = await hmacSha256Hex(chain[v - 2]!, out);
+  return out;
+}
+
 /** Constant-time comparison of two strings of equal length. */
 export function timingSafeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
@@ -34,10 +48,17 @@ export function timingSafeEqual(a: string, b: string): boolean {
  * `<keyId>.<iv>.<ciphertext+tag>` (base64url) records which key encrypted it, so keys can rotate:
  * values under an older key stay readable while that key is still configured.
  */
-export type DataKeyring = { current: string; keys: Map<string, CryptoKey>; indexSecret: string };
+export type DataKeyring = {
+  current: string;
+  keys: Map<string, CryptoKey>;
+  /** DATA_INDEX_KEY: every index is written under it. */
+  indexSecret: string;
+  /** DATA_INDEX_KEY_PREVIOUS, while a re-index runs: lookups try it too. */
+  previousIndexSecret?: string;
+};
 
 /** Parses `DATA_ENCRYPTION_KEY`: `<keyId>:<base64 32 bytes>[,<keyId>:<base64>...]`, the first is current. */
-export async function loadKeyring(spec: string, indexSecret: string): Promise<DataKeyring> {
+export async function loadKeyring(spec: string, indexSecret: string, previousIndexSecret?: string): Promise<DataKeyring> {
   const keys = new Map<string, CryptoKey>();
   let current: string | undefined;
   for (const part of spec.split(",")) {
@@ -48,7 +69,7 @@ export async function loadKeyring(spec: string, indexSecret: string): Promise<Da
     keys.set(id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
     current ??= id;
   }
-  return { current: current!, keys, indexSecret };
+  return { current: current!, keys, indexSecret, ...(previousIndexSecret ? { previousIndexSecret } : {}) };
 }
 
 export async function encryptField(keyring: DataKeyring, plaintext: string, context: string): Promise<string> {
@@ -74,4 +95,13 @@ export const fieldKeyId = (stored: string): string => stored.split(".")[0] ?? ""
 /** Keyed lookup index of a provider reference: HMAC, so the plaintext id is never stored. */
 export function lookupIndex(keyring: DataKeyring, kind: string, value: string): Promise<string> {
   return hmacSha256Hex(keyring.indexSecret, `${kind}:${value}`);
+}
+
+/**
+ * Every index a stored reference may have: under DATA_INDEX_KEY and, while a re-index runs, under
+ * DATA_INDEX_KEY_PREVIOUS. Lookups match any of them (`index IN (...)`).
+ */
+export async function lookupIndexes(keyring: DataKeyring, kind: string, value: string): Promise<string[]> {
+  const current = await lookupIndex(keyring, kind, value);
+  return keyring.previousIndexSecret ? [current, await hmacSha256Hex(keyring.previousIndexSecret, `${kind}:${value}`)] : [current];
 }

@@ -1,13 +1,32 @@
+import { sql, type SQL } from "drizzle-orm";
 import type { Config } from "../config";
+import { loadAuditKeyring, type AuditKeyring } from "./audit-chain";
 import { decryptField, encryptField, fieldKeyId, loadKeyring, lookupIndex, type DataKeyring } from "./crypto";
 
+/** `column IN (indexes)`: a lookup by any of a reference's current indexes (lookupIndexes). */
+export function indexIn(column: SQL | { name: string } | string, indexes: readonly string[]): SQL {
+  const col = typeof column === "string" ? sql.raw(column) : column;
+  return sql`${col} IN (${sql.join(indexes.map((i) => sql`${i}`), sql`, `)})`;
+}
+
 const keyrings = new WeakMap<Config, Promise<DataKeyring>>();
+const auditKeyrings = new WeakMap<Config, Promise<AuditKeyring>>();
+
+/** The audit MAC keyring of this configuration (AUDIT_KEY; imported once per isolate and config). */
+export function auditKeyring(config: Pick<Config, "AUDIT_KEY">): Promise<AuditKeyring> {
+  let ring = auditKeyrings.get(config as Config);
+  if (!ring) {
+    ring = loadAuditKeyring(config.AUDIT_KEY);
+    auditKeyrings.set(config as Config, ring);
+  }
+  return ring;
+}
 
 /** The data keyring of this configuration (imported once per isolate and config). */
 export function dataKeyring(config: Config): Promise<DataKeyring> {
   let ring = keyrings.get(config);
   if (!ring) {
-    ring = loadKeyring(config.DATA_ENCRYPTION_KEY, config.DATA_INDEX_KEY);
+    ring = loadKeyring(config.DATA_ENCRYPTION_KEY, config.DATA_INDEX_KEY, config.DATA_INDEX_KEY_PREVIOUS);
     keyrings.set(config, ring);
   }
   return ring;
@@ -45,4 +64,10 @@ export async function reencrypt(ring: DataKeyring, col: EncryptedColumn, rowId: 
   if (fieldKeyId(stored) === ring.current) return null;
   const plaintext = await openReference(ring, col, rowId, stored);
   return encryptField(ring, plaintext, context(col, rowId));
+}
+
+/** The index a stored value should have under DATA_INDEX_KEY (null when it already has it). */
+export async function reindex(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string, index: string | null): Promise<string | null> {
+  const wanted = await lookupIndex(ring, col.kind, await openReference(ring, col, rowId, stored));
+  return wanted === index ? null : wanted;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { now } from "../clock";
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding";
 
 /**
@@ -126,38 +127,58 @@ export const JWKS_TTL_MS = 10 * 60_000;
 /** An unknown `kid` forces a refetch at most this often (key rotation, without amplification). */
 export const JWKS_FORCED_REFRESH_MS = 60_000;
 export const JWKS_TIMEOUT_MS = 3_000;
+/**
+ * How long after the last successful JWKS fetch its keys are still accepted while the identity
+ * provider cannot be reached (`JWKS_MAX_STALE_SECONDS`, default 24 h). Past it, tokens are not
+ * verified at all (503): a key the provider revoked while unreachable stops working within this
+ * bound. docs/security.md, "Signing keys of the identity provider".
+ */
+export const JWKS_MAX_STALE_DEFAULT_S = 24 * 3600;
+
+export type JwksOptions = {
+  fetcher?: typeof fetch;
+  /** Seconds the last fetched keys serve while refetching fails (default JWKS_MAX_STALE_DEFAULT_S). */
+  maxStaleSeconds?: number;
+  /** Milliseconds since the epoch; `now()` of src/clock.ts unless a test passes another. */
+  clock?: () => number;
+};
 
 /**
  * A JWKS resolver with a per-isolate cache. Keys are refetched after the TTL, or early when a
  * token names an unknown `kid` (at most once a minute); concurrent fetches are shared; when a
- * fetch fails, the keys already known keep serving; with none known, KeysUnavailableError.
+ * fetch fails, the keys already known keep serving for at most `maxStaleSeconds` after the last
+ * successful fetch; past that, or with none known, KeysUnavailableError (503).
  */
-export function jwksResolver(url: string, fetcher: typeof fetch = fetch) {
+export function jwksResolver(url: string, options: JwksOptions = {}) {
+  const fetcher = options.fetcher ?? fetch;
+  const clock = options.clock ?? now;
+  const maxStaleMs = (options.maxStaleSeconds ?? JWKS_MAX_STALE_DEFAULT_S) * 1000;
+  const usable = (entry: CacheEntry | undefined): entry is CacheEntry => !!entry && entry.keys.length > 0 && entry.at > 0 && clock() - entry.at <= maxStaleMs;
   const fetchKeys = async (entry: CacheEntry | undefined): Promise<Jwk[]> => {
     try {
       const res = await fetcher(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(JWKS_TIMEOUT_MS) });
       if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
       const body = (await res.json()) as { keys?: Jwk[] };
       const keys = Array.isArray(body.keys) ? body.keys : [];
-      jwksCache.set(url, { at: Date.now(), keys, lastForced: entry?.lastForced ?? 0 });
+      jwksCache.set(url, { at: clock(), keys, lastForced: entry?.lastForced ?? 0 });
       return keys;
     } catch (err) {
       console.error(JSON.stringify({ level: "error", msg: "JWKS fetch failed", error: err instanceof Error ? err.message : "unknown" }));
-      if (entry && entry.keys.length > 0) return entry.keys; // stale keys beat no keys
+      if (usable(entry)) return entry.keys; // stale keys beat no keys, within the bound
       throw new KeysUnavailableError();
     }
   };
   const load = (force: boolean): Promise<Jwk[]> => {
     const entry = jwksCache.get(url);
-    const fresh = entry && Date.now() - entry.at < JWKS_TTL_MS;
+    const fresh = entry && clock() - entry.at < JWKS_TTL_MS;
     if (entry && fresh && !force) return Promise.resolve(entry.keys);
-    if (entry && force && Date.now() - entry.lastForced < JWKS_FORCED_REFRESH_MS) return Promise.resolve(entry.keys);
+    if (entry && force && clock() - entry.lastForced < JWKS_FORCED_REFRESH_MS) return Promise.resolve(entry.keys);
     if (entry?.inflight) return entry.inflight;
     const inflight = fetchKeys(entry).finally(() => {
       const current = jwksCache.get(url);
       if (current) current.inflight = undefined;
     });
-    jwksCache.set(url, { at: entry?.at ?? 0, keys: entry?.keys ?? [], lastForced: force ? Date.now() : (entry?.lastForced ?? 0), inflight });
+    jwksCache.set(url, { at: entry?.at ?? 0, keys: entry?.keys ?? [], lastForced: force ? clock() : (entry?.lastForced ?? 0), inflight });
     return inflight;
   };
   return async (kid: string | undefined, alg: string): Promise<CryptoKey | null> => {

@@ -29,7 +29,7 @@ function run(command: string, args: string[]): Promise<{ code: number | null; st
 const scripts: Record<string, { file: string; options: string[] }> = {
   token: { file: "tools/token.mjs", options: ["--role", "--office", "--sub", "--ttl", "--help"] },
   billing: { file: "tools/billing.mjs", options: ["run", "office", "--date", "--dry-run", "--url", "--help", "BILLING_TOKEN"] },
-  "keys:rotate": { file: "tools/keys-rotate.mjs", options: ["--url", "--office", "--batch", "--help", "BILLING_TOKEN"] },
+  "keys:rotate": { file: "tools/keys-rotate.mjs", options: ["--key", "--url", "--office", "--batch", "--help", "BILLING_TOKEN", "patients", "index"] },
   db: { file: "tools/libsql-server/cli.mjs", options: ["--port", "--host", "--file", "--memory", "--auth-token", "--stream-idle-ms", "--busy-timeout-ms"] },
   stripe: { file: "tools/stripe-emulator/cli.mjs", options: ["--port", "--host", "--webhook-url", "--webhook-secret", "--rps", "--fault-rate", "--fault-kinds", "--timeout-ms", "--seed"] },
   bench: { file: "tools/bench.mjs", options: ["--offices", "--patients", "--duration", "--connections", "--stripe-rps", "--skip-invoicing", "--help"] },

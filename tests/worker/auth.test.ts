@@ -1,11 +1,9 @@
 import { env, SELF } from "cloudflare:test";
-import { desc, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { auditLog } from "../../src/db/audit";
 import { toBase64Url, utf8 } from "../../src/security/encoding";
 import { bearer, mintJwksToken, mintToken, standardClaims } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
-import { testDb } from "../harness/seed";
+import { refusalEntry } from "../harness/refusals";
 
 const url = "https://billing.test/v1/audit";
 const now = () => Math.floor(Date.now() / 1000);
@@ -15,10 +13,11 @@ async function refused(headers: Record<string, string>, reason: RegExp) {
   const body = await expectProblem(res, 401, "UNAUTHORIZED");
   const requestId = res.headers.get("x-request-id")!;
   expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="office-billing"/);
-  // The refusal is on record in the platform chain, with the reason and never the token.
-  const [entry] = await testDb().select().from(auditLog).where(eq(auditLog.requestId, requestId)).orderBy(desc(auditLog.id));
-  expect(entry).toMatchObject({ chain: "platform", action: "auth.authenticate", outcome: "denied", actorSub: "anonymous" });
-  expect(String((entry!.details as { reason: string }).reason)).toMatch(reason);
+  // The refusal is on record in the platform chain (aggregated per address, reason and minute), with the reason and never the token.
+  const entry = await refusalEntry(requestId);
+  expect(entry).toMatchObject({ chain: "platform", action: "auth.authenticate", outcome: "denied", actorSub: "anonymous", details: { aggregated: true, source: "unknown" } });
+  expect(entry.details.count).toBeGreaterThanOrEqual(1);
+  expect(String(entry.details.reason)).toMatch(reason);
   if (headers.authorization) expect(JSON.stringify(entry)).not.toContain(headers.authorization.slice(7, 40));
   return body;
 }
@@ -152,5 +151,87 @@ describe("verifier hardening", () => {
       createExecutionContext(),
     );
     await expectProblem(res, 503, "SERVICE_UNAVAILABLE");
+  });
+});
+
+describe("JWKS keys while the identity provider is unreachable", () => {
+  /** A resolver on its own cache entry, whose IdP can be taken down, on a clock the test moves. */
+  async function resolverWithOutage(maxStaleSeconds?: number) {
+    const { jwksResolver } = await import("../../src/security/jwt");
+    const state = { down: false, at: Date.now(), fetches: 0 };
+    const fetcher = (async () => {
+      state.fetches++;
+      if (state.down) throw new TypeError("connect ECONNREFUSED");
+      return fetch(String(env.AUTH_JWKS_URL)); // the stand-in identity provider, for real
+    }) as unknown as typeof fetch;
+    const resolve = jwksResolver(`https://idp-${crypto.randomUUID()}.test/jwks.json`, { fetcher, maxStaleSeconds, clock: () => state.at });
+    return { state, resolve };
+  }
+
+  it("keeps accepting the last fetched keys for the documented bound (24 h by default), then refuses to verify (503)", async () => {
+    const { verifyJwt, KeysUnavailableError, JWKS_MAX_STALE_DEFAULT_S, JWKS_TTL_MS } = await import("../../src/security/jwt");
+    expect(JWKS_MAX_STALE_DEFAULT_S).toBe(24 * 3600);
+    const { state, resolve } = await resolverWithOutage();
+    const opts = { issuer: String(env.AUTH_ISSUER), audience: String(env.AUTH_AUDIENCE), jwks: resolve };
+    const token = await mintJwksToken("RS256", standardClaims("platform_admin"));
+    const fetchedAt = state.at;
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+
+    state.down = true;
+    state.at = fetchedAt + JWKS_TTL_MS + 1; // the cache is due for a refetch, which fails
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+    state.at = fetchedAt + JWKS_MAX_STALE_DEFAULT_S * 1000; // exactly at the bound: still accepted
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+    state.at = fetchedAt + JWKS_MAX_STALE_DEFAULT_S * 1000 + 1; // past it: no verification at all
+    await expect(verifyJwt(token, opts)).rejects.toBeInstanceOf(KeysUnavailableError);
+
+    // The provider is back: the next request fetches fresh keys and the bound restarts from there.
+    state.down = false;
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+    state.down = true;
+    state.at += JWKS_TTL_MS + 1;
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+  });
+
+  it("honours JWKS_MAX_STALE_SECONDS, validated in the configuration", async () => {
+    const { verifyJwt, KeysUnavailableError, JWKS_TTL_MS } = await import("../../src/security/jwt");
+    const { loadConfig, ConfigError } = await import("../../src/config");
+    expect(loadConfig({ ...env, JWKS_MAX_STALE_SECONDS: "3600" }).JWKS_MAX_STALE_SECONDS).toBe(3600);
+    expect(() => loadConfig({ ...env, JWKS_MAX_STALE_SECONDS: "-1" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...env, JWKS_MAX_STALE_SECONDS: "a day" })).toThrow(/JWKS_MAX_STALE_SECONDS/);
+
+    const { state, resolve } = await resolverWithOutage(3600);
+    const opts = { issuer: String(env.AUTH_ISSUER), audience: String(env.AUTH_AUDIENCE), jwks: resolve };
+    const token = await mintJwksToken("ES256", standardClaims("platform_admin"));
+    const fetchedAt = state.at;
+    await verifyJwt(token, opts);
+    state.down = true;
+    state.at = fetchedAt + JWKS_TTL_MS + 1;
+    await expect(verifyJwt(token, opts)).resolves.toMatchObject({ role: "platform_admin" });
+    state.at = fetchedAt + 3600_000 + 1;
+    await expect(verifyJwt(token, opts)).rejects.toBeInstanceOf(KeysUnavailableError);
+  });
+
+  it("answers 503 problem+json once the bound has passed (the middleware's mapping)", async () => {
+    const { createExecutionContext } = await import("cloudflare:test");
+    const worker = (await import("../../src/index")).default;
+    const { setClock } = await import("../../src/clock");
+    const { JWKS_TTL_MS } = await import("../../src/security/jwt");
+    // An identity provider that answered once (its keys are cached under this URL), then went away.
+    const jwksUrl = `http://127.0.0.1:9/jwks-${crypto.randomUUID()}.json`;
+    const { jwksResolver } = await import("../../src/security/jwt");
+    const t0 = Date.now();
+    setClock(t0);
+    try {
+      await jwksResolver(jwksUrl, { fetcher: (() => fetch(String(env.AUTH_JWKS_URL))) as unknown as typeof fetch })("test-rsa-1", "RS256");
+      const token = await mintJwksToken("RS256", standardClaims("platform_admin"));
+      const call = () => worker.fetch(new Request(url, { headers: bearer(token) }), { ...env, AUTH_JWKS_URL: jwksUrl, JWKS_MAX_STALE_SECONDS: "600" }, createExecutionContext());
+      setClock(t0 + JWKS_TTL_MS - 1); // still fresh, no refetch
+      expect((await call()).status).toBe(200);
+      setClock(t0 + 600_000 + 1); // due for a refetch, which fails, and past the 600 s bound
+      await expectProblem(await call(), 503, "SERVICE_UNAVAILABLE");
+    } finally {
+      setClock();
+    }
   });
 });

@@ -115,6 +115,15 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: (officeId) => ({ path: "/v1/admin/data-keys/rotate", method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ officeId }) }),
     expect: { platform_admin: { none: 200 }, office_admin: { none: 403 }, office_viewer: { none: 403 }, clinical_system: { none: 403 } },
   },
+  "POST /v1/admin/patient-keys/rotate": {
+    // Scoped to the matrix's office (at the current version already: nothing to move).
+    request: (officeId) => ({ path: "/v1/admin/patient-keys/rotate", ...json({ officeId }) }),
+    expect: platformOnly,
+  },
+  "POST /v1/admin/data-index/rotate": {
+    request: (officeId) => ({ path: "/v1/admin/data-index/rotate", ...json({ officeId }) }),
+    expect: platformOnly,
+  },
   "GET /v1/offices/{officeId}": {
     request: (officeId) => ({ path: `/v1/offices/${officeId}` }),
     expect: {

@@ -8,6 +8,8 @@ export function generateLocalSecrets() {
     PATIENT_KEY_SECRET: randomBytes(32).toString("base64url"),
     DATA_ENCRYPTION_KEY: `k1:${randomBytes(32).toString("base64url")}`,
     DATA_INDEX_KEY: randomBytes(32).toString("base64url"),
+    // The audit chains' MAC keyring: <keyId>:<base64 32 bytes>[,<older>...], the first MACs.
+    AUDIT_KEY: `a1:${randomBytes(32).toString("base64url")}`,
     // The local Stripe emulator signs its webhook events with this (`npm run dev` hands it over).
     STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
   };

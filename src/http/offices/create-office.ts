@@ -6,6 +6,7 @@ import { officeObject } from "../../office/client";
 import { EARLIEST_BILLING_START } from "../../office/patient-events";
 import { authorize } from "../../security/auth";
 import { hmacSha256Hex } from "../../security/crypto";
+import { requestKeySecret } from "../../config";
 import { newId } from "../../security/request-id";
 import type { App } from "../context";
 import { IdempotencyKeySchema } from "../ids";
@@ -71,7 +72,7 @@ export function register(app: App) {
     // A keyed request names its office itself: the id is derived from the key (keyed by the
     // platform's secret; keys are platform-wide, as Stripe's are account-wide), so a retry, by
     // any platform admin, reaches the same office object and replays.
-    const officeId = idempotencyKey ? `off_${(await hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `office-onboard:${idempotencyKey}`)).slice(0, 32)}` : newId("off");
+    const officeId = idempotencyKey ? `off_${(await hmacSha256Hex(requestKeySecret(c.var.config), `office-onboard:${idempotencyKey}`)).slice(0, 32)}` : newId("off");
     const { office, replayed } = await officeObject(c.env, officeId).onboard(
       {
         legalName: body.legalName,

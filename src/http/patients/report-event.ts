@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { officeObject } from "../../office/client";
 import { EARLIEST_BILLING_START, earliestEventAt, EVENT_WINDOW_DAYS, type PatientEventKind } from "../../office/patient-events";
-import { canonicalJson } from "../../security/audit-chain";
 import { authorize } from "../../security/auth";
-import { hmacSha256Hex, patientKey, sha256Hex } from "../../security/crypto";
+import { hmacSha256Hex, patientKey } from "../../security/crypto";
+import { requestKeySecret } from "../../config";
 import type { App } from "../context";
 import { IdempotencyKeySchema, OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
@@ -90,15 +90,14 @@ export function register(app: App) {
       if (at > clock.now() + MAX_FUTURE_SKEW_MS) {
         throw new ApiError("VALIDATION_FAILED", "The event time lies in the future.", { errors: [{ path: "occurredAt", message: "must not be in the future" }] });
       }
-      // The raw patient id ends here: only its pseudonym travels on.
+      // The raw patient id ends here: only its pseudonym travels on, under version 1 (the chain's
+      // root); the office's object carries it to the version the office's rows are under.
       const key = await patientKey(c.var.config.PATIENT_KEY_SECRET, officeId, patientId);
-      // Keyed, because clients sometimes build idempotency keys from the patient's record number.
-      const [idempotencyKeyHash, requestHash] = await Promise.all([
-        hmacSha256Hex(c.var.config.PATIENT_KEY_SECRET, `idempotency:${officeId}:${idempotencyKey}`),
-        sha256Hex(canonicalJson({ kind, patientKey: key, occurredAt: at })),
-      ]);
+      // Keyed, because clients sometimes build idempotency keys from the patient's record number;
+      // under the root secret, which rotation never replaces, so replays keep matching.
+      const idempotencyKeyHash = await hmacSha256Hex(requestKeySecret(c.var.config), `idempotency:${officeId}:${idempotencyKey}`);
       const { answer, replayed } = await officeObject(c.env, officeId).patientEvent(
-        { kind, patientKey: key, occurredAt: at, idempotencyKeyHash, requestHash },
+        { kind, rootPatientKey: key, occurredAt: at, idempotencyKeyHash },
         { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId },
       );
       if (replayed) c.header("Idempotent-Replayed", "true");

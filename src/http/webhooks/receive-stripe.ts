@@ -6,7 +6,9 @@ import { offices } from "../../db/offices";
 import { webhookEvents } from "../../db/webhook-events";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
-import { lookupIndex } from "../../security/crypto";
+import { refuse } from "../../security/refusals";
+import { lookupIndexes } from "../../security/crypto";
+import { indexIn } from "../../security/data-keys";
 import { dataKeyring } from "../../security/data-keys";
 import { stripeGateway } from "../../stripe/gateway";
 import { isHandled, verifyStripeWebhook, WEBHOOK_API_VERSION, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
@@ -66,8 +68,8 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
     }
   }
   const lookups = [
-    invoiceId ? sql`SELECT 'invoice' AS via, office_id, id AS invoice_id FROM ${invoices} WHERE stripe_invoice_index = ${await lookupIndex(ring, "stripe_invoice", invoiceId)}` : null,
-    customerId ? sql`SELECT 'customer' AS via, id AS office_id, NULL AS invoice_id FROM ${offices} WHERE stripe_customer_index = ${await lookupIndex(ring, "stripe_customer", customerId)}` : null,
+    invoiceId ? sql`SELECT 'invoice' AS via, office_id, id AS invoice_id FROM ${invoices} WHERE ${indexIn("stripe_invoice_index", await lookupIndexes(ring, "stripe_invoice", invoiceId))}` : null,
+    customerId ? sql`SELECT 'customer' AS via, id AS office_id, NULL AS invoice_id FROM ${offices} WHERE ${indexIn("stripe_customer_index", await lookupIndexes(ring, "stripe_customer", customerId))}` : null,
   ].filter((q) => q !== null);
   const rows = lookups.length > 0 ? await db.all<{ via: "invoice" | "customer"; office_id: string; invoice_id: string | null }>(sql.join(lookups, sql` UNION ALL `)) : [];
   const byInvoice = rows.find((r) => r.via === "invoice");
@@ -122,9 +124,12 @@ export function register(app: App) {
       event = await verifyStripeWebhook(raw, c.req.header("stripe-signature") ?? null, secrets);
     } catch (err) {
       if (!(err instanceof WebhookRejected)) throw err;
-      await auditor(c.env, null, c.var.requestId).platform({ action: "webhook.rejected", outcome: "failed", officeId: null, details: { reason: err.reason } });
-      if (err.reason === "malformed_payload") throw new ApiError("BAD_REQUEST", err.message);
-      throw new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message);
+      // An unsigned delivery is a refusal: audited aggregated, off the request path; 429 past the address's budget.
+      return refuse(
+        c,
+        { action: "webhook.rejected", outcome: "failed", reason: err.reason, route: "POST /webhooks" },
+        err.reason === "malformed_payload" ? new ApiError("BAD_REQUEST", err.message) : new ApiError("WEBHOOK_SIGNATURE_INVALID", err.message),
+      );
     }
     const db = c.var.db;
     if (event.api_version !== WEBHOOK_API_VERSION) return rejectVersion(c, event);

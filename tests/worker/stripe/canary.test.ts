@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { patientKey } from "../../../src/security/crypto";
+import { advancePatientKey, patientKey } from "../../../src/security/crypto";
 import { bearer, mintToken } from "../../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../../harness/billing";
 import { emulatorLog, invoiceRows, letters, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
@@ -71,7 +71,10 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
     expect(mine.length).toBeGreaterThan(5);
     const raw = JSON.stringify(received);
     const decoded = received.map((r) => `${r.path}?${decodeURIComponent(r.rawQuery)}\n${JSON.stringify(r.headers)}\n${decodeURIComponent(r.body.replace(/\+/g, " "))}`).join("\n");
-    const keys = await Promise.all(canaries.map((id) => patientKey(String(env.PATIENT_KEY_SECRET), officeId, id)));
+    // The pseudonyms under every version of the chain (the office was onboarded at the current one).
+    const chain = String(env.PATIENT_KEY_CHAIN ?? "").split(",").filter(Boolean);
+    const roots = await Promise.all(canaries.map((id) => patientKey(String(env.PATIENT_KEY_SECRET), officeId, id)));
+    const keys = (await Promise.all(roots.map((k) => Promise.all(chain.map((_, i) => advancePatientKey(chain, k, 1, i + 2)))))).flat().concat(roots);
     const needles = [...canaries, ...keys, `CANARY-NOTE-${run}`, "1980-04-02", run];
     const hits = needles.filter((n) => raw.toLowerCase().includes(n.toLowerCase()) || decoded.toLowerCase().includes(n.toLowerCase()));
     expect(hits).toEqual([]);

@@ -1,0 +1,1 @@
+ALTER TABLE `offices` ADD `patient_key_version` integer DEFAULT 1 NOT NULL;
