@@ -3,10 +3,10 @@ import { sql } from "drizzle-orm";
 import { auditor } from "../../security/audit";
 import { authorize } from "../../security/auth";
 import { dataKeyring, encryptedColumns, reindex } from "../../security/data-keys";
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../../security/encoding";
 import type { App } from "../context";
+import { officeScope, readColumnCursor, writeColumnCursor } from "./column-cursor";
 import { OfficeIdSchema } from "../ids";
-import { ApiError, problemResponses } from "../problem";
+import { problemResponses } from "../problem";
 import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
@@ -50,14 +50,8 @@ export function register(app: App) {
     const principal = await authorize(c, { action: "data_index.rotate", roles: ROLES });
     const ring = await dataKeyring(c.var.config);
     const db = c.var.db;
-    const scope = (table: string) => (body.officeId ? sql` AND ${sql.raw(table === "offices" ? "id" : "office_id")} = ${body.officeId}` : sql``);
-    let after: string[];
-    try {
-      after = body.cursor ? (JSON.parse(fromUtf8(fromBase64Url(body.cursor) ?? new Uint8Array())) as string[]) : encryptedColumns.map(() => "");
-      if (!Array.isArray(after) || after.length !== encryptedColumns.length || !after.every((x) => typeof x === "string")) throw new Error();
-    } catch {
-      throw new ApiError("VALIDATION_FAILED", "The cursor is not one this API issued.", { errors: [{ path: "cursor", message: "invalid cursor" }] });
-    }
+    const scope = officeScope(body.officeId);
+    const after = readColumnCursor(body.cursor);
     // One read round trip for every column's batch, one write round trip for all the swaps.
     const reads = encryptedColumns.map((col, i) =>
       db.all<{ id: string; ref: string; ix: string | null }>(
@@ -90,7 +84,7 @@ export function register(app: App) {
     const results = updates.length ? ((await db.batch(updates as never)) as unknown as { rowsAffected: number }[]) : [];
     const reindexed = results.reduce((sum, r) => sum + r.rowsAffected, 0);
     const more = batches.some((b) => b.length === body.batchSize);
-    const nextCursor = more ? toBase64Url(utf8(JSON.stringify(next))) : null;
+    const nextCursor = more ? writeColumnCursor(next) : null;
     await auditor(c.env, principal, c.var.requestId).platform({
       action: "data_index.rotate",
       outcome: "succeeded",

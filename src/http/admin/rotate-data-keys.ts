@@ -4,9 +4,9 @@ import { auditor } from "../../security/audit";
 import { authorize } from "../../security/auth";
 import { dataKeyring, encryptedColumns, reencrypt } from "../../security/data-keys";
 import type { App } from "../context";
+import { officeScope, readColumnCursor, writeColumnCursor } from "./column-cursor";
 import { OfficeIdSchema } from "../ids";
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../../security/encoding";
-import { ApiError, problemResponses } from "../problem";
+import { problemResponses } from "../problem";
 import { text } from "../text";
 
 export const ROLES = ["platform_admin"] as const;
@@ -52,16 +52,9 @@ export function register(app: App) {
     const ring = await dataKeyring(c.var.config);
     const db = c.var.db;
     const notCurrent = (column: string) => sql.raw(`${column} IS NOT NULL AND substr(${column}, 1, ${ring.current.length + 1}) != '${ring.current}.'`);
-    const scope = (table: string) => (body.officeId ? sql` AND ${sql.raw(table === "offices" ? "id" : "office_id")} = ${body.officeId}` : sql``);
+    const scope = officeScope(body.officeId);
 
-    // The cursor holds, per column, the last row id examined, so unreadable rows never block progress.
-    let after: string[];
-    try {
-      after = body.cursor ? (JSON.parse(fromUtf8(fromBase64Url(body.cursor) ?? new Uint8Array())) as string[]) : encryptedColumns.map(() => "");
-      if (!Array.isArray(after) || after.length !== encryptedColumns.length || !after.every((x) => typeof x === "string")) throw new Error();
-    } catch {
-      throw new ApiError("VALIDATION_FAILED", "The cursor is not one this API issued.", { errors: [{ path: "cursor", message: "invalid cursor" }] });
-    }
+    const after = readColumnCursor(body.cursor);
     // One read round trip for every column's batch, one write round trip for all the swaps.
     const reads = encryptedColumns.map((col, i) =>
       db.all<{ id: string; ref: string }>(
@@ -90,7 +83,7 @@ export function register(app: App) {
     const remaining = (results.slice(updates.length) as { n: number }[][]).reduce((sum, r) => sum + Number(r[0]!.n), 0);
     const reencrypted = (results.slice(0, updates.length) as { rowsAffected: number }[]).reduce((sum, r) => sum + r.rowsAffected, 0);
     const more = batches.some((b) => b.length === body.batchSize);
-    const nextCursor = more ? toBase64Url(utf8(JSON.stringify(next))) : null;
+    const nextCursor = more ? writeColumnCursor(next) : null;
     await auditor(c.env, principal, c.var.requestId).platform({
       action: "data_keys.rotate",
       outcome: "succeeded",
