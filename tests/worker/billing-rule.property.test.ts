@@ -11,7 +11,7 @@ import { testDb } from "../harness/seed";
  * on cycle boundaries, at shared instants, reported late) and invoicing runs (on time, late,
  * catching up several cycles); every closed invoice must be what the reference model of
  * payment-plan.md §5.3 computes from scratch. Fewer cases than the in-process property
- * (tests/worker/billing/billable.property.test.ts): each one is a few seconds of real requests.
+ * (tests/unit/billing/billable.property.test.ts): each one is a few seconds of real requests.
  * Seeded and reproducible; no shrinking (a failure reports its case as generated).
  */
 const SEED = 13_2026;
