@@ -172,15 +172,24 @@ export class OfficeBilling extends SerializedObject {
   }
 
   /**
-   * The version of the office's stored pseudonyms: read once per instance, then kept, since only
-   * this object (the office's single writer) changes it (`rekeyPatients`).
+   * The version of the office's stored pseudonyms. Only this object (the office's single writer)
+   * sets it — at onboarding and in `rekeyPatients` — and it keeps a copy in its own storage, so a
+   * patient event costs no database round trip for it (one batch, as every operation); an office
+   * onboarded before the copy existed is read from the database once.
    */
-  #patientKeyVersion: number | undefined;
+  private rememberPatientKeyVersion(version: number) {
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+    this.ctx.storage.sql.exec("INSERT INTO patient_key_state (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version", version);
+  }
 
-  private async patientKeyVersion(officeId: string): Promise<number | null> {
-    if (this.#patientKeyVersion !== undefined) return this.#patientKeyVersion;
+  private async patientKeyVersion(officeId: string, fresh = false): Promise<number | null> {
+    if (!fresh) {
+      this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+      const kept = this.ctx.storage.sql.exec<{ version: number }>("SELECT version FROM patient_key_state WHERE id = 1").toArray()[0];
+      if (kept) return kept.version;
+    }
     const [row] = await this.db.select({ version: offices.patientKeyVersion }).from(offices).where(eq(offices.id, officeId));
-    if (row) this.#patientKeyVersion = row.version;
+    if (row) this.rememberPatientKeyVersion(row.version);
     return row ? row.version : null;
   }
 
@@ -214,8 +223,7 @@ export class OfficeBilling extends SerializedObject {
     return this.exclusive(officeId, "patient_keys.rotate", async () => {
       const chain = patientKeyChain(loadConfig(this.env));
       const target = chain.length + 1;
-      this.#patientKeyVersion = undefined; // read afresh: this is the moment it changes
-      const from = await this.patientKeyVersion(officeId);
+      const from = await this.patientKeyVersion(officeId, true); // read afresh: this is the moment it changes
       if (from === null) throw new ApiError("NOT_FOUND", "No such office.");
       if (from > target) throw new ApiError("SERVICE_UNAVAILABLE", "This office's pseudonyms are under a patient key version this deployment lacks.");
       if (from === target) return { fromVersion: from, toVersion: target, patients: 0, events: 0 };
@@ -254,7 +262,7 @@ export class OfficeBilling extends SerializedObject {
       await this.write<unknown[]>(officeId, () => statements, [
         { ...actor, action: "patient_keys.rotate", outcome: "succeeded", officeId, targetIds: [officeId], details: { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length } },
       ]);
-      this.#patientKeyVersion = target;
+      this.rememberPatientKeyVersion(target);
       // Replays of earlier events are answered from the database from now on (their hashes moved).
       this.#idempotency.forgetPatientEvents();
       return { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length };
@@ -281,7 +289,8 @@ export class OfficeBilling extends SerializedObject {
         }
       }
       const now = clock.now();
-      const plan = onboardingStatements(this.db, officeId, input, now, currentPatientKeyVersion(loadConfig(this.env)));
+      const keyVersion = currentPatientKeyVersion(loadConfig(this.env));
+      const plan = onboardingStatements(this.db, officeId, input, now, keyVersion);
       const results = await this.write<unknown[]>(
         officeId,
         () => plan.statements,
@@ -290,6 +299,7 @@ export class OfficeBilling extends SerializedObject {
         () => plan.reads,
       );
       const [officeRows, invoiceRows] = results.slice(-2) as [(typeof offices.$inferSelect)[], (typeof invoices.$inferSelect)[]];
+      if (officeRows[0]) this.rememberPatientKeyVersion(officeRows[0].patientKeyVersion);
       return { office: officeRows[0]!, invoices: invoiceRows, replayed: false };
     }));
   }

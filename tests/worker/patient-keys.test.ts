@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { utcDate } from "../../src/clock";
@@ -35,6 +35,10 @@ async function rotate(body: unknown, token?: string) {
 async function officeAtVersion1() {
   const officeId = await onboardOffice({ startsOn: utcDate(Date.now()).slice(0, 8) + "01" });
   await testDb().update(offices).set({ patientKeyVersion: 1 }).where(eq(offices.id, officeId));
+  // The office object keeps its own copy of the version (it is the one writer of it): set it back too.
+  await runInDurableObject(env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId)), (_instance, state) => {
+    state.storage.sql.exec("UPDATE patient_key_state SET version = 1 WHERE id = 1");
+  });
   return officeId;
 }
 
