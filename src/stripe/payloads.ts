@@ -46,7 +46,7 @@ export const customerPayload = z
     email: z.string().email(),
     metadata: metadata.extend({ office_ref: opaqueRef("off") }).strict(),
   })
-  .strict();
+  .strict() satisfies z.ZodType<Stripe.CustomerCreateParams>;
 
 export const invoicePayload = z
   .object({
@@ -57,7 +57,7 @@ export const invoicePayload = z
     pending_invoice_items_behavior: z.literal("exclude"),
     metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
   })
-  .strict();
+  .strict() satisfies z.ZodType<Stripe.InvoiceCreateParams>;
 
 /** The one product name a quantity × unit line's inline price may carry (no free text). */
 export const patientsProductName = "Active patients";
@@ -106,14 +106,14 @@ export const refundPayload = z
     reason: z.enum(["duplicate", "requested_by_customer"]).optional(),
     metadata: metadata.extend({ invoice_ref: opaqueRef("inv"), refund_ref: opaqueRef("rf") }).strict(),
   })
-  .strict();
+  .strict() satisfies z.ZodType<Stripe.RefundCreateParams>;
 
 export const portalPayload = z
   .object({
     customer: stripeId("cus"),
     return_url: z.string().url(),
   })
-  .strict();
+  .strict() satisfies z.ZodType<Stripe.BillingPortal.SessionCreateParams>;
 
 /** Form keys each operation may send (as Stripe's bracket notation), text and numeric. */
 export const fieldRules = {
