@@ -6,16 +6,33 @@ import type { Database } from "../db/client";
 import { invoiceLines } from "../db/invoices";
 import { newId } from "../security/request-id";
 
+type LineRow = typeof invoiceLines.$inferSelect;
+
 /**
- * The statements that give a finalized monthly invoice its patients lines (docs/payment-plan.md
- * §6.1): one per tier that charges, quantity × unit price, first on the invoice (position 0,
- * ordered by rank), each inserted only when `when` holds inside the batch.
+ * A closed cycle's patients lines as invoice lines (docs/payment-plan.md §6.1): one per tier that
+ * charges, quantity × unit price, over the cycle, first on the invoice (position 0, ordered by
+ * rank). What the close inserts and what the upcoming-invoice preview shows.
  */
+export function tierLineRows(invoiceId: string, cycle: Cycle, tiers: readonly TierCharge[], includedPatients: number, createdAt: number): Omit<LineRow, "id">[] {
+  return patientTierLines(cycle.start, tiers, includedPatients).map((line) => ({
+    ...line,
+    invoiceId,
+    kind: "patients",
+    category: null,
+    internalNote: null,
+    periodStart: cycle.start,
+    periodEnd: cycle.end,
+    position: 0,
+    createdAt,
+  }));
+}
+
+/** The statements that insert those lines, each only when `when` holds inside the batch. */
 export function tierLineStatements(db: Database, invoiceId: string, cycle: Cycle, tiers: readonly TierCharge[], includedPatients: number, when: SQL) {
-  return patientTierLines(cycle.start, tiers, includedPatients).map((line) =>
+  return tierLineRows(invoiceId, cycle, tiers, includedPatients, 0).map((line) =>
     db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, unit_amount, rank_from, rank_to, amount, period_start, period_end, position)
-      SELECT ${newId("il")}, ${invoiceId}, 'patients', ${line.description}, ${line.quantity}, ${line.unitAmount}, ${line.rankFrom}, ${line.rankTo}, ${line.amount},
-        ${cycle.start}, ${cycle.end}, 0 WHERE ${when}`),
+      SELECT ${newId("il")}, ${invoiceId}, ${line.kind}, ${line.description}, ${line.quantity}, ${line.unitAmount}, ${line.rankFrom}, ${line.rankTo}, ${line.amount},
+        ${line.periodStart}, ${line.periodEnd}, ${line.position} WHERE ${when}`),
   );
 }
 

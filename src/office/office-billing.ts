@@ -3,7 +3,6 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
-import { patientTierLines } from "../billing/invoice";
 import { offices } from "../db/offices";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
@@ -12,6 +11,7 @@ import { ChainWriter, type AuditInput } from "./chain-writer";
 import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
+import { tierLineRows } from "./invoice-lines";
 import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
@@ -75,6 +75,7 @@ export class OfficeBilling extends SerializedObject {
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS office_meta (id INTEGER PRIMARY KEY CHECK (id = 1), office_id TEXT NOT NULL, operations INTEGER NOT NULL DEFAULT 0, last_operation TEXT, last_operation_at INTEGER)",
     );
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
   }
 
   /** Binds this object to its office on first use; a mismatch means a routing bug and is refused. */
@@ -178,13 +179,11 @@ export class OfficeBilling extends SerializedObject {
    * onboarded before the copy existed is read from the database once.
    */
   private rememberPatientKeyVersion(version: number) {
-    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
     this.ctx.storage.sql.exec("INSERT INTO patient_key_state (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version", version);
   }
 
   private async patientKeyVersion(officeId: string, fresh = false): Promise<number | null> {
     if (!fresh) {
-      this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
       const kept = this.ctx.storage.sql.exec<{ version: number }>("SELECT version FROM patient_key_state WHERE id = 1").toArray()[0];
       if (kept) return kept.version;
     }
@@ -392,18 +391,7 @@ export class OfficeBilling extends SerializedObject {
       const plan = closeStatements(this.db, { ...state, office, draft }, office.cycleEndAt, clock.now());
       const bill = plan.closed[0]!;
       const draftVersion = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId)!;
-      const tierLines = patientTierLines(bill.cycle.start, draft.inTrial ? [] : bill.tiers, bill.includedPatients).map((t) => ({
-        id: null,
-        invoiceId: draft.id,
-        createdAt: draft.updatedAt,
-        kind: "patients" as const,
-        category: null,
-        internalNote: null,
-        periodStart: bill.cycle.start,
-        periodEnd: bill.cycle.end,
-        position: 0,
-        ...t,
-      }));
+      const tierLines = tierLineRows(draft.id, bill.cycle, draft.inTrial ? [] : bill.tiers, bill.includedPatients, draft.updatedAt).map((l) => ({ ...l, id: null }));
       const shown = [...tierLines, ...lines.filter((l) => l.kind !== "patients" && l.amount !== 0)];
       const total = bill.total;
       const next = plan.opened;

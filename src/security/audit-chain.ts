@@ -1,5 +1,5 @@
-import { fromBase64Url, toHex, utf8 } from "./encoding";
-import { sha256Hex } from "./crypto";
+import { toHex, utf8 } from "./encoding";
+import { importKeyring, sha256Hex } from "./crypto";
 
 /** Hash of the (absent) entry before the first of a chain. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -32,18 +32,8 @@ export type AuditEntry = AuditContent & { prevHash: string; hash: string };
  */
 export type AuditKeyring = { current: string; keys: Map<string, CryptoKey> };
 
-export async function loadAuditKeyring(spec: string): Promise<AuditKeyring> {
-  const keys = new Map<string, CryptoKey>();
-  let current: string | undefined;
-  for (const part of spec.split(",")) {
-    const [id, b64] = part.trim().split(":");
-    const raw = b64 ? fromBase64Url(b64) : null;
-    if (!id || !raw || raw.length !== 32) throw new Error("malformed audit key");
-    if (keys.has(id)) throw new Error("duplicate audit key id");
-    keys.set(id, await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
-    current ??= id;
-  }
-  return { current: current!, keys };
+export function loadAuditKeyring(spec: string): Promise<AuditKeyring> {
+  return importKeyring(spec, "audit key", { algorithm: { name: "HMAC", hash: "SHA-256" }, usages: ["sign"] });
 }
 
 /** JSON with object keys sorted at every depth: the same content always gives the same bytes. */

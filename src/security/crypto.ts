@@ -57,19 +57,33 @@ export type DataKeyring = {
   previousIndexSecret?: string;
 };
 
-/** Parses `DATA_ENCRYPTION_KEY`: `<keyId>:<base64 32 bytes>[,<keyId>:<base64>...]`, the first is current. */
-export async function loadKeyring(spec: string, indexSecret: string, previousIndexSecret?: string): Promise<DataKeyring> {
+/**
+ * A keyring variable — `<keyId>:<base64 32 bytes>[,<keyId>:<base64>...]`, the first key current,
+ * the others kept for what was written under them (rotation) — with each key imported for `use`.
+ * Shared by `DATA_ENCRYPTION_KEY` (AES-GCM) and `AUDIT_KEY` (HMAC-SHA256).
+ */
+export async function importKeyring(
+  spec: string,
+  what: string,
+  use: { algorithm: Parameters<SubtleCrypto["importKey"]>[2]; usages: string[] },
+): Promise<{ current: string; keys: Map<string, CryptoKey> }> {
   const keys = new Map<string, CryptoKey>();
   let current: string | undefined;
   for (const part of spec.split(",")) {
     const [id, b64] = part.trim().split(":");
     const raw = b64 ? fromBase64Url(b64) : null;
-    if (!id || !raw || raw.length !== 32) throw new Error("malformed data encryption key");
-    if (keys.has(id)) throw new Error("duplicate data encryption key id");
-    keys.set(id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+    if (!id || !raw || raw.length !== 32) throw new Error(`malformed ${what}`);
+    if (keys.has(id)) throw new Error(`duplicate ${what} id`);
+    keys.set(id, await crypto.subtle.importKey("raw", raw, use.algorithm, false, use.usages));
     current ??= id;
   }
-  return { current: current!, keys, indexSecret, ...(previousIndexSecret ? { previousIndexSecret } : {}) };
+  return { current: current!, keys };
+}
+
+/** Parses `DATA_ENCRYPTION_KEY` (the first key is current) with the lookup-index secrets. */
+export async function loadKeyring(spec: string, indexSecret: string, previousIndexSecret?: string): Promise<DataKeyring> {
+  const { current, keys } = await importKeyring(spec, "data encryption key", { algorithm: "AES-GCM", usages: ["encrypt", "decrypt"] });
+  return { current, keys, indexSecret, ...(previousIndexSecret ? { previousIndexSecret } : {}) };
 }
 
 export async function encryptField(keyring: DataKeyring, plaintext: string, context: string): Promise<string> {

@@ -11,6 +11,8 @@
  * scanned as text. Defence in depth: payloads are already built from allowlist schemas (payloads.ts).
  */
 
+import { tierLineDescription } from "./payloads";
+
 export type GuardContext = {
   /** The office's own billing e-mail: the one e-mail address that may leave. */
   billingEmail: string;
@@ -210,11 +212,6 @@ export function formFields(body: string): [string, string][] {
 }
 
 /**
- * Scans a whole outbound request. `fieldRules` says which form keys the operation may send and
- * which of them are numbers (amounts, quantities, timestamps: digits only, never scanned as
- * text); any other key is an `unknown_field` finding.
- */
-/**
  * A patients tier line's description — "Active patients 1,001–10,000 — Nov 2026", made by a fixed
  * template (docs/payment-plan.md §6.1) — carries a plan's tier boundaries in fixed slots: numbers
  * of the plan, never of a person, each at most 999,999 (too short for an SSN, a phone or a record
@@ -222,16 +219,19 @@ export function formFields(body: string): [string, string][] {
  * rest scanned as text; any other value, in any field, is scanned as it stands (so the collapsed
  * digits of "51–200" are not taken for a ZIP code only here).
  */
-const RANK = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
-const TIER_DESCRIPTION = new RegExp(`^Active patients ${RANK}(?:–${RANK}|\\+)? — ((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \\d{4})$`);
 const LINE_DESCRIPTION_KEY = /^lines\[\d+\]\[description\]$/;
 
 /** The text a field's value is scanned as: a tier line's description with its rank slots read as the template's. */
 function scannedValue(key: string, value: string): string {
-  const tier = LINE_DESCRIPTION_KEY.test(key) ? TIER_DESCRIPTION.exec(value) : null;
+  const tier = LINE_DESCRIPTION_KEY.test(key) ? tierLineDescription.exec(value) : null;
   return tier ? `Active patients — ${tier[1]}` : value;
 }
 
+/**
+ * Scans a whole outbound request. `fieldRules` says which form keys the operation may send and
+ * which of them are numbers (amounts, quantities, timestamps: digits only, never scanned as
+ * text); any other key is an `unknown_field` finding.
+ */
 export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules: { text: RegExp[]; numeric: RegExp[] }): Finding[] {
   const findings: Finding[] = [];
   // Path: fixed words and Stripe ids only.

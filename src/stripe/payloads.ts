@@ -15,10 +15,17 @@ const periodLabel = String.raw`(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|De
 /** A patient rank as a tier line writes it: up to 999,999 with thousands separators. */
 const rank = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
 
+/**
+ * A patients tier line's description ("Active patients 1,001–10,000 — Nov 2026", §6.1): its rank
+ * slots hold a plan's tier bounds, its one group is the period label. The guard reads it by this
+ * same template (guard.ts).
+ */
+export const tierLineDescription = new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — (${periodLabel})$`);
+
 /** The fixed templates a line description may follow. */
 export const lineDescriptionTemplates = [
   new RegExp(`^Active patients — ${periodLabel}$`),
-  new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — ${periodLabel}$`),
+  tierLineDescription,
   new RegExp(`^Platform fee — ${periodLabel}$`),
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,

@@ -63,7 +63,8 @@ describe("stripe:smoke", () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/1\. customer: FAILED \(401/);
     expect(bad.stdout).not.toContain("2. ");
-    const live = await run("tools/stripe-smoke.mjs", [], { STRIPE_SECRET_KEY: "rk_live_abcdefghijklmnop" });
+    // A live-mode prefix on a made-up body (assembled here so no key-shaped literal sits in git).
+    const live = await run("tools/stripe-smoke.mjs", [], { STRIPE_SECRET_KEY: ["rk", "live", "notarealkey"].join("_") });
     expect(live.code).toBe(2);
     expect(live.stderr).toContain("is a live key");
     expect(em.requests().slice(before).every((r) => !String(r.headers.authorization).includes("live"))).toBe(true);
