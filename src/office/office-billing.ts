@@ -484,10 +484,10 @@ export class OfficeBilling extends SerializedObject {
         { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
       );
       // The audit insert follows the queries: only their results are read.
-      const [officeRows, invoiceRows, lineRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?];
+      const [officeRows, invoiceRows, lineRows, refundRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?, ReadResult["refunds"]?];
       const office = officeRows[0] ?? null;
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      return { office, invoices: invoiceRows, lines: lineRows ?? [] };
+      return { office, invoices: invoiceRows, lines: lineRows ?? [], refunds: refundRows ?? [] };
     });
   }
 

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm
 import type { Database } from "../db/client";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
+import { refunds } from "../db/refunds";
 
 /** The reads an office's billing users may make (docs/payment-plan.md; roles in docs/security.md). */
 export type OfficeRead =
@@ -37,6 +38,7 @@ export function readQueries(db: Database, officeId: string, read: OfficeRead) {
         office,
         db.select().from(invoices).where(and(eq(invoices.id, read.invoiceId), eq(invoices.officeId, officeId))),
         db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${read.invoiceId} AND ${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
+        db.select().from(refunds).where(and(eq(refunds.invoiceId, read.invoiceId), eq(refunds.officeId, officeId))).orderBy(asc(refunds.createdAt), asc(refunds.id)),
       ] as const;
   }
 }
@@ -45,4 +47,6 @@ export type ReadResult = {
   office: typeof offices.$inferSelect | null;
   invoices: (typeof invoices.$inferSelect)[];
   lines: (typeof invoiceLines.$inferSelect)[];
+  /** An invoice read: its refunds, each with its status (docs/payment-plan.md §8.7). */
+  refunds: (typeof refunds.$inferSelect)[];
 };

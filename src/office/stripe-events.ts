@@ -2,15 +2,14 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
-import { refunds } from "../db/refunds";
 import { webhookEvents } from "../db/webhook-events";
 import { decide, decideFromStripe, eventStatus, suspensionAt, type InvoiceStatus } from "../billing/payments";
-import type { StripeEvent } from "../stripe/webhooks";
+import { isRefundEvent, type StripeEvent } from "../stripe/webhooks";
 import { dataKeyring, indexIn, openReference } from "../security/data-keys";
 import { lookupIndexes } from "../security/crypto";
-import { paymentIntentOfCharge } from "../stripe/gateway";
 import * as clock from "../clock";
 
+import { StripeRefunds } from "./stripe-refunds";
 import type { StripeOutbox } from "./stripe-sync";
 import { WEBHOOK_ACTOR, invoiceCol, type EventRow, type InvoiceRow, type OfficeRow, type SyncReport, type Work } from "./stripe-work";
 
@@ -32,7 +31,7 @@ export class StripeEvents {
    * sent). Our references in the event's metadata are hints: when they name another invoice or
    * another office than the stored id does, the event is a `mismatch` and is not applied.
    */
-  private async bindInvoice(stripeInvoiceId: string | null, hints: { invoiceRef?: unknown[]; officeRef?: unknown }): Promise<{ invoice: InvoiceRow } | { mismatch: string } | null> {
+  async bindInvoice(stripeInvoiceId: string | null, hints: { invoiceRef?: unknown[]; officeRef?: unknown }): Promise<{ invoice: InvoiceRow } | { mismatch: string } | null> {
     if (hints.officeRef !== undefined && hints.officeRef !== this.host.officeId) return { mismatch: "office_ref" };
     if (!stripeInvoiceId) return null;
     const db = this.host.db;
@@ -45,13 +44,13 @@ export class StripeEvents {
   }
 
   /** A signed event whose metadata disagrees with what our stored ids name: recorded `rejected`, audited, logged at error level. */
-  private rejectEvent(event: EventRow, field: string) {
+  rejectEvent(event: EventRow, field: string) {
     console.error(JSON.stringify({ level: "error", msg: "stripe webhook refused: metadata disagrees with the stored binding", officeId: this.host.officeId, eventId: event.id, type: event.type, field }));
     return this.finishEvent(event, "rejected", { error: "binding_mismatch", reason: "binding_mismatch", field });
   }
 
   /** Marks a webhook event done, with its audit entry, and any invoice change, in one batch. */
-  private async finishEvent(event: EventRow, outcome: "processed" | "ignored" | "rejected", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
+  async finishEvent(event: EventRow, outcome: "processed" | "ignored" | "rejected", details: Record<string, unknown>, statements: ReturnType<Database["run"]>[] = [], targetIds: string[] = []) {
     const db = this.host.db;
     const now = clock.now();
     await this.host.commit(
@@ -150,56 +149,7 @@ export class StripeEvents {
       await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
       return;
     }
-    if (event.type === "charge.refunded") {
-      const refundsOf = (obj.refunds as { data?: { id?: unknown; metadata?: Record<string, unknown> }[] } | undefined)?.data ?? [];
-      const chargeMetadata = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
-      // A charge does not name its invoice in this API version: the invoice whose payment is the
-      // charge's payment intent, as Stripe lists it, is the one (read from Stripe, not the event's word).
-      const paymentIntentId = paymentIntentOfCharge(obj);
-      const stripeInvoiceId = paymentIntentId ? await this.outbox.gateway(work, [], requestId).invoiceOfPaymentIntent(paymentIntentId) : null;
-      const hints = { invoiceRef: [chargeMetadata.invoice_ref, ...refundsOf.map((r) => r.metadata?.invoice_ref)], officeRef: chargeMetadata.office_ref };
-      // The invoice through that Stripe invoice id (stored by us); else through a refund of ours
-      // listed on the charge, when an event carries them (its Stripe id stored when we made it).
-      // Metadata only has to agree.
-      let bound = await this.bindInvoice(stripeInvoiceId, hints);
-      if (!bound && !stripeInvoiceId) {
-        const ring = await dataKeyring(this.host.config);
-        const indexes = (await Promise.all(refundsOf.filter((r) => typeof r.id === "string").map((r) => lookupIndexes(ring, "stripe_refund", r.id as string)))).flat();
-        const [row] = indexes.length === 0 ? [] : await db
-          .select()
-          .from(invoices)
-          .where(sql`${invoices.officeId} = ${this.host.officeId} AND ${invoices.id} IN (SELECT invoice_id FROM ${refunds} WHERE office_id = ${this.host.officeId} AND stripe_refund_index IN (${sql.join(indexes.map((i) => sql`${i}`), sql`, `)}))`);
-        if (row) bound = hints.invoiceRef.some((r) => r !== undefined && r !== row.id) ? { mismatch: "invoice_ref" } : { invoice: row };
-      }
-      if (bound && "mismatch" in bound) return this.rejectEvent(event, bound.mismatch);
-      if (!bound) return this.finishEvent(event, "ignored", { error: "invoice_unknown" });
-      const { invoice } = bound;
-      if (!invoice.stripeInvoiceRef) return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_pushed" }, [], [invoice.id]);
-      let refunded = typeof obj.amount_refunded === "number" ? obj.amount_refunded : 0;
-      // In doubt — not a whole amount, or more than was paid (ours, or the total while the payment's own event is still on its way) — the charge is read from Stripe.
-      const ceiling = invoice.status === "paid" ? invoice.amountPaid : invoice.total;
-      if (!(Number.isSafeInteger(refunded) && refunded >= 0 && refunded <= ceiling)) {
-        const charge = typeof obj.id === "string" ? await this.outbox.gateway(work, [], requestId).readCharge(obj.id) : null;
-        console.error(JSON.stringify({ level: "error", msg: "stripe event reported a refund above the amount paid; Stripe's charge read instead", officeId: this.host.officeId, eventId: event.id, invoiceId: invoice.id, amountPaid: invoice.amountPaid, reported: obj.amount_refunded, stripe: charge?.amountRefunded ?? null }));
-        refunded = charge && Number.isSafeInteger(charge.amountRefunded) ? charge.amountRefunded : 0;
-      }
-      const statements: ReturnType<Database["run"]>[] = [];
-      if (invoice.status !== "paid") {
-        // The refund came before the payment's own event: Stripe's state of the invoice decides.
-        if (!invoice.stripeInvoiceRef) return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_paid" }, [], [invoice.id]);
-        const ring = await dataKeyring(this.host.config);
-        const current = await this.outbox.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef));
-        if (current.status !== "paid") return this.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_paid" }, [], [invoice.id]);
-        statements.push(...this.moveInvoice(invoice, "paid", { amountPaid: current.amountPaid }, at));
-        report.changed.push({ invoiceId: invoice.id, from: invoice.status, to: "paid", source: "stripe_read" });
-      }
-      statements.push(
-        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded, ${refunded})), updated_at = ${clock.now()} WHERE id = ${invoice.id} AND status = 'paid'`),
-      );
-      await this.finishEvent(event, "processed", { invoiceId: invoice.id, amountRefunded: refunded }, statements, [invoice.id]);
-      if (invoice.status !== "paid") await this.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
-      return;
-    }
+    if (event.type === "charge.refunded" || isRefundEvent(event.type)) return new StripeRefunds(this.outbox, this).process(work, event, report);
     if (event.type === "charge.dispute.created" || event.type === "charge.dispute.closed") {
       // A dispute is for billing staff: recorded and logged; the money moves with Stripe's own events.
       const details = { amount: obj.amount, status: obj.status, reason: obj.reason, currency: obj.currency };

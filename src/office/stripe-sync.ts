@@ -25,6 +25,7 @@ import {
   OUTBOX_BASE_MS,
   OUTBOX_CAP_MS,
   refundCol,
+  refundedTotal,
   REFUND_RETRY_WINDOW_MS,
   type InvoiceRow,
   type OutboxHost,
@@ -442,21 +443,20 @@ export class StripeOutbox {
     const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
     if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
     const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
-    // `pending` is Stripe's own processing (some payment methods): made. `failed`/`canceled`: not made.
+    // `failed`/`canceled`: not made. `pending`/`requires_action`: made, and still ours `pending`
+    // (with its Stripe id, so never made again) until Stripe's refund events settle it (§8.7, §9.6).
     if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
+    const status = made.status === "succeeded" ? "succeeded" : "pending";
     const sealed = await sealReference(ring, refundCol, refund.id, made.id);
     const now = clock.now();
     await this.host.commit(
       "refund.record",
       () => [
-        db.run(sql`UPDATE ${refunds} SET status = 'succeeded', stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
-          WHERE id = ${refund.id} AND status = 'pending'`),
-        // Monotonic: the refunds Stripe made for us, or what a charge.refunded webhook reported, whichever is more.
-        db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid, MAX(amount_refunded,
-            (SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${refund.invoiceId} AND status = 'succeeded'))), updated_at = ${now}
-          WHERE id = ${refund.invoiceId}`),
+        db.run(sql`UPDATE ${refunds} SET status = ${status}, stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
+          WHERE id = ${refund.id} AND status = 'pending' AND stripe_refund_index IS NULL`),
+        refundedTotal(db, refund.invoiceId, now),
       ],
-      [{ ...OUTBOX_ACTOR, requestId, action: "refund.succeeded", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount } }],
+      [{ ...OUTBOX_ACTOR, requestId, action: status === "succeeded" ? "refund.succeeded" : "refund.pending_on_stripe", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount, stripeStatus: made.status } }],
     );
     return { stripeStatus: made.status };
   }

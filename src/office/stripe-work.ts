@@ -32,6 +32,17 @@ export const OUTBOX_BASE_MS = 30_000;
 export const OUTBOX_CAP_MS = 3_600_000;
 /** How long a run's lease on the office's Stripe work holds if its holder dies (renewed per item). */
 export const LEASE_MS = 5 * 60_000;
+/**
+ * The statement that sets an invoice's `amountRefunded` from its refunds (docs/payment-plan.md
+ * §8.7): those Stripe has (a Stripe id) and that did not fail, pending ones included as Stripe
+ * counts them, never above what was paid. Run in the batch of every change to a refund.
+ */
+export function refundedTotal(db: Database, invoiceId: string, now: number) {
+  return db.run(sql`UPDATE ${invoices} SET amount_refunded = MIN(amount_paid,
+      (SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${invoiceId} AND stripe_refund_index IS NOT NULL AND status IN ('pending','succeeded'))),
+      updated_at = ${now} WHERE id = ${invoiceId}`);
+}
+
 /** A pending refund is retried for at most this long (Stripe forgets idempotency keys after 24 h). */
 export const REFUND_RETRY_WINDOW_MS = 23 * 3_600_000;
 
@@ -53,7 +64,8 @@ export function workReads(db: Database, officeId: string) {
       .from(invoiceLines)
       .where(sql`${invoiceLines.invoiceId} IN (SELECT id FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`)
       .orderBy(asc(invoiceLines.invoiceId), asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
-    db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending'`).orderBy(asc(refunds.createdAt)),
+    // Refunds still to make on Stripe: pending without a Stripe id (one Stripe has is settled by its events).
+    db.select().from(refunds).where(sql`${refunds.officeId} = ${officeId} AND ${refunds.status} = 'pending' AND ${refunds.stripeRefundIndex} IS NULL`).orderBy(asc(refunds.createdAt)),
     db.select({ patientKey: patients.patientKey }).from(patients).where(eq(patients.officeId, officeId)),
     db
       .select()

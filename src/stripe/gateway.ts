@@ -104,6 +104,23 @@ export function paymentIntentOfCharge(charge: Record<string, unknown>): string |
   return typeof pi === "string" ? pi : (pi?.id ?? null);
 }
 
+/** What the project reads of a Stripe refund (Stripe.Refund of the pinned version). */
+export type StripeRefundState = {
+  id: string;
+  status: string;
+  amount: number;
+  paymentIntent: string | null;
+  charge: string | null;
+  reason: string | null;
+  failureReason: string | null;
+  metadata: Record<string, string>;
+};
+
+function refundState(r: Stripe.Refund): StripeRefundState {
+  const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
+  return { id: r.id, status: r.status ?? "pending", amount: r.amount, paymentIntent: ref(r.payment_intent), charge: ref(r.charge), reason: r.reason, failureReason: r.failure_reason ?? null, metadata: r.metadata ?? {} };
+}
+
 /**
  * The Stripe gateway: typed operations, each request through the guarded client with a
  * deterministic Idempotency-Key made of internal ids and the step (never personal data), each
@@ -279,6 +296,17 @@ export function stripeGateway(deps: GatewayDeps) {
       const charge: Stripe.Charge = await call("readCharge", null, (s) => s.charges.retrieve(chargeId));
       const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
       return { id: charge.id, customer: ref(charge.customer), paymentIntent: ref(charge.payment_intent), amountRefunded: charge.amount_refunded };
+    },
+
+    /** A refund as Stripe has it now (a refund event is only a hint of it). */
+    async readRefund(refundId: string): Promise<StripeRefundState> {
+      return refundState(await call("readRefund", null, (s) => s.refunds.retrieve(refundId)));
+    },
+
+    /** Every refund of a charge, as Stripe has them now (a `charge.refunded` event lists none). */
+    async refundsOfCharge(chargeId: string): Promise<StripeRefundState[]> {
+      const found = await call("readRefund", null, async (s) => ({ id: "", refunds: await s.refunds.list({ charge: chargeId, limit: 100 }).autoPagingToArray({ limit: 1000 }) }));
+      return found.refunds.map(refundState);
     },
 
     /**

@@ -138,6 +138,7 @@ export const fieldRules = {
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  readRefund: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
 } as const;
 

@@ -17,11 +17,17 @@ export const handledEventTypes = [
   "invoice.voided",
   "invoice.marked_uncollectible",
   "charge.refunded",
+  "charge.refund.updated",
+  "refund.created",
+  "refund.updated",
+  "refund.failed",
   "charge.dispute.created",
   "charge.dispute.closed",
   "customer.updated",
   "customer.deleted",
 ] as const;
+/** Stripe's events whose object is a refund (docs/payment-plan.md §9.6). */
+export const isRefundEvent = (type: string) => type.startsWith("refund.") || type === "charge.refund.updated";
 export type HandledEventType = (typeof handledEventTypes)[number];
 export const isHandled = (type: string): type is HandledEventType => (handledEventTypes as readonly string[]).includes(type);
 

@@ -11,6 +11,9 @@ const TEST_CARDS = {
   pm_card_visa: { brand: "visa", last4: "4242", funding: "credit" },
   pm_card_mastercard: { brand: "mastercard", last4: "4444", funding: "credit" },
   pm_card_amex: { brand: "amex", last4: "0005", funding: "credit" },
+  // "Simulate an asynchronous refund": refunds of these cards' charges change status later (refunds.mjs).
+  pm_card_pendingRefund: { brand: "visa", last4: "7726", funding: "credit" },
+  pm_card_refundFail: { brand: "visa", last4: "5126", funding: "credit" },
 };
 
 export function registerPaymentMethods(app) {

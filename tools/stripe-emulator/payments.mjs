@@ -11,6 +11,8 @@ export function registerPayments(app) {
 
   function makeCharge({ amount, currency, customer, invoice, paymentIntent, failed }) {
     const id = newId("ch");
+    // The customer's default payment method pays, when it has one (its card decides what its refunds do).
+    const pm = state.paymentMethods?.get(customer.invoice_settings?.default_payment_method ?? "") ?? null;
     return {
       id,
       object: "charge",
@@ -41,8 +43,13 @@ export function registerPayments(app) {
         : { advice_code: null, network_advice_code: null, network_decline_code: null, network_status: "approved_by_network", reason: null, risk_level: "normal", seller_message: "Payment complete.", type: "authorized" },
       paid: !failed,
       payment_intent: paymentIntent,
-      payment_method: newId("pm"),
-      payment_method_details: { card: { brand: "visa", country: "US", exp_month: 12, exp_year: 2034, funding: "credit", last4: failed ? "0002" : "4242", network: "visa" }, type: "card" },
+      payment_method: pm?.id ?? newId("pm"),
+      payment_method_details: {
+        card: pm?.card
+          ? { brand: pm.card.brand, country: pm.card.country, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year, funding: pm.card.funding, last4: pm.card.last4, network: pm.card.brand }
+          : { brand: "visa", country: "US", exp_month: 12, exp_year: 2034, funding: "credit", last4: failed ? "0002" : "4242", network: "visa" },
+        type: "card",
+      },
       receipt_email: null,
       receipt_number: null,
       receipt_url: null,

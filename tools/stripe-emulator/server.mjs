@@ -41,6 +41,8 @@ export async function startStripeEmulator({
   paymentDelayMs,
   /** Delays (ms of the emulator's clock) of the retries of a failed webhook delivery; default Stripe's sandbox schedule. */
   webhookRetryDelaysMs = SANDBOX_RETRY_DELAYS_MS,
+  /** Delay (ms of the emulator's clock) before an asynchronous test-card refund settles; default 30 s. */
+  refundSettleDelayMs,
 } = {}) {
   const config = {
     webhookUrl,
@@ -116,13 +118,14 @@ export async function startStripeEmulator({
     isClosed: () => closed,
     getCustomer: customerLookup(state),
     paymentDelayMs: paymentDelayMs === undefined ? defaultPaymentDelay : Number(paymentDelayMs),
+    refundSettleDelayMs: refundSettleDelayMs === undefined ? undefined : Number(refundSettleDelayMs),
   };
   const webhooks = createWebhooks(app, { webhookRetryDelaysMs });
   app.emit = webhooks.emit;
   registerCustomers(app);
   app.payments = registerPayments(app);
   const invoices = registerInvoices(app);
-  registerRefunds(app);
+  const refunds = registerRefunds(app);
   registerPortal(app);
   registerPortalConfigurations(app);
   registerPaymentMethods(app);
@@ -465,6 +468,7 @@ export async function startStripeEmulator({
     for (const inv of state.invoices.values()) {
       if (inv.status === "open" && inv.collection_method === "charge_automatically" && inv.auto_advance && inv.attempt_count === 0 && inv.amount_due > 0) invoices.schedulePayment(inv, true);
     }
+    refunds.resume();
     if (config.webhookUrl && config.webhookSecret) {
       for (const id of loaded.pendingWebhooks) {
         const event = state.events.get(id);
@@ -519,6 +523,7 @@ export async function startStripeEmulator({
     reset() {
       clock.clear();
       invoices.clearPending();
+      refunds.clearPending();
       for (const k of [...STATE_MAPS, ...OPTIONAL_MAPS]) state[k].clear();
       state.log.length = 0;
       state.webhooks.length = 0;

@@ -29,7 +29,7 @@ export const RefundSchema = z
     invoiceId: z.string(),
     amount: z.number().int().openapi({ description: "Minor units." }),
     reason: z.enum(refundReasons),
-    status: z.enum(refundStatuses).openapi({ description: "`succeeded`: Stripe made it. `pending`: Stripe could not be reached; the office's outbox retries it." }),
+    status: z.enum(refundStatuses).openapi({ description: "`succeeded`: Stripe made it. `pending`: Stripe could not be reached (the office's outbox retries it), or Stripe is still processing it (Stripe's refund events settle it: `succeeded` or `failed`; the invoice read shows where it stands)." }),
     remaining: z.number().int().openapi({ description: "What can still be refunded of the invoice, in minor units." }),
     createdAt: z.string().datetime(),
   })
@@ -41,7 +41,7 @@ export const route = createRoute({
   tags: ["Invoices"],
   summary: "Refund a paid invoice, fully or in part (platform_admin)",
   description:
-    "Required role: platform_admin. The invoice must have been collected through Stripe and be paid there. 201 when Stripe made the refund; 202 when Stripe could not be reached: the refund is recorded `pending` and retried until it is made. 409 when the invoice is void or not paid, is already fully refunded, the amount exceeds what remains, or Stripe refused the refund; 503 when Stripe cannot be reached to confirm the payment (nothing is recorded); 502 when Stripe refuses to read it.",
+    "Required role: platform_admin. The invoice must have been collected through Stripe and be paid there. 201 when Stripe made the refund; 202 when it is `pending`: Stripe could not be reached (it is retried until it is made), or Stripe accepted it and is still processing it (its refund events settle it). A refund Stripe made can still fail later (its `refund.failed` event): it becomes `failed` and leaves `amountRefunded`. 409 when the invoice is void or not paid, is already fully refunded, the amount exceeds what remains, or Stripe refused the refund; 503 when Stripe cannot be reached to confirm the payment (nothing is recorded); 502 when Stripe refuses to read it.",
   security: [{ bearerAuth: [] }],
   request: {
     params: z.object({ officeId: OfficeIdSchema, invoiceId: InvoiceIdSchema }),
@@ -49,7 +49,7 @@ export const route = createRoute({
   },
   responses: {
     201: { description: "The refund, made on Stripe.", content: { "application/json": { schema: RefundSchema } } },
-    202: { description: "The refund, recorded and pending (Stripe unreachable; it is retried).", content: { "application/json": { schema: RefundSchema } } },
+    202: { description: "The refund, recorded and pending (Stripe unreachable and retried, or Stripe still processing it).", content: { "application/json": { schema: RefundSchema } } },
     ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 502, 503),
   },
 });

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { invoiceKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
+import { refundReasons, refundStatuses, type refunds } from "../../db/refunds";
 
 export const InvoiceIdSchema = z
   .string()
@@ -32,6 +33,20 @@ export const InvoicePatientsSchema = z
   })
   .openapi("InvoicePatients", { description: "Monthly invoices: the billable patients and the allowance (shown even when no line charges them)." });
 
+export const InvoiceRefundSchema = z
+  .object({
+    id: z.string().openapi({ example: "rf_0a1b2c3d4e5f60718293a4b5c6d7e8f9" }),
+    amount: z.number().int().openapi({ description: "Minor units." }),
+    reason: z.enum(refundReasons),
+    status: z.enum(refundStatuses).openapi({
+      description: "`pending`: not made yet, or Stripe is still processing it; `succeeded`: Stripe made it; `failed`: Stripe refused it or it failed later (`errorCode`: Stripe's failure reason). Only pending and succeeded refunds Stripe has count in `amountRefunded`.",
+    }),
+    errorCode: z.string().nullable(),
+    source: z.enum(["api", "stripe"]).openapi({ description: "`api`: requested through this API; `stripe`: made outside it (the Stripe Dashboard), recorded from Stripe's events." }),
+    createdAt: z.string().datetime(),
+  })
+  .openapi("InvoiceRefund");
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -54,13 +69,14 @@ export const InvoiceSchema = z
     stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
     patients: InvoicePatientsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
+    refunds: z.array(InvoiceRefundSchema).optional().openapi({ description: "The invoice read (not the list): its refunds, oldest first." }),
   })
   .openapi("Invoice");
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The invoice as the API shows it; internal notes and patient mappings are never part of it. */
-export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof invoiceLines.$inferSelect)[]): z.infer<typeof InvoiceSchema> {
+export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof invoiceLines.$inferSelect)[], refundRows?: (typeof refunds.$inferSelect)[]): z.infer<typeof InvoiceSchema> {
   return {
     id: inv.id,
     officeId: inv.officeId,
@@ -84,7 +100,13 @@ export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof i
           lines: lines.map(lineView),
         }
       : {}),
+    ...(refundRows ? { refunds: refundRows.map(refundView) } : {}),
   };
+}
+
+/** A refund as the invoice read shows it. */
+export function refundView(r: typeof refunds.$inferSelect): z.infer<typeof InvoiceRefundSchema> {
+  return { id: r.id, amount: r.amount, reason: r.reason, status: r.status, errorCode: r.errorCode, source: r.requestedBy === "stripe" ? "stripe" : "api", createdAt: new Date(r.createdAt).toISOString() };
 }
 
 /** A line as the API shows it (never its internal note). */

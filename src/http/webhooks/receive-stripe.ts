@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import { invoices } from "../../db/invoices";
 import { offices } from "../../db/offices";
+import { refunds } from "../../db/refunds";
 import { webhookEvents } from "../../db/webhook-events";
 import { officeObject } from "../../office/client";
 import { auditor } from "../../security/audit";
@@ -11,7 +12,7 @@ import { lookupIndexes } from "../../security/crypto";
 import { indexIn } from "../../security/data-keys";
 import { dataKeyring } from "../../security/data-keys";
 import { stripeGateway } from "../../stripe/gateway";
-import { isHandled, verifyStripeWebhook, WEBHOOK_API_VERSION, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
+import { isHandled, isRefundEvent, verifyStripeWebhook, WEBHOOK_API_VERSION, WebhookRejected, type StripeEvent } from "../../stripe/webhooks";
 import type { Config } from "../../config";
 import type { Context } from "hono";
 import type { App, AppEnv } from "../context";
@@ -59,7 +60,14 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
   const str = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null);
   const invoiceId = event.type.startsWith("invoice.") ? str(obj.id) : str(obj.invoice);
   let customerId = event.type.startsWith("customer.") ? str(obj.id) : str(obj.customer);
-  if (!invoiceId && !customerId && event.type.startsWith("charge.dispute.") && str(obj.charge) && config.STRIPE_SECRET_KEY) {
+  // A refund names neither invoice nor customer: a refund we made is found by its Stripe id
+  // (stored); any other through its charge's customer as Stripe reports it (docs/payment-plan.md §9.6).
+  const refundId = isRefundEvent(event.type) ? str(obj.id) : null;
+  if (refundId) {
+    const [ours] = await db.all<{ office_id: string }>(sql`SELECT office_id FROM ${refunds} WHERE ${indexIn("stripe_refund_index", await lookupIndexes(ring, "stripe_refund", refundId))}`);
+    if (ours) return bindRefundOffice(ours.office_id, metadata);
+  }
+  if (!invoiceId && !customerId && (event.type.startsWith("charge.dispute.") || refundId) && str(obj.charge) && config.STRIPE_SECRET_KEY) {
     try {
       const gateway = stripeGateway({ config, db, officeId: "", requestId, guard: { billingEmail: "", periodDates: [] }, onBlocked: async () => {} });
       customerId = (await gateway.readCharge(str(obj.charge)!)).customer;
@@ -84,6 +92,13 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
   if (event.type.startsWith("invoice.") && invoiceRef !== undefined && invoiceRef !== (byInvoice?.invoice_id ?? invoiceRef)) {
     return { kind: "mismatch", officeId, field: "invoice_ref", hinted: hintOf(invoiceRef, INVOICE_REF) };
   }
+  return { kind: "bound", officeId };
+}
+
+/** A refund of ours: its office, unless its metadata names another one. */
+function bindRefundOffice(officeId: string, metadata: Record<string, unknown>): Binding {
+  const officeRef = metadata.office_ref;
+  if (officeRef !== undefined && officeRef !== officeId) return { kind: "mismatch", officeId, field: "office_ref", hinted: hintOf(officeRef, OFFICE_REF) };
   return { kind: "bound", officeId };
 }
 

@@ -165,7 +165,7 @@ describe("Stripe events applied to invoices and offices", () => {
     expect((await office(officeId)).status).toBe("past_due");
   });
 
-  it("charge.refunded raises amount_refunded to Stripe's figure, never double counting our own refunds", async () => {
+  it("charge.refunded records the charge's refunds as Stripe lists them, never double counting our own refunds", async () => {
     const { officeId, setup, stripeId } = await pushedOffice();
     await untilStripeAttempted(setup.id);
     const admin = { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" };
@@ -183,9 +183,23 @@ describe("Stripe events applied to invoices and offices", () => {
     expect(await invoice(setup.id)).toMatchObject({ status: "paid", amountRefunded: 4_000 });
     const [row] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, charge!.id));
     expect(row).toMatchObject({ officeId, status: "processed" });
-    // A refund made on Stripe's dashboard (total now 10,000): the invoice follows Stripe.
-    const dashboard = stripeEvent("charge.refunded", { ...fixtures.charge, ...charge!.data.object, amount_refunded: 10_000 });
-    await deliver(dashboard);
+    // A forged figure in the event is not applied: Stripe's refunds of the charge are read (4,000).
+    const forged = stripeEvent("charge.refunded", { ...fixtures.charge, ...charge!.data.object, amount_refunded: 10_000 });
+    await deliver(forged);
+    await syncStripe(officeId);
+    expect((await invoice(setup.id)).amountRefunded).toBe(4_000);
+    // A refund made on Stripe's dashboard (6,000 more): its charge.refunded records it (total 10,000).
+    const made = await fetch(new URL("/v1/refunds", env.STRIPE_API_BASE!), {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ charge: chargeId, amount: "6000" }).toString(),
+    });
+    expect(made.status).toBe(200);
+    const latest = await until("the second charge.refunded event", async () => {
+      const found = (await emulatorEvents(chargeId)).filter((e) => e.type === "charge.refunded");
+      return found.length > 1 ? found.at(-1) : null;
+    });
+    await deliver(latest);
     await syncStripe(officeId);
     expect((await invoice(setup.id)).amountRefunded).toBe(10_000);
   });

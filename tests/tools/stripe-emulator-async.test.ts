@@ -1,0 +1,91 @@
+// The emulator where real Stripe is asynchronous or refuses: refunds that settle later (Stripe's
+// asynchronous refund test cards), through the real `stripe` package pointed at the emulator.
+import Stripe from "stripe";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+
+type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
+const API_KEY = "sk_test_emulator_async";
+
+let em: Emulator;
+let stripe: Stripe;
+
+beforeAll(async () => {
+  em = await startStripeEmulator({ paymentDelayMs: 0, refundSettleDelayMs: 60_000 });
+  stripe = new Stripe(API_KEY, { host: "127.0.0.1", port: em.port, protocol: "http", maxNetworkRetries: 0 });
+});
+afterAll(async () => {
+  await em?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+const events = async (contains: string) => ((await (await fetch(`${em.url}/_emulator/events?contains=${contains}`)).json()) as { data: Stripe.Event[] }).data;
+
+/** A 4,000 invoice paid by a customer whose default payment method is the Stripe test token `token`. */
+async function paidWith(token: string) {
+  const customer = await stripe.customers.create({ email: "office@example.com" });
+  const pm = await stripe.paymentMethods.attach(token, { customer: customer.id });
+  await stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
+  const draft = await stripe.invoices.create({ customer: customer.id, currency: "usd" });
+  await stripe.invoices.addLines(draft.id, { lines: [{ amount: 4000, description: "fee" }] });
+  await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+  await until(async () => ((await stripe.invoices.retrieve(draft.id)).status === "paid" ? true : undefined));
+  const payments = await stripe.invoicePayments.list({ invoice: draft.id });
+  const paymentIntent = payments.data[0]!.payment.payment_intent as string;
+  const charge = (await stripe.charges.list({ payment_intent: paymentIntent })).data[0]!;
+  return { paymentIntent, charge };
+}
+
+const advance = (seconds: number) => fetch(`${em.url}/_emulator/clock/advance`, { method: "POST", body: JSON.stringify({ seconds }) });
+
+describe("asynchronous refunds (Stripe's test cards)", () => {
+  it("pm_card_pendingRefund: pending, then succeeded with refund.updated once the clock passes the settlement delay", async () => {
+    const { paymentIntent, charge } = await paidWith("pm_card_pendingRefund");
+    expect(charge.payment_method_details?.card?.last4).toBe("7726");
+    const refund = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 1500 });
+    expect(refund).toMatchObject({ status: "pending", pending_reason: "processing", amount: 1500 });
+    expect(refund).not.toHaveProperty("customer"); // not a field of Refund in the pinned version
+    expect((await stripe.charges.retrieve(charge.id)).amount_refunded).toBe(1500); // pending counts
+    expect((await events(refund.id)).map((e) => e.type)).toEqual(["refund.created"]);
+    await advance(30);
+    expect((await stripe.refunds.retrieve(refund.id)).status).toBe("pending");
+    await advance(31);
+    expect(await stripe.refunds.retrieve(refund.id)).toMatchObject({ status: "succeeded" });
+    const updated = (await events(refund.id)).filter((e) => e.type === "refund.updated");
+    expect(updated).toHaveLength(1);
+    expect(updated[0]!.data).toMatchObject({ object: { id: refund.id, status: "succeeded" }, previous_attributes: { status: "pending" } });
+    expect((await stripe.refunds.list({ charge: charge.id })).data.map((r) => r.id)).toEqual([refund.id]);
+  });
+
+  it("pm_card_refundFail: succeeded, then failed (expired_or_canceled_card) with refund.updated and refund.failed; the charge no longer counts it", async () => {
+    const { paymentIntent, charge } = await paidWith("pm_card_refundFail");
+    const refund = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 4000 });
+    expect(refund.status).toBe("succeeded");
+    expect(await stripe.charges.retrieve(charge.id)).toMatchObject({ amount_refunded: 4000, refunded: true });
+    await advance(61);
+    expect(await stripe.refunds.retrieve(refund.id)).toMatchObject({ status: "failed", failure_reason: "expired_or_canceled_card" });
+    expect(await stripe.charges.retrieve(charge.id)).toMatchObject({ amount_refunded: 0, refunded: false });
+    expect((await events(refund.id)).map((e) => e.type)).toEqual(["refund.created", "refund.updated", "refund.failed"]);
+    // The money is back: it can be refunded again.
+    expect((await stripe.refunds.create({ charge: charge.id })).amount).toBe(4000);
+  });
+
+  it("any other card: succeeded at once, never changes; refunds list by payment intent", async () => {
+    const { paymentIntent, charge } = await paidWith("pm_card_visa");
+    const refund = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 100 });
+    expect(refund.status).toBe("succeeded");
+    await advance(3600);
+    expect((await stripe.refunds.retrieve(refund.id)).status).toBe("succeeded");
+    expect((await events(refund.id)).map((e) => e.type)).toEqual(["refund.created"]);
+    expect((await stripe.refunds.list({ payment_intent: paymentIntent })).data.map((r) => r.charge)).toEqual([charge.id]);
+  });
+});
