@@ -23,6 +23,7 @@ export const errorCodes = {
   STRIPE_REFUSED: { title: "Payment provider refused the request" },
   CONFIG_INVALID: { title: "Service misconfigured" },
   SERVICE_UNAVAILABLE: { title: "Service unavailable" },
+  BILLING_PORTAL_NOT_CONFIGURED: { title: "Billing portal not configured" },
 } as const satisfies Record<string, { title: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

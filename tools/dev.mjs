@@ -124,6 +124,9 @@ if (!realStripe) {
     stripe.once("exit", () => reject(new Error("Stripe emulator did not start")));
   }).catch((err) => fatal(err.message));
   stripeVars.push("--var", `STRIPE_API_BASE:http://127.0.0.1:${args["stripe-port"]}`, "--var", `STRIPE_SECRET_KEY:${devVars.STRIPE_SECRET_KEY || LOCAL_STRIPE_KEY}`);
+  // Portal sessions need the account's default configuration: what saving the customer portal
+  // settings in Stripe's Dashboard makes (kept in the emulator's state; saving again changes nothing).
+  await fetch(`http://127.0.0.1:${args["stripe-port"]}/_emulator/billing-portal/default`, { method: "POST", body: "{}" }).catch((err) => console.log(`dev: the emulator's default portal configuration was not saved: ${err.message}`));
 }
 
 // 2. Migrations.

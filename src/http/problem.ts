@@ -24,6 +24,7 @@ export const problemStatus = {
   STRIPE_REFUSED: 502,
   CONFIG_INVALID: 500,
   SERVICE_UNAVAILABLE: 503,
+  BILLING_PORTAL_NOT_CONFIGURED: 503,
 } as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 /**

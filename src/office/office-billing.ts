@@ -24,7 +24,7 @@ import { SerializedObject } from "./serialized-object";
 import { refunds, type refundReasons } from "../db/refunds";
 import { currentPatientKeyVersion, loadConfig, patientKeyChain } from "../config";
 import { auditKeyring, dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
-import { StripeCallError } from "../stripe/gateway";
+import { PORTAL_NOT_CONFIGURED, StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 import * as clock from "../clock";
 
@@ -726,6 +726,13 @@ export class OfficeBilling extends SerializedObject {
         const customerId = await outbox.customerId(work, actor.requestId);
         session = await outbox.gateway(work, [], actor.requestId, { return_url: returnUrl }).portalSession(customerId, returnUrl, actor.requestId);
       } catch (err) {
+        if (err instanceof StripeCallError && err.code === PORTAL_NOT_CONFIGURED) {
+          console.error(JSON.stringify({ level: "error", msg: "stripe has no default billing-portal configuration: operator action needed (npm run stripe:setup; Stripe dashboard: Settings → Billing → Customer portal)", officeId }));
+          throw new ApiError(
+            "BILLING_PORTAL_NOT_CONFIGURED",
+            "The billing portal is not configured on Stripe (no default portal configuration): an operator runs `npm run stripe:setup` and saves the customer portal settings in Stripe's Dashboard (Settings → Billing → Customer portal). Nothing was changed.",
+          );
+        }
         throw this.stripeProblem(err, "open a billing-portal session");
       }
       // The session URL is a bearer link to the office's payment settings: neither logged nor audited.

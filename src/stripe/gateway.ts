@@ -104,6 +104,20 @@ export function paymentIntentOfCharge(charge: Record<string, unknown>): string |
   return typeof pi === "string" ? pi : (pi?.id ?? null);
 }
 
+/** The code a portal session refused for want of a portal configuration is given (Stripe gives none). */
+export const PORTAL_NOT_CONFIGURED = "billing_portal_not_configured";
+
+/**
+ * Stripe's refusal of a portal session when the account has no default portal configuration (the
+ * customer portal settings were never saved in the Dashboard) and the request names none: 400
+ * `invalid_request_error`, "No configuration provided and your … default configuration has not
+ * been created. …".
+ */
+export function isPortalNotConfigured(err: unknown): boolean {
+  const e = err as { statusCode?: number; message?: unknown };
+  return e?.statusCode === 400 && typeof e.message === "string" && /default configuration has not been created/i.test(e.message);
+}
+
 /** What the project reads of a Stripe refund (Stripe.Refund of the pinned version). */
 export type StripeRefundState = {
   id: string;
@@ -348,7 +362,15 @@ export function stripeGateway(deps: GatewayDeps) {
     async portalSession(customerId: string, returnUrl: string, sessionRef: string) {
       const payload = portalPayload.parse({ customer: customerId, return_url: returnUrl });
       const key = `portal_${deps.officeId}_${sessionRef}`;
-      const session = await call("portal", key, (s) => s.billingPortal.sessions.create(payload, { idempotencyKey: key }));
+      const session = await call("portal", key, async (s) => {
+        try {
+          return await s.billingPortal.sessions.create(payload, { idempotencyKey: key });
+        } catch (err) {
+          // Stripe names this refusal only in its message (400, no code): given our own code here.
+          if (isPortalNotConfigured(err)) Object.assign(err as object, { code: PORTAL_NOT_CONFIGURED });
+          throw err;
+        }
+      });
       return { id: session.id, url: session.url };
     },
   };

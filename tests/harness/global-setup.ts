@@ -49,6 +49,11 @@ export default async function setup(project: TestProject) {
   project.provide("jwksUrl", jwks.url);
   project.provide("jwksPrivateKeys", jwks.privateKeys as never);
   const stripe = await startStripeEmulator({ port: 0, rpsLimit: 1000 });
+  // The account's default billing-portal configuration, as saving the customer portal settings in
+  // Stripe's Dashboard makes it (docs/operations.md; `npm run stripe:setup` checks it): portal
+  // sessions need it. A test of the refusal scopes it away (fault kind `portal_unconfigured`).
+  const portal = await fetch(`${stripe.url}/_emulator/billing-portal/default`, { method: "POST", body: "{}" });
+  if (portal.status !== 200) throw new Error(`the emulator's default portal configuration: ${portal.status}`);
   project.provide("stripeUrl", stripe.url);
   const whsec = () => `whsec_${randomBytes(24).toString("base64url").replace(/[-_]/g, "x")}`;
   project.provide("webhookSecrets", { current: whsec(), previous: whsec() });

@@ -89,3 +89,39 @@ describe("asynchronous refunds (Stripe's test cards)", () => {
     expect((await stripe.refunds.list({ payment_intent: paymentIntent })).data.map((r) => r.charge)).toEqual([charge.id]);
   });
 });
+
+describe("billing portal sessions need a configuration", () => {
+  it("are refused (400, Stripe's message) without a default configuration, even when one was made through the API; the Dashboard's default or a named one is used", async () => {
+    const emu = await startStripeEmulator({});
+    const s = new Stripe(API_KEY, { host: "127.0.0.1", port: emu.port, protocol: "http", maxNetworkRetries: 0 });
+    try {
+      const customer = await s.customers.create({ email: "office@example.com" });
+      const open = () => s.billingPortal.sessions.create({ customer: customer.id, return_url: "https://app.example.com/billing" });
+      const refused = await open().catch((e) => e);
+      expect(refused).toMatchObject({ statusCode: 400, type: "StripeInvalidRequestError" });
+      expect(refused.message).toMatch(/^No configuration provided and your test mode default configuration has not been created\./);
+      expect(refused.message).toContain("https://dashboard.stripe.com/test/settings/billing/portal");
+      // A configuration made through the API is not the default (only the Dashboard's is): still refused without naming it.
+      const made = await s.billingPortal.configurations.create({ features: { invoice_history: { enabled: true } } });
+      expect(made.is_default).toBe(false);
+      expect((await open().catch((e) => e)).statusCode).toBe(400);
+      const named = await s.billingPortal.sessions.create({ customer: customer.id, configuration: made.id });
+      expect(named.configuration).toBe(made.id);
+      expect((await s.billingPortal.sessions.create({ customer: customer.id, configuration: "bpc_nosuch" }).catch((e) => e)).statusCode).toBe(404);
+      // Saving the customer portal settings in the Dashboard (the control endpoint stands for it) makes the default.
+      const saved = await fetch(`${emu.url}/_emulator/billing-portal/default`, { method: "POST", body: "{}" });
+      const config = (await saved.json()) as Stripe.BillingPortal.Configuration;
+      expect(config).toMatchObject({ is_default: true, active: true, features: { payment_method_update: { enabled: true }, invoice_history: { enabled: true } } });
+      expect((await open()).configuration).toBe(config.id);
+      // Saving again keeps the one default.
+      await fetch(`${emu.url}/_emulator/billing-portal/default`, { method: "POST", body: "{}" });
+      expect((await s.billingPortal.configurations.list({ is_default: true })).data.map((c) => c.id)).toEqual([config.id]);
+      // The scoped fault answers as an unconfigured account for matching requests only.
+      emu.addFaultRule({ match: customer.id, kinds: ["portal_unconfigured"], times: 1 });
+      expect((await open().catch((e) => e)).message).toMatch(/default configuration has not been created/);
+      expect((await open()).configuration).toBe(config.id);
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -307,11 +307,13 @@ describe("refunds", () => {
 });
 
 describe("billing portal", () => {
-  it("creates a session with a local URL", async () => {
+  it("creates a session with a local URL (the account's default configuration, as the Dashboard saves it)", async () => {
+    const config = em.savePortalDefault();
     const c = await stripe.customers.create({ name: "P" });
     const s = await stripe.billingPortal.sessions.create({ customer: c.id, return_url: "https://app.example.com/billing" });
     expect(s).toMatchObject({ object: "billing_portal.session", customer: c.id, return_url: "https://app.example.com/billing", livemode: false });
     expect(s.id).toMatch(/^bps_/);
+    expect(s.configuration).toBe(config.id);
     expect(s.url).toBe(`${em.url}/portal/${s.id}`);
     expect((await fetch(s.url)).status).toBe(200);
   });
@@ -591,6 +593,7 @@ describe("state across restarts (--state)", () => {
     await s1.invoices.addLines(open.id, { lines: [{ amount: 700 }] });
     const openFinal = await s1.invoices.finalizeInvoice(open.id);
     expect(openFinal.status).toBe("open");
+    em1.savePortalDefault();
     const session = await s1.billingPortal.sessions.create({ customer: customer.id, return_url: "http://localhost/back" });
     const events = (await (await fetch(`${em1.url}/_emulator/events`)).json()).data as { id: string; type: string }[];
     expect(events.map((e) => e.type)).toContain("invoice.paid");
@@ -804,6 +807,7 @@ describe("the pinned API version's objects and parameters", () => {
     expect(types.Invoice!.all.has("charge")).toBe(false);
     const paid = await paidInvoice([1500, 2500]);
     const refund = await stripe.refunds.create({ payment_intent: paid.paymentIntent, amount: 100 });
+    em.savePortalDefault();
     const session = await stripe.billingPortal.sessions.create({ customer: paid.customer.id, return_url: "https://app.example.com/billing" });
     const invoice = await stripe.invoices.retrieve(paid.invoice.id);
     const expanded = await stripe.invoices.retrieve(paid.invoice.id, { expand: ["payments"] });

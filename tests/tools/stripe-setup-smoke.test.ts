@@ -40,6 +40,8 @@ afterAll(async () => {
 
 describe("stripe:smoke", () => {
   it("one office end to end passes every step against the emulator", async () => {
+    // The account's customer portal settings saved (Stripe's Dashboard): portal sessions need them.
+    em.savePortalDefault();
     const { code, stdout } = await run("tools/stripe-smoke.mjs", []);
     expect(code, stdout).toBe(0);
     for (const s of ["customer", "test card attached", "default payment method", "invoice (draft, add_lines, finalize)", "payment", "partial refund", "void of another invoice", "billing portal session"]) {
@@ -72,6 +74,8 @@ describe("stripe:smoke", () => {
 });
 
 describe("stripe:setup", () => {
+  // A fresh account: no endpoint, no portal configuration (the smoke test saved a default one).
+  beforeAll(() => em.reset());
   const url = "http://127.0.0.1:8787/webhooks/stripe";
   it("creates the endpoint (pinned version, exactly the handled events, secret printed once) and the portal configuration; a second run changes nothing", async () => {
     const first = await run("tools/stripe-setup.mjs", ["--webhook-url", url]);

@@ -73,6 +73,8 @@ export async function startStack(opts = {}) {
   const base = `http://127.0.0.1:${port}`;
   const webhooks = opts.webhooks === false ? {} : { webhookUrl: `${base}/webhooks/stripe`, webhookSecret: secrets.STRIPE_WEBHOOK_SECRET };
   const emulator = opts.stripe === false ? null : await startStripeEmulator({ port: 0, rpsLimit: opts.stripeRps ?? 100, timeoutMs: 1500, ...webhooks });
+  // Portal sessions need the account's default configuration (the Dashboard's customer portal settings).
+  emulator?.savePortalDefault();
   const vars = {
     ENVIRONMENT: "development",
     TURSO_DATABASE_URL: dbUrl,

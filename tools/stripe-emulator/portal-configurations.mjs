@@ -75,9 +75,7 @@ export function registerPortalConfigurations(app) {
     for (const k of Object.keys(BUSINESS_PROFILE)) if (bp[k] !== undefined) c.business_profile[k] = bp[k] || null;
   };
 
-  route("POST", "/v1/billing_portal/configurations", CREATE, (p) => {
-    expansions(p);
-    if (p.features === undefined || p.features === "") throw missing("features");
+  function make(p, isDefault) {
     const features = defaultFeatures();
     applyFeatures(features, p.features, true);
     const now = clock.now();
@@ -90,7 +88,7 @@ export function registerPortalConfigurations(app) {
       created: now,
       default_return_url: p.default_return_url || null,
       features,
-      is_default: false,
+      is_default: isDefault,
       livemode: false,
       login_page: { enabled: toBool(p.login_page?.enabled, "login_page[enabled]") ?? false, url: null },
       metadata: mergeMetadata({}, p.metadata),
@@ -100,7 +98,13 @@ export function registerPortalConfigurations(app) {
     if (c.login_page.enabled) c.login_page.url = `${app.base.url}/portal/login/${c.id}`;
     businessProfile(c, p.business_profile);
     state.portalConfigurations.set(c.id, c);
-    return clone(c);
+    return c;
+  }
+
+  route("POST", "/v1/billing_portal/configurations", CREATE, (p) => {
+    expansions(p);
+    if (p.features === undefined || p.features === "") throw missing("features");
+    return clone(make(p, false));
   });
   route("GET", "/v1/billing_portal/configurations", LIST, (p) => {
     expansions(p);
@@ -128,4 +132,21 @@ export function registerPortalConfigurations(app) {
     c.updated = clock.now();
     return clone(c);
   });
+
+  return {
+    /**
+     * What saving the customer portal settings in Stripe's Dashboard does: the account's default
+     * configuration (made once, then updated), which sessions use unless they name another.
+     * Defaults: payment method update and invoice history, as `npm run stripe:setup` wants them.
+     */
+    saveDefault({ features = { payment_method_update: { enabled: "true" }, invoice_history: { enabled: "true" } }, default_return_url } = {}) {
+      const current = [...state.portalConfigurations.values()].find((c) => c.is_default);
+      if (!current) return clone(make({ features, default_return_url }, true));
+      applyFeatures(current.features, features, false);
+      if (default_return_url !== undefined) current.default_return_url = default_return_url || null;
+      current.active = true;
+      current.updated = clock.now();
+      return clone(current);
+    },
+  };
 }

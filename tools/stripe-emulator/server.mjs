@@ -8,13 +8,14 @@
 import { createServer } from "node:http";
 import { ApiError, API_VERSION, checkParams, clone, mulberry32, newId, parseForm, seedToInt } from "./common.mjs";
 import { createClock } from "./clock.mjs";
+import { handleControl } from "./control.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
 import { registerPaymentMethods } from "./payment-methods.mjs";
-import { registerPortal } from "./portal.mjs";
+import { portalNotConfigured, registerPortal } from "./portal.mjs";
 import { registerPortalConfigurations } from "./portal-configurations.mjs";
 import { registerRefunds } from "./refunds.mjs";
 import { registerWebhookEndpoints } from "./webhook-endpoints.mjs";
@@ -127,7 +128,7 @@ export async function startStripeEmulator({
   const invoices = registerInvoices(app);
   const refunds = registerRefunds(app);
   registerPortal(app);
-  registerPortalConfigurations(app);
+  const portalConfigurations = registerPortalConfigurations(app);
   registerPaymentMethods(app);
   registerWebhookEndpoints(app);
   registerEvents(app);
@@ -172,81 +173,6 @@ export async function startStripeEmulator({
     return { key };
   }
 
-  async function handleControl(req, res, url, bodyText) {
-    const json = () => {
-      try {
-        return bodyText ? JSON.parse(bodyText) : {};
-      } catch {
-        return {};
-      }
-    };
-    const p = url.pathname;
-    if (req.method === "GET" && p === "/_emulator/requests") return send(res, 200, { object: "list", data: clone(state.log) });
-    if (req.method === "GET" && p === "/_emulator/webhooks") return send(res, 200, { object: "list", data: clone(state.webhooks) });
-    if (req.method === "GET" && p === "/_emulator/invoices") {
-      // Every invoice object (for drills and benchmarks): id, status, amounts, metadata.
-      const data = [...state.invoices.values()].map((i) => ({ id: i.id, status: i.status, amount_due: i.amount_due, amount_paid: i.amount_paid, customer: i.customer, metadata: i.metadata, created: i.created }));
-      return send(res, 200, { object: "list", data: clone(data) });
-    }
-    if (req.method === "GET" && p === "/_emulator/events") {
-      // Every emitted event, oldest first; `?contains=<text>` keeps those whose JSON contains it.
-      const contains = url.searchParams.get("contains");
-      const events = [...state.events.values()].filter((e) => !contains || JSON.stringify(e).includes(contains));
-      return send(res, 200, { object: "list", data: clone(events) });
-    }
-    if (req.method === "POST" && p === "/_emulator/missing") {
-      // Which of the given ids (customers, invoices, charges, payment intents, refunds, portal
-      // sessions, events) the emulator does not have; and how many objects it holds.
-      const ids = Array.isArray(json().ids) ? json().ids.map(String) : [];
-      const has = (id) => ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events"].some((k) => state[k].has(id));
-      const counts = Object.fromEntries(["customers", "invoices", "charges", "refunds", "sessions", "events"].map((k) => [k, state[k].size]));
-      return send(res, 200, { missing: ids.filter((id) => !has(id)), counts, stateFile });
-    }
-    if (req.method === "GET" && p === "/_emulator/config") {
-      const { webhookSecret: _s, ...rest } = config;
-      return send(res, 200, rest);
-    }
-    if (req.method === "GET" && p === "/_emulator/clock") return send(res, 200, { now: clock.now(), now_ms: clock.nowMs(), offset_ms: clock.offsetMs, pending: clock.pending });
-    if (req.method === "POST" && p === "/_emulator/clock/advance") {
-      try {
-        api.advanceClock(json().seconds);
-      } catch (err) {
-        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
-      }
-      return send(res, 200, { now: clock.now(), now_ms: clock.nowMs(), offset_ms: clock.offsetMs, pending: clock.pending });
-    }
-    if (req.method === "POST" && p === "/_emulator/reset") {
-      api.reset();
-      return send(res, 200, { ok: true });
-    }
-    if (req.method === "POST" && p === "/_emulator/faults") {
-      const b = json();
-      api.setFaults({ rate: b.rate, kinds: b.kinds });
-      return send(res, 200, { rate: config.faultRate, kinds: config.faultKinds });
-    }
-    if (req.method === "POST" && p === "/_emulator/fault-rules") {
-      const b = json();
-      try {
-        if (b.clear) api.clearFaultRules(typeof b.clear === "string" ? b.clear : undefined);
-        else api.addFaultRule({ match: b.match, kinds: b.kinds, times: b.times });
-      } catch (err) {
-        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
-      }
-      return send(res, 200, { rules: clone(config.faultRules) });
-    }
-    if (req.method === "POST" && p === "/_emulator/rps") {
-      api.setRpsLimit(json().limit);
-      return send(res, 200, { limit: config.rpsLimit });
-    }
-    if (req.method === "POST" && p === "/_emulator/webhook") {
-      const b = json();
-      config.webhookUrl = b.url ?? undefined;
-      config.webhookSecret = b.secret ?? undefined;
-      return send(res, 200, { url: config.webhookUrl ?? null });
-    }
-    return send(res, 404, { error: { type: "invalid_request_error", message: `Unknown control endpoint: ${req.method} ${p}` } });
-  }
-
   async function handle(req, res) {
     const url = new URL(req.url, "http://emulator");
     const control = url.pathname.startsWith("/_emulator/");
@@ -262,7 +188,7 @@ export async function startStripeEmulator({
       const chunks = [];
       for await (const c of req) chunks.push(c);
       const bodyText = Buffer.concat(chunks).toString("utf8");
-      if (control) return await handleControl(req, res, url, bodyText);
+      if (control) return await handleControl({ state, config, clock, api, send, stateFile }, req, res, url, bodyText);
       return handleApi(req, res, url, bodyText, { requestId, idempotencyKey, scopedKey, owns });
     } finally {
       if (owns) idempotency.release(scopedKey, requestId);
@@ -332,6 +258,11 @@ export async function startStripeEmulator({
         return reply(429, {
           error: { type: "rate_limit_error", code: "rate_limit", message: "Too many requests hit the API too quickly (injected fault)." },
         });
+      }
+      if (kind === "portal_unconfigured") {
+        // As if the account had no default portal configuration (scoped: the rest of the run keeps it).
+        const e = portalNotConfigured();
+        return reply(e.status, { error: { ...e.error, request_log_url: null } });
       }
       if (kind === "500") {
         return reply(500, { error: { type: "api_error", message: "An unknown error occurred (injected fault)." } }, { "stripe-should-retry": "true" });
@@ -546,6 +477,12 @@ export async function startStripeEmulator({
     },
     clearFaultRules(match) {
       config.faultRules = match === undefined ? [] : config.faultRules.filter((r) => r.match !== match);
+    },
+    /** What saving the customer portal settings in Stripe's Dashboard does: the default portal configuration. */
+    savePortalDefault(opts) {
+      const c = portalConfigurations.saveDefault(opts);
+      changed();
+      return c;
     },
     setRpsLimit(n) {
       config.rpsLimit = Number(n) || 0;

@@ -13,7 +13,7 @@ export const route = createRoute({
   tags: ["Offices"],
   summary: "Open a Stripe billing-portal session",
   description:
-    "Required role: office_admin of this office, or platform_admin. Answers a short-lived URL of Stripe's hosted billing portal, where the office manages its payment methods; no card data ever touches this API. The portal returns to the configured `BILLING_PORTAL_RETURN_URL`. 503 when Stripe cannot be reached or the portal is not configured; 502 when Stripe refuses; 422 when the office's own data (its legal name) holds something the PHI guard will not let leave.",
+    "Required role: office_admin of this office, or platform_admin. Answers a short-lived URL of Stripe's hosted billing portal, where the office manages its payment methods; no card data ever touches this API. The portal returns to the configured `BILLING_PORTAL_RETURN_URL`. 503 `SERVICE_UNAVAILABLE` when Stripe cannot be reached or `BILLING_PORTAL_RETURN_URL` is not set, 503 `BILLING_PORTAL_NOT_CONFIGURED` when Stripe has no default portal configuration (`npm run stripe:setup`, and the customer portal settings saved in Stripe's Dashboard); 502 when Stripe refuses; 422 when the office's own data (its legal name) holds something the PHI guard will not let leave.",
   security: [{ bearerAuth: [] }],
   request: { params: z.object({ officeId: OfficeIdSchema }) },
   responses: {

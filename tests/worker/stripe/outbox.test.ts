@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { auditLog } from "../../../src/db/audit";
 import { offices } from "../../../src/db/offices";
 import { invoices } from "../../../src/db/invoices";
@@ -285,6 +285,28 @@ describe("POST /v1/offices/{officeId}/billing-portal", () => {
     const audit = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "billing_portal.session_created")));
     expect(audit).toHaveLength(2);
     expect(JSON.stringify(audit)).not.toContain(url);
+  });
+
+  it("is 503 BILLING_PORTAL_NOT_CONFIGURED, naming the fix, when Stripe has no default portal configuration", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    // Scoped to this office's session requests: the emulator answers as an account whose customer portal settings were never saved.
+    await faultRule(`portal_${officeId}`, ["portal_unconfigured"]);
+    const errors = vi.spyOn(console, "error");
+    try {
+      const res = await SELF.fetch(`${api}/offices/${officeId}/billing-portal`, { method: "POST", headers: bearer(await mintToken("office_admin", [officeId])) });
+      const body = await expectProblem(res, 503, "BILLING_PORTAL_NOT_CONFIGURED");
+      expect(body.detail).toContain("npm run stripe:setup");
+    } finally {
+      await clearFaultRule(`portal_${officeId}`);
+    }
+    const portal = (await stripeLog(officeId)).filter((r) => r.operation === "portal");
+    expect(portal.map((r) => [r.status, r.httpStatus, r.errorCode])).toEqual([["failed", 400, "billing_portal_not_configured"]]); // refused once, not retried
+    expect(errors.mock.calls.some(([line]) => String(line).includes("no default billing-portal configuration"))).toBe(true);
+    errors.mockRestore();
+    const audit = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "billing_portal.session_created")));
+    expect(audit).toHaveLength(0);
+    // Once configured (here: the fault cleared), the same request opens a session.
+    expect((await SELF.fetch(`${api}/offices/${officeId}/billing-portal`, { method: "POST", headers: bearer(await mintToken("office_admin", [officeId])) })).status).toBe(201);
   });
 
   it("is 503 in problem+json when Stripe cannot open a session", async () => {
