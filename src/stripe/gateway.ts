@@ -76,7 +76,8 @@ export function isRetryable(error: StripeErrorLike): boolean {
   if (status === undefined) return true; // no answer: connection error or timeout
   // Our key was revoked or lacks a permission: nothing to give up on, an operator fixes it (alerted).
   if (status === 401 || status === 403) return true;
-  // 409: an idempotent request still in flight on Stripe's side (lock timeout).
+  // 429: a rate limit, or `lock_timeout` (another request or Stripe process holds the object:
+  // Stripe documents it as safe to retry). 409: an idempotent request with our key still in flight.
   return status === 429 || status === 409 || status >= 500;
 }
 

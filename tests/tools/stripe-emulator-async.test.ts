@@ -125,3 +125,36 @@ describe("billing portal sessions need a configuration", () => {
     }
   });
 });
+
+describe("object locks", () => {
+  it("a write to an object another write holds is refused with 429 lock_timeout, not saved for its key; the stripe package surfaces it as a rate-limit error", async () => {
+    const s = new Stripe(API_KEY, { host: "127.0.0.1", port: em.port, protocol: "http", maxNetworkRetries: 0 });
+    const customer = await s.customers.create({ email: "office+decline@example.com" });
+    const draft = await s.invoices.create({ customer: customer.id, currency: "usd" });
+    await s.invoices.addLines(draft.id, { lines: [{ amount: 4000, description: "fee" }] });
+    // Writes to this invoice's /finalize hold its lock 400 ms (scoped: nothing else is slowed).
+    const rule = await fetch(`${em.url}/_emulator/locks`, { method: "POST", body: JSON.stringify({ match: `${draft.id}/finalize`, windowMs: 400 }) });
+    expect(rule.status).toBe(200);
+    try {
+      const first = s.invoices.finalizeInvoice(draft.id, { auto_advance: false });
+      await until(async () => ((await (await fetch(`${em.url}/_emulator/locks`)).json()) as { held: string[] }).held.includes(draft.id) || undefined);
+      const second = await s.invoices.voidInvoice(draft.id, {}, { idempotencyKey: `void-${draft.id}` }).catch((e) => e);
+      expect(second).toMatchObject({ statusCode: 429, type: "StripeRateLimitError", code: "lock_timeout" });
+      expect(second.raw).toMatchObject({ type: "invalid_request_error", doc_url: "https://stripe.com/docs/error-codes/lock-timeout" });
+      expect(second.message).toMatch(/^This object cannot be accessed right now because another API request or Stripe process is currently accessing it\./);
+      expect((await first).status).toBe("open");
+      // Retried with the same key once the lock is free: executed (the 429 was not saved for it).
+      expect((await s.invoices.voidInvoice(draft.id, {}, { idempotencyKey: `void-${draft.id}` })).status).toBe("void");
+      const log = em.requests().filter((r) => r.path === `/v1/invoices/${draft.id}/void`);
+      expect(log.map((r) => [r.status, r.fault, r.replayed])).toEqual([
+        [429, "lock_timeout", false],
+        [200, null, false],
+      ]);
+      // Reads are never locked.
+      expect((await s.invoices.retrieve(draft.id)).status).toBe("void");
+    } finally {
+      await fetch(`${em.url}/_emulator/locks`, { method: "POST", body: JSON.stringify({ clear: true }) });
+    }
+    expect(((await (await fetch(`${em.url}/_emulator/locks`)).json()) as { rules: unknown[] }).rules).toEqual([]);
+  });
+});

@@ -3,7 +3,7 @@
 // billing portal's default configuration). Not part of Stripe's API; tests and tools use them.
 import { clone } from "./common.mjs";
 
-export async function handleControl({ state, config, clock, api, send, stateFile }, req, res, url, bodyText) {
+export async function handleControl({ state, config, clock, api, send, stateFile, locks }, req, res, url, bodyText) {
   const json = () => {
     try {
       return bodyText ? JSON.parse(bodyText) : {};
@@ -74,6 +74,18 @@ export async function handleControl({ state, config, clock, api, send, stateFile
     config.webhookUrl = b.url ?? undefined;
     config.webhookSecret = b.secret ?? undefined;
     return send(res, 200, { url: config.webhookUrl ?? null });
+  }
+  if (req.method === "GET" && p === "/_emulator/locks") return send(res, 200, { held: locks.held(), rules: locks.rules });
+  if (req.method === "POST" && p === "/_emulator/locks") {
+    // Lock windows: writes whose path or body contain `match` hold their object's lock `windowMs` (locks.mjs).
+    const b = json();
+    try {
+      if (b.clear) locks.clearRules(typeof b.clear === "string" ? b.clear : undefined);
+      else locks.addRule({ match: b.match, windowMs: b.windowMs });
+    } catch (err) {
+      return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
+    }
+    return send(res, 200, { held: locks.held(), rules: locks.rules });
   }
   if (req.method === "POST" && p === "/_emulator/billing-portal/default") {
     // What saving the customer portal settings in Stripe's Dashboard does: the default configuration.

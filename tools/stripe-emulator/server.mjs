@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import { ApiError, API_VERSION, checkParams, clone, mulberry32, newId, parseForm, seedToInt } from "./common.mjs";
 import { createClock } from "./clock.mjs";
 import { handleControl } from "./control.mjs";
+import { createLocks, lockTimeout, writtenObject } from "./locks.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
@@ -44,6 +45,8 @@ export async function startStripeEmulator({
   webhookRetryDelaysMs = SANDBOX_RETRY_DELAYS_MS,
   /** Delay (ms of the emulator's clock) before an asynchronous test-card refund settles; default 30 s. */
   refundSettleDelayMs,
+  /** How long every write holds its object's lock before it executes (ms; default 0: off). See locks.mjs. */
+  lockWindowMs = 0,
 } = {}) {
   const config = {
     webhookUrl,
@@ -58,6 +61,7 @@ export async function startStripeEmulator({
   if (paymentDelayMs !== undefined && !(Number.isFinite(Number(paymentDelayMs)) && Number(paymentDelayMs) >= 0)) throw new Error("paymentDelayMs must be a number >= 0");
   const random = seed === undefined ? Math.random : mulberry32(seedToInt(seed));
   const heldSockets = new Set();
+  const locks = createLocks({ windowMs: Number(lockWindowMs) || 0 });
 
   const state = {
     customers: new Map(),
@@ -188,14 +192,20 @@ export async function startStripeEmulator({
       const chunks = [];
       for await (const c of req) chunks.push(c);
       const bodyText = Buffer.concat(chunks).toString("utf8");
-      if (control) return await handleControl({ state, config, clock, api, send, stateFile }, req, res, url, bodyText);
-      return handleApi(req, res, url, bodyText, { requestId, idempotencyKey, scopedKey, owns });
+      if (control) return await handleControl({ state, config, clock, api, send, stateFile, locks }, req, res, url, bodyText);
+      const opts = { requestId, idempotencyKey, scopedKey, owns, locked: false };
+      // A write to an object another write holds: refused (lock_timeout); one with a lock window holds it.
+      const objectId = req.method === "POST" ? writtenObject(url.pathname) : null;
+      if (objectId && locks.isHeld(objectId)) return handleApi(req, res, url, bodyText, { ...opts, locked: true });
+      const windowMs = objectId ? locks.windowFor(`${url.pathname}\n${bodyText}`) : 0;
+      if (windowMs > 0) return await locks.hold(objectId, windowMs, () => handleApi(req, res, url, bodyText, opts));
+      return handleApi(req, res, url, bodyText, opts);
     } finally {
       if (owns) idempotency.release(scopedKey, requestId);
     }
   }
 
-  function handleApi(req, res, url, bodyText, { requestId, idempotencyKey, scopedKey, owns }) {
+  function handleApi(req, res, url, bodyText, { requestId, idempotencyKey, scopedKey, owns, locked }) {
     const entry = {
       id: requestId,
       timestamp: new Date().toISOString(),
@@ -317,7 +327,14 @@ export async function startStripeEmulator({
       });
     }
 
-    // 5) idempotency (POST only), scoped per API key
+    // 5) the object's lock (held by a concurrent write): 429 lock_timeout, not saved for the key
+    if (locked) {
+      const e = lockTimeout();
+      entry.fault = "lock_timeout";
+      return reply(e.status, { error: { ...e.error, request_log_url: null } }, scopedKey ? { "idempotency-key": idempotencyKey } : {});
+    }
+
+    // 6) idempotency (POST only), scoped per API key
     const fingerprint = `${req.method} ${url.pathname}\n${bodyText}`;
     if (scopedKey) {
       if (!owns) {

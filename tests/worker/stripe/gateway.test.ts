@@ -5,7 +5,7 @@ import { loadConfig } from "../../../src/config";
 import { stripeRequests } from "../../../src/db/stripe-requests";
 import { newId } from "../../../src/security/request-id";
 import { backoffDelay, isRetryable, StripeCallError, stripeGateway } from "../../../src/stripe/gateway";
-import { clearFaultRule, faultRule, letters } from "../../harness/stripe";
+import { clearFaultRule, faultRule, letters, until } from "../../harness/stripe";
 import { testDb } from "../../harness/seed";
 
 async function emulatorLog(): Promise<{ method: string; path: string; body: string }[]> {
@@ -13,14 +13,14 @@ async function emulatorLog(): Promise<{ method: string; path: string; body: stri
   return ((await res.json()) as { data: { method: string; path: string; body: string }[] }).data;
 }
 
-function gateway(officeId: string, blocked: unknown[] = [], extra: { attempts?: number; backoffMs?: number } = {}) {
+function gateway(officeId: string, blocked: unknown[] = [], { billingEmail = "billing@lakeside.example", ...extra }: { attempts?: number; backoffMs?: number; billingEmail?: string } = {}) {
   return stripeGateway({
     ...extra,
     config: loadConfig(env),
     db: testDb(),
     officeId,
     requestId: newId("req"),
-    guard: { billingEmail: "billing@lakeside.example", periodDates: ["2026-11-01", "2026-12-01"] },
+    guard: { billingEmail, periodDates: ["2026-11-01", "2026-12-01"] },
     onBlocked: async (d) => void blocked.push(d),
   });
 }
@@ -144,6 +144,32 @@ describe("gateway retries", () => {
     expect(refused).toMatchObject({ retryable: false, code: "resource_missing", httpStatus: 404 });
     const rows = await testDb().select().from(stripeRequests).where(eq(stripeRequests.idempotencyKey, `invoice_${invoice.id}_create`));
     expect(rows).toHaveLength(1);
+  });
+
+  it("retries a 429 lock_timeout (another request writes the same object) under the same key, and succeeds once the lock is free", async () => {
+    // This customer's card declines: the invoice stays open on Stripe.
+    const o = { ...office(), billingEmail: "billing+decline@lakeside.example" };
+    const g = gateway(o.id, [], { attempts: 6, backoffMs: 250, billingEmail: o.billingEmail });
+    const customer = await g.ensureCustomer(o);
+    const invoice = { id: newId("inv"), currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", lines: [{ id: newId("il"), description: "Setup fee", amount: 2500, quantity: 1, unitAmount: null }] };
+    const pushed = await g.pushInvoice(customer.id, invoice);
+    const emulator = (path: string, init?: RequestInit) => fetch(new URL(path, env.STRIPE_API_BASE!), init);
+    // Someone else (a payment retry from the Dashboard) writes the invoice and holds its lock for 1.5 s (scoped to that request).
+    await emulator("/_emulator/locks", { method: "POST", body: JSON.stringify({ match: `${pushed.id}/pay`, windowMs: 1500 }) });
+    try {
+      const other = emulator(`/v1/invoices/${pushed.id}/pay`, { method: "POST", headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}` } });
+      await until(`the lock on ${pushed.id}`, async () => ((await (await emulator("/_emulator/locks")).json()) as { held: string[] }).held.includes(pushed.id));
+      const voided = await g.voidInvoice(pushed.id, invoice.id);
+      expect(voided.status).toBe("void");
+      expect((await other).status).toBe(402); // declined: the invoice was still open when it ran
+    } finally {
+      await emulator("/_emulator/locks", { method: "POST", body: JSON.stringify({ clear: `${pushed.id}/pay` }) });
+    }
+    const rows = (await testDb().select().from(stripeRequests).where(eq(stripeRequests.officeId, o.id))).filter((r) => r.operation === "void");
+    expect(rows[0]).toMatchObject({ status: "failed", httpStatus: 429, errorCode: "lock_timeout" });
+    expect(rows.at(-1)).toMatchObject({ status: "succeeded" });
+    expect(new Set(rows.map((r) => r.idempotencyKey))).toEqual(new Set([`invoice_${invoice.id}_void`]));
+    expect(isRetryable({ statusCode: 429, code: "lock_timeout" })).toBe(true);
   });
 
   it("classifies failures as Stripe documents them, Stripe-Should-Retry first", () => {
