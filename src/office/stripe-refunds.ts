@@ -130,13 +130,19 @@ export class StripeRefunds {
         continue;
       }
       const refundRef = str(s.metadata.refund_ref);
-      const lost = refundRef ? ofInvoice.find((r) => r.id === refundRef && r.stripeRefundIndex === null && r.status === "pending" && r.amount === s.amount) : undefined;
+      // Ours, whose answer did not reach us (still pending), or that Stripe answered `failed` (recorded failed, without its id).
+      const lost = refundRef ? ofInvoice.find((r) => r.id === refundRef && r.stripeRefundIndex === null && r.amount === s.amount) : undefined;
       const rowId = lost?.id ?? newId("rf");
       const sealed = await sealReference(ring, refundCol, rowId, s.id);
       if (lost) {
-        statements.push(db.run(sql`UPDATE ${refunds} SET status = ${to}, stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = ${errorCode}, updated_at = ${now}
-          WHERE id = ${lost.id} AND status = 'pending' AND stripe_refund_index IS NULL`));
-        audits.push({ action: to === "failed" ? "refund.failed" : to === "succeeded" ? "refund.succeeded" : "refund.pending_on_stripe", targetIds: [lost.id, invoice.id], details: { amount: s.amount, stripeStatus: s.status, adopted: true } });
+        const moves = refundMoves(lost.status, to);
+        statements.push(db.run(sql`UPDATE ${refunds} SET stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, updated_at = ${now}
+          ${moves ? sql`, status = ${to}, error_code = ${errorCode}` : sql``} WHERE id = ${lost.id} AND status = ${lost.status} AND stripe_refund_index IS NULL`));
+        if (moves) audits.push({ action: to === "failed" ? "refund.failed" : "refund.succeeded", targetIds: [lost.id, invoice.id], details: { amount: s.amount, stripeStatus: s.status, adopted: true } });
+        if (!moves && lost.status === "pending") audits.push({ action: "refund.pending_on_stripe", targetIds: [lost.id, invoice.id], details: { amount: s.amount, stripeStatus: s.status, adopted: true } });
+        after.set(rowId, { status: moves ? to : lost.status, onStripe: true, amount: s.amount });
+        changes.push({ refundId: rowId, from: lost.status, to: moves ? to : lost.status });
+        continue;
       } else {
         statements.push(db.run(sql`INSERT INTO ${refunds} (id, office_id, invoice_id, amount, reason, status, stripe_refund_ref, stripe_refund_index, error_code, requested_by, created_at, updated_at)
           SELECT ${rowId}, ${this.host.officeId}, ${invoice.id}, ${s.amount}, ${reasonOf(s.reason)}, ${to}, ${sealed.ref}, ${sealed.index}, ${errorCode}, 'stripe', ${now}, ${now}
@@ -144,7 +150,7 @@ export class StripeRefunds {
         audits.push({ action: "refund.recorded_from_stripe", targetIds: [rowId, invoice.id], details: { amount: s.amount, stripeStatus: s.status, reason: reasonOf(s.reason), ...(errorCode ? { failureReason: errorCode } : {}) } });
       }
       after.set(rowId, { status: to, onStripe: true, amount: s.amount });
-      changes.push({ refundId: rowId, from: lost ? "pending" : null, to });
+      changes.push({ refundId: rowId, from: null, to });
     }
     const total = Math.min(amountPaid, [...after.values()].filter((r) => r.onStripe && r.status !== "failed").reduce((sum, r) => sum + r.amount, 0));
     if (changes.length > 0) statements.push(refundedTotal(db, invoice.id, now));

@@ -124,6 +124,27 @@ describe("refunds follow Stripe's status", () => {
   });
 });
 
+describe("a refund whose answer was lost", () => {
+  it("is found by its event (our refund_ref, on the invoice bound through the payment intent) and takes its Stripe id: never a second refund", async () => {
+    const { officeId, setup, stripeId } = await pushedOffice({ attempted: true });
+    const res = await refund(officeId, setup.id, { amount: 7_000, reason: "billing_error" });
+    expect(res.status).toBe(201);
+    const made = (await res.json()) as { id: string };
+    // As if Stripe made it but its answer never reached us: pending, without the Stripe id.
+    await testDb().update(refunds).set({ status: "pending", stripeRefundRef: null, stripeRefundIndex: null }).where(eq(refunds.id, made.id));
+    const charge = await chargeOfInvoice(stripeId);
+    const stripeRefund = (await stripeApi<Stripe.ApiList<Stripe.Refund>>("GET", `/v1/refunds?charge=${charge.id}`)).data[0]!;
+    expect(stripeRefund.metadata).toMatchObject({ refund_ref: made.id });
+    await deliver((await eventsOf(stripeRefund.id, ["refund.created"]))[0]!);
+    const report = await syncStripe(officeId);
+    expect(report.refunded).toEqual([]); // the event came first: nothing left to make
+    const rows = await testDb().select().from(refunds).where(eq(refunds.invoiceId, setup.id));
+    expect(rows.map((r) => [r.id, r.status, r.stripeRefundIndex !== null])).toEqual([[made.id, "succeeded", true]]);
+    expect(await read(officeId, setup.id)).toMatchObject({ amountRefunded: 7_000 });
+    expect((await emulatorLog()).filter((r) => r.path === "/v1/refunds" && r.idempotencyKey === `refund_${made.id}`)).toHaveLength(1);
+  });
+});
+
 describe("refunds made in the Stripe Dashboard", () => {
   it("are recorded from Stripe's events through the payment intent's invoice we stored, once, whatever the order", async () => {
     const { officeId, setup, stripeId } = await pushedOffice({ attempted: true });
