@@ -3,12 +3,14 @@
 // control endpoints. This file is the HTTP server; each resource lives in its own module:
 //   customers.mjs, invoices.mjs, payments.mjs (charges, invoice payments), refunds.mjs,
 //   portal.mjs, portal-configurations.mjs, payment-methods.mjs, webhook-endpoints.mjs,
-//   webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs,
+//   webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs, locks.mjs (object locks),
+//   control.mjs (the /_emulator endpoints), request.mjs (API keys, logged headers),
 //   persistence.mjs (the state file), common.mjs (ids, forms, errors, parameters, lists).
 import { createServer } from "node:http";
 import { ApiError, API_VERSION, checkParams, clone, mulberry32, newId, parseForm, seedToInt } from "./common.mjs";
 import { createClock } from "./clock.mjs";
 import { handleControl } from "./control.mjs";
+import { apiKeyOf, clientHeaders } from "./request.mjs";
 import { createLocks, lockTimeout, writtenObject } from "./locks.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
@@ -150,32 +152,7 @@ export async function startStripeEmulator({
     res.end(text);
   }
 
-  function clientHeaders(req) {
-    const out = {};
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i].toLowerCase();
-      let value = req.rawHeaders[i + 1];
-      if (name === "authorization") {
-        const m = /^(\S+)\s+(sk|rk|pk)_(test|live)_/.exec(value);
-        value = m ? `${m[1]} ${m[2]}_${m[3]}_***` : value.split(/\s+/)[0] + " ***";
-      }
-      out[name] = value;
-    }
-    return out;
-  }
 
-  function apiKeyOf(req) {
-    const h = req.headers.authorization;
-    if (!h) return { error: "none" };
-    let key;
-    const bearer = /^Bearer\s+(.+)$/i.exec(h);
-    const basic = /^Basic\s+(.+)$/i.exec(h);
-    if (bearer) key = bearer[1].trim();
-    else if (basic) key = Buffer.from(basic[1], "base64").toString().split(":")[0];
-    if (!key) return { error: "none" };
-    if (!/^(sk|rk)_test_[A-Za-z0-9_]{3,}$/.test(key)) return { error: "invalid", key };
-    return { key };
-  }
 
   async function handle(req, res) {
     const url = new URL(req.url, "http://emulator");
