@@ -1,5 +1,8 @@
 // The emulator where real Stripe is asynchronous or refuses: refunds that settle later (Stripe's
 // asynchronous refund test cards), through the real `stripe` package pointed at the emulator.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
@@ -87,6 +90,38 @@ describe("asynchronous refunds (Stripe's test cards)", () => {
     expect((await stripe.refunds.retrieve(refund.id)).status).toBe("succeeded");
     expect((await events(refund.id)).map((e) => e.type)).toEqual(["refund.created"]);
     expect((await stripe.refunds.list({ payment_intent: paymentIntent })).data.map((r) => r.charge)).toEqual([charge.id]);
+  });
+});
+
+describe("asynchronous refunds across a restart (--state)", () => {
+  it("a refund still to settle settles after the emulator restarts from its state file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "emulator-refunds-"));
+    const first = await startStripeEmulator({ state: dir, paymentDelayMs: 0, refundSettleDelayMs: 60_000 });
+    let refundId: string;
+    try {
+      const s = new Stripe(API_KEY, { host: "127.0.0.1", port: first.port, protocol: "http", maxNetworkRetries: 0 });
+      const customer = await s.customers.create({ email: "office@example.com" });
+      const pm = await s.paymentMethods.attach("pm_card_refundFail", { customer: customer.id });
+      await s.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
+      const draft = await s.invoices.create({ customer: customer.id, currency: "usd" });
+      await s.invoices.addLines(draft.id, { lines: [{ amount: 4000, description: "fee" }] });
+      await s.invoices.finalizeInvoice(draft.id, { auto_advance: true });
+      await until(async () => ((await s.invoices.retrieve(draft.id)).status === "paid" ? true : undefined));
+      const paymentIntent = (await s.invoicePayments.list({ invoice: draft.id })).data[0]!.payment.payment_intent as string;
+      refundId = (await s.refunds.create({ payment_intent: paymentIntent })).id;
+    } finally {
+      await first.close();
+    }
+    const second = await startStripeEmulator({ state: dir, refundSettleDelayMs: 60_000 });
+    try {
+      const s = new Stripe(API_KEY, { host: "127.0.0.1", port: second.port, protocol: "http", maxNetworkRetries: 0 });
+      expect((await s.refunds.retrieve(refundId)).status).toBe("succeeded");
+      second.advanceClock(61);
+      expect(await s.refunds.retrieve(refundId)).toMatchObject({ status: "failed", failure_reason: "expired_or_canceled_card" });
+    } finally {
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

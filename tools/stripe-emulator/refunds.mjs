@@ -158,7 +158,9 @@ export function registerRefunds(app) {
     resume() {
       for (const r of state.refunds.values()) {
         const charge = state.charges.get(r.charge);
-        if (charge && behaviourOf(charge) === "pending_then_succeeded" && r.status === "pending") schedule(r);
+        const behaviour = charge ? behaviourOf(charge) : null;
+        // Each still has its change ahead: pending ones succeed, succeeded ones (of the failing card) fail.
+        if ((behaviour === "pending_then_succeeded" && r.status === "pending") || (behaviour === "succeeded_then_failed" && r.status === "succeeded")) schedule(r);
       }
     },
     clearPending() {
