@@ -6,6 +6,7 @@ import { StripeCallError, type StripeInvoiceState } from "../stripe/gateway";
 import * as clock from "../clock";
 
 import type { StripeEvents } from "./stripe-events";
+import { StripeRefunds } from "./stripe-refunds";
 import type { StripeOutbox } from "./stripe-sync";
 import { emptyReport, invoiceCol, OUTBOX_ACTOR, type InvoiceRow, type SyncReport } from "./stripe-work";
 
@@ -124,6 +125,8 @@ export class StripeReconciliation {
           report.failed.push(invoice.id);
         }
       }
+      // Refunds Stripe is still processing, in case their settling event was missed (§9.6).
+      checked += await new StripeRefunds(this.outbox, this.events).reconcilePending(work, report);
       await this.events.dunning(work);
       return { ...report, checked };
     });

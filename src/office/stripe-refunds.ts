@@ -12,7 +12,7 @@ import * as clock from "../clock";
 
 import type { StripeEvents } from "./stripe-events";
 import type { StripeOutbox } from "./stripe-sync";
-import { invoiceCol, refundCol, refundedTotal, WEBHOOK_ACTOR, type EventRow, type InvoiceRow, type RefundRow, type SyncReport, type Work } from "./stripe-work";
+import { invoiceCol, OUTBOX_ACTOR, refundCol, refundedTotal, WEBHOOK_ACTOR, type EventRow, type InvoiceRow, type RefundRow, type SyncReport, type Work } from "./stripe-work";
 
 type Status = RefundRow["status"];
 type Statement = ReturnType<Database["run"]>;
@@ -157,6 +157,37 @@ export class StripeRefunds {
     for (const a of audits) a.details = { ...a.details, amountRefunded: { from: invoice.amountRefunded, to: total } };
     await this.commitEvent(event, { invoiceId: invoice.id, refunds: changes, amountRefunded: total }, statements, [invoice.id, ...changes.map((c) => c.refundId)], audits);
     if (!wasPaid && atStripe.length > 0) await this.events.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, event: event.type });
+  }
+
+  /**
+   * The daily reconciliation's share (docs/payment-plan.md §9.5): each refund Stripe is still
+   * processing (ours `pending` with its Stripe id) is read from Stripe and settled if Stripe has,
+   * so a missed `refund.updated` / `refund.failed` does not leave it pending for good.
+   */
+  async reconcilePending(work: Work, report: SyncReport): Promise<number> {
+    const db = this.host.db;
+    const pending = await db.select().from(refunds).where(sql`${refunds.officeId} = ${this.host.officeId} AND ${refunds.status} = 'pending' AND ${refunds.stripeRefundRef} IS NOT NULL`);
+    if (pending.length === 0) return 0;
+    const ring = await dataKeyring(this.host.config);
+    for (const row of pending) {
+      const requestId = `reconcile:${row.id}`;
+      try {
+        const s = await this.outbox.gateway(work, [], requestId).readRefund(await openReference(ring, refundCol, row.id, row.stripeRefundRef!));
+        const to = refundStatusOf(s.status);
+        if (!refundMoves(row.status, to)) continue;
+        const errorCode = to === "failed" ? (s.failureReason ?? (s.status === "canceled" ? "refund_canceled" : "refund_failed")) : null;
+        const now = clock.now();
+        await this.host.commit(
+          "reconcile",
+          () => [db.run(sql`UPDATE ${refunds} SET status = ${to}, error_code = ${errorCode}, updated_at = ${now} WHERE id = ${row.id} AND status = 'pending'`), refundedTotal(db, row.invoiceId, now)],
+          [{ ...OUTBOX_ACTOR, requestId, action: to === "failed" ? "refund.failed" : "refund.succeeded", outcome: to === "failed" ? "failed" : "succeeded", targetIds: [row.id, row.invoiceId], details: { amount: row.amount, stripeStatus: s.status, source: "reconciliation", ...(errorCode ? { failureReason: errorCode } : {}) } }],
+        );
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", msg: "reconciliation of a refund failed", officeId: this.host.officeId, refundId: row.id, error: err instanceof StripeCallError ? err.code : err instanceof Error ? err.name : "error" }));
+        report.failed.push(row.id);
+      }
+    }
+    return pending.length;
   }
 
   /** The event done, its refund changes and their audit entries, in one batch. */

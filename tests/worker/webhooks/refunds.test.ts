@@ -124,6 +124,21 @@ describe("refunds follow Stripe's status", () => {
   });
 });
 
+describe("a refund whose settling event never came", () => {
+  it("is settled by the reconciliation, which reads it from Stripe", async () => {
+    const { officeId, setup } = await paidWith("pm_card_pendingRefund");
+    const res = await refund(officeId, setup.id, { amount: 5_000, reason: "service_issue" });
+    expect(res.status).toBe(202);
+    const made = (await res.json()) as { id: string };
+    await settleRefunds(); // Stripe settles it; its refund.updated is never delivered
+    const run = await SELF.fetch(`${api}/admin/reconciliation-runs`, { method: "POST", headers: await admin(), body: JSON.stringify({ officeIds: [officeId] }) });
+    expect(run.status, await run.clone().text()).toBe(200);
+    expect(await read(officeId, setup.id)).toMatchObject({ amountRefunded: 5_000, refunds: [{ id: made.id, status: "succeeded" }] });
+    const [audit] = await audits(officeId, "refund.succeeded");
+    expect(audit!.details).toMatchObject({ source: "reconciliation", stripeStatus: "succeeded" });
+  });
+});
+
 describe("a refund whose answer was lost", () => {
   it("is found by its event (our refund_ref, on the invoice bound through the payment intent) and takes its Stripe id: never a second refund", async () => {
     const { officeId, setup, stripeId } = await pushedOffice({ attempted: true });
