@@ -27,6 +27,7 @@ const COMMON = {
   validate: NOT,
 };
 const CREATE = { ...COMMON, invoice_settings: NOT, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
+const EXPANDABLE = ["invoice_settings.default_payment_method"];
 const UPDATE = { ...COMMON, default_source: NOT };
 
 export function registerCustomers(app) {
@@ -66,12 +67,16 @@ export function registerCustomers(app) {
     state.customers.set(c.id, c);
     return clone(c);
   });
-  route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => {
-    expansions(p);
-    return clone(app.getCustomer(id, "id"));
-  });
+  /** A customer as the API shows it; `expand[]=invoice_settings.default_payment_method` gives the payment method itself. */
+  const publicCustomer = (c, expand) => {
+    const out = clone(c);
+    const pm = out.invoice_settings.default_payment_method;
+    if (expand.has("invoice_settings.default_payment_method") && pm) out.invoice_settings.default_payment_method = clone(state.paymentMethods.get(pm)) ?? pm;
+    return out;
+  };
+  route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => publicCustomer(app.getCustomer(id, "id"), expansions(p, EXPANDABLE)));
   route("POST", "/v1/customers/:id", UPDATE, (p, { id }, ctx) => {
-    expansions(p);
+    const expand = expansions(p, EXPANDABLE);
     const c = app.getCustomer(id, "id");
     const previous = {};
     for (const k of ["name", "email", "description", "phone", "tax_exempt"]) {
@@ -103,7 +108,7 @@ export function registerCustomers(app) {
       c.metadata = mergeMetadata(c.metadata, p.metadata);
     }
     emit("customer.updated", c, ctx, { previous_attributes: clone(previous) });
-    return clone(c);
+    return publicCustomer(c, expand);
   });
 }
 

@@ -1,5 +1,6 @@
 // Invoices: create, retrieve, add_lines (strict `amount` / `price_data`), lines, finalize, pay,
 // void; the automatic payment attempt after finalize (on the emulator's clock).
+import { nextRetryDelayS } from "./retries.mjs";
 import { ApiError, HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notFound, page, toBool, toInt } from "./common.mjs";
 
 /** Fields earlier emulator versions kept on invoices (and may still be in a state file) that the pinned version does not have. */
@@ -329,14 +330,29 @@ export function registerInvoices(app) {
     emit("invoice.payment_succeeded", publicInvoice(inv), ctx);
   }
 
-  /** One payment attempt of an open invoice; returns the charge. */
+  /**
+   * One payment attempt of an open invoice. Paid: invoice.paid. Failed: invoice.payment_failed with
+   * `attempt_count` and `next_payment_attempt`: after a decline, the next retry of the schedule
+   * (retries.mjs), when automatic collection is on; none without a payment method (Stripe does not
+   * retry when no payment method is available) or after the last retry (then `afterRetries`).
+   */
   function attempt(inv, ctx) {
-    const charge = app.payments.attemptPayment(inv, ctx);
-    if (charge.status === "failed") {
-      inv.next_payment_attempt = clock.now() + 3 * 86400;
-      emit("invoice.payment_failed", publicInvoice(inv), ctx);
-    } else markPaid(inv, ctx);
-    return charge;
+    const result = app.payments.attemptPayment(inv, ctx);
+    if (result.outcome === "paid") {
+      markPaid(inv, ctx);
+      return result;
+    }
+    const automatic = inv.collection_method === "charge_automatically" && inv.auto_advance;
+    const delayS = result.outcome === "declined" && automatic ? nextRetryDelayS(app.retryDelaysS, inv.attempt_count) : null;
+    inv.next_payment_attempt = delayS === null ? null : clock.now() + delayS;
+    emit("invoice.payment_failed", publicInvoice(inv), ctx);
+    if (delayS !== null) scheduleAttempt(inv, delayS * 1000);
+    else if (result.outcome === "declined" && automatic && app.afterRetries === "mark_uncollectible") {
+      inv.status = "uncollectible";
+      inv.status_transitions.marked_uncollectible_at = clock.now();
+      emit("invoice.marked_uncollectible", publicInvoice(inv), ctx);
+    }
+    return result;
   }
 
   function cancelAttempt(inv) {
@@ -345,18 +361,29 @@ export function registerInvoices(app) {
     pendingAttempts.delete(inv.id);
   }
 
-  /** The automatic payment attempt after finalize, `paymentDelayMs` of the clock later (also resumed after a restart). */
-  function schedulePayment(inv, resumed = false) {
+  /** An automatic attempt `delayMs` of the clock from now, made only if nothing happened to the invoice meanwhile. */
+  function scheduleAttempt(inv, delayMs, resumed = false) {
     cancelAttempt(inv);
-    const delay = typeof app.paymentDelayMs === "function" ? app.paymentDelayMs() : app.paymentDelayMs;
+    const count = inv.attempt_count;
     pendingAttempts.set(
       inv.id,
-      clock.after(delay, () => {
+      clock.after(delayMs, () => {
         pendingAttempts.delete(inv.id);
-        if (inv.status === "open" && inv.attempt_count === 0) attempt(inv, { requestId: null, idempotencyKey: null, resumed });
+        if (inv.status === "open" && inv.attempt_count === count) attempt(inv, { requestId: null, idempotencyKey: null, resumed });
         app.changed();
       }),
     );
+  }
+
+  /** The automatic payment attempt after finalize, `paymentDelayMs` of the clock later (also resumed after a restart). */
+  function schedulePayment(inv, resumed = false) {
+    const delay = typeof app.paymentDelayMs === "function" ? app.paymentDelayMs() : app.paymentDelayMs;
+    scheduleAttempt(inv, delay, resumed);
+  }
+
+  /** A retry due at `next_payment_attempt` (resumed after a restart). */
+  function scheduleRetry(inv) {
+    scheduleAttempt(inv, Math.max(0, inv.next_payment_attempt * 1000 - clock.nowMs()), true);
   }
 
   function finalize(inv, ctx, autoAdvance) {
@@ -449,8 +476,8 @@ export function registerInvoices(app) {
     if (inv.status === "draft") finalize(inv, ctx);
     cancelAttempt(inv);
     if (inv.status === "paid") return publicInvoice(inv, expand);
-    const charge = attempt(inv, ctx);
-    if (charge.status === "failed") {
+    const { outcome, charge } = attempt(inv, ctx);
+    if (outcome === "declined") {
       throw new ApiError(402, {
         type: "card_error",
         code: "card_declined",
@@ -459,6 +486,9 @@ export function registerInvoices(app) {
         message: "Your card was declined.",
       });
     }
+    if (outcome === "no_payment_method") {
+      throw invalid("This customer has no attached payment source or default payment method. Please consider adding a default payment method.");
+    }
     return publicInvoice(inv, expand);
   });
 
@@ -466,6 +496,7 @@ export function registerInvoices(app) {
     getInvoice,
     publicInvoice,
     schedulePayment,
+    scheduleRetry,
     /** Drops pending automatic attempts (reset). */
     clearPending() {
       for (const task of pendingAttempts.values()) clock.cancel(task);

@@ -14,6 +14,8 @@ import { registerInvoices } from "./invoices.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
 import { registerPaymentMethods } from "./payment-methods.mjs";
+import { registerCheckout } from "./checkout.mjs";
+import { AFTER_RETRIES, DEFAULT_RETRY_DELAYS_S } from "./retries.mjs";
 import { registerPortal } from "./portal.mjs";
 import { registerPortalConfigurations } from "./portal-configurations.mjs";
 import { registerRefunds } from "./refunds.mjs";
@@ -41,7 +43,13 @@ export async function startStripeEmulator({
   paymentDelayMs,
   /** Delays (ms of the emulator's clock) of the retries of a failed webhook delivery; default Stripe's sandbox schedule. */
   webhookRetryDelaysMs = SANDBOX_RETRY_DELAYS_MS,
+  /** Delays (s of the emulator's clock) of the retries of a declined automatic payment, each after the previous attempt (retries.mjs). */
+  retryDelaysS = DEFAULT_RETRY_DELAYS_S,
+  /** After the last retry fails: "leave_open" (default) or "mark_uncollectible". */
+  afterRetries = "leave_open",
 } = {}) {
+  if (!Array.isArray(retryDelaysS) || !retryDelaysS.every((d) => Number.isFinite(Number(d)) && Number(d) >= 0)) throw new Error("retryDelaysS must be a list of numbers >= 0");
+  if (!AFTER_RETRIES.includes(afterRetries)) throw new Error(`afterRetries must be one of ${AFTER_RETRIES.join(", ")}`);
   const config = {
     webhookUrl,
     webhookSecret,
@@ -69,6 +77,9 @@ export async function startStripeEmulator({
     webhookEndpoints: new Map(), // each with its signing secret
     portalConfigurations: new Map(),
     paymentMethods: new Map(), // made by attaching Stripe's test tokens (pm_card_visa)
+    paymentIntentStates: new Map(), // pi id → { status, last_payment_error, … } (GET /v1/payment_intents/:id)
+    checkoutSessions: new Map(), // setup mode (checkout.mjs)
+    setupIntents: new Map(),
     log: [],
     webhooks: [],
     window: [], // timestamps (ms) of accepted requests, for the rps limit
@@ -116,6 +127,8 @@ export async function startStripeEmulator({
     isClosed: () => closed,
     getCustomer: customerLookup(state),
     paymentDelayMs: paymentDelayMs === undefined ? defaultPaymentDelay : Number(paymentDelayMs),
+    retryDelaysS: retryDelaysS.map(Number),
+    afterRetries,
   };
   const webhooks = createWebhooks(app, { webhookRetryDelaysMs });
   app.emit = webhooks.emit;
@@ -125,7 +138,8 @@ export async function startStripeEmulator({
   registerRefunds(app);
   registerPortal(app);
   registerPortalConfigurations(app);
-  registerPaymentMethods(app);
+  app.paymentMethods = registerPaymentMethods(app);
+  const checkout = registerCheckout(app);
   registerWebhookEndpoints(app);
   registerEvents(app);
 
@@ -212,6 +226,17 @@ export async function startStripeEmulator({
       }
       return send(res, 200, { now: clock.now(), now_ms: clock.nowMs(), offset_ms: clock.offsetMs, pending: clock.pending });
     }
+    const completing = req.method === "POST" ? /^\/_emulator\/checkout\/sessions\/([^/]+)\/complete$/.exec(p) : null;
+    if (completing) {
+      // What a customer finishing the hosted Checkout page does (a test token, default pm_card_visa).
+      try {
+        return send(res, 200, checkout.complete(completing[1], json().payment_method ?? "pm_card_visa"));
+      } catch (err) {
+        return send(res, err instanceof ApiError ? err.status : 400, { error: err instanceof ApiError ? err.error : { type: "invalid_request_error", message: String(err.message) } });
+      } finally {
+        changed();
+      }
+    }
     if (req.method === "POST" && p === "/_emulator/reset") {
       api.reset();
       return send(res, 200, { ok: true });
@@ -288,7 +313,7 @@ export async function startStripeEmulator({
     };
 
     // Simple HTML pages for the portal/hosted invoice links.
-    if (req.method === "GET" && /^\/(portal|invoice)\//.test(url.pathname)) {
+    if (req.method === "GET" && /^\/(portal|invoice|checkout)\//.test(url.pathname)) {
       return reply(200, `<!doctype html><title>Stripe emulator</title><p>Stripe emulator page: ${url.pathname.replace(/[<>&]/g, "")}</p>`);
     }
 
@@ -464,6 +489,7 @@ export async function startStripeEmulator({
   if (loaded) {
     for (const inv of state.invoices.values()) {
       if (inv.status === "open" && inv.collection_method === "charge_automatically" && inv.auto_advance && inv.attempt_count === 0 && inv.amount_due > 0) invoices.schedulePayment(inv, true);
+      else if (inv.status === "open" && inv.attempt_count > 0 && inv.next_payment_attempt) invoices.scheduleRetry(inv);
     }
     if (config.webhookUrl && config.webhookSecret) {
       for (const id of loaded.pendingWebhooks) {
