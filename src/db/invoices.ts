@@ -5,6 +5,7 @@ import { offices } from "./offices";
 
 export const invoiceKinds = ["monthly", "setup", "one_off"] as const;
 export const invoiceStatuses = ["draft", "open", "paid", "void", "uncollectible"] as const;
+export const collectionMethods = ["charge_automatically", "send_invoice"] as const;
 export const stripeStates = ["none", "draft_created", "finalized", "voided", "abandoned", "failed"] as const;
 
 /**
@@ -56,9 +57,13 @@ export const invoices = sqliteTable(
     finalizedAt: epochMs("finalized_at"),
     paidAt: epochMs("paid_at"),
     voidedAt: epochMs("voided_at"),
+    /** A `send_invoice` invoice's due date on Stripe (its `due_date`): dunning starts there if it is still open (§10). */
     dueAt: epochMs("due_at"),
     /** When Stripe last reported a failed payment attempt (cleared when paid): the dunning state. */
     paymentFailedAt: epochMs("payment_failed_at"),
+    /** How Stripe collects it, decided at its first push (docs/payment-plan.md §10); null: not pushed yet. */
+    collectionMethod: text("collection_method", { enum: collectionMethods }),
+
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },

@@ -4,6 +4,7 @@ import { createdAt, epochMs } from "./columns";
 import { planVersions } from "./plans";
 
 export const officeStatuses = ["trialing", "active", "past_due", "suspended", "canceled"] as const;
+export const paymentMethodStatuses = ["none", "on_file"] as const;
 export type OfficeStatus = (typeof officeStatuses)[number];
 
 /** A customer of the SaaS: a medical office, billed per active patient. */
@@ -46,6 +47,15 @@ export const offices = sqliteTable(
      * rows is under it. Only its Durable Object changes it, with the rows, in one transaction.
      */
     patientKeyVersion: integer("patient_key_version").notNull().default(1),
+    /**
+     * The office's payment method as Stripe last reported it (docs/payment-plan.md §10): `none`, or
+     * `on_file` with the card's brand, last 4 digits and expiry (office payment data, not PHI).
+     */
+    paymentMethodStatus: text("payment_method_status", { enum: paymentMethodStatuses }).notNull().default("none"),
+    paymentMethodBrand: text("payment_method_brand"),
+    paymentMethodLast4: text("payment_method_last4"),
+    paymentMethodExpMonth: integer("payment_method_exp_month"),
+    paymentMethodExpYear: integer("payment_method_exp_year"),
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },

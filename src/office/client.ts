@@ -27,6 +27,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     voidInvoice: async (invoiceId: string, actor: Actor) => unwrap(await stub.voidInvoice(officeId, invoiceId, actor)),
     refund: async (input: RefundInput, actor: Actor) => unwrap(await stub.refund(officeId, input, actor)),
     billingPortal: async (actor: Actor) => unwrap(await stub.billingPortal(officeId, actor)),
+    paymentSetupSession: async (actor: Actor) => unwrap(await stub.paymentSetupSession(officeId, actor)),
     syncStripe: async () => unwrap(await stub.syncStripe(officeId)),
     kickStripe: async () => unwrap(await stub.kickStripe(officeId)),
     reconcileStripe: async () => unwrap(await stub.reconcileStripe(officeId)),

@@ -4,6 +4,7 @@ import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
 import { offices } from "../db/offices";
+import { planVersions } from "../db/plans";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
@@ -731,6 +732,31 @@ export class OfficeBilling extends SerializedObject {
       // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
       await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
       return { url: session.url };
+    });
+  }
+
+  /**
+   * A hosted Stripe Checkout link (setup mode) where an office admin adds a payment method
+   * (docs/payment-plan.md §10); its session id is recorded so only its completion is trusted.
+   */
+  async paymentSetupSession(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string; expiresAt: string }>> {
+    return this.stripeOperation(officeId, async (outbox) => {
+      const config = loadConfig(this.env);
+      const success = config.PAYMENT_SETUP_SUCCESS_URL ?? config.BILLING_PORTAL_RETURN_URL;
+      const cancel = config.PAYMENT_SETUP_CANCEL_URL ?? config.BILLING_PORTAL_RETURN_URL;
+      if (!success || !cancel) throw new ApiError("SERVICE_UNAVAILABLE", "Adding a payment method is not configured (PAYMENT_SETUP_SUCCESS_URL / PAYMENT_SETUP_CANCEL_URL or BILLING_PORTAL_RETURN_URL).");
+      const work = await outbox.readOffice();
+      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+      if (work.office.status === "canceled") throw new ApiError("CONFLICT", "The office is canceled.");
+      const [plan] = await this.db.select({ currency: planVersions.currency }).from(planVersions).where(eq(planVersions.id, work.office.planVersionId));
+      let session;
+      try {
+        session = await outbox.paymentMethods.createSetupSession(work, plan?.currency ?? "usd", { success, cancel }, actor.requestId);
+      } catch (err) {
+        throw this.stripeProblem(err, "open a payment-method setup session");
+      }
+      await outbox.commit("payment_setup", () => [], [{ ...actor, action: "payment_method.setup_session_created", outcome: "succeeded", targetIds: [officeId], details: { expiresAt: session.expiresAt } }]);
+      return session;
     });
   }
 

@@ -10,10 +10,11 @@ import { webhookEvents } from "../db/webhook-events";
 import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
 import { dataKeyring, openReference, sealReference } from "../security/data-keys";
-import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import * as clock from "../clock";
 
+import { PaymentMethods } from "./payment-methods";
 import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import {
@@ -35,6 +36,9 @@ import {
   workReads,
 } from "./stripe-work";
 
+/** Days an invoice sent by e-mail has until it is due, unless SEND_INVOICE_DAYS_UNTIL_DUE says otherwise (docs/payment-plan.md §10). */
+export const DEFAULT_DAYS_UNTIL_DUE = 14;
+
 export { emptyReport, OUTBOX_ACTOR, OUTBOX_BASE_MS, OUTBOX_CAP_MS, REFUND_RETRY_WINDOW_MS, WEBHOOK_ACTOR, workReads, type OutboxHost, type SyncReport, type Work } from "./stripe-work";
 export { reconcileInvoice, type Repair } from "./stripe-reconcile";
 
@@ -49,10 +53,12 @@ export class StripeOutbox {
 
   readonly events: StripeEvents;
   readonly reconciliation: StripeReconciliation;
+  readonly paymentMethods: PaymentMethods;
 
   constructor(readonly host: OutboxHost) {
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
+    this.paymentMethods = new PaymentMethods(this);
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_verified (invoice_id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
@@ -155,7 +161,7 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
     return {
@@ -166,6 +172,7 @@ export class StripeOutbox {
       patientKeys: keyRows.map((r) => r.patientKey),
       events: eventRows,
       graceDays: graceRows[0]?.graceDays ?? 14,
+      dueInvoices: dueRows,
     };
   }
 
@@ -256,6 +263,9 @@ export class StripeOutbox {
       if (next) await this.schedule(next.next_at);
       // A past-due office is suspended when its grace period ends: the alarm is there on time.
       if (work.office.status === "past_due" && work.office.pastDueSince !== null) await this.schedule(suspensionAt(work.office.pastDueSince, work.graceDays));
+      // An invoice sent by e-mail that is still open when it falls due starts dunning then (§10).
+      const nextDue = work.dueInvoices.find((i) => i.dueAt !== null)?.dueAt;
+      if (nextDue) await this.schedule(nextDue);
       return report;
     });
   }
@@ -322,11 +332,33 @@ export class StripeOutbox {
     return this.reconciliation.run();
   }
 
-  private invoiceForStripe(work: Work, invoice: InvoiceRow): InvoiceForStripe {
+  /**
+   * How Stripe collects the invoice (docs/payment-plan.md §10): decided at its first push from the
+   * office's payment method (on file: charged automatically; none: sent by e-mail, due in
+   * `SEND_INVOICE_DAYS_UNTIL_DUE` days) and stored, so a resumed push sends the same request.
+   */
+  private async collectionOf(work: Work, invoice: InvoiceRow): Promise<Collection> {
+    const daysUntilDue = this.host.config.SEND_INVOICE_DAYS_UNTIL_DUE ?? DEFAULT_DAYS_UNTIL_DUE;
+    if (!invoice.collectionMethod) {
+      const method = work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
+      const db = this.host.db;
+      const rows = (await this.host.commit(
+        "stripe.collection",
+        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
+        [],
+        () => [db.select({ method: invoices.collectionMethod }).from(invoices).where(eq(invoices.id, invoice.id))],
+      )) as unknown[];
+      invoice.collectionMethod = (rows.at(-1) as { method: InvoiceRow["collectionMethod"] }[])[0]?.method ?? method;
+    }
+    return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue } : { method: "charge_automatically" };
+  }
+
+  private invoiceForStripe(work: Work, invoice: InvoiceRow, collection?: Collection): InvoiceForStripe {
     const lines = work.lines.filter((l) => l.invoiceId === invoice.id);
     return {
       id: invoice.id,
       currency: invoice.currency,
+      ...(collection ? { collection } : {}),
       periodStart: invoice.periodStart,
       periodEnd: invoice.periodEnd,
       lines: lines.map((l) => ({
@@ -351,7 +383,7 @@ export class StripeOutbox {
   private async pushOne(work: Work, invoice: InvoiceRow): Promise<void> {
     const requestId = `outbox:push:${invoice.id}`;
     const ring = await dataKeyring(this.host.config);
-    const payload = this.invoiceForStripe(work, invoice);
+    const payload = this.invoiceForStripe(work, invoice, await this.collectionOf(work, invoice));
     const periodDates = [invoice.periodStart, invoice.periodEnd];
     const customerId = await this.customerId(work, requestId);
     const gateway = this.gateway(work, periodDates, requestId);
@@ -382,7 +414,9 @@ export class StripeOutbox {
     const db = this.host.db;
     await this.host.commit(
       "stripe.push",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
+      () => [
+        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+      ],
       [
         {
           ...OUTBOX_ACTOR,
@@ -390,7 +424,7 @@ export class StripeOutbox {
           action: "stripe.invoice_pushed",
           outcome: "succeeded",
           targetIds: [invoice.id],
-          details: { total: invoice.total, lines: payload.lines.length, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
+          details: { total: invoice.total, lines: payload.lines.length, collection: payload.collection?.method, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
         },
       ],
     );

@@ -7,7 +7,7 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 
 export type GatewayDeps = {
@@ -27,9 +27,14 @@ export type GatewayDeps = {
 };
 
 export type OfficeForStripe = { id: string; legalName: string; billingEmail: string };
+/** How Stripe collects an invoice (docs/payment-plan.md §10): charged automatically, or sent by e-mail due in `daysUntilDue` days. */
+export type Collection = { method: "charge_automatically" } | { method: "send_invoice"; daysUntilDue: number };
+
 export type InvoiceForStripe = {
   id: string;
   currency: string;
+  /** Default: charged automatically. */
+  collection?: Collection;
   periodStart: string;
   periodEnd: string;
   /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
@@ -46,7 +51,20 @@ export type StripeInvoiceState = {
   lineCount: number;
   /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
   paymentIntent: string | null;
+  /** A `send_invoice` invoice's due date (ms), else null. */
+  dueAt: number | null;
 };
+
+/** The card of a customer's default payment method, as Stripe reports it (office payment data, not PHI). */
+export type PaymentMethodState = { status: "none" } | { status: "on_file"; brand: string; last4: string; expMonth: number; expYear: number };
+
+/** The state of a customer's default payment method for invoices (`invoice_settings.default_payment_method`, expanded). */
+export function paymentMethodState(customer: Stripe.Customer): PaymentMethodState {
+  const pm = customer.invoice_settings?.default_payment_method;
+  if (!pm || typeof pm === "string") return { status: "none" };
+  const card: Stripe.PaymentMethod.Card | undefined = pm.card;
+  return card ? { status: "on_file", brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : { status: "on_file", brand: pm.type, last4: "", expMonth: 0, expYear: 0 };
+}
 
 /**
  * A Stripe call that failed after its attempts. `retryable` says whether trying again later can
@@ -200,6 +218,7 @@ export function stripeGateway(deps: GatewayDeps) {
     amountRemaining: inv.amount_remaining,
     lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
+    dueAt: inv.due_date ? inv.due_date * 1000 : null,
   });
 
   return {
@@ -220,7 +239,7 @@ export function stripeGateway(deps: GatewayDeps) {
       const created = invoicePayload.parse({
         customer: customerId,
         currency: invoice.currency,
-        collection_method: "charge_automatically",
+        ...(invoice.collection?.method === "send_invoice" ? { collection_method: "send_invoice", days_until_due: invoice.collection.daysUntilDue } : { collection_method: "charge_automatically" }),
         auto_advance: false,
         pending_invoice_items_behavior: "exclude",
         metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
@@ -322,6 +341,42 @@ export function stripeGateway(deps: GatewayDeps) {
       const key = `portal_${deps.officeId}_${sessionRef}`;
       const session = await call("portal", key, (s) => s.billingPortal.sessions.create(payload, { idempotencyKey: key }));
       return { id: session.id, url: session.url };
+    },
+
+    /**
+     * A Stripe Checkout Session in setup mode where an office admin adds a payment method (Stripe's
+     * hosted page; no card data touches this API). The key is made of the office and the request's id.
+     */
+    async checkoutSetupSession(input: { customerId: string; currency: string; successUrl: string; cancelUrl: string; sessionRef: string }) {
+      const payload = checkoutSetupPayload.parse({ mode: "setup", customer: input.customerId, currency: input.currency, success_url: input.successUrl, cancel_url: input.cancelUrl, metadata: { office_ref: deps.officeId } });
+      const key = `setup_${deps.officeId}_${input.sessionRef}`;
+      const session: Stripe.Checkout.Session = await call("checkoutSetup", key, (s) => s.checkout.sessions.create(payload, { idempotencyKey: key }));
+      return { id: session.id, url: session.url, expiresAt: session.expires_at * 1000 };
+    },
+
+    /** A SetupIntent: its status, customer and payment method (what a completed setup session collected). */
+    async readSetupIntent(setupIntentId: string) {
+      const si: Stripe.SetupIntent = await call("readSetupIntent", null, (s) => s.setupIntents.retrieve(setupIntentId));
+      const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
+      return { id: si.id, status: si.status, customer: ref(si.customer), paymentMethod: ref(si.payment_method) };
+    },
+
+    /** Makes a payment method the customer's default for invoices, once per `sessionRef` (the key); answers the resulting state. */
+    async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, sessionRef: string): Promise<PaymentMethodState> {
+      const payload = defaultPaymentMethodPayload.parse({ invoice_settings: { default_payment_method: paymentMethodId }, expand: ["invoice_settings.default_payment_method"] });
+      const key = `customer_${deps.officeId}_default_${sessionRef}`;
+      const customer: Stripe.Customer = await call("defaultPaymentMethod", key, (s) => s.customers.update(customerId, payload, { idempotencyKey: key }));
+      return paymentMethodState(customer);
+    },
+
+    /** The customer's default payment method for invoices, as Stripe has it now. */
+    async readPaymentMethodState(customerId: string): Promise<PaymentMethodState> {
+      const customer = await call("readCustomer", null, async (s) => {
+        const c = await s.customers.retrieve(customerId, { expand: ["invoice_settings.default_payment_method"] });
+        if (c.deleted) return { id: c.id, state: { status: "none" } as PaymentMethodState };
+        return { id: c.id, state: paymentMethodState(c) };
+      });
+      return customer.state;
     },
   };
 }

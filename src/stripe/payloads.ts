@@ -55,16 +55,39 @@ export const customerPayload = z
   })
   .strict() satisfies z.ZodType<Stripe.CustomerCreateParams>;
 
-export const invoicePayload = z
+const invoiceCommon = {
+  customer: stripeId("cus"),
+  currency: z.string().regex(/^[a-z]{3}$/),
+  auto_advance: z.literal(false),
+  pending_invoice_items_behavior: z.literal("exclude"),
+  metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+};
+
+/** An invoice charged automatically (a payment method on file) or sent for payment by e-mail with a due date (docs/payment-plan.md §10). */
+export const invoicePayload = z.union([
+  z.object({ ...invoiceCommon, collection_method: z.literal("charge_automatically") }).strict(),
+  z.object({ ...invoiceCommon, collection_method: z.literal("send_invoice"), days_until_due: z.number().int().min(1).max(90) }).strict(),
+]) satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+
+/** A Stripe Checkout Session in setup mode: the office's customer adds a payment method on Stripe's hosted page. */
+export const checkoutSetupPayload = z
   .object({
+    mode: z.literal("setup"),
     customer: stripeId("cus"),
     currency: z.string().regex(/^[a-z]{3}$/),
-    collection_method: z.literal("charge_automatically"),
-    auto_advance: z.literal(false),
-    pending_invoice_items_behavior: z.literal("exclude"),
-    metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+    success_url: z.string().url(),
+    cancel_url: z.string().url(),
+    metadata: z.object({ office_ref: opaqueRef("off") }).strict(),
   })
-  .strict() satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+  .strict() satisfies z.ZodType<Stripe.Checkout.SessionCreateParams>;
+
+/** The customer's default payment method for invoices (the one a setup session collected). */
+export const defaultPaymentMethodPayload = z
+  .object({
+    invoice_settings: z.object({ default_payment_method: stripeId("pm") }).strict(),
+    expand: z.tuple([z.literal("invoice_settings.default_payment_method")]),
+  })
+  .strict() satisfies z.ZodType<Stripe.CustomerUpdateParams>;
 
 /** The one product name a quantity × unit line's inline price may carry (no free text). */
 export const patientsProductName = "Active patients";
@@ -127,7 +150,7 @@ export const fieldRules = {
   customer: { text: [/^name$/, /^email$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
   invoice: {
     text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/],
-    numeric: [] as RegExp[],
+    numeric: [/^days_until_due$/] as RegExp[],
   },
   addLines: {
     text: [/^lines\[\d+\]\[description\]$/, /^lines\[\d+\]\[metadata\]\[line_ref\]$/, /^lines\[\d+\]\[price_data\]\[(currency|product_data\]\[name)\]$/],
@@ -139,6 +162,10 @@ export const fieldRules = {
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
+  checkoutSetup: { text: [/^mode$/, /^customer$/, /^currency$/, /^success_url$/, /^cancel_url$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
+  defaultPaymentMethod: { text: [/^invoice_settings\[default_payment_method\]$/, /^expand\[0\]$/], numeric: [] as RegExp[] },
+  readSetupIntent: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  readCustomer: { text: [/^expand\[0\]$/], numeric: [] as RegExp[] },
 } as const;
 
 export type StripeOperation = keyof typeof fieldRules;

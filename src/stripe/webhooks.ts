@@ -21,6 +21,10 @@ export const handledEventTypes = [
   "charge.dispute.closed",
   "customer.updated",
   "customer.deleted",
+  "checkout.session.completed",
+  "setup_intent.succeeded",
+  "payment_method.attached",
+  "payment_method.detached",
 ] as const;
 export type HandledEventType = (typeof handledEventTypes)[number];
 export const isHandled = (type: string): type is HandledEventType => (handledEventTypes as readonly string[]).includes(type);

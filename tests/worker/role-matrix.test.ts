@@ -73,6 +73,7 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: { platform_admin: { own: 409, other: 409 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
   },
   "POST /v1/offices/{officeId}/billing-portal": { request: (officeId) => ({ path: `/v1/offices/${officeId}/billing-portal`, method: "POST" }), expect: officeAdmins(201) },
+  "POST /v1/offices/{officeId}/payment-method/setup-session": { request: (officeId) => ({ path: `/v1/offices/${officeId}/payment-method/setup-session`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/plans": {
     request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },

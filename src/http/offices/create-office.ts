@@ -41,7 +41,7 @@ export const route = createRoute({
   tags: ["Offices"],
   summary: "Onboard an office (platform_admin)",
   description:
-    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. With an `Idempotency-Key`, a retry with the same key and body answers the office the first request made (with `Idempotent-Replayed: true`) instead of onboarding a second one; the same key with another body is a 409. Required role: platform_admin.",
+    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. With an `Idempotency-Key`, a retry with the same key and body answers the office the first request made (with `Idempotent-Replayed: true`) instead of onboarding a second one; the same key with another body is a 409. The office starts without a payment method (`paymentMethod.status: none`): until it adds one, its invoices are sent for payment by e-mail with a due date; its admin adds one through `POST /v1/offices/{officeId}/payment-method/setup-session` (docs/payment-plan.md §10). Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: {
     headers: z.object({

@@ -4,6 +4,7 @@ import * as billingPortal from "./billing-portal";
 import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
+import * as paymentSetup from "./payment-setup";
 
 export function registerOffices(app: App) {
   createOffice.register(app);
@@ -11,4 +12,5 @@ export function registerOffices(app: App) {
   changeSubscription.register(app);
   getOffice.register(app);
   billingPortal.register(app);
+  paymentSetup.register(app);
 }

@@ -16,6 +16,18 @@ export const OfficeSchema = z
       .object({ start: z.string().date(), end: z.string().date() })
       .nullable()
       .openapi({ description: "Local dates; end exclusive. Null once the office is canceled: it has no current cycle." }),
+    paymentMethod: z
+      .object({
+        status: z.enum(["none", "on_file"]),
+        brand: z.string().nullable(),
+        last4: z.string().nullable(),
+        expMonth: z.number().int().nullable(),
+        expYear: z.number().int().nullable(),
+      })
+      .openapi("OfficePaymentMethod", {
+        description:
+          "The office's default payment method for invoices, as Stripe last reported it (docs/payment-plan.md §10). `none`: invoices are sent for payment by e-mail with a due date; `on_file`: they are charged automatically. Add one through `POST /v1/offices/{officeId}/payment-method/setup-session`.",
+      }),
     createdAt: z.string().datetime(),
   })
   .openapi("Office");
@@ -32,6 +44,13 @@ export function officeView(o: typeof offices.$inferSelect): z.infer<typeof Offic
     pendingPlanVersionId: o.pendingPlanVersionId,
     cancelAtPeriodEnd: o.cancelAtPeriodEnd,
     currentCycle: o.status === "canceled" ? null : { start: o.cycleStart, end: o.cycleEnd },
+    paymentMethod: {
+      status: o.paymentMethodStatus,
+      brand: o.paymentMethodBrand,
+      last4: o.paymentMethodLast4,
+      expMonth: o.paymentMethodExpMonth,
+      expYear: o.paymentMethodExpYear,
+    },
     createdAt: new Date(o.createdAt).toISOString(),
   };
 }

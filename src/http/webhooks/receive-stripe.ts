@@ -58,7 +58,10 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
   const ring = await dataKeyring(config);
   const str = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null);
   const invoiceId = event.type.startsWith("invoice.") ? str(obj.id) : str(obj.invoice);
-  let customerId = event.type.startsWith("customer.") ? str(obj.id) : str(obj.customer);
+  // A detached payment method no longer names its customer: the one it was detached from does.
+  let customerId = event.type.startsWith("customer.")
+    ? str(obj.id)
+    : (str(obj.customer) ?? (event.type === "payment_method.detached" ? str((event.data as { previous_attributes?: Record<string, unknown> }).previous_attributes?.customer) : null));
   if (!invoiceId && !customerId && event.type.startsWith("charge.dispute.") && str(obj.charge) && config.STRIPE_SECRET_KEY) {
     try {
       const gateway = stripeGateway({ config, db, officeId: "", requestId, guard: { billingEmail: "", periodDates: [] }, onBlocked: async () => {} });
