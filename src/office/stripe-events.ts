@@ -116,6 +116,10 @@ export class StripeEvents {
       if (reported === null) {
         // A payment attempt failed or needs the customer's action: dunning, unless the invoice is settled.
         if (ours !== "open" && ours !== "uncollectible") return this.finishEvent(event, "processed", { invoiceId: invoice.id, stale: true, status: ours }, [], [invoice.id]);
+        // Sent by e-mail (§10): a failed try on the hosted page starts no dunning before the due date.
+        if (invoice.collectionMethod === "send_invoice" && (invoice.dueAt === null || invoice.dueAt > at)) {
+          return this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true, dunning: "at_due_date" }, [], [invoice.id]);
+        }
         await this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true }, [
           db.run(sql`UPDATE ${invoices} SET payment_failed_at = MAX(COALESCE(payment_failed_at, 0), ${at}), updated_at = ${clock.now()} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ], [invoice.id]);
