@@ -42,7 +42,7 @@ describe("stripe:smoke", () => {
   it("one office end to end passes every step against the emulator", async () => {
     const { code, stdout } = await run("tools/stripe-smoke.mjs", []);
     expect(code, stdout).toBe(0);
-    for (const s of ["customer", "test card attached", "default payment method", "invoice (draft, add_lines, finalize)", "payment", "partial refund", "void of another invoice", "billing portal session"]) {
+    for (const s of ["customer", "setup link (Checkout in setup mode)", "test card attached", "default payment method", "invoice (draft, add_lines, finalize)", "payment", "partial refund", "void of another invoice", "billing portal session"]) {
       expect(stdout).toMatch(new RegExp(`\\d\\. ${s.replace(/[()]/g, "\\$&")}: ok`));
     }
     expect(stdout).toContain("all steps passed");

@@ -48,6 +48,9 @@ const check = (encryptionKey = KEY) => checkStripeState({ dbUrl, encryptionKey, 
 /** An office, its paid invoice and a refund, in Stripe and in the database (ids sealed as the Worker seals them). */
 async function officeWithRefund(officeId: string) {
   const customer = await stripe.customers.create({ name: officeId });
+  // Stripe charges only a customer with a default payment method (a test card).
+  const pm = await stripe.paymentMethods.attach("pm_card_visa", { customer: customer.id });
+  await stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: pm.id } });
   const draft = await stripe.invoices.create({ customer: customer.id });
   await stripe.invoices.addLines(draft.id, { lines: [{ amount: 1200 }] });
   const inv = await stripe.invoices.pay(draft.id);
