@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { request as httpRequest } from "node:http";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
-import ts from "typescript";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseForm, startStripeEmulator, StateFileError } from "../../tools/stripe-emulator/server.mjs";
+import { sdkFields } from "./sdk-fields";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
@@ -779,27 +779,6 @@ describe("state across restarts (--state)", () => {
 // ---------------------------------------------------------------------------------------------
 // The pinned API version (2026-02-25.clover): shapes from the stripe package's own types.
 // ---------------------------------------------------------------------------------------------
-
-/** The fields of `Stripe.<name>` in node_modules/stripe/types: all of them, and those not optional. */
-function sdkFields(names: string[]): Record<string, { all: Set<string>; required: Set<string> }> {
-  const file = join(fileURLToPath(new URL("../..", import.meta.url)), `.sdk-fields-${process.pid}.ts`);
-  writeFileSync(file, `import Stripe from "stripe";\n${names.map((n, i) => `export type T${i} = Stripe.${n};`).join("\n")}\n`);
-  try {
-    const program = ts.createProgram([file], { strict: true, noEmit: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022, skipLibCheck: true });
-    const checker = program.getTypeChecker();
-    const source = program.getSourceFile(file)!;
-    const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!);
-    return Object.fromEntries(
-      names.map((n, i) => {
-        const type = checker.getDeclaredTypeOfSymbol(exports.find((e) => e.name === `T${i}`)!);
-        const props = type.getProperties();
-        return [n, { all: new Set(props.map((p) => p.name)), required: new Set(props.filter((p) => !(p.flags & ts.SymbolFlags.Optional)).map((p) => p.name)) }];
-      }),
-    );
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
 
 /** Fields Stripe's own example objects (its OpenAPI fixtures) have beyond the SDK's types. */
 const FIXTURE_EXTRAS: Record<string, string[]> = { InvoiceLineItem: ["quantity_decimal"], Refund: ["customer", "customer_account", "payment_method"] };

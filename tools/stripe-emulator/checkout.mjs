@@ -89,7 +89,6 @@ export function registerCheckout(app) {
       customer_email: null,
       discounts: null,
       expires_at: expiresAt,
-      integration_identifier: null,
       invoice: null,
       invoice_creation: null,
       livemode: false,
