@@ -1,6 +1,6 @@
 // Invoices: create, retrieve, add_lines (strict `amount` / `price_data`), lines, finalize, pay,
-// void; the automatic payment attempt after finalize (on the emulator's clock).
-import { nextRetryDelayS } from "./retries.mjs";
+// void; the automatic payment attempts after finalize are collection.mjs's (on the emulator's clock).
+import { createCollection } from "./collection.mjs";
 import { ApiError, HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notFound, page, toBool, toInt } from "./common.mjs";
 
 /** Fields earlier emulator versions kept on invoices (and may still be in a state file) that the pinned version does not have. */
@@ -81,8 +81,6 @@ const EXPANDABLE = ["payments"];
  */
 export function registerInvoices(app) {
   const { route, state, clock, emit } = app;
-  /** Pending automatic attempts: invoice id → clock task (not state: rescheduled after a restart). */
-  const pendingAttempts = new Map();
 
   const getInvoice = (id) => {
     const i = state.invoices.get(id);
@@ -320,71 +318,7 @@ export function registerInvoices(app) {
     };
   }
 
-  function markPaid(inv, ctx) {
-    inv.status = "paid";
-    inv.amount_paid = inv.amount_due;
-    inv.amount_remaining = 0;
-    inv.status_transitions.paid_at = clock.now();
-    inv.next_payment_attempt = null;
-    emit("invoice.paid", publicInvoice(inv), ctx);
-    emit("invoice.payment_succeeded", publicInvoice(inv), ctx);
-  }
-
-  /**
-   * One payment attempt of an open invoice. Paid: invoice.paid. Failed: invoice.payment_failed with
-   * `attempt_count` and `next_payment_attempt`: after a decline, the next retry of the schedule
-   * (retries.mjs), when automatic collection is on; none without a payment method (Stripe does not
-   * retry when no payment method is available) or after the last retry (then `afterRetries`).
-   */
-  function attempt(inv, ctx) {
-    const result = app.payments.attemptPayment(inv, ctx);
-    if (result.outcome === "paid") {
-      markPaid(inv, ctx);
-      return result;
-    }
-    const automatic = inv.collection_method === "charge_automatically" && inv.auto_advance;
-    const delayS = result.outcome === "declined" && automatic ? nextRetryDelayS(app.retryDelaysS, inv.attempt_count) : null;
-    inv.next_payment_attempt = delayS === null ? null : clock.now() + delayS;
-    emit("invoice.payment_failed", publicInvoice(inv), ctx);
-    if (delayS !== null) scheduleAttempt(inv, delayS * 1000);
-    else if (result.outcome === "declined" && automatic && app.afterRetries === "mark_uncollectible") {
-      inv.status = "uncollectible";
-      inv.status_transitions.marked_uncollectible_at = clock.now();
-      emit("invoice.marked_uncollectible", publicInvoice(inv), ctx);
-    }
-    return result;
-  }
-
-  function cancelAttempt(inv) {
-    const task = pendingAttempts.get(inv.id);
-    if (task) clock.cancel(task);
-    pendingAttempts.delete(inv.id);
-  }
-
-  /** An automatic attempt `delayMs` of the clock from now, made only if nothing happened to the invoice meanwhile. */
-  function scheduleAttempt(inv, delayMs, resumed = false) {
-    cancelAttempt(inv);
-    const count = inv.attempt_count;
-    pendingAttempts.set(
-      inv.id,
-      clock.after(delayMs, () => {
-        pendingAttempts.delete(inv.id);
-        if (inv.status === "open" && inv.attempt_count === count) attempt(inv, { requestId: null, idempotencyKey: null, resumed });
-        app.changed();
-      }),
-    );
-  }
-
-  /** The automatic payment attempt after finalize, `paymentDelayMs` of the clock later (also resumed after a restart). */
-  function schedulePayment(inv, resumed = false) {
-    const delay = typeof app.paymentDelayMs === "function" ? app.paymentDelayMs() : app.paymentDelayMs;
-    scheduleAttempt(inv, delay, resumed);
-  }
-
-  /** A retry due at `next_payment_attempt` (resumed after a restart). */
-  function scheduleRetry(inv) {
-    scheduleAttempt(inv, Math.max(0, inv.next_payment_attempt * 1000 - clock.nowMs()), true);
-  }
+  const { markPaid, attempt, cancelAttempt, schedulePayment, scheduleRetry, clearPending } = createCollection(app, publicInvoice);
 
   function finalize(inv, ctx, autoAdvance) {
     if (inv.status !== "draft") {
@@ -498,9 +432,6 @@ export function registerInvoices(app) {
     schedulePayment,
     scheduleRetry,
     /** Drops pending automatic attempts (reset). */
-    clearPending() {
-      for (const task of pendingAttempts.values()) clock.cancel(task);
-      pendingAttempts.clear();
-    },
+    clearPending,
   };
 }
