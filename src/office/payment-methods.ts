@@ -1,13 +1,17 @@
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { dataKeyring, openReference } from "../security/data-keys";
-import type { PaymentMethodState } from "../stripe/gateway";
+import type { Collection, PaymentMethodState } from "../stripe/gateway";
 import type { StripeEvent } from "../stripe/webhooks";
 import * as clock from "../clock";
 
 import type { StripeOutbox } from "./stripe-sync";
-import { customerCol, type EventRow, type Work } from "./stripe-work";
+import { customerCol, type EventRow, type InvoiceRow, type Work } from "./stripe-work";
+
+/** Days an invoice sent by e-mail has until it is due, unless SEND_INVOICE_DAYS_UNTIL_DUE says otherwise (docs/payment-plan.md §10). */
+export const DEFAULT_DAYS_UNTIL_DUE = 14;
 
 /** The Stripe events about an office's payment method (docs/payment-plan.md §10). */
 export const paymentMethodEventTypes = ["checkout.session.completed", "setup_intent.succeeded", "payment_method.attached", "payment_method.detached"] as const;
@@ -39,6 +43,27 @@ export class PaymentMethods {
     if (!session.url) throw new Error("Stripe answered a setup session without a URL");
     this.recordSession(session.id, session.expiresAt);
     return { url: session.url, expiresAt: new Date(session.expiresAt).toISOString() };
+  }
+
+  /**
+   * How Stripe collects the invoice (docs/payment-plan.md §10): decided at its first push from the
+   * office's payment method (on file: charged automatically; none: sent by e-mail, due in
+   * `SEND_INVOICE_DAYS_UNTIL_DUE` days) and stored, so a resumed push sends the same request.
+   */
+  async collectionOf(work: Work, invoice: InvoiceRow): Promise<Collection> {
+    const daysUntilDue = this.host.config.SEND_INVOICE_DAYS_UNTIL_DUE ?? DEFAULT_DAYS_UNTIL_DUE;
+    if (!invoice.collectionMethod) {
+      const method = work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
+      const db = this.host.db;
+      const rows = (await this.host.commit(
+        "stripe.collection",
+        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
+        [],
+        () => [db.select({ method: invoices.collectionMethod }).from(invoices).where(eq(invoices.id, invoice.id))],
+      )) as unknown[];
+      invoice.collectionMethod = (rows.at(-1) as { method: InvoiceRow["collectionMethod"] }[])[0]?.method ?? method;
+    }
+    return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue } : { method: "charge_automatically" };
   }
 
   /** Records a setup session we created (before its link is answered). */

@@ -36,9 +36,6 @@ import {
   workReads,
 } from "./stripe-work";
 
-/** Days an invoice sent by e-mail has until it is due, unless SEND_INVOICE_DAYS_UNTIL_DUE says otherwise (docs/payment-plan.md §10). */
-export const DEFAULT_DAYS_UNTIL_DUE = 14;
-
 export { emptyReport, OUTBOX_ACTOR, OUTBOX_BASE_MS, OUTBOX_CAP_MS, REFUND_RETRY_WINDOW_MS, WEBHOOK_ACTOR, workReads, type OutboxHost, type SyncReport, type Work } from "./stripe-work";
 export { reconcileInvoice, type Repair } from "./stripe-reconcile";
 
@@ -332,27 +329,6 @@ export class StripeOutbox {
     return this.reconciliation.run();
   }
 
-  /**
-   * How Stripe collects the invoice (docs/payment-plan.md §10): decided at its first push from the
-   * office's payment method (on file: charged automatically; none: sent by e-mail, due in
-   * `SEND_INVOICE_DAYS_UNTIL_DUE` days) and stored, so a resumed push sends the same request.
-   */
-  private async collectionOf(work: Work, invoice: InvoiceRow): Promise<Collection> {
-    const daysUntilDue = this.host.config.SEND_INVOICE_DAYS_UNTIL_DUE ?? DEFAULT_DAYS_UNTIL_DUE;
-    if (!invoice.collectionMethod) {
-      const method = work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
-      const db = this.host.db;
-      const rows = (await this.host.commit(
-        "stripe.collection",
-        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
-        [],
-        () => [db.select({ method: invoices.collectionMethod }).from(invoices).where(eq(invoices.id, invoice.id))],
-      )) as unknown[];
-      invoice.collectionMethod = (rows.at(-1) as { method: InvoiceRow["collectionMethod"] }[])[0]?.method ?? method;
-    }
-    return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue } : { method: "charge_automatically" };
-  }
-
   private invoiceForStripe(work: Work, invoice: InvoiceRow, collection?: Collection): InvoiceForStripe {
     const lines = work.lines.filter((l) => l.invoiceId === invoice.id);
     return {
@@ -383,7 +359,7 @@ export class StripeOutbox {
   private async pushOne(work: Work, invoice: InvoiceRow): Promise<void> {
     const requestId = `outbox:push:${invoice.id}`;
     const ring = await dataKeyring(this.host.config);
-    const payload = this.invoiceForStripe(work, invoice, await this.collectionOf(work, invoice));
+    const payload = this.invoiceForStripe(work, invoice, await this.paymentMethods.collectionOf(work, invoice));
     const periodDates = [invoice.periodStart, invoice.periodEnd];
     const customerId = await this.customerId(work, requestId);
     const gateway = this.gateway(work, periodDates, requestId);

@@ -1,7 +1,9 @@
 // Local Stripe API emulator (subset) for development and tests. Plain ESM, Node built-ins only.
 // See README.md in this folder for endpoints, shapes, idempotency, faults, webhooks, the clock and
 // control endpoints. This file is the HTTP server; each resource lives in its own module:
-//   customers.mjs, invoices.mjs, payments.mjs (charges, invoice payments), refunds.mjs,
+//   customers.mjs, invoices.mjs, collection.mjs and retries.mjs (automatic collection),
+//   payments.mjs (charges, payment intents, invoice payments), refunds.mjs, checkout.mjs (setup
+//   mode, setup intents), control.mjs (/_emulator/…),
 //   portal.mjs, portal-configurations.mjs, payment-methods.mjs, webhook-endpoints.mjs,
 //   webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs,
 //   persistence.mjs (the state file), common.mjs (ids, forms, errors, parameters, lists).
@@ -15,6 +17,7 @@ import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
 import { registerPaymentMethods } from "./payment-methods.mjs";
 import { registerCheckout } from "./checkout.mjs";
+import { createControl } from "./control.mjs";
 import { AFTER_RETRIES, DEFAULT_RETRY_DELAYS_S } from "./retries.mjs";
 import { registerPortal } from "./portal.mjs";
 import { registerPortalConfigurations } from "./portal-configurations.mjs";
@@ -183,91 +186,7 @@ export async function startStripeEmulator({
     return { key };
   }
 
-  async function handleControl(req, res, url, bodyText) {
-    const json = () => {
-      try {
-        return bodyText ? JSON.parse(bodyText) : {};
-      } catch {
-        return {};
-      }
-    };
-    const p = url.pathname;
-    if (req.method === "GET" && p === "/_emulator/requests") return send(res, 200, { object: "list", data: clone(state.log) });
-    if (req.method === "GET" && p === "/_emulator/webhooks") return send(res, 200, { object: "list", data: clone(state.webhooks) });
-    if (req.method === "GET" && p === "/_emulator/invoices") {
-      // Every invoice object (for drills and benchmarks): id, status, amounts, metadata.
-      const data = [...state.invoices.values()].map((i) => ({ id: i.id, status: i.status, amount_due: i.amount_due, amount_paid: i.amount_paid, customer: i.customer, metadata: i.metadata, created: i.created }));
-      return send(res, 200, { object: "list", data: clone(data) });
-    }
-    if (req.method === "GET" && p === "/_emulator/events") {
-      // Every emitted event, oldest first; `?contains=<text>` keeps those whose JSON contains it.
-      const contains = url.searchParams.get("contains");
-      const events = [...state.events.values()].filter((e) => !contains || JSON.stringify(e).includes(contains));
-      return send(res, 200, { object: "list", data: clone(events) });
-    }
-    if (req.method === "POST" && p === "/_emulator/missing") {
-      // Which of the given ids (customers, invoices, charges, payment intents, refunds, portal
-      // sessions, events) the emulator does not have; and how many objects it holds.
-      const ids = Array.isArray(json().ids) ? json().ids.map(String) : [];
-      const has = (id) => ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events"].some((k) => state[k].has(id));
-      const counts = Object.fromEntries(["customers", "invoices", "charges", "refunds", "sessions", "events"].map((k) => [k, state[k].size]));
-      return send(res, 200, { missing: ids.filter((id) => !has(id)), counts, stateFile });
-    }
-    if (req.method === "GET" && p === "/_emulator/config") {
-      const { webhookSecret: _s, ...rest } = config;
-      return send(res, 200, rest);
-    }
-    if (req.method === "GET" && p === "/_emulator/clock") return send(res, 200, { now: clock.now(), now_ms: clock.nowMs(), offset_ms: clock.offsetMs, pending: clock.pending });
-    if (req.method === "POST" && p === "/_emulator/clock/advance") {
-      try {
-        api.advanceClock(json().seconds);
-      } catch (err) {
-        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
-      }
-      return send(res, 200, { now: clock.now(), now_ms: clock.nowMs(), offset_ms: clock.offsetMs, pending: clock.pending });
-    }
-    const completing = req.method === "POST" ? /^\/_emulator\/checkout\/sessions\/([^/]+)\/complete$/.exec(p) : null;
-    if (completing) {
-      // What a customer finishing the hosted Checkout page does (a test token, default pm_card_visa).
-      try {
-        return send(res, 200, checkout.complete(completing[1], json().payment_method ?? "pm_card_visa"));
-      } catch (err) {
-        return send(res, err instanceof ApiError ? err.status : 400, { error: err instanceof ApiError ? err.error : { type: "invalid_request_error", message: String(err.message) } });
-      } finally {
-        changed();
-      }
-    }
-    if (req.method === "POST" && p === "/_emulator/reset") {
-      api.reset();
-      return send(res, 200, { ok: true });
-    }
-    if (req.method === "POST" && p === "/_emulator/faults") {
-      const b = json();
-      api.setFaults({ rate: b.rate, kinds: b.kinds });
-      return send(res, 200, { rate: config.faultRate, kinds: config.faultKinds });
-    }
-    if (req.method === "POST" && p === "/_emulator/fault-rules") {
-      const b = json();
-      try {
-        if (b.clear) api.clearFaultRules(typeof b.clear === "string" ? b.clear : undefined);
-        else api.addFaultRule({ match: b.match, kinds: b.kinds, times: b.times });
-      } catch (err) {
-        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
-      }
-      return send(res, 200, { rules: clone(config.faultRules) });
-    }
-    if (req.method === "POST" && p === "/_emulator/rps") {
-      api.setRpsLimit(json().limit);
-      return send(res, 200, { limit: config.rpsLimit });
-    }
-    if (req.method === "POST" && p === "/_emulator/webhook") {
-      const b = json();
-      config.webhookUrl = b.url ?? undefined;
-      config.webhookSecret = b.secret ?? undefined;
-      return send(res, 200, { url: config.webhookUrl ?? null });
-    }
-    return send(res, 404, { error: { type: "invalid_request_error", message: `Unknown control endpoint: ${req.method} ${p}` } });
-  }
+  const handleControl = createControl({ state, clock, config, stateFile, checkout, changed, send, api: () => api });
 
   async function handle(req, res) {
     const url = new URL(req.url, "http://emulator");
