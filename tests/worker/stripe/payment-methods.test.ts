@@ -10,7 +10,7 @@ import { onboardOffice } from "../../harness/billing";
 import { addPaymentMethod, completeSetupSession, officeRow, relayEvents, setupSession } from "../../harness/payment-methods";
 import { testDb } from "../../harness/seed";
 import { emulatorLog, invoiceRows, stripeLog, stripeObject, syncStripe, untilStripeAttempted } from "../../harness/stripe";
-import { deliver, emulatorEvents } from "../../harness/webhooks";
+import { deliver, emulatorEvents, invoiceObject, stripeEvent } from "../../harness/webhooks";
 
 const api = "https://billing.test/v1";
 const key = () => ({ authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" });
@@ -54,6 +54,14 @@ describe("an office's payment method (docs/payment-plan.md §10)", () => {
     const alarm = await runInDurableObject(stub(officeId), (_o, state) => state.storage.getAlarm());
     expect(alarm).not.toBeNull();
     expect(alarm!).toBeLessThanOrEqual(setup.dueAt!);
+    // A failed try on the hosted invoice page before the due date: recorded, no dunning.
+    const failedTry = stripeEvent("invoice.payment_failed", invoiceObject({ stripeId: onStripe.id!, officeId, invoiceId: setup.id, status: "open", amount: 6_300, customer: onStripe.customer as string }));
+    expect((await deliver(failedTry)).status).toBe(200);
+    await syncStripe(officeId);
+    const [recorded] = await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, failedTry.id));
+    expect(recorded).toMatchObject({ status: "processed" });
+    expect((await invoice(setup.id)).paymentFailedAt).toBeNull();
+    expect(await officeRow(officeId)).toMatchObject({ status: "active" });
     // The due date passes with the invoice unpaid: dunning from the due date.
     const dueAt = Date.now() - 60_000;
     await testDb().update(invoices).set({ dueAt }).where(eq(invoices.id, setup.id));
