@@ -25,6 +25,15 @@ export function createApp() {
     // zod validation failures of any route become one VALIDATION_FAILED problem.
     defaultHook: (result) => {
       if (!result.success) {
+        // Office text the PHI guard would block answers OFFICE_TEXT_LOOKS_LIKE_PHI, when it is the
+        // only problem (any other one is a plain VALIDATION_FAILED, listing every issue).
+        const coded = result.error.issues.filter((i) => i.code === "custom" && i.params?.code === "OFFICE_TEXT_LOOKS_LIKE_PHI");
+        if (coded.length > 0 && coded.length === result.error.issues.length) {
+          const what = coded.map((i) => `${i.path.join(".")} ${i.message}`).join("; ");
+          throw new ApiError("OFFICE_TEXT_LOOKS_LIKE_PHI", `The office's ${what}. An office's legal name and billing e-mail are sent to Stripe, which must receive no patient data: write them without identifiers.`, {
+            errors: coded.map((i) => ({ path: i.path.join("."), message: i.message })),
+          });
+        }
         throw new ApiError("VALIDATION_FAILED", `The request ${result.target} is invalid.`, {
           errors: result.error.issues.map((i) => ({ path: i.path.join(".") || result.target, message: i.message })),
         });

@@ -205,6 +205,35 @@ export function scanText(text: string, field: string, ctx: GuardContext): Findin
   return [...kinds].map((kind) => ({ kind, field }));
 }
 
+/** What each kind is called in a message (never the value itself). */
+export const identifierKindNames: Record<IdentifierKind, string> = {
+  ssn: "a Social Security number",
+  phone: "a phone or fax number",
+  email: "an e-mail address",
+  date: "a date",
+  record_number: "a record, account or member number",
+  url: "a web address",
+  ip_address: "an IP address",
+  serial_number: "a device or serial number",
+  street_address: "a street address",
+  zip_code: "a ZIP code",
+  patient_key: "a patient key",
+  unknown_field: "an unexpected field",
+};
+
+/**
+ * The guard's verdict on an office's own free text — the legal name and billing e-mail that become
+ * the Stripe Customer's `name` and `email` — read exactly as the outbox will scan them (the same
+ * `scanText`, with the office's billing e-mail as the one address that may leave and no period
+ * dates). Used at the door (POST /v1/offices): text the guard would block at the outbox is refused
+ * when it is written, instead of being stored and failing every push to Stripe afterwards.
+ * Findings name the field and the kind, never the value.
+ */
+export function officeTextFindings(office: { legalName: string; billingEmail: string }): Finding[] {
+  const ctx: GuardContext = { billingEmail: office.billingEmail, periodDates: [] };
+  return [...scanText(office.legalName, "legalName", ctx), ...scanText(office.billingEmail, "billingEmail", ctx)];
+}
+
 /** Decodes a form-encoded body into [key, value] pairs exactly as the receiver will see them. */
 export function formFields(body: string): [string, string][] {
   if (body === "") return [];
