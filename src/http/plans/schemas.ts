@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { isStripeCurrency, stripeCurrencies } from "../../billing/currencies";
+import { billableCurrencies, isStripeCurrency, isTwoDecimalCurrency } from "../../billing/currencies";
 import { validateTiers } from "../../billing/pricing";
 import type { planVersions, plans } from "../../db/plans";
 
@@ -22,7 +22,15 @@ export const PlanVersionInputSchema = z
     currency: z
       .string()
       .refine(isStripeCurrency, "must be a currency Stripe supports, as a lowercase ISO 4217 code (e.g. usd)")
-      .openapi({ description: "A currency Stripe supports for payments (lowercase ISO 4217), fixed per plan version.", enum: [...stripeCurrencies], example: "usd" }),
+      .refine(
+        (c) => !isStripeCurrency(c) || isTwoDecimalCurrency(c),
+        "is a currency Stripe charges in whole units (zero-decimal, or ISK); this service bills two-decimal currencies only (docs/payment-plan.md §1.1)",
+      )
+      .openapi({
+        description: "A two-decimal currency Stripe supports for payments (lowercase ISO 4217), fixed per plan version. Zero-decimal currencies (jpy, krw, …) and isk are refused: every amount is in 1/100 of the currency's unit.",
+        enum: [...billableCurrencies],
+        example: "usd",
+      }),
     baseFee: money("Monthly base fee, minor units (may be 0).", 4900),
     tiers: z
       .array(TierSchema)
