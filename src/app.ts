@@ -47,15 +47,19 @@ export function createApp() {
     const requestId = newId("req");
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
-    const config = loadConfig(c.env);
-    c.set("config", config);
-    c.set("db", createDatabase(config));
+    c.set("config", loadConfig(c.env));
     await next();
   });
+  // Refusals before any work they do not need: the database client is made only once the request
+  // got through transport checks, authentication and the query check.
   app.use("*", requireTls());
   app.use("*", readBody());
   app.use("/v1/*", authenticate());
   app.use("*", refuseUndeclaredQuery(app));
+  app.use("*", async (c, next) => {
+    c.set("db", createDatabase(c.var.config));
+    await next();
+  });
 
   registerHealth(app);
   registerAudit(app);
