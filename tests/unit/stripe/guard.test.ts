@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalText, collapseDigitGroups, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
+import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { addLinesPayload, customerPayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
@@ -252,5 +252,20 @@ describe("allowlist payload schemas", () => {
       }).success,
     ).toBe(false);
     expect(portalPayload.safeParse({ customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" }).success).toBe(true);
+  });
+});
+
+describe("officeTextFindings (the guard's scan at the door, POST /v1/offices)", () => {
+  it("finds what the outbox would block in the legal name or the billing e-mail, by field and kind", () => {
+    expect(officeTextFindings({ legalName: "Clinic １２３－４５－６７８９", billingEmail: "billing@clinic.example" })).toEqual([{ kind: "ssn", field: "legalName" }]);
+    expect(officeTextFindings({ legalName: "Clinic", billingEmail: "123-45-6789@x.test" })).toEqual([{ kind: "ssn", field: "billingEmail" }]);
+    expect(officeTextFindings({ legalName: "Lakeside MRN A1234567", billingEmail: "billing@lakeside.example" }).map((f) => f.kind)).toContain("record_number");
+  });
+
+  it("passes plain office names and e-mails, and names every kind in words", () => {
+    for (const legalName of ["Smith Family Clinic 2", "Lakeside Family Practice LLC", "Dr. Ana Sánchez & Associates", "医療法人 さくらクリニック"]) {
+      expect(officeTextFindings({ legalName, billingEmail: "billing+decline@smith-family.example" }), legalName).toEqual([]);
+    }
+    for (const kind of identifierKinds) expect(identifierKindNames[kind]).toMatch(/^an? /);
   });
 });
