@@ -197,7 +197,7 @@ export class StripeOutbox {
     const rows = (await this.host.commit(
       "stripe.customer",
       () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`)],
-      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id] }],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id], ...(customer.adopted ? { details: { adopted: true } } : {}) }],
       () => [this.host.db.select({ ref: offices.stripeCustomerRef }).from(offices).where(eq(offices.id, office.id))],
     )) as unknown[];
     const stored = (rows.at(-1) as { ref: string | null }[])[0]?.ref;
@@ -364,6 +364,8 @@ export class StripeOutbox {
     } else {
       const draft = await gateway.createDraft(customerId, payload);
       stripeId = draft.id;
+      // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.
+      if (draft.adopted) state = draft;
       const sealed = await sealReference(ring, invoiceCol, invoice.id, stripeId);
       const db = this.host.db;
       await this.host.commit(

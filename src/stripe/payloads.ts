@@ -138,6 +138,9 @@ export const fieldRules = {
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  /** Look-ups before a late re-create (gateway.ts): GET requests, their query scanned as text. */
+  findCustomer: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  findInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
 } as const;
 
