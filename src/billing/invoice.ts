@@ -25,6 +25,8 @@ export const lineDescriptions = {
     `Active patients ${formatRank(rankFrom)}${rankTo === null ? "+" : rankTo === rankFrom ? "" : `–${formatRank(rankTo)}`} — ${periodLabel(cycleStart)}`,
   baseFee: (cycleStart: LocalDate) => `Platform fee — ${periodLabel(cycleStart)}`,
   setupFee: () => "Setup fee",
+  /** The total of an invoice below Stripe's minimum charge, carried to the next (§8.9): "Balance carried from Nov 2026". */
+  carriedBalance: (cycleStart: LocalDate) => `Balance carried from ${periodLabel(cycleStart)}`,
 } as const;
 
 /**

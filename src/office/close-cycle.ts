@@ -2,6 +2,7 @@ import { eq, or, sql } from "drizzle-orm";
 import { planClose, type CycleBill, type PatientEvent, type PricedVersion } from "../billing/billable";
 import { localDate, type Cycle } from "../billing/calendar";
 import { feeLineStart, lineDescriptions } from "../billing/invoice";
+import { settleRun, type Settlement } from "../billing/minimum";
 import { clearDraftLines, tierLineStatements } from "./invoice-lines";
 import type { Database } from "../db/client";
 import { retotalInvoice } from "../db/billing-sql";
@@ -51,7 +52,15 @@ export type CloseState = {
   events: PatientEvent[];
 };
 
-export type ClosedBill = CycleBill & { invoiceId: string; total: number; nextInvoiceId: string | null };
+export type ClosedBill = CycleBill & {
+  invoiceId: string;
+  total: number;
+  nextInvoiceId: string | null;
+  /** Below Stripe's minimum charge: `carry` (to `nextInvoiceId`) or `write_off`; else `zero` / `collect` (§8.9). */
+  settlement: Settlement;
+  /** What an earlier invoice below the minimum carried into this one (part of `total`). */
+  carriedIn: number;
+};
 
 export type ClosePlan = {
   closed: ClosedBill[];
@@ -123,28 +132,53 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
   mapKeys(draft.id, first.patientKeys, draftIsOpen);
   statements.push(clearDraftLines(db, draft.id, draftIsOpen));
   tierLines(draft.id, firstBill, draftIsOpen);
+  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstBill.patientsAmount;
+
+  // Below Stripe's minimum charge (§8.9): an invoice's total is carried to the office's next
+  // invoice in the same currency — the next missed cycle's or the draft this close opens — as a
+  // line of its own; with no next invoice it is written off. Never sent to Stripe either way.
+  const missedOwn = missed.map((bill) => bill.patientsAmount + bill.baseFee);
+  const settled =
+    draft.currency === currency
+      ? settleRun([firstTotal, ...missedOwn], currency, outcome.open !== null)
+      : [...settleRun([firstTotal], draft.currency, false), ...settleRun(missedOwn, currency, outcome.open !== null)];
+  const carriedInto = (i: number) => (settled[i - 1]?.settlement === "carry" ? settled[i - 1]!.total : 0);
+  const cycleOf = (i: number) => (i === 0 ? first.cycle : missed[i - 1]!.cycle);
+  const finalState = (s: Settlement) =>
+    s === "collect" ? { status: "open", stripeState: "none" } : s === "write_off" ? { status: "void", stripeState: "written_off" } : { status: "paid", stripeState: s === "carry" ? "carried" : "none" };
+  const draftFinal = finalState(settled[0]!.settlement);
   statements.push(
     db.run(sql`UPDATE ${invoices} SET billable_patients = ${first.quantity}, included_patients = ${first.includedPatients} WHERE id = ${draft.id} AND status = 'draft'`),
     db.run(retotalInvoice(draft.id, now)),
-    db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
-      paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}
+    db.run(sql`UPDATE ${invoices} SET status = ${draftFinal.status}, stripe_state = ${draftFinal.stripeState}, finalized_at = ${now},
+      paid_at = CASE WHEN ${draftFinal.status} = 'paid' THEN ${now} ELSE paid_at END,
+      voided_at = CASE WHEN ${draftFinal.status} = 'void' THEN ${now} ELSE voided_at END, updated_at = ${now}
       WHERE id = ${draft.id} AND status = 'draft'`),
   );
-  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstBill.patientsAmount;
 
   // 2. Each missed cycle, finalized at once, then the open cycle's draft: all only if step 1 ran.
-  const insertInvoice = (bill: CycleBill, finalize: boolean) => {
+  // `index`: the invoice's place in the run of closed invoices (the draft is 0; the open draft last).
+  const insertInvoice = (bill: CycleBill, finalize: boolean, index: number) => {
     const id = newId("inv");
-    const total = bill.patientsAmount + bill.baseFee;
-    const status = finalize ? (total === 0 ? "paid" : "open") : "draft";
+    const carriedIn = carriedInto(index);
+    const total = bill.patientsAmount + bill.baseFee + carriedIn;
+    const final = finalize ? finalState(settled[index]!.settlement) : { status: "draft", stripeState: "none" };
+    const status = final.status;
     const exists = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${id})`;
     statements.push(
       db.run(sql`INSERT INTO ${invoices} (id, office_id, kind, status, currency, period_start, period_end, period_start_at, period_end_at, in_trial, plan_version_id,
-          billable_patients, included_patients, subtotal, total, finalized_at, paid_at, updated_at)
+          billable_patients, included_patients, subtotal, total, stripe_state, finalized_at, paid_at, voided_at, updated_at)
         SELECT ${id}, ${office.id}, 'monthly', ${status}, ${currency}, ${bill.cycle.start}, ${bill.cycle.end}, ${bill.startAt}, ${bill.endAt}, ${bill.inTrial ? 1 : 0}, ${bill.versionId},
-          ${bill.quantity}, ${bill.includedPatients}, ${total}, ${total}, ${finalize ? now : null}, ${finalize && total === 0 ? now : null}, ${now}
+          ${bill.quantity}, ${bill.includedPatients}, ${total}, ${total}, ${final.stripeState}, ${finalize ? now : null}, ${status === "paid" ? now : null}, ${status === "void" ? now : null}, ${now}
         WHERE ${finalizedByThisClose}`),
     );
+    if (carriedIn > 0) {
+      const from = cycleOf(index - 1);
+      statements.push(
+        db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+          SELECT ${newId("il")}, ${id}, 'carried_balance', ${lineDescriptions.carriedBalance(from.start)}, 1, ${carriedIn}, ${from.start}, ${from.end}, 2 WHERE ${exists}`),
+      );
+    }
     if (finalize) tierLines(id, bill, exists);
     else {
       // The open cycle's draft keeps a running count until its own close.
@@ -165,10 +199,13 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
     mapKeys(id, bill.patientKeys, exists);
     return { id, total };
   };
-  const missedIds = missed.map((bill) => ({ bill, ...insertInvoice(bill, true) }));
-  const opened = outcome.open ? { ...outcome.open, invoiceId: insertInvoice(outcome.open, false).id } : null;
+  const missedIds = missed.map((bill, i) => ({ bill, ...insertInvoice(bill, true, i + 1) }));
+  const opened = outcome.open ? { ...outcome.open, invoiceId: insertInvoice(outcome.open, false, missed.length + 1).id } : null;
 
-  const closed: ClosedBill[] = [{ ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null }, ...missedIds.map((m) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null }))];
+  const closed: ClosedBill[] = [
+    { ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null, settlement: settled[0]!.settlement, carriedIn: 0 },
+    ...missedIds.map((m, i) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null, settlement: settled[i + 1]!.settlement, carriedIn: carriedInto(i + 1) })),
+  ];
   closed.forEach((c, i) => (c.nextInvoiceId = closed[i + 1]?.invoiceId ?? opened?.invoiceId ?? null));
 
   // 3. The office moves to the open cycle (or stays on its last one, canceled).

@@ -10,6 +10,7 @@ import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
+import { minimumCharge, type Settlement } from "../billing/minimum";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { tierLineRows } from "./invoice-lines";
 import { IdempotencyStore } from "./idempotency";
@@ -53,6 +54,9 @@ export type UpcomingInvoice = {
   patients: { billable: number; included: number; tiers: TierCharge[] };
   next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
   statusAfterClose: string;
+  /** Stripe's minimum charge in the invoice's currency, and what the close does with this total (§8.9). */
+  minimumCharge: number;
+  settlement: Settlement;
 };
 
 export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: string; total: number; nextInvoiceId: string | null };
@@ -419,6 +423,8 @@ export class OfficeBilling extends SerializedObject {
             }
           : null,
         statusAfterClose: plan.status,
+        minimumCharge: minimumCharge(draft.currency),
+        settlement: bill.settlement,
       };
     });
   }
@@ -461,10 +467,14 @@ export class OfficeBilling extends SerializedObject {
         { auditIf: plan.recorded, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
         () => chargeReads(this.db, officeId, plan.lineId),
       );
-      const [officeRows, lineRows] = results.slice(-2) as [{ status: string }[], (typeof invoices.$inferSelect & { invoiceId: string })[]];
+      const [officeRows, lineRows] = results.slice(-2) as [{ status: string; currency: string }[], (typeof invoices.$inferSelect & { invoiceId: string })[]];
       const line = lineRows[0] as unknown as { invoiceId: string } | undefined;
       if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
       if (officeRows[0].status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled; it takes no charges.");
+      const minimum = minimumCharge(officeRows[0].currency);
+      if (!line && input.mode === "invoice_now" && input.amount < minimum) {
+        throw new ApiError("UNPROCESSABLE", `An invoice of its own must be at least Stripe's minimum charge (${minimum} ${officeRows[0].currency} minor units); add the charge to the current invoice instead (mode add_to_current).`);
+      }
       if (!line) throw new ApiError("CONFLICT", "The office has no open cycle to add the charge to.");
       return { lineId: plan.lineId, invoiceId: line.invoiceId };
     }));

@@ -29,6 +29,7 @@ export const lineDescriptionTemplates = [
   new RegExp(`^Platform fee — ${periodLabel}$`),
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,
+  new RegExp(`^Balance carried from ${periodLabel}$`),
   ...chargeCategories.map((c) => new RegExp(`^${chargeDescriptions[c]}$`)),
 ];
 

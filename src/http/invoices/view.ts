@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { invoiceKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
+import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 
 export const InvoiceIdSchema = z
   .string()
@@ -9,7 +9,7 @@ export const InvoiceIdSchema = z
 export const InvoiceLineSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(["patients", "base_fee", "setup_fee", "proration", "one_off"]),
+    kind: z.enum(invoiceLineKinds).openapi({ description: "`carried_balance`: the total of an earlier invoice below Stripe's minimum charge, carried to this one (docs/payment-plan.md §8.9)." }),
     description: z.string().openapi({ example: "Active patients 51–200 — Nov 2026" }),
     category: z.string().nullable(),
     quantity: z.number().int().openapi({ example: 37 }),
@@ -49,7 +49,7 @@ export const InvoiceSchema = z
     paidAt: z.string().datetime().nullable(),
     voidedAt: z.string().datetime().nullable(),
     stripeState: z.enum(stripeStates).openapi({
-      description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`).",
+      description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`), `carried` (below Stripe's minimum charge: never sent, its total carried to the office's next invoice; the invoice reads `paid`), `written_off` (below the minimum with no next invoice: never sent, `void`).",
     }),
     stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
     patients: InvoicePatientsSchema.nullable(),
