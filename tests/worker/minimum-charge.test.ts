@@ -101,6 +101,8 @@ describe("invoices below Stripe's minimum charge (docs/payment-plan.md §8.9)", 
     const office = await onboardOffice({ startsOn: "2026-01-01", plan: tinyPlan });
     const cancel = await SELF.fetch(`${api}/${office}/cancel`, { method: "POST", headers: await as("platform_admin", office), body: JSON.stringify({ when: "period_end" }) });
     expect(cancel.status, await cancel.clone().text()).toBe(200);
+    const preview = await SELF.fetch(`${api}/${office}/invoices/upcoming`, { headers: await as("office_viewer", office) });
+    expect(await preview.json()).toMatchObject({ total: 30, settlement: "write_off", next: null });
     await runInvoicing([office], "2026-02-01T12:00:00Z");
     const [jan, ...rest] = await monthlyInvoices(office);
     expect(rest).toEqual([]);
@@ -108,6 +110,28 @@ describe("invoices below Stripe's minimum charge (docs/payment-plan.md §8.9)", 
     expect(jan!.voidedAt).not.toBeNull();
     expect((await syncStripe(office)).pushed).toEqual([]);
     expect(await stripeLog(office)).toEqual([]);
+  });
+
+  it("writes off an immediate cancellation's invoice below the minimum; one at or above it is collected", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: { ...tinyPlan, baseFee: 3_100 } });
+    // Canceled now: the days used of a 3,100 month, at least one (100): above the minimum, collected.
+    const headers = await as("platform_admin", office);
+    const small = await onboardOffice({ startsOn: "2026-01-01", plan: tinyPlan });
+    const [a, b] = await Promise.all(
+      [office, small].map((id) => SELF.fetch(`${api}/${id}/cancel`, { method: "POST", headers: { ...headers }, body: JSON.stringify({ when: "immediately" }) })),
+    );
+    expect(a!.status, await a!.clone().text()).toBe(200);
+    expect(b!.status, await b!.clone().text()).toBe(200);
+    const [kept] = await monthlyInvoices(office);
+    expect(kept).toMatchObject({ status: "open", stripeState: "none" });
+    expect(kept!.total).toBeGreaterThanOrEqual(50);
+    // 30 a month, canceled now: above 0 (today is billed) and at most 30, below the minimum: written off, never sent.
+    const [dropped] = await monthlyInvoices(small);
+    expect(dropped).toMatchObject({ status: "void", stripeState: "written_off" });
+    expect(dropped!.total).toBeGreaterThan(0);
+    expect(dropped!.total).toBeLessThan(50);
+    expect((await syncStripe(small)).pushed).toEqual([]);
+    expect(await stripeLog(small)).toEqual([]);
   });
 
   it("refuses an invoice_now charge below the minimum (422) and takes it on the current invoice", async () => {
