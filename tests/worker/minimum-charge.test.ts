@@ -41,6 +41,9 @@ describe("invoices below Stripe's minimum charge (docs/payment-plan.md §8.9)", 
       ["carried_balance", "Balance carried from Jan 2026", 30],
     ]);
 
+    const usage = await SELF.fetch(`${api}/${office}/usage`, { headers: await as("office_viewer", office) });
+    expect(((await usage.json()) as { projected: unknown }).projected).toEqual({ patients: 0, baseFee: 30, oneOff: 0, carried: 30, total: 60 });
+
     await runInvoicing([office], "2026-03-01T12:00:00Z");
     [jan, feb] = await monthlyInvoices(office);
     expect(feb).toMatchObject({ status: "open", total: 60 });
