@@ -1,6 +1,6 @@
 import type Stripe from "stripe";
-import { SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
 import { bearer, mintToken } from "../harness/auth";
 import { monthlyInvoices, onboardOffice, runInvoicing } from "../harness/billing";
 import { expectProblem } from "../harness/problem";
@@ -157,5 +157,45 @@ describe("invoices below Stripe's minimum charge (docs/payment-plan.md §8.9)", 
     });
     const problem = await expectProblem(res, 400, "VALIDATION_FAILED");
     expect(JSON.stringify(problem)).toContain("setupFee");
+  });
+});
+
+describe("a balance set on the customer at Stripe (not ours: the Dashboard)", () => {
+  it("makes Stripe's amount due differ from our total: the push and the reconciliation log it at error level", async () => {
+    const office = await onboardOffice({ startsOn: "2026-01-01", plan: tinyPlan });
+    const headers = await as("platform_admin", office);
+    const charge = async () => {
+      const res = await SELF.fetch(`${api}/${office}/charges`, { method: "POST", headers, body: JSON.stringify({ amount: 1_000, category: "training", mode: "invoice_now" }) });
+      expect(res.status, await res.clone().text()).toBeLessThan(300);
+      return ((await res.json()) as { invoiceId: string }).invoiceId;
+    };
+    const pushed = (id: string) =>
+      until(`${id} on Stripe`, async () => {
+        await syncStripe(office);
+        return (await invoiceRows(office)).find((i) => i.id === id)!.stripeState === "finalized";
+      });
+    const first = await charge();
+    await pushed(first);
+    const customerId = (await stripeLog(office)).find((r) => r.operation === "customer")!.stripeIds![0]!;
+    const set = await fetch(new URL(`/v1/customers/${customerId}`, env.STRIPE_API_BASE!), {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+      body: "balance=30",
+    });
+    expect(set.status).toBe(200);
+    const errors = vi.spyOn(console, "error");
+    try {
+      const second = await charge();
+      await pushed(second);
+      expect(await stripeInvoiceOf(office, second)).toMatchObject({ total: 1_000, starting_balance: 30, amount_due: 1_030 });
+      const rec = await SELF.fetch(`https://billing.test/v1/admin/reconciliation-runs`, { method: "POST", headers, body: JSON.stringify({ officeIds: [office] }) });
+      expect(rec.status).toBe(200);
+      const logged = errors.mock.calls.map((c) => String(c[0])).filter((m) => m.includes(second));
+      expect(logged.some((m) => m.includes("stripe invoice total differs from ours"))).toBe(true);
+      expect(logged.some((m) => m.includes("stripe amount due differs from our total"))).toBe(true);
+      expect(errors.mock.calls.map((c) => String(c[0])).some((m) => m.includes(first) && m.includes("differs"))).toBe(false);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
