@@ -203,7 +203,14 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
   const opened = outcome.open ? { ...outcome.open, invoiceId: insertInvoice(outcome.open, false, missed.length + 1).id } : null;
 
   const closed: ClosedBill[] = [
-    { ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null, settlement: settled[0]!.settlement, carriedIn: 0 },
+    {
+      ...first,
+      invoiceId: draft.id,
+      total: firstTotal,
+      nextInvoiceId: null,
+      settlement: settled[0]!.settlement,
+      carriedIn: state.draftLines.filter((l) => l.kind === "carried_balance").reduce((sum, l) => sum + l.amount, 0), // carried onto the draft by its cycle's opening close
+    },
     ...missedIds.map((m, i) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null, settlement: settled[i + 1]!.settlement, carriedIn: carriedInto(i + 1) })),
   ];
   closed.forEach((c, i) => (c.nextInvoiceId = closed[i + 1]?.invoiceId ?? opened?.invoiceId ?? null));
