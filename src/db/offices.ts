@@ -55,5 +55,8 @@ export const offices = sqliteTable(
     check("offices_status_ck", sql`${t.status} IN ('trialing','active','past_due','suspended','canceled')`),
     check("offices_cycle_ck", sql`${t.cycleStart} < ${t.cycleEnd}`),
     index("offices_due_ix").on(t.cycleEndAt),
+    // The office list (GET /v1/offices): newest first, and by legal name (prefix search, sort).
+    index("offices_created_ix").on(t.createdAt, t.id),
+    index("offices_legal_name_ix").on(sql`${t.legalName} COLLATE NOCASE`, t.id),
   ],
 );

@@ -4,11 +4,13 @@ import * as billingPortal from "./billing-portal";
 import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
+import * as listOffices from "./list-offices";
 
 export function registerOffices(app: App) {
   createOffice.register(app);
   addCharge.register(app);
   changeSubscription.register(app);
+  listOffices.register(app);
   getOffice.register(app);
   billingPortal.register(app);
 }
