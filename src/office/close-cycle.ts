@@ -93,6 +93,7 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
     nextVersion: priced(nextVersion),
     at,
     events: state.events,
+    pending: office.pendingTimeZone !== null || office.pendingAnchorDay !== null ? { timeZone: office.pendingTimeZone ?? office.timeZone, anchorDay: office.pendingAnchorDay ?? office.billingAnchorDay } : null,
   });
   if (outcome.closed.length === 0) throw new Error("nothing to close");
   const currency = nextVersion.currency;
@@ -112,7 +113,7 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
   };
   const tierLines = (invoiceId: string, bill: CycleBill, when: ReturnType<typeof sql>) =>
     statements.push(...tierLineStatements(db, invoiceId, bill.cycle, bill.tiers, bill.includedPatients, when));
-  const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, office.timeZone) : null;
+  const trialEnd = office.trialEndsAt !== null ? localDate(office.trialEndsAt, outcome.settings.timeZone) : null;
 
   // 1. The draft: its patients lines are the rule's answer for its cycle, priced with its version;
   // its running count gives way to the tier lines, and no zero-amount line is kept (§6.1).
@@ -177,6 +178,7 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
     db.run(sql`UPDATE ${offices} SET
         cycle_start = ${last.cycle.start}, cycle_end = ${last.cycle.end}, cycle_end_at = ${last.endAt},
         plan_version_id = ${nextVersion.id}, pending_plan_version_id = NULL, status = ${outcome.status},
+        time_zone = ${outcome.settings.timeZone}, billing_anchor_day = ${outcome.settings.anchorDay}, pending_time_zone = NULL, pending_anchor_day = NULL,
         canceled_at = ${outcome.status === "canceled" ? now : office.canceledAt}, updated_at = ${now}
       WHERE id = ${office.id} AND cycle_start = ${office.cycleStart} AND ${finalizedByThisClose}`),
   );
