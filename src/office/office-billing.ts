@@ -15,6 +15,7 @@ import { tierLineRows } from "./invoice-lines";
 import { IdempotencyStore } from "./idempotency";
 import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
+import { profileStatements, type OfficePatch } from "./profile";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import { patientEvents, patients } from "../db/patients";
@@ -442,6 +443,30 @@ export class OfficeBilling extends SerializedObject {
         officeId,
         () => statements,
         [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [officeId, ...(draftRows[0] ? [draftRows[0].id] : [])], details: { ...change } }],
+        undefined,
+        () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
+      );
+      return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
+    }));
+  }
+
+  /** A change to the office's profile or settings (docs/payment-plan.md §4.2): one read, one batch with its audit entry. */
+  async updateProfile(officeId: string, patch: OfficePatch, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
+    return this.thenSync(officeId, this.exclusive(officeId, "office.update", async () => {
+      const [office] = await this.db.select().from(offices).where(eq(offices.id, officeId));
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      let plan;
+      try {
+        plan = profileStatements(this.db, office, patch, clock.now());
+      } catch (err) {
+        if (err instanceof ApiError) await this.refuse(officeId, actor, "office.update", [officeId], err);
+        throw err;
+      }
+      if (plan.statements.length === 0) return office;
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        [{ ...actor, action: "office.update", outcome: "succeeded", officeId, targetIds: [officeId], details: { fields: plan.changed } }],
         undefined,
         () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
       );

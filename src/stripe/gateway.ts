@@ -7,8 +7,10 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
+import { stripeAddress } from "./office-address";
+import type { BillingAddress } from "../db/offices";
 
 export type GatewayDeps = {
   config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_TIMEOUT_MS">;
@@ -26,7 +28,7 @@ export type GatewayDeps = {
   backoffMs?: number;
 };
 
-export type OfficeForStripe = { id: string; legalName: string; billingEmail: string };
+export type OfficeForStripe = { id: string; legalName: string; billingEmail: string; billingAddress?: BillingAddress | null };
 export type InvoiceForStripe = {
   id: string;
   currency: string;
@@ -210,9 +212,21 @@ export function stripeGateway(deps: GatewayDeps) {
 
     /** The office's Stripe customer, created once (the key makes a repeat return the same customer). */
     ensureCustomer(office: OfficeForStripe) {
-      const payload = customerPayload.parse({ name: office.legalName, email: office.billingEmail, metadata: { office_ref: office.id } });
+      const payload = customerPayload.parse({
+        name: office.legalName,
+        email: office.billingEmail,
+        ...(office.billingAddress ? { address: stripeAddress(office.billingAddress) } : {}),
+        metadata: { office_ref: office.id },
+      });
       const key = `customer_${office.id}`;
       return call("customer", key, (s) => s.customers.create(payload, { idempotencyKey: key }));
+    },
+
+    /** The office's profile at `version` onto its customer (§4.2), keyed by the version: sent once per version. */
+    updateCustomer(customerId: string, office: OfficeForStripe, version: number) {
+      const payload = customerUpdatePayload.parse({ name: office.legalName, email: office.billingEmail, address: office.billingAddress ? stripeAddress(office.billingAddress) : "" });
+      const key = `customer_${office.id}_profile_${version}`;
+      return call("customerUpdate", key, (s) => s.customers.update(customerId, payload, { idempotencyKey: key }));
     },
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */

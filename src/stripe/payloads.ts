@@ -47,13 +47,35 @@ const metadata = z
   })
   .strict();
 
+/** The office's own billing address, as Stripe's customer address (office data, docs/payment-plan.md §4.2). */
+const addressPayload = z
+  .object({
+    line1: z.string().min(1).max(200),
+    line2: z.string().max(200).optional(),
+    city: z.string().min(1).max(100),
+    state: z.string().max(100).optional(),
+    postal_code: z.string().min(1).max(20),
+    country: z.string().regex(/^[A-Z]{2}$/),
+  })
+  .strict();
+
 export const customerPayload = z
   .object({
     name: z.string().min(1).max(200),
     email: z.string().email(),
+    address: addressPayload.optional(),
     metadata: metadata.extend({ office_ref: opaqueRef("off") }).strict(),
   })
   .strict() satisfies z.ZodType<Stripe.CustomerCreateParams>;
+
+/** A profile change sent to the office's customer (§4.2): name, e-mail, and the address (`""` clears it). */
+export const customerUpdatePayload = z
+  .object({
+    name: z.string().min(1).max(200),
+    email: z.string().email(),
+    address: z.union([addressPayload, z.literal("")]),
+  })
+  .strict() satisfies z.ZodType<Stripe.CustomerUpdateParams>;
 
 export const invoicePayload = z
   .object({
@@ -124,7 +146,8 @@ export const portalPayload = z
 
 /** Form keys each operation may send (as Stripe's bracket notation), text and numeric. */
 export const fieldRules = {
-  customer: { text: [/^name$/, /^email$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customer: { text: [/^name$/, /^email$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customerUpdate: { text: [/^name$/, /^email$/, /^address$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/], numeric: [] as RegExp[] },
   invoice: {
     text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/],
     numeric: [] as RegExp[],

@@ -89,6 +89,10 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: platformOnly,
   },
   "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
+  "PATCH /v1/offices/{officeId}": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}`, method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ legalName: "Matrix Clinic Renamed" }) }),
+    expect: officeAdmins(200),
+  },
   "GET /v1/offices": { request: (_o, planId) => ({ path: `/v1/offices?planId=${planId}` }), expect: platformOnly },
   "GET /v1/admin/webhook-events": { request: () => ({ path: "/v1/admin/webhook-events?limit=5" }), expect: platformOnly },
   // Allowed: the event does not exist (404).

@@ -5,6 +5,7 @@ import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
 import * as listOffices from "./list-offices";
+import * as updateOffice from "./update-office";
 
 export function registerOffices(app: App) {
   createOffice.register(app);
@@ -12,5 +13,6 @@ export function registerOffices(app: App) {
   changeSubscription.register(app);
   listOffices.register(app);
   getOffice.register(app);
+  updateOffice.register(app);
   billingPortal.register(app);
 }
