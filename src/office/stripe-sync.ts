@@ -19,6 +19,7 @@ import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import {
   customerCol,
+  documentsCol,
   emptyReport,
   invoiceCol,
   LEASE_MS,
@@ -413,9 +414,13 @@ export class StripeOutbox {
     if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
     const final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id) : state;
     const db = this.host.db;
+    const documents = await this.sealDocuments(invoice.id, final);
     await this.host.commit(
       "stripe.push",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
+      () => [
+        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+        ...(documents ? [db.run(sql`UPDATE ${invoices} SET stripe_number = ${final.number}, stripe_documents_ref = ${documents} WHERE id = ${invoice.id}`)] : []),
+      ],
       [
         {
           ...OUTBOX_ACTOR,
@@ -430,6 +435,13 @@ export class StripeOutbox {
     if (final.amountDue !== invoice.total && final.status !== "void") {
       console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripe: final.amountDue }));
     }
+  }
+
+  /** Stripe's document links of a finalized invoice, sealed for its row (null before Stripe has them). */
+  async sealDocuments(invoiceId: string, state: Pick<StripeInvoiceState, "number" | "hostedInvoiceUrl" | "invoicePdf">): Promise<string | null> {
+    if (!state.number || !state.hostedInvoiceUrl) return null;
+    const ring = await dataKeyring(this.host.config);
+    return (await sealReference(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }))).ref;
   }
 
   /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */

@@ -48,6 +48,10 @@ export type StripeInvoiceState = {
   lineCount: number;
   /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
   paymentIntent: string | null;
+  /** Stripe's number and documents, once finalized: the hosted invoice page and the PDF (bearer links). */
+  number: string | null;
+  hostedInvoiceUrl: string | null;
+  invoicePdf: string | null;
 };
 
 /**
@@ -202,6 +206,9 @@ export function stripeGateway(deps: GatewayDeps) {
     amountRemaining: inv.amount_remaining,
     lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
+    number: inv.number ?? null,
+    hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
+    invoicePdf: inv.invoice_pdf ?? null,
   });
 
   return {
