@@ -25,6 +25,8 @@ export const lineDescriptions = {
     `Active patients ${formatRank(rankFrom)}${rankTo === null ? "+" : rankTo === rankFrom ? "" : `–${formatRank(rankTo)}`} — ${periodLabel(cycleStart)}`,
   baseFee: (cycleStart: LocalDate) => `Platform fee — ${periodLabel(cycleStart)}`,
   setupFee: () => "Setup fee",
+  /** The discount line of a closed monthly invoice (§6.10). */
+  discount: (cycleStart: LocalDate) => `Discount — ${periodLabel(cycleStart)}`,
 } as const;
 
 /**

@@ -89,7 +89,7 @@ export const invoices = sqliteTable(
   ],
 );
 
-export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off"] as const;
+export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off", "discount"] as const;
 
 /**
  * Aggregated invoice lines: quantities and amounts only, never a patient. A finalized monthly

@@ -1,4 +1,6 @@
 import { eq, or, sql } from "drizzle-orm";
+import { discountsFor, type CouponTerms, type OpenDiscount } from "../billing/discounts";
+import { coupons, officeDiscounts } from "../db/discounts";
 import { planClose, type CycleBill, type PatientEvent, type PricedVersion } from "../billing/billable";
 import { localDate, type Cycle } from "../billing/calendar";
 import { feeLineStart, lineDescriptions } from "../billing/invoice";
@@ -40,6 +42,11 @@ export function closeReads(db: Database, officeId: string) {
         sql`${patientEvents.officeId} = ${officeId} AND (${patientEvents.eventAt} >= ${since} OR ${patientEvents.eventAt} = (SELECT MAX(e.event_at) FROM ${patientEvents} e
           WHERE e.office_id = ${officeId} AND e.patient_key = ${patientEvents.patientKey} AND e.event_at < ${since}))`,
       ),
+    db
+      .select({ id: officeDiscounts.id, invoicesUsed: officeDiscounts.invoicesUsed, percentOff: coupons.percentOff, amountOff: coupons.amountOff, duration: coupons.duration, durationCycles: coupons.durationCycles })
+      .from(officeDiscounts)
+      .innerJoin(coupons, eq(coupons.id, officeDiscounts.couponId))
+      .where(sql`${officeDiscounts.officeId} = ${officeId} AND ${officeDiscounts.endedAt} IS NULL`),
   ] as const;
 }
 
@@ -49,9 +56,11 @@ export type CloseState = {
   versions: (typeof planVersions.$inferSelect)[];
   draftLines: { kind: string; amount: number }[];
   events: PatientEvent[];
+  /** The office's open discount (§6.10), if any. */
+  discount: OpenDiscount | null;
 };
 
-export type ClosedBill = CycleBill & { invoiceId: string; total: number; nextInvoiceId: string | null };
+export type ClosedBill = CycleBill & { invoiceId: string; total: number; nextInvoiceId: string | null; /** The discount line's amount (≤ 0; 0: none), §6.10. */ discount: number };
 
 export type ClosePlan = {
   closed: ClosedBill[];
@@ -124,6 +133,14 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
   mapKeys(draft.id, first.patientKeys, draftIsOpen);
   statements.push(clearDraftLines(db, draft.id, draftIsOpen));
   tierLines(draft.id, firstBill, draftIsOpen);
+  // The discount comes after every other rule (§6.10), on each closed invoice's subtotal.
+  const firstSubtotal = state.draftLines.filter((l) => l.kind !== "patients" && l.kind !== "discount").reduce((sum, l) => sum + l.amount, 0) + firstBill.patientsAmount;
+  const discounts = discountsFor(state.discount, [firstSubtotal, ...missed.map((b) => b.patientsAmount + b.baseFee)]);
+  const discountLine = (invoiceId: string, cycle: CycleBill["cycle"], amount: number, when: ReturnType<typeof sql>) =>
+    db.run(sql`INSERT INTO ${invoiceLines} (id, invoice_id, kind, description, quantity, amount, period_start, period_end, position)
+      SELECT ${newId("il")}, ${invoiceId}, 'discount', ${lineDescriptions.discount(cycle.start)}, 1, ${amount}, ${cycle.start}, ${cycle.end},
+        (SELECT COALESCE(MAX(position), 0) + 1000 FROM ${invoiceLines} WHERE invoice_id = ${invoiceId}) WHERE ${when}`);
+  if (discounts.amounts[0]! < 0) statements.push(discountLine(draft.id, first.cycle, discounts.amounts[0]!, draftIsOpen));
   statements.push(
     db.run(sql`UPDATE ${invoices} SET billable_patients = ${first.quantity}, included_patients = ${first.includedPatients} WHERE id = ${draft.id} AND status = 'draft'`),
     db.run(retotalInvoice(draft.id, now)),
@@ -131,12 +148,12 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
       paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now}
       WHERE id = ${draft.id} AND status = 'draft'`),
   );
-  const firstTotal = state.draftLines.filter((l) => l.kind !== "patients").reduce((sum, l) => sum + l.amount, 0) + firstBill.patientsAmount;
+  const firstTotal = firstSubtotal + discounts.amounts[0]!;
 
   // 2. Each missed cycle, finalized at once, then the open cycle's draft: all only if step 1 ran.
-  const insertInvoice = (bill: CycleBill, finalize: boolean) => {
+  const insertInvoice = (bill: CycleBill, finalize: boolean, discount = 0) => {
     const id = newId("inv");
-    const total = bill.patientsAmount + bill.baseFee;
+    const total = bill.patientsAmount + bill.baseFee + discount;
     const status = finalize ? (total === 0 ? "paid" : "open") : "draft";
     const exists = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${id})`;
     statements.push(
@@ -163,13 +180,24 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
           SELECT ${newId("il")}, ${id}, 'base_fee', ${lineDescriptions.baseFee(bill.cycle.start)}, 1, ${bill.baseFee}, ${feeStart}, ${bill.cycle.end}, 1 WHERE ${exists}`),
       );
     }
+    if (discount < 0) statements.push(discountLine(id, bill.cycle, discount, exists));
     mapKeys(id, bill.patientKeys, exists);
     return { id, total };
   };
-  const missedIds = missed.map((bill) => ({ bill, ...insertInvoice(bill, true) }));
+  const missedIds = missed.map((bill, i) => ({ bill, ...insertInvoice(bill, true, discounts.amounts[i + 1]!) }));
+  if (state.discount && discounts.used > 0) {
+    statements.push(
+      db.run(sql`UPDATE ${officeDiscounts} SET invoices_used = invoices_used + ${discounts.used},
+          ended_at = ${discounts.ended ? now : null}, end_reason = ${discounts.ended ? "used_up" : null}
+        WHERE id = ${state.discount.id} AND ended_at IS NULL AND ${finalizedByThisClose}`),
+    );
+  }
   const opened = outcome.open ? { ...outcome.open, invoiceId: insertInvoice(outcome.open, false).id } : null;
 
-  const closed: ClosedBill[] = [{ ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null }, ...missedIds.map((m) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null }))];
+  const closed: ClosedBill[] = [
+    { ...first, invoiceId: draft.id, total: firstTotal, nextInvoiceId: null, discount: discounts.amounts[0]! },
+    ...missedIds.map((m, i) => ({ ...m.bill, invoiceId: m.id, total: m.total, nextInvoiceId: null, discount: discounts.amounts[i + 1]! })),
+  ];
   closed.forEach((c, i) => (c.nextInvoiceId = closed[i + 1]?.invoiceId ?? opened?.invoiceId ?? null));
 
   // 3. The office moves to the open cycle (or stays on its last one, canceled).
@@ -187,12 +215,15 @@ export function closeStatements(db: Database, state: CloseState, at: number, now
 
 /** The close's state from the results of `closeReads` (null office or draft when missing). */
 export function closeStateFrom(results: Awaited<ReturnType<Database["batch"]>> | unknown[]) {
-  const [officeRows, draftRows, versions, draftLines, events] = results as [
+  const [officeRows, draftRows, versions, draftLines, events, discountRows] = results as [
     CloseState["office"][],
     CloseState["draft"][],
     CloseState["versions"],
     CloseState["draftLines"],
     PatientEvent[],
+    { id: string; invoicesUsed: number; percentOff: number | null; amountOff: number | null; duration: CouponTerms["duration"]; durationCycles: number | null }[],
   ];
-  return { office: officeRows[0], draft: draftRows[0], versions, draftLines, events };
+  const d = discountRows[0];
+  const discount: OpenDiscount | null = d ? { id: d.id, invoicesUsed: d.invoicesUsed, coupon: { percentOff: d.percentOff, amountOff: d.amountOff, duration: d.duration, durationCycles: d.durationCycles } } : null;
+  return { office: officeRows[0], draft: draftRows[0], versions, draftLines, events, discount };
 }

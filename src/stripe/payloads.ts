@@ -22,11 +22,15 @@ const rank = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
  */
 export const tierLineDescription = new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — (${periodLabel})$`);
 
+/** A discount line's description (§6.10): the one line that may carry a negative amount. */
+export const discountLineDescription = new RegExp(`^Discount — ${periodLabel}$`);
+
 /** The fixed templates a line description may follow. */
 export const lineDescriptionTemplates = [
   new RegExp(`^Active patients — ${periodLabel}$`),
   tierLineDescription,
   new RegExp(`^Platform fee — ${periodLabel}$`),
+  discountLineDescription,
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,
   ...chargeCategories.map((c) => new RegExp(`^${chargeDescriptions[c]}$`)),
@@ -107,7 +111,10 @@ export const addLinesPayload = z
     lines: z
       .array(
         z.union([
-          z.object({ amount: z.number().int().min(0), ...lineCommon }).strict(),
+          z
+            .object({ amount: z.number().int(), ...lineCommon })
+            .strict()
+            .refine((l) => l.amount >= 0 || discountLineDescription.test(l.description), "only a discount line may have a negative amount"),
           z
             .object({
               quantity: z.number().int().min(1).max(999_999),

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
-import { invoiceKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
+import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 
 export const InvoiceIdSchema = z
   .string()
@@ -10,7 +10,7 @@ export const InvoiceIdSchema = z
 export const InvoiceLineSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(["patients", "base_fee", "setup_fee", "proration", "one_off"]),
+    kind: z.enum(invoiceLineKinds),
     description: z.string().openapi({ example: "Active patients 51–200 — Nov 2026" }),
     category: z.string().nullable(),
     quantity: z.number().int().openapi({ example: 37 }),

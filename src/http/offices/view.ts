@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { officeStatuses, type offices } from "../../db/offices";
 import { text } from "../text";
+import type { OfficeDiscountRow } from "../../office/reads";
 
 /**
  * ISO 3166-1 alpha-2 country codes the runtime knows (Intl's region names), without the codes
@@ -33,6 +34,34 @@ export const TaxIdSchema = z
   .strict()
   .openapi("TaxId");
 
+export const OfficeDiscountSchema = z
+  .object({
+    id: z.string(),
+    couponCode: z.string().openapi({ example: "WELCOME15" }),
+    percentOff: z.number().int().nullable(),
+    amountOff: z.number().int().nullable(),
+    currency: z.string().nullable(),
+    duration: z.enum(["once", "repeating", "forever"]),
+    durationCycles: z.number().int().nullable(),
+    invoicesUsed: z.number().int().openapi({ description: "Monthly invoices discounted so far." }),
+    appliedAt: z.string().datetime(),
+  })
+  .openapi("OfficeDiscount", { description: "The office's open discount (docs/payment-plan.md §6.10)." });
+
+export function discountView(d: OfficeDiscountRow): z.infer<typeof OfficeDiscountSchema> {
+  return {
+    id: d.id,
+    couponCode: d.code,
+    percentOff: d.percentOff,
+    amountOff: d.amountOff,
+    currency: d.currency,
+    duration: d.duration,
+    durationCycles: d.durationCycles,
+    invoicesUsed: d.invoicesUsed,
+    appliedAt: new Date(d.createdAt).toISOString(),
+  };
+}
+
 export const OfficeSchema = z
   .object({
     id: z.string().openapi({ example: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" }),
@@ -54,6 +83,7 @@ export const OfficeSchema = z
       .object({ start: z.string().date(), end: z.string().date() })
       .nullable()
       .openapi({ description: "Local dates; end exclusive. Null once the office is canceled: it has no current cycle." }),
+    discount: OfficeDiscountSchema.nullable().optional().openapi({ description: "On the office read: its open discount, or null." }),
     createdAt: z.string().datetime(),
   })
   .openapi("Office");

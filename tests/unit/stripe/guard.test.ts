@@ -242,6 +242,10 @@ describe("allowlist payload schemas", () => {
     expect(addLinesPayload.safeParse({ lines: [line] }).success).toBe(true);
     expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Visit for Jane Roe" }] }).success).toBe(false);
     expect(addLinesPayload.safeParse({ lines: [{ ...line, metadata: { line_ref: "patient-42" } }] }).success).toBe(false);
+    // Only a discount line (§6.10) may carry a negative amount.
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Discount — Nov 2026", amount: -490 }] }).success).toBe(true);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, amount: -490 }] }).success).toBe(false);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Discount for Jane Roe", amount: -490 }] }).success).toBe(false);
     expect(
       invoicePayload.safeParse({
         customer: "cus_NffrFeUfNV2Hib",
