@@ -11,6 +11,7 @@ import { registerInvoices } from "./http/invoices";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
+import { registerCoupons } from "./http/coupons";
 import { registerWebhooks } from "./http/webhooks";
 import { registerDocs } from "./http/docs";
 import { ApiError, problemResponse } from "./http/problem";
@@ -55,6 +56,7 @@ export function createApp() {
   registerPatients(app);
   registerAdmin(app);
   registerPlans(app);
+  registerCoupons(app);
   registerWebhooks(app);
   registerDocs(app);
 

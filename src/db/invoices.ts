@@ -54,6 +54,13 @@ export const invoices = sqliteTable(
     stripeState: text("stripe_state", { enum: stripeStates }).notNull().default("none"),
     /** The last error of the Stripe push or void (a code, never a message from a person). */
     stripeError: text("stripe_error"),
+    /** Stripe's invoice number (shown to the office, printed on Stripe's documents), once finalized there. */
+    stripeNumber: text("stripe_number"),
+    /**
+     * Stripe's hosted invoice page and PDF links, encrypted at rest like the other Stripe
+     * references (they are bearer links): JSON `{hostedInvoiceUrl, invoicePdf}` sealed per row.
+     */
+    stripeDocumentsRef: text("stripe_documents_ref"),
     finalizedAt: epochMs("finalized_at"),
     paidAt: epochMs("paid_at"),
     voidedAt: epochMs("voided_at"),
@@ -83,7 +90,7 @@ export const invoices = sqliteTable(
   ],
 );
 
-export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off", "carried_balance"] as const;
+export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off", "carried_balance", "discount"] as const;
 
 /**
  * Aggregated invoice lines: quantities and amounts only, never a patient. A finalized monthly

@@ -8,8 +8,10 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
+import { stripeAddress } from "./office-address";
+import type { BillingAddress } from "../db/offices";
 
 export type GatewayDeps = {
   config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_TIMEOUT_MS">;
@@ -27,7 +29,7 @@ export type GatewayDeps = {
   backoffMs?: number;
 };
 
-export type OfficeForStripe = { id: string; legalName: string; billingEmail: string };
+export type OfficeForStripe = { id: string; legalName: string; billingEmail: string; billingAddress?: BillingAddress | null };
 export type InvoiceForStripe = {
   id: string;
   currency: string;
@@ -47,6 +49,10 @@ export type StripeInvoiceState = {
   lineCount: number;
   /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
   paymentIntent: string | null;
+  /** Stripe's number and documents, once finalized: the hosted invoice page and the PDF (bearer links). */
+  number: string | null;
+  hostedInvoiceUrl: string | null;
+  invoicePdf: string | null;
 };
 
 /**
@@ -229,6 +235,9 @@ export function stripeGateway(deps: GatewayDeps) {
     amountRemaining: inv.amount_remaining,
     lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
+    number: inv.number ?? null,
+    hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
+    invoicePdf: inv.invoice_pdf ?? null,
   });
 
   return {
@@ -242,7 +251,12 @@ export function stripeGateway(deps: GatewayDeps) {
      * same customer; after a long gap the customer is first looked up by our reference.
      */
     async ensureCustomer(office: OfficeForStripe): Promise<{ id: string; adopted: boolean }> {
-      const payload = customerPayload.parse({ name: office.legalName, email: office.billingEmail, metadata: { office_ref: office.id } });
+      const payload = customerPayload.parse({
+        name: office.legalName,
+        email: office.billingEmail,
+        ...(office.billingAddress ? { address: stripeAddress(office.billingAddress) } : {}),
+        metadata: { office_ref: office.id },
+      });
       const key = `customer_${office.id}`;
       if (await mustLookUp(key)) {
         const found = await this.findCustomer(office);
@@ -285,6 +299,13 @@ export function stripeGateway(deps: GatewayDeps) {
         if (!page.more || !page.last) return null;
         startingAfter = page.last;
       }
+    },
+
+    /** The office's profile at `version` onto its customer (§4.2), keyed by the version: sent once per version. */
+    updateCustomer(customerId: string, office: OfficeForStripe, version: number) {
+      const payload = customerUpdatePayload.parse({ name: office.legalName, email: office.billingEmail, address: office.billingAddress ? stripeAddress(office.billingAddress) : "" });
+      const key = `customer_${office.id}_profile_${version}`;
+      return call("customerUpdate", key, (s) => s.customers.update(customerId, payload, { idempotencyKey: key }));
     },
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */

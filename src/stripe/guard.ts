@@ -20,6 +20,11 @@ export type GuardContext = {
   periodDates: string[];
   /** The office's own postal code(s), if it has any on record. */
   officeZips?: string[];
+  /**
+   * The office's own recorded address by form key (`address[line1]` → value): in those fields, that
+   * exact value may read as a street address and a ZIP code; every other kind is still found.
+   */
+  officeAddress?: Record<string, string>;
   /** Exact values allowed in specific fields (e.g. the portal's return URL). */
   allowedValues?: Record<string, string>;
   /** The office's patient keys (pseudonyms): none may leave. */
@@ -201,6 +206,10 @@ export function scanText(text: string, field: string, ctx: GuardContext): Findin
     for (const { kind, re } of detectors) if (re.test(rest)) kinds.add(kind);
     const collapsed = collapseDigitGroups(rest);
     for (const { kind, re } of collapsedDetectors) if (re.test(collapsed)) kinds.add(kind);
+  }
+  if (ctx.officeAddress?.[field] === text) {
+    kinds.delete("street_address");
+    kinds.delete("zip_code");
   }
   return [...kinds].map((kind) => ({ kind, field }));
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
 import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 
 export const InvoiceIdSchema = z
@@ -9,7 +10,7 @@ export const InvoiceIdSchema = z
 export const InvoiceLineSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(invoiceLineKinds).openapi({ description: "`carried_balance`: the total of an earlier invoice below Stripe's minimum charge, carried to this one (docs/payment-plan.md §8.9)." }),
+    kind: z.enum(invoiceLineKinds).openapi({ description: "`carried_balance`: the total of an earlier invoice below Stripe's minimum charge, carried to this one (docs/payment-plan.md §8.9). `discount`: a coupon's discount, a negative amount (§6.10)." }),
     description: z.string().openapi({ example: "Active patients 51–200 — Nov 2026" }),
     category: z.string().nullable(),
     quantity: z.number().int().openapi({ example: 37 }),
@@ -53,6 +54,7 @@ export const InvoiceSchema = z
     }),
     stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
     patients: InvoicePatientsSchema.nullable(),
+    documents: InvoiceDocumentsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
   })
   .openapi("Invoice");
@@ -60,7 +62,7 @@ export const InvoiceSchema = z
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The invoice as the API shows it; internal notes and patient mappings are never part of it. */
-export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof invoiceLines.$inferSelect)[]): z.infer<typeof InvoiceSchema> {
+export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof invoiceLines.$inferSelect)[], documents?: InvoiceDocuments | null): z.infer<typeof InvoiceSchema> {
   return {
     id: inv.id,
     officeId: inv.officeId,
@@ -79,6 +81,7 @@ export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof i
     stripeState: inv.stripeState,
     stripeError: inv.stripeError,
     patients: inv.kind === "monthly" ? { billable: inv.billablePatients, included: inv.includedPatients } : null,
+    documents: documents ?? null,
     ...(lines
       ? {
           lines: lines.map(lineView),
