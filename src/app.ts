@@ -11,6 +11,7 @@ import { registerInvoices } from "./http/invoices";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
+import { registerCoupons } from "./http/coupons";
 import { registerWebhooks } from "./http/webhooks";
 import { registerDocs } from "./http/docs";
 import { ApiError, problemResponse } from "./http/problem";
@@ -30,7 +31,7 @@ export function createApp() {
         const coded = result.error.issues.filter((i) => i.code === "custom" && i.params?.code === "OFFICE_TEXT_LOOKS_LIKE_PHI");
         if (coded.length > 0 && coded.length === result.error.issues.length) {
           const what = coded.map((i) => `${i.path.join(".")} ${i.message}`).join("; ");
-          throw new ApiError("OFFICE_TEXT_LOOKS_LIKE_PHI", `The office's ${what}. An office's legal name and billing e-mail are sent to Stripe, which must receive no patient data: write them without identifiers.`, {
+          throw new ApiError("OFFICE_TEXT_LOOKS_LIKE_PHI", `The office's ${what}. An office's legal name, billing e-mail and address are sent to Stripe, which must receive no patient data: write them without identifiers.`, {
             errors: coded.map((i) => ({ path: i.path.join("."), message: i.message })),
           });
         }
@@ -68,6 +69,7 @@ export function createApp() {
   registerPatients(app);
   registerAdmin(app);
   registerPlans(app);
+  registerCoupons(app);
   registerWebhooks(app);
   registerDocs(app);
 

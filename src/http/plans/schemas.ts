@@ -1,3 +1,4 @@
+import { minimumCharge } from "../../billing/minimum";
 import { z } from "@hono/zod-openapi";
 import { billableCurrencies, isStripeCurrency, isTwoDecimalCurrency } from "../../billing/currencies";
 import { validateTiers } from "../../billing/pricing";
@@ -50,6 +51,13 @@ export const PlanVersionInputSchema = z
     graceDays: z.number().int().min(0).max(90).default(14).openapi({ description: "Days a failed payment may stay unpaid before the office is suspended." }),
   })
   .strict()
+  .superRefine((v, ctx) => {
+    // The setup invoice stands alone (§6.6): below Stripe's minimum charge it could never be collected (§8.9).
+    const minimum = minimumCharge(v.currency);
+    if (v.setupFee > 0 && v.setupFee < minimum) {
+      ctx.addIssue({ code: "custom", path: ["setupFee"], message: `must be 0 or at least Stripe's minimum charge in ${v.currency} (${minimum} minor units)` });
+    }
+  })
   .openapi("PlanVersionInput");
 
 export const PlanVersionSchema = z
