@@ -12,6 +12,7 @@ import { ApiError } from "../errors";
 import { dataKeyring, openReference, sealReference } from "../security/data-keys";
 import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
+import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
 import { PaymentMethods } from "./payment-methods";
@@ -19,6 +20,7 @@ import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import {
   customerCol,
+  documentsCol,
   emptyReport,
   invoiceCol,
   LEASE_MS,
@@ -181,7 +183,12 @@ export class StripeOutbox {
       db: this.host.db,
       officeId,
       requestId,
-      guard: { billingEmail: work.office.billingEmail, periodDates, patientKeys: work.patientKeys, ...(allowedValues ? { allowedValues } : {}) },
+      guard: {
+        billingEmail: work.office.billingEmail,
+        periodDates,
+        patientKeys: work.patientKeys,
+        ...officeAddressAllowance(work.office.billingAddress, allowedValues),
+      },
       acquire: stripeSlot(env, stripeRateLimit(config)),
       onBlocked: async (d) => {
         await this.host.commit("stripe.blocked", () => [], [
@@ -196,12 +203,17 @@ export class StripeOutbox {
     const { office } = work;
     const ring = await dataKeyring(this.host.config);
     if (office.stripeCustomerRef) return openReference(ring, customerCol, office.id, office.stripeCustomerRef);
-    const customer = await this.gateway(work, [], requestId).ensureCustomer({ id: office.id, legalName: office.legalName, billingEmail: office.billingEmail });
+    const customer = await this.gateway(work, [], requestId).ensureCustomer({ id: office.id, legalName: office.legalName, billingEmail: office.billingEmail, billingAddress: office.billingAddress });
     const sealed = await sealReference(ring, customerCol, office.id, customer.id);
+    // The customer carries the profile as read (a change since is sent by the profile step).
     const rows = (await this.host.commit(
       "stripe.customer",
-      () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`)],
-      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id] }],
+      () => [
+        this.host.db.run(
+          sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index}, stripe_profile_version = ${office.profileVersion} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`,
+        ),
+      ],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id], ...(customer.adopted ? { details: { adopted: true } } : {}) }],
       () => [this.host.db.select({ ref: offices.stripeCustomerRef }).from(offices).where(eq(offices.id, office.id))],
     )) as unknown[];
     const stored = (rows.at(-1) as { ref: string | null }[])[0]?.ref;
@@ -240,6 +252,11 @@ export class StripeOutbox {
         if (fresh) Object.assign(work, { ...fresh, events: [] });
       }
       await this.events.dunning(work);
+      // The office's profile onto its customer (§4.2), once the customer exists (a new one is created with it).
+      if (work.office.stripeCustomerRef && work.office.profileVersion > work.office.stripeProfileVersion) {
+        const item = `profile:${work.office.profileVersion}`;
+        if (due(item)) await this.attempt(item, report, work.office.id, () => this.pushProfile(work));
+      }
       for (const invoice of work.invoices) {
         const item = invoice.status === "void" ? `void:${invoice.id}` : `push:${invoice.id}`;
         if (!due(item)) continue;
@@ -265,6 +282,20 @@ export class StripeOutbox {
       if (nextDue) await this.schedule(nextDue);
       return report;
     });
+  }
+
+  /** Sends the office's profile to its customer (§4.2), keyed by the profile version, and records that Stripe has it. */
+  private async pushProfile(work: Work): Promise<void> {
+    const { office } = work;
+    const version = office.profileVersion;
+    const requestId = `outbox:profile:${version}`;
+    const customerId = await this.customerId(work, requestId);
+    await this.gateway(work, [], requestId).updateCustomer(customerId, { id: office.id, legalName: office.legalName, billingEmail: office.billingEmail, billingAddress: office.billingAddress }, version);
+    await this.host.commit(
+      "stripe.customer_update",
+      () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${version}) WHERE id = ${office.id}`)],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_updated", outcome: "succeeded", targetIds: [office.id], details: { profileVersion: version } }],
+    );
   }
 
   /** Runs one item: done, rescheduled (retryable), or recorded as failed for good. */
@@ -306,7 +337,10 @@ export class StripeOutbox {
     await this.host.commit(
       "stripe.failed",
       () =>
-        kind === "refund"
+        kind === "profile"
+          ? // Refused for good (e.g. blocked by the guard): recorded and not retried until the next profile change.
+            [db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${Number(item.split(":")[1])}) WHERE id = ${id}`)]
+          : kind === "refund"
           ? [db.run(sql`UPDATE ${refunds} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
           : kind === "event"
             ? [db.run(sql`UPDATE ${webhookEvents} SET status = 'failed', attempts = attempts + 1, error = ${code}, processed_at = ${now} WHERE id = ${id}`)]
@@ -315,7 +349,7 @@ export class StripeOutbox {
         {
           ...OUTBOX_ACTOR,
           requestId: `outbox:${item}`,
-          action: kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
+          action: kind === "profile" ? "stripe.customer_update_failed" : kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
           outcome: "failed",
           targetIds: [id],
           details: { code },
@@ -372,6 +406,8 @@ export class StripeOutbox {
     } else {
       const draft = await gateway.createDraft(customerId, payload);
       stripeId = draft.id;
+      // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.
+      if (draft.adopted) state = draft;
       const sealed = await sealReference(ring, invoiceCol, invoice.id, stripeId);
       const db = this.host.db;
       await this.host.commit(
@@ -388,10 +424,12 @@ export class StripeOutbox {
     if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
     const final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id) : state;
     const db = this.host.db;
+    const documents = await this.sealDocuments(invoice.id, final);
     await this.host.commit(
       "stripe.push",
       () => [
         db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+        ...(documents ? [db.run(sql`UPDATE ${invoices} SET stripe_number = ${final.number}, stripe_documents_ref = ${documents} WHERE id = ${invoice.id}`)] : []),
       ],
       [
         {
@@ -407,6 +445,13 @@ export class StripeOutbox {
     if (final.amountDue !== invoice.total && final.status !== "void") {
       console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripe: final.amountDue }));
     }
+  }
+
+  /** Stripe's document links of a finalized invoice, sealed for its row (null before Stripe has them). */
+  async sealDocuments(invoiceId: string, state: Pick<StripeInvoiceState, "number" | "hostedInvoiceUrl" | "invoicePdf">): Promise<string | null> {
+    if (!state.number || !state.hostedInvoiceUrl) return null;
+    const ring = await dataKeyring(this.host.config);
+    return (await sealReference(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }))).ref;
   }
 
   /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */
@@ -476,3 +521,4 @@ export class StripeOutbox {
 function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
   return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
 }
+

@@ -22,7 +22,7 @@ export type InvoiceRow = typeof invoices.$inferSelect;
 export type LineRow = typeof invoiceLines.$inferSelect;
 export type RefundRow = typeof refunds.$inferSelect;
 
-export const [customerCol, invoiceCol, refundCol] = encryptedColumns;
+export const [customerCol, invoiceCol, refundCol, documentsCol] = encryptedColumns;
 
 /** The outbox's actor in the audit trail. */
 export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "system" } as const;

@@ -22,13 +22,18 @@ const rank = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
  */
 export const tierLineDescription = new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — (${periodLabel})$`);
 
+/** A discount line's description (§6.10): the one line that may carry a negative amount. */
+export const discountLineDescription = new RegExp(`^Discount — ${periodLabel}$`);
+
 /** The fixed templates a line description may follow. */
 export const lineDescriptionTemplates = [
   new RegExp(`^Active patients — ${periodLabel}$`),
   tierLineDescription,
   new RegExp(`^Platform fee — ${periodLabel}$`),
+  discountLineDescription,
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,
+  new RegExp(`^Balance carried from ${periodLabel}$`),
   ...chargeCategories.map((c) => new RegExp(`^${chargeDescriptions[c]}$`)),
 ];
 
@@ -47,13 +52,36 @@ const metadata = z
   })
   .strict();
 
+/** The office's own billing address, as Stripe's customer address (office data, docs/payment-plan.md §4.2). */
+const addressPayload = z
+  .object({
+    line1: z.string().min(1).max(200),
+    line2: z.string().max(200).optional(),
+    city: z.string().min(1).max(100),
+    state: z.string().max(100).optional(),
+    postal_code: z.string().min(1).max(20),
+    country: z.string().regex(/^[A-Z]{2}$/),
+  })
+  .strict();
+
 export const customerPayload = z
   .object({
     name: z.string().min(1).max(200),
     email: z.string().email(),
+    address: addressPayload.optional(),
     metadata: metadata.extend({ office_ref: opaqueRef("off") }).strict(),
   })
   .strict() satisfies z.ZodType<Stripe.CustomerCreateParams>;
+
+/** A profile change sent to the office's customer (§4.2): name, e-mail, and the address (`""` clears it). */
+export const customerUpdatePayload = z
+  .object({
+    name: z.string().min(1).max(200),
+    email: z.string().email(),
+    address: z.union([addressPayload, z.literal("")]),
+  })
+  .strict() satisfies z.ZodType<Stripe.CustomerUpdateParams>;
+
 
 const invoiceCommon = {
   customer: stripeId("cus"),
@@ -108,7 +136,10 @@ export const addLinesPayload = z
     lines: z
       .array(
         z.union([
-          z.object({ amount: z.number().int().min(0), ...lineCommon }).strict(),
+          z
+            .object({ amount: z.number().int(), ...lineCommon })
+            .strict()
+            .refine((l) => l.amount >= 0 || discountLineDescription.test(l.description), "only a discount line may have a negative amount"),
           z
             .object({
               quantity: z.number().int().min(1).max(999_999),
@@ -147,7 +178,8 @@ export const portalPayload = z
 
 /** Form keys each operation may send (as Stripe's bracket notation), text and numeric. */
 export const fieldRules = {
-  customer: { text: [/^name$/, /^email$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customer: { text: [/^name$/, /^email$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customerUpdate: { text: [/^name$/, /^email$/, /^address$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/], numeric: [] as RegExp[] },
   invoice: {
     text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/],
     numeric: [/^days_until_due$/] as RegExp[],
@@ -161,6 +193,9 @@ export const fieldRules = {
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  /** Look-ups before a late re-create (gateway.ts): GET requests, their query scanned as text. */
+  findCustomer: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  findInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
   checkoutSetup: { text: [/^mode$/, /^customer$/, /^currency$/, /^success_url$/, /^cancel_url$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
   defaultPaymentMethod: { text: [/^invoice_settings\[default_payment_method\]$/, /^expand\[0\]$/], numeric: [] as RegExp[] },

@@ -131,3 +131,14 @@ export async function pushedOffice(opts: { decline?: boolean; setupFee?: number;
   if (opts.attempted) await untilStripeAttempted(setup.id);
   return { officeId, setup, stripeId, customerId };
 }
+
+/**
+ * Makes the emulator's saved results of idempotency keys containing `match` `seconds` older (past
+ * 24 hours Stripe prunes them): Stripe's key expiry for our keys only, safe beside parallel tests
+ * (advancing the emulator's shared clock would expire every test's keys).
+ */
+export async function ageStripeKeys(match: string, seconds: number): Promise<number> {
+  const res = await fetch(emulator("/_emulator/idempotency/age"), { method: "POST", body: JSON.stringify({ match, seconds }) });
+  if (res.status !== 200) throw new Error(`aging keys refused: ${await res.text()}`);
+  return ((await res.json()) as { aged: number }).aged;
+}

@@ -80,6 +80,16 @@ export function createControl({ state, clock, config, stateFile, checkout, chang
       }
       return send(res, 200, { rules: clone(config.faultRules) });
     }
+    if (req.method === "POST" && p === "/_emulator/idempotency/age") {
+      // A scoped stand-in for advancing the clock (safe with parallel tests): the saved results of
+      // the keys containing `match` are made `seconds` older, so past 24 hours they are pruned.
+      const b = json();
+      try {
+        return send(res, 200, { aged: api().ageIdempotencyKeys(b.match, b.seconds) });
+      } catch (err) {
+        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
+      }
+    }
     if (req.method === "POST" && p === "/_emulator/rps") {
       api().setRpsLimit(json().limit);
       return send(res, 200, { limit: config.rpsLimit });

@@ -1,12 +1,12 @@
 // Customers: POST /v1/customers, GET and POST /v1/customers/:id.
-import { HASH, LEAF, NOT, clone, expansions, invalid, mergeMetadata, newId, notFound, nullAddress } from "./common.mjs";
+import { HASH, LEAF, NOT, clone, expansions, invalid, mergeMetadata, newId, notFound, nullAddress, toInt } from "./common.mjs";
 
 const ADDRESS = { city: LEAF, country: LEAF, line1: LEAF, line2: LEAF, postal_code: LEAF, state: LEAF };
 
 /** CustomerCreateParams / CustomerUpdateParams of the pinned SDK: what is emulated, what is not. */
 const COMMON = {
   address: ADDRESS,
-  balance: NOT,
+  balance: LEAF,
   business_name: NOT,
   cash_balance: NOT,
   description: LEAF,
@@ -39,7 +39,7 @@ export function registerCustomers(app) {
       id,
       object: "customer",
       address: p.address && typeof p.address === "object" ? { ...nullAddress(), ...p.address } : null,
-      balance: 0,
+      balance: toInt(p.balance, "balance") ?? 0, // owed (positive) or credit (negative), applied at the next finalize (balances.mjs)
       created: clock.now(),
       currency: null,
       default_source: null,
@@ -88,6 +88,10 @@ export function registerCustomers(app) {
     if (p.address !== undefined) {
       previous.address = c.address;
       c.address = p.address === "" ? null : { ...nullAddress(), ...(c.address ?? {}), ...p.address };
+    }
+    if (p.balance !== undefined && p.balance !== "") {
+      previous.balance = c.balance;
+      c.balance = toInt(p.balance, "balance");
     }
     if (p.preferred_locales !== undefined) {
       previous.preferred_locales = c.preferred_locales;

@@ -1,6 +1,7 @@
 // Invoices: create, retrieve, add_lines (strict `amount` / `price_data`), lines, finalize, pay,
 // void; the automatic payment attempts after finalize are collection.mjs's (on the emulator's clock).
 import { createCollection } from "./collection.mjs";
+import { applyBalanceAtFinalize } from "./balances.mjs";
 import { ApiError, HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notFound, page, toBool, toInt } from "./common.mjs";
 
 /** Fields earlier emulator versions kept on invoices (and may still be in a state file) that the pinned version does not have. */
@@ -182,6 +183,7 @@ export function registerInvoices(app) {
   function publicInvoice(inv, expand = new Set()) {
     const out = clone(inv);
     for (const k of NOT_INVOICE_FIELDS) delete out[k];
+    if (inv.status === "draft") out.starting_balance = state.customers.get(inv.customer)?.balance ?? 0; // Stripe: a draft shows the current balance
     const lines = inv.lines.data;
     out.lines = listOf(clone(lines.slice(0, EMBEDDED_LINES)).map(publicLine), `/v1/invoices/${inv.id}/lines`, lines.length > EMBEDDED_LINES);
     if (expand.has("payments")) {
@@ -333,6 +335,7 @@ export function registerInvoices(app) {
     inv.hosted_invoice_url = `${app.base.url}/invoice/${inv.id}`;
     inv.invoice_pdf = `${app.base.url}/invoice/${inv.id}/pdf`;
     recomputeTotals(inv);
+    applyBalanceAtFinalize(inv, customer); // the customer's balance, and amounts below the minimum charge (balances.mjs)
     emit("invoice.finalized", publicInvoice(inv), ctx);
     if (inv.amount_due === 0) {
       markPaid(inv, ctx);

@@ -13,6 +13,7 @@ import { createClock } from "./clock.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
+import { registerLookups } from "./lookups.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
 import { registerPaymentMethods } from "./payment-methods.mjs";
@@ -50,6 +51,8 @@ export async function startStripeEmulator({
   retryDelaysS = DEFAULT_RETRY_DELAYS_S,
   /** After the last retry fails: "leave_open" (default) or "mark_uncollectible". */
   afterRetries = "leave_open",
+  /** How long (ms of the emulator's clock) a new object takes to become searchable (Stripe: under a minute); default 0. */
+  searchDelayMs = 0,
 } = {}) {
   if (!Array.isArray(retryDelaysS) || !retryDelaysS.every((d) => Number.isFinite(Number(d)) && Number(d) >= 0)) throw new Error("retryDelaysS must be a list of numbers >= 0");
   if (!AFTER_RETRIES.includes(afterRetries)) throw new Error(`afterRetries must be one of ${AFTER_RETRIES.join(", ")}`);
@@ -135,9 +138,11 @@ export async function startStripeEmulator({
   };
   const webhooks = createWebhooks(app, { webhookRetryDelaysMs });
   app.emit = webhooks.emit;
+  registerLookups(app, { searchDelayMs: Number(searchDelayMs) || 0 }); // before customers: /v1/customers/search is no customer id
   registerCustomers(app);
   app.payments = registerPayments(app);
   const invoices = registerInvoices(app);
+  app.invoices = invoices;
   registerRefunds(app);
   registerPortal(app);
   registerPortalConfigurations(app);
@@ -226,6 +231,11 @@ export async function startStripeEmulator({
       fault: null,
     };
     state.log.push(entry);
+    /** The connection is closed before any answer (the `drop_response` fault). */
+    const drop = () => {
+      entry.status = "dropped";
+      req.socket.destroy();
+    };
     const reply = (status, body, headers = {}) => {
       entry.status = status;
       send(res, status, body, { "request-id": requestId, ...headers });
@@ -266,8 +276,12 @@ export async function startStripeEmulator({
     // `500_saved`: the endpoint fails once it began executing (before any change), so the 500 is
     // saved for the idempotency key and replayed, as Stripe documents.
     const failExecuting = kind === "500_saved";
-    if (failExecuting) entry.fault = kind;
-    if (kind !== null && !failExecuting) {
+    // `drop_response`: the request is executed (and its result saved for its key), then the
+    // connection is closed before the answer: the client never learns the outcome (a timeout or a
+    // reset on the way back).
+    const dropResponse = kind === "drop_response";
+    if (failExecuting || dropResponse) entry.fault = kind;
+    if (kind !== null && !failExecuting && !dropResponse) {
       entry.fault = kind;
       if (kind === "429") {
         return reply(429, {
@@ -345,6 +359,7 @@ export async function startStripeEmulator({
           });
         }
         entry.replayed = true;
+        if (dropResponse) return drop();
         return reply(prev.status, prev.body, {
           "idempotent-replayed": "true",
           "original-request": prev.requestId,
@@ -379,6 +394,7 @@ export async function startStripeEmulator({
       if (store) idempotency.save(scopedKey, { fingerprint, status, body, requestId });
     }
     if (req.method !== "GET") changed();
+    if (dropResponse) return drop();
     reply(status, body, extraHeaders);
   }
 
@@ -483,6 +499,21 @@ export async function startStripeEmulator({
     addFaultRule({ match, kinds = ["500"], times } = {}) {
       if (typeof match !== "string" || match.length < 4) throw new Error("a fault rule needs a match of at least 4 characters");
       config.faultRules.push({ match, kinds: kinds.map(String), remaining: times === undefined || times === null ? null : Number(times) });
+    },
+    /** Makes the saved idempotent results of keys containing `match` `seconds` older (pruned past 24 hours); returns how many. */
+    ageIdempotencyKeys(match, seconds) {
+      if (typeof match !== "string" || match.length < 4) throw new Error("aging keys needs a match of at least 4 characters");
+      const s = Number(seconds);
+      if (!Number.isFinite(s) || s < 0) throw new Error("seconds must be a number >= 0");
+      let aged = 0;
+      for (const [k, rec] of state.idempotency) {
+        if (!k.split("\0")[1]?.includes(match)) continue;
+        rec.at = (rec.at ?? clock.nowMs()) - s * 1000;
+        aged++;
+      }
+      idempotency.prune();
+      changed();
+      return aged;
     },
     clearFaultRules(match) {
       config.faultRules = match === undefined ? [] : config.faultRules.filter((r) => r.match !== match);

@@ -141,9 +141,20 @@ describe("the Stripe outbox of an office", () => {
   });
 
   it("fails closed when the office's own data carries an identifier: nothing sent, invoice marked, audited", async () => {
-    const officeId = await onboardOffice({ startsOn: "2026-11-02", plan: { setupFee: 5_000 }, legalName: "Dr Roe, call (555) 201-8899" });
+    // Onboarding refuses such a name at the door (OFFICE_TEXT_LOOKS_LIKE_PHI, onboarding.test.ts);
+    // here it reached the database around the API (an office stored before that rule), before
+    // anything was pushed: the guard at the outbox still blocks it.
+    const officeId = await onboardOffice({ startsOn: "2026-11-02", plan: { setupFee: 0 } });
+    await testDb().update(offices).set({ legalName: "Dr Roe, call (555) 201-8899" }).where(eq(offices.id, officeId));
+    const charge = await SELF.fetch(`https://billing.test/v1/offices/${officeId}/charges`, {
+      method: "POST",
+      headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+      body: JSON.stringify({ amount: 5_000, category: "setup", mode: "invoice_now" }),
+    });
+    expect(charge.status, await charge.clone().text()).toBe(201);
+    const { invoiceId } = (await charge.json()) as { invoiceId: string };
     const report = await syncStripe(officeId);
-    const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
+    const setup = (await invoiceRows(officeId)).find((i) => i.id === invoiceId)!;
     expect(report.failed).toContain(setup.id);
     expect(setup).toMatchObject({ stripeState: "failed", stripeError: "phi_egress_blocked" });
     expect((await stripeLog(officeId)).map((r) => [r.operation, r.status])).toEqual([["customer", "blocked"]]);
