@@ -15,7 +15,8 @@ export const CreateCouponSchema = z
     currency: z
       .string()
       .refine(isStripeCurrency, "must be a currency Stripe supports, as a lowercase ISO 4217 code (e.g. usd)")
-      .optional(),
+      .optional()
+      .openapi({ description: "The currency of `amountOff` (lowercase ISO 4217).", example: "usd" }),
     duration: z.enum(couponDurations).openapi({ description: "`once`: one invoice; `repeating`: the first `durationCycles` invoices; `forever`." }),
     durationCycles: z.number().int().min(1).max(36).optional(),
     redeemBy: z.string().datetime({ offset: true }).optional().openapi({ description: "No office may take the coupon after this instant." }),
@@ -28,7 +29,7 @@ export const CreateCouponSchema = z
     if (c.percentOff !== undefined && c.currency !== undefined) ctx.addIssue({ code: "custom", path: ["currency"], message: "a percentage has no currency" });
     if ((c.duration === "repeating") !== (c.durationCycles !== undefined)) ctx.addIssue({ code: "custom", path: ["durationCycles"], message: "durationCycles goes with (and only with) a repeating duration" });
   })
-  .openapi("CreateCouponRequest");
+  .openapi("CreateCouponRequest", { example: { code: "WELCOME15", percentOff: 15, duration: "repeating", durationCycles: 3, maxRedemptions: 100 } });
 
 export const CouponSchema = z
   .object({
