@@ -11,6 +11,7 @@ import { registerInvoices } from "./http/invoices";
 import { registerOffices } from "./http/offices";
 import { registerPatients } from "./http/patients";
 import { registerPlans } from "./http/plans";
+import { registerCoupons } from "./http/coupons";
 import { registerWebhooks } from "./http/webhooks";
 import { registerDocs } from "./http/docs";
 import { ApiError, problemResponse } from "./http/problem";
@@ -25,6 +26,15 @@ export function createApp() {
     // zod validation failures of any route become one VALIDATION_FAILED problem.
     defaultHook: (result) => {
       if (!result.success) {
+        // Office text the PHI guard would block answers OFFICE_TEXT_LOOKS_LIKE_PHI, when it is the
+        // only problem (any other one is a plain VALIDATION_FAILED, listing every issue).
+        const coded = result.error.issues.filter((i) => i.code === "custom" && i.params?.code === "OFFICE_TEXT_LOOKS_LIKE_PHI");
+        if (coded.length > 0 && coded.length === result.error.issues.length) {
+          const what = coded.map((i) => `${i.path.join(".")} ${i.message}`).join("; ");
+          throw new ApiError("OFFICE_TEXT_LOOKS_LIKE_PHI", `The office's ${what}. An office's legal name, billing e-mail and address are sent to Stripe, which must receive no patient data: write them without identifiers.`, {
+            errors: coded.map((i) => ({ path: i.path.join("."), message: i.message })),
+          });
+        }
         throw new ApiError("VALIDATION_FAILED", `The request ${result.target} is invalid.`, {
           errors: result.error.issues.map((i) => ({ path: i.path.join(".") || result.target, message: i.message })),
         });
@@ -38,15 +48,19 @@ export function createApp() {
     const requestId = newId("req");
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
-    const config = loadConfig(c.env);
-    c.set("config", config);
-    c.set("db", createDatabase(config));
+    c.set("config", loadConfig(c.env));
     await next();
   });
+  // Refusals before any work they do not need: the database client is made only once the request
+  // got through transport checks, authentication and the query check.
   app.use("*", requireTls());
   app.use("*", readBody());
   app.use("/v1/*", authenticate());
   app.use("*", refuseUndeclaredQuery(app));
+  app.use("*", async (c, next) => {
+    c.set("db", createDatabase(c.var.config));
+    await next();
+  });
 
   registerHealth(app);
   registerAudit(app);
@@ -55,6 +69,7 @@ export function createApp() {
   registerPatients(app);
   registerAdmin(app);
   registerPlans(app);
+  registerCoupons(app);
   registerWebhooks(app);
   registerDocs(app);
 

@@ -47,6 +47,11 @@ const shape = {
   STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).optional(),
   STRIPE_OUTBOX_RETRY_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
   BILLING_PORTAL_RETURN_URL: z.string().url().optional(),
+  /** Where Stripe's hosted page for adding a payment method returns an office admin (default BILLING_PORTAL_RETURN_URL). */
+  PAYMENT_SETUP_SUCCESS_URL: z.string().url().optional(),
+  PAYMENT_SETUP_CANCEL_URL: z.string().url().optional(),
+  /** Days an invoice sent for payment by e-mail (an office without a payment method) has until it is due (default 14; docs/payment-plan.md §10). */
+  SEND_INVOICE_DAYS_UNTIL_DUE: z.coerce.number().int().min(1).max(90).optional(),
 };
 
 const configSchema = z.object(shape).superRefine((env, ctx) => {
@@ -59,6 +64,7 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     if (env.AUTH_DEV_SECRET) problem("AUTH_DEV_SECRET", "must not be set in production (HS256 dev tokens are refused there)");
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
     if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
+    for (const v of ["PAYMENT_SETUP_SUCCESS_URL", "PAYMENT_SETUP_CANCEL_URL"] as const) if (env[v] && !env[v].startsWith("https://")) problem(v, "must be https in production");
   }
   if (env.PATIENT_KEY_CHAIN && new Set([env.PATIENT_KEY_SECRET, ...env.PATIENT_KEY_CHAIN.split(",")]).size !== env.PATIENT_KEY_CHAIN.split(",").length + 1) {
     problem("PATIENT_KEY_CHAIN", "repeats a secret of the chain (each version needs a new one)");

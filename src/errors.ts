@@ -8,6 +8,7 @@ export const errorCodes = {
   BAD_REQUEST: { title: "Bad request" },
   BODY_NOT_ALLOWED: { title: "Request body not allowed" },
   VALIDATION_FAILED: { title: "Validation failed" },
+  OFFICE_TEXT_LOOKS_LIKE_PHI: { title: "Office text looks like patient data" },
   WEBHOOK_SIGNATURE_INVALID: { title: "Webhook signature invalid" },
   UNAUTHORIZED: { title: "Unauthorized" },
   FORBIDDEN: { title: "Forbidden" },

@@ -3,7 +3,7 @@
 // Reliability drills on the local stack (wrangler dev / workerd, the local libSQL server as a
 // process that can be killed, the Stripe emulator). Each drill prints its figures and an
 // invariant verdict; the process exits non-zero when any invariant breaks.
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import fc from "fast-check";
 import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
@@ -199,7 +199,7 @@ async function drillWebhooks(stack, api) {
   const kinds = Object.keys(scenarios);
   const nInvoices = Math.ceil(target / 2.5); // the scenarios average 2.5 events
   const plan = await newPlan(api, { setupFee: 10_000 });
-  // Cards that decline: the emulator never pays these, so only the drill's events move them.
+  // No card on file (their invoices are e-mailed, never charged), so only the drill's events move them.
   const offices = await pool(Array.from({ length: nInvoices }), 8, () => onboard(api, plan.id, thisMonthStart, "billing+decline@drill.example"));
   const officeIds = offices.map((o) => o.id);
   const inOffices = officeIds.map((i) => `'${i}'`).join(",");
@@ -227,6 +227,7 @@ async function drillWebhooks(stack, api) {
       });
     });
   });
+  const drafts = new Map((await one(stack, `SELECT office_id, id FROM invoices WHERE kind = 'monthly' AND status = 'draft' AND office_id IN (${inOffices})`)).map((r) => [r.office_id, r.id]));
   const hostile = [];
   setups.forEach((inv, i) => {
     const next = setups[(i + 1) % setups.length];
@@ -238,6 +239,20 @@ async function drillWebhooks(stack, api) {
     }
     if (expected.get(inv.id).kind === "failed") {
       hostile.push({ id: `evt_drilly${inv.id.slice(4, 20)}`, object: "event", type: "invoice.paid", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: object({ status: "paid", amount_paid: 999_999_999, metadata: { office_ref: inv.office_id, invoice_ref: inv.id } }) } });
+    }
+    const draft = drafts.get(inv.office_id);
+    if (draft && i % 4 === 0) {
+      // Naming the office's current draft (never sent to Stripe): through its real Stripe invoice
+      // with the draft as invoice_ref (a mismatch), and through an id we never stored.
+      hostile.push({ id: `evt_drillz${inv.id.slice(4, 20)}`, object: "event", type: "invoice.paid", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: object({ status: "paid", amount_paid: 999_999, metadata: { office_ref: inv.office_id, invoice_ref: draft } }) } });
+      hostile.push({ id: `evt_drillw${inv.id.slice(4, 20)}`, object: "event", type: "invoice.paid", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: { id: `in_drillnever${inv.id.slice(4, 20)}`, object: "invoice", customer: stripe.customer, status: "paid", amount_due: 999_999, amount_paid: 999_999, metadata: { office_ref: inv.office_id, invoice_ref: draft } } } });
+    }
+    if (next.id !== inv.id && i % 4 === 1) {
+      // A refund reported on this office's charge, its metadata naming another office; and one on
+      // this office's own invoice, inflated far past what was paid.
+      const charge = (o) => ({ id: `ch_drill${inv.id.slice(4, 20)}`, object: "charge", customer: stripe.customer, invoice: stripe.id, amount: Number(inv.total), refunded: true, ...o });
+      hostile.push({ id: `evt_drillv${inv.id.slice(4, 20)}`, object: "event", type: "charge.refunded", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: charge({ amount_refunded: Number(inv.total), metadata: { office_ref: next.office_id, invoice_ref: next.id } }) } });
+      hostile.push({ id: `evt_drillu${inv.id.slice(4, 20)}`, object: "event", type: "charge.refunded", created: at, api_version: "2026-02-25.clover", livemode: false, data: { object: charge({ amount_refunded: 999_999_999, metadata: {} }) } });
     }
   });
   const deliveries = [...events, ...events.filter(() => Math.random() < 0.3), ...hostile];
@@ -255,7 +270,9 @@ async function drillWebhooks(stack, api) {
   const settled = await until(async () => Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${ids}) AND status = 'received'`))[0].n) === 0, 180_000, 500);
   const invoices = new Map((await one(stack, `SELECT id, status FROM invoices WHERE kind = 'setup' AND office_id IN (${inOffices})`)).map((r) => [r.id, r.status]));
   const officeStatus = new Map((await one(stack, `SELECT id, status FROM offices WHERE id IN (${inOffices})`)).map((r) => [r.id, r.status]));
-  const want = { paid: ["paid", "active"], failed_then_paid: ["paid", "active"], failed: ["open", "past_due"], voided: ["void", "active"] };
+  // The drill's offices have no card on file: their setup invoices are e-mailed with a due date, so a
+  // failed try before it starts no dunning (docs/payment-plan.md §10): the office stays active.
+  const want = { paid: ["paid", "active"], failed_then_paid: ["paid", "active"], failed: ["open", "active"], voided: ["void", "active"] };
   const failures = [];
   if (!settled) failures.push("events still waiting to be applied");
   if (bad) failures.push(`${bad} deliveries not acknowledged 200`);
@@ -264,11 +281,24 @@ async function drillWebhooks(stack, api) {
     const rejected = Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${crossed}) AND status = 'rejected' AND error = 'binding_mismatch'`))[0].n);
     if (rejected !== crossed.split(",").length) failures.push(`${crossed.split(",").length - rejected} cross-office events not rejected (binding_mismatch)`);
   }
+  const crossRefunds = hostile.filter((e) => e.id.startsWith("evt_drillv") || e.id.startsWith("evt_drillz")).map((e) => `'${e.id}'`).join(",");
+  if (crossRefunds) {
+    const rejected = Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${crossRefunds}) AND status = 'rejected' AND error = 'binding_mismatch'`))[0].n);
+    if (rejected !== crossRefunds.split(",").length) failures.push(`${crossRefunds.split(",").length - rejected} refund or draft-naming events with mismatched metadata not rejected (binding_mismatch)`);
+  }
+  // Drafts are never touched by an event; amounts stay bounded (refunded ≤ paid ≤ total).
+  const draftIds = [...drafts.values()].map((d) => `'${d}'`).join(",");
+  if (draftIds) {
+    const moved = await one(stack, `SELECT id, status, amount_paid FROM invoices WHERE id IN (${draftIds}) AND (status != 'draft' OR amount_paid != 0)`);
+    if (moved.length) failures.push(`${moved.length} current draft(s) moved by an event (e.g. ${moved[0].status}, paid ${moved[0].amount_paid})`);
+  }
+  const unbounded = await one(stack, `SELECT count(*) n FROM invoices WHERE office_id IN (${inOffices}) AND (amount_paid > total OR amount_refunded > amount_paid)`);
+  if (Number(unbounded[0].n) !== 0) failures.push(`${unbounded[0].n} invoice(s) with paid > total or refunded > paid`);
   for (const [id, { kind, officeId }] of expected) {
     const [inv, office] = want[kind];
     if (invoices.get(id) !== inv || officeStatus.get(officeId) !== office) failures.push(`${kind}: invoice ${invoices.get(id)} (want ${inv}), office ${officeStatus.get(officeId)} (want ${office})`);
   }
-  verdict("webhook events, 30% duplicated, shuffled, hostile ones mixed in", { events: events.length, hostile: hostile.length, deliveries: deliveries.length, invoices: expected.size }, failures);
+  verdict("webhook events, 30% duplicated, shuffled, hostile ones mixed in (cross-office metadata, drafts named, inflated paid and refunded amounts)", { events: events.length, hostile: hostile.length, deliveries: deliveries.length, invoices: expected.size }, failures);
 }
 
 /** 5. Every route fuzzed with malformed and hostile input: no 500, every error problem+json. */
@@ -332,8 +362,10 @@ async function drillFuzz(stack, api) {
 
 /**
  * 5b. Issue 14's hostile cases, each with its invariant: refused with 400 problem+json that does
- * not echo it, nothing stored (items 4); identifiers written to evade the PHI guard never reach
- * Stripe, whether in the legal name or as the billing e-mail's local part (item 5).
+ * not echo it, nothing stored (items 4); identifiers written to evade the PHI guard, in the legal
+ * name or as the billing e-mail's local part, are refused at the door (400
+ * OFFICE_TEXT_LOOKS_LIKE_PHI) and never reach Stripe (item 5); an audit row forged by SQL with a
+ * correct SHA-256 link is reported by verify, and the office and the platform keep working (item 2).
  */
 async function drillHostile(stack, api, spec, office) {
   const failures = [];
@@ -375,33 +407,55 @@ async function drillHostile(stack, api, spec, office) {
       cases++;
     }
   }
-  // Item 5: visible text accepted at ingress, carrying an SSN the guard must block on the way out.
-  const offices = [];
+  // Item 5: visible text carrying an SSN written to evade a plain match. The office's legal name
+  // and billing e-mail go to Stripe, so the guard's own scan refuses them at the door: 400
+  // OFFICE_TEXT_LOOKS_LIKE_PHI naming the field, never echoing the value, no office stored.
+  let evasive = 0;
   for (const [what, legalName] of [...guardEvasions, ["billing e-mail local part", "Drill Clinic"]]) {
-    const billingEmail = what === "billing e-mail local part" ? evasiveBillingEmail : "billing@drill.example";
+    const billingEmail = what === "billing e-mail local part" ? evasiveBillingEmail : `evasive-${"abcdefgh".split("").sort(() => Math.random() - 0.5).join("")}@drill.example`;
     const res = await post("/v1/offices", { legalName, billingEmail, timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart });
-    if (res.status !== 201) failures.push(`office with ${what}: onboarding answered ${res.status}`);
-    else offices.push([what, (await res.json()).id]);
+    const text = await res.text();
+    const field = what === "billing e-mail local part" ? "billingEmail" : "legalName";
+    if (res.status !== 400 || !text.includes('"OFFICE_TEXT_LOOKS_LIKE_PHI"') || !text.includes(`"path":"${field}"`)) failures.push(`office with ${what}: onboarding answered ${res.status} ${text.slice(0, 120)}`);
+    else if (carriesSsn(text)) failures.push(`office with ${what}: the refusal echoes the identifier`);
+    const stored = await one(stack, "SELECT count(*) AS n FROM offices WHERE billing_email = ?", [billingEmail]);
+    if (Number(stored[0].n) !== 0) failures.push(`office with ${what}: an office was stored`);
+    evasive++;
     cases++;
   }
   // The control: an office with a clean name, on the same plan, does reach Stripe (so the scan of
-  // the emulator's log below sees the offices' requests).
+  // the emulator's log below sees real requests), and no Stripe request carries the SSN.
   const clean = await retrying(() => api.post("/v1/offices", { legalName: "Drill Control Clinic", billingEmail: "billing@drill.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart }));
-  const ids = offices.map(([, id]) => id);
-  const marks = ids.map(() => "?").join(",");
-  const allBlocked = await until(async () => Number((await one(stack, `SELECT count(DISTINCT office_id) AS n FROM stripe_requests WHERE status = 'blocked' AND office_id IN (${marks})`, ids))[0].n) === ids.length, 90_000, 500);
-  if (!allBlocked) {
-    const blocked = new Set((await one(stack, `SELECT DISTINCT office_id FROM stripe_requests WHERE status = 'blocked' AND office_id IN (${marks})`, ids)).map((r) => r.office_id));
-    for (const [what, id] of offices) if (!blocked.has(id)) failures.push(`office with ${what}: its Stripe push was not blocked`);
-  }
-  const sent = await one(stack, `SELECT count(*) AS n FROM stripe_requests WHERE status != 'blocked' AND office_id IN (${marks})`, ids);
-  if (Number(sent[0].n) !== 0) failures.push(`${sent[0].n} request(s) of the evasive offices were sent to Stripe`);
   const controlSent = await until(() => stack.emulator.requests().some((r) => `${r.body} ${r.idempotencyKey ?? ""}`.includes(clean.id)), 90_000, 500);
   if (!controlSent) failures.push("the control office's requests never reached the Stripe emulator (the leak check would see nothing)");
   const log = stack.emulator.requests();
-  const leaked = log.filter((r) => carriesSsn(`${r.path} ${r.rawQuery} ${r.body} ${r.idempotencyKey ?? ""}`) || ids.some((id) => `${r.body} ${r.idempotencyKey ?? ""}`.includes(id)));
-  if (leaked.length) failures.push(`${leaked.length} Stripe request(s) carry the SSN or an evasive office`);
-  verdict("issue 14's hostile input refused at ingress, evasive identifiers blocked before Stripe", { cases, evasiveOffices: offices.length, stripeRequestsScanned: log.length }, failures);
+  const leaked = log.filter((r) => carriesSsn(`${r.path} ${r.rawQuery} ${r.body} ${r.idempotencyKey ?? ""}`));
+  if (leaked.length) failures.push(`${leaked.length} Stripe request(s) carry the SSN`);
+  // Item 2: an audit row forged by SQL (what a database token alone can write: the former unkeyed
+  // SHA-256 link, correctly chained to the office's head). Verify must report it (200, ok: false,
+  // never a 500), and the office and the platform must keep working.
+  const forgedOffice = await retrying(() => api.post("/v1/offices", { legalName: "Drill Audit Clinic", billingEmail: "audit@drill.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart }));
+  const [head] = await one(stack, "SELECT segment, seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1", [forgedOffice.id]);
+  if (!head) failures.push("forged audit row: the office's chain has no entry to link to");
+  else {
+    const at = Date.now();
+    const content = { action: "drill.forged", actorRole: "platform_admin", actorSub: "intruder", at, chain: forgedOffice.id, details: null, officeId: forgedOffice.id, outcome: "succeeded", requestId: null, seq: Number(head.seq) + 1, targetIds: [] };
+    const hash = createHash("sha256").update(`${head.hash}\n${JSON.stringify(content)}`).digest("hex");
+    await stack.sql.execute({
+      sql: "INSERT INTO audit_log (chain, segment, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, key_id, prev_hash, hash) VALUES (?, ?, ?, ?, 'intruder', 'platform_admin', 'drill.forged', ?, '[]', 'succeeded', NULL, ?, ?)",
+      args: [forgedOffice.id, head.segment, content.seq, at, forgedOffice.id, head.hash, hash],
+    });
+    const res = await fetch(`${stack.base}/v1/audit/verify?officeId=${forgedOffice.id}`, { headers: admin });
+    const verdictBody = res.status === 200 ? await res.json() : null;
+    if (!verdictBody) failures.push(`forged audit row: verify answered ${res.status}`);
+    else if (verdictBody.ok !== false || verdictBody.firstBroken?.seq !== content.seq) failures.push(`forged audit row: verify said ${JSON.stringify(verdictBody).slice(0, 160)}`);
+    const charge = await post(`/v1/offices/${forgedOffice.id}/charges`, { amount: 100, category: "other", mode: "add_to_current" });
+    if (charge.status !== 201) failures.push(`forged audit row: the office's next operation answered ${charge.status}`);
+    const planAfter = await post("/v1/plans", { code: `forged-${Math.random().toString(36).slice(2, 9)}`, name: "After forgery", version: { currency: "usd", baseFee: 0, tiers: [{ upTo: null, unitAmount: 1 }] } });
+    if (planAfter.status !== 201) failures.push(`forged audit row: a platform operation answered ${planAfter.status}`);
+    cases++;
+  }
+  verdict("issue 14's hostile input refused at ingress, evasive identifiers refused at the door and never sent to Stripe, a forged audit row reported", { cases, evasiveOfficesRefused: evasive, stripeRequestsScanned: log.length }, failures);
 }
 
 const drills = { activations: drillActivations, webhooks: drillWebhooks, faults: drillFaults, fuzz: drillFuzz, crash: drillCrash };

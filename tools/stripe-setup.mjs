@@ -98,6 +98,9 @@ async function permissions() {
     ["invoice payments", () => s.invoicePayments.retrieve("inpay_stripesetupprobe")],
     ["refunds", () => s.refunds.retrieve("re_stripesetupprobe")],
     ["billing portal configurations", () => s.billingPortal.configurations.retrieve("bpc_stripesetupprobe")],
+    ["checkout sessions", () => s.checkout.sessions.retrieve("cs_test_stripesetupprobe")],
+    ["setup intents", () => s.setupIntents.retrieve("seti_stripesetupprobe")],
+    ["payment methods", () => s.paymentMethods.retrieve("pm_stripesetupprobe")],
   ];
   const missingPerms = [];
   for (const [name, probe] of probes) {

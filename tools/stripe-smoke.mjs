@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run stripe:smoke
 // One test office end to end against STRIPE_API_BASE with STRIPE_SECRET_KEY (a test-mode key, or
-// the local emulator): customer, a test card as its default payment method, an invoice made the way
+// the local emulator): customer, a setup link (Checkout in setup mode), a test card as its default payment method, an invoice made the way
 // the Worker makes one (draft, add_lines, finalize), payment, a partial refund, another invoice
 // voided, a portal session. Prints each step; exits 1 at the first failure. Every name and
 // description it sends is a fixed test value (nothing about any person).
@@ -10,7 +10,8 @@ import { pinnedApiVersion, stripeClient, stripeEnv } from "./lib/stripe-tool.mjs
 
 const USAGE = `usage: npm run stripe:smoke
 One test office end to end on the Stripe account of STRIPE_SECRET_KEY (env; use a test-mode key,
-sk_test_… / rk_test_…) at STRIPE_API_BASE (env; default https://api.stripe.com): customer, test card
+sk_test_… / rk_test_…) at STRIPE_API_BASE (env; default https://api.stripe.com): customer, setup link
+(Checkout in setup mode), test card
 (pm_card_visa) as default payment method, invoice (draft, add_lines, finalize), payment, partial
 refund, void of another invoice, billing-portal session. Prints each step; exit 1 at the first failure.
   -h, --help   this text`;
@@ -67,6 +68,18 @@ let customer, paymentMethod, paid, charge, toVoid;
 await step("customer", async () => {
   customer = await stripe.customers.create({ name: "Smoke Test Office", email: "smoke-test@example.com", description: "stripe:smoke test office", metadata }, { idempotencyKey: `${run}_customer` });
   return customer.id;
+});
+await step("setup link (Checkout in setup mode)", async () => {
+  // What the Worker's POST /v1/offices/{id}/payment-method/setup-session makes (a person completes it on Stripe's page).
+  const session = await stripe.checkout.sessions.create(
+    { mode: "setup", customer: customer.id, currency: "usd", success_url: "https://example.com/stripe-smoke-return", cancel_url: "https://example.com/stripe-smoke-return", metadata },
+    { idempotencyKey: `${run}_setup` },
+  );
+  expectEq("mode", session.mode, "setup");
+  if (!session.url || typeof session.setup_intent !== "string") throw new Error("setup session without a URL or SetupIntent");
+  const si = await stripe.setupIntents.retrieve(session.setup_intent);
+  expectEq("setup intent status", si.status, "requires_payment_method");
+  return session.id;
 });
 await step("test card attached", async () => {
   paymentMethod = await stripe.paymentMethods.attach("pm_card_visa", { customer: customer.id });

@@ -1,5 +1,5 @@
 import type { PriceTier } from "../db/plans";
-import { localDate, nextCycle, startOfLocalDay, type Cycle } from "./calendar";
+import { localDate, nextCycle, startOfLocalDay, transitionCycle, type Cycle } from "./calendar";
 import { baseFeeFor, whollyInTrial } from "./invoice";
 import { tieredAmount, type TierCharge } from "./pricing";
 
@@ -105,6 +105,8 @@ export type CloseInput = {
   /** Every event known now (at least: all from the current cycle's start, and the latest before it). */
   events: readonly PatientEvent[];
   maxCycles?: number;
+  /** A time zone / anchor day change that takes effect from the cycle after the current one (§4.2). */
+  pending?: { timeZone: string; anchorDay: number } | null;
 };
 
 export type CloseOutcome = {
@@ -113,6 +115,8 @@ export type CloseOutcome = {
   /** The cycle opened with its draft, or null when the office cancels at period end. */
   open: CycleBill | null;
   status: string;
+  /** The office's time zone and anchor day once closed (the pending ones, when it had any). */
+  settings: { timeZone: string; anchorDay: number };
 };
 
 /**
@@ -120,41 +124,60 @@ export type CloseOutcome = {
  * the events known now, then the cycle it opens. Returns no closed cycle when nothing is due.
  */
 export function planClose(input: CloseInput): CloseOutcome {
-  const tz = input.timeZone;
-  const trialEnd = input.trialEndsAt !== null ? localDate(input.trialEndsAt, tz) : null;
   const max = input.maxCycles ?? 36;
-  const cycles: { cycle: Cycle; version: PricedVersion; statusAfter: string }[] = [];
+  type Planned = { cycle: Cycle; version: PricedVersion; statusAfter: string; tz: string; feeCycle?: Cycle };
+  const cycles: Planned[] = [];
   let cycle: Cycle | null = input.cycle;
+  let tz = input.timeZone;
+  let anchorDay = input.anchorDay;
+  let feeCycle: Cycle | undefined;
   let status = input.status;
-  let open: { cycle: Cycle; version: PricedVersion; statusAfter: string } | null = null;
+  let open: Planned | null = null;
   while (cycle) {
     if (startOfLocalDay(cycle.end, tz) > input.at || cycles.length >= max) {
-      open = cycles.length > 0 ? { cycle, version: input.nextVersion, statusAfter: status } : null;
+      open = cycles.length > 0 ? { cycle, version: input.nextVersion, statusAfter: status, tz, feeCycle } : null;
       break;
     }
-    const closing = cycle;
+    const closing = { cycle, tz, feeCycle };
     if (input.cancelAtPeriodEnd) {
       status = "canceled";
       cycle = null;
     } else {
-      cycle = nextCycle(closing, input.anchorDay);
-      if (status === "trialing" && (trialEnd === null || trialEnd <= cycle.start)) status = "active";
+      feeCycle = undefined;
+      if (cycles.length === 0 && input.pending) {
+        // The close of the current cycle applies the pending settings (§4.2.2): a transition cycle
+        // follows when the anchor day changes (§4.2.3).
+        tz = input.pending.timeZone;
+        if (input.pending.anchorDay !== anchorDay) {
+          anchorDay = input.pending.anchorDay;
+          const t = transitionCycle(closing.cycle.end, anchorDay);
+          cycle = t.cycle;
+          feeCycle = t.feeCycle;
+        } else cycle = nextCycle(closing.cycle, anchorDay);
+      } else cycle = nextCycle(closing.cycle, anchorDay);
+      const trialEndDate = input.trialEndsAt !== null ? localDate(input.trialEndsAt, tz) : null;
+      if (status === "trialing" && (trialEndDate === null || trialEndDate <= cycle.start)) status = "active";
     }
-    cycles.push({ cycle: closing, version: cycles.length === 0 ? input.draftVersion : input.nextVersion, statusAfter: status });
+    cycles.push({ ...closing, version: cycles.length === 0 ? input.draftVersion : input.nextVersion, statusAfter: status });
   }
   const all = open ? [...cycles, open] : cycles;
-  const bills = all.map(({ cycle, version, statusAfter }) => {
-    const startAt = startOfLocalDay(cycle.start, tz);
+  // Cycles are contiguous in time: each starts at the instant the one before ended (a new time
+  // zone moves only the end of the cycle it starts with, §4.2.3).
+  let previousEnd: number | null = null;
+  const bills = all.map(({ cycle, version, statusAfter, tz, feeCycle }) => {
+    const startAt: number = previousEnd ?? startOfLocalDay(cycle.start, tz);
     const endAt = startOfLocalDay(cycle.end, tz);
+    previousEnd = endAt;
     const from = input.trialEndsAt !== null && startAt < input.trialEndsAt && input.trialEndsAt < endAt ? input.trialEndsAt : startAt;
-    return { cycle, version, statusAfter, startAt, endAt, window: { from, to: endAt } };
+    const trialEnd = input.trialEndsAt !== null ? localDate(input.trialEndsAt, tz) : null;
+    return { cycle, version, statusAfter, startAt, endAt, window: { from, to: endAt }, trialEnd, feeCycle };
   });
   const sets = billableIn(
     input.events,
     bills.map((b) => b.window),
   );
   const priced: CycleBill[] = bills.map((b, i) => {
-    const inTrial = whollyInTrial(b.cycle, trialEnd);
+    const inTrial = whollyInTrial(b.cycle, b.trialEnd);
     const keys = sets[i]!;
     const tiered = tieredAmount(keys.length, b.version.tiers, b.version.includedPatients);
     return {
@@ -169,9 +192,9 @@ export function planClose(input: CloseInput): CloseOutcome {
       includedPatients: b.version.includedPatients,
       tiers: inTrial ? [] : tiered.tiers,
       patientsAmount: inTrial ? 0 : tiered.amount,
-      baseFee: baseFeeFor(b.cycle, b.version.baseFee, { officeStart: b.cycle.start, trialEnd }),
+      baseFee: baseFeeFor(b.cycle, b.version.baseFee, { officeStart: b.cycle.start, trialEnd: b.trialEnd, ...(b.feeCycle ? { feeCycle: b.feeCycle } : {}) }),
       statusAfter: b.statusAfter,
     };
   });
-  return { closed: priced.slice(0, cycles.length), open: open ? priced.at(-1)! : null, status };
+  return { closed: priced.slice(0, cycles.length), open: open ? priced.at(-1)! : null, status, settings: { timeZone: tz, anchorDay } };
 }

@@ -58,6 +58,23 @@ export function cycleContaining(date: LocalDate, anchorDay: number): Cycle {
   return { start: cycleStartIn(prev.y, prev.m, anchorDay), end: thisStart };
 }
 
+/** No transition cycle is shorter than this many days (docs/payment-plan.md §4.2.3). */
+export const MIN_TRANSITION_DAYS = 15;
+
+/**
+ * The cycle that starts on `start` when the office's anchor day becomes `anchorDay` (§4.2.3): it
+ * ends at the first start date of the new anchor after `start`, or at the one after that when the
+ * first would leave fewer than 15 days. `feeCycle` is the new anchor's cycle it ends with: the
+ * denominator of its base fee's proration (§4.2.4).
+ */
+export function transitionCycle(start: LocalDate, anchorDay: number): { cycle: Cycle; feeCycle: Cycle } {
+  const containing = cycleContaining(start, anchorDay);
+  if (containing.start === start) return { cycle: containing, feeCycle: containing };
+  if (daysBetween(start, containing.end) >= MIN_TRANSITION_DAYS) return { cycle: { start, end: containing.end }, feeCycle: containing };
+  const following = nextCycle(containing, anchorDay);
+  return { cycle: { start, end: following.end }, feeCycle: following };
+}
+
 /** The cycle right after `cycle`. */
 export function nextCycle(cycle: Cycle, anchorDay: number): Cycle {
   return cycleContaining(cycle.end, anchorDay);

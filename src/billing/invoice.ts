@@ -25,6 +25,10 @@ export const lineDescriptions = {
     `Active patients ${formatRank(rankFrom)}${rankTo === null ? "+" : rankTo === rankFrom ? "" : `–${formatRank(rankTo)}`} — ${periodLabel(cycleStart)}`,
   baseFee: (cycleStart: LocalDate) => `Platform fee — ${periodLabel(cycleStart)}`,
   setupFee: () => "Setup fee",
+  /** The total of an invoice below Stripe's minimum charge, carried to the next (§8.9): "Balance carried from Nov 2026". */
+  carriedBalance: (cycleStart: LocalDate) => `Balance carried from ${periodLabel(cycleStart)}`,
+  /** The discount line of a closed monthly invoice (§6.10). */
+  discount: (cycleStart: LocalDate) => `Discount — ${periodLabel(cycleStart)}`,
 } as const;
 
 /**
@@ -36,12 +40,15 @@ export const lineDescriptions = {
 export function baseFeeFor(
   cycle: Cycle,
   baseFee: number,
-  opts: { officeStart: LocalDate; trialEnd: LocalDate | null; from?: LocalDate; until?: LocalDate },
+  opts: { officeStart: LocalDate; trialEnd: LocalDate | null; from?: LocalDate; until?: LocalDate; feeCycle?: Cycle },
 ): number {
   const from = [cycle.start, opts.officeStart, opts.trialEnd ?? cycle.start, opts.from ?? cycle.start].sort().at(-1)!;
   const until = [cycle.end, opts.until ?? cycle.end].sort()[0]!;
   const billedDays = Math.max(0, daysBetween(from, until));
-  return prorate(baseFee, billedDays, daysBetween(cycle.start, cycle.end));
+  // A transition cycle (§4.2.4) is prorated over the new anchor's cycle it ends with — and a long
+  // one bills more than one fee: fee + the prorated rest is exactly round_half_up(fee × days ÷ feeDays).
+  const feeDays = daysBetween((opts.feeCycle ?? cycle).start, (opts.feeCycle ?? cycle).end);
+  return billedDays > feeDays ? baseFee + prorate(baseFee, billedDays - feeDays, feeDays) : prorate(baseFee, billedDays, feeDays);
 }
 
 export type TierLine = { description: string; quantity: number; unitAmount: number; amount: number; rankFrom: number; rankTo: number | null };

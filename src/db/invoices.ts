@@ -5,7 +5,8 @@ import { offices } from "./offices";
 
 export const invoiceKinds = ["monthly", "setup", "one_off"] as const;
 export const invoiceStatuses = ["draft", "open", "paid", "void", "uncollectible"] as const;
-export const stripeStates = ["none", "draft_created", "finalized", "voided", "abandoned", "failed"] as const;
+export const collectionMethods = ["charge_automatically", "send_invoice"] as const;
+export const stripeStates = ["none", "draft_created", "finalized", "voided", "abandoned", "failed", "carried", "written_off"] as const;
 
 /**
  * An internal invoice. Exactly one `monthly` invoice per office and cycle (unique index), so a
@@ -48,17 +49,29 @@ export const invoices = sqliteTable(
      * Stripe push progress (docs/payment-plan.md §8): `none` → `draft_created` → `finalized`, then
      * `voided` once a void reached Stripe; `failed` when Stripe refused the push for good (see
      * `stripe_error`); `abandoned` for a draft voided before it was finalized. Zero-total invoices
-     * are never sent and stay `none`.
+     * are never sent and stay `none`. Below Stripe's minimum charge (§8.9), never sent either:
+     * `carried` (its total is a line of the office's next invoice) or `written_off` (no next one).
      */
     stripeState: text("stripe_state", { enum: stripeStates }).notNull().default("none"),
     /** The last error of the Stripe push or void (a code, never a message from a person). */
     stripeError: text("stripe_error"),
+    /** Stripe's invoice number (shown to the office, printed on Stripe's documents), once finalized there. */
+    stripeNumber: text("stripe_number"),
+    /**
+     * Stripe's hosted invoice page and PDF links, encrypted at rest like the other Stripe
+     * references (they are bearer links): JSON `{hostedInvoiceUrl, invoicePdf}` sealed per row.
+     */
+    stripeDocumentsRef: text("stripe_documents_ref"),
     finalizedAt: epochMs("finalized_at"),
     paidAt: epochMs("paid_at"),
     voidedAt: epochMs("voided_at"),
+    /** A `send_invoice` invoice's due date on Stripe (its `due_date`): dunning starts there if it is still open (§10). */
     dueAt: epochMs("due_at"),
     /** When Stripe last reported a failed payment attempt (cleared when paid): the dunning state. */
     paymentFailedAt: epochMs("payment_failed_at"),
+    /** How Stripe collects it, decided at its first push (docs/payment-plan.md §10); null: not pushed yet. */
+    collectionMethod: text("collection_method", { enum: collectionMethods }),
+
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },
@@ -82,7 +95,7 @@ export const invoices = sqliteTable(
   ],
 );
 
-export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off"] as const;
+export const invoiceLineKinds = ["patients", "base_fee", "setup_fee", "proration", "one_off", "carried_balance", "discount"] as const;
 
 /**
  * Aggregated invoice lines: quantities and amounts only, never a patient. A finalized monthly

@@ -3,7 +3,11 @@ import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-o
 import { createdAt, epochMs } from "./columns";
 import { planVersions } from "./plans";
 
+export type BillingAddress = { line1: string; line2: string | null; city: string; state: string | null; postalCode: string; country: string };
+export type OfficeTaxId = { type: string; value: string };
+
 export const officeStatuses = ["trialing", "active", "past_due", "suspended", "canceled"] as const;
+export const paymentMethodStatuses = ["none", "on_file"] as const;
 export type OfficeStatus = (typeof officeStatuses)[number];
 
 /** A customer of the SaaS: a medical office, billed per active patient. */
@@ -46,6 +50,29 @@ export const offices = sqliteTable(
      * rows is under it. Only its Durable Object changes it, with the rows, in one transaction.
      */
     patientKeyVersion: integer("patient_key_version").notNull().default(1),
+    /**
+     * The office's payment method as Stripe last reported it (docs/payment-plan.md §10): `none`, or
+     * `on_file` with the card's brand, last 4 digits and expiry (office payment data, not PHI).
+     */
+    paymentMethodStatus: text("payment_method_status", { enum: paymentMethodStatuses }).notNull().default("none"),
+    paymentMethodBrand: text("payment_method_brand"),
+    paymentMethodLast4: text("payment_method_last4"),
+    paymentMethodExpMonth: integer("payment_method_exp_month"),
+    paymentMethodExpYear: integer("payment_method_exp_year"),
+    /** The office's billing address (office data; sent to its Stripe customer). */
+    billingAddress: text("billing_address", { mode: "json" }).$type<BillingAddress>(),
+    /** The office's tax id (office data; kept and shown here, not sent to Stripe: docs/payment-plan.md §4.2). */
+    taxId: text("tax_id", { mode: "json" }).$type<OfficeTaxId>(),
+    /** A time zone / anchor day change that takes effect when the current cycle closes (§4.2). */
+    pendingTimeZone: text("pending_time_zone"),
+    pendingAnchorDay: integer("pending_anchor_day"),
+    /**
+     * The version of the office's profile (legal name, billing e-mail, address), raised by each
+     * change; `stripeProfileVersion` is the version its Stripe customer carries. The outbox sends
+     * the profile while the two differ, keyed by the version (exactly once).
+     */
+    profileVersion: integer("profile_version").notNull().default(1),
+    stripeProfileVersion: integer("stripe_profile_version").notNull().default(1),
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),
   },
@@ -55,5 +82,8 @@ export const offices = sqliteTable(
     check("offices_status_ck", sql`${t.status} IN ('trialing','active','past_due','suspended','canceled')`),
     check("offices_cycle_ck", sql`${t.cycleStart} < ${t.cycleEnd}`),
     index("offices_due_ix").on(t.cycleEndAt),
+    // The office list (GET /v1/offices): newest first, and by legal name (prefix search, sort).
+    index("offices_created_ix").on(t.createdAt, t.id),
+    index("offices_legal_name_ix").on(sql`${t.legalName} COLLATE NOCASE`, t.id),
   ],
 );

@@ -8,3 +8,4 @@ export * from "./audit";
 export * from "./stripe-requests";
 export * from "./webhook-events";
 export * from "./job-runs";
+export * from "./discounts";

@@ -5,6 +5,7 @@ import type { OnboardingInput } from "./onboarding";
 import type { PatientEventRequest } from "./patient-events";
 import type { OfficeRead } from "./reads";
 import type { SubscriptionChange } from "./subscription";
+import type { OfficePatch } from "./profile";
 import { unwrap } from "./result";
 import type { refundReasons } from "../db/refunds";
 
@@ -19,6 +20,9 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     patientEvent: async (input: PatientEventRequest, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
+    updateProfile: async (patch: OfficePatch, actor: Actor) => unwrap(await stub.updateProfile(officeId, patch, actor)),
+    applyDiscount: async (code: string, actor: Actor) => unwrap(await stub.applyDiscount(officeId, code, actor)),
+    removeDiscount: async (actor: Actor) => unwrap(await stub.removeDiscount(officeId, actor)),
     changeSubscription: async (change: SubscriptionChange, actor: Actor) => unwrap(await stub.changeSubscription(officeId, change, actor)),
     closeCycles: async (now: number, actor: Actor) => unwrap(await stub.closeCycles(officeId, now, actor)),
     previewUpcoming: async (actor: Actor) => unwrap(await stub.previewUpcoming(officeId, actor)),
@@ -27,6 +31,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     voidInvoice: async (invoiceId: string, actor: Actor) => unwrap(await stub.voidInvoice(officeId, invoiceId, actor)),
     refund: async (input: RefundInput, actor: Actor) => unwrap(await stub.refund(officeId, input, actor)),
     billingPortal: async (actor: Actor) => unwrap(await stub.billingPortal(officeId, actor)),
+    paymentSetupSession: async (actor: Actor) => unwrap(await stub.paymentSetupSession(officeId, actor)),
     syncStripe: async () => unwrap(await stub.syncStripe(officeId)),
     kickStripe: async () => unwrap(await stub.kickStripe(officeId)),
     reconcileStripe: async () => unwrap(await stub.reconcileStripe(officeId)),

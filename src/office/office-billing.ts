@@ -4,17 +4,22 @@ import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
 import { tieredAmount, type TierCharge } from "../billing/pricing";
 import { offices } from "../db/offices";
+import { planVersions } from "../db/plans";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
 import { ChainWriter, type AuditInput } from "./chain-writer";
 import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
+import { minimumCharge, type Settlement } from "../billing/minimum";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { tierLineRows } from "./invoice-lines";
+import { lineDescriptions } from "../billing/invoice";
 import { IdempotencyStore } from "./idempotency";
-import { readActions, readQueries, type OfficeRead, type ReadResult } from "./reads";
+import { applyDiscountReads, applyDiscountStatements, removeDiscountStatements } from "./discounts";
+import { discountRead, readActions, readQueries, type OfficeDiscountRow, type OfficeRead, type ReadResult } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
+import { profileStatements, type OfficePatch } from "./profile";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import { patientEvents, patients } from "../db/patients";
@@ -53,6 +58,9 @@ export type UpcomingInvoice = {
   patients: { billable: number; included: number; tiers: TierCharge[] };
   next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
   statusAfterClose: string;
+  /** Stripe's minimum charge in the invoice's currency, and what the close does with this total (§8.9). */
+  minimumCharge: number;
+  settlement: Settlement;
 };
 
 export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: string; total: number; nextInvoiceId: string | null };
@@ -392,7 +400,13 @@ export class OfficeBilling extends SerializedObject {
       const bill = plan.closed[0]!;
       const draftVersion = state.versions.find((v) => v.id === (draft.planVersionId ?? office.planVersionId)) ?? state.versions.find((v) => v.id === office.planVersionId)!;
       const tierLines = tierLineRows(draft.id, bill.cycle, draft.inTrial ? [] : bill.tiers, bill.includedPatients, draft.updatedAt).map((l) => ({ ...l, id: null }));
-      const shown = [...tierLines, ...lines.filter((l) => l.kind !== "patients" && l.amount !== 0)];
+      const others = lines.filter((l) => l.kind !== "patients" && l.amount !== 0);
+      // The discount line the close will add, after every other line (§6.10).
+      const discountLine =
+        bill.discount < 0
+          ? [{ id: null, invoiceId: draft.id, kind: "discount" as const, description: lineDescriptions.discount(bill.cycle.start), category: null, internalNote: null, quantity: 1, unitAmount: null, rankFrom: null, rankTo: null, amount: bill.discount, periodStart: bill.cycle.start, periodEnd: bill.cycle.end, position: 1000, createdAt: draft.updatedAt }]
+          : [];
+      const shown = [...tierLines, ...others, ...discountLine];
       const total = bill.total;
       const next = plan.opened;
       const nextVersion = next ? state.versions.find((v) => v.id === next.versionId) : undefined;
@@ -419,6 +433,8 @@ export class OfficeBilling extends SerializedObject {
             }
           : null,
         statusAfterClose: plan.status,
+        minimumCharge: minimumCharge(draft.currency),
+        settlement: bill.settlement,
       };
     });
   }
@@ -449,6 +465,67 @@ export class OfficeBilling extends SerializedObject {
     }));
   }
 
+  /** A change to the office's profile or settings (docs/payment-plan.md §4.2): one read, one batch with its audit entry. */
+  async updateProfile(officeId: string, patch: OfficePatch, actor: Actor): Promise<OfficeResult<typeof offices.$inferSelect>> {
+    return this.thenSync(officeId, this.exclusive(officeId, "office.update", async () => {
+      const [office] = await this.db.select().from(offices).where(eq(offices.id, officeId));
+      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      let plan;
+      try {
+        plan = profileStatements(this.db, office, patch, clock.now());
+      } catch (err) {
+        if (err instanceof ApiError) await this.refuse(officeId, actor, "office.update", [officeId], err);
+        throw err;
+      }
+      if (plan.statements.length === 0) return office;
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        [{ ...actor, action: "office.update", outcome: "succeeded", officeId, targetIds: [officeId], details: { fields: plan.changed } }],
+        undefined,
+        () => [this.db.select().from(offices).where(eq(offices.id, officeId))],
+      );
+      return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
+    }));
+  }
+
+  /** Applies a coupon to the office (platform_admin, §6.10): one read, one batch with the redemption and its audit entry. */
+  async applyDiscount(officeId: string, code: string, actor: Actor): Promise<OfficeResult<OfficeDiscountRow>> {
+    return this.exclusive(officeId, "discount.apply", async () => {
+      const [officeRows, currencyRows, couponRows, openRows] = await this.db.batch(applyDiscountReads(this.db, officeId, code));
+      const now = clock.now();
+      let plan;
+      try {
+        plan = applyDiscountStatements(this.db, officeId, { office: officeRows[0], currency: currencyRows[0]?.currency, coupon: couponRows[0], open: openRows[0] }, actor.actorSub, now);
+      } catch (err) {
+        if (err instanceof ApiError && officeRows[0]) await this.refuse(officeId, actor, "discount.apply", [officeId], err);
+        throw err;
+      }
+      const results = await this.write<unknown[]>(
+        officeId,
+        () => plan.statements,
+        [{ ...actor, action: "discount.apply", outcome: "succeeded", officeId, targetIds: [officeId, plan.id, couponRows[0]!.id] }],
+        { auditIf: plan.recorded, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
+        () => [discountRead(this.db, officeId)],
+      );
+      const row = (results.at(-1) as OfficeDiscountRow[])[0];
+      if (!row || row.id !== plan.id) throw new ApiError("CONFLICT", "The coupon could not be applied: it was redeemed to its limit, or the office got a discount, meanwhile.");
+      return row;
+    });
+  }
+
+  /** Removes the office's open discount (platform_admin): later closes apply none. */
+  async removeDiscount(officeId: string, actor: Actor): Promise<OfficeResult<{ removed: string }>> {
+    return this.exclusive(officeId, "discount.remove", async () => {
+      const [officeRows, openRows] = await this.db.batch([this.db.select({ id: offices.id }).from(offices).where(eq(offices.id, officeId)), discountRead(this.db, officeId)] as const);
+      if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
+      const open = openRows[0];
+      if (!open) throw new ApiError("NOT_FOUND", "The office has no discount.");
+      await this.write(officeId, () => removeDiscountStatements(this.db, officeId, open.id, clock.now()), [{ ...actor, action: "discount.remove", outcome: "succeeded", officeId, targetIds: [officeId, open.id] }]);
+      return { removed: open.id };
+    });
+  }
+
   /** A one-off charge (platform_admin): its own finalized invoice, or a line on the current draft. One batch. */
   async addCharge(officeId: string, input: ChargeInput, actor: Actor): Promise<OfficeResult<{ lineId: string; invoiceId: string }>> {
     return this.thenSync(officeId, this.exclusive(officeId, "charge.add", async () => {
@@ -461,10 +538,14 @@ export class OfficeBilling extends SerializedObject {
         { auditIf: plan.recorded, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
         () => chargeReads(this.db, officeId, plan.lineId),
       );
-      const [officeRows, lineRows] = results.slice(-2) as [{ status: string }[], (typeof invoices.$inferSelect & { invoiceId: string })[]];
+      const [officeRows, lineRows] = results.slice(-2) as [{ status: string; currency: string }[], (typeof invoices.$inferSelect & { invoiceId: string })[]];
       const line = lineRows[0] as unknown as { invoiceId: string } | undefined;
       if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
       if (officeRows[0].status === "canceled") throw new ApiError("CONFLICT", "The office's subscription is canceled; it takes no charges.");
+      const minimum = minimumCharge(officeRows[0].currency);
+      if (!line && input.mode === "invoice_now" && input.amount < minimum) {
+        throw new ApiError("UNPROCESSABLE", `An invoice of its own must be at least Stripe's minimum charge (${minimum} ${officeRows[0].currency} minor units); add the charge to the current invoice instead (mode add_to_current).`);
+      }
       if (!line) throw new ApiError("CONFLICT", "The office has no open cycle to add the charge to.");
       return { lineId: plan.lineId, invoiceId: line.invoiceId };
     }));
@@ -487,6 +568,7 @@ export class OfficeBilling extends SerializedObject {
       const [officeRows, invoiceRows, lineRows, refundRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?, ReadResult["refunds"]?];
       const office = officeRows[0] ?? null;
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+      if (read.kind === "office") return { office, invoices: [], lines: [], refunds: [], discount: (results[1] as OfficeDiscountRow[])[0] ?? null };
       return { office, invoices: invoiceRows, lines: lineRows ?? [], refunds: refundRows ?? [] };
     });
   }
@@ -738,6 +820,31 @@ export class OfficeBilling extends SerializedObject {
       // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
       await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
       return { url: session.url };
+    });
+  }
+
+  /**
+   * A hosted Stripe Checkout link (setup mode) where an office admin adds a payment method
+   * (docs/payment-plan.md §10); its session id is recorded so only its completion is trusted.
+   */
+  async paymentSetupSession(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string; expiresAt: string }>> {
+    return this.stripeOperation(officeId, async (outbox) => {
+      const config = loadConfig(this.env);
+      const success = config.PAYMENT_SETUP_SUCCESS_URL ?? config.BILLING_PORTAL_RETURN_URL;
+      const cancel = config.PAYMENT_SETUP_CANCEL_URL ?? config.BILLING_PORTAL_RETURN_URL;
+      if (!success || !cancel) throw new ApiError("SERVICE_UNAVAILABLE", "Adding a payment method is not configured (PAYMENT_SETUP_SUCCESS_URL / PAYMENT_SETUP_CANCEL_URL or BILLING_PORTAL_RETURN_URL).");
+      const work = await outbox.readOffice();
+      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+      if (work.office.status === "canceled") throw new ApiError("CONFLICT", "The office is canceled.");
+      const [plan] = await this.db.select({ currency: planVersions.currency }).from(planVersions).where(eq(planVersions.id, work.office.planVersionId));
+      let session;
+      try {
+        session = await outbox.paymentMethods.createSetupSession(work, plan?.currency ?? "usd", { success, cancel }, actor.requestId);
+      } catch (err) {
+        throw this.stripeProblem(err, "open a payment-method setup session");
+      }
+      await outbox.commit("payment_setup", () => [], [{ ...actor, action: "payment_method.setup_session_created", outcome: "succeeded", targetIds: [officeId], details: { expiresAt: session.expiresAt } }]);
+      return session;
     });
   }
 

@@ -3,6 +3,7 @@ import type { Database } from "../db/client";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { refunds } from "../db/refunds";
+import { coupons, officeDiscounts } from "../db/discounts";
 
 /** The reads an office's billing users may make (docs/payment-plan.md; roles in docs/security.md). */
 export type OfficeRead =
@@ -19,7 +20,7 @@ export function readQueries(db: Database, officeId: string, read: OfficeRead) {
   const office = db.select().from(offices).where(eq(offices.id, officeId));
   switch (read.kind) {
     case "office":
-      return [office] as const;
+      return [office, discountRead(db, officeId)] as const;
     case "usage": {
       const draft = sql`(SELECT id FROM invoices WHERE office_id = ${officeId} AND kind = 'monthly' AND status = 'draft')`;
       return [office, db.select().from(invoices).where(sql`${invoices.id} = ${draft}`), db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${draft}`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom))] as const;
@@ -49,4 +50,37 @@ export type ReadResult = {
   lines: (typeof invoiceLines.$inferSelect)[];
   /** An invoice read: its refunds, each with its status (docs/payment-plan.md §8.7). */
   refunds: (typeof refunds.$inferSelect)[];
+  /** The office read: its open discount (§6.10), if any. */
+  discount?: OfficeDiscountRow | null;
 };
+
+export type OfficeDiscountRow = {
+  id: string;
+  code: string;
+  percentOff: number | null;
+  amountOff: number | null;
+  currency: string | null;
+  duration: "once" | "repeating" | "forever";
+  durationCycles: number | null;
+  invoicesUsed: number;
+  createdAt: number;
+};
+
+/** An office's open discount with its coupon's terms. */
+export function discountRead(db: Database, officeId: string) {
+  return db
+    .select({
+      id: officeDiscounts.id,
+      code: coupons.code,
+      percentOff: coupons.percentOff,
+      amountOff: coupons.amountOff,
+      currency: coupons.currency,
+      duration: coupons.duration,
+      durationCycles: coupons.durationCycles,
+      invoicesUsed: officeDiscounts.invoicesUsed,
+      createdAt: officeDiscounts.createdAt,
+    })
+    .from(officeDiscounts)
+    .innerJoin(coupons, eq(coupons.id, officeDiscounts.couponId))
+    .where(sql`${officeDiscounts.officeId} = ${officeId} AND ${officeDiscounts.endedAt} IS NULL`);
+}

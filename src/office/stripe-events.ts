@@ -10,6 +10,7 @@ import { lookupIndexes } from "../security/crypto";
 import * as clock from "../clock";
 
 import { StripeRefunds } from "./stripe-refunds";
+import { paymentMethodEventTypes } from "./payment-methods";
 import type { StripeOutbox } from "./stripe-sync";
 import { WEBHOOK_ACTOR, invoiceCol, type EventRow, type InvoiceRow, type OfficeRow, type SyncReport, type Work } from "./stripe-work";
 
@@ -114,6 +115,10 @@ export class StripeEvents {
       if (reported === null) {
         // A payment attempt failed or needs the customer's action: dunning, unless the invoice is settled.
         if (ours !== "open" && ours !== "uncollectible") return this.finishEvent(event, "processed", { invoiceId: invoice.id, stale: true, status: ours }, [], [invoice.id]);
+        // Sent by e-mail (§10): a failed try on the hosted page starts no dunning before the due date.
+        if (invoice.collectionMethod === "send_invoice" && (invoice.dueAt === null || invoice.dueAt > at)) {
+          return this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true, dunning: "at_due_date" }, [], [invoice.id]);
+        }
         await this.finishEvent(event, "processed", { invoiceId: invoice.id, paymentFailed: true }, [
           db.run(sql`UPDATE ${invoices} SET payment_failed_at = MAX(COALESCE(payment_failed_at, 0), ${at}), updated_at = ${clock.now()} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ], [invoice.id]);
@@ -158,7 +163,12 @@ export class StripeEvents {
     }
     if (event.type === "customer.updated") {
       const fields = Object.keys(((payload.data as { previous_attributes?: Record<string, unknown> }).previous_attributes ?? {}) as Record<string, unknown>);
+      // A change of its default payment method (the portal, our own update): Stripe's state is read again.
+      if (fields.includes("invoice_settings")) return this.outbox.paymentMethods.processEvent(work, event, (outcome, details, statements = []) => this.finishEvent(event, outcome, { fields, ...details }, statements));
       return this.finishEvent(event, "processed", { fields });
+    }
+    if ((paymentMethodEventTypes as readonly string[]).includes(event.type)) {
+      return this.outbox.paymentMethods.processEvent(work, event, (outcome, details, statements = []) => this.finishEvent(event, outcome, details, statements));
     }
     if (event.type === "customer.deleted") {
       const ring = await dataKeyring(this.host.config);
@@ -196,8 +206,28 @@ export class StripeEvents {
     if (row) Object.assign(work.office, row);
   }
 
-  /** A past-due office whose grace period has run out is suspended (checked at every run of the outbox). */
+  /**
+   * Invoices sent for payment by e-mail and still open at their due date count as failed payments
+   * from that date (docs/payment-plan.md §10): the office goes `past_due`. Then a past-due office
+   * whose grace period has run out is suspended. Checked at every run of the outbox.
+   */
   async dunning(work: Work) {
+    const at = clock.now();
+    const overdue = work.dueInvoices.filter((i) => i.dueAt !== null && i.dueAt <= at);
+    if (overdue.length > 0) {
+      const db = this.host.db;
+      const ids = overdue.map((i) => i.id);
+      await this.host.commit(
+        "invoice.overdue",
+        () => [
+          db.run(sql`UPDATE ${invoices} SET payment_failed_at = due_at, updated_at = ${at} WHERE office_id = ${this.host.officeId} AND id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})
+            AND status = 'open' AND collection_method = 'send_invoice' AND payment_failed_at IS NULL AND due_at <= ${at}`),
+        ],
+        overdue.map((i) => ({ ...WEBHOOK_ACTOR, requestId: `dunning:${i.id}`, action: "invoice.overdue", outcome: "succeeded" as const, targetIds: [i.id], details: { dueAt: new Date(i.dueAt!).toISOString() } })),
+      );
+      work.dueInvoices = work.dueInvoices.filter((i) => !ids.includes(i.id));
+      await this.officeStatus(work, "past_due", `dunning:${this.host.officeId}`, { invoiceIds: ids, event: "invoice.overdue" });
+    }
     const { office } = work;
     if (office.status !== "past_due" || office.pastDueSince === null) return;
     const deadline = suspensionAt(office.pastDueSince, work.graceDays);

@@ -60,6 +60,11 @@ export class StripeReconciliation {
         try {
           const current = await this.outbox.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef!));
           const ours = invoice.status as InvoiceStatus;
+          // §8.9: what we send is due exactly its total. Stripe due otherwise means a balance on the
+          // customer at Stripe (set by hand in the Dashboard): billing staff look; nothing is repaired.
+          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== invoice.total) {
+            console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripeAmountDue: current.amountDue }));
+          }
           const repair = reconcileInvoice(invoice, current);
           if (!repair) {
             if (ours === "paid" || ours === "void") this.markVerified(invoice.id, invoice.updatedAt);

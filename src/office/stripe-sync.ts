@@ -10,14 +10,17 @@ import { webhookEvents } from "../db/webhook-events";
 import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
 import { dataKeyring, openReference, sealReference } from "../security/data-keys";
-import { backoffDelay, StripeCallError, stripeGateway, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
+import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
+import { PaymentMethods } from "./payment-methods";
 import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import {
   customerCol,
+  documentsCol,
   emptyReport,
   invoiceCol,
   LEASE_MS,
@@ -50,10 +53,12 @@ export class StripeOutbox {
 
   readonly events: StripeEvents;
   readonly reconciliation: StripeReconciliation;
+  readonly paymentMethods: PaymentMethods;
 
   constructor(readonly host: OutboxHost) {
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
+    this.paymentMethods = new PaymentMethods(this);
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_verified (invoice_id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
@@ -156,7 +161,7 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
     return {
@@ -167,6 +172,7 @@ export class StripeOutbox {
       patientKeys: keyRows.map((r) => r.patientKey),
       events: eventRows,
       graceDays: graceRows[0]?.graceDays ?? 14,
+      dueInvoices: dueRows,
     };
   }
 
@@ -178,7 +184,12 @@ export class StripeOutbox {
       db: this.host.db,
       officeId,
       requestId,
-      guard: { billingEmail: work.office.billingEmail, periodDates, patientKeys: work.patientKeys, ...(allowedValues ? { allowedValues } : {}) },
+      guard: {
+        billingEmail: work.office.billingEmail,
+        periodDates,
+        patientKeys: work.patientKeys,
+        ...officeAddressAllowance(work.office.billingAddress, allowedValues),
+      },
       acquire: stripeSlot(env, stripeRateLimit(config)),
       onBlocked: async (d) => {
         await this.host.commit("stripe.blocked", () => [], [
@@ -193,12 +204,17 @@ export class StripeOutbox {
     const { office } = work;
     const ring = await dataKeyring(this.host.config);
     if (office.stripeCustomerRef) return openReference(ring, customerCol, office.id, office.stripeCustomerRef);
-    const customer = await this.gateway(work, [], requestId).ensureCustomer({ id: office.id, legalName: office.legalName, billingEmail: office.billingEmail });
+    const customer = await this.gateway(work, [], requestId).ensureCustomer({ id: office.id, legalName: office.legalName, billingEmail: office.billingEmail, billingAddress: office.billingAddress });
     const sealed = await sealReference(ring, customerCol, office.id, customer.id);
+    // The customer carries the profile as read (a change since is sent by the profile step).
     const rows = (await this.host.commit(
       "stripe.customer",
-      () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`)],
-      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id] }],
+      () => [
+        this.host.db.run(
+          sql`UPDATE ${offices} SET stripe_customer_ref = ${sealed.ref}, stripe_customer_index = ${sealed.index}, stripe_profile_version = ${office.profileVersion} WHERE id = ${office.id} AND stripe_customer_ref IS NULL`,
+        ),
+      ],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_created", outcome: "succeeded", targetIds: [office.id], ...(customer.adopted ? { details: { adopted: true } } : {}) }],
       () => [this.host.db.select({ ref: offices.stripeCustomerRef }).from(offices).where(eq(offices.id, office.id))],
     )) as unknown[];
     const stored = (rows.at(-1) as { ref: string | null }[])[0]?.ref;
@@ -237,6 +253,11 @@ export class StripeOutbox {
         if (fresh) Object.assign(work, { ...fresh, events: [] });
       }
       await this.events.dunning(work);
+      // The office's profile onto its customer (§4.2), once the customer exists (a new one is created with it).
+      if (work.office.stripeCustomerRef && work.office.profileVersion > work.office.stripeProfileVersion) {
+        const item = `profile:${work.office.profileVersion}`;
+        if (due(item)) await this.attempt(item, report, work.office.id, () => this.pushProfile(work));
+      }
       for (const invoice of work.invoices) {
         const item = invoice.status === "void" ? `void:${invoice.id}` : `push:${invoice.id}`;
         if (!due(item)) continue;
@@ -257,8 +278,25 @@ export class StripeOutbox {
       if (next) await this.schedule(next.next_at);
       // A past-due office is suspended when its grace period ends: the alarm is there on time.
       if (work.office.status === "past_due" && work.office.pastDueSince !== null) await this.schedule(suspensionAt(work.office.pastDueSince, work.graceDays));
+      // An invoice sent by e-mail that is still open when it falls due starts dunning then (§10).
+      const nextDue = work.dueInvoices.find((i) => i.dueAt !== null)?.dueAt;
+      if (nextDue) await this.schedule(nextDue);
       return report;
     });
+  }
+
+  /** Sends the office's profile to its customer (§4.2), keyed by the profile version, and records that Stripe has it. */
+  private async pushProfile(work: Work): Promise<void> {
+    const { office } = work;
+    const version = office.profileVersion;
+    const requestId = `outbox:profile:${version}`;
+    const customerId = await this.customerId(work, requestId);
+    await this.gateway(work, [], requestId).updateCustomer(customerId, { id: office.id, legalName: office.legalName, billingEmail: office.billingEmail, billingAddress: office.billingAddress }, version);
+    await this.host.commit(
+      "stripe.customer_update",
+      () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${version}) WHERE id = ${office.id}`)],
+      [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_updated", outcome: "succeeded", targetIds: [office.id], details: { profileVersion: version } }],
+    );
   }
 
   /** Runs one item: done, rescheduled (retryable), or recorded as failed for good. */
@@ -300,7 +338,10 @@ export class StripeOutbox {
     await this.host.commit(
       "stripe.failed",
       () =>
-        kind === "refund"
+        kind === "profile"
+          ? // Refused for good (e.g. blocked by the guard): recorded and not retried until the next profile change.
+            [db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${Number(item.split(":")[1])}) WHERE id = ${id}`)]
+          : kind === "refund"
           ? [db.run(sql`UPDATE ${refunds} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
           : kind === "event"
             ? [db.run(sql`UPDATE ${webhookEvents} SET status = 'failed', attempts = attempts + 1, error = ${code}, processed_at = ${now} WHERE id = ${id}`)]
@@ -309,7 +350,7 @@ export class StripeOutbox {
         {
           ...OUTBOX_ACTOR,
           requestId: `outbox:${item}`,
-          action: kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
+          action: kind === "profile" ? "stripe.customer_update_failed" : kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
           outcome: "failed",
           targetIds: [id],
           details: { code },
@@ -323,11 +364,12 @@ export class StripeOutbox {
     return this.reconciliation.run();
   }
 
-  private invoiceForStripe(work: Work, invoice: InvoiceRow): InvoiceForStripe {
+  private invoiceForStripe(work: Work, invoice: InvoiceRow, collection?: Collection): InvoiceForStripe {
     const lines = work.lines.filter((l) => l.invoiceId === invoice.id);
     return {
       id: invoice.id,
       currency: invoice.currency,
+      ...(collection ? { collection } : {}),
       periodStart: invoice.periodStart,
       periodEnd: invoice.periodEnd,
       lines: lines.map((l) => ({
@@ -352,7 +394,7 @@ export class StripeOutbox {
   private async pushOne(work: Work, invoice: InvoiceRow): Promise<void> {
     const requestId = `outbox:push:${invoice.id}`;
     const ring = await dataKeyring(this.host.config);
-    const payload = this.invoiceForStripe(work, invoice);
+    const payload = this.invoiceForStripe(work, invoice, await this.paymentMethods.collectionOf(work, invoice));
     const periodDates = [invoice.periodStart, invoice.periodEnd];
     const customerId = await this.customerId(work, requestId);
     const gateway = this.gateway(work, periodDates, requestId);
@@ -365,6 +407,8 @@ export class StripeOutbox {
     } else {
       const draft = await gateway.createDraft(customerId, payload);
       stripeId = draft.id;
+      // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.
+      if (draft.adopted) state = draft;
       const sealed = await sealReference(ring, invoiceCol, invoice.id, stripeId);
       const db = this.host.db;
       await this.host.commit(
@@ -381,9 +425,13 @@ export class StripeOutbox {
     if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
     const final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id) : state;
     const db = this.host.db;
+    const documents = await this.sealDocuments(invoice.id, final);
     await this.host.commit(
       "stripe.push",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`)],
+      () => [
+        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+        ...(documents ? [db.run(sql`UPDATE ${invoices} SET stripe_number = ${final.number}, stripe_documents_ref = ${documents} WHERE id = ${invoice.id}`)] : []),
+      ],
       [
         {
           ...OUTBOX_ACTOR,
@@ -391,13 +439,20 @@ export class StripeOutbox {
           action: "stripe.invoice_pushed",
           outcome: "succeeded",
           targetIds: [invoice.id],
-          details: { total: invoice.total, lines: payload.lines.length, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
+          details: { total: invoice.total, lines: payload.lines.length, collection: payload.collection?.method, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
         },
       ],
     );
     if (final.amountDue !== invoice.total && final.status !== "void") {
       console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripe: final.amountDue }));
     }
+  }
+
+  /** Stripe's document links of a finalized invoice, sealed for its row (null before Stripe has them). */
+  async sealDocuments(invoiceId: string, state: Pick<StripeInvoiceState, "number" | "hostedInvoiceUrl" | "invoicePdf">): Promise<string | null> {
+    if (!state.number || !state.hostedInvoiceUrl) return null;
+    const ring = await dataKeyring(this.host.config);
+    return (await sealReference(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }))).ref;
   }
 
   /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */
@@ -466,3 +521,4 @@ export class StripeOutbox {
 function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
   return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
 }
+

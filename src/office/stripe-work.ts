@@ -22,7 +22,7 @@ export type InvoiceRow = typeof invoices.$inferSelect;
 export type LineRow = typeof invoiceLines.$inferSelect;
 export type RefundRow = typeof refunds.$inferSelect;
 
-export const [customerCol, invoiceCol, refundCol] = encryptedColumns;
+export const [customerCol, invoiceCol, refundCol, documentsCol] = encryptedColumns;
 
 /** The outbox's actor in the audit trail. */
 export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "system" } as const;
@@ -74,12 +74,28 @@ export function workReads(db: Database, officeId: string) {
       .orderBy(asc(webhookEvents.stripeCreatedAt), asc(webhookEvents.receivedAt))
       .limit(200),
     db.select({ graceDays: planVersions.graceDays }).from(planVersions).where(sql`${planVersions.id} = (SELECT plan_version_id FROM ${offices} WHERE id = ${officeId})`),
+    // Invoices sent by e-mail, still open and not yet overdue: their due dates arm the alarm (§10).
+    db
+      .select({ id: invoices.id, dueAt: invoices.dueAt })
+      .from(invoices)
+      .where(sql`${invoices.officeId} = ${officeId} AND ${invoices.status} = 'open' AND ${invoices.collectionMethod} = 'send_invoice' AND ${invoices.dueAt} IS NOT NULL AND ${invoices.paymentFailedAt} IS NULL`)
+      .orderBy(asc(invoices.dueAt)),
   ] as const;
 }
 
 export type EventRow = typeof webhookEvents.$inferSelect;
 
-export type Work = { office: OfficeRow; invoices: InvoiceRow[]; lines: LineRow[]; refunds: RefundRow[]; patientKeys: string[]; events: EventRow[]; graceDays: number };
+export type Work = {
+  office: OfficeRow;
+  invoices: InvoiceRow[];
+  lines: LineRow[];
+  refunds: RefundRow[];
+  patientKeys: string[];
+  events: EventRow[];
+  graceDays: number;
+  /** Open invoices sent by e-mail, not yet overdue, earliest due first (docs/payment-plan.md §10). */
+  dueInvoices: { id: string; dueAt: number | null }[];
+};
 
 /** The webhook processor's actor in the audit trail. */
 export const WEBHOOK_ACTOR = { actorSub: "system:stripe-webhooks", actorRole: "system" } as const;

@@ -1,3 +1,4 @@
+import { minimumCharge } from "../billing/minimum";
 import { eq, sql } from "drizzle-orm";
 import { addDays, localDate, startOfLocalDay } from "../billing/calendar";
 import { baseFeeFor, lineDescriptions, trimFeeLine } from "../billing/invoice";
@@ -86,8 +87,12 @@ export function subscriptionStatements(db: Database, state: State, change: Subsc
         ...(draft.inTrial ? [] : tierLineStatements(db, draft.id, { start: cycle.start, end: until }, tiers.tiers, version.includedPatients, draftIsOpen)),
         db.run(sql`UPDATE ${invoices} SET period_end = ${until}, period_end_at = ${startOfLocalDay(until, office.timeZone)} WHERE id = ${draft.id} AND status = 'draft' AND period_end > ${until}`),
         db.run(retotalInvoice(draft.id, now)),
-        db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' ELSE 'open' END, finalized_at = ${now},
-          paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END, updated_at = ${now} WHERE id = ${draft.id} AND status = 'draft'`),
+        // No invoice follows a cancellation: a total below Stripe's minimum charge is written off (§8.9).
+        db.run(sql`UPDATE ${invoices} SET status = CASE WHEN total = 0 THEN 'paid' WHEN total < ${minimumCharge(draft.currency)} THEN 'void' ELSE 'open' END,
+          stripe_state = CASE WHEN total > 0 AND total < ${minimumCharge(draft.currency)} THEN 'written_off' ELSE stripe_state END, finalized_at = ${now},
+          paid_at = CASE WHEN total = 0 THEN ${now} ELSE paid_at END,
+          voided_at = CASE WHEN total > 0 AND total < ${minimumCharge(draft.currency)} THEN ${now} ELSE voided_at END, updated_at = ${now}
+          WHERE id = ${draft.id} AND status = 'draft'`),
       );
     }
     statements.push(db.run(sql`UPDATE ${offices} SET status = 'canceled', canceled_at = ${now}, cancel_at_period_end = 0, updated_at = ${now} WHERE ${guard}`));

@@ -41,9 +41,15 @@ export const encryptedColumns = [
   { table: "offices", id: "id", column: "stripe_customer_ref", index: "stripe_customer_index", kind: "stripe_customer" },
   { table: "invoices", id: "id", column: "stripe_invoice_ref", index: "stripe_invoice_index", kind: "stripe_invoice" },
   { table: "refunds", id: "id", column: "stripe_refund_ref", index: "stripe_refund_index", kind: "stripe_refund" },
+  // Bearer links, never looked up: no index.
+  { table: "invoices", id: "id", column: "stripe_documents_ref", index: null, kind: "stripe_invoice_documents" },
 ] as const;
 
 export type EncryptedColumn = (typeof encryptedColumns)[number];
+
+/** The encrypted columns looked up by a keyed index (DATA_INDEX_KEY). */
+export type IndexedColumn = Extract<EncryptedColumn, { index: string }>;
+export const indexedColumns = encryptedColumns.filter((c): c is IndexedColumn => c.index !== null);
 
 const context = (col: EncryptedColumn, rowId: string) => `${col.table}.${col.column}:${rowId}`;
 
@@ -67,7 +73,7 @@ export async function reencrypt(ring: DataKeyring, col: EncryptedColumn, rowId: 
 }
 
 /** The index a stored value should have under DATA_INDEX_KEY (null when it already has it). */
-export async function reindex(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string, index: string | null): Promise<string | null> {
+export async function reindex(ring: DataKeyring, col: IndexedColumn, rowId: string, stored: string, index: string | null): Promise<string | null> {
   const wanted = await lookupIndex(ring, col.kind, await openReference(ring, col, rowId, stored));
   return wanted === index ? null : wanted;
 }

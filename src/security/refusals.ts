@@ -2,6 +2,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { PLATFORM_CHAIN } from "./audit-chain";
 import { sha256Hex } from "./crypto";
+import * as clock from "../clock";
 
 /**
  * Flood control (Cloudflare's Workers Rate Limiting binding, `[[ratelimits]]` in wrangler.toml):
@@ -32,9 +33,29 @@ function limited(): ApiError {
   return new ApiError("RATE_LIMITED", "Too many requests; retry after the time in Retry-After.", { headers: { "Retry-After": String(RATE_LIMIT_RETRY_AFTER_S) } });
 }
 
+/**
+ * Addresses this isolate has seen over their budget, and until when it answers them 429 without
+ * asking the limiter again (a flood's later refusals cost no binding call). Short against the
+ * limiter's 60 s period: an address over its budget stays over for the rest of its window.
+ */
+const overUntil = new Map<string, number>();
+export const OVER_LIMIT_MEMO_MS = 5_000;
+const MAX_REMEMBERED_ADDRESSES = 10_000;
+
 /** True when this address is over its budget of refused or unauthenticated requests. */
 export async function refusedOverLimit(c: RefusalRequest): Promise<boolean> {
-  const { success } = await (c.env.REFUSED_RATE_LIMITER as RateLimitBinding).limit({ key: `addr:${clientAddress(c)}` });
+  const address = clientAddress(c);
+  const now = clock.now();
+  const until = overUntil.get(address);
+  if (until !== undefined) {
+    if (until > now) return true;
+    overUntil.delete(address);
+  }
+  const { success } = await (c.env.REFUSED_RATE_LIMITER as RateLimitBinding).limit({ key: `addr:${address}` });
+  if (!success) {
+    if (overUntil.size >= MAX_REMEMBERED_ADDRESSES) overUntil.clear();
+    overUntil.set(address, now + OVER_LIMIT_MEMO_MS);
+  }
   return !success;
 }
 
@@ -60,23 +81,45 @@ export function countRefusal(into: RefusalCount | undefined, r: Refusal): Refusa
   return c;
 }
 
-/** Hands a refusal to the platform writer after the response (no state shared between requests). */
+/**
+ * The refusals of this isolate waiting for their hand-off, counted per source, action, outcome
+ * and reason: one batch at a time, handed to the platform writer in one call HANDOFF_DELAY_MS
+ * after its first refusal, from that request's waitUntil (after its response). A flood of N
+ * refusals costs the writer a few calls, not N. Only plain counts are shared between requests.
+ */
+let batch: Map<string, RefusalCount> | null = null;
+export const HANDOFF_DELAY_MS = 200;
+/** Distinct aggregates per batch; past it, the next refusal opens a new batch. */
+const MAX_BATCH_KEYS = 256;
+
 function handOver(c: RefusalRequest, r: Refusal) {
+  const key = JSON.stringify([r.source, r.action, r.outcome, r.reason]);
+  if (batch && (batch.has(key) || batch.size < MAX_BATCH_KEYS)) {
+    batch.set(key, countRefusal(batch.get(key), r));
+    return;
+  }
+  const mine = new Map([[key, countRefusal(undefined, r)]]);
+  batch = mine;
   const stub = c.env.PLATFORM_AUDIT.get(c.env.PLATFORM_AUDIT.idFromName(PLATFORM_CHAIN));
-  c.executionCtx.waitUntil(
-    stub.refused([countRefusal(undefined, r)]).then(
-      (res) => {
-        if (!res.ok) console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", code: res.error.code, requestId: r.requestId }));
-      },
-      () => console.error(JSON.stringify({ level: "error", msg: "refusal not recorded", requestId: r.requestId })),
-    ),
-  );
+  const requestIds = () => [...mine.values()].flatMap((v) => v.requestIds).slice(0, MAX_SAMPLES);
+  const flush = async () => {
+    await new Promise((resolve) => setTimeout(resolve, HANDOFF_DELAY_MS));
+    if (batch === mine) batch = null;
+    try {
+      const res = await stub.refused([...mine.values()]);
+      if (!res.ok) console.error(JSON.stringify({ level: "error", msg: "refusals not recorded", code: res.error.code, requestIds: requestIds() }));
+    } catch {
+      console.error(JSON.stringify({ level: "error", msg: "refusals not recorded", requestIds: requestIds() }));
+    }
+  };
+  c.executionCtx.waitUntil(flush());
 }
 
 /**
- * Records a refusal off the request path: handed to the platform chain's writer after the
- * response, which only counts it in its window (its own storage) and appends one aggregated entry
- * per source, action and reason when the window ends. Then, if the address is over its budget, 429.
+ * Records a refusal off the request path: counted in this isolate's batch, handed to the platform
+ * chain's writer after the response (one call per batch), which counts it in its window (its own
+ * storage) and appends one aggregated entry per source, action and reason when the window ends.
+ * Then, if the address is over its budget, 429.
  */
 export async function refuse(c: RefusalRequest, refusal: Omit<Refusal, "source" | "requestId">, error: ApiError): Promise<never> {
   const over = await refusedOverLimit(c);

@@ -1,4 +1,5 @@
 import type Stripe from "stripe";
+import { sql } from "drizzle-orm";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { stripeRequests } from "../db/stripe-requests";
@@ -7,8 +8,10 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, patientsProductName, customerPayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
+import { stripeAddress } from "./office-address";
+import type { BillingAddress } from "../db/offices";
 
 export type GatewayDeps = {
   config: Pick<Config, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_TIMEOUT_MS">;
@@ -26,10 +29,15 @@ export type GatewayDeps = {
   backoffMs?: number;
 };
 
-export type OfficeForStripe = { id: string; legalName: string; billingEmail: string };
+export type OfficeForStripe = { id: string; legalName: string; billingEmail: string; billingAddress?: BillingAddress | null };
+/** How Stripe collects an invoice (docs/payment-plan.md §10): charged automatically, or sent by e-mail due in `daysUntilDue` days. */
+export type Collection = { method: "charge_automatically" } | { method: "send_invoice"; daysUntilDue: number };
+
 export type InvoiceForStripe = {
   id: string;
   currency: string;
+  /** Default: charged automatically. */
+  collection?: Collection;
   periodStart: string;
   periodEnd: string;
   /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
@@ -46,7 +54,24 @@ export type StripeInvoiceState = {
   lineCount: number;
   /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
   paymentIntent: string | null;
+  /** A `send_invoice` invoice's due date (ms), else null. */
+  dueAt: number | null;
+  /** Stripe's number and documents, once finalized: the hosted invoice page and the PDF (bearer links). */
+  number: string | null;
+  hostedInvoiceUrl: string | null;
+  invoicePdf: string | null;
 };
+
+/** The card of a customer's default payment method, as Stripe reports it (office payment data, not PHI). */
+export type PaymentMethodState = { status: "none" } | { status: "on_file"; brand: string; last4: string; expMonth: number; expYear: number };
+
+/** The state of a customer's default payment method for invoices (`invoice_settings.default_payment_method`, expanded). */
+export function paymentMethodState(customer: Stripe.Customer): PaymentMethodState {
+  const pm = customer.invoice_settings?.default_payment_method;
+  if (!pm || typeof pm === "string") return { status: "none" };
+  const card: Stripe.PaymentMethod.Card | undefined = pm.card;
+  return card ? { status: "on_file", brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : { status: "on_file", brand: pm.type, last4: "", expMonth: 0, expYear: 0 };
+}
 
 /**
  * A Stripe call that failed after its attempts. `retryable` says whether trying again later can
@@ -80,6 +105,15 @@ export function isRetryable(error: StripeErrorLike): boolean {
   // Stripe documents it as safe to retry). 409: an idempotent request with our key still in flight.
   return status === 429 || status === 409 || status >= 500;
 }
+
+/** How long Stripe keeps an idempotency key: a repeat after that makes a new object. */
+export const STRIPE_KEY_MEMORY_MS = 24 * 3_600_000;
+/**
+ * A create whose key was first used this long ago (by our request log) looks its object up at
+ * Stripe before it is sent again: an hour short of Stripe's 24, so a key about to be pruned never
+ * decides it, and long after Stripe's search has indexed whatever the first attempt made.
+ */
+export const LOOKUP_AFTER_MS = STRIPE_KEY_MEMORY_MS - 3_600_000;
 
 /** Exponential backoff with full jitter: a random wait in [base·2^(n−1) / 2, base·2^(n−1)]. */
 export function backoffDelay(attempt: number, baseMs: number, capMs: number): number {
@@ -224,6 +258,25 @@ export function stripeGateway(deps: GatewayDeps) {
     }
   }
 
+  /** When our request log first recorded a request with this idempotency key (our clock), or null. */
+  async function firstUseOf(key: string): Promise<number | null> {
+    const [row] = await deps.db
+      .select({ at: sql<number | null>`MIN(${stripeRequests.finishedAt})` })
+      .from(stripeRequests)
+      .where(sql`${stripeRequests.idempotencyKey} = ${key}`);
+    return row?.at ?? null;
+  }
+
+  /**
+   * Whether a create must look its object up before it is sent: an earlier attempt with the same
+   * key is on record from long enough ago that Stripe may have forgotten the key (docs/architecture.md,
+   * "Creates past Stripe's 24 hours").
+   */
+  async function mustLookUp(key: string): Promise<boolean> {
+    const first = await firstUseOf(key);
+    return first !== null && clock.now() - first >= LOOKUP_AFTER_MS;
+  }
+
   const toState = (inv: Stripe.Invoice): StripeInvoiceState => ({
     id: inv.id!,
     status: (inv.status ?? "draft") as StripeInvoiceState["status"],
@@ -232,6 +285,10 @@ export function stripeGateway(deps: GatewayDeps) {
     amountRemaining: inv.amount_remaining,
     lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
+    dueAt: inv.due_date ? inv.due_date * 1000 : null,
+    number: inv.number ?? null,
+    hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
+    invoicePdf: inv.invoice_pdf ?? null,
   });
 
   return {
@@ -240,11 +297,66 @@ export function stripeGateway(deps: GatewayDeps) {
       return calls;
     },
 
-    /** The office's Stripe customer, created once (the key makes a repeat return the same customer). */
-    ensureCustomer(office: OfficeForStripe) {
-      const payload = customerPayload.parse({ name: office.legalName, email: office.billingEmail, metadata: { office_ref: office.id } });
+    /**
+     * The office's Stripe customer, created once: within 24 hours the key makes a repeat return the
+     * same customer; after a long gap the customer is first looked up by our reference.
+     */
+    async ensureCustomer(office: OfficeForStripe): Promise<{ id: string; adopted: boolean }> {
+      const payload = customerPayload.parse({
+        name: office.legalName,
+        email: office.billingEmail,
+        ...(office.billingAddress ? { address: stripeAddress(office.billingAddress) } : {}),
+        metadata: { office_ref: office.id },
+      });
       const key = `customer_${office.id}`;
-      return call("customer", key, (s) => s.customers.create(payload, { idempotencyKey: key }));
+      if (await mustLookUp(key)) {
+        const found = await this.findCustomer(office);
+        if (found) return { id: found, adopted: true };
+      }
+      const created = await call("customer", key, (s) => s.customers.create(payload, { idempotencyKey: key }));
+      return { id: created.id, adopted: false };
+    },
+
+    /**
+     * The office's customer at Stripe by our reference (`metadata.office_ref`), or null: first the
+     * customers listed under the office's billing e-mail (a list: read-after-write consistent),
+     * then Stripe's search on the reference (eventually consistent, but the object we look for is
+     * hours old; it also finds a customer whose e-mail was changed in the Dashboard).
+     */
+    async findCustomer(office: Pick<OfficeForStripe, "id" | "billingEmail">): Promise<string | null> {
+      const ours = (c: Stripe.Customer) => c.metadata?.office_ref === office.id;
+      const listed = await call("findCustomer", null, async (s) => {
+        const list = await s.customers.list({ email: office.billingEmail, limit: 100 });
+        return { id: list.data.find(ours)?.id ?? "" };
+      });
+      if (listed.id) return listed.id;
+      const searched = await call("findCustomer", null, async (s) => {
+        const result = await s.customers.search({ query: `metadata['office_ref']:'${office.id}'`, limit: 10 });
+        return { id: result.data.find(ours)?.id ?? "" };
+      });
+      return searched.id || null;
+    },
+
+    /** A Stripe invoice of the customer made for our invoice (`metadata.invoice_ref`), newest first through every page, or null. */
+    async findInvoice(customerId: string, invoiceId: string): Promise<StripeInvoiceState | null> {
+      let startingAfter: string | undefined;
+      for (;;) {
+        const page = await call("findInvoice", null, async (s) => {
+          const list = await s.invoices.list({ customer: customerId, limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) });
+          const match = list.data.find((inv) => inv.metadata?.invoice_ref === invoiceId && inv.metadata?.office_ref === deps.officeId);
+          return { id: match?.id ?? "", match, last: list.data.at(-1)?.id, more: list.has_more };
+        });
+        if (page.match) return this.readInvoice(page.match.id!);
+        if (!page.more || !page.last) return null;
+        startingAfter = page.last;
+      }
+    },
+
+    /** The office's profile at `version` onto its customer (§4.2), keyed by the version: sent once per version. */
+    updateCustomer(customerId: string, office: OfficeForStripe, version: number) {
+      const payload = customerUpdatePayload.parse({ name: office.legalName, email: office.billingEmail, address: office.billingAddress ? stripeAddress(office.billingAddress) : "" });
+      const key = `customer_${office.id}_profile_${version}`;
+      return call("customerUpdate", key, (s) => s.customers.update(customerId, payload, { idempotencyKey: key }));
     },
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */
@@ -252,7 +364,7 @@ export function stripeGateway(deps: GatewayDeps) {
       const created = invoicePayload.parse({
         customer: customerId,
         currency: invoice.currency,
-        collection_method: "charge_automatically",
+        ...(invoice.collection?.method === "send_invoice" ? { collection_method: "send_invoice", days_until_due: invoice.collection.daysUntilDue } : { collection_method: "charge_automatically" }),
         auto_advance: false,
         pending_invoice_items_behavior: "exclude",
         metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
@@ -270,11 +382,19 @@ export function stripeGateway(deps: GatewayDeps) {
       return { created, lines };
     },
 
-    /** Step 1 of a push: the draft (collection by Stripe, charged automatically once finalized). */
-    async createDraft(customerId: string, invoice: InvoiceForStripe) {
+    /**
+     * Step 1 of a push: the draft (collection by Stripe, charged automatically once finalized). After
+     * a long gap since the key's first use, an invoice Stripe already made for ours is adopted
+     * (`adopted: true`, in whatever state it is) instead of a second one being created.
+     */
+    async createDraft(customerId: string, invoice: InvoiceForStripe): Promise<StripeInvoiceState & { adopted: boolean }> {
       const { created } = this.invoicePayloads(customerId, invoice);
       const key = `invoice_${invoice.id}_create`;
-      return toState(await call("invoice", key, (s) => s.invoices.create(created, { idempotencyKey: key })));
+      if (await mustLookUp(key)) {
+        const found = await this.findInvoice(customerId, invoice.id);
+        if (found) return { ...found, adopted: true };
+      }
+      return { ...toState(await call("invoice", key, (s) => s.invoices.create(created, { idempotencyKey: key }))), adopted: false };
     },
 
     /** Step 2: every line in one call, whatever the patient count (lines are aggregates). */
@@ -373,6 +493,42 @@ export function stripeGateway(deps: GatewayDeps) {
         }
       });
       return { id: session.id, url: session.url };
+    },
+
+    /**
+     * A Stripe Checkout Session in setup mode where an office admin adds a payment method (Stripe's
+     * hosted page; no card data touches this API). The key is made of the office and the request's id.
+     */
+    async checkoutSetupSession(input: { customerId: string; currency: string; successUrl: string; cancelUrl: string; sessionRef: string }) {
+      const payload = checkoutSetupPayload.parse({ mode: "setup", customer: input.customerId, currency: input.currency, success_url: input.successUrl, cancel_url: input.cancelUrl, metadata: { office_ref: deps.officeId } });
+      const key = `setup_${deps.officeId}_${input.sessionRef}`;
+      const session: Stripe.Checkout.Session = await call("checkoutSetup", key, (s) => s.checkout.sessions.create(payload, { idempotencyKey: key }));
+      return { id: session.id, url: session.url, expiresAt: session.expires_at * 1000 };
+    },
+
+    /** A SetupIntent: its status, customer and payment method (what a completed setup session collected). */
+    async readSetupIntent(setupIntentId: string) {
+      const si: Stripe.SetupIntent = await call("readSetupIntent", null, (s) => s.setupIntents.retrieve(setupIntentId));
+      const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
+      return { id: si.id, status: si.status, customer: ref(si.customer), paymentMethod: ref(si.payment_method) };
+    },
+
+    /** Makes a payment method the customer's default for invoices, once per `sessionRef` (the key); answers the resulting state. */
+    async setDefaultPaymentMethod(customerId: string, paymentMethodId: string, sessionRef: string): Promise<PaymentMethodState> {
+      const payload = defaultPaymentMethodPayload.parse({ invoice_settings: { default_payment_method: paymentMethodId }, expand: ["invoice_settings.default_payment_method"] });
+      const key = `customer_${deps.officeId}_default_${sessionRef}`;
+      const customer: Stripe.Customer = await call("defaultPaymentMethod", key, (s) => s.customers.update(customerId, payload, { idempotencyKey: key }));
+      return paymentMethodState(customer);
+    },
+
+    /** The customer's default payment method for invoices, as Stripe has it now. */
+    async readPaymentMethodState(customerId: string): Promise<PaymentMethodState> {
+      const customer = await call("readCustomer", null, async (s) => {
+        const c = await s.customers.retrieve(customerId, { expand: ["invoice_settings.default_payment_method"] });
+        if (c.deleted) return { id: c.id, state: { status: "none" } as PaymentMethodState };
+        return { id: c.id, state: paymentMethodState(c) };
+      });
+      return customer.state;
     },
   };
 }

@@ -20,6 +20,11 @@ export type GuardContext = {
   periodDates: string[];
   /** The office's own postal code(s), if it has any on record. */
   officeZips?: string[];
+  /**
+   * The office's own recorded address by form key (`address[line1]` → value): in those fields, that
+   * exact value may read as a street address and a ZIP code; every other kind is still found.
+   */
+  officeAddress?: Record<string, string>;
   /** Exact values allowed in specific fields (e.g. the portal's return URL). */
   allowedValues?: Record<string, string>;
   /** The office's patient keys (pseudonyms): none may leave. */
@@ -202,7 +207,58 @@ export function scanText(text: string, field: string, ctx: GuardContext): Findin
     const collapsed = collapseDigitGroups(rest);
     for (const { kind, re } of collapsedDetectors) if (re.test(collapsed)) kinds.add(kind);
   }
+  if (ctx.officeAddress?.[field] === text) {
+    kinds.delete("street_address");
+    kinds.delete("zip_code");
+  }
   return [...kinds].map((kind) => ({ kind, field }));
+}
+
+/** What each kind is called in a message (never the value itself). */
+export const identifierKindNames: Record<IdentifierKind, string> = {
+  ssn: "a Social Security number",
+  phone: "a phone or fax number",
+  email: "an e-mail address",
+  date: "a date",
+  record_number: "a record, account or member number",
+  url: "a web address",
+  ip_address: "an IP address",
+  serial_number: "a device or serial number",
+  street_address: "a street address",
+  zip_code: "a ZIP code",
+  patient_key: "a patient key",
+  unknown_field: "an unexpected field",
+};
+
+/**
+ * The guard's verdict on an office's own free text — the legal name and billing e-mail that become
+ * the Stripe Customer's `name` and `email` — read exactly as the outbox will scan them (the same
+ * `scanText`, with the office's billing e-mail as the one address that may leave and no period
+ * dates). Used at the door (POST /v1/offices): text the guard would block at the outbox is refused
+ * when it is written, instead of being stored and failing every push to Stripe afterwards.
+ * Findings name the field and the kind, never the value.
+ */
+export function officeTextFindings(office: {
+  legalName?: string;
+  billingEmail?: string;
+  billingAddress?: { line1: string; line2: string | null; city: string; state: string | null; postalCode: string; country: string } | null;
+}): Finding[] {
+  const findings: Finding[] = [];
+  const ctx: GuardContext = { billingEmail: office.billingEmail ?? "", periodDates: [] };
+  if (office.legalName !== undefined) findings.push(...scanText(office.legalName, "legalName", ctx));
+  if (office.billingEmail !== undefined) findings.push(...scanText(office.billingEmail, "billingEmail", ctx));
+  const address = office.billingAddress;
+  if (address) {
+    // The address goes to the customer's address fields, where it may read as a street address
+    // and a ZIP code (its own kinds, payment-plan §4.2) and nothing else: scanned as the outbox will.
+    const fields = { line1: address.line1, line2: address.line2, city: address.city, state: address.state, postalCode: address.postalCode, country: address.country };
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === null || value === "") continue;
+      const field = `billingAddress.${key}`;
+      findings.push(...scanText(value, field, { ...ctx, officeAddress: { [field]: value } }));
+    }
+  }
+  return findings;
 }
 
 /** Decodes a form-encoded body into [key, value] pairs exactly as the receiver will see them. */
@@ -236,7 +292,7 @@ export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules:
   const findings: Finding[] = [];
   // Path: fixed words and Stripe ids only.
   for (const segment of req.path.split("/").filter(Boolean)) {
-    if (!/^(?:v1|[a-z_]+|(?:cus|in|ii|re|ch|pi|bps|evt)_[A-Za-z0-9]+)$/.test(segment)) findings.push({ kind: "unknown_field", field: "path" });
+    if (!/^(?:v1|[a-z_]+|(?:cus|in|ii|re|ch|pi|bps|evt|seti|pm)_[A-Za-z0-9]+)$/.test(segment)) findings.push({ kind: "unknown_field", field: "path" });
   }
   if (req.query) findings.push(...formFields(req.query).flatMap(([k, v]) => scanText(`${k}=${v}`, "query", ctx)));
   for (const [key, value] of formFields(req.body)) {

@@ -22,13 +22,18 @@ const rank = String.raw`[1-9]\d{0,2}(?:,\d{3})?`;
  */
 export const tierLineDescription = new RegExp(`^Active patients ${rank}(?:–${rank}|\\+)? — (${periodLabel})$`);
 
+/** A discount line's description (§6.10): the one line that may carry a negative amount. */
+export const discountLineDescription = new RegExp(`^Discount — ${periodLabel}$`);
+
 /** The fixed templates a line description may follow. */
 export const lineDescriptionTemplates = [
   new RegExp(`^Active patients — ${periodLabel}$`),
   tierLineDescription,
   new RegExp(`^Platform fee — ${periodLabel}$`),
+  discountLineDescription,
   new RegExp(`^Platform fee — ${periodLabel} \\(plan change\\)$`),
   /^Setup fee$/,
+  new RegExp(`^Balance carried from ${periodLabel}$`),
   ...chargeCategories.map((c) => new RegExp(`^${chargeDescriptions[c]}$`)),
 ];
 
@@ -47,24 +52,70 @@ const metadata = z
   })
   .strict();
 
+/** The office's own billing address, as Stripe's customer address (office data, docs/payment-plan.md §4.2). */
+const addressPayload = z
+  .object({
+    line1: z.string().min(1).max(200),
+    line2: z.string().max(200).optional(),
+    city: z.string().min(1).max(100),
+    state: z.string().max(100).optional(),
+    postal_code: z.string().min(1).max(20),
+    country: z.string().regex(/^[A-Z]{2}$/),
+  })
+  .strict();
+
 export const customerPayload = z
   .object({
     name: z.string().min(1).max(200),
     email: z.string().email(),
+    address: addressPayload.optional(),
     metadata: metadata.extend({ office_ref: opaqueRef("off") }).strict(),
   })
   .strict() satisfies z.ZodType<Stripe.CustomerCreateParams>;
 
-export const invoicePayload = z
+/** A profile change sent to the office's customer (§4.2): name, e-mail, and the address (`""` clears it). */
+export const customerUpdatePayload = z
   .object({
+    name: z.string().min(1).max(200),
+    email: z.string().email(),
+    address: z.union([addressPayload, z.literal("")]),
+  })
+  .strict() satisfies z.ZodType<Stripe.CustomerUpdateParams>;
+
+
+const invoiceCommon = {
+  customer: stripeId("cus"),
+  currency: z.string().regex(/^[a-z]{3}$/),
+  auto_advance: z.literal(false),
+  pending_invoice_items_behavior: z.literal("exclude"),
+  metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+};
+
+/** An invoice charged automatically (a payment method on file) or sent for payment by e-mail with a due date (docs/payment-plan.md §10). */
+export const invoicePayload = z.union([
+  z.object({ ...invoiceCommon, collection_method: z.literal("charge_automatically") }).strict(),
+  z.object({ ...invoiceCommon, collection_method: z.literal("send_invoice"), days_until_due: z.number().int().min(1).max(90) }).strict(),
+]) satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+
+/** A Stripe Checkout Session in setup mode: the office's customer adds a payment method on Stripe's hosted page. */
+export const checkoutSetupPayload = z
+  .object({
+    mode: z.literal("setup"),
     customer: stripeId("cus"),
     currency: z.string().regex(/^[a-z]{3}$/),
-    collection_method: z.literal("charge_automatically"),
-    auto_advance: z.literal(false),
-    pending_invoice_items_behavior: z.literal("exclude"),
-    metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+    success_url: z.string().url(),
+    cancel_url: z.string().url(),
+    metadata: z.object({ office_ref: opaqueRef("off") }).strict(),
   })
-  .strict() satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+  .strict() satisfies z.ZodType<Stripe.Checkout.SessionCreateParams>;
+
+/** The customer's default payment method for invoices (the one a setup session collected). */
+export const defaultPaymentMethodPayload = z
+  .object({
+    invoice_settings: z.object({ default_payment_method: stripeId("pm") }).strict(),
+    expand: z.tuple([z.literal("invoice_settings.default_payment_method")]),
+  })
+  .strict() satisfies z.ZodType<Stripe.CustomerUpdateParams>;
 
 /** The one product name a quantity × unit line's inline price may carry (no free text). */
 export const patientsProductName = "Active patients";
@@ -85,7 +136,10 @@ export const addLinesPayload = z
     lines: z
       .array(
         z.union([
-          z.object({ amount: z.number().int().min(0), ...lineCommon }).strict(),
+          z
+            .object({ amount: z.number().int(), ...lineCommon })
+            .strict()
+            .refine((l) => l.amount >= 0 || discountLineDescription.test(l.description), "only a discount line may have a negative amount"),
           z
             .object({
               quantity: z.number().int().min(1).max(999_999),
@@ -124,10 +178,11 @@ export const portalPayload = z
 
 /** Form keys each operation may send (as Stripe's bracket notation), text and numeric. */
 export const fieldRules = {
-  customer: { text: [/^name$/, /^email$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customer: { text: [/^name$/, /^email$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
+  customerUpdate: { text: [/^name$/, /^email$/, /^address$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/], numeric: [] as RegExp[] },
   invoice: {
     text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/],
-    numeric: [] as RegExp[],
+    numeric: [/^days_until_due$/] as RegExp[],
   },
   addLines: {
     text: [/^lines\[\d+\]\[description\]$/, /^lines\[\d+\]\[metadata\]\[line_ref\]$/, /^lines\[\d+\]\[price_data\]\[(currency|product_data\]\[name)\]$/],
@@ -139,7 +194,14 @@ export const fieldRules = {
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readRefund: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  /** Look-ups before a late re-create (gateway.ts): GET requests, their query scanned as text. */
+  findCustomer: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  findInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   portal: { text: [/^customer$/, /^return_url$/], numeric: [] as RegExp[] },
+  checkoutSetup: { text: [/^mode$/, /^customer$/, /^currency$/, /^success_url$/, /^cancel_url$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
+  defaultPaymentMethod: { text: [/^invoice_settings\[default_payment_method\]$/, /^expand\[0\]$/], numeric: [] as RegExp[] },
+  readSetupIntent: { text: [] as RegExp[], numeric: [] as RegExp[] },
+  readCustomer: { text: [/^expand\[0\]$/], numeric: [] as RegExp[] },
 } as const;
 
 export type StripeOperation = keyof typeof fieldRules;

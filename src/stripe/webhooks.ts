@@ -25,6 +25,10 @@ export const handledEventTypes = [
   "charge.dispute.closed",
   "customer.updated",
   "customer.deleted",
+  "checkout.session.completed",
+  "setup_intent.succeeded",
+  "payment_method.attached",
+  "payment_method.detached",
 ] as const;
 /** Stripe's events whose object is a refund (docs/payment-plan.md §9.6). */
 export const isRefundEvent = (type: string) => type.startsWith("refund.") || type === "charge.refund.updated";

@@ -15,7 +15,39 @@ export type ModelEvent = { patient: string; kind: "activate" | "deactivate"; at:
 export type ModelPlan = { baseFee: number; tiers: PriceTier[]; includedPatients: number; trialDays: number };
 export type ModelOffice = { timeZone: string; anchorDay: number; startsOn: string; plan: ModelPlan };
 export type ModelCycle = { start: string; end: string; startAt: number; endAt: number };
-export type ModelInvoice = { cycle: ModelCycle; patients: string[]; patientsAmount: number; baseFee: number; total: number; closedAt: number };
+export type ModelInvoice = {
+  cycle: ModelCycle;
+  patients: string[];
+  patientsAmount: number;
+  baseFee: number;
+  /** §8.9: what the invoice before carried into this one (below the minimum charge), part of `total`. */
+  carriedIn: number;
+  total: number;
+  /** §8.9: `open` (collected through Stripe), `paid` (a zero total, or carried to the next invoice), `void` (written off). */
+  status: "open" | "paid" | "void";
+  carried: boolean;
+  closedAt: number;
+};
+
+/** §8.9 for the model's plans (usd): Stripe's minimum charge, 0.50. */
+export const MODEL_MINIMUM_CHARGE = 50;
+
+/**
+ * §8.9 from its sentences: "a total above 0 and below the minimum is carried to the office's next
+ * invoice as a line of its own; that invoice's total includes it; with no next invoice it is
+ * written off". `amounts`: each invoice's own lines, in order; `hasNext`: a draft follows the last.
+ */
+export function modelSettle(amounts: number[], minimum: number, hasNext: boolean) {
+  const out: { carriedIn: number; total: number; status: "open" | "paid" | "void"; carried: boolean }[] = [];
+  for (let i = 0; i < amounts.length; i++) {
+    const carriedIn = i > 0 && out[i - 1]!.carried ? out[i - 1]!.total : 0;
+    const total = amounts[i]! + carriedIn;
+    const below = total > 0 && total < minimum;
+    const next = i < amounts.length - 1 || hasNext;
+    out.push({ carriedIn, total, status: total === 0 ? "paid" : below ? (next ? "paid" : "void") : "open", carried: below && next });
+  }
+  return out;
+}
 
 const pad = (n: number) => String(n).padStart(2, "0");
 const lastDay = (y: number, m: number) => new Date(Date.UTC(y, m, 0)).getUTCDate();
@@ -90,7 +122,7 @@ function modelBaseFee(office: ModelOffice, cycle: ModelCycle): number {
 export function modelInvoices(office: ModelOffice, events: ModelEvent[], closeTimes: number[], horizon = 14): ModelInvoice[] {
   const last = Math.max(...closeTimes);
   const trialEndAt = office.plan.trialDays > 0 ? startOfLocalDay(addDays(office.startsOn, office.plan.trialDays), office.timeZone) : null;
-  return modelCycles(office, horizon)
+  const own = modelCycles(office, horizon)
     .filter((c) => c.endAt <= last)
     .map((cycle) => {
       const closedAt = Math.min(...closeTimes.filter((t) => t >= cycle.endAt));
@@ -101,8 +133,11 @@ export function modelInvoices(office: ModelOffice, events: ModelEvent[], closeTi
       const patients = modelBillable(known, from, cycle.endAt);
       const patientsAmount = inTrial ? 0 : modelTiered(patients.length, office.plan.tiers, office.plan.includedPatients);
       const baseFee = modelBaseFee(office, cycle);
-      return { cycle, patients, patientsAmount, baseFee, total: patientsAmount + baseFee, closedAt };
+      return { cycle, patients, patientsAmount, baseFee, closedAt };
     });
+  // The office never cancels here: a draft always follows the last closed cycle.
+  const settled = modelSettle(own.map((o) => o.patientsAmount + o.baseFee), MODEL_MINIMUM_CHARGE, true);
+  return own.map((o, i) => ({ ...o, ...settled[i]! }));
 }
 
 // ---- generators -------------------------------------------------------------------------------

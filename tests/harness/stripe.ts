@@ -1,10 +1,12 @@
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { asc, eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import { invoices } from "../../src/db/invoices";
 import { stripeRequests } from "../../src/db/stripe-requests";
 import { officeObject } from "../../src/office/client";
+import { bearer, mintToken } from "./auth";
 import { onboardOffice } from "./billing";
+import { addPaymentMethod } from "./payment-methods";
 import { testDb } from "./seed";
 
 export type EmulatorEntry = {
@@ -99,22 +101,44 @@ export async function untilStripeAttempted(invoiceId: string) {
 }
 
 /**
- * An office whose setup invoice is on Stripe (finalized there), with the Stripe ids of that
- * invoice and of the customer; `decline` makes the office's card fail; `attempted` waits for the
- * emulator's payment attempt (it charges shortly after finalize).
+ * An office with a payment method on file (put there through the real flow: the setup-session
+ * route, Stripe's hosted page, `checkout.session.completed`) and a setup charge (`setupFee`,
+ * invoiced at once) on Stripe, finalized there and charged automatically, with the Stripe ids of
+ * that invoice and of the customer; `decline` makes the office's card fail (the emulator's
+ * `+decline@` convention, so a later change of e-mail "fixes the card"); `attempted` waits for
+ * the emulator's payment attempt (it charges shortly after finalize).
  */
 export async function pushedOffice(opts: { decline?: boolean; setupFee?: number; graceDays?: number; attempted?: boolean } = {}) {
   const officeId = await onboardOffice({
     startsOn: "2026-11-02",
-    plan: { setupFee: opts.setupFee ?? 25_000, ...(opts.graceDays !== undefined ? { graceDays: opts.graceDays } : {}) },
+    plan: { setupFee: 0, ...(opts.graceDays !== undefined ? { graceDays: opts.graceDays } : {}) },
     billingEmail: opts.decline ? "billing+decline@harbor.example" : "billing@harbor.example",
   });
+  await addPaymentMethod(officeId);
+  const res = await SELF.fetch(`https://billing.test/v1/offices/${officeId}/charges`, {
+    method: "POST",
+    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+    body: JSON.stringify({ amount: opts.setupFee ?? 25_000, category: "setup", mode: "invoice_now" }),
+  });
+  if (res.status !== 201) throw new Error(`setup charge refused (${res.status}): ${await res.text()}`);
+  const { invoiceId } = (await res.json()) as { invoiceId: string };
   await syncStripe(officeId);
-  const setup = (await invoiceRows(officeId)).find((i) => i.kind === "setup")!;
+  const setup = (await invoiceRows(officeId)).find((i) => i.id === invoiceId)!;
   if (setup.stripeState !== "finalized") throw new Error(`the setup invoice of ${officeId} is ${setup.stripeState} on Stripe, not finalized`);
   const log = await stripeLog(officeId);
   const stripeId = log.find((r) => r.idempotencyKey === `invoice_${setup.id}_create`)!.stripeIds![0]!;
   const customerId = log.find((r) => r.operation === "customer")!.stripeIds![0]!;
   if (opts.attempted) await untilStripeAttempted(setup.id);
   return { officeId, setup, stripeId, customerId };
+}
+
+/**
+ * Makes the emulator's saved results of idempotency keys containing `match` `seconds` older (past
+ * 24 hours Stripe prunes them): Stripe's key expiry for our keys only, safe beside parallel tests
+ * (advancing the emulator's shared clock would expire every test's keys).
+ */
+export async function ageStripeKeys(match: string, seconds: number): Promise<number> {
+  const res = await fetch(emulator("/_emulator/idempotency/age"), { method: "POST", body: JSON.stringify({ match, seconds }) });
+  if (res.status !== 200) throw new Error(`aging keys refused: ${await res.text()}`);
+  return ((await res.json()) as { aged: number }).aged;
 }

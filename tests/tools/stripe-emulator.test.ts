@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { request as httpRequest } from "node:http";
 import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
-import ts from "typescript";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseForm, startStripeEmulator, StateFileError } from "../../tools/stripe-emulator/server.mjs";
+import { sdkFields } from "./sdk-fields";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
@@ -84,8 +84,16 @@ async function paymentOf(s: Stripe, invoiceId: string) {
   return { paymentIntent, charge: charges.data[0]!.id };
 }
 
+/** Attaches a Stripe test card to the customer and makes it the default for invoices (as the Worker's setup flow does). */
+async function withCard(s: Stripe, customerId: string, token = "pm_card_visa") {
+  const pm = await s.paymentMethods.attach(token, { customer: customerId });
+  await s.customers.update(customerId, { invoice_settings: { default_payment_method: pm.id } });
+  return pm;
+}
+
 async function paidInvoice(lines: number[] = [1500, 2500]) {
   const customer = await stripe.customers.create({ name: "Office", email: "office@example.com" });
+  await withCard(stripe, customer.id); // Stripe charges only a customer with a default payment method
   const draft = await stripe.invoices.create({ customer: customer.id, currency: "usd" });
   await stripe.invoices.addLines(draft.id, { lines: lines.map((amount) => ({ amount, description: `line ${amount}` })) });
   await stripe.invoices.finalizeInvoice(draft.id, { auto_advance: true });
@@ -137,6 +145,7 @@ describe("customers", () => {
 describe("invoices", () => {
   it("create → add_lines (one call) → finalize → paid asynchronously; webhooks are signed", async () => {
     const c = await stripe.customers.create({ name: "Office", email: "o@example.com" });
+    await withCard(stripe, c.id); // Stripe charges only a customer with a default payment method
     const draft = await stripe.invoices.create({
       customer: c.id,
       currency: "usd",
@@ -217,6 +226,7 @@ describe("invoices", () => {
 
   it("declining customer → invoice stays open, payment_failed webhook; /pay gives a card error", async () => {
     const c = await stripe.customers.create({ name: "Bad Card", email: "office+decline@example.com" });
+    await withCard(stripe, c.id); // Stripe charges only a customer with a default payment method
     const inv = await stripe.invoices.create({ customer: c.id, currency: "usd" });
     await stripe.invoices.addLines(inv.id, { lines: [{ amount: 900, description: "x" }] });
     await stripe.invoices.finalizeInvoice(inv.id, { auto_advance: true });
@@ -232,6 +242,7 @@ describe("invoices", () => {
 
     // Metadata-based decline marker, then flip the customer back and retry payment.
     const c2 = await stripe.customers.create({ name: "Meta", metadata: { emulator_outcome: "decline" } });
+    await withCard(stripe, c2.id); // Stripe charges only a customer with a default payment method
     const inv2 = await stripe.invoices.create({ customer: c2.id, collection_method: "send_invoice", days_until_due: 30 } as any);
     await stripe.invoices.addLines(inv2.id, { lines: [{ amount: 100 }] } as any);
     await stripe.invoices.finalizeInvoice(inv2.id);
@@ -243,6 +254,7 @@ describe("invoices", () => {
 
   it("void: only open invoices", async () => {
     const c = await stripe.customers.create({ name: "V", email: "v+decline@example.com" });
+    await withCard(stripe, c.id); // Stripe charges only a customer with a default payment method
     const inv = await stripe.invoices.create({ customer: c.id });
     await stripe.invoices.addLines(inv.id, { lines: [{ amount: 700 }] } as any);
     const draftVoid = await stripe.invoices.voidInvoice(inv.id).catch((e) => e);
@@ -580,6 +592,7 @@ describe("state across restarts (--state)", () => {
     expect(em1.stateFile).toBe(join(dir, "state.json"));
     const s1 = stripeFor(em1);
     const customer = await s1.customers.create({ name: "Office", email: "o@example.com" }, { idempotencyKey: "cust-key-1" });
+    await withCard(s1, customer.id); // Stripe charges only a customer with a default payment method
     const draft = await s1.invoices.create({ customer: customer.id, currency: "usd" });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 1500 }, { amount: 2500 }] });
     await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
@@ -679,6 +692,7 @@ describe("state across restarts (--state)", () => {
     const em1 = await startStripeEmulator({ state: dir, paymentDelayMs: 3_600_000 });
     const s1 = stripeFor(em1);
     const customer = await s1.customers.create({ name: "Pending" });
+    await withCard(s1, customer.id); // Stripe charges only a customer with a default payment method
     const draft = await s1.invoices.create({ customer: customer.id });
     await s1.invoices.addLines(draft.id, { lines: [{ amount: 900 }] });
     await s1.invoices.finalizeInvoice(draft.id, { auto_advance: true });
@@ -768,27 +782,6 @@ describe("state across restarts (--state)", () => {
 // ---------------------------------------------------------------------------------------------
 // The pinned API version (2026-02-25.clover): shapes from the stripe package's own types.
 // ---------------------------------------------------------------------------------------------
-
-/** The fields of `Stripe.<name>` in node_modules/stripe/types: all of them, and those not optional. */
-function sdkFields(names: string[]): Record<string, { all: Set<string>; required: Set<string> }> {
-  const file = join(fileURLToPath(new URL("../..", import.meta.url)), `.sdk-fields-${process.pid}.ts`);
-  writeFileSync(file, `import Stripe from "stripe";\n${names.map((n, i) => `export type T${i} = Stripe.${n};`).join("\n")}\n`);
-  try {
-    const program = ts.createProgram([file], { strict: true, noEmit: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022, skipLibCheck: true });
-    const checker = program.getTypeChecker();
-    const source = program.getSourceFile(file)!;
-    const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!);
-    return Object.fromEntries(
-      names.map((n, i) => {
-        const type = checker.getDeclaredTypeOfSymbol(exports.find((e) => e.name === `T${i}`)!);
-        const props = type.getProperties();
-        return [n, { all: new Set(props.map((p) => p.name)), required: new Set(props.filter((p) => !(p.flags & ts.SymbolFlags.Optional)).map((p) => p.name)) }];
-      }),
-    );
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
 
 /** Fields Stripe's own example objects (its OpenAPI fixtures) have beyond the SDK's types. */
 const FIXTURE_EXTRAS: Record<string, string[]> = { InvoiceLineItem: ["quantity_decimal"], Refund: ["customer", "customer_account", "payment_method"] };
@@ -926,6 +919,7 @@ describe("the pinned API version's objects and parameters", () => {
 
   it("lists: an invoice embeds its first ten lines (has_more), the rest by page; invoice payments by invoice or payment intent", async () => {
     const c = await stripe.customers.create({ name: "Many", email: "many+decline@example.com" });
+    await withCard(stripe, c.id); // Stripe charges only a customer with a default payment method
     const inv = await stripe.invoices.create({ customer: c.id });
     const withLines = await stripe.invoices.addLines(inv.id, { lines: Array.from({ length: 12 }, (_, i) => ({ amount: 100 + i })) });
     expect(withLines.lines.data).toHaveLength(10);
@@ -968,6 +962,7 @@ describe("the emulator's clock", () => {
 
   it("the automatic payment attempt comes paymentDelayMs after finalize (auto_advance only), when the clock gets there", async () => {
     const c = await s.customers.create({ name: "Timed" });
+    await withCard(s, c.id); // Stripe charges only a customer with a default payment method
     const inv = await s.invoices.create({ customer: c.id });
     await s.invoices.addLines(inv.id, { lines: [{ amount: 900 }] });
     const open = await s.invoices.finalizeInvoice(inv.id, { auto_advance: true });
@@ -985,6 +980,7 @@ describe("the emulator's clock", () => {
     expect(await s.invoices.retrieve(manual.id)).toMatchObject({ status: "open", attempt_count: 0 });
     // Timestamps follow the clock.
     const later = await s.customers.create({ name: "Later" });
+    await withCard(s, later.id); // Stripe charges only a customer with a default payment method
     expect(later.created).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 7 * 86400 + 3600 - 1);
     const bad = await fetch(`${timed.url}/_emulator/clock/advance`, { method: "POST", body: JSON.stringify({ seconds: -5 }) });
     expect(bad.status).toBe(400);

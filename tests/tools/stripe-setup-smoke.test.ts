@@ -44,7 +44,7 @@ describe("stripe:smoke", () => {
     em.savePortalDefault();
     const { code, stdout } = await run("tools/stripe-smoke.mjs", []);
     expect(code, stdout).toBe(0);
-    for (const s of ["customer", "test card attached", "default payment method", "invoice (draft, add_lines, finalize)", "payment", "partial refund", "void of another invoice", "billing portal session"]) {
+    for (const s of ["customer", "setup link (Checkout in setup mode)", "test card attached", "default payment method", "invoice (draft, add_lines, finalize)", "payment", "partial refund", "void of another invoice", "billing portal session"]) {
       expect(stdout).toMatch(new RegExp(`\\d\\. ${s.replace(/[()]/g, "\\$&")}: ok`));
     }
     expect(stdout).toContain("all steps passed");
@@ -83,6 +83,7 @@ describe("stripe:setup", () => {
     expect(first.stdout).toMatch(/webhook endpoint we_\w+: created/);
     expect(first.stdout).toMatch(/billing portal configuration bpc_\w+: created/);
     expect(first.stdout).toMatch(/permission customers: read ok/);
+    for (const p of ["checkout sessions", "setup intents", "payment methods"]) expect(first.stdout).toContain(`permission ${p}: read ok`);
     const secret = /^STRIPE_WEBHOOK_SECRET=(whsec_\S+)$/m.exec(first.stdout)?.[1];
     expect(secret).toBeDefined();
     const endpoints = await stripe.webhookEndpoints.list();
@@ -127,7 +128,7 @@ describe("stripe:setup", () => {
       // The probes used the Worker's key; the setup calls the setup key.
       const log = em.requests().slice(before);
       const probes = log.filter((q) => q.path.includes("stripesetupprobe"));
-      expect(new Set(probes.map((q) => q.path)).size).toBe(6);
+      expect(new Set(probes.map((q) => q.path)).size).toBe(9);
       expect(probes.every((q) => q.headers.authorization === "Bearer rk_test_***")).toBe(true);
       expect(log.filter((q) => q.path.startsWith("/v1/webhook_endpoints")).every((q) => q.headers.authorization === "Bearer sk_test_***")).toBe(true);
     } finally {

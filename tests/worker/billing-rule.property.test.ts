@@ -59,7 +59,10 @@ async function closedInvoices(office: string) {
       quantity: inv.billablePatients,
       patientsAmount: tiers.reduce((sum, t) => sum + t.amount, 0),
       baseFee: inv.lines.find((l) => l.kind === "base_fee")?.amount ?? 0,
+      carriedIn: inv.lines.find((l) => l.kind === "carried_balance")?.amount ?? 0,
       total: inv.total,
+      status: inv.status,
+      carried: inv.stripeState === "carried",
     };
   });
 }
@@ -81,7 +84,10 @@ describe("closed invoices through the API against the reference model (§5.3)", 
           quantity: m.patients.length,
           patientsAmount: m.patientsAmount,
           baseFee: m.baseFee,
+          carriedIn: m.carriedIn,
           total: m.total,
+          status: m.status,
+          carried: m.carried,
         }));
         expect(await closedInvoices(office)).toEqual(expected);
         const closedAt = modelInvoices(s.office, s.events, s.closeTimes).map((m) => m.closedAt);

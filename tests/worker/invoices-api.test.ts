@@ -77,7 +77,7 @@ describe("read API", () => {
       cycle: { start: "2026-01-01", end: "2026-02-01" },
       currency: "usd",
       billablePatients: 2,
-      projected: { patients: 1600, baseFee: 4900, oneOff: 500, total: 7000 },
+      projected: { patients: 1600, baseFee: 4900, oneOff: 500, carried: 0, total: 7000 },
     });
   });
 

@@ -109,6 +109,39 @@ describe("POST /v1/offices (onboarding)", () => {
   });
 });
 
+describe("POST /v1/offices refuses office text the PHI guard would block at the outbox", () => {
+  // Each value, and the field and kind of identifier the refusal must name (never the value).
+  const hostile: { name: string; body: Record<string, string>; field: string; kind: RegExp; secret: string }[] = [
+    { name: "an SSN-like legal name", body: { legalName: "Clinic 123-45-6789" }, field: "legalName", kind: /Social Security number/, secret: "6789" },
+    { name: "an MRN-like legal name", body: { legalName: "Lakeside MRN A1234567" }, field: "legalName", kind: /record, account or member number/, secret: "A1234567" },
+    { name: "full-width digits in the legal name", body: { legalName: "Clinic １２３-４５-６７８９" }, field: "legalName", kind: /Social Security number/, secret: "６７８９" },
+    { name: "spaced digits in the legal name", body: { legalName: "Clinic 123 45 6789" }, field: "legalName", kind: /Social Security number/, secret: "6789" },
+    { name: "an en-dashed phone number in the legal name", body: { legalName: "Dr Roe call 555\u2013201\u20138899" }, field: "legalName", kind: /phone/, secret: "8899" },
+    { name: "an SSN as the billing e-mail's local part", body: { billingEmail: "123-45-6789@x.test" }, field: "billingEmail", kind: /Social Security number/, secret: "6789" },
+  ];
+  for (const h of hostile) {
+    it(`refuses ${h.name}: 400 OFFICE_TEXT_LOOKS_LIKE_PHI naming the field and kind, the value never echoed, nothing stored`, async () => {
+      const { planId, versionId } = await seedPlan(testDb(), {});
+      const body = Object.fromEntries(Object.entries(h.body).map(([k, v]) => [k, JSON.parse(`"${v}"`) as string]));
+      const res = await onboard({ planId, ...body });
+      const problem = await expectProblem(res, 400, "OFFICE_TEXT_LOOKS_LIKE_PHI");
+      expect(problem.detail).toContain(h.field);
+      expect(problem.detail).toMatch(h.kind);
+      expect(problem.errors).toEqual(expect.arrayContaining([{ path: h.field, message: expect.stringMatching(h.kind) }]));
+      expect(JSON.stringify(problem)).not.toContain(h.secret);
+      // Nothing was stored: no office on this fresh plan.
+      expect(await testDb().select().from(offices).where(eq(offices.planVersionId, versionId))).toEqual([]);
+    });
+  }
+
+  it("accepts a plain office name with a small number and a plain billing e-mail", async () => {
+    const { planId } = await seedPlan(testDb(), {});
+    const res = await onboard({ planId, legalName: "Smith Family Clinic 2", billingEmail: "billing@smith-family.example" });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(await res.json()).toMatchObject({ legalName: "Smith Family Clinic 2", billingEmail: "billing@smith-family.example" });
+  });
+});
+
 describe("the database prices tiers exactly as the rules do", () => {
   it("agrees with tieredAmount for every count around every boundary, with and without an allowance", async () => {
     const db = testDb();

@@ -73,6 +73,7 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: { platform_admin: { own: 409, other: 409 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
   },
   "POST /v1/offices/{officeId}/billing-portal": { request: (officeId) => ({ path: `/v1/offices/${officeId}/billing-portal`, method: "POST" }), expect: officeAdmins(201) },
+  "POST /v1/offices/{officeId}/payment-method/setup-session": { request: (officeId) => ({ path: `/v1/offices/${officeId}/payment-method/setup-session`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/plans": {
     request: () => ({ path: "/v1/plans", ...json({ code: `m-${crypto.randomUUID().slice(0, 8)}`, name: "Matrix", version }) }),
     expect: { ...platformOnly, platform_admin: { none: 201 } },
@@ -89,6 +90,28 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: platformOnly,
   },
   "GET /v1/plans": { request: () => ({ path: "/v1/plans" }), expect: platformOnly },
+  "GET /v1/coupons": { request: () => ({ path: "/v1/coupons?archived=true" }), expect: platformOnly },
+  "POST /v1/coupons": {
+    request: () => ({ path: "/v1/coupons", ...json({ code: `M${crypto.randomUUID().replace(/-/g, "").slice(0, 12).toUpperCase()}`, percentOff: 5, duration: "once" }) }),
+    expect: { ...platformOnly, platform_admin: { none: 201 } },
+  },
+  // Allowed: the coupon does not exist (404).
+  "POST /v1/coupons/{code}/archive": { request: () => ({ path: "/v1/coupons/NOSUCHCOUPON/archive", method: "POST" }), expect: { ...platformOnly, platform_admin: { none: 404 } } },
+  // Allowed, the request reaches the office: no such coupon (404).
+  "POST /v1/offices/{officeId}/discount": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/discount`, ...json({ couponCode: "NOSUCHCOUPON" }) }),
+    expect: { platform_admin: { own: 404, other: 404 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
+  },
+  // Allowed, the request reaches the office: it has no discount (404).
+  "DELETE /v1/offices/{officeId}/discount": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/discount`, method: "DELETE" }),
+    expect: { platform_admin: { own: 404, other: 404 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
+  },
+  "PATCH /v1/offices/{officeId}": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}`, method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ legalName: "Matrix Clinic Renamed" }) }),
+    expect: officeAdmins(200),
+  },
+  "GET /v1/offices": { request: (_o, planId) => ({ path: `/v1/offices?planId=${planId}` }), expect: platformOnly },
   "GET /v1/admin/webhook-events": { request: () => ({ path: "/v1/admin/webhook-events?limit=5" }), expect: platformOnly },
   // Allowed: the event does not exist (404).
   "POST /v1/admin/webhook-events/{eventId}/replay": {

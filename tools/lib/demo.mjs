@@ -1,6 +1,7 @@
 // The demo `npm run dev` seeds on first start: two plans, three offices in three time zones,
 // patients active across two cycles, the first cycle invoiced through the local Stripe emulator,
-// which collects one office's invoice and declines another's (that office goes past_due).
+// which collects one office's invoice and declines another's (that office goes past_due); the
+// third has no card on file, so its invoices are sent by e-mail.
 //
 // Its dates come from demoPlan(now) (tools/lib/demo-plan.mjs), checked before anything is sent.
 // Every step is idempotent under the demo's id (plan codes, Idempotency-Keys of the offices and of
@@ -76,6 +77,22 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
       await clinical.post(`/v1/offices/${office.id}/patients/demo-${o.key}-${e.patient}/${e.kind}`, { occurredAt: new Date(e.at).toISOString() }, { "idempotency-key": `demo-${demoId}-${o.key}-${e.kind}-${e.patient}` });
     }
     log(`office ${o.legalName} (${o.timeZone}): ${office.id}, ${o.patients} patients from ${o.startsOn}`);
+  }
+
+  // Cards on file through the hosted setup page (docs/payment-plan.md §10): Lakeside's pays, Spree's
+  // declines (Stripe's test card pm_card_chargeCustomerFail); Harbor has none, so its invoices are
+  // sent by e-mail with a due date. The demo completes the page as the office would, through the
+  // local emulator's control endpoint; the emulator's webhooks bring the completion back.
+  for (const [key, card] of [["lakeside", "pm_card_visa"], ["spree", "pm_card_chargeCustomerFail"]]) {
+    const id = offices[key].id;
+    if ((await api.get(`/v1/offices/${id}`)).paymentMethod?.status === "on_file") continue;
+    const { url } = await api.post(`/v1/offices/${id}/payment-method/setup-session`, {});
+    const session = new URL(url);
+    const done = await fetch(`${session.origin}/_emulator/checkout/sessions/${session.pathname.split("/").pop()}/complete`, { method: "POST", body: JSON.stringify({ payment_method: card }) });
+    if (!done.ok) throw new Error(`the emulator did not complete ${offices[key].legalName}'s setup page: ${done.status}`);
+    const until = Date.now() + settleMs;
+    while ((await api.get(`/v1/offices/${id}`)).paymentMethod?.status !== "on_file" && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+    log(`office ${offices[key].legalName}: a card on file (${card})`);
   }
 
   // The first cycles have ended by `now`: invoice them (Stripe then collects, or fails to). As of

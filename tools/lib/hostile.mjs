@@ -26,9 +26,10 @@ export const undeclaredQuery = "ssn_123-45-6789=jane";
 const b64 = (s) => Buffer.from(s, "utf8").toString("base64");
 
 /**
- * One SSN (123-45-6789) written to evade a plain match; visible text, so accepted at ingress as a
- * legal name — the guard must block it on the way to Stripe. `digits` is what must never reach
- * Stripe in any reading.
+ * One SSN (123-45-6789) written to evade a plain match; visible text, so it passes the text
+ * schema, but the PHI guard's scan (run at the door for an office's legal name and billing
+ * e-mail) must refuse it with 400 OFFICE_TEXT_LOOKS_LIKE_PHI, and it must never reach Stripe.
+ * `ssnDigits` is what must never reach Stripe in any reading.
  */
 export const ssnDigits = "123456789";
 export const guardEvasions = [

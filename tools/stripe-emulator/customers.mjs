@@ -1,12 +1,12 @@
 // Customers: POST /v1/customers, GET and POST /v1/customers/:id.
-import { HASH, LEAF, NOT, clone, expansions, invalid, mergeMetadata, newId, notFound, nullAddress } from "./common.mjs";
+import { HASH, LEAF, NOT, clone, expansions, invalid, mergeMetadata, newId, notFound, nullAddress, toInt } from "./common.mjs";
 
 const ADDRESS = { city: LEAF, country: LEAF, line1: LEAF, line2: LEAF, postal_code: LEAF, state: LEAF };
 
 /** CustomerCreateParams / CustomerUpdateParams of the pinned SDK: what is emulated, what is not. */
 const COMMON = {
   address: ADDRESS,
-  balance: NOT,
+  balance: LEAF,
   business_name: NOT,
   cash_balance: NOT,
   description: LEAF,
@@ -27,6 +27,7 @@ const COMMON = {
   validate: NOT,
 };
 const CREATE = { ...COMMON, invoice_settings: NOT, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
+const EXPANDABLE = ["invoice_settings.default_payment_method"];
 const UPDATE = { ...COMMON, default_source: NOT };
 
 export function registerCustomers(app) {
@@ -38,7 +39,7 @@ export function registerCustomers(app) {
       id,
       object: "customer",
       address: p.address && typeof p.address === "object" ? { ...nullAddress(), ...p.address } : null,
-      balance: 0,
+      balance: toInt(p.balance, "balance") ?? 0, // owed (positive) or credit (negative), applied at the next finalize (balances.mjs)
       created: clock.now(),
       currency: null,
       default_source: null,
@@ -66,12 +67,16 @@ export function registerCustomers(app) {
     state.customers.set(c.id, c);
     return clone(c);
   });
-  route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => {
-    expansions(p);
-    return clone(app.getCustomer(id, "id"));
-  });
+  /** A customer as the API shows it; `expand[]=invoice_settings.default_payment_method` gives the payment method itself. */
+  const publicCustomer = (c, expand) => {
+    const out = clone(c);
+    const pm = out.invoice_settings.default_payment_method;
+    if (expand.has("invoice_settings.default_payment_method") && pm) out.invoice_settings.default_payment_method = clone(state.paymentMethods.get(pm)) ?? pm;
+    return out;
+  };
+  route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => publicCustomer(app.getCustomer(id, "id"), expansions(p, EXPANDABLE)));
   route("POST", "/v1/customers/:id", UPDATE, (p, { id }, ctx) => {
-    expansions(p);
+    const expand = expansions(p, EXPANDABLE);
     const c = app.getCustomer(id, "id");
     const previous = {};
     for (const k of ["name", "email", "description", "phone", "tax_exempt"]) {
@@ -83,6 +88,10 @@ export function registerCustomers(app) {
     if (p.address !== undefined) {
       previous.address = c.address;
       c.address = p.address === "" ? null : { ...nullAddress(), ...(c.address ?? {}), ...p.address };
+    }
+    if (p.balance !== undefined && p.balance !== "") {
+      previous.balance = c.balance;
+      c.balance = toInt(p.balance, "balance");
     }
     if (p.preferred_locales !== undefined) {
       previous.preferred_locales = c.preferred_locales;
@@ -103,7 +112,7 @@ export function registerCustomers(app) {
       c.metadata = mergeMetadata(c.metadata, p.metadata);
     }
     emit("customer.updated", c, ctx, { previous_attributes: clone(previous) });
-    return clone(c);
+    return publicCustomer(c, expand);
   });
 }
 

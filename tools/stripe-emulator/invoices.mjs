@@ -1,5 +1,7 @@
 // Invoices: create, retrieve, add_lines (strict `amount` / `price_data`), lines, finalize, pay,
-// void; the automatic payment attempt after finalize (on the emulator's clock).
+// void; the automatic payment attempts after finalize are collection.mjs's (on the emulator's clock).
+import { createCollection } from "./collection.mjs";
+import { applyBalanceAtFinalize } from "./balances.mjs";
 import { ApiError, HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notFound, page, toBool, toInt } from "./common.mjs";
 
 /** Fields earlier emulator versions kept on invoices (and may still be in a state file) that the pinned version does not have. */
@@ -80,8 +82,6 @@ const EXPANDABLE = ["payments"];
  */
 export function registerInvoices(app) {
   const { route, state, clock, emit } = app;
-  /** Pending automatic attempts: invoice id → clock task (not state: rescheduled after a restart). */
-  const pendingAttempts = new Map();
 
   const getInvoice = (id) => {
     const i = state.invoices.get(id);
@@ -183,6 +183,7 @@ export function registerInvoices(app) {
   function publicInvoice(inv, expand = new Set()) {
     const out = clone(inv);
     for (const k of NOT_INVOICE_FIELDS) delete out[k];
+    if (inv.status === "draft") out.starting_balance = state.customers.get(inv.customer)?.balance ?? 0; // Stripe: a draft shows the current balance
     const lines = inv.lines.data;
     out.lines = listOf(clone(lines.slice(0, EMBEDDED_LINES)).map(publicLine), `/v1/invoices/${inv.id}/lines`, lines.length > EMBEDDED_LINES);
     if (expand.has("payments")) {
@@ -319,45 +320,7 @@ export function registerInvoices(app) {
     };
   }
 
-  function markPaid(inv, ctx) {
-    inv.status = "paid";
-    inv.amount_paid = inv.amount_due;
-    inv.amount_remaining = 0;
-    inv.status_transitions.paid_at = clock.now();
-    inv.next_payment_attempt = null;
-    emit("invoice.paid", publicInvoice(inv), ctx);
-    emit("invoice.payment_succeeded", publicInvoice(inv), ctx);
-  }
-
-  /** One payment attempt of an open invoice; returns the charge. */
-  function attempt(inv, ctx) {
-    const charge = app.payments.attemptPayment(inv, ctx);
-    if (charge.status === "failed") {
-      inv.next_payment_attempt = clock.now() + 3 * 86400;
-      emit("invoice.payment_failed", publicInvoice(inv), ctx);
-    } else markPaid(inv, ctx);
-    return charge;
-  }
-
-  function cancelAttempt(inv) {
-    const task = pendingAttempts.get(inv.id);
-    if (task) clock.cancel(task);
-    pendingAttempts.delete(inv.id);
-  }
-
-  /** The automatic payment attempt after finalize, `paymentDelayMs` of the clock later (also resumed after a restart). */
-  function schedulePayment(inv, resumed = false) {
-    cancelAttempt(inv);
-    const delay = typeof app.paymentDelayMs === "function" ? app.paymentDelayMs() : app.paymentDelayMs;
-    pendingAttempts.set(
-      inv.id,
-      clock.after(delay, () => {
-        pendingAttempts.delete(inv.id);
-        if (inv.status === "open" && inv.attempt_count === 0) attempt(inv, { requestId: null, idempotencyKey: null, resumed });
-        app.changed();
-      }),
-    );
-  }
+  const { markPaid, attempt, cancelAttempt, schedulePayment, scheduleRetry, clearPending } = createCollection(app, publicInvoice);
 
   function finalize(inv, ctx, autoAdvance) {
     if (inv.status !== "draft") {
@@ -372,6 +335,7 @@ export function registerInvoices(app) {
     inv.hosted_invoice_url = `${app.base.url}/invoice/${inv.id}`;
     inv.invoice_pdf = `${app.base.url}/invoice/${inv.id}/pdf`;
     recomputeTotals(inv);
+    applyBalanceAtFinalize(inv, customer); // the customer's balance, and amounts below the minimum charge (balances.mjs)
     emit("invoice.finalized", publicInvoice(inv), ctx);
     if (inv.amount_due === 0) {
       markPaid(inv, ctx);
@@ -449,8 +413,8 @@ export function registerInvoices(app) {
     if (inv.status === "draft") finalize(inv, ctx);
     cancelAttempt(inv);
     if (inv.status === "paid") return publicInvoice(inv, expand);
-    const charge = attempt(inv, ctx);
-    if (charge.status === "failed") {
+    const { outcome, charge } = attempt(inv, ctx);
+    if (outcome === "declined") {
       throw new ApiError(402, {
         type: "card_error",
         code: "card_declined",
@@ -459,6 +423,9 @@ export function registerInvoices(app) {
         message: "Your card was declined.",
       });
     }
+    if (outcome === "no_payment_method") {
+      throw invalid("This customer has no attached payment source or default payment method. Please consider adding a default payment method.");
+    }
     return publicInvoice(inv, expand);
   });
 
@@ -466,10 +433,8 @@ export function registerInvoices(app) {
     getInvoice,
     publicInvoice,
     schedulePayment,
+    scheduleRetry,
     /** Drops pending automatic attempts (reset). */
-    clearPending() {
-      for (const task of pendingAttempts.values()) clock.cancel(task);
-      pendingAttempts.clear();
-    },
+    clearPending,
   };
 }

@@ -1,6 +1,9 @@
 // Payment methods: POST /v1/payment_methods/:id/attach (Stripe's test card tokens such as
-// `pm_card_visa`, or a payment method made that way earlier), GET /v1/payment_methods/:id.
-// Attaching a test token makes a new card payment method (its own `pm_` id), as Stripe does.
+// `pm_card_visa`, or a payment method made that way earlier), POST /v1/payment_methods/:id/detach,
+// GET /v1/payment_methods/:id. Attaching a test token makes a new card payment method (its own
+// `pm_` id), as Stripe does; events `payment_method.attached` / `payment_method.detached` (a
+// detached default also clears the customer's `invoice_settings.default_payment_method`,
+// `customer.updated`).
 import { LEAF, NOT, clone, expansions, invalid, missing, newId, notFound } from "./common.mjs";
 
 /** PaymentMethodAttachParams of the pinned SDK. */
@@ -14,7 +17,12 @@ const TEST_CARDS = {
   // "Simulate an asynchronous refund": refunds of these cards' charges change status later (refunds.mjs).
   pm_card_pendingRefund: { brand: "visa", last4: "7726", funding: "credit" },
   pm_card_refundFail: { brand: "visa", last4: "5126", funding: "credit" },
+  // 4000 0000 0000 0341: "Attaching this card to a Customer object succeeds, but attempts to charge the customer fail."
+  pm_card_chargeCustomerFail: { brand: "visa", last4: "0341", funding: "credit", chargeFails: true },
 };
+
+/** Whether charging this payment method fails (card_declined), as Stripe's test card says. */
+export const chargeFails = (pm) => pm?.card?.last4 === "0341" && pm.card.brand === "visa";
 
 export function registerPaymentMethods(app) {
   const { route, state, clock } = app;
@@ -51,10 +59,9 @@ export function registerPaymentMethods(app) {
     };
   }
 
-  route("POST", "/v1/payment_methods/:id/attach", ATTACH, (p, { id }) => {
-    expansions(p);
-    if (!p.customer) throw missing("customer");
-    const customer = app.getCustomer(p.customer);
+  /** Attaches a payment method (or a new one from a test token) to a customer; emits payment_method.attached. */
+  function attachToken(id, customerId, ctx) {
+    const customer = app.getCustomer(customerId);
     let pm = state.paymentMethods.get(id);
     if (!pm) {
       if (!Object.hasOwn(TEST_CARDS, id)) throw notFound("PaymentMethod", id, "payment_method");
@@ -63,7 +70,30 @@ export function registerPaymentMethods(app) {
     } else if (pm.customer && pm.customer !== customer.id) {
       throw invalid("The payment method you provided has already been attached to a customer.", { code: "payment_method_unexpected_state", param: "payment_method" });
     }
+    const was = pm.customer;
     pm.customer = customer.id;
+    if (was !== customer.id) app.emit("payment_method.attached", pm, ctx);
+    return clone(pm);
+  }
+
+  route("POST", "/v1/payment_methods/:id/attach", ATTACH, (p, { id }, ctx) => {
+    expansions(p);
+    if (!p.customer) throw missing("customer");
+    return attachToken(id, p.customer, ctx);
+  });
+  route("POST", "/v1/payment_methods/:id/detach", { expand: [LEAF] }, (p, { id }, ctx) => {
+    expansions(p);
+    const pm = state.paymentMethods.get(id);
+    if (!pm) throw notFound("PaymentMethod", id, "payment_method");
+    if (!pm.customer) throw invalid("The payment method you provided is not attached to a customer so detachment is impossible.", { code: "payment_method_unexpected_state" });
+    const customer = state.customers.get(pm.customer);
+    pm.customer = null;
+    app.emit("payment_method.detached", pm, ctx, { previous_attributes: { customer: customer?.id ?? null } });
+    if (customer?.invoice_settings.default_payment_method === pm.id) {
+      const previous = { invoice_settings: clone(customer.invoice_settings) };
+      customer.invoice_settings = { ...customer.invoice_settings, default_payment_method: null };
+      app.emit("customer.updated", customer, ctx, { previous_attributes: previous });
+    }
     return clone(pm);
   });
   route("GET", "/v1/payment_methods/:id", { expand: [LEAF] }, (p, { id }) => {
@@ -72,4 +102,5 @@ export function registerPaymentMethods(app) {
     if (!pm) throw notFound("PaymentMethod", id, "payment_method");
     return clone(pm);
   });
+  return { attachToken };
 }

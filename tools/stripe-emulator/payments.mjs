@@ -2,6 +2,7 @@
 // charges, refunds and invoice payments) and invoice payments (GET /v1/invoice_payments,
 // GET /v1/invoice_payments/:id). An attempt on an invoice makes one of each.
 import { LEAF, NOT, PAGINATION, clone, expansions, invalidParam, listOf, newId, notFound, nullAddress, page } from "./common.mjs";
+import { chargeFails } from "./payment-methods.mjs";
 
 /** Charge fields earlier emulator versions kept that the pinned version does not have. */
 const NOT_CHARGE_FIELDS = ["invoice"];
@@ -9,10 +10,8 @@ const NOT_CHARGE_FIELDS = ["invoice"];
 export function registerPayments(app) {
   const { route, state, clock } = app;
 
-  function makeCharge({ amount, currency, customer, invoice, paymentIntent, failed }) {
+  function makeCharge({ amount, currency, customer, invoice, paymentIntent, failed, pm }) {
     const id = newId("ch");
-    // The customer's default payment method pays, when it has one (its card decides what its refunds do).
-    const pm = state.paymentMethods?.get(customer.invoice_settings?.default_payment_method ?? "") ?? null;
     return {
       id,
       object: "charge",
@@ -78,36 +77,117 @@ export function registerPayments(app) {
     return out;
   }
 
-  const shouldDecline = (c) => c.metadata?.emulator_outcome === "decline" || (typeof c.email === "string" && c.email.includes("+decline@"));
+  /** The emulator's older decline convention (a customer e-mail with `+decline@`), besides Stripe's test card `pm_card_chargeCustomerFail`. */
+  const shouldDecline = (c, pm) => chargeFails(pm) || c.metadata?.emulator_outcome === "decline" || (typeof c.email === "string" && c.email.includes("+decline@"));
 
-  /** One payment attempt of an open invoice (a payment intent, its charge, an invoice payment); returns the charge. */
+  /**
+   * The payment method an automatic attempt uses, as Stripe picks it for an invoice: the invoice's
+   * `default_payment_method`, else the customer's `invoice_settings.default_payment_method` (Stripe
+   * then falls back to the customer's `default_source`, which the emulator has none of). Null: none.
+   */
+  function paymentMethodFor(inv, customer) {
+    const id = inv.default_payment_method ?? customer.invoice_settings?.default_payment_method ?? null;
+    const pm = id ? state.paymentMethods.get(id) : null;
+    return pm && pm.customer === customer.id ? pm : null;
+  }
+
+  /**
+   * One payment attempt of an open invoice: a payment intent and its invoice payment, and, when
+   * there is a payment method to charge, a charge. Returns { outcome: "paid" | "declined" |
+   * "no_payment_method", charge }.
+   */
   function attemptPayment(inv, ctx) {
     const customer = state.customers.get(inv.customer);
     inv.attempt_count += 1;
     inv.attempted = true;
-    const failed = shouldDecline(customer);
+    const pm = paymentMethodFor(inv, customer);
     const pi = newId("pi");
-    const charge = makeCharge({ amount: inv.amount_remaining, currency: inv.currency, customer, invoice: inv, paymentIntent: pi, failed });
-    state.charges.set(charge.id, charge);
-    state.paymentIntents.set(pi, charge.id);
+    let charge = null;
+    let outcome = "no_payment_method";
+    if (pm) {
+      const failed = shouldDecline(customer, pm);
+      outcome = failed ? "declined" : "paid";
+      charge = makeCharge({ amount: inv.amount_remaining, currency: inv.currency, customer, invoice: inv, paymentIntent: pi, failed, pm });
+      state.charges.set(charge.id, charge);
+    }
+    state.paymentIntents.set(pi, charge?.id ?? null);
+    state.paymentIntentStates.set(pi, {
+      amount: inv.amount_remaining,
+      currency: inv.currency,
+      customer: customer.id,
+      created: clock.now(),
+      payment_method: outcome === "paid" ? pm.id : null,
+      latest_charge: charge?.id ?? null,
+      // A failed attempt leaves the intent waiting for another payment method (Stripe: requires_payment_method).
+      status: outcome === "paid" ? "succeeded" : "requires_payment_method",
+      last_payment_error:
+        outcome === "declined"
+          ? { type: "card_error", code: "card_declined", decline_code: "generic_decline", charge: charge.id, message: "Your card was declined.", payment_method: clone(pm) }
+          : outcome === "no_payment_method"
+            ? { type: "invalid_request_error", code: "payment_intent_payment_attempt_failed", message: "The customer has no payment method to charge (no default payment method on the invoice or the customer)." }
+            : null,
+    });
     // One invoice payment per payment intent; a retry after a decline makes a new intent.
     for (const p of inv.payments.data) p.is_default = false;
     inv.payments.data.push({
       id: newId("inpay"),
       object: "invoice_payment",
-      amount_paid: failed ? null : charge.amount,
-      amount_requested: charge.amount,
+      amount_paid: outcome === "paid" ? charge.amount : null,
+      amount_requested: inv.amount_remaining,
       created: clock.now(),
       currency: inv.currency,
       invoice: inv.id,
       is_default: true,
       livemode: false,
       payment: { type: "payment_intent", payment_intent: pi },
-      status: failed ? "open" : "paid",
-      status_transitions: { canceled_at: null, paid_at: failed ? null : clock.now() },
+      status: outcome === "paid" ? "paid" : "open",
+      status_transitions: { canceled_at: null, paid_at: outcome === "paid" ? clock.now() : null },
     });
-    return charge;
+    return { outcome, charge };
   }
+
+  /** A payment intent as the API shows it (the fields of Stripe.PaymentIntent the emulator has). */
+  function publicPaymentIntent(id) {
+    const s = state.paymentIntentStates.get(id);
+    if (!s) throw notFound("payment_intent", id, "intent");
+    return {
+      id,
+      object: "payment_intent",
+      amount: s.amount,
+      amount_capturable: 0,
+      amount_received: s.status === "succeeded" ? s.amount : 0,
+      application: null,
+      application_fee_amount: null,
+      canceled_at: null,
+      cancellation_reason: null,
+      capture_method: "automatic",
+      client_secret: null,
+      confirmation_method: "automatic",
+      created: s.created,
+      currency: s.currency,
+      customer: s.customer,
+      description: null,
+      last_payment_error: clone(s.last_payment_error),
+      latest_charge: s.latest_charge,
+      livemode: false,
+      metadata: {},
+      next_action: null,
+      on_behalf_of: null,
+      payment_method: s.payment_method,
+      payment_method_options: {},
+      payment_method_types: ["card"],
+      receipt_email: null,
+      review: null,
+      setup_future_usage: null,
+      shipping: null,
+      statement_descriptor: null,
+      statement_descriptor_suffix: null,
+      status: s.status,
+      transfer_data: null,
+      transfer_group: null,
+    };
+  }
+  route("GET", "/v1/payment_intents/:id", { client_secret: NOT, expand: [LEAF] }, (p, { id }) => (expansions(p), publicPaymentIntent(id)));
 
   /** Expansions of a list's items (`data.<field>`). */
   const expandsOfList = (p, allowed) => new Set([...expansions(p, allowed.map((a) => `data.${a}`))].map((e) => e.slice(5)));

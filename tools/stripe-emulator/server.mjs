@@ -1,7 +1,9 @@
 // Local Stripe API emulator (subset) for development and tests. Plain ESM, Node built-ins only.
 // See README.md in this folder for endpoints, shapes, idempotency, faults, webhooks, the clock and
 // control endpoints. This file is the HTTP server; each resource lives in its own module:
-//   customers.mjs, invoices.mjs, payments.mjs (charges, invoice payments), refunds.mjs,
+//   customers.mjs, invoices.mjs, collection.mjs and retries.mjs (automatic collection),
+//   payments.mjs (charges, payment intents, invoice payments), refunds.mjs, checkout.mjs (setup
+//   mode, setup intents), control.mjs (/_emulator/…),
 //   portal.mjs, portal-configurations.mjs, payment-methods.mjs, webhook-endpoints.mjs,
 //   webhooks.mjs (events and deliveries), clock.mjs, idempotency.mjs, locks.mjs (object locks),
 //   control.mjs (the /_emulator endpoints), request.mjs (API keys, logged headers),
@@ -9,15 +11,18 @@
 import { createServer } from "node:http";
 import { ApiError, API_VERSION, checkParams, clone, mulberry32, newId, parseForm, seedToInt } from "./common.mjs";
 import { createClock } from "./clock.mjs";
-import { handleControl } from "./control.mjs";
 import { apiKeyOf, clientHeaders } from "./request.mjs";
 import { createLocks, lockTimeout, writtenObject } from "./locks.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
+import { registerLookups } from "./lookups.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
 import { registerPaymentMethods } from "./payment-methods.mjs";
+import { registerCheckout } from "./checkout.mjs";
+import { createControl } from "./control.mjs";
+import { AFTER_RETRIES, DEFAULT_RETRY_DELAYS_S } from "./retries.mjs";
 import { portalNotConfigured, registerPortal } from "./portal.mjs";
 import { registerPortalConfigurations } from "./portal-configurations.mjs";
 import { registerRefunds } from "./refunds.mjs";
@@ -49,7 +54,15 @@ export async function startStripeEmulator({
   refundSettleDelayMs,
   /** How long every write holds its object's lock before it executes (ms; default 0: off). See locks.mjs. */
   lockWindowMs = 0,
+  /** Delays (s of the emulator's clock) of the retries of a declined automatic payment, each after the previous attempt (retries.mjs). */
+  retryDelaysS = DEFAULT_RETRY_DELAYS_S,
+  /** After the last retry fails: "leave_open" (default) or "mark_uncollectible". */
+  afterRetries = "leave_open",
+  /** How long (ms of the emulator's clock) a new object takes to become searchable (Stripe: under a minute); default 0. */
+  searchDelayMs = 0,
 } = {}) {
+  if (!Array.isArray(retryDelaysS) || !retryDelaysS.every((d) => Number.isFinite(Number(d)) && Number(d) >= 0)) throw new Error("retryDelaysS must be a list of numbers >= 0");
+  if (!AFTER_RETRIES.includes(afterRetries)) throw new Error(`afterRetries must be one of ${AFTER_RETRIES.join(", ")}`);
   const config = {
     webhookUrl,
     webhookSecret,
@@ -78,6 +91,9 @@ export async function startStripeEmulator({
     webhookEndpoints: new Map(), // each with its signing secret
     portalConfigurations: new Map(),
     paymentMethods: new Map(), // made by attaching Stripe's test tokens (pm_card_visa)
+    paymentIntentStates: new Map(), // pi id → { status, last_payment_error, … } (GET /v1/payment_intents/:id)
+    checkoutSessions: new Map(), // setup mode (checkout.mjs)
+    setupIntents: new Map(),
     log: [],
     webhooks: [],
     window: [], // timestamps (ms) of accepted requests, for the rps limit
@@ -126,16 +142,21 @@ export async function startStripeEmulator({
     getCustomer: customerLookup(state),
     paymentDelayMs: paymentDelayMs === undefined ? defaultPaymentDelay : Number(paymentDelayMs),
     refundSettleDelayMs: refundSettleDelayMs === undefined ? undefined : Number(refundSettleDelayMs),
+    retryDelaysS: retryDelaysS.map(Number),
+    afterRetries,
   };
   const webhooks = createWebhooks(app, { webhookRetryDelaysMs });
   app.emit = webhooks.emit;
+  registerLookups(app, { searchDelayMs: Number(searchDelayMs) || 0 }); // before customers: /v1/customers/search is no customer id
   registerCustomers(app);
   app.payments = registerPayments(app);
   const invoices = registerInvoices(app);
+  app.invoices = invoices;
   const refunds = registerRefunds(app);
   registerPortal(app);
   const portalConfigurations = registerPortalConfigurations(app);
-  registerPaymentMethods(app);
+  app.paymentMethods = registerPaymentMethods(app);
+  const checkout = registerCheckout(app);
   registerWebhookEndpoints(app);
   registerEvents(app);
 
@@ -153,6 +174,7 @@ export async function startStripeEmulator({
   }
 
 
+  const handleControl = createControl({ state, clock, config, stateFile, checkout, locks, changed, send, api: () => api });
 
   async function handle(req, res) {
     const url = new URL(req.url, "http://emulator");
@@ -169,7 +191,7 @@ export async function startStripeEmulator({
       const chunks = [];
       for await (const c of req) chunks.push(c);
       const bodyText = Buffer.concat(chunks).toString("utf8");
-      if (control) return await handleControl({ state, config, clock, api, send, stateFile, locks }, req, res, url, bodyText);
+      if (control) return await handleControl(req, res, url, bodyText);
       const opts = { requestId, idempotencyKey, scopedKey, owns, locked: false };
       // A write to an object another write holds: refused (lock_timeout); one with a lock window holds it.
       const objectId = req.method === "POST" ? writtenObject(url.pathname) : null;
@@ -198,13 +220,18 @@ export async function startStripeEmulator({
       fault: null,
     };
     state.log.push(entry);
+    /** The connection is closed before any answer (the `drop_response` fault). */
+    const drop = () => {
+      entry.status = "dropped";
+      req.socket.destroy();
+    };
     const reply = (status, body, headers = {}) => {
       entry.status = status;
       send(res, status, body, { "request-id": requestId, ...headers });
     };
 
     // Simple HTML pages for the portal/hosted invoice links.
-    if (req.method === "GET" && /^\/(portal|invoice)\//.test(url.pathname)) {
+    if (req.method === "GET" && /^\/(portal|invoice|checkout)\//.test(url.pathname)) {
       return reply(200, `<!doctype html><title>Stripe emulator</title><p>Stripe emulator page: ${url.pathname.replace(/[<>&]/g, "")}</p>`);
     }
 
@@ -238,8 +265,12 @@ export async function startStripeEmulator({
     // `500_saved`: the endpoint fails once it began executing (before any change), so the 500 is
     // saved for the idempotency key and replayed, as Stripe documents.
     const failExecuting = kind === "500_saved";
-    if (failExecuting) entry.fault = kind;
-    if (kind !== null && !failExecuting) {
+    // `drop_response`: the request is executed (and its result saved for its key), then the
+    // connection is closed before the answer: the client never learns the outcome (a timeout or a
+    // reset on the way back).
+    const dropResponse = kind === "drop_response";
+    if (failExecuting || dropResponse) entry.fault = kind;
+    if (kind !== null && !failExecuting && !dropResponse) {
       entry.fault = kind;
       if (kind === "429") {
         return reply(429, {
@@ -329,6 +360,7 @@ export async function startStripeEmulator({
           });
         }
         entry.replayed = true;
+        if (dropResponse) return drop();
         return reply(prev.status, prev.body, {
           "idempotent-replayed": "true",
           "original-request": prev.requestId,
@@ -363,6 +395,7 @@ export async function startStripeEmulator({
       if (store) idempotency.save(scopedKey, { fingerprint, status, body, requestId });
     }
     if (req.method !== "GET") changed();
+    if (dropResponse) return drop();
     reply(status, body, extraHeaders);
   }
 
@@ -392,6 +425,7 @@ export async function startStripeEmulator({
   if (loaded) {
     for (const inv of state.invoices.values()) {
       if (inv.status === "open" && inv.collection_method === "charge_automatically" && inv.auto_advance && inv.attempt_count === 0 && inv.amount_due > 0) invoices.schedulePayment(inv, true);
+      else if (inv.status === "open" && inv.attempt_count > 0 && inv.next_payment_attempt) invoices.scheduleRetry(inv);
     }
     refunds.resume();
     if (config.webhookUrl && config.webhookSecret) {
@@ -468,6 +502,21 @@ export async function startStripeEmulator({
     addFaultRule({ match, kinds = ["500"], times } = {}) {
       if (typeof match !== "string" || match.length < 4) throw new Error("a fault rule needs a match of at least 4 characters");
       config.faultRules.push({ match, kinds: kinds.map(String), remaining: times === undefined || times === null ? null : Number(times) });
+    },
+    /** Makes the saved idempotent results of keys containing `match` `seconds` older (pruned past 24 hours); returns how many. */
+    ageIdempotencyKeys(match, seconds) {
+      if (typeof match !== "string" || match.length < 4) throw new Error("aging keys needs a match of at least 4 characters");
+      const s = Number(seconds);
+      if (!Number.isFinite(s) || s < 0) throw new Error("seconds must be a number >= 0");
+      let aged = 0;
+      for (const [k, rec] of state.idempotency) {
+        if (!k.split("\0")[1]?.includes(match)) continue;
+        rec.at = (rec.at ?? clock.nowMs()) - s * 1000;
+        aged++;
+      }
+      idempotency.prune();
+      changed();
+      return aged;
     },
     clearFaultRules(match) {
       config.faultRules = match === undefined ? [] : config.faultRules.filter((r) => r.match !== match);

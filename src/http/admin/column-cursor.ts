@@ -8,11 +8,11 @@ import { ApiError } from "../problem";
  * re-keying): per column, the last row id examined, so an unreadable row never blocks progress.
  * Opaque to clients (base64url of JSON); a cursor this API did not issue is a 400.
  */
-export function readColumnCursor(cursor: string | undefined): string[] {
-  if (!cursor) return encryptedColumns.map(() => "");
+export function readColumnCursor(cursor: string | undefined, columns: readonly unknown[] = encryptedColumns): string[] {
+  if (!cursor) return columns.map(() => "");
   try {
     const after = JSON.parse(fromUtf8(fromBase64Url(cursor) ?? new Uint8Array())) as unknown;
-    if (!Array.isArray(after) || after.length !== encryptedColumns.length || !after.every((x) => typeof x === "string")) throw new Error();
+    if (!Array.isArray(after) || after.length !== columns.length || !after.every((x) => typeof x === "string")) throw new Error();
     return after as string[];
   } catch {
     throw new ApiError("VALIDATION_FAILED", "The cursor is not one this API issued.", { errors: [{ path: "cursor", message: "invalid cursor" }] });

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { auditor } from "../../security/audit";
 import { authorize } from "../../security/auth";
-import { dataKeyring, encryptedColumns, reindex } from "../../security/data-keys";
+import { dataKeyring, indexedColumns, reindex } from "../../security/data-keys";
 import type { App } from "../context";
 import { officeScope, readColumnCursor, writeColumnCursor } from "./column-cursor";
 import { OfficeIdSchema } from "../ids";
@@ -51,9 +51,9 @@ export function register(app: App) {
     const ring = await dataKeyring(c.var.config);
     const db = c.var.db;
     const scope = officeScope(body.officeId);
-    const after = readColumnCursor(body.cursor);
+    const after = readColumnCursor(body.cursor, indexedColumns);
     // One read round trip for every column's batch, one write round trip for all the swaps.
-    const reads = encryptedColumns.map((col, i) =>
+    const reads = indexedColumns.map((col, i) =>
       db.all<{ id: string; ref: string; ix: string | null }>(
         sql`SELECT ${sql.raw(col.id)} AS id, ${sql.raw(col.column)} AS ref, ${sql.raw(col.index)} AS ix FROM ${sql.raw(col.table)} WHERE ${sql.raw(col.column)} IS NOT NULL${scope(col.table)} AND ${sql.raw(col.id)} > ${after[i]!} ORDER BY ${sql.raw(col.id)} LIMIT ${body.batchSize}`,
       ),
@@ -63,7 +63,7 @@ export function register(app: App) {
     let unreadable = 0;
     let examined = 0;
     const next = [...after];
-    for (const [i, col] of encryptedColumns.entries()) {
+    for (const [i, col] of indexedColumns.entries()) {
       for (const row of batches[i]!) {
         next[i] = row.id;
         examined++;

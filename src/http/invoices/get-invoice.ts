@@ -5,6 +5,7 @@ import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
 import { READ_ROLES } from "./get-usage";
+import { invoiceDocuments } from "./documents";
 import { InvoiceIdSchema, InvoiceSchema, invoiceView } from "./view";
 
 export const route = createRoute({
@@ -28,6 +29,7 @@ export function register(app: App) {
     const { invoices, lines, refunds } = await officeObject(c.env, officeId).read({ kind: "invoice", invoiceId }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
     const invoice = invoices[0];
     if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice.");
-    return c.json(invoiceView(invoice, lines, refunds), 200);
+    const documents = await invoiceDocuments(c.var.config, [invoice]);
+    return c.json(invoiceView(invoice, lines, refunds, documents.get(invoice.id)), 200);
   });
 }

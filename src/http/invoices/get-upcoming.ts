@@ -55,6 +55,12 @@ const UpcomingSchema = z
       .nullable()
       .openapi({ description: "The cycle the close opens, with any scheduled plan change applied; null when the office cancels at period end." }),
     statusAfterClose: z.string().openapi({ example: "active", description: "The office's status once the cycle closes (`canceled` when it cancels at period end)." }),
+    minimumCharge: z.number().int().openapi({ example: 50, description: "Stripe's minimum charge in the invoice's currency, minor units (0: none known for it). docs/payment-plan.md §8.9." }),
+    settlement: z.enum(["zero", "collect", "carry", "write_off"]).openapi({
+      example: "collect",
+      description:
+        "What the close would do with this total: `collect` (sent to Stripe), `zero` (recorded as paid), `carry` (below the minimum charge: recorded, never sent, its total a `carried_balance` line on the next invoice), `write_off` (below the minimum with no next invoice: void).",
+    }),
   })
   .openapi("UpcomingInvoice", {
     example: {
@@ -86,6 +92,8 @@ const UpcomingSchema = z
       cancelAtPeriodEnd: false,
       next: { periodStart: "2026-12-01", periodEnd: "2027-01-01", planId: "plan_5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1", planVersionId: "pv_6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2", planChanged: true, currency: "usd", baseFee: 9900, inTrial: false, status: "active" },
       statusAfterClose: "active",
+      minimumCharge: 50,
+      settlement: "collect",
     },
   });
 
@@ -129,6 +137,8 @@ export function register(app: App) {
         cancelAtPeriodEnd: u.office.cancelAtPeriodEnd,
         next: u.next,
         statusAfterClose: u.statusAfterClose,
+        minimumCharge: u.minimumCharge,
+        settlement: u.settlement,
       },
       200,
     );

@@ -15,7 +15,13 @@ const UsageSchema = z
     currency: z.string().nullable(),
     billablePatients: z.number().int().openapi({ description: "Patients billable in the current cycle so far." }),
     projected: z
-      .object({ patients: z.number().int(), baseFee: z.number().int(), oneOff: z.number().int(), total: z.number().int() })
+      .object({
+        patients: z.number().int(),
+        baseFee: z.number().int(),
+        oneOff: z.number().int(),
+        carried: z.number().int().openapi({ description: "Earlier invoices' totals below Stripe's minimum charge, carried to this one (docs/payment-plan.md §8.9)." }),
+        total: z.number().int(),
+      })
       .openapi({ description: "What the current cycle's invoice comes to if it closed now, minor units." }),
   })
   .openapi("Usage");
@@ -48,7 +54,7 @@ export function register(app: App) {
         cycle: draft ? { start: draft.periodStart, end: draft.periodEnd } : null,
         currency: draft?.currency ?? null,
         billablePatients: lines.find((l) => l.kind === "patients")?.quantity ?? 0,
-        projected: { patients: sum("patients"), baseFee: sum("base_fee") + sum("proration"), oneOff: sum("one_off"), total: draft?.total ?? 0 },
+        projected: { patients: sum("patients"), baseFee: sum("base_fee") + sum("proration"), oneOff: sum("one_off"), carried: sum("carried_balance"), total: draft?.total ?? 0 },
       },
       200,
     );

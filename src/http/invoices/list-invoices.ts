@@ -7,6 +7,7 @@ import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
 import { READ_ROLES } from "./get-usage";
+import { invoiceDocuments } from "./documents";
 import { InvoiceSchema, invoiceView } from "./view";
 import { text } from "../text";
 
@@ -57,6 +58,7 @@ export function register(app: App) {
     const page = invoices.slice(0, q.limit);
     const last = page.at(-1);
     const nextCursor = invoices.length > q.limit && last ? toBase64Url(utf8(JSON.stringify([last.createdAt, last.id]))) : null;
-    return c.json({ data: page.map((i) => invoiceView(i)), nextCursor }, 200);
+    const documents = await invoiceDocuments(c.var.config, page);
+    return c.json({ data: page.map((i) => invoiceView(i, undefined, undefined, documents.get(i.id))), nextCursor }, 200);
   });
 }

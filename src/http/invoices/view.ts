@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { invoiceKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
+import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
+import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 import { refundReasons, refundStatuses, type refunds } from "../../db/refunds";
 
 export const InvoiceIdSchema = z
@@ -10,7 +11,7 @@ export const InvoiceIdSchema = z
 export const InvoiceLineSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(["patients", "base_fee", "setup_fee", "proration", "one_off"]),
+    kind: z.enum(invoiceLineKinds).openapi({ description: "`carried_balance`: the total of an earlier invoice below Stripe's minimum charge, carried to this one (docs/payment-plan.md §8.9). `discount`: a coupon's discount, a negative amount (§6.10)." }),
     description: z.string().openapi({ example: "Active patients 51–200 — Nov 2026" }),
     category: z.string().nullable(),
     quantity: z.number().int().openapi({ example: 37 }),
@@ -64,10 +65,11 @@ export const InvoiceSchema = z
     paidAt: z.string().datetime().nullable(),
     voidedAt: z.string().datetime().nullable(),
     stripeState: z.enum(stripeStates).openapi({
-      description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`).",
+      description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`), `carried` (below Stripe's minimum charge: never sent, its total carried to the office's next invoice; the invoice reads `paid`), `written_off` (below the minimum with no next invoice: never sent, `void`).",
     }),
     stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
     patients: InvoicePatientsSchema.nullable(),
+    documents: InvoiceDocumentsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
     refunds: z.array(InvoiceRefundSchema).optional().openapi({ description: "The invoice read (not the list): its refunds, oldest first." }),
   })
@@ -76,7 +78,12 @@ export const InvoiceSchema = z
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The invoice as the API shows it; internal notes and patient mappings are never part of it. */
-export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof invoiceLines.$inferSelect)[], refundRows?: (typeof refunds.$inferSelect)[]): z.infer<typeof InvoiceSchema> {
+export function invoiceView(
+  inv: typeof invoices.$inferSelect,
+  lines?: (typeof invoiceLines.$inferSelect)[],
+  refundRows?: (typeof refunds.$inferSelect)[],
+  documents?: InvoiceDocuments | null,
+): z.infer<typeof InvoiceSchema> {
   return {
     id: inv.id,
     officeId: inv.officeId,
@@ -95,6 +102,7 @@ export function invoiceView(inv: typeof invoices.$inferSelect, lines?: (typeof i
     stripeState: inv.stripeState,
     stripeError: inv.stripeError,
     patients: inv.kind === "monthly" ? { billable: inv.billablePatients, included: inv.includedPatients } : null,
+    documents: documents ?? null,
     ...(lines
       ? {
           lines: lines.map(lineView),

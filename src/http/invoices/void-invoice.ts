@@ -4,6 +4,7 @@ import { authorize } from "../../security/auth";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { problemResponses } from "../problem";
+import { invoiceDocuments } from "./documents";
 import { InvoiceIdSchema, InvoiceSchema, invoiceView } from "./view";
 
 export const ROLES = ["platform_admin"] as const;
@@ -28,6 +29,7 @@ export function register(app: App) {
     const { officeId, invoiceId } = c.req.valid("param");
     const principal = await authorize(c, { action: "invoice.void", roles: ROLES, officeId, targetIds: [invoiceId] });
     const invoice = await officeObject(c.env, officeId).voidInvoice(invoiceId, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
-    return c.json(invoiceView(invoice), 200);
+    const documents = await invoiceDocuments(c.var.config, [invoice]);
+    return c.json(invoiceView(invoice, undefined, undefined, documents.get(invoice.id)), 200);
   });
 }

@@ -15,6 +15,7 @@ import { ApiError, problemResponses } from "../problem";
 import { OfficeSchema, officeView } from "./view";
 import * as clock from "../../clock";
 import { text } from "../text";
+import { identifierKindNames, officeTextFindings } from "../../stripe/guard";
 
 export const ROLES = ["platform_admin"] as const;
 
@@ -33,6 +34,13 @@ const BodySchema = z
       .openapi({ description: "The office's first local day (default: today in its time zone), e.g. when migrating a customer.", example: "2026-11-01" }),
   })
   .strict()
+  // The office's legal name and billing e-mail cross to Stripe (the Customer's name and email):
+  // text the PHI guard would block at the outbox is refused here, by the guard's own scan.
+  .superRefine((body, ctx) => {
+    for (const f of officeTextFindings(body)) {
+      ctx.addIssue({ code: "custom", path: [f.field], message: `looks like it holds ${identifierKindNames[f.kind]}`, params: { code: "OFFICE_TEXT_LOOKS_LIKE_PHI" } });
+    }
+  })
   .openapi("OnboardOfficeRequest");
 
 export const route = createRoute({
@@ -41,7 +49,7 @@ export const route = createRoute({
   tags: ["Offices"],
   summary: "Onboard an office (platform_admin)",
   description:
-    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. With an `Idempotency-Key`, a retry with the same key and body answers the office the first request made (with `Idempotent-Replayed: true`) instead of onboarding a second one; the same key with another body is a 409. Required role: platform_admin.",
+    "Creates the office in its first cycle with that cycle's draft invoice, and, when the plan has a setup fee, a setup-fee invoice finalized at once. With an `Idempotency-Key`, a retry with the same key and body answers the office the first request made (with `Idempotent-Replayed: true`) instead of onboarding a second one; the same key with another body is a 409. A legal name or billing e-mail that looks like it holds a patient identifier (an SSN, a phone, record or account number, a date, an address…, however written: full-width or spaced digits, dashes, encodings) is refused with 400 OFFICE_TEXT_LOOKS_LIKE_PHI, naming the field and the kind, never the value: both are sent to Stripe, which must receive no patient data. The office starts without a payment method (`paymentMethod.status: none`): until it adds one, its invoices are sent for payment by e-mail with a due date; its admin adds one through `POST /v1/offices/{officeId}/payment-method/setup-session` (docs/payment-plan.md §10). Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: {
     headers: z.object({

@@ -4,7 +4,7 @@ import { authorize } from "../../security/auth";
 import type { App } from "../context";
 import { OfficeIdSchema } from "../ids";
 import { problemResponses } from "../problem";
-import { OfficeSchema, officeView } from "./view";
+import { discountView, OfficeSchema, officeView } from "./view";
 
 export const ROLES = ["platform_admin", "office_admin", "office_viewer"] as const;
 
@@ -26,7 +26,7 @@ export function register(app: App) {
   app.openapi(route, async (c) => {
     const { officeId } = c.req.valid("param");
     const principal = await authorize(c, { action: "office.read", roles: ROLES, officeId });
-    const { office } = await officeObject(c.env, officeId).read({ kind: "office" }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
-    return c.json(officeView(office!), 200);
+    const { office, discount } = await officeObject(c.env, officeId).read({ kind: "office" }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
+    return c.json({ ...officeView(office!), discount: discount ? discountView(discount) : null }, 200);
   });
 }

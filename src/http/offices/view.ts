@@ -1,5 +1,66 @@
 import { z } from "@hono/zod-openapi";
 import { officeStatuses, type offices } from "../../db/offices";
+import { text } from "../text";
+import type { OfficeDiscountRow } from "../../office/reads";
+
+/**
+ * ISO 3166-1 alpha-2 country codes the runtime knows (Intl's region names), without the codes
+ * ISO leaves to private use (AA, QM–QZ, XA–XZ, ZZ: CLDR names some, e.g. "Unknown Region").
+ */
+const regionNames = new Intl.DisplayNames(["en"], { type: "region", fallback: "none" });
+const USER_ASSIGNED = /^(?:AA|Q[M-Z]|X[A-Z]|ZZ)$/;
+export const isCountryCode = (code: string) => /^[A-Z]{2}$/.test(code) && !USER_ASSIGNED.test(code) && regionNames.of(code) !== undefined;
+
+export const BillingAddressSchema = z
+  .object({
+    line1: text({ max: 200 }).openapi({ example: "200 Lakeshore Drive" }),
+    line2: text({ max: 200 }).nullable().default(null).openapi({ example: "Suite 4" }),
+    city: text({ max: 100 }).openapi({ example: "Chicago" }),
+    state: text({ max: 100 }).nullable().default(null).openapi({ example: "IL" }),
+    postalCode: text({ max: 20 }).refine((v) => /^[A-Za-z0-9][A-Za-z0-9 -]{1,18}[A-Za-z0-9]$/.test(v), "must be a postal code (letters, digits, spaces, hyphens)").openapi({ example: "60601" }),
+    country: z.string().refine(isCountryCode, "must be an ISO 3166-1 alpha-2 country code (upper case)").openapi({ example: "US" }),
+  })
+  .strict()
+  .openapi("BillingAddress");
+
+/** Tax id types kept for an office (a subset of Stripe's customer tax id types). */
+export const taxIdTypes = ["us_ein", "eu_vat", "gb_vat", "ca_bn", "au_abn", "ch_vat", "no_vat", "nz_gst", "in_gst"] as const;
+
+export const TaxIdSchema = z
+  .object({
+    type: z.enum(taxIdTypes),
+    value: text({ max: 40 }).refine((v) => /^[A-Za-z0-9][A-Za-z0-9 .\/-]{1,38}[A-Za-z0-9]$/.test(v), "must be letters and digits (with spaces, dots, slashes or hyphens between)").openapi({ example: "12-3456789" }),
+  })
+  .strict()
+  .openapi("TaxId");
+
+export const OfficeDiscountSchema = z
+  .object({
+    id: z.string(),
+    couponCode: z.string().openapi({ example: "WELCOME15" }),
+    percentOff: z.number().int().nullable(),
+    amountOff: z.number().int().nullable(),
+    currency: z.string().nullable(),
+    duration: z.enum(["once", "repeating", "forever"]),
+    durationCycles: z.number().int().nullable(),
+    invoicesUsed: z.number().int().openapi({ description: "Monthly invoices discounted so far." }),
+    appliedAt: z.string().datetime(),
+  })
+  .openapi("OfficeDiscount", { description: "The office's open discount (docs/payment-plan.md §6.10)." });
+
+export function discountView(d: OfficeDiscountRow): z.infer<typeof OfficeDiscountSchema> {
+  return {
+    id: d.id,
+    couponCode: d.code,
+    percentOff: d.percentOff,
+    amountOff: d.amountOff,
+    currency: d.currency,
+    duration: d.duration,
+    durationCycles: d.durationCycles,
+    invoicesUsed: d.invoicesUsed,
+    appliedAt: new Date(d.createdAt).toISOString(),
+  };
+}
 
 export const OfficeSchema = z
   .object({
@@ -12,10 +73,29 @@ export const OfficeSchema = z
     planVersionId: z.string(),
     pendingPlanVersionId: z.string().nullable(),
     cancelAtPeriodEnd: z.boolean(),
+    billingAddress: BillingAddressSchema.nullable(),
+    taxId: TaxIdSchema.nullable(),
+    pendingSettings: z
+      .object({ timeZone: z.string(), billingAnchorDay: z.number().int().min(1).max(31) })
+      .nullable()
+      .openapi({ description: "A time zone / anchor day change that takes effect when the current cycle closes (docs/payment-plan.md §4.2)." }),
     currentCycle: z
       .object({ start: z.string().date(), end: z.string().date() })
       .nullable()
       .openapi({ description: "Local dates; end exclusive. Null once the office is canceled: it has no current cycle." }),
+    paymentMethod: z
+      .object({
+        status: z.enum(["none", "on_file"]),
+        brand: z.string().nullable(),
+        last4: z.string().nullable(),
+        expMonth: z.number().int().nullable(),
+        expYear: z.number().int().nullable(),
+      })
+      .openapi("OfficePaymentMethod", {
+        description:
+          "The office's default payment method for invoices, as Stripe last reported it (docs/payment-plan.md §10). `none`: invoices are sent for payment by e-mail with a due date; `on_file`: they are charged automatically. Add one through `POST /v1/offices/{officeId}/payment-method/setup-session`.",
+      }),
+    discount: OfficeDiscountSchema.nullable().optional().openapi({ description: "On the office read: its open discount, or null." }),
     createdAt: z.string().datetime(),
   })
   .openapi("Office");
@@ -31,7 +111,18 @@ export function officeView(o: typeof offices.$inferSelect): z.infer<typeof Offic
     planVersionId: o.planVersionId,
     pendingPlanVersionId: o.pendingPlanVersionId,
     cancelAtPeriodEnd: o.cancelAtPeriodEnd,
+    billingAddress: o.billingAddress ?? null,
+    taxId: (o.taxId as z.infer<typeof TaxIdSchema> | null) ?? null,
+    pendingSettings:
+      o.pendingTimeZone !== null || o.pendingAnchorDay !== null ? { timeZone: o.pendingTimeZone ?? o.timeZone, billingAnchorDay: o.pendingAnchorDay ?? o.billingAnchorDay } : null,
     currentCycle: o.status === "canceled" ? null : { start: o.cycleStart, end: o.cycleEnd },
+    paymentMethod: {
+      status: o.paymentMethodStatus,
+      brand: o.paymentMethodBrand,
+      last4: o.paymentMethodLast4,
+      expMonth: o.paymentMethodExpMonth,
+      expYear: o.paymentMethodExpYear,
+    },
     createdAt: new Date(o.createdAt).toISOString(),
   };
 }

@@ -1,5 +1,6 @@
+import { minimumCharge } from "../../billing/minimum";
 import { z } from "@hono/zod-openapi";
-import { isStripeCurrency, stripeCurrencies } from "../../billing/currencies";
+import { billableCurrencies, isStripeCurrency, isTwoDecimalCurrency } from "../../billing/currencies";
 import { validateTiers } from "../../billing/pricing";
 import type { planVersions, plans } from "../../db/plans";
 
@@ -22,7 +23,15 @@ export const PlanVersionInputSchema = z
     currency: z
       .string()
       .refine(isStripeCurrency, "must be a currency Stripe supports, as a lowercase ISO 4217 code (e.g. usd)")
-      .openapi({ description: "A currency Stripe supports for payments (lowercase ISO 4217), fixed per plan version.", enum: [...stripeCurrencies], example: "usd" }),
+      .refine(
+        (c) => !isStripeCurrency(c) || isTwoDecimalCurrency(c),
+        "is a currency Stripe charges in whole units (zero-decimal, or ISK); this service bills two-decimal currencies only (docs/payment-plan.md §1.1)",
+      )
+      .openapi({
+        description: "A two-decimal currency Stripe supports for payments (lowercase ISO 4217), fixed per plan version. Zero-decimal currencies (jpy, krw, …) and isk are refused: every amount is in 1/100 of the currency's unit.",
+        enum: [...billableCurrencies],
+        example: "usd",
+      }),
     baseFee: money("Monthly base fee, minor units (may be 0).", 4900),
     tiers: z
       .array(TierSchema)
@@ -42,6 +51,13 @@ export const PlanVersionInputSchema = z
     graceDays: z.number().int().min(0).max(90).default(14).openapi({ description: "Days a failed payment may stay unpaid before the office is suspended." }),
   })
   .strict()
+  .superRefine((v, ctx) => {
+    // The setup invoice stands alone (§6.6): below Stripe's minimum charge it could never be collected (§8.9).
+    const minimum = minimumCharge(v.currency);
+    if (v.setupFee > 0 && v.setupFee < minimum) {
+      ctx.addIssue({ code: "custom", path: ["setupFee"], message: `must be 0 or at least Stripe's minimum charge in ${v.currency} (${minimum} minor units)` });
+    }
+  })
   .openapi("PlanVersionInput");
 
 export const PlanVersionSchema = z

@@ -59,7 +59,10 @@ export async function bindEvent(db: Database, config: Config, event: StripeEvent
   const ring = await dataKeyring(config);
   const str = (v: unknown) => (typeof v === "string" ? v : v && typeof v === "object" && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null);
   const invoiceId = event.type.startsWith("invoice.") ? str(obj.id) : str(obj.invoice);
-  let customerId = event.type.startsWith("customer.") ? str(obj.id) : str(obj.customer);
+  // A detached payment method no longer names its customer: the one it was detached from does.
+  let customerId = event.type.startsWith("customer.")
+    ? str(obj.id)
+    : (str(obj.customer) ?? (event.type === "payment_method.detached" ? str((event.data as { previous_attributes?: Record<string, unknown> }).previous_attributes?.customer) : null));
   // A refund names neither invoice nor customer: a refund we made is found by its Stripe id
   // (stored); any other through its charge's customer as Stripe reports it (docs/payment-plan.md §9.6).
   const refundId = isRefundEvent(event.type) ? str(obj.id) : null;

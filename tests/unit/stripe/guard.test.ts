@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalText, collapseDigitGroups, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
-import { addLinesPayload, customerPayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
+import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
+import { officeAddressAllowance, stripeAddress } from "../../../src/stripe/office-address";
+import { addLinesPayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
 const ctx: GuardContext = {
@@ -241,6 +242,10 @@ describe("allowlist payload schemas", () => {
     expect(addLinesPayload.safeParse({ lines: [line] }).success).toBe(true);
     expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Visit for Jane Roe" }] }).success).toBe(false);
     expect(addLinesPayload.safeParse({ lines: [{ ...line, metadata: { line_ref: "patient-42" } }] }).success).toBe(false);
+    // Only a discount line (§6.10) may carry a negative amount.
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Discount — Nov 2026", amount: -490 }] }).success).toBe(true);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, amount: -490 }] }).success).toBe(false);
+    expect(addLinesPayload.safeParse({ lines: [{ ...line, description: "Discount for Jane Roe", amount: -490 }] }).success).toBe(false);
     expect(
       invoicePayload.safeParse({
         customer: "cus_NffrFeUfNV2Hib",
@@ -252,5 +257,63 @@ describe("allowlist payload schemas", () => {
       }).success,
     ).toBe(false);
     expect(portalPayload.safeParse({ customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" }).success).toBe(true);
+  });
+});
+
+describe("officeTextFindings (the guard's scan at the door, POST /v1/offices)", () => {
+  it("finds what the outbox would block in the legal name or the billing e-mail, by field and kind", () => {
+    expect(officeTextFindings({ legalName: "Clinic １２３－４５－６７８９", billingEmail: "billing@clinic.example" })).toEqual([{ kind: "ssn", field: "legalName" }]);
+    expect(officeTextFindings({ legalName: "Clinic", billingEmail: "123-45-6789@x.test" })).toEqual([{ kind: "ssn", field: "billingEmail" }]);
+    expect(officeTextFindings({ legalName: "Lakeside MRN A1234567", billingEmail: "billing@lakeside.example" }).map((f) => f.kind)).toContain("record_number");
+  });
+
+  it("passes plain office names and e-mails, and names every kind in words", () => {
+    for (const legalName of ["Smith Family Clinic 2", "Lakeside Family Practice LLC", "Dr. Ana Sánchez & Associates", "医療法人 さくらクリニック"]) {
+      expect(officeTextFindings({ legalName, billingEmail: "billing+decline@smith-family.example" }), legalName).toEqual([]);
+    }
+    for (const kind of identifierKinds) expect(identifierKindNames[kind]).toMatch(/^an? /);
+  });
+});
+
+describe("the office's own address on its customer (payment-plan §4.2)", () => {
+  const address = { line1: "742 Evergreen Terrace", line2: "Suite 4", city: "Springfield", state: "IL", postalCode: "62704", country: "US" };
+  const withAddress: GuardContext = { ...ctx, ...officeAddressAllowance(address) };
+  const update = (fields: Record<string, string>) =>
+    scanRequest({ method: "POST", path: "/v1/customers/cus_NffrFeUfNV2Hib", body: new URLSearchParams(fields).toString(), headers: {} }, withAddress, {
+      text: [...fieldRules.customerUpdate.text],
+      numeric: [...fieldRules.customerUpdate.numeric],
+    });
+  const sent = Object.fromEntries(Object.entries(stripeAddress(address)).map(([k, v]) => [`address[${k}]`, v]));
+
+  it("passes the recorded address, exactly as stored, in the address fields", () => {
+    expect(update({ name: "Lakeside Family Practice LLC", email: "billing@lakeside.example", ...sent })).toEqual([]);
+    expect(customerUpdatePayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", address: stripeAddress(address) }).success).toBe(true);
+    expect(customerUpdatePayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", address: "" }).success).toBe(true);
+    expect(customerUpdatePayload.safeParse({ name: "Lakeside", email: "billing@lakeside.example", address: { ...stripeAddress(address), note: "x" } }).success).toBe(false);
+  });
+
+  it("still blocks an address elsewhere, another address in the fields, and every other kind in them", () => {
+    expect(update({ name: "742 Evergreen Terrace" }).map((f) => f.kind)).toContain("street_address");
+    expect(update({ ...sent, "address[line1]": "12 Elm Street" }).map((f) => [f.kind, f.field])).toEqual([["street_address", "address[line1]"]]);
+    expect(update({ ...sent, "address[postal_code]": "90210" }).map((f) => f.kind)).toEqual(["zip_code"]);
+    // A value that is not the stored one is scanned like any text, with every detector.
+    expect(update({ ...sent, "address[line2]": "Suite 123-45-6789" }).map((f) => f.kind)).toContain("ssn");
+    // Without a recorded address, nothing is allowed in them.
+    const bare = scanRequest({ method: "POST", path: "/v1/customers/cus_NffrFeUfNV2Hib", body: new URLSearchParams(sent).toString(), headers: {} }, ctx, {
+      text: [...fieldRules.customerUpdate.text],
+      numeric: [],
+    });
+    expect(bare.map((f) => f.kind)).toEqual(expect.arrayContaining(["street_address", "zip_code"]));
+  });
+
+  it("a recorded address that carries another identifier kind is still blocked", () => {
+    const odd = { ...address, line2: "Attn 123-45-6789" };
+    const oddCtx: GuardContext = { ...ctx, ...officeAddressAllowance(odd) };
+    const fields = Object.fromEntries(Object.entries(stripeAddress(odd)).map(([k, v]) => [`address[${k}]`, v]));
+    const findings = scanRequest({ method: "POST", path: "/v1/customers/cus_NffrFeUfNV2Hib", body: new URLSearchParams(fields).toString(), headers: {} }, oddCtx, {
+      text: [...fieldRules.customerUpdate.text],
+      numeric: [],
+    });
+    expect(findings).toEqual([{ kind: "ssn", field: "address[line2]" }]);
   });
 });

@@ -8,6 +8,7 @@ import { expectProblem } from "../../harness/problem";
 /** Example values for path parameters: the query check runs before any of them is looked at. */
 const params: Record<string, string> = {
   officeId: "off_ffffffffffffffffffffffffffffffff",
+  code: "NOSUCHCOUPON",
   invoiceId: "inv_ffffffffffffffffffffffffffffffff",
   planId: "plan_ffffffffffffffffffffffffffffffff",
   patientId: "pt-query",

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { stripeCurrencies } from "../../../src/billing/currencies";
+import { billableCurrencies, stripeCurrencies, zeroDecimalCurrencies } from "../../../src/billing/currencies";
 import { offices } from "../../../src/db/offices";
 import { text } from "../../../src/http/text";
 import { bearer, mintToken } from "../../harness/auth";
@@ -56,7 +56,8 @@ describe("ingress hygiene over the API", () => {
   for (const [what, value] of hostile) {
     it(`POST /v1/offices refuses a legal name with ${what}, storing nothing and echoing nothing`, async () => {
       const { planId } = await seedPlan(testDb());
-      const marker = `billing-${crypto.randomUUID().slice(0, 8)}@hygiene.example`;
+      // Letters only: a run of digits in the e-mail would read as a record number to the PHI guard.
+      const marker = `billing-${crypto.randomUUID().slice(0, 8).replace(/\d/g, (d) => "ghijklmnop"[Number(d)]!)}@hygiene.example`;
       const res = await post("/v1/offices", { legalName: value, billingEmail: marker, timeZone: "America/New_York", billingAnchorDay: 1, planId });
       const body = await expectProblem(res, 400, "VALIDATION_FAILED");
       const errors = body.errors as { path: string }[];
@@ -107,5 +108,20 @@ describe("ingress hygiene over the API", () => {
     expect(res.status, await res.clone().text()).toBe(201);
     expect(stripeCurrencies).toContain("usd");
     expect(stripeCurrencies).not.toContain("zzz");
+  });
+
+  it("refuses the currencies Stripe charges in whole units (zero-decimal, and ISK): two-decimal currencies only", async () => {
+    const version = { baseFee: 1000, tiers: [{ upTo: null, unitAmount: 500 }] };
+    for (const currency of ["jpy", "krw", "vnd", "clp", "ugx", "xof", "isk"]) {
+      const body = await expectProblem(await post("/v1/plans", { code: `c-${crypto.randomUUID().slice(0, 8)}`, name: "Whole", version: { ...version, currency } }), 400, "VALIDATION_FAILED");
+      expect(body.errors, currency).toEqual([{ path: "version.currency", message: expect.stringMatching(/two-decimal currencies only/) }]);
+    }
+    for (const currency of ["gbp", "huf", "twd", "mxn"]) {
+      const res = await post("/v1/plans", { code: `c-${crypto.randomUUID().slice(0, 8)}`, name: "Two", version: { ...version, currency } });
+      expect(res.status, `${currency}: ${await res.clone().text()}`).toBe(201);
+    }
+    expect(billableCurrencies).not.toContain("jpy");
+    expect(billableCurrencies).toContain("usd");
+    for (const z of zeroDecimalCurrencies) expect(stripeCurrencies).toContain(z);
   });
 });

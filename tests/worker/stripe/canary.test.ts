@@ -5,6 +5,7 @@ import { bearer, mintToken } from "../../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../../harness/billing";
 import { emulatorLog, invoiceRows, letters, stripeLog, syncStripe, untilStripeAttempted } from "../../harness/stripe";
 import { deliver, emulatorEvents } from "../../harness/webhooks";
+import { addPaymentMethod } from "../../harness/payment-methods";
 
 const api = "https://billing.test/v1";
 
@@ -24,11 +25,16 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
     canaries.push(`MRN-${run}-0042`, `canary.${run}@patients.example`);
     const note = `CANARY-NOTE-${run}: patient ${canaries[0]} asked about DOB 1980-04-02`;
 
-    const officeId = await onboardOffice({ startsOn: "2026-09-01", plan: { setupFee: 30_000 }, legalName: "Canary Valley Clinic LLC", billingEmail: "billing@canary-valley.example" });
+    const officeId = await onboardOffice({ startsOn: "2026-09-01", legalName: "Canary Valley Clinic LLC", billingEmail: "billing@canary-valley.example" });
+    // A card on file through the hosted setup page (the flow crosses to Stripe too), then the setup fee charged at once.
+    await addPaymentMethod(officeId);
     for (const [i, id] of canaries.entries()) await reportEvent(officeId, id, "activate", `2026-09-${String(2 + i).padStart(2, "0")}T10:00:00Z`);
     await reportEvent(officeId, canaries[1]!, "deactivate", "2026-09-20T10:00:00Z");
 
     const admin = { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" };
+    const setupCharge = await SELF.fetch(`${api}/offices/${officeId}/charges`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 30_000, category: "setup", note, mode: "invoice_now" }) });
+    expect(setupCharge.status, await setupCharge.clone().text()).toBe(201);
+    const setupId = ((await setupCharge.json()) as { invoiceId: string }).invoiceId;
     for (const mode of ["invoice_now", "add_to_current"]) {
       const res = await SELF.fetch(`${api}/offices/${officeId}/charges`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 12_500, category: "training", note, mode }) });
       expect(res.status, await res.clone().text()).toBe(201);
@@ -39,13 +45,14 @@ describe("canary: no patient identifier ever reaches Stripe", () => {
 
     const all = await invoiceRows(officeId);
     const sent = all.filter((i) => i.stripeState === "finalized");
-    // setup fee, the invoice_now charge, and September.
-    expect(sent.map((i) => i.kind).sort()).toEqual(["monthly", "one_off", "setup"]);
+    // setup fee, the invoice_now charge, and September; all charged automatically (a card on file).
+    expect(sent.map((i) => i.kind).sort()).toEqual(["monthly", "one_off", "one_off"]);
+    expect(sent.every((i) => i.collectionMethod === "charge_automatically")).toBe(true);
     const [september] = await monthlyInvoices(officeId);
     expect(september!.total).toBe(14 * 800 + 4900 + 12_500);
 
     for (const i of sent) await untilStripeAttempted(i.id); // the emulator collects 10–50 ms after finalize (later under load)
-    const setup = sent.find((i) => i.kind === "setup")!;
+    const setup = sent.find((i) => i.id === setupId)!;
     const refund = await SELF.fetch(`${api}/offices/${officeId}/invoices/${setup.id}/refunds`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 5_000, reason: "billing_error" }) });
     expect(refund.status, await refund.clone().text()).toBe(201);
     const portal = await SELF.fetch(`${api}/offices/${officeId}/billing-portal`, { method: "POST", headers: bearer(await mintToken("office_admin", [officeId])) });
