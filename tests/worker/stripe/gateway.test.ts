@@ -147,7 +147,7 @@ describe("gateway retries", () => {
   });
 
   it("retries a 429 lock_timeout (another request writes the same object) under the same key, and succeeds once the lock is free", async () => {
-    // This customer's card declines: the invoice stays open on Stripe.
+    // This customer has no payment method: a payment attempt fails and the invoice stays open on Stripe.
     const o = { ...office(), billingEmail: "billing+decline@lakeside.example" };
     const g = gateway(o.id, [], { attempts: 6, backoffMs: 250, billingEmail: o.billingEmail });
     const customer = await g.ensureCustomer(o);
@@ -161,7 +161,7 @@ describe("gateway retries", () => {
       await until(`the lock on ${pushed.id}`, async () => ((await (await emulator("/_emulator/locks")).json()) as { held: string[] }).held.includes(pushed.id));
       const voided = await g.voidInvoice(pushed.id, invoice.id);
       expect(voided.status).toBe("void");
-      expect((await other).status).toBe(402); // declined: the invoice was still open when it ran
+      expect((await other).status).toBe(400); // refused for want of a payment method: the invoice was still open when it ran
     } finally {
       await emulator("/_emulator/locks", { method: "POST", body: JSON.stringify({ clear: `${pushed.id}/pay` }) });
     }
