@@ -1,69 +1,37 @@
-import { asc, eq, sql, type SQL } from "drizzle-orm";
+import { asc, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { invoiceLines, invoicePatients, invoices } from "../db/invoices";
 import { currentDraftId } from "../db/billing-sql";
-import { tieredAmount, type TierCharge } from "../billing/pricing";
+import { tieredAmount } from "../billing/pricing";
 import { offices } from "../db/offices";
-import { planVersions } from "../db/plans";
-import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
-import { ChainWriter, type AuditInput } from "./chain-writer";
-import type { AuditCheckpoint, ChainAnchor } from "../security/audit-chain";
 import { chargeReads, chargeStatements, type ChargeInput } from "./charges";
-import { minimumCharge, type Settlement } from "../billing/minimum";
+import { minimumCharge } from "../billing/minimum";
 import { closeReads, closeStateFrom, closeStatements } from "./close-cycle";
 import { tierLineRows } from "./invoice-lines";
 import { lineDescriptions } from "../billing/invoice";
-import { IdempotencyStore } from "./idempotency";
 import { applyDiscountReads, applyDiscountStatements, removeDiscountStatements } from "./discounts";
-import { discountRead, readActions, readQueries, type OfficeDiscountRow, type OfficeRead, type ReadResult } from "./reads";
+import { discountRead, type OfficeDiscountRow } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { profileStatements, type OfficePatch } from "./profile";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import { patientEvents, patients } from "../db/patients";
 import { advancePatientKey } from "../security/crypto";
-import { failure, ok, unwrap, type OfficeResult } from "./result";
-import { SerializedObject } from "./serialized-object";
-import { refunds, type refundReasons } from "../db/refunds";
+import { type OfficeResult } from "./result";
 import { currentPatientKeyVersion, loadConfig, patientKeyChain } from "../config";
-import { auditKeyring, dataKeyring, encryptedColumns, openReference } from "../security/data-keys";
-import { PORTAL_NOT_CONFIGURED, StripeCallError } from "../stripe/gateway";
-import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 import * as clock from "../clock";
+import { OfficeStripe } from "./office-stripe";
+import type { Actor, ClosedCycle, UpcomingInvoice } from "./office-core";
 
-export type OfficeObjectInfo = {
-  officeId: string;
-  operations: number;
-  lastOperation: string | null;
-  lastOperationAt: number | null;
-};
-
-/** Who asked, for the audit entry the operation writes with its change. */
-export type Actor = { actorSub: string; actorRole: string; requestId: string };
+export type { Actor, ClosedCycle, OfficeObjectInfo, UpcomingInvoice } from "./office-core";
 
 /** Pseudonyms (or events) rewritten per statement by a patient key rotation. */
 const REKEY_CHUNK = 200;
 
 /** A close catches up at most this many missed cycles in one call (three years). */
 const MAX_CYCLES_PER_CLOSE = 36;
-
-/** The upcoming invoice (aggregates only). */
-export type UpcomingInvoice = {
-  office: { id: string; status: string; cancelAtPeriodEnd: boolean };
-  invoice: typeof invoices.$inferSelect;
-  /** The lines the close would leave: tier lines (no id yet) in place of the running count, no zero-amount line. */
-  lines: (Omit<typeof invoiceLines.$inferSelect, "id"> & { id: string | null })[];
-  patients: { billable: number; included: number; tiers: TierCharge[] };
-  next: { periodStart: string; periodEnd: string; planVersionId: string; planId: string | null; planChanged: boolean; currency: string; baseFee: number; inTrial: boolean; status: string } | null;
-  statusAfterClose: string;
-  /** Stripe's minimum charge in the invoice's currency, and what the close does with this total (§8.9). */
-  minimumCharge: number;
-  settlement: Settlement;
-};
-
-export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: string; total: number; nextInvoiceId: string | null };
 
 /**
  * One instance per office (addressed by `idFromName(officeId)`): the single writer of that office's
@@ -72,66 +40,7 @@ export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: s
  * Turso and every decision about it is taken inside the operation's own database batch. Public
  * methods are the RPC surface; they return OfficeResult and never throw across RPC.
  */
-export class OfficeBilling extends SerializedObject {
-  #chain: ChainWriter | undefined;
-  #outbox: StripeOutbox | undefined;
-  readonly #idempotency: IdempotencyStore;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.#idempotency = new IdempotencyStore(ctx.storage);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS office_meta (id INTEGER PRIMARY KEY CHECK (id = 1), office_id TEXT NOT NULL, operations INTEGER NOT NULL DEFAULT 0, last_operation TEXT, last_operation_at INTEGER)",
-    );
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS patient_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
-  }
-
-  /** Binds this object to its office on first use; a mismatch means a routing bug and is refused. */
-  protected before(officeId: string): void {
-    const row = this.ctx.storage.sql.exec<{ office_id: string }>("SELECT office_id FROM office_meta WHERE id = 1").toArray()[0];
-    if (!row) {
-      this.ctx.storage.sql.exec("INSERT INTO office_meta (id, office_id) VALUES (1, ?)", officeId);
-    } else if (row.office_id !== officeId) {
-      throw new ApiError("CONFLICT", "This office object is bound to a different office.");
-    }
-    this.#chain ??= new ChainWriter(this.ctx.storage, officeId, () => auditKeyring(loadConfig(this.env)));
-  }
-
-  protected override after(operation: string): void {
-    this.ctx.storage.sql.exec(
-      "UPDATE office_meta SET operations = operations + 1, last_operation = ?, last_operation_at = ? WHERE id = 1",
-      operation,
-      clock.now(),
-    );
-  }
-
-  protected get chain(): ChainWriter {
-    return this.#chain!;
-  }
-
-  /**
-   * One database round trip: `statements` and the operation's audit entries in one batch (one
-   * transaction), then `trailingReads` (see ChainWriter.write).
-   */
-  protected write<R extends unknown[]>(
-    officeId: string,
-    statements: () => readonly BatchItem<"sqlite">[],
-    audit: AuditInput[],
-    conditional?: { auditIf: SQL; recorded: (results: R) => boolean },
-    trailingReads?: () => readonly BatchItem<"sqlite">[],
-  ): Promise<R> {
-    return this.chain.write<R>(
-      this.db,
-      audit.map((a) => ({ ...a, officeId })),
-      { statements, conditional, trailingReads },
-    );
-  }
-
-  /** Records a refused operation on the chain, then refuses it. */
-  protected async refuse(officeId: string, actor: Actor, action: string, targetIds: string[], error: ApiError): Promise<never> {
-    await this.chain.append(this.db, [{ ...actor, action, outcome: "failed", officeId, targetIds, details: { code: error.code, reason: error.message } }]);
-    throw error;
-  }
+export class OfficeBilling extends OfficeStripe {
 
   /**
    * A patient activation or deactivation reported by the clinical system, idempotent by key: the
@@ -143,7 +52,7 @@ export class OfficeBilling extends SerializedObject {
     const action = `patient.${request.kind}`;
     return this.exclusive(officeId, action, async () => {
       const input = await this.recordedEvent(officeId, request);
-      const stored = this.#idempotency.get(input.idempotencyKeyHash);
+      const stored = this.idempotency.get(input.idempotencyKeyHash);
       if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
 
       const eventId = newId("pev");
@@ -162,7 +71,7 @@ export class OfficeBilling extends SerializedObject {
       if (previous) {
         // The database remembers this key (this object's store was lost, or its answer was).
         const answer = answerFrom(previous);
-        this.#idempotency.put(input.idempotencyKeyHash, { requestHash: previous.requestHash, response: answer });
+        this.idempotency.put(input.idempotencyKeyHash, { requestHash: previous.requestHash, response: answer });
         return replay(previous.requestHash, answer, input.requestHash);
       }
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -175,7 +84,7 @@ export class OfficeBilling extends SerializedObject {
         return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
       }
       const answer = answerFrom(recorded);
-      this.#idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
+      this.idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
       return { answer, replayed: false };
     });
   }
@@ -271,7 +180,7 @@ export class OfficeBilling extends SerializedObject {
       ]);
       this.rememberPatientKeyVersion(target);
       // Replays of earlier events are answered from the database from now on (their hashes moved).
-      this.#idempotency.forgetPatientEvents();
+      this.idempotency.forgetPatientEvents();
       return { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length };
     });
   }
@@ -549,346 +458,6 @@ export class OfficeBilling extends SerializedObject {
       if (!line) throw new ApiError("CONFLICT", "The office has no open cycle to add the charge to.");
       return { lineId: plan.lineId, invoiceId: line.invoiceId };
     }));
-  }
-
-  /**
-   * A billing read (the office, usage, invoices, an invoice), made together with the audit entry recording
-   * it, in one round trip. The entry is written only if the office exists.
-   */
-  async read(officeId: string, read: OfficeRead, actor: Actor): Promise<OfficeResult<ReadResult>> {
-    return this.exclusive(officeId, readActions[read.kind], async () => {
-      const queries = readQueries(this.db, officeId, read);
-      const results = await this.write<unknown[]>(
-        officeId,
-        () => queries,
-        [{ ...actor, action: readActions[read.kind], outcome: "allowed", officeId, targetIds: read.kind === "invoice" ? [read.invoiceId] : [officeId] }],
-        { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
-      );
-      // The audit insert follows the queries: only their results are read.
-      const [officeRows, invoiceRows, lineRows, refundRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?, ReadResult["refunds"]?];
-      const office = officeRows[0] ?? null;
-      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      if (read.kind === "office") return { office, invoices: [], lines: [], refunds: [], discount: (results[1] as OfficeDiscountRow[])[0] ?? null };
-      return { office, invoices: invoiceRows, lines: lineRows ?? [], refunds: refundRows ?? [] };
-    });
-  }
-
-  /** The office's Stripe outbox (created once the object knows its office). */
-  protected outbox(officeId: string): StripeOutbox {
-    this.#outbox ??= new StripeOutbox({
-      officeId,
-      db: this.db,
-      config: loadConfig(this.env),
-      env: this.env,
-      storage: this.ctx.storage,
-      commit: async (action, statements, audit, trailingReads, conditional) =>
-        this.exclusive(officeId, action, async () => {
-          if (audit.length === 0) return (await this.db.batch([...statements(), ...(trailingReads?.() ?? [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
-          return this.write<unknown[]>(officeId, statements, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
-        }).then(unwrap),
-    });
-    return this.#outbox;
-  }
-
-  /** After an operation that may have finalized an invoice, the outbox's alarm is armed to push it. */
-  private async thenSync<T>(officeId: string, result: Promise<OfficeResult<T>>): Promise<OfficeResult<T>> {
-    const r = await result;
-    if (r.ok) {
-      try {
-        await this.outbox(officeId).schedule();
-      } catch (err) {
-        // The hourly sweep re-arms it; the operation itself succeeded.
-        console.error(JSON.stringify({ level: "error", msg: "could not arm the stripe outbox", officeId, error: err instanceof Error ? err.name : "error" }));
-      }
-    }
-    return r;
-  }
-
-  /** The alarm runs the Stripe outbox; it re-arms itself for the next retry. */
-  override async alarm(): Promise<void> {
-    const row = this.ctx.storage.sql.exec<{ office_id: string }>("SELECT office_id FROM office_meta WHERE id = 1").toArray()[0];
-    if (!row) return;
-    try {
-      this.before(row.office_id);
-      await this.outbox(row.office_id).drain();
-    } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "stripe outbox run failed; retrying in a minute", officeId: row.office_id, error: err instanceof Error ? err.name : "error" }));
-      await this.ctx.storage.setAlarm(clock.now() + 60_000);
-    }
-  }
-
-  /** Runs the Stripe outbox now and reports what it did (the sweep, tests, operators). */
-  async syncStripe(officeId: string): Promise<OfficeResult<SyncReport & { pendingRetries: { item: string; attempts: number; nextAt: number; lastError: string | null }[] }>> {
-    try {
-      this.before(officeId);
-      const report = await this.outbox(officeId).drain();
-      const pendingRetries = this.outbox(officeId).retries().map((r) => ({ item: r.item, attempts: r.attempts, nextAt: r.next_at, lastError: r.last_error }));
-      return ok({ ...report, pendingRetries });
-    } catch (err) {
-      return failure(err);
-    }
-  }
-
-  /** Compares this office's open and unconfirmed invoices with Stripe and repairs missed webhooks. */
-  async reconcileStripe(officeId: string): Promise<OfficeResult<SyncReport & { checked: number }>> {
-    try {
-      this.before(officeId);
-      return ok(await this.outbox(officeId).reconcile());
-    } catch (err) {
-      return failure(err);
-    }
-  }
-
-  /** Arms the outbox's alarm (the hourly sweep calls it for offices with unsettled Stripe work). */
-  async kickStripe(officeId: string): Promise<OfficeResult<{ alarmAt: number | null }>> {
-    try {
-      this.before(officeId);
-      await this.outbox(officeId).schedule();
-      return ok({ alarmAt: await this.ctx.storage.getAlarm() });
-    } catch (err) {
-      return failure(err);
-    }
-  }
-
-  /** Runs `fn` under the office's Stripe lock and never rejects across RPC. */
-  private async stripeOperation<T>(officeId: string, fn: (outbox: StripeOutbox) => Promise<T>): Promise<OfficeResult<T>> {
-    try {
-      this.before(officeId);
-      const outbox = this.outbox(officeId);
-      return ok(await outbox.serialized(() => fn(outbox)));
-    } catch (err) {
-      return failure(err);
-    }
-  }
-
-  /** Records a refused operation on the chain (through the operation queue), then refuses it. */
-  private async refuseQueued(officeId: string, actor: Actor, action: string, targetIds: string[], error: ApiError): Promise<never> {
-    unwrap(await this.exclusive(officeId, action, () => this.refuse(officeId, actor, action, targetIds, error)));
-    throw error;
-  }
-
-  /** Stripe's answer to an interactive request, as the API reports it. */
-  private stripeProblem(err: unknown, what: string): unknown {
-    if (!(err instanceof StripeCallError)) return err;
-    return err.retryable
-      ? new ApiError("SERVICE_UNAVAILABLE", `Stripe could not be reached to ${what}; nothing was changed. Try again later.`)
-      : new ApiError("STRIPE_REFUSED", `Stripe refused to ${what} (${err.code}).`);
-  }
-
-  /**
-   * Voids an open invoice (platform_admin). Serialized with the office's Stripe work, so a push in
-   * flight completes first. An invoice Stripe has is read there first: one Stripe already collected
-   * is not voided (409; it is marked paid and can be refunded). The Stripe copy, if any, is then
-   * voided by the outbox.
-   */
-  async voidInvoice(officeId: string, invoiceId: string, actor: Actor): Promise<OfficeResult<typeof invoices.$inferSelect>> {
-    const result = await this.stripeOperation(officeId, async (outbox) => {
-      const [invoice] = await this.db.select().from(invoices).where(sql`${invoices.id} = ${invoiceId} AND ${invoices.officeId} = ${officeId}`);
-      if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
-      if (invoice.status === "open" && invoice.stripeInvoiceRef) {
-        const work = await outbox.readOffice();
-        const ring = await dataKeyring(loadConfig(this.env));
-        let state;
-        try {
-          state = await outbox.gateway(work!, [], actor.requestId).readInvoice(await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef));
-        } catch (err) {
-          throw this.stripeProblem(err, "confirm the invoice is unpaid");
-        }
-        if (state.status === "paid") {
-          const now = clock.now();
-          await outbox.commit(
-            "invoice.paid",
-            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = ${state.amountPaid}, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status = 'open'`)],
-            [{ ...actor, action: "invoice.paid", outcome: "succeeded", targetIds: [invoice.id], details: { source: "stripe_read", amountPaid: state.amountPaid } }],
-          );
-          return this.refuseQueued(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", "Stripe has already collected this invoice; refund it instead of voiding it."));
-        }
-      }
-      const row = unwrap(
-        await this.exclusive(officeId, "invoice.void", async () => {
-          const now = clock.now();
-          const voidedNow = sql`EXISTS (SELECT 1 FROM ${invoices} WHERE ${invoices.id} = ${invoiceId} AND ${invoices.voidedAt} = ${now} AND ${invoices.status} = 'void')`;
-          const results = await this.write<unknown[]>(
-            officeId,
-            () => [this.db.run(sql`UPDATE ${invoices} SET status = 'void', voided_at = ${now}, payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoiceId} AND office_id = ${officeId} AND status = 'open'`)],
-            [{ ...actor, action: "invoice.void", outcome: "succeeded", officeId, targetIds: [invoiceId] }],
-            { auditIf: voidedNow, recorded: (r) => (r.at(-1) as { voidedAt: number | null }[])[0]?.voidedAt === now },
-            () => [this.db.select().from(invoices).where(sql`${invoices.id} = ${invoiceId} AND ${invoices.officeId} = ${officeId}`)],
-          );
-          const updated = (results.at(-1) as (typeof invoices.$inferSelect)[])[0];
-          if (!updated) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
-          if (updated.voidedAt !== now) {
-            return this.refuse(officeId, actor, "invoice.void", [invoiceId], new ApiError("CONFLICT", `The invoice is ${updated.status}; only an open invoice can be voided.`));
-          }
-          return updated;
-        }),
-      );
-      return row;
-    });
-    return this.thenSync(officeId, Promise.resolve(result));
-  }
-
-  /**
-   * Refunds a paid invoice, fully or in part (platform_admin). Stripe's state of the invoice is
-   * read first (it may be paid before its webhook arrived); the refund is recorded `pending`, then
-   * made on Stripe with the refund's id as its key. If Stripe cannot be reached it stays pending and
-   * the outbox retries it (within Stripe's 24-hour key memory): never lost, never made twice.
-   */
-  async refund(
-    officeId: string,
-    input: { invoiceId: string; amount: number | null; reason: (typeof refundReasons)[number] },
-    actor: Actor,
-  ): Promise<OfficeResult<{ refund: typeof refunds.$inferSelect; remaining: number }>> {
-    return this.stripeOperation(officeId, async (outbox) => {
-      const db = this.db;
-      const committed = sql`(SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${input.invoiceId} AND status IN ('pending','succeeded'))`;
-      const [invoiceRows, committedRows] = await db.batch([
-        db.select().from(invoices).where(sql`${invoices.id} = ${input.invoiceId} AND ${invoices.officeId} = ${officeId}`),
-        db.select({ amount: sql<number>`${committed}` }).from(sql`(SELECT 1)`),
-      ] as const);
-      const invoice = invoiceRows[0];
-      const refuse = (error: ApiError) => this.refuseQueued(officeId, actor, "refund.request", [input.invoiceId], error);
-      if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
-      if (invoice.status === "void") return refuse(new ApiError("CONFLICT", "The invoice is void; there is no payment to refund."));
-      if (invoice.stripeState !== "finalized" || !invoice.stripeInvoiceRef) {
-        return refuse(new ApiError("CONFLICT", "The invoice was not collected through Stripe; there is no payment to refund."));
-      }
-      const work = await outbox.readOffice();
-      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
-      const ring = await dataKeyring(loadConfig(this.env));
-      const stripeId = await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef);
-      let state;
-      try {
-        state = await outbox.gateway(work, [], actor.requestId).readInvoice(stripeId);
-      } catch (err) {
-        throw this.stripeProblem(err, "confirm the payment");
-      }
-      if (state.status !== "paid" || !state.paymentIntent) return refuse(new ApiError("CONFLICT", `The invoice is not paid on Stripe (${state.status}); there is nothing to refund.`));
-      const remaining = state.amountPaid - (committedRows[0]?.amount ?? 0);
-      if (remaining <= 0) return refuse(new ApiError("CONFLICT", "The invoice is already fully refunded."));
-      const amount = input.amount ?? remaining;
-      if (amount > remaining) return refuse(new ApiError("CONFLICT", `At most ${remaining} (minor units) of this invoice can still be refunded.`));
-      const refundId = newId("rf");
-      const now = clock.now();
-      const rows = await outbox.commit(
-        "refund.request",
-        () => [
-          // Stripe says paid: the invoice follows (a webhook may not have arrived yet).
-          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MAX(amount_paid, ${state.amountPaid}), paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now}
-            WHERE id = ${invoice.id} AND status IN ('open','uncollectible','paid')`),
-          db.run(sql`INSERT INTO ${refunds} (id, office_id, invoice_id, amount, reason, status, requested_by, updated_at)
-            SELECT ${refundId}, ${officeId}, ${invoice.id}, ${amount}, ${input.reason}, 'pending', ${actor.actorSub}, ${now}
-            WHERE ${committed} + ${amount} <= ${state.amountPaid}`),
-        ],
-        [{ ...actor, action: "refund.requested", outcome: "succeeded", targetIds: [refundId, invoice.id], details: { amount, reason: input.reason, invoiceWasPaidInternally: invoice.status === "paid" } }],
-        () => [db.select().from(refunds).where(eq(refunds.id, refundId))],
-        { auditIf: sql`EXISTS (SELECT 1 FROM ${refunds} WHERE id = ${refundId})`, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
-      );
-      const pending = (rows.at(-1) as (typeof refunds.$inferSelect)[])[0];
-      if (!pending) throw new ApiError("CONFLICT", "Another refund of this invoice was recorded meanwhile; try again.");
-      const outcome = await outbox.attempt(`refund:${refundId}`, emptyReport(), refundId, () => outbox.refundOne(work, pending, state).then(() => undefined));
-      if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
-      const [latest] = await db.select().from(refunds).where(eq(refunds.id, refundId));
-      return { refund: latest ?? pending, remaining: remaining - amount };
-    });
-  }
-
-  /**
-   * A Stripe billing-portal session for the office's admins (payment methods on Stripe's hosted
-   * page; no card data touches this API). Creates the office's Stripe customer if it has none.
-   */
-  async billingPortal(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string }>> {
-    return this.stripeOperation(officeId, async (outbox) => {
-      const returnUrl = loadConfig(this.env).BILLING_PORTAL_RETURN_URL;
-      if (!returnUrl) throw new ApiError("SERVICE_UNAVAILABLE", "The billing portal is not configured (BILLING_PORTAL_RETURN_URL).");
-      const work = await outbox.readOffice();
-      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
-      let session;
-      try {
-        const customerId = await outbox.customerId(work, actor.requestId);
-        session = await outbox.gateway(work, [], actor.requestId, { return_url: returnUrl }).portalSession(customerId, returnUrl, actor.requestId);
-      } catch (err) {
-        if (err instanceof StripeCallError && err.code === PORTAL_NOT_CONFIGURED) {
-          console.error(JSON.stringify({ level: "error", msg: "stripe has no default billing-portal configuration: operator action needed (npm run stripe:setup; Stripe dashboard: Settings → Billing → Customer portal)", officeId }));
-          throw new ApiError(
-            "BILLING_PORTAL_NOT_CONFIGURED",
-            "The billing portal is not configured on Stripe (no default portal configuration): an operator runs `npm run stripe:setup` and saves the customer portal settings in Stripe's Dashboard (Settings → Billing → Customer portal). Nothing was changed.",
-          );
-        }
-        throw this.stripeProblem(err, "open a billing-portal session");
-      }
-      // The session URL is a bearer link to the office's payment settings: neither logged nor audited.
-      await outbox.commit("billing_portal", () => [], [{ ...actor, action: "billing_portal.session_created", outcome: "succeeded", targetIds: [officeId] }]);
-      return { url: session.url };
-    });
-  }
-
-  /**
-   * A hosted Stripe Checkout link (setup mode) where an office admin adds a payment method
-   * (docs/payment-plan.md §10); its session id is recorded so only its completion is trusted.
-   */
-  async paymentSetupSession(officeId: string, actor: Actor): Promise<OfficeResult<{ url: string; expiresAt: string }>> {
-    return this.stripeOperation(officeId, async (outbox) => {
-      const config = loadConfig(this.env);
-      const success = config.PAYMENT_SETUP_SUCCESS_URL ?? config.BILLING_PORTAL_RETURN_URL;
-      const cancel = config.PAYMENT_SETUP_CANCEL_URL ?? config.BILLING_PORTAL_RETURN_URL;
-      if (!success || !cancel) throw new ApiError("SERVICE_UNAVAILABLE", "Adding a payment method is not configured (PAYMENT_SETUP_SUCCESS_URL / PAYMENT_SETUP_CANCEL_URL or BILLING_PORTAL_RETURN_URL).");
-      const work = await outbox.readOffice();
-      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
-      if (work.office.status === "canceled") throw new ApiError("CONFLICT", "The office is canceled.");
-      const [plan] = await this.db.select({ currency: planVersions.currency }).from(planVersions).where(eq(planVersions.id, work.office.planVersionId));
-      let session;
-      try {
-        session = await outbox.paymentMethods.createSetupSession(work, plan?.currency ?? "usd", { success, cancel }, actor.requestId);
-      } catch (err) {
-        throw this.stripeProblem(err, "open a payment-method setup session");
-      }
-      await outbox.commit("payment_setup", () => [], [{ ...actor, action: "payment_method.setup_session_created", outcome: "succeeded", targetIds: [officeId], details: { expiresAt: session.expiresAt } }]);
-      return session;
-    });
-  }
-
-  /** Appends entries to this office's audit chain (one database round trip). */
-  async audit(officeId: string, entries: AuditInput[]): Promise<OfficeResult<{ seq: number }>> {
-    return this.exclusive(officeId, "audit", async () => {
-      const head = await this.chain.append(this.db, entries.map((e) => ({ ...e, officeId })));
-      return { seq: head.seq };
-    });
-  }
-
-  /** This office's audit chain as its writer recorded it (every segment and its head): the anchor for verification. */
-  async auditAnchor(officeId: string): Promise<OfficeResult<ChainAnchor>> {
-    try {
-      this.before(officeId);
-      return ok(this.chain.anchor());
-    } catch (err) {
-      return failure(err);
-    }
-  }
-
-  /** Logs (and returns) this office chain's MAC'd checkpoint: head, entries, time. */
-  async auditCheckpoint(officeId: string): Promise<OfficeResult<AuditCheckpoint | null>> {
-    return this.exclusive(officeId, "audit.checkpoint", () => this.chain.checkpoint());
-  }
-
-  /** What this object knows about itself: its office and the operations it has run. */
-  async info(officeId: string): Promise<OfficeResult<OfficeObjectInfo>> {
-    try {
-      this.before(officeId);
-    } catch (err) {
-      return failure(err);
-    }
-    const row = this.ctx.storage.sql
-      .exec<{ office_id: string; operations: number; last_operation: string | null; last_operation_at: number | null }>(
-        "SELECT office_id, operations, last_operation, last_operation_at FROM office_meta WHERE id = 1",
-      )
-      .one();
-    return ok({
-      officeId: row.office_id,
-      operations: row.operations,
-      lastOperation: row.last_operation,
-      lastOperationAt: row.last_operation_at,
-    });
   }
 }
 

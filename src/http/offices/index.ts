@@ -5,7 +5,8 @@ import * as changeSubscription from "./change-subscription";
 import * as createOffice from "./create-office";
 import * as getOffice from "./get-office";
 import * as paymentSetup from "./payment-setup";
-import * as discount from "./discount";
+import * as applyDiscount from "./apply-discount";
+import * as removeDiscount from "./remove-discount";
 import * as listOffices from "./list-offices";
 import * as updateOffice from "./update-office";
 
@@ -15,7 +16,8 @@ export function registerOffices(app: App) {
   changeSubscription.register(app);
   listOffices.register(app);
   getOffice.register(app);
-  discount.register(app);
+  applyDiscount.register(app);
+  removeDiscount.register(app);
   updateOffice.register(app);
   billingPortal.register(app);
   paymentSetup.register(app);

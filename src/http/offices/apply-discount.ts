@@ -7,10 +7,10 @@ import { OfficeIdSchema } from "../ids";
 import { problemResponses } from "../problem";
 import { OfficeDiscountSchema, discountView } from "./view";
 
-const ROLES = ["platform_admin"] as const;
+export const ROLES = ["platform_admin"] as const;
 const params = z.object({ officeId: OfficeIdSchema });
 
-export const applyRoute = createRoute({
+export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/discount",
   tags: ["Discounts"],
@@ -22,29 +22,12 @@ export const applyRoute = createRoute({
   responses: { 201: { description: "The office's discount.", content: { "application/json": { schema: OfficeDiscountSchema } } }, ...problemResponses(400, 401, 403, 404, 409, 413, 415) },
 });
 
-export const removeRoute = createRoute({
-  method: "delete",
-  path: "/v1/offices/{officeId}/discount",
-  tags: ["Discounts"],
-  summary: "Remove an office's discount (platform_admin)",
-  description: "Closes from now on apply no discount; invoices already closed keep theirs. Required role: platform_admin.",
-  security: [{ bearerAuth: [] }],
-  request: { params },
-  responses: { 204: { description: "Removed." }, ...problemResponses(400, 401, 403, 404) },
-});
-
 export function register(app: App) {
-  app.openapi(applyRoute, async (c) => {
+  app.openapi(route, async (c) => {
     const { officeId } = c.req.valid("param");
     const { couponCode } = c.req.valid("json");
     const principal = await authorize(c, { action: "discount.apply", roles: ROLES, officeId });
     const row = await officeObject(c.env, officeId).applyDiscount(couponCode, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
     return c.json(discountView(row), 201);
-  });
-  app.openapi(removeRoute, async (c) => {
-    const { officeId } = c.req.valid("param");
-    const principal = await authorize(c, { action: "discount.remove", roles: ROLES, officeId });
-    await officeObject(c.env, officeId).removeDiscount({ actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
-    return c.body(null, 204);
   });
 }
