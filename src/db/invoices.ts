@@ -71,6 +71,8 @@ export const invoices = sqliteTable(
     paymentFailedAt: epochMs("payment_failed_at"),
     /** How Stripe collects it, decided at its first push (docs/payment-plan.md §10); null: not pushed yet. */
     collectionMethod: text("collection_method", { enum: collectionMethods }),
+    /** A `send_invoice` invoice's net days, fixed with its collection method at its first push (§10.3). */
+    daysUntilDue: integer("days_until_due"),
 
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),

@@ -59,6 +59,12 @@ export const offices = sqliteTable(
     paymentMethodLast4: text("payment_method_last4"),
     paymentMethodExpMonth: integer("payment_method_exp_month"),
     paymentMethodExpYear: integer("payment_method_exp_year"),
+    /**
+     * Collection terms agreed with the office (docs/payment-plan.md §10.4): null, invoices follow the
+     * payment method on file; N, every invoice is sent for payment by e-mail, due N days after it is
+     * finalized, whatever is on file. Set by platform_admin only.
+     */
+    netTermsDays: integer("net_terms_days"),
     /** The office's billing address (office data; sent to its Stripe customer). */
     billingAddress: text("billing_address", { mode: "json" }).$type<BillingAddress>(),
     /** The office's tax id (office data; kept and shown here, not sent to Stripe: docs/payment-plan.md §4.2). */

@@ -46,24 +46,31 @@ export class PaymentMethods {
   }
 
   /**
-   * How Stripe collects the invoice (docs/payment-plan.md §10): decided at its first push from the
-   * office's payment method (on file: charged automatically; none: sent by e-mail, due in
-   * `SEND_INVOICE_DAYS_UNTIL_DUE` days) and stored, so a resumed push sends the same request.
+   * How Stripe collects the invoice (docs/payment-plan.md §10): decided at its first push — the
+   * office's net terms when it has some (sent by e-mail, due in that many days), else its payment
+   * method (on file: charged automatically; none: sent by e-mail, due in
+   * `SEND_INVOICE_DAYS_UNTIL_DUE` days) — and stored, so a resumed push sends the same request.
    */
   async collectionOf(work: Work, invoice: InvoiceRow): Promise<Collection> {
-    const daysUntilDue = this.host.config.SEND_INVOICE_DAYS_UNTIL_DUE ?? DEFAULT_DAYS_UNTIL_DUE;
+    const defaultDays = this.host.config.SEND_INVOICE_DAYS_UNTIL_DUE ?? DEFAULT_DAYS_UNTIL_DUE;
     if (!invoice.collectionMethod) {
-      const method = work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
+      // Net terms agreed with the office (§10.4) come first; else the payment method on file decides (§10.3).
+      const terms = work.office.netTermsDays;
+      const method = terms === null && work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
+      const days = method === "send_invoice" ? (terms ?? defaultDays) : null;
       const db = this.host.db;
       const rows = (await this.host.commit(
         "stripe.collection",
-        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
+        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method}, days_until_due = ${days} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
         [],
-        () => [db.select({ method: invoices.collectionMethod }).from(invoices).where(eq(invoices.id, invoice.id))],
+        () => [db.select({ method: invoices.collectionMethod, days: invoices.daysUntilDue }).from(invoices).where(eq(invoices.id, invoice.id))],
       )) as unknown[];
-      invoice.collectionMethod = (rows.at(-1) as { method: InvoiceRow["collectionMethod"] }[])[0]?.method ?? method;
+      const stored = (rows.at(-1) as { method: InvoiceRow["collectionMethod"]; days: number | null }[])[0];
+      invoice.collectionMethod = stored?.method ?? method;
+      invoice.daysUntilDue = stored?.days ?? days;
     }
-    return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue } : { method: "charge_automatically" };
+    // Fixed at the first push, so a resumed push sends the same create request under its key.
+    return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue: invoice.daysUntilDue ?? defaultDays } : { method: "charge_automatically" };
   }
 
   /** Records a setup session we created (before its link is answered). */

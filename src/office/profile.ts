@@ -11,6 +11,8 @@ export type OfficePatch = {
   taxId?: OfficeTaxId | null;
   timeZone?: string;
   billingAnchorDay?: number;
+  /** Collection terms (platform_admin, §10.4): automatic (follow the payment method) or sent with net days. */
+  collection?: { method: "automatic" } | { method: "send_invoice"; daysUntilDue: number };
 };
 
 /** Fields sent to the office's Stripe customer: a change to one of them raises the profile version. */
@@ -41,6 +43,13 @@ export function profileStatements(db: Database, office: typeof offices.$inferSel
     changed.push(field);
     const stored = value !== null && typeof value === "object" ? JSON.stringify(value) : value;
     sets.push(sql`${sql.raw(columns[field])} = ${stored}`);
+  }
+  if (patch.collection !== undefined) {
+    const netDays = patch.collection.method === "send_invoice" ? patch.collection.daysUntilDue : null;
+    if (netDays !== office.netTermsDays) {
+      changed.push("collection");
+      sets.push(sql`net_terms_days = ${netDays}`);
+    }
   }
   const settingsChange = patch.timeZone !== undefined || patch.billingAnchorDay !== undefined;
   if (settingsChange) {

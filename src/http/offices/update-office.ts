@@ -18,6 +18,17 @@ const BodySchema = z
     billingAddress: BillingAddressSchema.nullable().optional().openapi({ description: "The office's billing address; `null` removes it." }),
     taxId: TaxIdSchema.nullable().optional().openapi({ description: "The office's tax id (kept and shown here; not sent to Stripe); `null` removes it." }),
     timeZone: text({ max: 64 }).refine(isTimeZone, "must be an IANA time zone").optional().openapi({ description: "From the next cycle (docs/payment-plan.md §4.2).", example: "America/Chicago" }),
+    collection: z
+      .discriminatedUnion("method", [
+        z.object({ method: z.literal("automatic") }).strict(),
+        z.object({ method: z.literal("send_invoice"), daysUntilDue: z.number().int().min(1).max(90) }).strict(),
+      ])
+      .optional()
+      .openapi({
+        description:
+          "Collection terms (platform_admin only): `automatic` — invoices follow the payment method on file (charged, or sent by e-mail when there is none); `send_invoice` — every invoice is sent for payment by e-mail, due `daysUntilDue` days after it is finalized (docs/payment-plan.md §10.4). Applies to invoices pushed from now on.",
+        example: { method: "send_invoice", daysUntilDue: 30 },
+      }),
     billingAnchorDay: z.number().int().min(1).max(31).optional().openapi({ description: "From the next cycle, through one transition cycle of at least 15 days (docs/payment-plan.md §4.2).", example: 15 }),
   })
   .strict()
@@ -37,7 +48,7 @@ export const route = createRoute({
   tags: ["Offices"],
   summary: "Change an office's profile or settings",
   description:
-    "Legal name, billing e-mail and billing address apply at once and reach the office's Stripe customer through its outbox (exactly once, the latest winning); the tax id is kept and shown here. A new time zone or anchor day takes effect from the next cycle (`pendingSettings`), with a transition cycle for a new anchor day (docs/payment-plan.md §4.2); 409 when the office has no next cycle. Audited with the names of the fields changed. Required role: office_admin of this office, or platform_admin.",
+    "Legal name, billing e-mail and billing address apply at once and reach the office's Stripe customer through its outbox (exactly once, the latest winning); the tax id is kept and shown here. A new time zone or anchor day takes effect from the next cycle (`pendingSettings`), with a transition cycle for a new anchor day (docs/payment-plan.md §4.2); 409 when the office has no next cycle. `collection` (net terms) is platform_admin's only. Audited with the names of the fields changed. Required role: office_admin of this office, or platform_admin.",
   security: [{ bearerAuth: [] }],
   request: {
     params: z.object({ officeId: OfficeIdSchema }),
@@ -53,7 +64,8 @@ export function register(app: App) {
   app.openapi(route, async (c) => {
     const { officeId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const principal = await authorize(c, { action: "office.update", roles: ROLES, officeId });
+    // Collection terms are a commercial agreement: platform_admin only (403 to an office admin, audited).
+    const principal = await authorize(c, body.collection !== undefined ? { action: "office.collection_terms", roles: ["platform_admin"], officeId } : { action: "office.update", roles: ROLES, officeId });
     const office = await officeObject(c.env, officeId).updateProfile(body, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
     return c.json(officeView(office), 200);
   });

@@ -73,6 +73,9 @@ export const OfficeSchema = z
     planVersionId: z.string(),
     pendingPlanVersionId: z.string().nullable(),
     cancelAtPeriodEnd: z.boolean(),
+    collection: z
+      .object({ method: z.enum(["automatic", "send_invoice"]), daysUntilDue: z.number().int().nullable() })
+      .openapi("OfficeCollection", { description: "`automatic`: invoices follow the payment method on file; `send_invoice`: always sent by e-mail, due in `daysUntilDue` days (docs/payment-plan.md §10.4)." }),
     billingAddress: BillingAddressSchema.nullable(),
     taxId: TaxIdSchema.nullable(),
     pendingSettings: z
@@ -111,6 +114,7 @@ export function officeView(o: typeof offices.$inferSelect): z.infer<typeof Offic
     planVersionId: o.planVersionId,
     pendingPlanVersionId: o.pendingPlanVersionId,
     cancelAtPeriodEnd: o.cancelAtPeriodEnd,
+    collection: o.netTermsDays === null ? { method: "automatic", daysUntilDue: null } : { method: "send_invoice", daysUntilDue: o.netTermsDays },
     billingAddress: o.billingAddress ?? null,
     taxId: (o.taxId as z.infer<typeof TaxIdSchema> | null) ?? null,
     pendingSettings:

@@ -104,6 +104,37 @@ describe("an office's payment method (docs/payment-plan.md §10)", () => {
     expect((await readOffice(officeId)).paymentMethod).toMatchObject({ status: "none", last4: null });
   });
 
+  it("net terms agreed with the office (§10.4): invoices are sent by e-mail with the agreed due date even with a card on file; only platform_admin sets them", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    await addPaymentMethod(officeId);
+    const patch = async (body: unknown, role: "platform_admin" | "office_admin") =>
+      SELF.fetch(`${api}/offices/${officeId}`, {
+        method: "PATCH",
+        headers: { ...bearer(await mintToken(role, role === "platform_admin" ? [] : [officeId])), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    // An office admin cannot set commercial terms (audited refusal), a bad term is a 400.
+    expect((await patch({ collection: { method: "send_invoice", daysUntilDue: 30 } }, "office_admin")).status).toBe(403);
+    expect((await patch({ collection: { method: "send_invoice", daysUntilDue: 91 } }, "platform_admin")).status).toBe(400);
+    expect((await patch({ collection: { method: "send_invoice" } }, "platform_admin")).status).toBe(400);
+    const set = await patch({ collection: { method: "send_invoice", daysUntilDue: 30 } }, "platform_admin");
+    expect(set.status, await set.clone().text()).toBe(200);
+    expect(((await set.json()) as { collection: unknown }).collection).toEqual({ method: "send_invoice", daysUntilDue: 30 });
+    // Pushed with the agreed terms, not charged to the card on file.
+    const netId = await chargeNow(officeId, 4_200);
+    const net = await invoice(netId);
+    expect(net).toMatchObject({ collectionMethod: "send_invoice", daysUntilDue: 30, status: "open" });
+    const onStripe = await stripeObject<Stripe.Invoice>(`/v1/invoices/${await stripeIdOf(officeId, netId)}`);
+    expect(onStripe.collection_method).toBe("send_invoice");
+    expect(onStripe.due_date! - onStripe.status_transitions.finalized_at!).toBe(30 * 86_400);
+    expect(net.dueAt).toBe(onStripe.due_date! * 1000);
+    // Back to automatic: the next invoice is charged; the one already sent keeps its terms.
+    expect(((await (await patch({ collection: { method: "automatic" } }, "platform_admin")).json()) as { collection: unknown }).collection).toEqual({ method: "automatic", daysUntilDue: null });
+    const autoId = await chargeNow(officeId, 4_300);
+    expect(await invoice(autoId)).toMatchObject({ collectionMethod: "charge_automatically", daysUntilDue: null });
+    expect(await invoice(netId)).toMatchObject({ collectionMethod: "send_invoice", daysUntilDue: 30 });
+  });
+
   it("a declining card on file: the automatic charge fails, the office is past_due, Stripe schedules a retry", async () => {
     const officeId = await onboardOffice({ startsOn: "2026-11-02" });
     await addPaymentMethod(officeId, "pm_card_chargeCustomerFail");

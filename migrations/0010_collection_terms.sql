@@ -1,0 +1,2 @@
+ALTER TABLE `offices` ADD `net_terms_days` integer;--> statement-breakpoint
+ALTER TABLE `invoices` ADD `days_until_due` integer;
