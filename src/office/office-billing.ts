@@ -15,6 +15,7 @@ import { applyDiscountReads, applyDiscountStatements, removeDiscountStatements }
 import { discountRead, type OfficeDiscountRow } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { profileStatements, type OfficePatch } from "./profile";
+import { patientCheckAudit, patientCheckReads } from "./patient-trace";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import { patientEvents, patients } from "../db/patients";
@@ -372,6 +373,29 @@ export class OfficeBilling extends OfficeStripe {
       );
       return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
     }));
+  }
+
+  /**
+   * Which of the given patients (root pseudonyms, in order) a monthly invoice counted (§5.9): one
+   * batch with the audit entry (pseudonym digest and counts only). The pseudonyms are carried to
+   * the office's key version first.
+   */
+  async patientCheck(officeId: string, invoiceId: string, rootPatientKeys: string[], actor: Actor): Promise<OfficeResult<{ periodStart: string; periodEnd: string; results: { patientKey: string; counted: boolean }[] }>> {
+    return this.exclusive(officeId, "patient.check", async () => {
+      const chain = patientKeyChain(loadConfig(this.env));
+      const version = (await this.patientKeyVersion(officeId)) ?? 1;
+      if (version > chain.length + 1) throw new ApiError("SERVICE_UNAVAILABLE", "Patients cannot be checked for this office right now.");
+      const keys = await Promise.all(rootPatientKeys.map((k) => advancePatientKey(chain, k, 1, version)));
+      const reads = patientCheckReads(this.db, officeId, invoiceId, keys);
+      const [officeRows, invoiceRows, countedRows] = await this.db.batch(reads);
+      if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
+      const invoice = invoiceRows[0];
+      if (!invoice || invoice.kind !== "monthly") await this.refuse(officeId, actor, "patient.check", [invoiceId], new ApiError("NOT_FOUND", "No such monthly invoice."));
+      const counted = new Set(countedRows.map((r) => r.patientKey));
+      const results = keys.map((patientKey) => ({ patientKey, counted: counted.has(patientKey) }));
+      await this.write(officeId, () => [], [{ ...actor, action: "patient.check", outcome: "allowed", officeId, targetIds: [invoiceId], details: await patientCheckAudit(keys, results.filter((r) => r.counted).length) }]);
+      return { periodStart: invoice!.periodStart, periodEnd: invoice!.periodEnd, results };
+    });
   }
 
   /** A change to the office's profile or settings (docs/payment-plan.md §4.2): one read, one batch with its audit entry. */

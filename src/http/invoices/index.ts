@@ -5,6 +5,7 @@ import * as getUsage from "./get-usage";
 import * as listInvoices from "./list-invoices";
 import * as refundInvoice from "./refund-invoice";
 import * as voidInvoice from "./void-invoice";
+import * as patientCheck from "./patient-check";
 
 export function registerInvoices(app: App) {
   getUsage.register(app);
@@ -14,4 +15,5 @@ export function registerInvoices(app: App) {
   getInvoice.register(app);
   voidInvoice.register(app);
   refundInvoice.register(app);
+  patientCheck.register(app);
 }
