@@ -9,11 +9,11 @@ export default defineWorkersConfig({
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],
     setupFiles: ["./tests/harness/late-rejections.ts"],
-    // `npm run test:worker` runs the files in five shards (about 8 each): every file of a run
-    // starts at once in one workerd runtime, and with 33 files the start-up storm of module loads
-    // through vitest wedged the runtime at 100% CPU on this 2-core machine (measured: a fresh
-    // clone's suite never finished; a shard of 14 files did the same on a fresh clone, so five
-    // shards, about 8 files each; the whole suite finishes in a few minutes).
+    // `npm run test:worker` runs the files in eight shards (about 5 each): every file of a run
+    // starts at once in one workerd runtime, and the start-up storm of module loads through vitest
+    // can wedge the runtime at 100% CPU on this 2-core machine (measured on fresh clones: 33 files
+    // at once never finished; a shard of 14 files wedged; shards of 8–9 files passed once and
+    // wedged once). Shards of about 5 files; each costs ~20 s of start-up.
     // Every test file starts at once in one workerd runtime, and the first request of each file
     // loads the Worker's modules through vitest: on a busy 2-core machine (load ~10) a plain test
     // took over 30 s of wall time. Tests wait on conditions, never on speed; these bounds only

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+import { until } from "./wait";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 const API_KEY = "sk_test_emulator_async";
@@ -21,16 +22,6 @@ afterAll(async () => {
   await em?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 const events = async (contains: string) => ((await (await fetch(`${em.url}/_emulator/events?contains=${contains}`)).json()) as { data: Stripe.Event[] }).data;
 
 /** A 4,000 invoice paid by a customer whose default payment method is the Stripe test token `token`. */

@@ -12,6 +12,7 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseForm, startStripeEmulator, StateFileError } from "../../tools/stripe-emulator/server.mjs";
 import { sdkFields } from "./sdk-fields";
+import { sleep, until } from "./wait";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
@@ -19,16 +20,6 @@ const cliPath = fileURLToPath(new URL("../../tools/stripe-emulator/cli.mjs", imp
 const API_KEY = "sk_test_emulator_123";
 const WEBHOOK_SECRET = "whsec_emulator_test_secret";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 const stripeFor = (em: Emulator, extra: Record<string, unknown> = {}) =>
   new Stripe(API_KEY, { host: "127.0.0.1", port: em.port, protocol: "http", maxNetworkRetries: 0, ...extra });
