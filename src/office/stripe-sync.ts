@@ -9,7 +9,7 @@ import { refunds } from "../db/refunds";
 import { webhookEvents } from "../db/webhook-events";
 import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
-import { dataKeyring, openReference, sealReference } from "../security/data-keys";
+import { dataKeyring, openReference, sealReference, sealValue } from "../security/data-keys";
 import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { stripeSlot } from "../stripe/rate-limiter";
 import { officeAddressAllowance } from "../stripe/office-address";
@@ -452,7 +452,7 @@ export class StripeOutbox {
   async sealDocuments(invoiceId: string, state: Pick<StripeInvoiceState, "number" | "hostedInvoiceUrl" | "invoicePdf">): Promise<string | null> {
     if (!state.number || !state.hostedInvoiceUrl) return null;
     const ring = await dataKeyring(this.host.config);
-    return (await sealReference(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }))).ref;
+    return sealValue(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }));
   }
 
   /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */

@@ -61,6 +61,11 @@ export async function sealReference(ring: DataKeyring, col: EncryptedColumn, row
   };
 }
 
+/** Encrypts a value for a row of a column that is never looked up (no index: e.g. document links). */
+export function sealValue(ring: DataKeyring, col: EncryptedColumn, rowId: string, plaintext: string): Promise<string> {
+  return encryptField(ring, plaintext, context(col, rowId));
+}
+
 export function openReference(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string): Promise<string> {
   return decryptField(ring, stored, context(col, rowId));
 }
@@ -68,8 +73,7 @@ export function openReference(ring: DataKeyring, col: EncryptedColumn, rowId: st
 /** Re-encrypts a stored value under the current key (null when it already is). */
 export async function reencrypt(ring: DataKeyring, col: EncryptedColumn, rowId: string, stored: string): Promise<string | null> {
   if (fieldKeyId(stored) === ring.current) return null;
-  const plaintext = await openReference(ring, col, rowId, stored);
-  return encryptField(ring, plaintext, context(col, rowId));
+  return sealValue(ring, col, rowId, await openReference(ring, col, rowId, stored));
 }
 
 /** The index a stored value should have under DATA_INDEX_KEY (null when it already has it). */

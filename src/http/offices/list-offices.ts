@@ -70,6 +70,9 @@ function decodeCursor(cursor: string, sort: Cursor["sort"], order: Cursor["order
   return c as Cursor;
 }
 
+/** The column a listing is ordered (and its cursor compared) by. */
+const sortKey = (sort: Cursor["sort"]) => (sort === "createdAt" ? sql`${offices.createdAt}` : sql`${offices.legalName} COLLATE NOCASE`);
+
 /** `LIKE` pattern of a prefix: `%`, `_` and the escape itself taken literally. */
 const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 
@@ -81,7 +84,7 @@ function filtersOf(q: Query, after: Cursor | null): SQL[] {
   if (q.timeZone) filters.push(eq(offices.timeZone, q.timeZone));
   if (q.legalNamePrefix) filters.push(sql`${offices.legalName} LIKE ${likePrefix(q.legalNamePrefix)} ESCAPE '\\'`);
   if (after) {
-    const key = after.sort === "createdAt" ? sql`${offices.createdAt}` : sql`${offices.legalName} COLLATE NOCASE`;
+    const key = sortKey(after.sort);
     filters.push(after.order === "asc" ? sql`(${key}, ${offices.id}) > (${after.value}, ${after.id})` : sql`(${key}, ${offices.id}) < (${after.value}, ${after.id})`);
   }
   return filters;
@@ -93,7 +96,7 @@ export function register(app: App) {
     const principal = await authorize(c, { action: "office.list", roles: ROLES });
     const order = q.order ?? (q.sort === "createdAt" ? "desc" : "asc");
     const after = q.cursor ? decodeCursor(q.cursor, q.sort, order) : null;
-    const key = q.sort === "createdAt" ? sql`${offices.createdAt}` : sql`${offices.legalName} COLLATE NOCASE`;
+    const key = sortKey(q.sort);
     const direction = order === "asc" ? sql`ASC` : sql`DESC`;
     const rows = await c.var.db
       .select()
