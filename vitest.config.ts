@@ -9,12 +9,10 @@ export default defineWorkersConfig({
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],
     setupFiles: ["./tests/harness/late-rejections.ts"],
-    // `npm run test:worker` runs the files in eight shards (about 5 each): every file of a run
-    // starts at once in one workerd runtime, and the start-up storm of module loads through vitest
-    // can wedge the runtime at 100% CPU on this 2-core machine (measured on fresh clones: 33 files
-    // at once never finished; a shard of 14 files wedged; shards of 8–9 files passed once and
-    // wedged once). Shards of about 5 files; each costs ~20 s of start-up. vitest sizes shards by
-    // ceil(files / shards), so the last one can be empty: `--passWithNoTests` on each.
+    // `npm run test:worker` (tools/test-worker.mjs) runs the files in batches of four, one vitest
+    // run each, with a watchdog: every file of one run starts at once in one workerd process, and
+    // many isolates at once can livelock workerd's main thread on this 2-core machine (the script
+    // says what was measured).
     // Every test file starts at once in one workerd runtime, and the first request of each file
     // loads the Worker's modules through vitest: on a busy 2-core machine (load ~10) a plain test
     // took over 30 s of wall time. Tests wait on conditions, never on speed; these bounds only

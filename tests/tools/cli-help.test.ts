@@ -36,6 +36,7 @@ const scripts: Record<string, { file: string; options: string[] }> = {
   "stripe:setup": { file: "tools/stripe-setup.mjs", options: ["--webhook-url", "--return-url", "--help", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WORKER_KEY"] },
   "stripe:smoke": { file: "tools/stripe-smoke.mjs", options: ["--help", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"] },
   drill: { file: "tools/drill.mjs", options: ["--short", "--only", "--help"] },
+  "test:worker": { file: "tools/test-worker.mjs", options: ["--batch", "--plan", "filter", "--help", "WORKER_TEST_STALL_SECONDS", "WORKER_TEST_STALL_RETRIES"] },
   dev: { file: "tools/dev.mjs", options: ["--fresh", "--port", "--db-port", "--stripe-port", "--data", "--no-seed", "--help"] },
 };
 
