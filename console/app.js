@@ -8,7 +8,9 @@ import { renderOffice } from "./office.js";
 import { renderOffices } from "./offices.js";
 import { renderPortfolio } from "./portfolio.js";
 
-const view = document.getElementById("view");
+const main = document.getElementById("view");
+// Each route renders into its own element: a slower, older render finishes into a detached one.
+let view = main;
 const OFFICE_ROLES = new Set(["office_admin", "office_viewer"]);
 
 // An identity provider's redirect hands the access token over in the fragment
@@ -57,8 +59,8 @@ function renderToken(message) {
     const token = area.value.trim().replace(/^Bearer\s+/i, "");
     if (!token) return;
     setToken(token);
-    location.hash = "#/";
-    route();
+    if (location.hash === "#/") route();
+    else location.hash = "#/";
   });
   show(view, h("h1", {}, "Billing console"), form);
   area.focus();
@@ -81,6 +83,9 @@ const refused = (detail) => h("section", { class: "card error", role: "alert", "
 
 async function route() {
   takeTokenFromFragment();
+  const target = document.createElement("div");
+  view = target;
+  main.replaceChildren(target);
   const [path, search = ""] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   const query = new URLSearchParams(search);
@@ -93,7 +98,7 @@ async function route() {
   const platform = claims.role === "platform_admin";
   if (!platform && !OFFICE_ROLES.has(claims.role)) {
     markNav(null);
-    return show(view, refused(`The console is for platform and office admins; a ${claims.role} token has no view here.`));
+    return show(target, refused(`The console is for platform and office admins; a ${claims.role} token has no view here.`));
   }
   try {
     if (parts.length === 0) {
@@ -102,27 +107,27 @@ async function route() {
     }
     if (parts[0] === "portfolio" || (parts[0] === "offices" && parts.length === 1)) {
       markNav(parts[0]);
-      if (!platform) return show(view, refused(`The ${parts[0] === "portfolio" ? "portfolio" : "office list"} is for platform admins. Your ${claims.role} token sees its own office only.`));
-      return parts[0] === "portfolio" ? await renderPortfolio(view) : await renderOffices(view, query);
+      if (!platform) return show(target, refused(`The ${parts[0] === "portfolio" ? "portfolio" : "office list"} is for platform admins. Your ${claims.role} token sees its own office only.`));
+      return parts[0] === "portfolio" ? await renderPortfolio(target) : await renderOffices(target, query);
     }
     if (parts[0] === "office") {
       markNav("office");
       if (claims.officeIds.length === 1) return location.replace(`#/offices/${claims.officeIds[0]}`);
-      if (claims.officeIds.length === 0) return show(view, refused("Your token names no office."));
-      return show(view, h("h1", {}, "Your offices"), h("ul", {}, claims.officeIds.map((id) => h("li", {}, h("a", { href: `#/offices/${id}` }, id)))));
+      if (claims.officeIds.length === 0) return show(target, refused("Your token names no office."));
+      return show(target, h("h1", {}, "Your offices"), h("ul", {}, claims.officeIds.map((id) => h("li", {}, h("a", { href: `#/offices/${id}` }, id)))));
     }
     if (parts[0] === "offices" && parts.length === 2) {
       const officeId = parts[1];
       markNav(platform ? "offices" : "office");
-      if (!platform && !claims.officeIds.includes(officeId)) return show(view, refused("This office is not yours: your token sees only its own office."));
-      return await renderOffice(view, officeId, claims);
+      if (!platform && !claims.officeIds.includes(officeId)) return show(target, refused("This office is not yours: your token sees only its own office."));
+      return await renderOffice(target, officeId, claims);
     }
     markNav(null);
-    show(view, errorCard("No such page", "Use the links above."));
+    show(target, errorCard("No such page", "Use the links above."));
   } catch (err) {
     if (err instanceof ApiProblem && err.status === 401) return renderToken(`The API refused the token: ${err.message}`);
-    if (err instanceof ApiProblem && (err.status === 403 || err.status === 404)) return show(view, refused(`The API refused: ${err.message}`));
-    show(view, errorCard("Something went wrong", `${err.message}${err.requestId ? ` (request ${err.requestId})` : ""}`));
+    if (err instanceof ApiProblem && (err.status === 403 || err.status === 404)) return show(target, refused(`The API refused: ${err.message}`));
+    show(target, errorCard("Something went wrong", `${err.message}${err.requestId ? ` (request ${err.requestId})` : ""}`));
   }
 }
 
