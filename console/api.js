@@ -83,3 +83,12 @@ export async function planNames() {
   }
   return names;
 }
+
+let openapi = null;
+/** Whether this Worker serves an operation at `path` (its OpenAPI document, /openapi.json, read once). */
+export async function hasRoute(path) {
+  openapi ??= fetch("/openapi.json")
+    .then((r) => (r.ok ? r.json() : { paths: {} }))
+    .catch(() => ({ paths: {} }));
+  return Boolean((await openapi).paths?.[path]);
+}

@@ -69,3 +69,41 @@ export function patientsPerCycle(invoices) {
     .sort((a, b) => a.periodStart.localeCompare(b.periodStart))
     .map((i) => ({ cycle: i.periodStart, billable: i.patients.billable, running: i.status === "draft" }));
 }
+
+const BUCKET_KEYS = ["0-30", "31-60", "61-90", "over90"];
+
+/**
+ * The same figures from the platform analytics API (GET /v1/analytics/platform, docs/analytics.md):
+ * per cycle month and currency `mrr` (closed) and `mrrProjected` (drafts as they stand),
+ * `billablePatients` (summed over currencies: a count), past due by age now. Months before the
+ * first with any figure are left out.
+ */
+export function fromPlatformAnalytics(a) {
+  const busy = (m) => m.mrr > 0 || m.mrrProjected > 0 || m.billablePatients > 0;
+  const firstBusy = a.months.filter(busy).map((m) => m.month).sort()[0];
+  const entries = firstBusy ? a.months.filter((m) => m.month >= firstBusy) : [];
+  const axis = [...new Set(entries.map((m) => m.month))].sort();
+  const currencies = [...new Set(entries.map((m) => m.currency))].sort();
+  const series = (field) =>
+    currencies.map((currency) => ({
+      currency,
+      values: axis.map((month) => entries.find((m) => m.month === month && m.currency === currency)?.[field] ?? 0),
+    }));
+  return {
+    months: axis,
+    mrr: series("mrr"),
+    mrrProjected: series("mrrProjected"),
+    billablePatients: axis.map((month) => entries.filter((m) => m.month === month).reduce((n, m) => n + m.billablePatients, 0)),
+    ageing: a.pastDue.map((p) => ({ currency: p.currency, values: BUCKET_KEYS.map((k) => p[k] ?? 0) })).filter((p) => p.values.some((v) => v > 0)),
+    pastDueInvoices: a.pastDue.reduce((n, p) => n + p.invoices, 0),
+    currentCycles: a.currentCycles,
+    asOf: a.asOf,
+  };
+}
+
+/** The last `count` UTC months up to the one of `now` (epoch ms), as the analytics API's `from`/`to`. */
+export function monthRange(now, count = 12) {
+  const d = new Date(now);
+  const month = (y, m) => new Date(Date.UTC(y, m, 1)).toISOString().slice(0, 7);
+  return { from: month(d.getUTCFullYear(), d.getUTCMonth() - (count - 1)), to: month(d.getUTCFullYear(), d.getUTCMonth()) };
+}

@@ -119,6 +119,9 @@ describe.skipIf(!haveBrowser)("the billing console in a real browser (Debian chr
       expect(Number(await page.locator(`[data-test=${chart}]`).getAttribute("data-points")), chart).toBeGreaterThan(0);
       expect(await painted(page, chart), chart).toBeGreaterThan(2000);
     }
+    // Its figures come from the platform analytics API when this Worker has one, else from the page.
+    const spec = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(await page.locator("[data-test=source]").textContent()).toMatch(spec.paths["/v1/analytics/platform"] ? /^Figures from the platform analytics API/ : /^Computed in this page from 3 offices/);
     await shot(page, "console-portfolio.png");
 
     // The office list, then a search by legal-name prefix, then one that finds nothing.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 // @ts-expect-error -- the console's plain browser module (typed as text for the Worker, src/http/console/assets.d.ts)
-import { AGE_BUCKETS, patientsPerCycle, portfolio } from "../../../console/portfolio-data.js";
+import { AGE_BUCKETS, fromPlatformAnalytics, monthRange, patientsPerCycle, portfolio } from "../../../console/portfolio-data.js";
 
 type Inv = { kind: string; status: string; currency: string; periodStart: string; total: number; amountPaid: number; finalizedAt: string | null; patients: { billable: number; included: number } | null };
 const inv = (over: Partial<Inv>): Inv => ({ kind: "monthly", status: "paid", currency: "usd", periodStart: "2026-10-01", total: 10_000, amountPaid: 10_000, finalizedAt: "2026-11-01T05:00:00.000Z", patients: { billable: 10, included: 0 }, ...over });
@@ -72,5 +72,33 @@ describe("the console's portfolio figures (console/portfolio-data.js)", () => {
       { cycle: "2026-11-01", billable: 42, running: false },
       { cycle: "2026-12-01", billable: 38, running: true },
     ]);
+  });
+
+  it("reads the platform analytics API's figures: months from the first busy one, patients summed over currencies, past due by age", () => {
+    const month = (m: string, currency: string, mrr: number, mrrProjected: number, billablePatients: number) => ({ month: m, currency, mrr, mrrProjected, billablePatients });
+    const p = fromPlatformAnalytics({
+      asOf: "2026-12-02T12:00:00.000Z",
+      months: [month("2026-09", "usd", 0, 0, 0), month("2026-10", "usd", 15_000, 15_000, 10), month("2026-11", "usd", 49_000, 49_000, 42), month("2026-11", "eur", 5_000, 5_000, 3), month("2026-12", "usd", 0, 35_300, 38)],
+      pastDue: [
+        { currency: "usd", "0-30": 75_600, "31-60": 0, "61-90": 0, over90: 1_000, invoices: 2 },
+        { currency: "eur", "0-30": 0, "31-60": 0, "61-90": 0, over90: 0, invoices: 0 },
+      ],
+      currentCycles: [{ currency: "usd", offices: 3, billablePatients: 38, mrrProjected: 35_300, arrProjected: 423_600, total: 35_300 }],
+    });
+    expect(p.months).toEqual(["2026-10", "2026-11", "2026-12"]);
+    expect(p.mrr).toEqual([
+      { currency: "eur", values: [0, 5_000, 0] },
+      { currency: "usd", values: [15_000, 49_000, 0] },
+    ]);
+    expect(p.mrrProjected[1]).toEqual({ currency: "usd", values: [15_000, 49_000, 35_300] });
+    expect(p.billablePatients).toEqual([10, 45, 38]);
+    expect(p.ageing).toEqual([{ currency: "usd", values: [75_600, 0, 0, 1_000] }]);
+    expect(p.pastDueInvoices).toBe(2);
+  });
+
+  it("asks the analytics API for the last twelve UTC months, across a year's end", () => {
+    expect(monthRange(Date.parse("2026-12-31T23:59:59.000Z"))).toEqual({ from: "2026-01", to: "2026-12" });
+    expect(monthRange(Date.parse("2027-01-01T00:00:00.000Z"))).toEqual({ from: "2026-02", to: "2027-01" });
+    expect(monthRange(Date.parse("2026-03-15T00:00:00.000Z"), 3)).toEqual({ from: "2026-01", to: "2026-03" });
   });
 });
