@@ -84,14 +84,18 @@ export function fromPlatformAnalytics(a) {
   const entries = firstBusy ? a.months.filter((m) => m.month >= firstBusy) : [];
   const axis = [...new Set(entries.map((m) => m.month))].sort();
   const currencies = [...new Set(entries.map((m) => m.currency))].sort();
-  const series = (field) =>
+  const series = (field, value = (m) => m[field]) =>
     currencies.map((currency) => ({
       currency,
-      values: axis.map((month) => entries.find((m) => m.month === month && m.currency === currency)?.[field] ?? 0),
+      values: axis.map((month) => {
+        const m = entries.find((e) => e.month === month && e.currency === currency);
+        return m ? value(m) : 0;
+      }),
     }));
   return {
     months: axis,
-    mrr: series("mrr"),
+    // A month whose cycles are all still open has no closed MRR yet: no point, not a zero.
+    mrr: series("mrr", (m) => (m.mrr === 0 && m.mrrProjected > 0 ? null : m.mrr)),
     mrrProjected: series("mrrProjected"),
     billablePatients: axis.map((month) => entries.filter((m) => m.month === month).reduce((n, m) => n + m.billablePatients, 0)),
     ageing: a.pastDue.map((p) => ({ currency: p.currency, values: BUCKET_KEYS.map((k) => p[k] ?? 0) })).filter((p) => p.values.some((v) => v > 0)),

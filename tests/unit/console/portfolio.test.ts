@@ -88,7 +88,7 @@ describe("the console's portfolio figures (console/portfolio-data.js)", () => {
     expect(p.months).toEqual(["2026-10", "2026-11", "2026-12"]);
     expect(p.mrr).toEqual([
       { currency: "eur", values: [0, 5_000, 0] },
-      { currency: "usd", values: [15_000, 49_000, 0] },
+      { currency: "usd", values: [15_000, 49_000, null] },
     ]);
     expect(p.mrrProjected[1]).toEqual({ currency: "usd", values: [15_000, 49_000, 35_300] });
     expect(p.billablePatients).toEqual([10, 45, 38]);
