@@ -1,10 +1,26 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { defineWorkersConfig } from "@cloudflare/vitest-pool-workers/config";
+
+// The console's charting library (src/http/console/) is a text module: wrangler bundles it by the
+// `[[rules]] type = "Text"` in wrangler.toml, and the pool reads the same rules, but loads such a
+// module only from inside this project, which node_modules is not when it is a link (a git
+// worktree sharing another checkout's). Here it becomes a module exporting the same text.
+const CHART_UMD = /(^|\/)chart\.js\/dist\/chart\.umd\.min\.js$/;
+const chartUmdAsText = {
+  name: "chart-umd-as-text",
+  enforce: "pre" as const,
+  resolveId: (source: string) => (CHART_UMD.test(source) ? "\0chart-umd-text" : null),
+  load: (id: string) =>
+    id === "\0chart-umd-text" ? `export default ${JSON.stringify(readFileSync(createRequire(import.meta.url).resolve("chart.js").replace(/chart\.cjs$/, "chart.umd.min.js"), "utf8"))};` : null,
+};
 
 // Worker tests run inside workerd (the Workers runtime) through the vitest pool. The global setup
 // (Node) starts the real local libSQL server and applies the migrations; its URL reaches the
 // Worker's env through `inject`. Test files isolate themselves by seeding fresh tenants (random
 // office and plan ids), so they can run in parallel and in any order against one database.
 export default defineWorkersConfig({
+  plugins: [chartUmdAsText],
   test: {
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],

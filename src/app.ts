@@ -14,6 +14,7 @@ import { registerPlans } from "./http/plans";
 import { registerCoupons } from "./http/coupons";
 import { registerWebhooks } from "./http/webhooks";
 import { registerDocs } from "./http/docs";
+import { registerConsole } from "./http/console";
 import { ApiError, problemResponse } from "./http/problem";
 import { refuseUndeclaredQuery } from "./http/query";
 import { readBody, requireTls, securityHeaders } from "./http/transport";
@@ -72,6 +73,7 @@ export function createApp() {
   registerCoupons(app);
   registerWebhooks(app);
   registerDocs(app);
+  registerConsole(app);
 
   // The path is not echoed back: it may carry a patient id.
   app.notFound((c) => problemResponse("NOT_FOUND", `No route matches this ${c.req.method} request's path.`, c.get("requestId") ?? newId("req")));

@@ -214,6 +214,7 @@ try {
       `  curl -s -X POST ${base}/v1/offices/${first}/patients/pt-1001/activate -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -H "idempotency-key: try-1" -d '{"occurredAt":"${new Date(now()).toISOString()}"}'`,
       `  curl -s "${base}/v1/offices/${first}/invoices?limit=5" -H "authorization: Bearer ${tokens.office_admin}"`,
       "",
+      `Billing console: ${base}/console (paste the platform_admin or office_admin token)`,
       `API reference: ${base}/docs   Operator CLI: npm run billing -- office ${first}`,
       "",
     ];
