@@ -1,5 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { invoiceLineKinds } from "../db/invoices";
 import { daysIn, monthOf, monthsBetween, monthStart, nextMonth } from "./months";
 
 /**
@@ -11,6 +12,9 @@ import { daysIn, monthOf, monthsBetween, monthStart, nextMonth } from "./months"
 /** Invoice lines that recur every cycle (MRR): the patients tiers, the base fee and its proration, discounts. */
 export const RECURRING_LINE_KINDS = ["patients", "base_fee", "proration", "discount"] as const;
 const recurringKinds = sql.raw(RECURRING_LINE_KINDS.map((k) => `'${k}'`).join(","));
+/** Every other line kind: what a monthly invoice's total holds besides its recurring lines. */
+export const NON_RECURRING_LINE_KINDS = invoiceLineKinds.filter((k) => !(RECURRING_LINE_KINDS as readonly string[]).includes(k));
+const nonRecurringKinds = sql.raw(NON_RECURRING_LINE_KINDS.map((k) => `'${k}'`).join(","));
 
 /** Invoices below Stripe's minimum charge whose total moved to a later invoice or was written off (§8.9): never receivable themselves. */
 const settledElsewhere = sql.raw(`('carried','written_off')`);
@@ -33,29 +37,39 @@ const utcMonth = (column: SQL) => sql`strftime('%Y-%m', ${column} / 1000, 'unixe
 export function platformStatements(q: PlatformQuery) {
   const fromAt = monthStart(q.from);
   const toAt = monthStart(nextMonth(q.to));
+  const monthlyInRange = sql`i.kind = 'monthly' AND i.period_start >= ${`${q.from}-01`} AND i.period_start < ${`${nextMonth(q.to)}-01`}`;
   const recurring = sql`(SELECT COALESCE(SUM(l.amount), 0) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.kind IN (${recurringKinds}))`;
   return {
     // Cycles by the month of their first local day: MRR (closed and projected), active offices, billable patients.
+    // MRR is the invoices' totals less their non-recurring lines (next statement): a scan of the
+    // invoices without a lookup of each one's lines (240,000 invoices: see docs/performance.md).
     cycles: sql`SELECT substr(i.period_start, 1, 7) AS month, i.currency AS currency,
-        SUM(CASE WHEN i.status IN ('open','paid','uncollectible') THEN ${recurring} ELSE 0 END) AS mrr,
-        SUM(CASE WHEN i.status = 'draft' THEN ${recurring} ELSE 0 END) AS draft_mrr,
+        SUM(CASE WHEN i.status IN ('open','paid','uncollectible') THEN i.total ELSE 0 END) AS closed_total,
+        SUM(CASE WHEN i.status = 'draft' THEN i.total ELSE 0 END) AS draft_total,
         COUNT(DISTINCT CASE WHEN i.in_trial = 0 THEN i.office_id END) AS active_offices,
         SUM(i.billable_patients) AS billable_patients
       FROM invoices i
-      WHERE i.kind = 'monthly' AND i.status <> 'void' AND i.period_start >= ${`${q.from}-01`} AND i.period_start < ${`${nextMonth(q.to)}-01`}${planOfInvoice(q.planId)}
+      WHERE ${monthlyInRange} AND i.status <> 'void'${planOfInvoice(q.planId)}
       GROUP BY 1, 2`,
-    // Invoices finalized in the month (UTC), any kind: invoiced and collected.
-    finalized: sql`SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, SUM(i.total) AS invoiced, SUM(i.amount_paid) AS collected
-      FROM invoices i
-      WHERE i.finalized_at >= ${fromAt} AND i.finalized_at < ${toAt} AND i.status IN ('open','paid','uncollectible') AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
+    // The non-recurring lines (setup fee, one-off charges, balances carried in) of those invoices:
+    // one scan of the lines (CROSS JOIN keeps them the outer loop), an invoice looked up per such line.
+    nonRecurring: sql`SELECT substr(i.period_start, 1, 7) AS month, i.currency AS currency,
+        SUM(CASE WHEN i.status IN ('open','paid','uncollectible') THEN l.amount ELSE 0 END) AS closed,
+        SUM(CASE WHEN i.status = 'draft' THEN l.amount ELSE 0 END) AS draft
+      FROM invoice_lines l CROSS JOIN invoices i
+      WHERE i.id = l.invoice_id AND l.kind IN (${nonRecurringKinds}) AND ${monthlyInRange} AND i.status <> 'void'${planOfInvoice(q.planId)}
       GROUP BY 1, 2`,
-    // Receivables' movements by month (UTC): + total when finalized, − total when paid or voided. Summed up to a month's end: what was owed then.
-    receivables: sql`SELECT month, currency, SUM(delta) AS delta FROM (
-        SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, i.total AS delta
-          FROM invoices i WHERE i.finalized_at < ${toAt} AND i.total > 0 AND i.status <> 'draft' AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
+    // One scan of the invoices finalized before the range's end: receivables' movements by month
+    // (UTC) — + total when finalized, − total when paid or voided; summed up to a month's end, what
+    // was owed then — and, for the months of the range, what was invoiced and collected.
+    ledger: sql`SELECT month, currency, SUM(delta) AS delta, SUM(invoiced) AS invoiced, SUM(collected) AS collected FROM (
+        SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, i.total AS delta,
+            CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.total ELSE 0 END AS invoiced,
+            CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.amount_paid ELSE 0 END AS collected
+          FROM invoices i WHERE i.finalized_at < ${toAt} AND i.status <> 'draft' AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
         UNION ALL
-        SELECT ${utcMonth(sql`CASE i.status WHEN 'paid' THEN i.paid_at ELSE i.voided_at END`)}, i.currency, -i.total
-          FROM invoices i WHERE i.finalized_at < ${toAt} AND i.total > 0 AND i.stripe_state NOT IN ${settledElsewhere}
+        SELECT ${utcMonth(sql`CASE i.status WHEN 'paid' THEN i.paid_at ELSE i.voided_at END`)}, i.currency, -i.total, 0, 0
+          FROM invoices i WHERE i.finalized_at < ${toAt} AND i.total <> 0 AND i.stripe_state NOT IN ${settledElsewhere}
             AND ((i.status = 'paid' AND i.paid_at < ${toAt}) OR (i.status = 'void' AND i.voided_at < ${toAt}))${planOfInvoice(q.planId)}
       ) GROUP BY 1, 2`,
     // Past due now, by age in whole days since the invoice was due (send_invoice: its due date; charged automatically: its finalization).
@@ -142,20 +156,20 @@ const ratio = (a: number, b: number, digits = 4) => (b === 0 ? null : Math.round
 /** Runs the statements in one batch (one round trip) and assembles the figures. */
 export async function platformAnalytics(db: Database, q: PlatformQuery): Promise<PlatformAnalytics> {
   const s = platformStatements(q);
-  const [cycles, finalized, receivables, pastDue, payments, refunds, offices, current] = (await db.batch([
+  const [cycles, nonRecurring, ledger, pastDue, payments, refunds, offices, current] = (await db.batch([
     db.all<Row>(s.cycles),
-    db.all<Row>(s.finalized),
-    db.all<Row>(s.receivables),
+    db.all<Row>(s.nonRecurring),
+    db.all<Row>(s.ledger),
     db.all<Row>(s.pastDue),
     db.all<Row>(s.payments),
     db.all<Row>(s.refunds),
     db.all<Row>(s.offices),
     db.all<Row>(s.current),
   ])) as unknown as Row[][];
-  return assemble(q, { cycles: cycles!, finalized: finalized!, receivables: receivables!, pastDue: pastDue!, payments: payments!, refunds: refunds!, offices: offices!, current: current! });
+  return assemble(q, { cycles: cycles!, nonRecurring: nonRecurring!, ledger: ledger!, pastDue: pastDue!, payments: payments!, refunds: refunds!, offices: offices!, current: current! });
 }
 
-function assemble(q: PlatformQuery, r: Record<"cycles" | "finalized" | "receivables" | "pastDue" | "payments" | "refunds" | "offices" | "current", Row[]>): PlatformAnalytics {
+function assemble(q: PlatformQuery, r: Record<"cycles" | "nonRecurring" | "ledger" | "pastDue" | "payments" | "refunds" | "offices" | "current", Row[]>): PlatformAnalytics {
   const months = monthsBetween(q.from, q.to);
   const currencies = new Set<string>();
   const byKey = (rows: Row[]) => {
@@ -168,13 +182,14 @@ function assemble(q: PlatformQuery, r: Record<"cycles" | "finalized" | "receivab
     return m;
   };
   const cycles = byKey(r.cycles);
-  const finalized = byKey(r.finalized);
+  const nonRecurring = byKey(r.nonRecurring);
+  const finalized = byKey(r.ledger.filter((row) => typeof row.month === "string" && row.month >= q.from));
   const payments = byKey(r.payments);
   const refunds = byKey(r.refunds);
   const offices = byKey(r.offices);
   // Receivables: movements before the range open its balance; each month adds its own.
   const movements = new Map<string, Map<string, number>>();
-  for (const row of r.receivables) {
+  for (const row of r.ledger) {
     if (typeof row.currency !== "string" || typeof row.month !== "string") continue;
     currencies.add(row.currency);
     const m = movements.get(row.currency) ?? new Map<string, number>();
@@ -189,13 +204,14 @@ function assemble(q: PlatformQuery, r: Record<"cycles" | "finalized" | "receivab
     for (const month of months) {
       const k = `${month}|${currency}`;
       const c = cycles.get(k) ?? {};
+      const n = nonRecurring.get(k) ?? {};
       const f = finalized.get(k) ?? {};
       const p = payments.get(k) ?? {};
       const rf = refunds.get(k) ?? {};
       const o = offices.get(k) ?? {};
       balance += movements.get(currency)?.get(month) ?? 0;
-      const mrr = num(c.mrr);
-      const mrrProjected = mrr + num(c.draft_mrr);
+      const mrr = num(c.closed_total) - num(n.closed);
+      const mrrProjected = mrr + num(c.draft_total) - num(n.draft);
       const activeOffices = num(c.active_offices);
       const invoiced = num(f.invoiced);
       // The month so far for the current one; a whole month otherwise.
