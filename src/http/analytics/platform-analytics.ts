@@ -22,7 +22,7 @@ const QuerySchema = z
 const money = (description: string) => z.number().int().openapi({ description, example: 0 });
 const rate = (description: string) => z.number().nullable().openapi({ description, example: 0.97 });
 
-const MonthSchema = z.object({
+export const MonthSchema = z.object({
   month: z.string().openapi({ example: "2026-11" }),
   currency: z.string().openapi({ example: "usd" }),
   mrr: money("Recurring lines (patients, base fee, proration, discounts) of the closed monthly invoices of cycles starting in the month."),
