@@ -24,12 +24,18 @@ export const AGE_BUCKETS = ["0-30", "31-60", "61-90", "over90"] as const;
 
 export type PlatformQuery = { from: string; to: string; planId?: string; now: number };
 
+/**
+ * The plan filter as uncorrelated `IN` lists (each evaluated once per statement, not per row): an
+ * invoice priced with one of the plan's versions, or without a version (setup, one-off) of an
+ * office on one of them.
+ */
+const planVersionsOf = (planId: string) => sql`(SELECT pv.id FROM plan_versions pv WHERE pv.plan_id = ${planId})`;
 const planOfInvoice = (planId: string | undefined) =>
   planId
-    ? sql` AND (SELECT pv.plan_id FROM plan_versions pv WHERE pv.id = COALESCE(i.plan_version_id, (SELECT o.plan_version_id FROM offices o WHERE o.id = i.office_id))) = ${planId}`
+    ? sql` AND (i.plan_version_id IN ${planVersionsOf(planId)} OR (i.plan_version_id IS NULL AND i.office_id IN (SELECT o.id FROM offices o WHERE o.plan_version_id IN ${planVersionsOf(planId)})))`
     : sql``;
 const planOfOffice = (planId: string | undefined, officeId: SQL) =>
-  planId ? sql` AND (SELECT pv.plan_id FROM plan_versions pv WHERE pv.id = (SELECT o.plan_version_id FROM offices o WHERE o.id = ${officeId})) = ${planId}` : sql``;
+  planId ? sql` AND ${officeId} IN (SELECT o.id FROM offices o WHERE o.plan_version_id IN ${planVersionsOf(planId)})` : sql``;
 
 const utcMonth = (column: SQL) => sql`strftime('%Y-%m', ${column} / 1000, 'unixepoch')`;
 
@@ -61,12 +67,14 @@ export function platformStatements(q: PlatformQuery) {
       GROUP BY 1, 2`,
     // One scan of the invoices finalized before the range's end: receivables' movements by month
     // (UTC) — + total when finalized, − total when paid or voided; summed up to a month's end, what
-    // was owed then — and, for the months of the range, what was invoiced and collected.
+    // was owed then — and, for the months of the range, what was invoiced and collected. (`+` keeps
+    // the finalization index out: nearly every invoice is finalized before the range's end, and a
+    // scan reads them faster than 240,000 index lookups.)
     ledger: sql`SELECT month, currency, SUM(delta) AS delta, SUM(invoiced) AS invoiced, SUM(collected) AS collected FROM (
         SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, i.total AS delta,
             CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.total ELSE 0 END AS invoiced,
             CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.amount_paid ELSE 0 END AS collected
-          FROM invoices i WHERE i.finalized_at < ${toAt} AND i.status <> 'draft' AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
+          FROM invoices i WHERE +i.finalized_at < ${toAt} AND i.status <> 'draft' AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
         UNION ALL
         SELECT ${utcMonth(sql`CASE i.status WHEN 'paid' THEN i.paid_at ELSE i.voided_at END`)}, i.currency, -i.total, 0, 0
           FROM invoices i WHERE i.finalized_at < ${toAt} AND i.total <> 0 AND i.stripe_state NOT IN ${settledElsewhere}
