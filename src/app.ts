@@ -5,6 +5,8 @@ import { createDatabase } from "./db/client";
 import { loggableError } from "./db/errors";
 import type { AppEnv } from "./http/context";
 import { registerAdmin } from "./http/admin";
+import { registerAnalytics } from "./http/analytics";
+import { registerExports } from "./http/exports";
 import { registerAudit } from "./http/audit";
 import { registerHealth } from "./http/health";
 import { registerInvoices } from "./http/invoices";
@@ -71,6 +73,8 @@ export function createApp() {
   registerAdmin(app);
   registerPlans(app);
   registerCoupons(app);
+  registerAnalytics(app);
+  registerExports(app);
   registerWebhooks(app);
   registerDocs(app);
   registerConsole(app);

@@ -13,8 +13,9 @@ import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
+import { phaseAnalytics } from "./lib/bench-analytics.mjs";
 
-const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only]
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only] [--analytics-only] [--analytics-offices 10000]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
 a table, then one JSON line (docs/performance.md).
   --offices <n>       offices invoiced by the cron run (default 1000)
@@ -24,6 +25,8 @@ a table, then one JSON line (docs/performance.md).
   --stripe-rps <n>    the emulator's request rate limit (default 100)
   --skip-invoicing    skip the invoicing run of --offices offices
   --flood-only        only the flood phase (a platform admin's p99 during unauthenticated floods)
+  --analytics-only    only the analytics phase (its time as a ratio to a plain invoice list)
+  --analytics-offices <n>  offices of the analytics fixture, 24 months each (default 10000)
   -h, --help          this text`;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -35,6 +38,8 @@ const { values: args } = parseCli("bench", USAGE, {
   "stripe-rps": { type: "string", default: "100" },
   "skip-invoicing": { type: "boolean", default: false },
   "flood-only": { type: "boolean", default: false },
+  "analytics-only": { type: "boolean", default: false },
+  "analytics-offices": { type: "string", default: "10000" },
 });
 const N_OFFICES = Number(args.offices);
 const N_PATIENTS = Number(args.patients);
@@ -440,8 +445,18 @@ if (args["flood-only"]) {
   console.log(JSON.stringify({ flood }));
   process.exit(0);
 }
+const runAnalytics = () => phaseAnalytics({ startStack, apiClient, newPlan, roundTrips, log, offices: Number(args["analytics-offices"]), now: now() });
+if (args["analytics-only"]) {
+  const analytics = await runAnalytics();
+  const met = Object.values(analytics.round_trips).every((n) => n <= 2);
+  console.log(`\n${pad("db round trips, analytics (platform / office)", 48)}${pad(`${analytics.round_trips.platform_analytics} / ${analytics.round_trips.office_analytics}`, 44)}${pad("≤ 2", 14)}${met ? "yes" : "NO"}`);
+  console.log(`${pad("analytics time ÷ list invoices (platform / office)", 48)}${pad(`${analytics.ratio_to_list_invoices.platform_analytics} / ${analytics.ratio_to_list_invoices.office_analytics}`, 44)}\n`);
+  console.log(JSON.stringify({ analytics }));
+  process.exit(0);
+}
 const db = await phaseDatabase();
 const flood = await phaseFlood();
+const analytics = await runAnalytics();
 const stripe = await phaseStripe();
 log("bundle: wrangler deploy --dry-run");
 const bundle = bundleSize();
@@ -452,6 +467,7 @@ const result = {
   http: db.http,
   activation_rps_one_office: db.activation_rps_one_office,
   flood,
+  analytics,
   bundle_gzip_kib: bundle.gzip,
   bundle_raw_kib: bundle.raw,
   startup_ms: null,
@@ -468,6 +484,7 @@ const targets = [
       ]
     : []),
   floodTarget(flood),
+  ["db round trips, analytics (platform / office)", `${analytics.round_trips.platform_analytics} / ${analytics.round_trips.office_analytics}`, "≤ 2", Object.values(analytics.round_trips).every((n) => n <= 2)],
   ["bundle (gzip)", `${bundle.gzip} KiB`, "≤ 1024 KiB", bundle.gzip !== null && bundle.gzip <= 1024],
 ];
 console.log(`\n${pad("measure", 48)}${pad("value", 44)}${pad("target", 14)}met`);

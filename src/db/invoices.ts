@@ -88,6 +88,10 @@ export const invoices = sqliteTable(
     uniqueIndex("invoices_stripe_invoice_uq").on(t.stripeInvoiceIndex),
     index("invoices_office_created_ix").on(t.officeId, t.createdAt),
     index("invoices_status_ix").on(t.status),
+    // The accountants' exports page by keyset over these (docs/analytics.md, "Exports"); the
+    // platform analytics read finalizations by month.
+    index("invoices_finalized_ix").on(t.finalizedAt, t.id),
+    index("invoices_paid_ix").on(t.paidAt, t.id),
     // The office outboxes' work: invoices whose Stripe side is not settled yet.
     index("invoices_stripe_pending_ix").on(t.officeId, t.stripeState, t.status),
     check("invoices_kind_ck", sql`${t.kind} IN ('monthly','setup','one_off')`),

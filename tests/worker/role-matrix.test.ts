@@ -117,6 +117,9 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     expect: officeAdmins(200),
   },
   "GET /v1/offices": { request: (_o, planId) => ({ path: `/v1/offices?planId=${planId}` }), expect: platformOnly },
+  "GET /v1/analytics/platform": { request: (_o, planId) => ({ path: `/v1/analytics/platform?from=2026-10&to=2026-11&planId=${planId}` }), expect: platformOnly },
+  "GET /v1/offices/{officeId}/analytics": { request: (officeId) => ({ path: `/v1/offices/${officeId}/analytics?cycles=3` }), expect: officeReads },
+  "GET /v1/exports/{dataset}": { request: (officeId) => ({ path: `/v1/exports/invoices?from=2026-11-01&to=2026-11-30&officeId=${officeId}` }), expect: platformOnly },
   "GET /v1/admin/webhook-events": { request: () => ({ path: "/v1/admin/webhook-events?limit=5" }), expect: platformOnly },
   // Allowed: the event does not exist (404).
   "POST /v1/admin/webhook-events/{eventId}/replay": {

@@ -32,6 +32,7 @@ const ResultSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/admin/data-index/rotate",
+  operationId: "rotateDataIndex",
   tags: ["Admin"],
   summary: "Recompute the lookup indexes of stored provider references under the current index key (platform_admin)",
   description:

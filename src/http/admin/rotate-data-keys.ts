@@ -33,6 +33,7 @@ const ResultSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/admin/data-keys/rotate",
+  operationId: "rotateDataKeys",
   tags: ["Admin"],
   summary: "Re-encrypt stored provider references under the current data key (platform_admin)",
   description:

@@ -34,6 +34,7 @@ const ResultSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/admin/patient-keys/rotate",
+  operationId: "rotatePatientKeys",
   tags: ["Admin"],
   summary: "Move stored patient pseudonyms to the current patient key version (platform_admin)",
   description:

@@ -50,6 +50,7 @@ const ResultSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/admin/invoicing-runs",
+  operationId: "runInvoicing",
   tags: ["Admin"],
   summary: "Run the invoicing job now, for a date or an instant (platform_admin)",
   description:

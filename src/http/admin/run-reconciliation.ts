@@ -20,6 +20,7 @@ const ReportSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/admin/reconciliation-runs",
+  operationId: "runReconciliation",
   tags: ["Webhooks"],
   summary: "Reconcile offices' invoices with Stripe now (platform_admin)",
   description:

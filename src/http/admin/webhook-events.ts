@@ -52,6 +52,7 @@ const EventIdSchema = z
 export const listRoute = createRoute({
   method: "get",
   path: "/v1/admin/webhook-events",
+  operationId: "listWebhookEvents",
   tags: ["Webhooks"],
   summary: "List recorded Stripe webhook events (platform_admin)",
   description: "Newest first, filtered by type, status and office. Required role: platform_admin.",
@@ -76,6 +77,7 @@ export const listRoute = createRoute({
 export const replayRoute = createRoute({
   method: "post",
   path: "/v1/admin/webhook-events/{eventId}/replay",
+  operationId: "replayWebhookEvent",
   tags: ["Webhooks"],
   summary: "Replay a recorded Stripe webhook event (platform_admin)",
   description:

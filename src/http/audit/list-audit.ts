@@ -31,6 +31,7 @@ const PageSchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/audit",
+  operationId: "listAudit",
   tags: ["Audit"],
   summary: "List audit entries (platform_admin)",
   description:

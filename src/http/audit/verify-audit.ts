@@ -34,6 +34,7 @@ const VerdictSchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/audit/verify",
+  operationId: "verifyAudit",
   tags: ["Audit"],
   summary: "Verify an audit chain (platform_admin)",
   description:

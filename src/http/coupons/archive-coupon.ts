@@ -13,6 +13,7 @@ export const ROLES = ["platform_admin"] as const;
 export const route = createRoute({
   method: "post",
   path: "/v1/coupons/{code}/archive",
+  operationId: "archiveCoupon",
   tags: ["Discounts"],
   summary: "Archive a coupon (platform_admin)",
   description: "No new redemptions; offices that have it keep it. Required role: platform_admin.",

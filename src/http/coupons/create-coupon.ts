@@ -13,6 +13,7 @@ export const ROLES = ["platform_admin"] as const;
 export const route = createRoute({
   method: "post",
   path: "/v1/coupons",
+  operationId: "createCoupon",
   tags: ["Discounts"],
   summary: "Define a coupon (platform_admin)",
   description: "A whole percentage or an amount in one currency off monthly invoices, for one, N or every invoice (docs/payment-plan.md §6.10). Coupons never change; archive one to stop new redemptions. Required role: platform_admin.",

@@ -12,6 +12,7 @@ export const ROLES = ["platform_admin"] as const;
 export const route = createRoute({
   method: "get",
   path: "/v1/coupons",
+  operationId: "listCoupons",
   tags: ["Discounts"],
   summary: "List coupons (platform_admin)",
   description: "Oldest first, with how many times each was redeemed. Required role: platform_admin.",

@@ -11,6 +11,7 @@ import { InvoiceIdSchema, InvoiceSchema, invoiceView } from "./view";
 export const route = createRoute({
   method: "get",
   path: "/v1/offices/{officeId}/invoices/{invoiceId}",
+  operationId: "getInvoice",
   tags: ["Invoices"],
   summary: "Get an invoice with its lines and payment status",
   description: "Required role: platform_admin, or office_admin / office_viewer of this office.",

@@ -30,7 +30,8 @@ const UpcomingSchema = z
     subtotal: z.number().int().openapi({ example: 75100 }),
     total: z.number().int().openapi({ example: 75100, description: "Minor units: what the close would bill now." }),
     lines: z.array(
-      InvoiceLineSchema.extend({ id: z.string().nullable().openapi({ description: "The draft's line id; null for a patients tier line the close would create." }) }),
+      // A fresh object (not `.extend`): an extension is rendered as allOf with the line component, whose `id` is not nullable.
+      z.object({ ...InvoiceLineSchema.shape, id: z.string().nullable().openapi({ description: "The draft's line id; null for a patients tier line the close would create." }) }),
     ),
     patients: z
       .object({
@@ -100,6 +101,7 @@ const UpcomingSchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/offices/{officeId}/invoices/upcoming",
+  operationId: "getUpcomingInvoice",
   tags: ["Invoices"],
   summary: "Preview the current cycle's invoice as it would close now",
   description:

@@ -29,6 +29,7 @@ const UsageSchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/offices/{officeId}/usage",
+  operationId: "getUsage",
   tags: ["Invoices"],
   summary: "Current-cycle usage: billable patients so far and the projected amount",
   description: "Required role: platform_admin, or office_admin / office_viewer of this office.",

@@ -25,6 +25,7 @@ const QuerySchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/offices/{officeId}/invoices",
+  operationId: "listInvoices",
   tags: ["Invoices"],
   summary: "List an office's invoices, newest first",
   description: "Filter by status, kind and period; paginated with `nextCursor`. Required role: platform_admin, or office_admin / office_viewer of this office.",

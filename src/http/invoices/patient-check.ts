@@ -49,6 +49,7 @@ const AnswerSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/invoices/{invoiceId}/patient-check",
+  operationId: "checkInvoicePatients",
   tags: ["Patients"],
   summary: "Check which patients a monthly invoice counted",
   description:

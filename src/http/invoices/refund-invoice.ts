@@ -38,6 +38,7 @@ export const RefundSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/invoices/{invoiceId}/refunds",
+  operationId: "refundInvoice",
   tags: ["Invoices"],
   summary: "Refund a paid invoice, fully or in part (platform_admin)",
   description:

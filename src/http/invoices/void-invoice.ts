@@ -12,6 +12,7 @@ export const ROLES = ["platform_admin"] as const;
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/invoices/{invoiceId}/void",
+  operationId: "voidInvoice",
   tags: ["Invoices"],
   summary: "Void an open invoice (platform_admin)",
   description:

@@ -22,6 +22,7 @@ const BodySchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/charges",
+  operationId: "addCharge",
   tags: ["Invoices"],
   summary: "Add a one-off charge (platform_admin)",
   description: "Required role: platform_admin.",

@@ -13,6 +13,7 @@ const params = z.object({ officeId: OfficeIdSchema });
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/discount",
+  operationId: "applyDiscount",
   tags: ["Discounts"],
   summary: "Apply a coupon to an office (platform_admin)",
   description:

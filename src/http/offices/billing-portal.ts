@@ -10,6 +10,7 @@ export const ROLES = ["platform_admin", "office_admin"] as const;
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/billing-portal",
+  operationId: "createBillingPortalSession",
   tags: ["Offices"],
   summary: "Open a Stripe billing-portal session",
   description:

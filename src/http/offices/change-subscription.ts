@@ -17,6 +17,7 @@ const answer = { description: "The office after the change.", content: { "applic
 export const planRoute = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/plan",
+  operationId: "changePlan",
   tags: ["Offices"],
   summary: "Change the office's plan",
   description:
@@ -35,6 +36,7 @@ export const planRoute = createRoute({
 export const cancelRoute = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/cancel",
+  operationId: "cancelSubscription",
   tags: ["Offices"],
   summary: "Cancel the subscription",
   description:
@@ -50,6 +52,7 @@ export const cancelRoute = createRoute({
 export const resumeRoute = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/resume",
+  operationId: "resumeSubscription",
   tags: ["Offices"],
   summary: "Resume a subscription set to cancel at period end",
   description: "Required role: office_admin of this office, or platform_admin.",

@@ -46,6 +46,7 @@ const BodySchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices",
+  operationId: "createOffice",
   tags: ["Offices"],
   summary: "Onboard an office (platform_admin)",
   description:

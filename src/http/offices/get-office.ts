@@ -11,6 +11,7 @@ export const ROLES = ["platform_admin", "office_admin", "office_viewer"] as cons
 export const route = createRoute({
   method: "get",
   path: "/v1/offices/{officeId}",
+  operationId: "getOffice",
   tags: ["Offices"],
   summary: "Get an office's billing profile",
   description: "Required role: platform_admin, or office_admin / office_viewer of this office.",

@@ -35,6 +35,7 @@ const QuerySchema = z
 export const route = createRoute({
   method: "get",
   path: "/v1/offices",
+  operationId: "listOffices",
   tags: ["Offices"],
   summary: "List and search offices (platform_admin)",
   description:

@@ -10,6 +10,7 @@ export const ROLES = ["platform_admin", "office_admin"] as const;
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/payment-method/setup-session",
+  operationId: "createPaymentSetupSession",
   tags: ["Offices"],
   summary: "Get a hosted link to add a payment method",
   description:

@@ -11,6 +11,7 @@ const params = z.object({ officeId: OfficeIdSchema });
 export const route = createRoute({
   method: "delete",
   path: "/v1/offices/{officeId}/discount",
+  operationId: "removeDiscount",
   tags: ["Discounts"],
   summary: "Remove an office's discount (platform_admin)",
   description: "Closes from now on apply no discount; invoices already closed keep theirs. Required role: platform_admin.",

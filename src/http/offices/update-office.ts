@@ -45,6 +45,7 @@ const BodySchema = z
 export const route = createRoute({
   method: "patch",
   path: "/v1/offices/{officeId}",
+  operationId: "updateOffice",
   tags: ["Offices"],
   summary: "Change an office's profile or settings",
   description:

@@ -56,6 +56,7 @@ function makeRoute(kind: PatientEventKind) {
   return createRoute({
     method: "post",
     path: `/v1/offices/{officeId}/patients/{patientId}/${kind}`,
+    operationId: kind === "activate" ? "activatePatient" : "deactivatePatient",
     tags: ["Patients"],
     summary: kind === "activate" ? "Report a patient activation" : "Report a patient deactivation",
     description:

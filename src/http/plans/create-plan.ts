@@ -24,6 +24,7 @@ const BodySchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/plans",
+  operationId: "createPlan",
   tags: ["Plans"],
   summary: "Create a plan with its first version (platform_admin)",
   description: "Creates the plan and its version 1 (fees, tiers, trial and grace days, currency). Required role: platform_admin.",

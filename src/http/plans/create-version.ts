@@ -12,6 +12,7 @@ import { PlanIdSchema, PlanSchema, PlanVersionInputSchema } from "./schemas";
 export const route = createRoute({
   method: "post",
   path: "/v1/plans/{planId}/versions",
+  operationId: "createPlanVersion",
   tags: ["Plans"],
   summary: "Create a new version of a plan's prices (platform_admin)",
   description: "Versions are immutable: offices stay on their version until moved. The new version's number is the next one. Required role: platform_admin.",

@@ -9,6 +9,7 @@ import { PlanIdSchema, PlanSchema } from "./schemas";
 export const route = createRoute({
   method: "get",
   path: "/v1/plans/{planId}",
+  operationId: "getPlan",
   tags: ["Plans"],
   summary: "Get a plan with its versions (platform_admin)",
   description: "The plan with its versions, newest first. Required role: platform_admin.",

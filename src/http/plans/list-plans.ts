@@ -10,6 +10,7 @@ import { PlanSchema, planView } from "./schemas";
 export const route = createRoute({
   method: "get",
   path: "/v1/plans",
+  operationId: "listPlans",
   tags: ["Plans"],
   summary: "List plans with their versions (platform_admin)",
   description: "Every plan, active or retired, with its versions. Required role: platform_admin.",

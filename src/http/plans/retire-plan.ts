@@ -11,6 +11,7 @@ import { PlanIdSchema, PlanSchema } from "./schemas";
 export const route = createRoute({
   method: "post",
   path: "/v1/plans/{planId}/retire",
+  operationId: "retirePlan",
   tags: ["Plans"],
   summary: "Retire a plan: it takes no new offices (platform_admin)",
   description: "Offices already on the plan keep it. Retiring twice is harmless. Required role: platform_admin.",

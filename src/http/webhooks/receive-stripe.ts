@@ -23,7 +23,10 @@ import * as clock from "../../clock";
 export const route = createRoute({
   method: "post",
   path: WEBHOOK_PATH,
+  operationId: "receiveStripeWebhook",
   tags: ["Webhooks"],
+  // Public: no token; Stripe's signature authenticates the delivery.
+  security: [],
   summary: "Receive a Stripe event",
   description:
     "Called by Stripe, not by people: no bearer token; the raw body is verified with Stripe's signature scheme (`Stripe-Signature`, v1 HMAC-SHA256, 300 s tolerance) against `STRIPE_WEBHOOK_SECRET` and, while rotating, `STRIPE_WEBHOOK_SECRET_PREVIOUS`. Each event id is recorded once: a repeat delivery answers 200 and changes nothing; unknown types are acknowledged and recorded. An event rendered with another API version than the pinned one (`api_version` ≠ `" + WEBHOOK_API_VERSION + "`, e.g. an endpoint created without pinning it) is `rejected` (`api_version_mismatch`): acknowledged with 200 (a retry would bring the same rendering), recorded without an office, audited, logged at error level, never read further. The event is bound to an office only through a Stripe id we stored (invoice, else customer; a refund event: the refund's Stripe id, else its charge's customer as Stripe reports it); metadata references that disagree with it make the event `rejected` (`binding_mismatch`: acknowledged, recorded, audited, never applied). The event is applied by the office's Durable Object right after the answer. Bodies up to 1 MiB.",
