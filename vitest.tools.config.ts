@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config";
+import { consoleTextModules } from "./tests/harness/text-modules";
 
 // Tests of the Node tooling (tools/), e.g. the local libSQL server. They run in plain Node, not in
 // workerd: `npx vitest run --config vitest.tools.config.ts` (or `npm run test:tools`).
 export default defineConfig({
+  plugins: [consoleTextModules],
   test: {
     include: ["tests/tools/**/*.test.ts"],
     environment: "node",
