@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { payable } from "../stripe/invoice-tax";
 import { invoices } from "../db/invoices";
 import { decideFromStripe, type InvoiceStatus } from "../billing/payments";
 import { dataKeyring, openReference } from "../security/data-keys";
@@ -62,8 +63,8 @@ export class StripeReconciliation {
           const ours = invoice.status as InvoiceStatus;
           // §8.9: what we send is due exactly its total. Stripe due otherwise means a balance on the
           // customer at Stripe (set by hand in the Dashboard): billing staff look; nothing is repaired.
-          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== invoice.total) {
-            console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripeAmountDue: current.amountDue }));
+          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== payable(invoice)) {
+            console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: payable(invoice), stripeAmountDue: current.amountDue }));
           }
           const repair = reconcileInvoice(invoice, current);
           if (!repair) {
@@ -159,11 +160,11 @@ export type Repair =
  * How a pushed invoice of ours compares with Stripe's object (docs/payment-plan.md §9.5); null
  * when they agree. Stripe's draft stands for `open` here (ours is finalized; the push resumes).
  */
-export function reconcileInvoice(invoice: Pick<InvoiceRow, "status" | "stripeState" | "total" | "amountPaid">, current: Pick<StripeInvoiceState, "status" | "amountPaid">): Repair | null {
+export function reconcileInvoice(invoice: Pick<InvoiceRow, "status" | "stripeState" | "total" | "totalIncludingTax" | "amountPaid">, current: Pick<StripeInvoiceState, "status" | "amountPaid">): Repair | null {
   const ours = invoice.status as InvoiceStatus;
   const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
   const theirs: InvoiceStatus = current.status === "draft" ? "open" : current.status;
-  const paid = Math.min(invoice.total, Math.max(0, current.amountPaid));
+  const paid = Math.min(payable(invoice), Math.max(0, current.amountPaid));
   if (ours === "draft") return null; // never pushed: not Stripe's to say
   if (ours === theirs && (ours !== "paid" || invoice.amountPaid === paid)) return finalizedOnStripe ? { kind: "stripe_state", finalizedOnStripe } : null;
   const decision = decideFromStripe(ours, theirs);

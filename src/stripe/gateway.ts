@@ -8,7 +8,8 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
+import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 import { stripeAddress } from "./office-address";
 import type { BillingAddress } from "../db/offices";
@@ -38,6 +39,8 @@ export type InvoiceForStripe = {
   currency: string;
   /** Default: charged automatically. */
   collection?: Collection;
+  /** Default: no tax (docs/payment-plan.md §11). */
+  tax?: InvoiceTax;
   periodStart: string;
   periodEnd: string;
   /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
@@ -60,6 +63,9 @@ export type StripeInvoiceState = {
   number: string | null;
   hostedInvoiceUrl: string | null;
   invoicePdf: string | null;
+  /** Stripe's pre-tax total and exclusive tax (§11.6); `taxAmount` null when Stripe gives no figure we read. */
+  totalExcludingTax: number | null;
+  taxAmount: number | null;
 };
 
 /** The card of a customer's default payment method, as Stripe reports it (office payment data, not PHI). */
@@ -289,6 +295,7 @@ export function stripeGateway(deps: GatewayDeps) {
     number: inv.number ?? null,
     hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
     invoicePdf: inv.invoice_pdf ?? null,
+    ...stripeInvoiceTax(inv),
   });
 
   return {
@@ -368,6 +375,7 @@ export function stripeGateway(deps: GatewayDeps) {
         auto_advance: false,
         pending_invoice_items_behavior: "exclude",
         metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
+        ...invoiceTaxParams(invoice.tax),
       });
       const lines = addLinesPayload.parse({
         lines: invoice.lines.map((l) => ({
@@ -404,9 +412,12 @@ export function stripeGateway(deps: GatewayDeps) {
       return toState(await call("addLines", key, (s) => s.invoices.addLines(stripeInvoiceId, lines, { idempotencyKey: key })));
     },
 
-    /** Step 3: finalize; Stripe then collects the payment itself. */
-    async finalize(stripeInvoiceId: string, invoiceId: string) {
-      const key = `invoice_${invoiceId}_finalize`;
+    /**
+     * Step 3: finalize; Stripe then collects the payment itself. `attempt` names a finalize after a
+     * held one (§11.7): Stripe saved its refusal under the first key, so a new request needs a new key.
+     */
+    async finalize(stripeInvoiceId: string, invoiceId: string, attempt?: number) {
+      const key = attempt === undefined ? `invoice_${invoiceId}_finalize` : `invoice_${invoiceId}_finalize_p${attempt}`;
       return toState(await call("finalize", key, (s) => s.invoices.finalizeInvoice(stripeInvoiceId, { auto_advance: true }, { idempotencyKey: key })));
     },
 
@@ -419,6 +430,14 @@ export function stripeGateway(deps: GatewayDeps) {
       const draft = await this.createDraft(customerId, invoice);
       await this.addLines(draft.id, customerId, invoice);
       return this.finalize(draft.id, invoice.id);
+    },
+
+    /** The office's manual tax rate on Stripe (§11.3): one per office and rate, keyed by both. */
+    async createTaxRate(basisPoints: number, name: (typeof taxRateNames)[number]) {
+      const payload = taxRatePayload.parse({ display_name: name, percentage: percentageOf(basisPoints), inclusive: false, metadata: { office_ref: deps.officeId } });
+      const key = `taxrate_${deps.officeId}_${basisPoints}_${name.replace(/\s+/g, "_").toLowerCase()}`;
+      const rate: Stripe.TaxRate = await call("taxRate", key, (s) => s.taxRates.create(payload, { idempotencyKey: key }));
+      return { id: rate.id };
     },
 
     /** Stripe's current state of an invoice (a read: no idempotency key, nothing changes). */
