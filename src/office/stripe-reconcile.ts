@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { storedBasis } from "./invoice-tax";
 import { payable } from "../stripe/invoice-tax";
 import { invoices } from "../db/invoices";
 import { decideFromStripe, type InvoiceStatus } from "../billing/payments";
@@ -61,6 +62,17 @@ export class StripeReconciliation {
         try {
           const current = await this.outbox.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef!));
           const ours = invoice.status as InvoiceStatus;
+          // A push completed by Stripe's `invoice.finalized` (§9.2) never read its tax back: read here (§11.6).
+          const tax = invoice.taxAmount === null && invoice.stripeState !== "failed" ? this.outbox.taxes.readBack(invoice, storedBasis(invoice), current) : null;
+          if (tax) {
+            await this.host.commit(
+              "reconcile.tax",
+              () => [db.run(sql`UPDATE ${invoices} SET tax_amount = ${tax.taxAmount}, total_including_tax = ${tax.totalIncludingTax} WHERE id = ${invoice.id} AND tax_amount IS NULL`)],
+              [{ ...OUTBOX_ACTOR, requestId, action: "stripe.tax_read_back", outcome: "succeeded", targetIds: [invoice.id], details: { taxAmount: tax.taxAmount } }],
+            );
+            invoice.taxAmount = tax.taxAmount;
+            invoice.totalIncludingTax = tax.totalIncludingTax;
+          }
           // §8.9: what we send is due exactly its total. Stripe due otherwise means a balance on the
           // customer at Stripe (set by hand in the Dashboard): billing staff look; nothing is repaired.
           if (current.status !== "draft" && current.status !== "void" && current.amountDue !== payable(invoice)) {

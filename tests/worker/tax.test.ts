@@ -6,6 +6,7 @@ import { env, SELF } from "cloudflare:test";
 import { and, eq, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
+import { invoices } from "../../src/db/invoices";
 import { offices } from "../../src/db/offices";
 import { bearer, mintToken } from "../harness/auth";
 import { onboardOffice } from "../harness/billing";
@@ -84,6 +85,20 @@ describe("a manual tax rate (§11.3)", () => {
     expect((await deliver(stripeEvent("invoice.paid", invoiceObject({ stripeId, officeId, invoiceId: first, status: "paid", amount: 1_083 })))).status).toBe(200);
     await syncStripe(officeId);
     expect(await readInvoice(officeId, first)).toMatchObject({ amountPaid: 1_083 });
+  });
+
+  it("a push completed by Stripe's event never read the tax: the reconciliation reads it back, audited", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { tax: { mode: "manual", basisPoints: 2_000, name: "VAT" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 1_234);
+    expect(await readInvoice(officeId, id)).toMatchObject({ tax: { amount: 247, totalIncludingTax: 1_481 } }); // 246.8 → 247
+    // As if the push had stopped after Stripe's finalize and `invoice.finalized` completed it: no tax figure.
+    await testDb().update(invoices).set({ taxAmount: null, totalIncludingTax: null }).where(eq(invoices.id, id));
+    const rec = await SELF.fetch(`${api}/admin/reconciliation-runs`, { method: "POST", headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" }, body: JSON.stringify({ officeIds: [officeId] }) });
+    expect(rec.status, await rec.clone().text()).toBe(200);
+    expect(await readInvoice(officeId, id)).toMatchObject({ tax: { amount: 247, totalIncludingTax: 1_481 } });
+    const read = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.tax_read_back")));
+    expect(read.map((r) => r.details)).toEqual([{ taxAmount: 247 }]);
   });
 
   it("no tax setting: the invoice and its Stripe request are exactly as before (tax null, no tax params)", async () => {
