@@ -16,6 +16,7 @@ import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
 import { PaymentMethods } from "./payment-methods";
+import { refundOne, voidOne } from "./stripe-undo";
 import { InvoiceTaxes, storedBasis } from "./invoice-tax";
 import { payable } from "../stripe/invoice-tax";
 import { StripeEvents } from "./stripe-events";
@@ -29,8 +30,6 @@ import {
   OUTBOX_ACTOR,
   OUTBOX_BASE_MS,
   OUTBOX_CAP_MS,
-  refundCol,
-  refundedTotal,
   REFUND_RETRY_WINDOW_MS,
   type InvoiceRow,
   type OutboxHost,
@@ -495,70 +494,13 @@ export class StripeOutbox {
     return sealValue(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }));
   }
 
-  /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */
-  private async voidOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
-    const db = this.host.db;
-    const requestId = `outbox:void:${invoice.id}`;
-    let next: "voided" | "abandoned" = "abandoned";
-    if (invoice.stripeInvoiceRef) {
-      // Whatever we recorded, Stripe's own state decides: a finalize may have reached Stripe unrecorded.
-      const ring = await dataKeyring(this.host.config);
-      const stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
-      const gateway = this.gateway(work, [invoice.periodStart, invoice.periodEnd], requestId);
-      const current = await gateway.readInvoice(stripeId);
-      if (current.status === "open" || current.status === "uncollectible") {
-        await gateway.voidInvoice(stripeId, invoice.id);
-        next = "voided";
-      } else if (current.status === "void") {
-        next = "voided";
-      } else if (current.status !== "draft") {
-        // Paid on Stripe: the money was collected; billing staff refund it (the invoice records why).
-        throw new StripeCallError("void", false, `invoice_${current.status}`, null);
-      }
-    }
-    await this.host.commit(
-      "stripe.void",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = ${next}, stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('draft_created','finalized')`)],
-      [{ ...OUTBOX_ACTOR, requestId, action: next === "voided" ? "stripe.invoice_voided" : "stripe.draft_abandoned", outcome: "succeeded", targetIds: [invoice.id] }],
-    );
-    return next === "voided";
+  /** Voids the Stripe copy of an invoice voided here (stripe-undo.ts). */
+  private voidOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
+    return voidOne(this, work, invoice);
   }
 
-  /** Makes a pending refund on Stripe against the invoice's payment, then records it. */
-  async refundOne(work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
-    const db = this.host.db;
-    const ring = await dataKeyring(this.host.config);
-    const requestId = `outbox:refund:${refund.id}`;
-    const [invoice] = await db.select().from(invoices).where(eq(invoices.id, refund.invoiceId));
-    if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
-    // Stripe keeps idempotency keys for 24 hours: past that, a retry could refund twice. An
-    // unconfirmed refund that old is left to billing staff (failed, `needs_review`) instead.
-    if (clock.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
-    const gateway = this.gateway(work, [], requestId);
-    const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
-    if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
-    const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
-    // `failed`/`canceled`: not made. `pending`/`requires_action`: made, and still ours `pending`
-    // (with its Stripe id, so never made again) until Stripe's refund events settle it (§8.7, §9.6).
-    if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
-    const status = made.status === "succeeded" ? "succeeded" : "pending";
-    const sealed = await sealReference(ring, refundCol, refund.id, made.id);
-    const now = clock.now();
-    await this.host.commit(
-      "refund.record",
-      () => [
-        db.run(sql`UPDATE ${refunds} SET status = ${status}, stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
-          WHERE id = ${refund.id} AND status = 'pending' AND stripe_refund_index IS NULL`),
-        refundedTotal(db, refund.invoiceId, now),
-      ],
-      [{ ...OUTBOX_ACTOR, requestId, action: status === "succeeded" ? "refund.succeeded" : "refund.pending_on_stripe", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount, stripeStatus: made.status } }],
-    );
-    return { stripeStatus: made.status };
+  /** Makes a pending refund on Stripe against the invoice's payment, then records it (stripe-undo.ts). */
+  refundOne(work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
+    return refundOne(this, work, refund, known);
   }
 }
-
-/** Our fixed refund reasons, as Stripe's own categories where one fits (no free text crosses). */
-function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
-  return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
-}
-
