@@ -6,7 +6,8 @@ import { env, SELF } from "cloudflare:test";
 import { and, eq, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
-import { invoices } from "../../src/db/invoices";
+import { invoiceLines, invoices } from "../../src/db/invoices";
+import { newId } from "../../src/security/request-id";
 import { offices } from "../../src/db/offices";
 import { bearer, mintToken } from "../harness/auth";
 import { onboardOffice } from "../harness/billing";
@@ -174,6 +175,24 @@ describe("Stripe Tax (§11.7)", () => {
       [`invoice_${id}_finalize_p${version}`, "succeeded"],
     ]);
     expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", stripeError: null, tax: { amount: 435, totalIncludingTax: 5_335 } });
+  });
+
+  it("a discount line (negative) under Stripe Tax fails the push for good before anything is sent (tax_negative_line)", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    // An open invoice with a discount line, as a close with a coupon leaves one (§6.10), written directly.
+    const db = testDb();
+    const id = newId("inv");
+    await db.insert(invoices).values({ id, officeId, kind: "one_off", status: "open", currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", subtotal: 4_000, total: 4_000, finalizedAt: Date.now(), updatedAt: Date.now() });
+    await db.insert(invoiceLines).values([
+      { id: newId("il"), invoiceId: id, kind: "one_off", description: "Training", category: "training", quantity: 1, amount: 4_900, position: 0 },
+      { id: newId("il"), invoiceId: id, kind: "discount", description: "Discount — Nov 2026", quantity: 1, amount: -900, position: 1 },
+    ]);
+    await syncStripe(officeId);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "failed", stripeError: "tax_negative_line" });
+    expect(await createRequest(id)).toBeUndefined();
+    const failed = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.push_failed")));
+    expect(failed.map((f) => f.details)).toEqual([{ code: "tax_negative_line" }]);
   });
 
   it("outside New York's registration: Stripe collects none, the invoice shows 0", async () => {
