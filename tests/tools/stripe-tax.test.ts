@@ -46,6 +46,24 @@ describe("tax rates on an invoice (default_tax_rates)", () => {
     expect(inv.total_taxes).toEqual([{ amount: 2_879, tax_behavior: "exclusive", tax_rate_details: { tax_rate: rate.id }, taxability_reason: "standard_rated", taxable_amount: 34_900, type: "tax_rate_details" }]);
   });
 
+  it("a line's own tax_rates replace the invoice's default ones; the line object does not carry them", async () => {
+    const standard = await stripe.taxRates.create({ display_name: "VAT", percentage: 20, inclusive: false });
+    const reduced = await stripe.taxRates.create({ display_name: "VAT", percentage: 5, inclusive: false });
+    const customer = await stripe.customers.create({ email: "lines@example.test" });
+    const id = await draft(customer.id, { default_tax_rates: [standard.id] }, [
+      { amount: 1_000, description: "Platform fee — Nov 2026" },
+      { amount: 1_000, description: "Training", tax_rates: [reduced.id] },
+    ]);
+    const inv = await stripe.invoices.finalizeInvoice(id, { auto_advance: false });
+    expect(inv.lines.data.map((l) => [l.taxes?.[0]?.amount, l.taxes?.[0]?.tax_rate_details?.tax_rate])).toEqual([
+      [200, standard.id],
+      [50, reduced.id],
+    ]);
+    expect(inv).toMatchObject({ total_excluding_tax: 2_000, total: 2_250 });
+    expect(Object.keys(inv.lines.data[1]!)).not.toContain("_tax_rates");
+    await expect(stripe.invoices.addLines((await stripe.invoices.create({ customer: customer.id, currency: "usd" })).id!, { lines: [{ amount: 1, description: "Training", tax_rates: ["txr_doesnotexist1"] }] })).rejects.toMatchObject({ statusCode: 400, param: "lines[0][tax_rates][0]" });
+  });
+
   it("refuses an unknown tax rate, and a rate above 100", async () => {
     const customer = await stripe.customers.create({ email: "tax2@example.test" });
     await expect(stripe.invoices.create({ customer: customer.id, currency: "usd", default_tax_rates: ["txr_doesnotexist1"] })).rejects.toMatchObject({ statusCode: 400, code: "resource_missing", param: "default_tax_rates[0]" });
@@ -90,6 +108,8 @@ describe("Stripe Tax (automatic_tax)", () => {
     const customer = await stripe.customers.create({ email: "neg@example.test", address: ny });
     const inv = await stripe.invoices.create({ customer: customer.id, currency: "usd", auto_advance: false, automatic_tax: { enabled: true } });
     await expect(stripe.invoices.addLines(inv.id!, { lines: [{ amount: 4_900, description: "Platform fee — Nov 2026" }, { amount: -100, description: "Discount — Nov 2026" }] })).rejects.toMatchObject({ statusCode: 400, param: "lines[1][amount]" });
+    const rate = await stripe.taxRates.create({ display_name: "Sales tax", percentage: 4, inclusive: false });
+    await expect(stripe.invoices.addLines(inv.id!, { lines: [{ amount: 4_900, description: "Platform fee — Nov 2026", tax_rates: [rate.id] }] })).rejects.toMatchObject({ statusCode: 400, param: "lines[0][tax_rates]" });
     expect((await stripe.invoices.retrieve(inv.id!)).lines.data).toHaveLength(0);
   });
 

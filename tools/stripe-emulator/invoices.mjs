@@ -69,7 +69,7 @@ const ADD_LINES = {
       pricing: NOT,
       quantity: LEAF,
       tax_amounts: NOT,
-      tax_rates: NOT,
+      tax_rates: [LEAF],
     },
   ],
 };
@@ -196,6 +196,7 @@ export function registerInvoices(app) {
   }
   const publicLine = (l) => {
     const out = clone(l);
+    delete out._tax_rates;
     return out;
   };
 
@@ -315,6 +316,8 @@ export function registerInvoices(app) {
       subscription: null,
       subtotal: amount,
       taxes: [],
+      // The line's own tax rates (they replace the invoice's default_tax_rates); not part of the line object.
+      _tax_rates: l.tax_rates === undefined ? null : app.tax.checkRates(l.tax_rates, param("tax_rates")),
     };
   }
 

@@ -101,17 +101,19 @@ export function registerTax(app) {
     return clone(rate);
   });
 
-  /** `default_tax_rates` of an invoice create: ids of active tax rates. */
-  function checkDefaultRates(list) {
-    if (list === undefined) return [];
+  /** Tax rate ids (`default_tax_rates`, a line's `tax_rates`): active tax rates, at most ten. */
+  function checkRates(list, param) {
+    if (list === undefined || list === "") return [];
     const ids = Array.isArray(list) ? list : [list];
+    if (ids.length > 10) throw invalidParam("You may only specify up to 10 tax rates.", param);
     return ids.map((id, i) => {
       const rate = state.taxRates.get(id);
-      if (!rate) throw invalidParam(`No such tax rate: '${id}'`, `default_tax_rates[${i}]`, { code: "resource_missing" });
-      if (!rate.active) throw invalidParam(`Tax rate '${id}' is inactive and cannot be used.`, `default_tax_rates[${i}]`);
+      if (!rate) throw invalidParam(`No such tax rate: '${id}'`, `${param}[${i}]`, { code: "resource_missing" });
+      if (!rate.active) throw invalidParam(`Tax rate '${id}' is inactive and cannot be used.`, `${param}[${i}]`);
       return id;
     });
   }
+  const checkDefaultRates = (list) => checkRates(list, "default_tax_rates");
 
   /** The registration at a location (the test fixture), or null. */
   function registrationAt(location) {
@@ -150,7 +152,9 @@ export function registerTax(app) {
       }
     }
     for (const l of inv.lines.data) {
-      l.taxes = rates.map((r) => ({
+      // A line's own tax rates replace the invoice's default ones.
+      const lineRates = l._tax_rates ? l._tax_rates.map((id) => state.taxRates.get(id)).filter(Boolean) : rates;
+      l.taxes = lineRates.map((r) => ({
         amount: lineTax(l.amount, percentUnits(r.percentage, "percentage"), r.inclusive),
         tax_behavior: r.inclusive ? "inclusive" : "exclusive",
         tax_rate_details: { tax_rate: r.id },
@@ -195,11 +199,13 @@ export function registerTax(app) {
     }
   }
 
-  /** Automatic tax refuses negative invoice items (docs: incompatible items cannot be added). */
+  /** Automatic tax refuses negative items and items with manual tax rates (docs: incompatible items cannot be added). */
   function checkLines(inv, lines) {
     if (!inv.automatic_tax.enabled) return;
     const i = lines.findIndex((l) => l.amount < 0);
     if (i >= 0) throw invalidParam("Invoice items with negative amounts cannot be added to invoices with automatic tax enabled.", `lines[${i}][amount]`);
+    const j = lines.findIndex((l) => l._tax_rates?.length);
+    if (j >= 0) throw invalidParam("Invoice items with tax rates cannot be added to invoices with automatic tax enabled.", `lines[${j}][tax_rates]`);
   }
 
   /** The control API's fixture: a registration (country, US/CA state or none) taxed at `percentage`. */
@@ -213,6 +219,6 @@ export function registerTax(app) {
     return clone(registration);
   }
 
-  return { checkDefaultRates, applyTaxes, checkFinalizable, checkLines, customerTax, setRegistration };
+  return { checkRates, checkDefaultRates, applyTaxes, checkFinalizable, checkLines, customerTax, setRegistration };
 }
 
