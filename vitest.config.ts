@@ -55,6 +55,8 @@ export default defineWorkersConfig({
             STRIPE_MAX_RPS: "500",
             STRIPE_TIMEOUT_MS: "10000", // a loaded machine can hold a request to the in-process emulator past 2 s
             BILLING_PORTAL_RETURN_URL: "https://app.office-billing.example/billing",
+            // Stripe Tax and manual rates offered (docs/payment-plan.md §11.1); no office is taxed unless set (tests/worker/tax.test.ts).
+            TAX_MODE: "stripe_tax",
             STRIPE_WEBHOOK_SECRET: inject("webhookSecrets").current,
             STRIPE_WEBHOOK_SECRET_PREVIOUS: inject("webhookSecrets").previous,
             TEST_JWKS_PRIVATE_KEYS: JSON.stringify(inject("jwksPrivateKeys")),

@@ -52,6 +52,8 @@ const shape = {
   PAYMENT_SETUP_CANCEL_URL: z.string().url().optional(),
   /** Days an invoice sent for payment by e-mail (an office without a payment method) has until it is due (default 14; docs/payment-plan.md §10). */
   SEND_INVOICE_DAYS_UNTIL_DUE: z.coerce.number().int().min(1).max(90).optional(),
+  /** What tax the Stripe account offers offices (docs/payment-plan.md §11.1): `none` (default), `manual` (our rates), `stripe_tax` (Stripe Tax, and our rates). */
+  TAX_MODE: z.enum(["none", "stripe_tax", "manual"]).optional(),
 };
 
 const configSchema = z.object(shape).superRefine((env, ctx) => {
@@ -108,6 +110,12 @@ export function currentPatientKeyVersion(config: Pick<Config, "PATIENT_KEY_CHAIN
  */
 export function requestKeySecret(config: Pick<Config, "PATIENT_KEY_SECRET">): string {
   return config.PATIENT_KEY_SECRET;
+}
+
+/** Whether the configuration offers an office this tax mode (docs/payment-plan.md §11.1). */
+export function taxModeOffered(config: Pick<Config, "TAX_MODE">, mode: "stripe_tax" | "manual"): boolean {
+  const offered = config.TAX_MODE ?? "none";
+  return offered === "stripe_tax" || (offered === "manual" && mode === "manual");
 }
 
 export class ConfigError extends Error {

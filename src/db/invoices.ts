@@ -73,6 +73,15 @@ export const invoices = sqliteTable(
     collectionMethod: text("collection_method", { enum: collectionMethods }),
     /** A `send_invoice` invoice's net days, fixed with its collection method at its first push (§10.3). */
     daysUntilDue: integer("days_until_due"),
+    /** The invoice's tax basis, fixed at its first push (docs/payment-plan.md §11.4); null: not pushed yet. */
+    taxMode: text("tax_mode", { enum: ["none", "stripe_tax", "manual"] }),
+    taxRateBps: integer("tax_rate_bps"),
+    taxRateName: text("tax_rate_name"),
+    /** Stripe's tax on our total and our total plus it, read back after Stripe finalized the invoice (§11.6). */
+    taxAmount: integer("tax_amount"),
+    totalIncludingTax: integer("total_including_tax"),
+    /** A push held for the office's address (§11.7): the profile version it waits to change from. */
+    stripeHeldProfile: integer("stripe_held_profile"),
 
     createdAt: createdAt(),
     updatedAt: epochMs("updated_at").notNull(),

@@ -69,6 +69,16 @@ export const offices = sqliteTable(
     billingAddress: text("billing_address", { mode: "json" }).$type<BillingAddress>(),
     /** The office's tax id (office data; kept and shown here, not sent to Stripe: docs/payment-plan.md §4.2). */
     taxId: text("tax_id", { mode: "json" }).$type<OfficeTaxId>(),
+    /**
+     * The office's tax (docs/payment-plan.md §11, platform_admin): null, none; `stripe_tax`; or
+     * `manual` with its rate in basis points and display name. `stripeTaxRateId` is the Stripe tax
+     * rate made for `stripeTaxRateKey` (`<basisPoints>_<name>`), reused while the rate stays.
+     */
+    taxMode: text("tax_mode", { enum: ["stripe_tax", "manual"] }),
+    taxRateBps: integer("tax_rate_bps"),
+    taxRateName: text("tax_rate_name"),
+    stripeTaxRateId: text("stripe_tax_rate_id"),
+    stripeTaxRateKey: text("stripe_tax_rate_key"),
     /** A time zone / anchor day change that takes effect when the current cycle closes (§4.2). */
     pendingTimeZone: text("pending_time_zone"),
     pendingAnchorDay: integer("pending_anchor_day"),

@@ -21,7 +21,7 @@ import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patie
 import { patientEvents, patients } from "../db/patients";
 import { advancePatientKey } from "../security/crypto";
 import { type OfficeResult } from "./result";
-import { currentPatientKeyVersion, loadConfig, patientKeyChain } from "../config";
+import { currentPatientKeyVersion, loadConfig, patientKeyChain, taxModeOffered } from "../config";
 import * as clock from "../clock";
 import { OfficeStripe } from "./office-stripe";
 import type { Actor, ClosedCycle, UpcomingInvoice } from "./office-core";
@@ -405,7 +405,8 @@ export class OfficeBilling extends OfficeStripe {
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       let plan;
       try {
-        plan = profileStatements(this.db, office, patch, clock.now());
+        const config = loadConfig(this.env);
+        plan = profileStatements(this.db, office, patch, clock.now(), { stripe_tax: taxModeOffered(config, "stripe_tax"), manual: taxModeOffered(config, "manual") });
       } catch (err) {
         if (err instanceof ApiError) await this.refuse(officeId, actor, "office.update", [officeId], err);
         throw err;

@@ -9,6 +9,7 @@ import * as clock from "../clock";
 
 import type { StripeOutbox } from "./stripe-sync";
 import { customerCol, type EventRow, type InvoiceRow, type Work } from "./stripe-work";
+import { basisColumns, taxBasisFor } from "./invoice-tax";
 
 /** Days an invoice sent by e-mail has until it is due, unless SEND_INVOICE_DAYS_UNTIL_DUE says otherwise (docs/payment-plan.md §10). */
 export const DEFAULT_DAYS_UNTIL_DUE = 14;
@@ -58,16 +59,29 @@ export class PaymentMethods {
       const terms = work.office.netTermsDays;
       const method = terms === null && work.office.paymentMethodStatus === "on_file" ? "charge_automatically" : "send_invoice";
       const days = method === "send_invoice" ? (terms ?? defaultDays) : null;
+      // The tax basis is fixed with it, in the same write (§11.4).
+      const tax = basisColumns(taxBasisFor(work.office, this.host.config));
       const db = this.host.db;
       const rows = (await this.host.commit(
         "stripe.collection",
-        () => [db.run(sql`UPDATE ${invoices} SET collection_method = ${method}, days_until_due = ${days} WHERE id = ${invoice.id} AND collection_method IS NULL`)],
+        () => [
+          db.run(sql`UPDATE ${invoices} SET collection_method = ${method}, days_until_due = ${days}, tax_mode = ${tax.mode}, tax_rate_bps = ${tax.bps}, tax_rate_name = ${tax.name}
+            WHERE id = ${invoice.id} AND collection_method IS NULL`),
+        ],
         [],
-        () => [db.select({ method: invoices.collectionMethod, days: invoices.daysUntilDue }).from(invoices).where(eq(invoices.id, invoice.id))],
+        () => [
+          db
+            .select({ method: invoices.collectionMethod, days: invoices.daysUntilDue, taxMode: invoices.taxMode, taxRateBps: invoices.taxRateBps, taxRateName: invoices.taxRateName })
+            .from(invoices)
+            .where(eq(invoices.id, invoice.id)),
+        ],
       )) as unknown[];
-      const stored = (rows.at(-1) as { method: InvoiceRow["collectionMethod"]; days: number | null }[])[0];
+      const stored = (rows.at(-1) as (Pick<InvoiceRow, "taxMode" | "taxRateBps" | "taxRateName"> & { method: InvoiceRow["collectionMethod"]; days: number | null })[])[0];
       invoice.collectionMethod = stored?.method ?? method;
       invoice.daysUntilDue = stored?.days ?? days;
+      invoice.taxMode = stored ? stored.taxMode : tax.mode;
+      invoice.taxRateBps = stored ? stored.taxRateBps : tax.bps;
+      invoice.taxRateName = stored ? stored.taxRateName : tax.name;
     }
     // Fixed at the first push, so a resumed push sends the same create request under its key.
     return invoice.collectionMethod === "send_invoice" ? { method: "send_invoice", daysUntilDue: invoice.daysUntilDue ?? defaultDays } : { method: "charge_automatically" };

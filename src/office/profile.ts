@@ -2,6 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { offices, type BillingAddress, type OfficeTaxId } from "../db/offices";
 import { ApiError } from "../errors";
+import type { taxRateNames } from "../stripe/payloads";
 
 /** A change to an office's profile and settings (docs/payment-plan.md §4.2); absent fields stay. */
 export type OfficePatch = {
@@ -13,7 +14,12 @@ export type OfficePatch = {
   billingAnchorDay?: number;
   /** Collection terms (platform_admin, §10.4): automatic (follow the payment method) or sent with net days. */
   collection?: { method: "automatic" } | { method: "send_invoice"; daysUntilDue: number };
+  /** The office's tax (platform_admin, §11.1): Stripe Tax or a manual exclusive rate; null removes it. */
+  tax?: { mode: "stripe_tax" } | { mode: "manual"; basisPoints: number; name: (typeof taxRateNames)[number] } | null;
 };
+
+/** Which tax modes the configuration offers (TAX_MODE, §11.1). */
+export type TaxOffer = { stripe_tax: boolean; manual: boolean };
 
 /** Fields sent to the office's Stripe customer: a change to one of them raises the profile version. */
 const STRIPE_PROFILE = ["legalName", "billingEmail", "billingAddress"] as const;
@@ -32,9 +38,21 @@ export type ProfilePlan = {
  * day is kept pending for the close of the current cycle (§4.2.2), and setting the current values
  * clears the pending ones.
  */
-export function profileStatements(db: Database, office: typeof offices.$inferSelect, patch: OfficePatch, now: number): ProfilePlan {
+export function profileStatements(db: Database, office: typeof offices.$inferSelect, patch: OfficePatch, now: number, offer: TaxOffer = { stripe_tax: false, manual: false }): ProfilePlan {
   const changed: string[] = [];
   const sets = [];
+  // Tax (§11.1, §11.7): only a mode the configuration offers; Stripe Tax only with a billing address.
+  if (patch.tax && !offer[patch.tax.mode]) throw new ApiError("CONFLICT", `Tax mode ${patch.tax.mode} is not offered by this deployment (TAX_MODE).`);
+  const taxMode = patch.tax !== undefined ? (patch.tax?.mode ?? null) : office.taxMode;
+  const address = patch.billingAddress !== undefined ? patch.billingAddress : office.billingAddress;
+  if (taxMode === "stripe_tax" && !address) throw new ApiError("CONFLICT", "The office's billing address is required for Stripe Tax.");
+  if (patch.tax !== undefined) {
+    const next = patch.tax === null ? { mode: null, bps: null, name: null } : patch.tax.mode === "manual" ? { mode: "manual", bps: patch.tax.basisPoints, name: patch.tax.name } : { mode: "stripe_tax", bps: null, name: null };
+    if (next.mode !== office.taxMode || next.bps !== office.taxRateBps || next.name !== office.taxRateName) {
+      changed.push("tax");
+      sets.push(sql`tax_mode = ${next.mode}`, sql`tax_rate_bps = ${next.bps}`, sql`tax_rate_name = ${next.name}`);
+    }
+  }
   const columns = { legalName: "legal_name", billingEmail: "billing_email", billingAddress: "billing_address", taxId: "tax_id" } as const;
   for (const field of ["legalName", "billingEmail", "billingAddress", "taxId"] as const) {
     if (!(field in patch) || patch[field] === undefined) continue;

@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { payable } from "../stripe/invoice-tax";
 import type { Database } from "../db/client";
 import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
@@ -71,7 +72,7 @@ export class StripeEvents {
     switch (to) {
       case "paid":
         return [
-          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MIN(total, MAX(amount_paid, ${stripe.amountPaid ?? invoice.total})), paid_at = ${stripe.paidAt ?? at},
+          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MIN(COALESCE(total_including_tax, total), MAX(amount_paid, ${stripe.amountPaid ?? payable(invoice)})), paid_at = ${stripe.paidAt ?? at},
             payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ];
       case "void":
@@ -132,17 +133,17 @@ export class StripeEvents {
         paidAt: typeof (obj.status_transitions as { paid_at?: unknown } | undefined)?.paid_at === "number" ? ((obj.status_transitions as { paid_at: number }).paid_at * 1000) : null,
       };
       // In doubt — the event contradicts a final state of ours, or reports a payment outside
-      // 0..total (ours) — Stripe's own object is read and decides, not the event.
+      // 0..total (ours, including tax once read back: §11.6) — Stripe's own object is read and decides, not the event.
       const reportedPaid = stripe.amountPaid;
-      const doubtfulAmount = decision.kind === "apply" && decision.to === "paid" && !(reportedPaid !== undefined && Number.isSafeInteger(reportedPaid) && reportedPaid >= 0 && reportedPaid <= invoice.total);
+      const doubtfulAmount = decision.kind === "apply" && decision.to === "paid" && !(reportedPaid !== undefined && Number.isSafeInteger(reportedPaid) && reportedPaid >= 0 && reportedPaid <= payable(invoice));
       if (decision.kind === "conflict" || doubtfulAmount) {
         const ring = await dataKeyring(this.host.config);
         const current = await this.outbox.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, stripeRef));
         decision = decideFromStripe(ours, current.status);
         source = "stripe_read";
         stripe = { amountPaid: current.amountPaid, paidAt: null };
-        if (doubtfulAmount) console.error(JSON.stringify({ level: "error", msg: "stripe event reported a payment outside the invoice's total; Stripe's invoice read instead", officeId: this.host.officeId, eventId: event.id, invoiceId: invoice.id, total: invoice.total, reported: obj.amount_paid, stripe: current.amountPaid }));
-        if (current.amountPaid > invoice.total) console.error(JSON.stringify({ level: "error", msg: "stripe invoice paid more than our total; recorded as our total", officeId: this.host.officeId, invoiceId: invoice.id, total: invoice.total, stripe: current.amountPaid }));
+        if (doubtfulAmount) console.error(JSON.stringify({ level: "error", msg: "stripe event reported a payment outside the invoice's total; Stripe's invoice read instead", officeId: this.host.officeId, eventId: event.id, invoiceId: invoice.id, total: payable(invoice), reported: obj.amount_paid, stripe: current.amountPaid }));
+        if (current.amountPaid > payable(invoice)) console.error(JSON.stringify({ level: "error", msg: "stripe invoice paid more than our total; recorded as our total", officeId: this.host.officeId, invoiceId: invoice.id, total: payable(invoice), stripe: current.amountPaid }));
       }
       if (decision.kind !== "apply") {
         // finalized reported for an invoice whose push stopped after finalize: the push is complete.

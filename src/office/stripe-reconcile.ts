@@ -1,4 +1,6 @@
 import { eq, sql } from "drizzle-orm";
+import { storedBasis } from "./invoice-tax";
+import { payable } from "../stripe/invoice-tax";
 import { invoices } from "../db/invoices";
 import { decideFromStripe, type InvoiceStatus } from "../billing/payments";
 import { dataKeyring, openReference } from "../security/data-keys";
@@ -60,10 +62,21 @@ export class StripeReconciliation {
         try {
           const current = await this.outbox.gateway(work, [], requestId).readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef!));
           const ours = invoice.status as InvoiceStatus;
+          // A push completed by Stripe's `invoice.finalized` (§9.2) never read its tax back: read here (§11.6).
+          const tax = invoice.taxAmount === null && invoice.stripeState !== "failed" ? this.outbox.taxes.readBack(invoice, storedBasis(invoice), current) : null;
+          if (tax) {
+            await this.host.commit(
+              "reconcile.tax",
+              () => [db.run(sql`UPDATE ${invoices} SET tax_amount = ${tax.taxAmount}, total_including_tax = ${tax.totalIncludingTax} WHERE id = ${invoice.id} AND tax_amount IS NULL`)],
+              [{ ...OUTBOX_ACTOR, requestId, action: "stripe.tax_read_back", outcome: "succeeded", targetIds: [invoice.id], details: { taxAmount: tax.taxAmount } }],
+            );
+            invoice.taxAmount = tax.taxAmount;
+            invoice.totalIncludingTax = tax.totalIncludingTax;
+          }
           // §8.9: what we send is due exactly its total. Stripe due otherwise means a balance on the
           // customer at Stripe (set by hand in the Dashboard): billing staff look; nothing is repaired.
-          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== invoice.total) {
-            console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripeAmountDue: current.amountDue }));
+          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== payable(invoice)) {
+            console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: payable(invoice), stripeAmountDue: current.amountDue }));
           }
           const repair = reconcileInvoice(invoice, current);
           if (!repair) {
@@ -159,11 +172,11 @@ export type Repair =
  * How a pushed invoice of ours compares with Stripe's object (docs/payment-plan.md §9.5); null
  * when they agree. Stripe's draft stands for `open` here (ours is finalized; the push resumes).
  */
-export function reconcileInvoice(invoice: Pick<InvoiceRow, "status" | "stripeState" | "total" | "amountPaid">, current: Pick<StripeInvoiceState, "status" | "amountPaid">): Repair | null {
+export function reconcileInvoice(invoice: Pick<InvoiceRow, "status" | "stripeState" | "total" | "totalIncludingTax" | "amountPaid">, current: Pick<StripeInvoiceState, "status" | "amountPaid">): Repair | null {
   const ours = invoice.status as InvoiceStatus;
   const finalizedOnStripe = current.status !== "draft" && invoice.stripeState === "draft_created";
   const theirs: InvoiceStatus = current.status === "draft" ? "open" : current.status;
-  const paid = Math.min(invoice.total, Math.max(0, current.amountPaid));
+  const paid = Math.min(payable(invoice), Math.max(0, current.amountPaid));
   if (ours === "draft") return null; // never pushed: not Stripe's to say
   if (ours === theirs && (ours !== "paid" || invoice.amountPaid === paid)) return finalizedOnStripe ? { kind: "stripe_state", finalizedOnStripe } : null;
   const decision = decideFromStripe(ours, theirs);

@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { payable } from "../stripe/invoice-tax";
 import type { Database } from "../db/client";
 import { invoices } from "../db/invoices";
 import { refunds, type refundReasons } from "../db/refunds";
@@ -106,7 +107,7 @@ export class StripeRefunds {
       const current = await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef));
       if (current.status !== "paid") return this.events.finishEvent(event, "ignored", { invoiceId: invoice.id, error: "invoice_not_paid" }, [], [invoice.id]);
       statements.push(...this.events.moveInvoice(invoice, "paid", { amountPaid: current.amountPaid }, at));
-      amountPaid = Math.min(invoice.total, Math.max(invoice.amountPaid, current.amountPaid));
+      amountPaid = Math.min(payable(invoice), Math.max(invoice.amountPaid, current.amountPaid));
       report.changed.push({ invoiceId: invoice.id, from: invoice.status, to: "paid", source: "stripe_read" });
       invoice = { ...invoice, status: "paid" };
     }

@@ -16,6 +16,9 @@ import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
 import { PaymentMethods } from "./payment-methods";
+import { refundOne, voidOne } from "./stripe-undo";
+import { InvoiceTaxes, storedBasis } from "./invoice-tax";
+import { payable } from "../stripe/invoice-tax";
 import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import {
@@ -27,8 +30,6 @@ import {
   OUTBOX_ACTOR,
   OUTBOX_BASE_MS,
   OUTBOX_CAP_MS,
-  refundCol,
-  refundedTotal,
   REFUND_RETRY_WINDOW_MS,
   type InvoiceRow,
   type OutboxHost,
@@ -54,11 +55,13 @@ export class StripeOutbox {
   readonly events: StripeEvents;
   readonly reconciliation: StripeReconciliation;
   readonly paymentMethods: PaymentMethods;
+  readonly taxes: InvoiceTaxes;
 
   constructor(readonly host: OutboxHost) {
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
     this.paymentMethods = new PaymentMethods(this);
+    this.taxes = new InvoiceTaxes(host);
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_verified (invoice_id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
@@ -264,7 +267,7 @@ export class StripeOutbox {
         await this.attempt(item, report, invoice.id, () =>
           invoice.status === "void"
             ? this.voidOne(work, invoice).then((done) => void (done && report.voided.push(invoice.id)))
-            : this.pushOne(work, invoice).then(() => void report.pushed.push(invoice.id)),
+            : this.pushOne(work, invoice).then((pushed) => void (pushed ? report.pushed : report.held).push(invoice.id)),
         );
       }
       for (const refund of work.refunds) {
@@ -297,6 +300,8 @@ export class StripeOutbox {
       () => [this.host.db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${version}) WHERE id = ${office.id}`)],
       [{ ...OUTBOX_ACTOR, requestId, action: "stripe.customer_updated", outcome: "succeeded", targetIds: [office.id], details: { profileVersion: version } }],
     );
+    // Stripe carries it now: a push held for the profile (§11.7) may go in this same run.
+    office.stripeProfileVersion = Math.max(office.stripeProfileVersion, version);
   }
 
   /** Runs one item: done, rescheduled (retryable), or recorded as failed for good. */
@@ -391,10 +396,19 @@ export class StripeOutbox {
    * days later never creates a second), add every line in one call, finalize. Three Stripe calls
    * whatever the patient count. A resumed push first asks Stripe where the invoice stands.
    */
-  private async pushOne(work: Work, invoice: InvoiceRow): Promise<void> {
+  private async pushOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
     const requestId = `outbox:push:${invoice.id}`;
     const ring = await dataKeyring(this.host.config);
     const payload = this.invoiceForStripe(work, invoice, await this.paymentMethods.collectionOf(work, invoice));
+    // Tax (§11): fixed with the collection method; a push held for the office's address waits for a profile change.
+    const basis = storedBasis(invoice);
+    const gate = this.taxes.gate(work.office, invoice, basis);
+    if (gate === "waiting") return false;
+    if (gate === "hold") {
+      await this.taxes.hold(invoice, "tax_address_required", work.office.profileVersion);
+      return false;
+    }
+    this.taxes.check(basis, payload.lines);
     const periodDates = [invoice.periodStart, invoice.periodEnd];
     const customerId = await this.customerId(work, requestId);
     const gateway = this.gateway(work, periodDates, requestId);
@@ -405,6 +419,8 @@ export class StripeOutbox {
       stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
       state = await gateway.readInvoice(stripeId);
     } else {
+      const tax = await this.taxes.stripeTax(work, basis, gateway);
+      if (tax) payload.tax = tax;
       const draft = await gateway.createDraft(customerId, payload);
       stripeId = draft.id;
       // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.
@@ -423,13 +439,26 @@ export class StripeOutbox {
       invoice.stripeState = "draft_created";
     }
     if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
-    const final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id) : state;
+    let final: StripeInvoiceState;
+    try {
+      // After a hold, Stripe kept its refusal under the first key: the profile version names the new request.
+      final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id, invoice.stripeHeldProfile !== null ? work.office.profileVersion : undefined) : state;
+    } catch (err) {
+      // Stripe Tax could not place the customer (§11.7): held until the office's profile changes.
+      if (err instanceof StripeCallError && err.code === "customer_tax_location_invalid") {
+        await this.taxes.hold(invoice, err.code, work.office.profileVersion);
+        return false;
+      }
+      throw err;
+    }
     const db = this.host.db;
     const documents = await this.sealDocuments(invoice.id, final);
+    const tax = this.taxes.readBack(invoice, basis, final);
     await this.host.commit(
       "stripe.push",
       () => [
-        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, stripe_held_profile = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
+        ...(tax ? [db.run(sql`UPDATE ${invoices} SET tax_amount = ${tax.taxAmount}, total_including_tax = ${tax.totalIncludingTax} WHERE id = ${invoice.id}`)] : []),
         ...(documents ? [db.run(sql`UPDATE ${invoices} SET stripe_number = ${final.number}, stripe_documents_ref = ${documents} WHERE id = ${invoice.id}`)] : []),
       ],
       [
@@ -439,13 +468,23 @@ export class StripeOutbox {
           action: "stripe.invoice_pushed",
           outcome: "succeeded",
           targetIds: [invoice.id],
-          details: { total: invoice.total, lines: payload.lines.length, collection: payload.collection?.method, stripeStatus: final.status, stripeAmountDue: final.amountDue, stripeCalls: gateway.calls },
+          details: {
+            total: invoice.total,
+            lines: payload.lines.length,
+            collection: payload.collection?.method,
+            ...(basis.mode !== "none" ? { taxMode: basis.mode, taxAmount: tax?.taxAmount ?? null } : {}),
+            stripeStatus: final.status,
+            stripeAmountDue: final.amountDue,
+            stripeCalls: gateway.calls,
+          },
         },
       ],
     );
-    if (final.amountDue !== invoice.total && final.status !== "void") {
-      console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: invoice.total, stripe: final.amountDue }));
+    const owed = payable({ total: invoice.total, totalIncludingTax: tax?.totalIncludingTax ?? null });
+    if (final.amountDue !== owed && final.status !== "void") {
+      console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: owed, stripe: final.amountDue }));
     }
+    return true;
   }
 
   /** Stripe's document links of a finalized invoice, sealed for its row (null before Stripe has them). */
@@ -455,70 +494,13 @@ export class StripeOutbox {
     return sealValue(ring, documentsCol, invoiceId, JSON.stringify({ hostedInvoiceUrl: state.hostedInvoiceUrl, invoicePdf: state.invoicePdf }));
   }
 
-  /** Voids the Stripe copy of an invoice voided here; a draft never finalized is simply abandoned. */
-  private async voidOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
-    const db = this.host.db;
-    const requestId = `outbox:void:${invoice.id}`;
-    let next: "voided" | "abandoned" = "abandoned";
-    if (invoice.stripeInvoiceRef) {
-      // Whatever we recorded, Stripe's own state decides: a finalize may have reached Stripe unrecorded.
-      const ring = await dataKeyring(this.host.config);
-      const stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
-      const gateway = this.gateway(work, [invoice.periodStart, invoice.periodEnd], requestId);
-      const current = await gateway.readInvoice(stripeId);
-      if (current.status === "open" || current.status === "uncollectible") {
-        await gateway.voidInvoice(stripeId, invoice.id);
-        next = "voided";
-      } else if (current.status === "void") {
-        next = "voided";
-      } else if (current.status !== "draft") {
-        // Paid on Stripe: the money was collected; billing staff refund it (the invoice records why).
-        throw new StripeCallError("void", false, `invoice_${current.status}`, null);
-      }
-    }
-    await this.host.commit(
-      "stripe.void",
-      () => [db.run(sql`UPDATE ${invoices} SET stripe_state = ${next}, stripe_error = NULL, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('draft_created','finalized')`)],
-      [{ ...OUTBOX_ACTOR, requestId, action: next === "voided" ? "stripe.invoice_voided" : "stripe.draft_abandoned", outcome: "succeeded", targetIds: [invoice.id] }],
-    );
-    return next === "voided";
+  /** Voids the Stripe copy of an invoice voided here (stripe-undo.ts). */
+  private voidOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
+    return voidOne(this, work, invoice);
   }
 
-  /** Makes a pending refund on Stripe against the invoice's payment, then records it. */
-  async refundOne(work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
-    const db = this.host.db;
-    const ring = await dataKeyring(this.host.config);
-    const requestId = `outbox:refund:${refund.id}`;
-    const [invoice] = await db.select().from(invoices).where(eq(invoices.id, refund.invoiceId));
-    if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
-    // Stripe keeps idempotency keys for 24 hours: past that, a retry could refund twice. An
-    // unconfirmed refund that old is left to billing staff (failed, `needs_review`) instead.
-    if (clock.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
-    const gateway = this.gateway(work, [], requestId);
-    const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
-    if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
-    const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
-    // `failed`/`canceled`: not made. `pending`/`requires_action`: made, and still ours `pending`
-    // (with its Stripe id, so never made again) until Stripe's refund events settle it (§8.7, §9.6).
-    if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
-    const status = made.status === "succeeded" ? "succeeded" : "pending";
-    const sealed = await sealReference(ring, refundCol, refund.id, made.id);
-    const now = clock.now();
-    await this.host.commit(
-      "refund.record",
-      () => [
-        db.run(sql`UPDATE ${refunds} SET status = ${status}, stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
-          WHERE id = ${refund.id} AND status = 'pending' AND stripe_refund_index IS NULL`),
-        refundedTotal(db, refund.invoiceId, now),
-      ],
-      [{ ...OUTBOX_ACTOR, requestId, action: status === "succeeded" ? "refund.succeeded" : "refund.pending_on_stripe", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount, stripeStatus: made.status } }],
-    );
-    return { stripeStatus: made.status };
+  /** Makes a pending refund on Stripe against the invoice's payment, then records it (stripe-undo.ts). */
+  refundOne(work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
+    return refundOne(this, work, refund, known);
   }
 }
-
-/** Our fixed refund reasons, as Stripe's own categories where one fits (no free text crosses). */
-function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
-  return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
-}
-

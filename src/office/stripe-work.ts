@@ -102,9 +102,9 @@ export const WEBHOOK_ACTOR = { actorSub: "system:stripe-webhooks", actorRole: "s
 
 export type RetryRow = { item: string; attempts: number; next_at: number; last_error: string | null };
 
-export type SyncReport = { pushed: string[]; voided: string[]; refunded: string[]; failed: string[]; retrying: string[]; events: string[]; changed: { invoiceId: string; from: string; to: string; source: string }[] };
+export type SyncReport = { pushed: string[]; held: string[]; voided: string[]; refunded: string[]; failed: string[]; retrying: string[]; events: string[]; changed: { invoiceId: string; from: string; to: string; source: string }[] };
 
-export const emptyReport = (): SyncReport => ({ pushed: [], voided: [], refunded: [], failed: [], retrying: [], events: [], changed: [] });
+export const emptyReport = (): SyncReport => ({ pushed: [], held: [], voided: [], refunded: [], failed: [], retrying: [], events: [], changed: [] });
 
 /** What the office object lends the outbox: its identity, services and the audited, serialized write. */
 export interface OutboxHost {

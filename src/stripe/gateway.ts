@@ -8,9 +8,15 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { addLinesPayload, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
+import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 import { stripeAddress } from "./office-address";
+import { backoffDelay, isRetryable, LOOKUP_AFTER_MS, StripeCallError, type StripeErrorLike } from "./gateway-errors";
+import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, type PaymentMethodState, type StripeRefundState } from "./gateway-reads";
+
+export * from "./gateway-errors";
+export * from "./gateway-reads";
 import type { BillingAddress } from "../db/offices";
 
 export type GatewayDeps = {
@@ -38,6 +44,8 @@ export type InvoiceForStripe = {
   currency: string;
   /** Default: charged automatically. */
   collection?: Collection;
+  /** Default: no tax (docs/payment-plan.md §11). */
+  tax?: InvoiceTax;
   periodStart: string;
   periodEnd: string;
   /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
@@ -60,115 +68,12 @@ export type StripeInvoiceState = {
   number: string | null;
   hostedInvoiceUrl: string | null;
   invoicePdf: string | null;
+  /** Stripe's pre-tax total and exclusive tax (§11.6); `taxAmount` null when Stripe gives no figure we read. */
+  totalExcludingTax: number | null;
+  taxAmount: number | null;
 };
-
-/** The card of a customer's default payment method, as Stripe reports it (office payment data, not PHI). */
-export type PaymentMethodState = { status: "none" } | { status: "on_file"; brand: string; last4: string; expMonth: number; expYear: number };
-
-/** The state of a customer's default payment method for invoices (`invoice_settings.default_payment_method`, expanded). */
-export function paymentMethodState(customer: Stripe.Customer): PaymentMethodState {
-  const pm = customer.invoice_settings?.default_payment_method;
-  if (!pm || typeof pm === "string") return { status: "none" };
-  const card: Stripe.PaymentMethod.Card | undefined = pm.card;
-  return card ? { status: "on_file", brand: card.brand, last4: card.last4, expMonth: card.exp_month, expYear: card.exp_year } : { status: "on_file", brand: pm.type, last4: "", expMonth: 0, expYear: 0 };
-}
-
-/**
- * A Stripe call that failed after its attempts. `retryable` says whether trying again later can
- * succeed (429, 5xx, timeouts, or Stripe's `Stripe-Should-Retry: true`): the office outbox then
- * schedules it; otherwise Stripe refused the request for good (`code` is Stripe's error code).
- */
-export class StripeCallError extends Error {
-  constructor(
-    readonly operation: StripeOperation,
-    readonly retryable: boolean,
-    readonly code: string,
-    readonly httpStatus: number | null,
-  ) {
-    super(`Stripe ${operation} failed (${httpStatus ?? "no answer"}, ${code})${retryable ? "; it will be retried" : ""}`);
-    this.name = "StripeCallError";
-  }
-}
-
-type StripeErrorLike = { statusCode?: number; code?: string; type?: string; raw?: { type?: string }; headers?: Record<string, string> };
-
-/** Whether a failed Stripe request may succeed when repeated with the same idempotency key. */
-export function isRetryable(error: StripeErrorLike): boolean {
-  const should = error.headers?.["stripe-should-retry"];
-  if (should === "true") return true;
-  if (should === "false") return false;
-  const status = error.statusCode;
-  if (status === undefined) return true; // no answer: connection error or timeout
-  // Our key was revoked or lacks a permission: nothing to give up on, an operator fixes it (alerted).
-  if (status === 401 || status === 403) return true;
-  // 429: a rate limit, or `lock_timeout` (another request or Stripe process holds the object:
-  // Stripe documents it as safe to retry). 409: an idempotent request with our key still in flight.
-  return status === 429 || status === 409 || status >= 500;
-}
-
-/** How long Stripe keeps an idempotency key: a repeat after that makes a new object. */
-export const STRIPE_KEY_MEMORY_MS = 24 * 3_600_000;
-/**
- * A create whose key was first used this long ago (by our request log) looks its object up at
- * Stripe before it is sent again: an hour short of Stripe's 24, so a key about to be pruned never
- * decides it, and long after Stripe's search has indexed whatever the first attempt made.
- */
-export const LOOKUP_AFTER_MS = STRIPE_KEY_MEMORY_MS - 3_600_000;
-
-/** Exponential backoff with full jitter: a random wait in [base·2^(n−1) / 2, base·2^(n−1)]. */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The payment intent of an invoice's successful payment, from its `payments` (read with `expand: ["payments"]`). */
-function paymentIntentOf(invoice: Stripe.Invoice): string | null {
-  for (const p of invoice.payments?.data ?? []) {
-    if (p.status !== "paid") continue;
-    const pi = p.payment.payment_intent;
-    if (pi) return typeof pi === "string" ? pi : pi.id;
-  }
-  return null;
-}
-
-/** The payment intent of a charge (as an event carries it), or null. */
-export function paymentIntentOfCharge(charge: Record<string, unknown>): string | null {
-  const pi = (charge as Partial<Pick<Stripe.Charge, "payment_intent">>).payment_intent;
-  return typeof pi === "string" ? pi : (pi?.id ?? null);
-}
-
-/** The code a portal session refused for want of a portal configuration is given (Stripe gives none). */
-export const PORTAL_NOT_CONFIGURED = "billing_portal_not_configured";
-
-/**
- * Stripe's refusal of a portal session when the account has no default portal configuration (the
- * customer portal settings were never saved in the Dashboard) and the request names none: 400
- * `invalid_request_error`, "No configuration provided and your … default configuration has not
- * been created. …".
- */
-export function isPortalNotConfigured(err: unknown): boolean {
-  const e = err as { statusCode?: number; message?: unknown };
-  return e?.statusCode === 400 && typeof e.message === "string" && /default configuration has not been created/i.test(e.message);
-}
-
-/** What the project reads of a Stripe refund (Stripe.Refund of the pinned version). */
-export type StripeRefundState = {
-  id: string;
-  status: string;
-  amount: number;
-  paymentIntent: string | null;
-  charge: string | null;
-  reason: string | null;
-  failureReason: string | null;
-  metadata: Record<string, string>;
-};
-
-function refundState(r: Stripe.Refund): StripeRefundState {
-  const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
-  return { id: r.id, status: r.status ?? "pending", amount: r.amount, paymentIntent: ref(r.payment_intent), charge: ref(r.charge), reason: r.reason, failureReason: r.failure_reason ?? null, metadata: r.metadata ?? {} };
-}
 
 /**
  * The Stripe gateway: typed operations, each request through the guarded client with a
@@ -289,6 +194,7 @@ export function stripeGateway(deps: GatewayDeps) {
     number: inv.number ?? null,
     hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
     invoicePdf: inv.invoice_pdf ?? null,
+    ...stripeInvoiceTax(inv),
   });
 
   return {
@@ -368,6 +274,7 @@ export function stripeGateway(deps: GatewayDeps) {
         auto_advance: false,
         pending_invoice_items_behavior: "exclude",
         metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
+        ...invoiceTaxParams(invoice.tax),
       });
       const lines = addLinesPayload.parse({
         lines: invoice.lines.map((l) => ({
@@ -404,9 +311,12 @@ export function stripeGateway(deps: GatewayDeps) {
       return toState(await call("addLines", key, (s) => s.invoices.addLines(stripeInvoiceId, lines, { idempotencyKey: key })));
     },
 
-    /** Step 3: finalize; Stripe then collects the payment itself. */
-    async finalize(stripeInvoiceId: string, invoiceId: string) {
-      const key = `invoice_${invoiceId}_finalize`;
+    /**
+     * Step 3: finalize; Stripe then collects the payment itself. `attempt` names a finalize after a
+     * held one (§11.7): Stripe saved its refusal under the first key, so a new request needs a new key.
+     */
+    async finalize(stripeInvoiceId: string, invoiceId: string, attempt?: number) {
+      const key = attempt === undefined ? `invoice_${invoiceId}_finalize` : `invoice_${invoiceId}_finalize_p${attempt}`;
       return toState(await call("finalize", key, (s) => s.invoices.finalizeInvoice(stripeInvoiceId, { auto_advance: true }, { idempotencyKey: key })));
     },
 
@@ -419,6 +329,14 @@ export function stripeGateway(deps: GatewayDeps) {
       const draft = await this.createDraft(customerId, invoice);
       await this.addLines(draft.id, customerId, invoice);
       return this.finalize(draft.id, invoice.id);
+    },
+
+    /** The office's manual tax rate on Stripe (§11.3): one per office and rate, keyed by both. */
+    async createTaxRate(basisPoints: number, name: (typeof taxRateNames)[number]) {
+      const payload = taxRatePayload.parse({ display_name: name, percentage: percentageOf(basisPoints), inclusive: false, metadata: { office_ref: deps.officeId } });
+      const key = `taxrate_${deps.officeId}_${basisPoints}_${name.replace(/\s+/g, "_").toLowerCase()}`;
+      const rate: Stripe.TaxRate = await call("taxRate", key, (s) => s.taxRates.create(payload, { idempotencyKey: key }));
+      return { id: rate.id };
     },
 
     /** Stripe's current state of an invoice (a read: no idempotency key, nothing changes). */

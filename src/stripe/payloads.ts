@@ -89,13 +89,34 @@ const invoiceCommon = {
   auto_advance: z.literal(false),
   pending_invoice_items_behavior: z.literal("exclude"),
   metadata: metadata.extend({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+  /** Tax (docs/payment-plan.md §11): Stripe Tax, or the office's one manual tax rate — never both. */
+  automatic_tax: z.object({ enabled: z.literal(true) }).strict().optional(),
+  default_tax_rates: z.tuple([stripeId("txr")]).optional(),
 };
 
 /** An invoice charged automatically (a payment method on file) or sent for payment by e-mail with a due date (docs/payment-plan.md §10). */
-export const invoicePayload = z.union([
-  z.object({ ...invoiceCommon, collection_method: z.literal("charge_automatically") }).strict(),
-  z.object({ ...invoiceCommon, collection_method: z.literal("send_invoice"), days_until_due: z.number().int().min(1).max(90) }).strict(),
-]) satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+export const invoicePayload = z
+  .union([
+    z.object({ ...invoiceCommon, collection_method: z.literal("charge_automatically") }).strict(),
+    z.object({ ...invoiceCommon, collection_method: z.literal("send_invoice"), days_until_due: z.number().int().min(1).max(90) }).strict(),
+  ])
+  .refine((p) => !(p.automatic_tax && p.default_tax_rates), "Stripe Tax and a manual tax rate never go together") satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+
+/** The display names a manual tax rate may carry (§11.3): fixed, no free text. */
+export const taxRateNames = ["Sales tax", "VAT", "GST"] as const;
+
+/**
+ * A manual tax rate (§11.3): exclusive only, a percentage with up to two decimals from the office's
+ * basis points (1–5,000), a fixed display name, our office reference.
+ */
+export const taxRatePayload = z
+  .object({
+    display_name: z.enum(taxRateNames),
+    percentage: z.number().min(0.01).max(50).refine((p) => Number.isInteger(Math.round(p * 100)) && Math.abs(p * 100 - Math.round(p * 100)) < 1e-9, "at most two decimals"),
+    inclusive: z.literal(false),
+    metadata: z.object({ office_ref: opaqueRef("off") }).strict(),
+  })
+  .strict() satisfies z.ZodType<Stripe.TaxRateCreateParams>;
 
 /** A Stripe Checkout Session in setup mode: the office's customer adds a payment method on Stripe's hosted page. */
 export const checkoutSetupPayload = z
@@ -181,7 +202,7 @@ export const fieldRules = {
   customer: { text: [/^name$/, /^email$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
   customerUpdate: { text: [/^name$/, /^email$/, /^address$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/], numeric: [] as RegExp[] },
   invoice: {
-    text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/],
+    text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/, /^automatic_tax\[enabled\]$/, /^default_tax_rates\[0\]$/],
     numeric: [/^days_until_due$/] as RegExp[],
   },
   addLines: {
@@ -189,6 +210,8 @@ export const fieldRules = {
     numeric: [/^lines\[\d+\]\[(amount|quantity)\]$/, /^lines\[\d+\]\[price_data\]\[unit_amount\]$/, /^lines\[\d+\]\[period\]\[(start|end)\]$/],
   },
   finalize: { text: [/^auto_advance$/], numeric: [] as RegExp[] },
+  /** `percentage` is a decimal ("8.25"): a text field, scanned as every text field is. */
+  taxRate: { text: [/^display_name$/, /^inclusive$/, /^percentage$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },

@@ -112,6 +112,16 @@ export function createControl({ state, clock, config, stateFile, checkout, locks
         return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
       }
     }
+    if (req.method === "POST" && p === "/_emulator/tax/registrations") {
+      // A Stripe Tax registration and its rate: a test fixture (real Stripe Tax uses published rates; tax.mjs).
+      try {
+        return send(res, 200, api().setTaxRegistration(json()));
+      } catch (err) {
+        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
+      } finally {
+        changed();
+      }
+    }
     if (req.method === "POST" && p === "/_emulator/rps") {
       api().setRpsLimit(json().limit);
       return send(res, 200, { limit: config.rpsLimit });

@@ -27,7 +27,7 @@ const COMMON = {
   validate: NOT,
 };
 const CREATE = { ...COMMON, invoice_settings: NOT, payment_method: NOT, tax_id_data: NOT, test_clock: NOT };
-const EXPANDABLE = ["invoice_settings.default_payment_method"];
+const EXPANDABLE = ["invoice_settings.default_payment_method", "tax"];
 const UPDATE = { ...COMMON, default_source: NOT };
 
 export function registerCustomers(app) {
@@ -72,6 +72,8 @@ export function registerCustomers(app) {
     const out = clone(c);
     const pm = out.invoice_settings.default_payment_method;
     if (expand.has("invoice_settings.default_payment_method") && pm) out.invoice_settings.default_payment_method = clone(state.paymentMethods.get(pm)) ?? pm;
+    // `tax` is includable only (Stripe: `expand[]=tax`): whether Stripe Tax recognises the location.
+    if (expand.has("tax")) out.tax = app.tax.customerTax(c);
     return out;
   };
   route("GET", "/v1/customers/:id", { expand: [LEAF] }, (p, { id }) => publicCustomer(app.getCustomer(id, "id"), expansions(p, EXPANDABLE)));

@@ -14,7 +14,7 @@ const CREATE = {
   account_tax_ids: NOT,
   application_fee_amount: NOT,
   auto_advance: LEAF,
-  automatic_tax: NOT,
+  automatic_tax: { enabled: LEAF, liability: NOT },
   automatically_finalizes_at: NOT,
   collection_method: LEAF,
   currency: LEAF,
@@ -24,7 +24,7 @@ const CREATE = {
   days_until_due: LEAF,
   default_payment_method: LEAF,
   default_source: NOT,
-  default_tax_rates: NOT,
+  default_tax_rates: [LEAF],
   description: LEAF,
   discounts: NOT,
   due_date: LEAF,
@@ -69,7 +69,7 @@ const ADD_LINES = {
       pricing: NOT,
       quantity: LEAF,
       tax_amounts: NOT,
-      tax_rates: NOT,
+      tax_rates: [LEAF],
     },
   ],
 };
@@ -114,7 +114,9 @@ export function registerInvoices(app) {
       attempt_count: 0,
       attempted: false,
       auto_advance: toBool(p.auto_advance, "auto_advance") ?? false,
-      automatic_tax: { disabled_reason: null, enabled: false, liability: null, provider: null, status: null },
+      automatic_tax: p.automatic_tax && toBool(p.automatic_tax.enabled, "automatic_tax[enabled]")
+        ? { disabled_reason: null, enabled: true, liability: { type: "self" }, provider: "stripe", status: null }
+        : { disabled_reason: null, enabled: false, liability: null, provider: null, status: null },
       automatically_finalizes_at: null,
       billing_reason: "manual",
       collection_method: collection,
@@ -132,7 +134,7 @@ export function registerInvoices(app) {
       customer_tax_ids: [],
       default_payment_method: p.default_payment_method || null,
       default_source: null,
-      default_tax_rates: [],
+      default_tax_rates: app.tax.checkDefaultRates(p.default_tax_rates),
       description: p.description || null,
       discounts: [],
       due_date: dueDate,
@@ -194,16 +196,13 @@ export function registerInvoices(app) {
   }
   const publicLine = (l) => {
     const out = clone(l);
+    delete out._tax_rates;
     return out;
   };
 
   function recomputeTotals(inv) {
-    const sum = inv.lines.data.reduce((a, l) => a + l.amount, 0);
-    inv.subtotal = sum;
-    inv.subtotal_excluding_tax = sum;
-    inv.total = sum;
-    inv.total_excluding_tax = sum;
-    inv.amount_due = Math.max(0, sum);
+    app.tax.applyTaxes(inv); // subtotal, total_excluding_tax, total_taxes, total (tax.mjs)
+    inv.amount_due = Math.max(0, inv.total);
     inv.amount_remaining = Math.max(0, inv.amount_due - inv.amount_paid);
     const starts = inv.lines.data.map((l) => l.period.start);
     const ends = inv.lines.data.map((l) => l.period.end);
@@ -317,6 +316,8 @@ export function registerInvoices(app) {
       subscription: null,
       subtotal: amount,
       taxes: [],
+      // The line's own tax rates (they replace the invoice's default_tax_rates); not part of the line object.
+      _tax_rates: l.tax_rates === undefined ? null : app.tax.checkRates(l.tax_rates, param("tax_rates")),
     };
   }
 
@@ -326,7 +327,9 @@ export function registerInvoices(app) {
     if (inv.status !== "draft") {
       throw invalid(`This invoice is already finalized, you can't re-finalize a non-draft invoice.`, { code: "invoice_not_editable" });
     }
+    app.tax.checkFinalizable(inv); // Stripe Tax: an unrecognised customer location refuses finalization
     if (autoAdvance !== undefined) inv.auto_advance = autoAdvance;
+    inv.last_finalization_error = null;
     inv.status = "open";
     const customer = state.customers.get(inv.customer);
     inv.number = `${customer.invoice_prefix}-${String(customer.next_invoice_sequence++).padStart(4, "0")}`;
@@ -371,6 +374,7 @@ export function registerInvoices(app) {
     }
     const products = [];
     const made = lines.map((l, i) => makeLine(inv, l, i, products)); // validate all before adding any
+    app.tax.checkLines(inv, made);
     for (const product of products) state.products.set(product.id, product);
     inv.lines.data.push(...made);
     recomputeTotals(inv);

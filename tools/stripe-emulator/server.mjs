@@ -16,6 +16,7 @@ import { createLocks, lockTimeout, writtenObject } from "./locks.mjs";
 import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
+import { registerTax } from "./tax.mjs";
 import { registerLookups } from "./lookups.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
@@ -94,6 +95,8 @@ export async function startStripeEmulator({
     paymentIntentStates: new Map(), // pi id → { status, last_payment_error, … } (GET /v1/payment_intents/:id)
     checkoutSessions: new Map(), // setup mode (checkout.mjs)
     setupIntents: new Map(),
+    taxRates: new Map(), // tax.mjs: POST /v1/tax_rates, and the registrations' rates
+    taxRegistrations: new Map(), // `${country}:${state}` → the control API's tax registration fixture (tax.mjs)
     log: [],
     webhooks: [],
     window: [], // timestamps (ms) of accepted requests, for the rps limit
@@ -148,6 +151,7 @@ export async function startStripeEmulator({
   const webhooks = createWebhooks(app, { webhookRetryDelaysMs });
   app.emit = webhooks.emit;
   registerLookups(app, { searchDelayMs: Number(searchDelayMs) || 0 }); // before customers: /v1/customers/search is no customer id
+  app.tax = registerTax(app);
   registerCustomers(app);
   app.payments = registerPayments(app);
   const invoices = registerInvoices(app);
@@ -522,6 +526,10 @@ export async function startStripeEmulator({
       config.faultRules = match === undefined ? [] : config.faultRules.filter((r) => r.match !== match);
     },
     /** What saving the customer portal settings in Stripe's Dashboard does: the default portal configuration. */
+    /** A Stripe Tax registration fixture: `{country, state?, percentage}` (tax.mjs). */
+    setTaxRegistration(opts) {
+      return app.tax.setRegistration(opts);
+    },
     savePortalDefault(opts) {
       const c = portalConfigurations.saveDefault(opts);
       changed();

@@ -67,7 +67,20 @@ export const InvoiceSchema = z
     stripeState: z.enum(stripeStates).openapi({
       description: "Where the invoice stands on Stripe: `none` (not sent: a draft, or a zero total), `draft_created`, `finalized` (Stripe collects it), `voided`, `abandoned` (voided before Stripe finalized it), `failed` (Stripe refused it; see `stripeError`), `carried` (below Stripe's minimum charge: never sent, its total carried to the office's next invoice; the invoice reads `paid`), `written_off` (below the minimum with no next invoice: never sent, `void`).",
     }),
-    stripeError: z.string().nullable().openapi({ description: "Stripe's error code when the push or void failed for good." }),
+    stripeError: z.string().nullable().openapi({
+      description:
+        "Stripe's error code when the push or void failed for good; or why a push is held (docs/payment-plan.md §11.7): `tax_address_required` (Stripe Tax without the office's address), `customer_tax_location_invalid` (Stripe could not place the address) — held until the office's profile changes.",
+    }),
+    tax: z
+      .object({
+        mode: z.enum(["stripe_tax", "manual"]),
+        basisPoints: z.number().int().nullable().openapi({ description: "A manual rate (hundredths of a percent); null under Stripe Tax." }),
+        name: z.string().nullable(),
+        amount: z.number().int().nullable().openapi({ description: "Stripe's tax on the total, read back once Stripe finalized the invoice (§11.6); null before." }),
+        totalIncludingTax: z.number().int().nullable().openapi({ description: "What the office owes: `total` + `amount`; null before Stripe finalized the invoice." }),
+      })
+      .nullable()
+      .openapi("InvoiceTax", { description: "The invoice's tax, fixed at its first push (docs/payment-plan.md §11); null: none.", example: { mode: "manual", basisPoints: 825, name: "Sales tax", amount: 2879, totalIncludingTax: 37779 } }),
     patients: InvoicePatientsSchema.nullable(),
     documents: InvoiceDocumentsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
@@ -101,6 +114,10 @@ export function invoiceView(
     voidedAt: iso(inv.voidedAt),
     stripeState: inv.stripeState,
     stripeError: inv.stripeError,
+    tax:
+      inv.taxMode === "stripe_tax" || inv.taxMode === "manual"
+        ? { mode: inv.taxMode, basisPoints: inv.taxRateBps, name: inv.taxRateName, amount: inv.taxAmount, totalIncludingTax: inv.totalIncludingTax }
+        : null,
     patients: inv.kind === "monthly" ? { billable: inv.billablePatients, included: inv.includedPatients } : null,
     documents: documents ?? null,
     ...(lines

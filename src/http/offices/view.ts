@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { officeStatuses, type offices } from "../../db/offices";
 import { text } from "../text";
+import { taxRateNames } from "../../stripe/payloads";
 import type { OfficeDiscountRow } from "../../office/reads";
 
 /**
@@ -25,6 +26,23 @@ export const BillingAddressSchema = z
 
 /** Tax id types kept for an office (a subset of Stripe's customer tax id types). */
 export const taxIdTypes = ["us_ein", "eu_vat", "gb_vat", "ca_bn", "au_abn", "ch_vat", "no_vat", "nz_gst", "in_gst"] as const;
+
+/** The office's tax (docs/payment-plan.md §11, platform_admin): Stripe Tax, or a manual exclusive rate. */
+export const OfficeTaxSchema = z
+  .discriminatedUnion("mode", [
+    z.object({ mode: z.literal("stripe_tax") }).strict(),
+    z
+      .object({
+        mode: z.literal("manual"),
+        basisPoints: z.number().int().min(1).max(5_000).openapi({ description: "The rate in hundredths of a percent (825 = 8.25 %), exclusive: added on top of the invoice's total." }),
+        name: z.enum(taxRateNames).openapi({ description: "The rate's name on Stripe's invoice." }),
+      })
+      .strict(),
+  ])
+  .openapi("OfficeTax", {
+    description: "`stripe_tax`: Stripe Tax computes each invoice's tax from the office's address; `manual`: the rate given, as a Stripe tax rate. Offered per TAX_MODE (docs/payment-plan.md §11.1).",
+    example: { mode: "manual", basisPoints: 825, name: "Sales tax" },
+  });
 
 export const TaxIdSchema = z
   .object({
@@ -78,6 +96,7 @@ export const OfficeSchema = z
       .openapi("OfficeCollection", { description: "`automatic`: invoices follow the payment method on file; `send_invoice`: always sent by e-mail, due in `daysUntilDue` days (docs/payment-plan.md §10.4)." }),
     billingAddress: BillingAddressSchema.nullable(),
     taxId: TaxIdSchema.nullable(),
+    tax: OfficeTaxSchema.nullable().openapi({ description: "The office's tax (docs/payment-plan.md §11); null: none." }),
     pendingSettings: z
       .object({ timeZone: z.string(), billingAnchorDay: z.number().int().min(1).max(31) })
       .nullable()
@@ -103,6 +122,13 @@ export const OfficeSchema = z
   })
   .openapi("Office");
 
+/** The office's tax setting as the API shows it. */
+function officeTax(o: typeof offices.$inferSelect): z.infer<typeof OfficeTaxSchema> | null {
+  if (o.taxMode === "stripe_tax") return { mode: "stripe_tax" };
+  if (o.taxMode === "manual" && o.taxRateBps !== null) return { mode: "manual", basisPoints: o.taxRateBps, name: o.taxRateName as (typeof taxRateNames)[number] };
+  return null;
+}
+
 export function officeView(o: typeof offices.$inferSelect): z.infer<typeof OfficeSchema> {
   return {
     id: o.id,
@@ -117,6 +143,7 @@ export function officeView(o: typeof offices.$inferSelect): z.infer<typeof Offic
     collection: o.netTermsDays === null ? { method: "automatic", daysUntilDue: null } : { method: "send_invoice", daysUntilDue: o.netTermsDays },
     billingAddress: o.billingAddress ?? null,
     taxId: (o.taxId as z.infer<typeof TaxIdSchema> | null) ?? null,
+    tax: officeTax(o),
     pendingSettings:
       o.pendingTimeZone !== null || o.pendingAnchorDay !== null ? { timeZone: o.pendingTimeZone ?? o.timeZone, billingAnchorDay: o.pendingAnchorDay ?? o.billingAnchorDay } : null,
     currentCycle: o.status === "canceled" ? null : { start: o.cycleStart, end: o.cycleEnd },

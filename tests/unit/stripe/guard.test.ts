@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { officeAddressAllowance, stripeAddress } from "../../../src/stripe/office-address";
-import { addLinesPayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload } from "../../../src/stripe/payloads";
+import { addLinesPayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
 const ctx: GuardContext = {
@@ -43,6 +43,10 @@ const textFields: [keyof typeof fieldRules, string, string][] = [
   ["addLines", "lines[0][metadata][line_ref]", "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
   ["refund", "metadata[refund_ref]", "rf_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
   ["portal", "return_url", "https://billing.example/portal/return"],
+  ["taxRate", "display_name", "Sales tax"],
+  ["taxRate", "percentage", "8.25"],
+  ["taxRate", "metadata[office_ref]", "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a"],
+  ["invoice", "default_tax_rates[0]", "txr_1EO66sClCIKljWvs98IiVfHW"],
 ];
 
 const request = (op: keyof typeof fieldRules, fields: Record<string, string>, headers: Record<string, string> = {}) =>
@@ -65,6 +69,31 @@ describe("the PHI egress guard", () => {
     ).toEqual([]);
     expect(request("addLines", { "lines[0][amount]": "40000", "lines[0][description]": "Active patients — Nov 2026", "lines[0][period][start]": "1793509200", "lines[1][description]": "Training" })).toEqual([]);
     expect(request("portal", { customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" })).toEqual([]);
+  });
+
+  it("lets tax through (docs/payment-plan.md §11): a manual tax rate, and an invoice's tax params; nothing else of a tax rate", () => {
+    expect(request("taxRate", { display_name: "Sales tax", percentage: "8.25", inclusive: "false", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" })).toEqual([]);
+    expect(request("invoice", { customer: "cus_NffrFeUfNV2Hib", currency: "usd", "automatic_tax[enabled]": "true" })).toEqual([]);
+    expect(request("invoice", { customer: "cus_NffrFeUfNV2Hib", currency: "usd", "default_tax_rates[0]": "txr_1EO66sClCIKljWvs98IiVfHW" })).toEqual([]);
+    // Free text a tax rate could carry (description, jurisdiction) is no field of the operation.
+    for (const field of ["description", "jurisdiction", "state", "metadata[patient]"]) {
+      expect(request("taxRate", { display_name: "VAT", percentage: "20", inclusive: "false", [field]: "x" }).map((f) => [f.kind, f.field])).toContainEqual(["unknown_field", field]);
+    }
+    expect(request("invoice", { customer: "cus_NffrFeUfNV2Hib", "default_tax_rates[1]": "txr_1EO66sClCIKljWvs98IiVfHW" }).map((f) => f.kind)).toContain("unknown_field");
+  });
+
+  it("the tax payloads are allowlists: only the fixed names, exclusive rates of at most two decimals, never both tax kinds", () => {
+    const rate = { display_name: "Sales tax", percentage: 8.25, inclusive: false, metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" } } as const;
+    expect(taxRatePayload.parse(rate)).toEqual(rate);
+    for (const bad of [{ ...rate, display_name: "Jane Roe surcharge" }, { ...rate, inclusive: true }, { ...rate, percentage: 8.255 }, { ...rate, percentage: 0 }, { ...rate, description: "x" }]) {
+      expect(taxRatePayload.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+    const invoice = { customer: "cus_NffrFeUfNV2Hib", currency: "usd", auto_advance: false, pending_invoice_items_behavior: "exclude", collection_method: "charge_automatically", metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a", invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6" } } as const;
+    expect(invoicePayload.safeParse({ ...invoice, automatic_tax: { enabled: true } }).success).toBe(true);
+    expect(invoicePayload.safeParse({ ...invoice, default_tax_rates: ["txr_1EO66sClCIKljWvs98IiVfHW"] }).success).toBe(true);
+    expect(invoicePayload.safeParse({ ...invoice, automatic_tax: { enabled: true }, default_tax_rates: ["txr_1EO66sClCIKljWvs98IiVfHW"] }).success).toBe(false);
+    expect(invoicePayload.safeParse({ ...invoice, default_tax_rates: ["txr_1EO66sClCIKljWvs98IiVfHW", "txr_2EO66sClCIKljWvs98IiVfHW"] }).success).toBe(false);
+    expect(invoicePayload.safeParse({ ...invoice, default_tax_rates: ["jane roe"] }).success).toBe(false);
   });
 
   for (const [op, field, clean] of textFields) {

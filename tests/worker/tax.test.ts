@@ -1,0 +1,233 @@
+// Tax (docs/payment-plan.md §11) through the API against the local stack: the office's tax setting
+// (platform_admin), a manual rate as a Stripe tax rate on the invoice, Stripe Tax from the office's
+// address (the emulator's registration fixture: US/NY at 8.875 %), the tax read back onto our
+// invoice, the holds, and who may set it. The Worker runs with TAX_MODE=stripe_tax (vitest.config.ts).
+import { env, SELF } from "cloudflare:test";
+import { and, eq, sql } from "drizzle-orm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { auditLog } from "../../src/db/audit";
+import { invoiceLines, invoices } from "../../src/db/invoices";
+import { newId } from "../../src/security/request-id";
+import { offices } from "../../src/db/offices";
+import { bearer, mintToken } from "../harness/auth";
+import { onboardOffice } from "../harness/billing";
+import { expectProblem } from "../harness/problem";
+import { testDb } from "../harness/seed";
+import { emulatorLog, invoiceRows, stripeLog, syncStripe } from "../harness/stripe";
+import { deliver, invoiceObject, stripeEvent } from "../harness/webhooks";
+
+const api = "https://billing.test/v1";
+const ny = { line1: "1 Main St", line2: null, city: "New York", state: "NY", postalCode: "10001", country: "US" };
+
+type Invoice = { id: string; total: number; stripeState: string; stripeError: string | null; amountPaid: number; tax: { mode: string; basisPoints: number | null; name: string | null; amount: number | null; totalIncludingTax: number | null } | null };
+
+async function patch(officeId: string, body: unknown, token?: string) {
+  return SELF.fetch(`${api}/offices/${officeId}`, { method: "PATCH", headers: { ...bearer(token ?? (await mintToken("platform_admin"))), "content-type": "application/json" }, body: JSON.stringify(body) });
+}
+
+/** A one-off charge invoiced at once (one line), then the office's outbox run. */
+async function chargeNow(officeId: string, amount: number): Promise<string> {
+  const res = await SELF.fetch(`${api}/offices/${officeId}/charges`, {
+    method: "POST",
+    headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+    body: JSON.stringify({ amount, category: "training", mode: "invoice_now" }),
+  });
+  expect(res.status, await res.clone().text()).toBe(201);
+  const { invoiceId } = (await res.json()) as { invoiceId: string };
+  await syncStripe(officeId);
+  return invoiceId;
+}
+
+async function readInvoice(officeId: string, invoiceId: string): Promise<Invoice> {
+  const res = await SELF.fetch(`${api}/offices/${officeId}/invoices/${invoiceId}`, { headers: bearer(await mintToken("office_viewer", [officeId])) });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as Invoice;
+}
+
+/** The emulator's create request of our invoice (its form body). */
+async function createRequest(invoiceId: string) {
+  return (await emulatorLog()).find((r) => r.method === "POST" && r.path === "/v1/invoices" && r.body.includes(invoiceId) && r.status === 200);
+}
+
+beforeAll(async () => {
+  // The emulator's Stripe Tax registration fixture (tools/stripe-emulator/tax.mjs): New York at 8.875 %.
+  const res = await fetch(new URL("/_emulator/tax/registrations", env.STRIPE_API_BASE!), { method: "POST", body: JSON.stringify({ country: "US", state: "NY", percentage: 8.875 }) });
+  expect(res.status).toBe(200);
+});
+
+describe("a manual tax rate (§11.3)", () => {
+  it("is set by platform_admin, audited by name, sent as one Stripe tax rate, and its tax read back per line rounding", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    const res = await patch(officeId, { tax: { mode: "manual", basisPoints: 825, name: "Sales tax" } });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(((await res.json()) as { tax: unknown }).tax).toEqual({ mode: "manual", basisPoints: 825, name: "Sales tax" });
+    const audit = await testDb().select().from(auditLog).where(sql`${auditLog.requestId} = ${res.headers.get("x-request-id")!}`);
+    expect(audit.map((a) => [a.action, a.outcome, a.details])).toEqual([["office.update", "succeeded", { fields: ["tax"] }]]);
+
+    // 1,000 × 8.25 % = 82.5 → 83 (half away from zero); 4,900 × 8.25 % = 404.25 → 404.
+    const first = await chargeNow(officeId, 1_000);
+    expect(await readInvoice(officeId, first)).toMatchObject({ total: 1_000, stripeState: "finalized", tax: { mode: "manual", basisPoints: 825, name: "Sales tax", amount: 83, totalIncludingTax: 1_083 } });
+    const second = await chargeNow(officeId, 4_900);
+    expect(await readInvoice(officeId, second)).toMatchObject({ total: 4_900, tax: { amount: 404, totalIncludingTax: 5_304 } });
+
+    // One tax rate for the office and rate, keyed by both, named in each invoice's default_tax_rates.
+    const rates = (await stripeLog(officeId)).filter((r) => r.operation === "taxRate" && r.status === "succeeded");
+    expect(rates.map((r) => r.idempotencyKey)).toEqual([`taxrate_${officeId}_825_sales_tax`]);
+    const txr = rates[0]!.stripeIds![0]!;
+    for (const id of [first, second]) expect(decodeURIComponent((await createRequest(id))!.body)).toContain(`default_tax_rates[0]=${txr}`);
+    const [office] = await testDb().select().from(offices).where(eq(offices.id, officeId));
+    expect(office).toMatchObject({ stripeTaxRateId: txr, stripeTaxRateKey: "825_Sales tax" });
+    // The push's audit entry carries the tax figure.
+    const pushed = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.invoice_pushed")));
+    expect(pushed.map((p) => (p.details as { taxAmount?: number }).taxAmount).sort()).toEqual([404, 83]);
+
+    // Paid in full including tax: within bounds (0..totalIncludingTax), recorded as paid.
+    const stripeId = (await stripeLog(officeId)).find((r) => r.idempotencyKey === `invoice_${first}_create`)!.stripeIds![0]!;
+    expect((await deliver(stripeEvent("invoice.paid", invoiceObject({ stripeId, officeId, invoiceId: first, status: "paid", amount: 1_083 })))).status).toBe(200);
+    await syncStripe(officeId);
+    expect(await readInvoice(officeId, first)).toMatchObject({ amountPaid: 1_083 });
+  });
+
+  it("a push completed by Stripe's event never read the tax: the reconciliation reads it back, audited", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { tax: { mode: "manual", basisPoints: 2_000, name: "VAT" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 1_234);
+    expect(await readInvoice(officeId, id)).toMatchObject({ tax: { amount: 247, totalIncludingTax: 1_481 } }); // 246.8 → 247
+    // As if the push had stopped after Stripe's finalize and `invoice.finalized` completed it: no tax figure.
+    await testDb().update(invoices).set({ taxAmount: null, totalIncludingTax: null }).where(eq(invoices.id, id));
+    const rec = await SELF.fetch(`${api}/admin/reconciliation-runs`, { method: "POST", headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" }, body: JSON.stringify({ officeIds: [officeId] }) });
+    expect(rec.status, await rec.clone().text()).toBe(200);
+    expect(await readInvoice(officeId, id)).toMatchObject({ tax: { amount: 247, totalIncludingTax: 1_481 } });
+    const read = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.tax_read_back")));
+    expect(read.map((r) => r.details)).toEqual([{ taxAmount: 247 }]);
+  });
+
+  it("no tax setting: the invoice and its Stripe request are exactly as before (tax null, no tax params)", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    const id = await chargeNow(officeId, 2_000);
+    expect(await readInvoice(officeId, id)).toMatchObject({ total: 2_000, stripeState: "finalized", tax: null });
+    const body = decodeURIComponent((await createRequest(id))!.body);
+    expect(body).not.toContain("tax");
+    expect((await invoiceRows(officeId)).find((i) => i.id === id)).toMatchObject({ taxMode: "none", taxAmount: null, totalIncludingTax: null });
+  });
+
+  it("refuses rates outside 1–5,000 basis points and names outside the list (400), and an unknown field", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    for (const tax of [
+      { mode: "manual", basisPoints: 0, name: "VAT" },
+      { mode: "manual", basisPoints: 5_001, name: "VAT" },
+      { mode: "manual", basisPoints: 8.5, name: "VAT" },
+      { mode: "manual", basisPoints: 825, name: "Patient surcharge" },
+      { mode: "manual", basisPoints: 825, name: "VAT", inclusive: true },
+      { mode: "exempt" },
+    ]) {
+      await expectProblem(await patch(officeId, { tax }), 400, "VALIDATION_FAILED");
+    }
+  });
+});
+
+describe("Stripe Tax (§11.7)", () => {
+  it("computes from the office's address; the invoice shows Stripe's tax and the total including it", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900);
+    // 4,900 × 8.875 % = 434.875 → 435.
+    expect(await readInvoice(officeId, id)).toMatchObject({ total: 4_900, stripeState: "finalized", stripeError: null, tax: { mode: "stripe_tax", basisPoints: null, amount: 435, totalIncludingTax: 5_335 } });
+    expect(decodeURIComponent((await createRequest(id))!.body)).toContain("automatic_tax[enabled]=true");
+  });
+
+  it("without an address: refused at the door (409), and a push found without one is held, nothing sent", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    await expectProblem(await patch(officeId, { tax: { mode: "stripe_tax" } }), 409, "CONFLICT");
+    expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    await expectProblem(await patch(officeId, { billingAddress: null }), 409, "CONFLICT");
+    // Stored around the API (an address removed in the database): the push is held with its reason.
+    await testDb().update(offices).set({ billingAddress: null }).where(eq(offices.id, officeId));
+    const id = await chargeNow(officeId, 3_000);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "none", stripeError: "tax_address_required", tax: { mode: "stripe_tax", amount: null } });
+    expect(await createRequest(id)).toBeUndefined();
+    const held = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.push_held")));
+    expect(held.map((h) => h.details)).toEqual([{ reason: "tax_address_required", profileVersion: expect.any(Number) }]);
+    // Another run changes nothing (held until the profile changes) …
+    await syncStripe(officeId);
+    expect(await createRequest(id)).toBeUndefined();
+    // … the address comes back: the customer gets it, then the invoice goes, taxed.
+    expect((await patch(officeId, { billingAddress: ny })).status).toBe(200);
+    await syncStripe(officeId);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", stripeError: null, tax: { amount: 266, totalIncludingTax: 3_266 } });
+  });
+
+  it("a location Stripe cannot place: finalization refused, the invoice held as draft_created until the address is corrected", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { billingAddress: { ...ny, postalCode: "1000X" }, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "draft_created", stripeError: "customer_tax_location_invalid", tax: { amount: null } });
+    await syncStripe(officeId);
+    const finalizes = async () => (await stripeLog(officeId)).filter((r) => r.operation === "finalize").map((r) => [r.idempotencyKey, r.status]);
+    expect(await finalizes()).toEqual([[`invoice_${id}_finalize`, "failed"]]);
+    const patched = await patch(officeId, { billingAddress: ny });
+    const version = (await testDb().select({ v: offices.profileVersion }).from(offices).where(eq(offices.id, officeId)))[0]!.v;
+    expect(patched.status).toBe(200);
+    await syncStripe(officeId);
+    // A new request (Stripe kept its refusal under the first key), named by the profile version.
+    expect(await finalizes()).toEqual([
+      [`invoice_${id}_finalize`, "failed"],
+      [`invoice_${id}_finalize_p${version}`, "succeeded"],
+    ]);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", stripeError: null, tax: { amount: 435, totalIncludingTax: 5_335 } });
+  });
+
+  it("a discount line (negative) under Stripe Tax fails the push for good before anything is sent (tax_negative_line)", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    // An open invoice with a discount line, as a close with a coupon leaves one (§6.10), written directly.
+    const db = testDb();
+    const id = newId("inv");
+    await db.insert(invoices).values({ id, officeId, kind: "one_off", status: "open", currency: "usd", periodStart: "2026-11-01", periodEnd: "2026-12-01", subtotal: 4_000, total: 4_000, finalizedAt: Date.now(), updatedAt: Date.now() });
+    await db.insert(invoiceLines).values([
+      { id: newId("il"), invoiceId: id, kind: "one_off", description: "Training", category: "training", quantity: 1, amount: 4_900, position: 0 },
+      { id: newId("il"), invoiceId: id, kind: "discount", description: "Discount — Nov 2026", quantity: 1, amount: -900, position: 1 },
+    ]);
+    await syncStripe(officeId);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "failed", stripeError: "tax_negative_line" });
+    expect(await createRequest(id)).toBeUndefined();
+    const failed = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.push_failed")));
+    expect(failed.map((f) => f.details)).toEqual([{ code: "tax_negative_line" }]);
+  });
+
+  it("outside New York's registration: Stripe collects none, the invoice shows 0", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { billingAddress: { ...ny, city: "Newark", state: "NJ", postalCode: "07102" }, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900);
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", tax: { amount: 0, totalIncludingTax: 4_900 } });
+  });
+});
+
+describe("who may set an office's tax (role matrix rows of PATCH /v1/offices/{officeId} with `tax`)", () => {
+  const rows: [string, "own" | "other", number, string?][] = [
+    ["platform_admin", "own", 200],
+    ["office_admin", "own", 403, "FORBIDDEN"],
+    ["office_admin", "other", 404, "NOT_FOUND"],
+    ["office_viewer", "own", 403, "FORBIDDEN"],
+    ["office_viewer", "other", 404, "NOT_FOUND"],
+    ["clinical_system", "own", 403, "FORBIDDEN"],
+    ["clinical_system", "other", 404, "NOT_FOUND"],
+  ];
+  for (const [role, scope, status, code] of rows) {
+    it(`${role} (${scope} office) → ${status}`, async () => {
+      const own = await onboardOffice({ startsOn: "2026-11-02" });
+      const other = await onboardOffice({ startsOn: "2026-11-02" });
+      const token = await mintToken(role as Parameters<typeof mintToken>[0], role === "platform_admin" ? [] : [own]);
+      const target = scope === "own" ? own : other;
+      const res = await patch(target, { tax: { mode: "manual", basisPoints: 500, name: "GST" } }, token);
+      if (code) await expectProblem(res, status, code);
+      else expect(res.status).toBe(status);
+      const [office] = await testDb().select().from(offices).where(eq(offices.id, target));
+      expect(office!.taxMode).toBe(status === 200 ? "manual" : null);
+      if (status === 403) {
+        const refused = await testDb().select().from(auditLog).where(sql`${auditLog.requestId} = ${res.headers.get("x-request-id")!}`);
+        expect(refused.map((a) => [a.action, a.outcome])).toContainEqual(["office.tax_settings", "denied"]);
+      }
+    });
+  }
+});
