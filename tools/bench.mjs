@@ -14,7 +14,7 @@ import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
 
-const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only]
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only] [--activations-only]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
 a table, then one JSON line (docs/performance.md).
   --offices <n>       offices invoiced by the cron run (default 1000)
@@ -24,6 +24,8 @@ a table, then one JSON line (docs/performance.md).
   --stripe-rps <n>    the emulator's request rate limit (default 100)
   --skip-invoicing    skip the invoicing run of --offices offices
   --flood-only        only the flood phase (a platform admin's p99 during unauthenticated floods)
+  --activations-only  only the activation phases (one office: single reports against GET /health,
+                      also with 30 ms added to every database round trip, and the bulk route)
   -h, --help          this text`;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -35,6 +37,7 @@ const { values: args } = parseCli("bench", USAGE, {
   "stripe-rps": { type: "string", default: "100" },
   "skip-invoicing": { type: "boolean", default: false },
   "flood-only": { type: "boolean", default: false },
+  "activations-only": { type: "boolean", default: false },
 });
 const N_OFFICES = Number(args.offices);
 const N_PATIENTS = Number(args.patients);
@@ -61,11 +64,16 @@ async function newPlan(api) {
 const onboard = (api, planId, startsOn, i = 0) =>
   api.post("/v1/offices", { legalName: `Bench Clinic ${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + ((i / 26) | 0) % 26)}`, billingEmail: "billing@bench.example", timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
 
+/** One report in the body form (a request with one event; docs/payment-plan.md §5.10). */
 function activate(stack, officeId, patientId, occurredAt, kind = "activate") {
-  return fetch(`${stack.base}/v1/offices/${officeId}/patients/${patientId}/${kind}`, {
+  return reportEvents(stack, officeId, [{ patientId, kind, occurredAt, idempotencyKey: `${officeId}-${patientId}-${kind}` }]);
+}
+
+function reportEvents(stack, officeId, events) {
+  return fetch(`${stack.base}/v1/offices/${officeId}/patient-events`, {
     method: "POST",
-    headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json", "idempotency-key": `${officeId}-${patientId}-${kind}` },
-    body: JSON.stringify({ occurredAt }),
+    headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
   });
 }
 
@@ -343,12 +351,68 @@ async function phaseDatabase() {
     http.activate = await load((c, n) => activate(stack, offices[c].id, `load-${n}`, new Date(now() - 60_000).toISOString()), DURATION_S, CONNECTIONS);
     log(`POST activate (one office per connection): ${JSON.stringify(http.activate)}`);
     for (const k of ["list_invoices", "activate"]) http[k].ratio_to_baseline = Math.round((http[k].rps / http.health.rps) * 1000) / 1000;
+    return { trips, http };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Events per bulk request in the bulk phase (the route's maximum), and its concurrent requests. */
+const BULK_EVENTS = 1000;
+const BULK_CONNECTIONS = 4;
+
+/**
+ * Activations into one office (issue 17), on a stack of their own whose database answers every
+ * round trip `latencyMs` later: GET /health (the HTTP layer's own ceiling on this machine, the
+ * baseline), then single reports (the body form, one event per request) into one office from
+ * CONNECTIONS connections — group commit writes those that wait together — and, with `bulk`,
+ * requests of 1,000 events into one office from BULK_CONNECTIONS connections. Targets: singles
+ * ≥ 0.8x the baseline (≥ 0.6x with 30 ms per round trip), bulk ≥ 10,000 events/s.
+ */
+async function phaseActivations(latencyMs, bulk) {
+  const seconds = Math.min(DURATION_S, 10);
+  log(`phase: activations into one office${latencyMs ? ` with ${latencyMs} ms added to every database round trip` : ""} (${CONNECTIONS} connections, ${seconds} s each)`);
+  const stack = await startStack({ stripe: false, dbLatencyMs: latencyMs, log });
+  try {
+    const api = apiClient(stack.base, stack.token("platform_admin"));
+    const plan = await newPlan(api);
+    const thisMonth = today.toISOString().slice(0, 10);
     const one = await onboard(api, plan.id, thisMonth);
-    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, new Date(now() - 60_000).toISOString()), Math.min(DURATION_S, 10), CONNECTIONS);
-    log(`activations into one office: ${JSON.stringify(single)}`);
+    const at = () => new Date(now() - 60_000).toISOString();
+    // Warm-up: modules loaded, connections open, the office's object awake.
+    await load((c, n) => activate(stack, one.id, `warm-${c}-${n}`, at()), 2, CONNECTIONS);
+    const health = await load(() => fetch(`${stack.base}/health`), seconds, CONNECTIONS);
+    log(`GET /health: ${JSON.stringify(health)}`);
+    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, at()), seconds, CONNECTIONS);
+    log(`single activations into one office: ${JSON.stringify(single)}`);
+    const ratio = Math.round((single.rps / health.rps) * 1000) / 1000;
+    let bulkResult = null;
+    if (bulk) {
+      const office = await onboard(api, plan.id, thisMonth);
+      let applied = 0;
+      let other = 0;
+      let batchNo = 0;
+      const started = Date.now();
+      const run = await load(async () => {
+        const b = batchNo++;
+        const when = at();
+        const res = await reportEvents(stack, office.id, Array.from({ length: BULK_EVENTS }, (_, i) => ({ patientId: `bulk-${b}-${i}`, kind: "activate", occurredAt: when, idempotencyKey: `bulk-${b}-${i}` })));
+        if (res.ok) {
+          const body = await res.clone().json();
+          applied += body.counts.applied;
+          other += BULK_EVENTS - body.counts.applied;
+        }
+        return res;
+      }, seconds, BULK_CONNECTIONS);
+      const wall = (Date.now() - started) / 1000;
+      bulkResult = { requests: run.requests, events_per_request: BULK_EVENTS, connections: BULK_CONNECTIONS, applied, not_applied: other, errors: run.errors, p50_ms: run.p50_ms, p99_ms: run.p99_ms, events_per_s: Math.round(applied / wall) };
+      log(`bulk into one office: ${JSON.stringify(bulkResult)}`);
+      const counted = (await api.get(`/v1/offices/${office.id}/usage`)).billablePatients;
+      if (counted !== applied) log(`WARNING: the bulk office counts ${counted} patients for ${applied} applied activations`);
+    }
     const counted = (await api.get(`/v1/offices/${one.id}/usage`)).billablePatients;
-    if (counted !== single.requests - single.errors) log(`WARNING: one office counts ${counted} patients for ${single.requests - single.errors} accepted activations`);
-    return { trips, http, activation_rps_one_office: single.rps, activation_errors_one_office: single.errors };
+    log(`one office: ${counted} patients counted`);
+    return { latency_ms: latencyMs, health, single, ratio, bulk: bulkResult };
   } finally {
     await stack.stop();
   }
@@ -440,7 +504,28 @@ if (args["flood-only"]) {
   console.log(JSON.stringify({ flood }));
   process.exit(0);
 }
+const activationFigures = (a0, a30) => ({
+  activation_ratio_one_office: a0.ratio,
+  activation_ratio_one_office_30ms: a30.ratio,
+  bulk_events_per_s_one_office: a0.bulk?.events_per_s ?? null,
+  activation_rps_one_office: a0.single.rps,
+  activations: { no_latency: a0, db_latency_30ms: a30 },
+});
+const activationTargets = (f) => [
+  ["single activations into one office / GET /health", `${f.activations.no_latency.single.rps}/s vs ${f.activations.no_latency.health.rps}/s (x${f.activation_ratio_one_office})`, "≥ 0.8x", f.activation_ratio_one_office >= 0.8 && f.activations.no_latency.single.errors === 0],
+  ["the same, 30 ms per db round trip", `${f.activations.db_latency_30ms.single.rps}/s vs ${f.activations.db_latency_30ms.health.rps}/s (x${f.activation_ratio_one_office_30ms})`, "≥ 0.6x", f.activation_ratio_one_office_30ms >= 0.6 && f.activations.db_latency_30ms.single.errors === 0],
+  ["bulk events into one office", `${f.bulk_events_per_s_one_office}/s`, "≥ 10,000/s", (f.bulk_events_per_s_one_office ?? 0) >= 10_000 && f.activations.no_latency.bulk.errors === 0],
+];
+if (args["activations-only"]) {
+  const figures = activationFigures(await phaseActivations(0, true), await phaseActivations(30, false));
+  console.log(`\n${pad("measure", 52)}${pad("value", 44)}${pad("target", 14)}met`);
+  for (const [name, value, target, met] of activationTargets(figures)) console.log(`${pad(name, 52)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}`);
+  console.log("");
+  console.log(JSON.stringify(figures));
+  process.exit(0);
+}
 const db = await phaseDatabase();
+const activations = activationFigures(await phaseActivations(0, true), await phaseActivations(30, false));
 const flood = await phaseFlood();
 const stripe = await phaseStripe();
 log("bundle: wrangler deploy --dry-run");
@@ -450,7 +535,7 @@ const result = {
   stripe_calls_per_invoice: stripe.stripe_calls_per_invoice,
   invoicing: stripe.invoicing,
   http: db.http,
-  activation_rps_one_office: db.activation_rps_one_office,
+  ...activations,
   flood,
   bundle_gzip_kib: bundle.gzip,
   bundle_raw_kib: bundle.raw,
@@ -467,6 +552,7 @@ const targets = [
         ["failed / duplicate invoices", `${stripe.invoicing.failed_invoices} / ${stripe.invoicing.duplicate_invoices}`, "0 / 0", stripe.invoicing.failed_invoices === 0 && stripe.invoicing.duplicate_invoices === 0],
       ]
     : []),
+  ...activationTargets(activations),
   floodTarget(flood),
   ["bundle (gzip)", `${bundle.gzip} KiB`, "≤ 1024 KiB", bundle.gzip !== null && bundle.gzip <= 1024],
 ];
@@ -474,5 +560,5 @@ console.log(`\n${pad("measure", 48)}${pad("value", 44)}${pad("target", 14)}met`)
 for (const [name, value, target, met] of targets) console.log(`${pad(name, 48)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}`);
 console.log(`\n${pad("HTTP (32 connections)", 26)}${pad("rps", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}ratio`);
 for (const [k, v] of Object.entries(db.http)) console.log(`${pad(k, 26)}${pad(v.rps, 8)}${pad(v.p50_ms, 9)}${pad(v.p99_ms, 9)}${pad(v.errors, 8)}${v.ratio_to_baseline ?? "1 (baseline)"}`);
-console.log(`activations into one office: ${db.activation_rps_one_office}/s; total bench time ${Math.round((Date.now() - started) / 1000)} s\n`);
+console.log(`activations into one office: ${activations.activation_rps_one_office}/s (x${activations.activation_ratio_one_office} of GET /health; x${activations.activation_ratio_one_office_30ms} with 30 ms per db round trip); bulk ${activations.bulk_events_per_s_one_office} events/s; total bench time ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(JSON.stringify(result));

@@ -147,12 +147,29 @@ export async function groupAudit(plan: GroupPlan): Promise<AuditInput[]> {
 const each = (json: SQL, ...fields: string[]) =>
   sql.raw(fields.map((f, i) => `json_extract(value, '$[${i}]') AS ${f}`).join(", ")).append(sql` FROM json_each(${json})`);
 
+/** An event already recorded under one of the group's keys, as the batch reads it back. */
+export type KnownRow = { id: string; officeId: string; patientKey: string; kind: "activate" | "deactivate"; eventAt: number; receivedAt: number; idempotencyKey: string; requestHash: string; applied: number; activeAfter: number };
+
+/** The first answer of an event read back by the batch (as `answerFrom` gives it for a row). */
+export function knownAnswer(row: KnownRow): PatientEventAnswer {
+  return {
+    eventId: row.id,
+    officeId: row.officeId,
+    patientKey: row.patientKey,
+    kind: row.kind,
+    occurredAt: new Date(Number(row.eventAt)).toISOString(),
+    receivedAt: new Date(Number(row.receivedAt)).toISOString(),
+    applied: Boolean(row.applied),
+    active: Boolean(row.activeAfter),
+  };
+}
+
 /**
  * The group's one batch (one round trip, one transaction). Everything it writes is conditional
  * on `guard`: the office still is as the object believed (exists, billing start, canceled or
  * not) and none of the keys it took as new is in the database (this object's store was lost).
- * Reads first (the guard, the office, the events under the group's keys: what the object decides
- * again with when the guard fails), then
+ * Reads first (the office, the events under the group's keys: what the object decides again with
+ * when the guard fails), then
  * 1. the events, each with `applied` and `active_after` from the patient's state before the batch
  *    and the group's earlier events of the same patient (as if recorded one by one), returned;
  * 2. each patient's state, once, from its latest event of the group (§5.2);
@@ -161,21 +178,28 @@ const each = (json: SQL, ...fields: string[]) =>
  *    the cycle's start drops a patient with no activation inside it, unless a later event of the
  *    group left them active;
  * 4. the patients line repriced, the draft re-totalled.
- * The caller adds the audit entries, conditional on the same guard.
+ * The guard conditions the events' insert; what follows it, and the audit entries the caller adds,
+ * are conditional on the group's first event being there (`guard` as returned). With nothing to
+ * record, the guard itself is read and conditions the audit entries.
  */
 export function groupBatch(db: Database, officeId: string, plan: GroupPlan, receivedAt: number) {
   const ids = JSON.stringify(plan.recs.map((r) => r.eventId));
   const keys = JSON.stringify(plan.unknownKeys);
+  // Driven by the keys (CROSS JOIN keeps json_each the outer loop): one index lookup per key,
+  // however many events the office has. Evaluated before this batch inserts anything.
   const guard = sql`(EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId} AND ${offices.billingStart} = ${plan.office.billingStart}
       AND (${offices.status} = 'canceled') = ${plan.office.status === "canceled" ? 1 : 0})
-    AND NOT EXISTS (SELECT 1 FROM ${patientEvents} WHERE ${patientEvents.officeId} = ${officeId}
-      AND ${patientEvents.idempotencyKey} IN (SELECT value FROM json_each(${keys})) AND ${patientEvents.id} NOT IN (SELECT value FROM json_each(${ids}))))`;
+    AND NOT EXISTS (SELECT 1 FROM json_each(${keys}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value))`;
   const reads = [
-    db.all<{ ok: number }>(sql`SELECT ${guard} AS ok`),
     db.select({ status: offices.status, billingStart: offices.billingStart }).from(offices).where(sql`${offices.id} = ${officeId}`),
-    db.select().from(patientEvents).where(sql`${patientEvents.officeId} = ${officeId} AND ${patientEvents.idempotencyKey} IN (SELECT value FROM json_each(${keys}))`),
+    db.all<KnownRow>(sql`SELECT x.id, x.office_id AS officeId, x.patient_key AS patientKey, x.kind, x.event_at AS eventAt, x.received_at AS receivedAt,
+        x.idempotency_key AS idempotencyKey, x.request_hash AS requestHash, x.applied, x.active_after AS activeAfter
+      FROM json_each(${keys}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value`),
   ] as const;
-  if (plan.recs.length === 0) return { guard, reads, writes: [] as BatchItem<"sqlite">[] };
+  // Nothing to record (only refusals to audit): the guard is read, and conditions the audit entries.
+  if (plan.recs.length === 0) return { guard, reads: [...reads, db.all<{ ok: number }>(sql`SELECT ${guard} AS ok`)] as const, writes: [] as BatchItem<"sqlite">[], held: (r: unknown[]) => (r[2] as { ok: number }[])[0]?.ok === 1 };
+  // After the events' insert: whether the guard held is whether the group's first event is there.
+  const recorded = sql`EXISTS (SELECT 1 FROM ${patientEvents} WHERE ${patientEvents.id} = ${plan.recs[0]!.eventId})`;
 
   const events = JSON.stringify(plan.recs.map((r) => [r.eventId, r.input.patientKey, r.input.kind, r.input.occurredAt, r.input.idempotencyKeyHash, r.input.requestHash, r.key, r.upTo]));
   const patientsLatest = JSON.stringify(
@@ -192,7 +216,7 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
       RETURNING id, applied, active_after`),
     db.run(sql`INSERT INTO patients (office_id, patient_key, active, changed_at)
       SELECT ${officeId}, l.patient_key, l.active, l.changed_at FROM (SELECT ${each(sql`${patientsLatest}`, "patient_key", "active", "changed_at")}) l
-      WHERE ${guard}
+      WHERE ${recorded}
       ON CONFLICT (office_id, patient_key) DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at
       WHERE excluded.changed_at > patients.changed_at OR (excluded.changed_at = patients.changed_at AND excluded.active = 0)`),
     db.run(sql`INSERT INTO invoice_patients (invoice_id, office_id, patient_key, counted_at)
@@ -207,10 +231,10 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
         WHERE e.kind = 'deactivate' AND e.active_after = 0 AND e.event_at < (SELECT ps FROM d)
           AND NOT EXISTS (SELECT 1 FROM patient_events x WHERE x.office_id = ${officeId} AND x.patient_key = e.patient_key AND x.kind = 'activate' AND x.event_at >= (SELECT ps FROM d))
           AND NOT EXISTS (SELECT 1 FROM b b2 JOIN patient_events e2 ON e2.id = b2.id WHERE b2.idx > b.idx AND e2.patient_key = e.patient_key AND e2.active_after = 1))`),
-    db.run(sql`${repricePatientsLine(currentPatientsLineId(officeId))} AND ${guard}`),
-    db.run(sql`${retotalInvoice(draft, receivedAt)} AND ${guard}`),
+    db.run(sql`${repricePatientsLine(currentPatientsLineId(officeId))} AND ${recorded}`),
+    db.run(sql`${retotalInvoice(draft, receivedAt)} AND ${recorded}`),
   ];
-  return { guard, reads, writes };
+  return { guard: recorded, reads, writes, held: (r: unknown[]) => (r[reads.length] as unknown[]).length > 0 };
 }
 
 /** The answers of a group, per request and in order, once its batch has recorded `returned`. */

@@ -3,12 +3,11 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { offices } from "../db/offices";
-import { patientEvents } from "../db/patients";
 import { ApiError } from "../errors";
 import type { AuditInput } from "./chain-writer";
 import type { IdempotencyStore } from "./idempotency";
-import { groupAudit, groupBatch, groupOutcomes, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type OfficeFacts, type Submission } from "./patient-batch";
-import { answerFrom, type PatientEventAnswer, type PatientEventRequest } from "./patient-events";
+import { groupAudit, groupBatch, groupOutcomes, knownAnswer, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
+import type { PatientEventAnswer, PatientEventRequest } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
 
 /** A request waiting in the office object for the next batch (§5.11). */
@@ -87,9 +86,10 @@ export class PatientEventGroups {
     for (const w of group) subs.push({ inputs: await host.toInputs(officeId, w.requests), actor: w.actor });
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
+    const stored = host.idempotency.getMany([...new Set(subs.flatMap((s) => s.inputs.map((i) => i.idempotencyKeyHash)))]);
     const known = (keyHash: string): Known | null => {
-      const stored = host.idempotency.get(keyHash);
-      return stored ? { requestHash: stored.requestHash, answer: stored.response as PatientEventAnswer } : (fromDb.get(keyHash) ?? null);
+      const first = stored.get(keyHash);
+      return first ? { requestHash: first.requestHash, answer: first.response as PatientEventAnswer } : (fromDb.get(keyHash) ?? null);
     };
     let office = this.#office ?? (await this.readOffice(officeId));
     if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -99,27 +99,24 @@ export class PatientEventGroups {
       const audit = await groupAudit(plan);
       if (plan.recs.length === 0 && audit.length === 0 && plan.unknownKeys.length === 0) return groupOutcomes(plan, officeId, receivedAt, []);
       const batch = groupBatch(host.db, officeId, plan, receivedAt);
-      const held = (r: unknown[]) => (r[0] as { ok: number }[])[0]?.ok === 1;
-      const results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: held });
-      const fresh = (results[1] as OfficeFacts[])[0] ?? null;
+      const results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: batch.held });
+      const fresh = (results[0] as OfficeFacts[])[0] ?? null;
       this.#office = fresh;
-      if (held(results)) {
+      if (batch.held(results)) {
         const returned = plan.recs.length > 0 ? (results[batch.reads.length] as { id: string; applied: number; active_after: number }[]) : [];
         const outcomes = groupOutcomes(plan, officeId, receivedAt, returned);
-        plan.slots.forEach((slots, i) =>
-          slots.forEach((s, j) => {
-            if ("rec" in s) host.idempotency.put(s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: (outcomes[i]![j] as { event: PatientEventAnswer }).event });
-          }),
+        host.idempotency.putMany(
+          plan.slots.flatMap((slots, i) =>
+            slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: (outcomes[i]![j] as { event: PatientEventAnswer }).event }] as const] : [])),
+          ),
         );
         return outcomes;
       }
       if (!fresh) throw new ApiError("NOT_FOUND", "No such office.");
       office = fresh;
-      for (const row of results[2] as (typeof patientEvents.$inferSelect)[]) {
-        const answer = answerFrom(row);
-        fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer });
-        host.idempotency.put(row.idempotencyKey, { requestHash: row.requestHash, response: answer });
-      }
+      const rows = results[1] as KnownRow[];
+      for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
+      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: fromDb.get(row.idempotencyKey)!.answer }] as const));
     }
     throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
   }

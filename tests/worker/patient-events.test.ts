@@ -172,23 +172,36 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ev(`pt-${tag}-${String(i).padStart(4, "0")}-${"x".repeat(60)}`, "activate", "2026-11-05T12:00:00Z", `${tag}-${i}-${"k".repeat(40)}`));
     // A first request warms the object (its office and key version).
     await report(office.id!, batch(1, "warm"));
-    const events = batch(1000, "big");
-    expect(JSON.stringify({ events }).length).toBeGreaterThan(64 * 1024);
-    const before = await pipelines();
-    const answer = await report(office.id!, events);
-    expect(await pipelines()).toBe(before + 1);
-    expect(answer.counts).toEqual({ applied: 1000, replayed: 0, conflict: 0, invalid: 0 });
-    expect(answer.results.map((r) => r.index)).toEqual(events.map((_, i) => i));
+    // Round trips are counted on the whole server, which other test files may use at the same
+    // time: the fewest over a few requests is this route's own.
+    let fewest = Infinity;
+    let events: Event[] = [];
+    let answer: Answer | undefined;
+    for (let attempt = 0; attempt < 3 && fewest > 1; attempt++) {
+      events = batch(1000, `big${attempt}`);
+      expect(JSON.stringify({ events }).length).toBeGreaterThan(64 * 1024);
+      const before = await pipelines();
+      answer = await report(office.id!, events);
+      fewest = Math.min(fewest, (await pipelines()) - before);
+      expect(answer.counts).toEqual({ applied: 1000, replayed: 0, conflict: 0, invalid: 0 });
+      expect(answer.results.map((r) => r.index)).toEqual(events.map((_, i) => i));
+    }
+    expect(fewest).toBe(1);
     const rows = await db.select({ id: patientEvents.id }).from(patientEvents).where(eq(patientEvents.officeId, office.id!));
-    expect(rows).toHaveLength(1001);
+    expect(rows.length % 1000).toBe(1);
     const [draft] = await db.select().from(invoices).where(eq(invoices.id, draftId));
-    expect(draft!.billablePatients).toBe(1001);
+    expect(draft!.billablePatients).toBe(rows.length);
 
-    const again = await pipelines();
-    const replay = await report(office.id!, events);
-    expect(await pipelines()).toBe(again);
-    expect(replay.counts).toEqual({ applied: 0, replayed: 1000, conflict: 0, invalid: 0 });
-    expect(replay.results[999]!.event).toEqual(answer.results[999]!.event);
+    let replayTrips = Infinity;
+    let replay: Answer | undefined;
+    for (let attempt = 0; attempt < 3 && replayTrips > 0; attempt++) {
+      const again = await pipelines();
+      replay = await report(office.id!, events);
+      replayTrips = Math.min(replayTrips, (await pipelines()) - again);
+    }
+    expect(replayTrips).toBe(0);
+    expect(replay!.counts).toEqual({ applied: 0, replayed: 1000, conflict: 0, invalid: 0 });
+    expect(replay!.results[999]!.event).toEqual(answer!.results[999]!.event);
   }, 60_000);
 
   it("replays from the database when the office object lost its store, and sees a cancellation made behind its back", async () => {
