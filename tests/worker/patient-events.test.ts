@@ -163,6 +163,9 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     });
     expect(single.status).toBe(200);
     expect(single.headers.get("idempotent-replayed")).toBe("true");
+    // Still served, but marked: the successor is the body form.
+    expect(single.headers.get("deprecation")).toBe("true");
+    expect(single.headers.get("link")).toBe(`</v1/offices/${office.id}/patient-events>; rel="successor-version"`);
     expect(await single.json()).toEqual(a!.event);
     expect((await report(office.id!, [ev("pt-C", "activate", "2026-10-20T09:00:00Z", "carry-1")])).results[0]).toEqual({ index: 0, status: "replayed", event: a!.event });
   });
