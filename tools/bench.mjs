@@ -13,6 +13,8 @@ import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
+import { activate, load, newPlan, onboard, percentile } from "./lib/bench-load.mjs";
+import { activationFigures, activationTargets, phaseActivations as runActivations } from "./lib/bench-activations.mjs";
 
 const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only] [--activations-only]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
@@ -53,29 +55,6 @@ const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMon
 const inLastMonth = (i) => new Date(Date.parse(`${lastMonthStart}T12:00:00Z`) + (i % 25) * DAY).toISOString();
 /** Four months back: an office started then whose runs were all missed has 4 cycles to catch up. */
 const fourMonthsAgoStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 4, 1)).toISOString().slice(0, 10);
-
-async function newPlan(api) {
-  return api.post("/v1/plans", {
-    code: `bench-${Math.random().toString(36).slice(2, 9)}`,
-    name: "Bench",
-    version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: 50, unitAmount: 800 }, { upTo: 200, unitAmount: 600 }, { upTo: null, unitAmount: 400 }] },
-  });
-}
-const onboard = (api, planId, startsOn, i = 0) =>
-  api.post("/v1/offices", { legalName: `Bench Clinic ${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + ((i / 26) | 0) % 26)}`, billingEmail: "billing@bench.example", timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
-
-/** One report in the body form (a request with one event; docs/payment-plan.md §5.10). */
-function activate(stack, officeId, patientId, occurredAt, kind = "activate") {
-  return reportEvents(stack, officeId, [{ patientId, kind, occurredAt, idempotencyKey: `${officeId}-${patientId}-${kind}` }]);
-}
-
-function reportEvents(stack, officeId, events) {
-  return fetch(`${stack.base}/v1/offices/${officeId}/patient-events`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json" },
-    body: JSON.stringify({ events }),
-  });
-}
 
 const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -132,35 +111,6 @@ async function roundTrips(stack, op, times = 3) {
   return most;
 }
 
-/** `connections` loops sending requests for `seconds`; latencies in ms. */
-async function load(makeRequest, seconds, connections) {
-  const latencies = [];
-  let errors = 0;
-  const end = Date.now() + seconds * 1000;
-  let n = 0;
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
-      while (Date.now() < end) {
-        const t = performance.now();
-        try {
-          const res = await makeRequest(c, n++);
-          await res.arrayBuffer();
-          if (res.status >= 500 || res.status === 0) errors++;
-          else if (res.status >= 400) errors++;
-        } catch {
-          errors++;
-        }
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const wall = (Date.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, rps: Math.round(latencies.length / wall), p50_ms: percentile(latencies, 0.5), p99_ms: percentile(latencies, 0.99), errors };
-}
-
-const percentile = (sorted, p) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
 
 /** Sizes of the flood phase: refused requests per flood, their concurrency, floods, and the admin's pace. */
 const FLOOD_REQUESTS = 200;
@@ -357,69 +307,6 @@ async function phaseDatabase() {
   }
 }
 
-/** Events per bulk request in the bulk phase (the route's maximum), and its concurrent requests. */
-const BULK_EVENTS = 1000;
-const BULK_CONNECTIONS = 4;
-
-/**
- * Activations into one office (issue 17), on a stack of their own whose database answers every
- * round trip `latencyMs` later: GET /health (the HTTP layer's own ceiling on this machine, the
- * baseline), then single reports (the body form, one event per request) into one office from
- * CONNECTIONS connections — group commit writes those that wait together — and, with `bulk`,
- * requests of 1,000 events into one office from BULK_CONNECTIONS connections. Targets: singles
- * ≥ 0.8x the baseline (≥ 0.6x with 30 ms per round trip), bulk ≥ 10,000 events/s.
- */
-async function phaseActivations(latencyMs, bulk) {
-  const seconds = Math.min(DURATION_S, 10);
-  log(`phase: activations into one office${latencyMs ? ` with ${latencyMs} ms added to every database round trip` : ""} (${CONNECTIONS} connections, ${seconds} s each)`);
-  const stack = await startStack({ stripe: false, dbLatencyMs: latencyMs, log });
-  try {
-    const api = apiClient(stack.base, stack.token("platform_admin"));
-    const plan = await newPlan(api);
-    const thisMonth = today.toISOString().slice(0, 10);
-    const one = await onboard(api, plan.id, thisMonth);
-    const at = () => new Date(now() - 60_000).toISOString();
-    // Warm-up: modules loaded, connections open, the office's object awake.
-    await load((c, n) => activate(stack, one.id, `warm-${c}-${n}`, at()), 2, CONNECTIONS);
-    const health = await load(() => fetch(`${stack.base}/health`), seconds, CONNECTIONS);
-    log(`GET /health: ${JSON.stringify(health)}`);
-    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, at()), seconds, CONNECTIONS);
-    log(`single activations into one office: ${JSON.stringify(single)}`);
-    const ratio = Math.round((single.rps / health.rps) * 1000) / 1000;
-    let bulkResult = null;
-    if (bulk) {
-      const office = await onboard(api, plan.id, thisMonth);
-      let applied = 0;
-      let other = 0;
-      let batchNo = 0;
-      const started = Date.now();
-      const run = await load(async () => {
-        const b = batchNo++;
-        const when = at();
-        const res = await reportEvents(stack, office.id, Array.from({ length: BULK_EVENTS }, (_, i) => ({ patientId: `bulk-${b}-${i}`, kind: "activate", occurredAt: when, idempotencyKey: `bulk-${b}-${i}` })));
-        if (res.ok) {
-          const body = await res.clone().json();
-          applied += body.counts.applied;
-          other += BULK_EVENTS - body.counts.applied;
-        }
-        return res;
-      }, seconds, BULK_CONNECTIONS);
-      const wall = (Date.now() - started) / 1000;
-      bulkResult = { requests: run.requests, events_per_request: BULK_EVENTS, connections: BULK_CONNECTIONS, applied, not_applied: other, errors: run.errors, p50_ms: run.p50_ms, p99_ms: run.p99_ms, events_per_s: Math.round(applied / wall) };
-      log(`bulk into one office: ${JSON.stringify(bulkResult)}`);
-      const counted = (await api.get(`/v1/offices/${office.id}/usage`)).billablePatients;
-      if (counted !== applied) log(`WARNING: the bulk office counts ${counted} patients for ${applied} applied activations`);
-    }
-    const counted = (await api.get(`/v1/offices/${one.id}/usage`)).billablePatients;
-    log(`one office: ${counted} patients counted`);
-    // The bulk target is absolute; on a loaded machine, events per /health request of the same run says what the HTTP layer allowed.
-    if (bulkResult) bulkResult.events_per_health_request = Math.round(bulkResult.events_per_s / health.rps);
-    return { latency_ms: latencyMs, health, single, ratio, bulk: bulkResult };
-  } finally {
-    await stack.stop();
-  }
-}
-
 async function waitPushed(stack, where, expected, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -506,18 +393,7 @@ if (args["flood-only"]) {
   console.log(JSON.stringify({ flood }));
   process.exit(0);
 }
-const activationFigures = (a0, a30) => ({
-  activation_ratio_one_office: a0.ratio,
-  activation_ratio_one_office_30ms: a30.ratio,
-  bulk_events_per_s_one_office: a0.bulk?.events_per_s ?? null,
-  activation_rps_one_office: a0.single.rps,
-  activations: { no_latency: a0, db_latency_30ms: a30 },
-});
-const activationTargets = (f) => [
-  ["single activations into one office / GET /health", `${f.activations.no_latency.single.rps}/s vs ${f.activations.no_latency.health.rps}/s (x${f.activation_ratio_one_office})`, "≥ 0.8x", f.activation_ratio_one_office >= 0.8 && f.activations.no_latency.single.errors === 0],
-  ["the same, 30 ms per db round trip", `${f.activations.db_latency_30ms.single.rps}/s vs ${f.activations.db_latency_30ms.health.rps}/s (x${f.activation_ratio_one_office_30ms})`, "≥ 0.6x", f.activation_ratio_one_office_30ms >= 0.6 && f.activations.db_latency_30ms.single.errors === 0],
-  ["bulk events into one office", `${f.bulk_events_per_s_one_office}/s`, "≥ 10,000/s", (f.bulk_events_per_s_one_office ?? 0) >= 10_000 && f.activations.no_latency.bulk.errors === 0],
-];
+const phaseActivations = (latencyMs, bulk) => runActivations({ latencyMs, bulk, seconds: Math.min(DURATION_S, 10), connections: CONNECTIONS, log, today });
 if (args["activations-only"]) {
   const figures = activationFigures(await phaseActivations(0, true), await phaseActivations(30, false));
   console.log(`\n${pad("measure", 52)}${pad("value", 44)}${pad("target", 14)}met`);
