@@ -58,7 +58,7 @@ export class OfficeBilling extends OfficeStripe {
     this.#groups ??= new PatientEventGroups({
       db: this.db,
       idempotency: this.idempotency,
-      exclusive: (id, operation, fn) => void this.exclusive(id, operation, fn),
+      exclusive: (id, operation, fn) => this.exclusive(id, operation, fn),
       toInputs: (id, reqs) => this.recordedEvents(id, reqs),
       write: (id, statements, audit, conditional) => this.write<unknown[]>(id, statements, audit, conditional),
       now: () => clock.now(),

@@ -17,8 +17,8 @@ type Waiting = { officeId: string; requests: PatientEventRequest[]; actor: Submi
 export type GroupHost = {
   db: Database;
   idempotency: IdempotencyStore;
-  /** Runs `fn` as the object's next exclusive operation. */
-  exclusive: (officeId: string, operation: string, fn: () => Promise<void>) => void;
+  /** Runs `fn` as the object's next exclusive operation (a failure result when it could not run it). */
+  exclusive: (officeId: string, operation: string, fn: () => Promise<void>) => Promise<OfficeResult<void>>;
   /** The route's version-1 pseudonym carried to the office's version, and the request hash. */
   toInputs: (officeId: string, requests: PatientEventRequest[]) => Promise<Submission["inputs"]>;
   /** One audited batch (the office object's write). */
@@ -49,29 +49,43 @@ export class PatientEventGroups {
     });
   }
 
+  /** Everything that waited, up to a full group, for this office (a request for another office reached the wrong object: its own run refuses it). */
+  private take(officeId: string): Waiting[] {
+    const group: Waiting[] = [];
+    let events = 0;
+    while (this.#waiting.length > 0 && this.#waiting[0]!.officeId === officeId && (group.length === 0 || events + this.#waiting[0]!.requests.length <= MAX_GROUP_EVENTS)) {
+      const next = this.#waiting.shift()!;
+      events += next.requests.length;
+      group.push(next);
+    }
+    return group;
+  }
+
   private schedule(officeId: string) {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    this.host.exclusive(officeId, "patient.events", async () => {
-      this.#scheduled = false;
-      // Everything that waited, up to a full group, for this office (a request for another office
-      // reached the wrong object: the next run refuses it).
-      const group: Waiting[] = [];
-      let events = 0;
-      while (this.#waiting.length > 0 && this.#waiting[0]!.officeId === officeId && (group.length === 0 || events + this.#waiting[0]!.requests.length <= MAX_GROUP_EVENTS)) {
-        const next = this.#waiting.shift()!;
-        events += next.requests.length;
-        group.push(next);
-      }
-      if (this.#waiting.length > 0) this.schedule(this.#waiting[0]!.officeId);
-      try {
-        const outcomes = await this.record(officeId, group);
-        group.forEach((w, i) => w.resolve(ok(outcomes[i]!)));
-      } catch (err) {
-        const failed = failure(err);
-        for (const w of group) w.resolve(failed);
-      }
-    });
+    let ran = false;
+    void this.host
+      .exclusive(officeId, "patient.events", async () => {
+        ran = true;
+        this.#scheduled = false;
+        const group = this.take(officeId);
+        if (this.#waiting.length > 0) this.schedule(this.#waiting[0]!.officeId);
+        try {
+          const outcomes = await this.record(officeId, group);
+          group.forEach((w, i) => w.resolve(ok(outcomes[i]!)));
+        } catch (err) {
+          const failed = failure(err);
+          for (const w of group) w.resolve(failed);
+        }
+      })
+      .then((result) => {
+        if (ran || result.ok) return;
+        // The object refused to run it (bound to another office): those requests get its refusal.
+        this.#scheduled = false;
+        for (const w of this.take(officeId)) w.resolve(result);
+        if (this.#waiting.length > 0) this.schedule(this.#waiting[0]!.officeId);
+      });
   }
 
   private async readOffice(officeId: string): Promise<OfficeFacts | null> {

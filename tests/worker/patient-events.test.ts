@@ -259,6 +259,19 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     expect(await verify.json()).toMatchObject({ ok: true });
   }, 60_000);
 
+  it("an office's object refuses events for another office (a routing bug) instead of leaving them waiting", async () => {
+    const { office } = await officeWithDraft();
+    const other = await seedOffice(testDb());
+    await report(office.id!, [ev("pt-bind", "activate", "2026-11-02T10:00:00Z")]);
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(office.id!));
+    const request = { kind: "activate" as const, rootPatientKey: "a".repeat(64), occurredAt: Date.parse("2026-11-02T10:00:00Z"), idempotencyKeyHash: "b".repeat(64) };
+    const actor = { actorSub: "test", actorRole: "platform_admin", requestId: "req_test" };
+    const [refused, again] = await Promise.all([stub.patientEvents(other.id!, [request], actor), stub.patientEvents(other.id!, [request], actor)]);
+    for (const r of [refused, again]) expect(r).toMatchObject({ ok: false, error: { code: "CONFLICT" } });
+    // The object still serves its own office.
+    expect((await report(office.id!, [ev("pt-bind-2", "activate", "2026-11-02T10:00:00Z")])).counts.applied).toBe(1);
+  });
+
   describe("bad input gets a clear 4xx", () => {
     it("refuses an empty batch, more than 1,000 events, undeclared fields and malformed events, for the whole request", async () => {
       const { db, office } = await officeWithDraft();
