@@ -14,8 +14,10 @@ import { parseCli } from "./lib/cli.mjs";
 import { pool, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
 import { phaseAnalytics } from "./lib/bench-analytics.mjs";
+import { activate, load, newPlan, onboard, percentile } from "./lib/bench-load.mjs";
+import { activationFigures, activationTargets, phaseActivations as runActivations } from "./lib/bench-activations.mjs";
 
-const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only] [--analytics-only] [--analytics-offices 10000]
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--flood-only] [--activations-only] [--analytics-only] [--analytics-offices 10000]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
 a table, then one JSON line (docs/performance.md).
   --offices <n>       offices invoiced by the cron run (default 1000)
@@ -25,6 +27,8 @@ a table, then one JSON line (docs/performance.md).
   --stripe-rps <n>    the emulator's request rate limit (default 100)
   --skip-invoicing    skip the invoicing run of --offices offices
   --flood-only        only the flood phase (a platform admin's p99 during unauthenticated floods)
+  --activations-only  only the activation phases (one office: single reports against GET /health,
+                      also with 30 ms added to every database round trip, and the bulk route)
   --analytics-only    only the analytics phase (its time as a ratio to a plain invoice list)
   --analytics-offices <n>  offices of the analytics fixture, 24 months each (default 10000)
   -h, --help          this text`;
@@ -38,6 +42,7 @@ const { values: args } = parseCli("bench", USAGE, {
   "stripe-rps": { type: "string", default: "100" },
   "skip-invoicing": { type: "boolean", default: false },
   "flood-only": { type: "boolean", default: false },
+  "activations-only": { type: "boolean", default: false },
   "analytics-only": { type: "boolean", default: false },
   "analytics-offices": { type: "string", default: "10000" },
 });
@@ -55,24 +60,6 @@ const lastMonthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMon
 const inLastMonth = (i) => new Date(Date.parse(`${lastMonthStart}T12:00:00Z`) + (i % 25) * DAY).toISOString();
 /** Four months back: an office started then whose runs were all missed has 4 cycles to catch up. */
 const fourMonthsAgoStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 4, 1)).toISOString().slice(0, 10);
-
-async function newPlan(api) {
-  return api.post("/v1/plans", {
-    code: `bench-${Math.random().toString(36).slice(2, 9)}`,
-    name: "Bench",
-    version: { currency: "usd", baseFee: 4900, tiers: [{ upTo: 50, unitAmount: 800 }, { upTo: 200, unitAmount: 600 }, { upTo: null, unitAmount: 400 }] },
-  });
-}
-const onboard = (api, planId, startsOn, i = 0) =>
-  api.post("/v1/offices", { legalName: `Bench Clinic ${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + ((i / 26) | 0) % 26)}`, billingEmail: "billing@bench.example", timeZone: "UTC", billingAnchorDay: 1, planId, startsOn });
-
-function activate(stack, officeId, patientId, occurredAt, kind = "activate") {
-  return fetch(`${stack.base}/v1/offices/${officeId}/patients/${patientId}/${kind}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json", "idempotency-key": `${officeId}-${patientId}-${kind}` },
-    body: JSON.stringify({ occurredAt }),
-  });
-}
 
 const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -129,35 +116,6 @@ async function roundTrips(stack, op, times = 3) {
   return most;
 }
 
-/** `connections` loops sending requests for `seconds`; latencies in ms. */
-async function load(makeRequest, seconds, connections) {
-  const latencies = [];
-  let errors = 0;
-  const end = Date.now() + seconds * 1000;
-  let n = 0;
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
-      while (Date.now() < end) {
-        const t = performance.now();
-        try {
-          const res = await makeRequest(c, n++);
-          await res.arrayBuffer();
-          if (res.status >= 500 || res.status === 0) errors++;
-          else if (res.status >= 400) errors++;
-        } catch {
-          errors++;
-        }
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const wall = (Date.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, rps: Math.round(latencies.length / wall), p50_ms: percentile(latencies, 0.5), p99_ms: percentile(latencies, 0.99), errors };
-}
-
-const percentile = (sorted, p) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
 
 /** Sizes of the flood phase: refused requests per flood, their concurrency, floods, and the admin's pace. */
 const FLOOD_REQUESTS = 200;
@@ -348,12 +306,7 @@ async function phaseDatabase() {
     http.activate = await load((c, n) => activate(stack, offices[c].id, `load-${n}`, new Date(now() - 60_000).toISOString()), DURATION_S, CONNECTIONS);
     log(`POST activate (one office per connection): ${JSON.stringify(http.activate)}`);
     for (const k of ["list_invoices", "activate"]) http[k].ratio_to_baseline = Math.round((http[k].rps / http.health.rps) * 1000) / 1000;
-    const one = await onboard(api, plan.id, thisMonth);
-    const single = await load((_, n) => activate(stack, one.id, `one-${n}`, new Date(now() - 60_000).toISOString()), Math.min(DURATION_S, 10), CONNECTIONS);
-    log(`activations into one office: ${JSON.stringify(single)}`);
-    const counted = (await api.get(`/v1/offices/${one.id}/usage`)).billablePatients;
-    if (counted !== single.requests - single.errors) log(`WARNING: one office counts ${counted} patients for ${single.requests - single.errors} accepted activations`);
-    return { trips, http, activation_rps_one_office: single.rps, activation_errors_one_office: single.errors };
+    return { trips, http };
   } finally {
     await stack.stop();
   }
@@ -445,6 +398,15 @@ if (args["flood-only"]) {
   console.log(JSON.stringify({ flood }));
   process.exit(0);
 }
+const phaseActivations = (latencyMs, bulk) => runActivations({ latencyMs, bulk, seconds: Math.min(DURATION_S, 10), connections: CONNECTIONS, log, today });
+if (args["activations-only"]) {
+  const figures = activationFigures(await phaseActivations(0, true), await phaseActivations(30, false));
+  console.log(`\n${pad("measure", 52)}${pad("value", 44)}${pad("target", 14)}met`);
+  for (const [name, value, target, met] of activationTargets(figures)) console.log(`${pad(name, 52)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}`);
+  console.log("");
+  console.log(JSON.stringify(figures));
+  process.exit(0);
+}
 const runAnalytics = () => phaseAnalytics({ startStack, apiClient, newPlan, roundTrips, log, offices: Number(args["analytics-offices"]), now: now() });
 if (args["analytics-only"]) {
   const analytics = await runAnalytics();
@@ -455,6 +417,7 @@ if (args["analytics-only"]) {
   process.exit(0);
 }
 const db = await phaseDatabase();
+const activations = activationFigures(await phaseActivations(0, true), await phaseActivations(30, false));
 const flood = await phaseFlood();
 const analytics = await runAnalytics();
 const stripe = await phaseStripe();
@@ -465,7 +428,7 @@ const result = {
   stripe_calls_per_invoice: stripe.stripe_calls_per_invoice,
   invoicing: stripe.invoicing,
   http: db.http,
-  activation_rps_one_office: db.activation_rps_one_office,
+  ...activations,
   flood,
   analytics,
   bundle_gzip_kib: bundle.gzip,
@@ -483,6 +446,7 @@ const targets = [
         ["failed / duplicate invoices", `${stripe.invoicing.failed_invoices} / ${stripe.invoicing.duplicate_invoices}`, "0 / 0", stripe.invoicing.failed_invoices === 0 && stripe.invoicing.duplicate_invoices === 0],
       ]
     : []),
+  ...activationTargets(activations),
   floodTarget(flood),
   ["db round trips, analytics (platform / office)", `${analytics.round_trips.platform_analytics} / ${analytics.round_trips.office_analytics}`, "≤ 2", Object.values(analytics.round_trips).every((n) => n <= 2)],
   ["bundle (gzip)", `${bundle.gzip} KiB`, "≤ 1024 KiB", bundle.gzip !== null && bundle.gzip <= 1024],
@@ -491,5 +455,5 @@ console.log(`\n${pad("measure", 48)}${pad("value", 44)}${pad("target", 14)}met`)
 for (const [name, value, target, met] of targets) console.log(`${pad(name, 48)}${pad(value, 44)}${pad(target, 14)}${met ? "yes" : "NO"}`);
 console.log(`\n${pad("HTTP (32 connections)", 26)}${pad("rps", 8)}${pad("p50 ms", 9)}${pad("p99 ms", 9)}${pad("errors", 8)}ratio`);
 for (const [k, v] of Object.entries(db.http)) console.log(`${pad(k, 26)}${pad(v.rps, 8)}${pad(v.p50_ms, 9)}${pad(v.p99_ms, 9)}${pad(v.errors, 8)}${v.ratio_to_baseline ?? "1 (baseline)"}`);
-console.log(`activations into one office: ${db.activation_rps_one_office}/s; total bench time ${Math.round((Date.now() - started) / 1000)} s\n`);
+console.log(`activations into one office: ${activations.activation_rps_one_office}/s (x${activations.activation_ratio_one_office} of GET /health; x${activations.activation_ratio_one_office_30ms} with 30 ms per db round trip); bulk ${activations.bulk_events_per_s_one_office} events/s; total bench time ${Math.round((Date.now() - started) / 1000)} s\n`);
 console.log(JSON.stringify(result));

@@ -211,7 +211,7 @@ try {
       "",
       "Try:",
       `  curl -s ${base}/v1/offices/${first}/usage -H "authorization: Bearer ${tokens.office_viewer}"`,
-      `  curl -s -X POST ${base}/v1/offices/${first}/patients/pt-1001/activate -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -H "idempotency-key: try-1" -d '{"occurredAt":"${new Date(now()).toISOString()}"}'`,
+      `  curl -s -X POST ${base}/v1/offices/${first}/patient-events -H "authorization: Bearer ${tokens.clinical_system}" -H "content-type: application/json" -d '{"events":[{"patientId":"pt-1001","kind":"activate","occurredAt":"${new Date(now()).toISOString()}","idempotencyKey":"try-1"}]}'`,
       `  curl -s "${base}/v1/offices/${first}/invoices?limit=5" -H "authorization: Bearer ${tokens.office_admin}"`,
       "",
       `Billing console: ${base}/console (paste the platform_admin or office_admin token)`,

@@ -70,12 +70,17 @@ const onboard = (api, planId, startsOn, billingEmail = "billing@drill.example") 
 async function activate(stack, officeId, patientId, occurredAt, { retry = false } = {}) {
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await fetch(`${stack.base}/v1/offices/${officeId}/patients/${patientId}/activate`, {
+      // The body form (docs/payment-plan.md §5.10): one event, the patient id out of the URL.
+      const res = await fetch(`${stack.base}/v1/offices/${officeId}/patient-events`, {
         method: "POST",
-        headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json", "idempotency-key": `${officeId}:${patientId}` },
-        body: JSON.stringify({ occurredAt }),
+        headers: { authorization: `Bearer ${stack.token("platform_admin")}`, "content-type": "application/json" },
+        body: JSON.stringify({ events: [{ patientId, kind: "activate", occurredAt, idempotencyKey: `${officeId}:${patientId}` }] }),
       });
-      if (res.ok) return attempt;
+      if (res.ok) {
+        const [result] = (await res.json()).results;
+        if (result.status === "applied" || result.status === "replayed") return attempt;
+        throw new Error(`activation answered ${result.status} (${result.code})`);
+      }
       if (res.status !== 503 && (!retry || res.status < 500)) throw new Error(`activation answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
     } catch (err) {
       if (!retry || attempt > 60) throw err;

@@ -8,7 +8,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 export const WEBHOOK_PATH = "/webhooks/stripe";
 
-const bodyLimit = (path: string) => (path === WEBHOOK_PATH ? MAX_WEBHOOK_BODY_BYTES : MAX_BODY_BYTES);
+/** Up to 1,000 patient events in one request (docs/payment-plan.md §5.10): up to 1 MiB on that route. */
+export const MAX_BULK_BODY_BYTES = 1024 * 1024;
+const BULK_EVENTS_PATH = /^\/v1\/offices\/[^/]+\/patient-events$/;
+
+const bodyLimit = (path: string) => (path === WEBHOOK_PATH ? MAX_WEBHOOK_BODY_BYTES : BULK_EVENTS_PATH.test(path) ? MAX_BULK_BODY_BYTES : MAX_BODY_BYTES);
 const TLS_OK = new Set(["TLSv1.2", "TLSv1.3"]);
 
 /**
@@ -47,7 +51,7 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
 
 /**
  * Request bodies: read in full before any validator runs, counting bytes as they stream
- * (Content-Length is not trusted), so a body over 64 KiB is a 413 whatever its framing. A body
+ * (Content-Length is not trusted), so a body over 64 KiB (1 MiB on the webhook and bulk patient-events routes) is a 413 whatever its framing. A body
  * that is not JSON is a 415: every operation of this API takes JSON, and a validator must never
  * be skipped because of a content type. A GET or HEAD request with a body is a 400
  * BODY_NOT_ALLOWED (a Request with those methods cannot even be rebuilt with a body), and a body

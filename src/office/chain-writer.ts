@@ -39,6 +39,8 @@ type Head = { segment: string; seq: number; hash: string };
 type Pending = { segment: string; seq: number; hash: string };
 
 const MAX_APPEND_ATTEMPTS = 5;
+/** Conditional inserts of more entries than this go as one JSON argument (see prepare). */
+const MAX_UNION_ROWS = 100;
 
 /** A short random pause before retrying a refused append. */
 export const conflictBackoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * attempt)));
@@ -261,7 +263,16 @@ export class ChainWriter {
       last.seq,
       last.hash,
     );
-    const insert = onlyIf
+    const insert = onlyIf && rows.length > MAX_UNION_ROWS
+      ? // SQLite takes at most 500 terms of a compound SELECT: a larger group goes as one JSON argument.
+        db.run(
+          sql`INSERT INTO audit_log (chain, segment, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, request_id, details, key_id, prev_hash, hash) SELECT ${sql.raw(
+            Array.from({ length: 15 }, (_, i) => `json_extract(value, '$[${i}]')`).join(", "),
+          )} FROM json_each(${JSON.stringify(
+            rows.map((r) => [r.chain, r.segment, r.seq, r.at, r.actorSub, r.actorRole, r.action, r.officeId, JSON.stringify(r.targetIds), r.outcome, r.requestId, r.details === null ? null : JSON.stringify(r.details), r.keyId, r.prevHash, r.hash]),
+          )}) WHERE ${onlyIf}`,
+        )
+      : onlyIf
       ? db.run(
           sql`INSERT INTO audit_log (chain, segment, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, request_id, details, key_id, prev_hash, hash) ${sql.join(
             rows.map(

@@ -17,7 +17,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
   return {
     info: async () => unwrap(await stub.info(officeId)),
     rekeyPatients: async (actor: Actor) => unwrap(await stub.rekeyPatients(officeId, actor)),
-    patientEvent: async (input: PatientEventRequest, actor: Actor) => unwrap(await stub.patientEvent(officeId, input, actor)),
+    patientEvents: async (requests: PatientEventRequest[], actor: Actor) => unwrap(await stub.patientEvents(officeId, requests, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
     patientCheck: async (invoiceId: string, rootPatientKeys: string[], actor: Actor) => unwrap(await stub.patientCheck(officeId, invoiceId, rootPatientKeys, actor)),

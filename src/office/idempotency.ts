@@ -20,6 +20,30 @@ export class IdempotencyStore {
     return row ? { requestHash: row.request_hash, response: JSON.parse(row.response) } : null;
   }
 
+  /** The stored answers of many keys at once (one query: a bulk request's thousand keys). */
+  getMany(keyHashes: readonly string[]): Map<string, StoredAnswer> {
+    const found = new Map<string, StoredAnswer>();
+    if (keyHashes.length === 0) return found;
+    const rows = this.storage.sql
+      .exec<{ key_hash: string; request_hash: string; response: string }>(
+        "SELECT key_hash, request_hash, response FROM idempotency WHERE key_hash IN (SELECT value FROM json_each(?))",
+        JSON.stringify(keyHashes),
+      )
+      .toArray();
+    for (const row of rows) found.set(row.key_hash, { requestHash: row.request_hash, response: JSON.parse(row.response) });
+    return found;
+  }
+
+  /** Stores many first answers at once (one statement). */
+  putMany(entries: readonly (readonly [string, StoredAnswer])[]): void {
+    if (entries.length === 0) return;
+    this.storage.sql.exec(
+      "INSERT OR IGNORE INTO idempotency (key_hash, request_hash, response, created_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ? FROM json_each(?)",
+      clock.now(),
+      JSON.stringify(entries.map(([key, a]) => [key, a.requestHash, JSON.stringify(a.response)])),
+    );
+  }
+
   put(keyHash: string, answer: StoredAnswer): void {
     this.storage.sql.exec(
       "INSERT OR IGNORE INTO idempotency (key_hash, request_hash, response, created_at) VALUES (?, ?, ?, ?)",

@@ -17,7 +17,9 @@ import { subscriptionReads, subscriptionStatements, type SubscriptionChange } fr
 import { profileStatements, type OfficePatch } from "./profile";
 import { patientCheckAudit, patientCheckReads } from "./patient-trace";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { answerFrom, earliestEventAt, eventRequestHash, EVENT_WINDOW_DAYS, patientEventBatch, type PatientEventAnswer, type PatientEventInput, type PatientEventRequest } from "./patient-events";
+import { eventRequestHash, type PatientEventInput, type PatientEventRequest } from "./patient-events";
+import type { EventOutcome } from "./patient-batch";
+import { PatientEventGroups } from "./patient-group";
 import { patientEvents, patients } from "../db/patients";
 import { advancePatientKey } from "../security/crypto";
 import { type OfficeResult } from "./result";
@@ -43,51 +45,25 @@ const MAX_CYCLES_PER_CLOSE = 36;
  */
 export class OfficeBilling extends OfficeStripe {
 
-  /**
-   * A patient activation or deactivation reported by the clinical system, idempotent by key: the
-   * same key and request replay the first answer (`replayed: true`), the same key with another
-   * request is a conflict. Everything is decided and written in one batch with its audit entry;
-   * a repeated key is answered from this object's store without touching the database.
-   */
-  async patientEvent(officeId: string, request: PatientEventRequest, actor: Actor): Promise<OfficeResult<{ answer: PatientEventAnswer; replayed: boolean }>> {
-    const action = `patient.${request.kind}`;
-    return this.exclusive(officeId, action, async () => {
-      const input = await this.recordedEvent(officeId, request);
-      const stored = this.idempotency.get(input.idempotencyKeyHash);
-      if (stored) return replay(stored.requestHash, stored.response as PatientEventAnswer, input.requestHash);
+  #groups: PatientEventGroups | undefined;
 
-      const eventId = newId("pev");
-      const batch = patientEventBatch(this.db, officeId, eventId, input, clock.now());
-      // before (2), writes (7), the audit insert, then the answer.
-      type Rows = [Awaited<(typeof batch.before)[0]>, Awaited<(typeof batch.before)[1]>, ...unknown[]];
-      const answerRows = (r: Rows) => r.at(-1) as Awaited<typeof batch.after>;
-      const results = await this.write<Rows>(
-        officeId,
-        () => [...batch.before, ...batch.writes],
-        [{ ...actor, action, outcome: "succeeded", officeId, targetIds: [eventId, input.patientKey], details: { occurredAt: new Date(input.occurredAt).toISOString() } }],
-        { auditIf: batch.recordedCondition, recorded: (r) => answerRows(r).length > 0 },
-        () => [batch.after],
-      );
-      const [previous, office] = [results[0][0], results[1][0]];
-      if (previous) {
-        // The database remembers this key (this object's store was lost, or its answer was).
-        const answer = answerFrom(previous);
-        this.idempotency.put(input.idempotencyKeyHash, { requestHash: previous.requestHash, response: answer });
-        return replay(previous.requestHash, answer, input.requestHash);
-      }
-      if (!office) throw new ApiError("NOT_FOUND", "No such office.");
-      const recorded = answerRows(results)[0];
-      if (!recorded && input.occurredAt < earliestEventAt(office.billingStart)) {
-        const earliest = new Date(earliestEventAt(office.billingStart)).toISOString();
-        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("VALIDATION_FAILED", `The event time lies before this office's window: events may be dated from ${earliest} (${EVENT_WINDOW_DAYS} days before its first day).`, { errors: [{ path: "occurredAt", message: `must not be before ${earliest}` }] }));
-      }
-      if (!recorded) {
-        return this.refuse(officeId, actor, action, [input.patientKey], new ApiError("CONFLICT", "The office's subscription is canceled; it takes no activations."));
-      }
-      const answer = answerFrom(recorded);
-      this.idempotency.put(input.idempotencyKeyHash, { requestHash: input.requestHash, response: answer });
-      return { answer, replayed: false };
+  /**
+   * Patient activations and deactivations reported by the clinical system (docs/payment-plan.md
+   * §5.10), answered per event in order; a single report is a request with one event. Requests
+   * that arrive while a batch is in flight go together into the next one (group commit, §5.11),
+   * each with its own answers, idempotency and audit entry; a repeated key is answered from this
+   * object's store without touching the database.
+   */
+  async patientEvents(officeId: string, requests: PatientEventRequest[], actor: Actor): Promise<OfficeResult<EventOutcome[]>> {
+    this.#groups ??= new PatientEventGroups({
+      db: this.db,
+      idempotency: this.idempotency,
+      exclusive: (id, operation, fn) => this.exclusive(id, operation, fn),
+      toInputs: (id, reqs) => this.recordedEvents(id, reqs),
+      write: (id, statements, audit, conditional) => this.write<unknown[]>(id, statements, audit, conditional),
+      now: () => clock.now(),
     });
+    return this.#groups.submit(officeId, requests, actor);
   }
 
   /**
@@ -110,22 +86,26 @@ export class OfficeBilling extends OfficeStripe {
     return row ? row.version : null;
   }
 
-  /** The route's version-1 pseudonym carried to the office's version, and the event's request hash. */
-  private async recordedEvent(officeId: string, request: PatientEventRequest): Promise<PatientEventInput> {
+  /** The route's version-1 pseudonyms carried to the office's version, and the events' request hashes. */
+  private async recordedEvents(officeId: string, requests: PatientEventRequest[]): Promise<PatientEventInput[]> {
     const chain = patientKeyChain(loadConfig(this.env));
-    const version = (await this.patientKeyVersion(officeId)) ?? 1; // no office: the batch answers 404
+    const version = (await this.patientKeyVersion(officeId)) ?? 1; // no office: the group answers 404
     if (version > chain.length + 1) {
       console.error(JSON.stringify({ level: "error", msg: "office pseudonyms are under a patient key version this deployment lacks", officeId, version }));
       throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
     }
-    const patientKey = await advancePatientKey(chain, request.rootPatientKey, 1, version);
-    return {
-      kind: request.kind,
-      patientKey,
-      occurredAt: request.occurredAt,
-      idempotencyKeyHash: request.idempotencyKeyHash,
-      requestHash: await eventRequestHash(request.kind, patientKey, request.occurredAt),
-    };
+    return Promise.all(
+      requests.map(async (request) => {
+        const patientKey = await advancePatientKey(chain, request.rootPatientKey, 1, version);
+        return {
+          kind: request.kind,
+          patientKey,
+          occurredAt: request.occurredAt,
+          idempotencyKeyHash: request.idempotencyKeyHash,
+          requestHash: await eventRequestHash(request.kind, patientKey, request.occurredAt),
+        };
+      }),
+    );
   }
 
   /**
@@ -484,9 +464,4 @@ export class OfficeBilling extends OfficeStripe {
       return { lineId: plan.lineId, invoiceId: line.invoiceId };
     }));
   }
-}
-
-function replay(storedHash: string, answer: PatientEventAnswer, requestHash: string) {
-  if (storedHash !== requestHash) throw new ApiError("CONFLICT", "This Idempotency-Key was already used with a different request.");
-  return { answer, replayed: true };
 }

@@ -1046,3 +1046,68 @@ describe("cli", () => {
     }
   });
 });
+
+describe("--latency-ms (a remote database's round trip)", () => {
+  /** Wall time of `n` sequential round trips and of `n` concurrent ones. */
+  async function timed(url: string, n: number) {
+    const c = createHttpClient({ url });
+    try {
+      await c.execute("SELECT 1"); // connection warm
+      let t = Date.now();
+      for (let i = 0; i < n; i++) await c.execute("SELECT 1");
+      const sequential = Date.now() - t;
+      t = Date.now();
+      await Promise.all(Array.from({ length: n }, () => c.batch(["SELECT 1", "SELECT 2"], "read")));
+      return { sequential, concurrent: Date.now() - t };
+    } finally {
+      c.close();
+    }
+  }
+
+  it("delays every round trip by the given time, without holding up the others", async () => {
+    const slow = await startServer({ port: 0, latencyMs: 80 });
+    try {
+      const { sequential, concurrent } = await timed(slow.url, 5);
+      expect(sequential).toBeGreaterThanOrEqual(5 * 80);
+      // Five round trips at once take about one delay, not five.
+      expect(concurrent).toBeGreaterThanOrEqual(80);
+      expect(concurrent).toBeLessThan(4 * 80);
+      // Probes and stats are not delayed.
+      const t = Date.now();
+      expect((await fetch(`${slow.url}/health`)).status).toBe(200);
+      expect(Date.now() - t).toBeLessThan(80);
+    } finally {
+      await slow.close();
+    }
+    await expect(startServer({ port: 0, latencyMs: -1 })).rejects.toThrow(/latencyMs/);
+  });
+
+  it("is an option of the CLI: `npm run db -- --latency-ms 30`, checked like the others", async () => {
+    const child = spawn(process.execPath, [cliPath, "--port", "0", "--latency-ms", "60"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`no listening line; got: ${out}`)), 10_000);
+        child.stdout.on("data", (chunk) => {
+          out += chunk.toString();
+          const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        child.once("exit", (code) => reject(new Error(`cli exited early (${code}): ${out}`)));
+      });
+      const { sequential } = await timed(url, 3);
+      expect(sequential).toBeGreaterThanOrEqual(3 * 60);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const bad = spawn(process.execPath, [cliPath, "--latency-ms", "soon"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    bad.stderr.on("data", (c) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => bad.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain("--latency-ms must be an integer >= 0");
+  });
+});

@@ -164,6 +164,15 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
       clinical_system: { own: 403, other: 404 },
     },
   },
+  "POST /v1/offices/{officeId}/patient-events": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/patient-events`, ...json({ events: [{ patientId: "pt-matrix", kind: "activate", occurredAt: new Date().toISOString(), idempotencyKey: crypto.randomUUID() }] }) }),
+    expect: {
+      platform_admin: { own: 200, other: 200 },
+      office_admin: { own: 403, other: 404 },
+      office_viewer: { own: 403, other: 404 },
+      clinical_system: { own: 200, other: 404 },
+    },
+  },
   ...Object.fromEntries(
     (["activate", "deactivate"] as const).map((kind) => [
       `POST /v1/offices/{officeId}/patients/{patientId}/${kind}`,

@@ -59,6 +59,18 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
   const problems = demoPlanProblems(plan);
   if (problems.length > 0) throw new Error(`the demo's plan of dates is unsound as of ${new Date(now).toISOString()}: ${problems.join("; ")}`);
   const api = apiClient(base, adminToken);
+  /**
+   * An office's events in one request, the patient ids in the body (docs/payment-plan.md §5.10);
+   * each event keyed, so a repeated demo replays them. Anything but applied or replayed stops it.
+   */
+  const reportEvents = async (clinical, officeId, officeKey, events) => {
+    if (events.length === 0) return;
+    const answer = await clinical.post(`/v1/offices/${officeId}/patient-events`, {
+      events: events.map((e) => ({ patientId: `demo-${officeKey}-${e.patient}`, kind: e.kind, occurredAt: new Date(e.at).toISOString(), idempotencyKey: `demo-${demoId}-${officeKey}-${e.kind}-${e.patient}` })),
+    });
+    const refused = answer.results.filter((r) => r.status !== "applied" && r.status !== "replayed");
+    if (refused.length > 0) throw new Error(`the demo's events for ${officeKey} were refused: ${refused.map((r) => `#${r.index} ${r.status} ${r.code}`).join(", ")}`);
+  };
 
   const plans = {};
   for (const [key, spec] of Object.entries(PLANS)) plans[key] = (await ensurePlan(api, `${key}-${demoId}`, spec)).id;
@@ -72,10 +84,7 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
       { "idempotency-key": `demo-${demoId}-${o.key}` },
     );
     offices[o.key] = { id: office.id, legalName: o.legalName, timeZone: o.timeZone };
-    const clinical = apiClient(base, clinicalToken(office.id));
-    for (const e of o.firstCycleEvents) {
-      await clinical.post(`/v1/offices/${office.id}/patients/demo-${o.key}-${e.patient}/${e.kind}`, { occurredAt: new Date(e.at).toISOString() }, { "idempotency-key": `demo-${demoId}-${o.key}-${e.kind}-${e.patient}` });
-    }
+    await reportEvents(apiClient(base, clinicalToken(office.id)), office.id, o.key, o.firstCycleEvents);
     log(`office ${o.legalName} (${o.timeZone}): ${office.id}, ${o.patients} patients from ${o.startsOn}`);
   }
 
@@ -104,10 +113,7 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
   // Current-cycle activity, after the close.
   for (const o of plan.offices) {
     const id = offices[o.key].id;
-    const clinical = apiClient(base, clinicalToken(id));
-    for (const e of o.currentCycleEvents) {
-      await clinical.post(`/v1/offices/${id}/patients/demo-${o.key}-${e.patient}/${e.kind}`, { occurredAt: new Date(e.at).toISOString() }, { "idempotency-key": `demo-${demoId}-${o.key}-${e.kind}-${e.patient}` });
-    }
+    await reportEvents(apiClient(base, clinicalToken(id)), id, o.key, o.currentCycleEvents);
   }
 
   // Let Stripe's events come back (the emulator posts them to the Worker).

@@ -42,8 +42,8 @@ async function waitFor(check, timeoutMs, what) {
 }
 
 /** The libSQL server as a child process on a database file (survives a kill). */
-function startDb(port, file, authToken) {
-  const child = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", String(port), "--file", file, "--auth-token", authToken], { stdio: ["ignore", "pipe", "inherit"] });
+function startDb(port, file, authToken, latencyMs = 0) {
+  const child = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", String(port), "--file", file, "--auth-token", authToken, "--latency-ms", String(latencyMs)], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (d) => {
@@ -58,16 +58,18 @@ function startDb(port, file, authToken) {
  * Starts the stack. `stripe: false` runs the Worker without a Stripe key (nothing is sent: for
  * counting database round trips without the outboxes' traffic).
  * `webhooks: false` keeps the emulator from posting its events to the Worker.
- * @param {{ stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
+ * `dbLatencyMs` adds that much to every database round trip (the libSQL server's --latency-ms).
+ * @param {{ stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
  */
 export async function startStack(opts = {}) {
   const log = opts.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), "billing-stack-"));
   const secrets = generateLocalSecrets();
   const authToken = `stack-${Math.random().toString(36).slice(2)}`;
-  const [dbPort, port] = [await freePort(), await freePort()];
+  // The inspector's port too: wrangler's default (9229, then one more) is taken when another stack runs.
+  const [dbPort, port, inspectorPort] = [await freePort(), await freePort(), await freePort()];
   const dbFile = join(dir, "billing.db");
-  let db = await startDb(dbPort, dbFile, authToken);
+  let db = await startDb(dbPort, dbFile, authToken, opts.dbLatencyMs ?? 0);
   const dbUrl = `http://127.0.0.1:${dbPort}`;
   await applyMigrations({ url: dbUrl, authToken });
   const base = `http://127.0.0.1:${port}`;
@@ -89,13 +91,21 @@ export async function startStack(opts = {}) {
   const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const wrangler = spawn(
     process.execPath,
-    [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(dir, "wrangler"), "--show-interactive-dev-session=false", "--test-scheduled", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "wrangler"), "--show-interactive-dev-session=false", "--test-scheduled", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: join(dir, "logs") } },
   );
   let workerLog = "";
   wrangler.stdout.on("data", (d) => (workerLog = (workerLog + d).slice(-200_000)));
   wrangler.stderr.on("data", (d) => (workerLog = (workerLog + d).slice(-200_000)));
-  await waitFor(async () => (await fetch(`${base}/health`)).status === 200, 120_000, "the Worker (wrangler dev)").catch((err) => {
+  await waitFor(async () => (await fetch(`${base}/health`)).status === 200, 120_000, "the Worker (wrangler dev)").catch(async (err) => {
+    // Nothing of this stack outlives a failed start.
+    try {
+      process.kill(-wrangler.pid, "SIGTERM");
+    } catch {
+      wrangler.kill("SIGTERM");
+    }
+    db.kill("SIGTERM");
+    await emulator?.close();
     throw new Error(`${err.message}\n${workerLog.slice(-3000)}`);
   });
   log(`stack: Worker ${base}, libSQL ${dbUrl}${emulator ? `, Stripe emulator ${emulator.url}` : ", no Stripe"}`);
@@ -126,7 +136,7 @@ export async function startStack(opts = {}) {
       db.kill("SIGKILL");
     },
     async restartDb() {
-      db = await startDb(dbPort, dbFile, authToken);
+      db = await startDb(dbPort, dbFile, authToken, opts.dbLatencyMs ?? 0);
     },
     async stop() {
       try {

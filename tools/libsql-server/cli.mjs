@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Local libSQL server (Hrana over HTTP). Usage:
 //   node tools/libsql-server/cli.mjs [--port 8080] [--host 127.0.0.1] [--file <path> | --memory]
-//        [--auth-token <token>] [--stream-idle-ms 15000] [--busy-timeout-ms 5000]
+//        [--auth-token <token>] [--stream-idle-ms 15000] [--busy-timeout-ms 5000] [--latency-ms 0]
 // Prints `listening on http://<host>:<port>` once ready; SIGINT/SIGTERM close it cleanly.
 import { parseArgs } from "node:util";
 import { startServer } from "./server.mjs";
 
 const usage = `usage: node tools/libsql-server/cli.mjs [--port 8080] [--host 127.0.0.1] [--file <path> | --memory]
-       [--auth-token <token>] [--stream-idle-ms 15000] [--busy-timeout-ms 5000]`;
+       [--auth-token <token>] [--stream-idle-ms 15000] [--busy-timeout-ms 5000] [--latency-ms 0]
+  --latency-ms <n>   answer every round trip (pipeline, cursor) n ms later: a remote database, for benchmarks`;
 
 /** @param {string} message @returns {never} */
 function fail(message) {
@@ -26,6 +27,7 @@ function parse() {
         "auth-token": { type: "string" },
         "stream-idle-ms": { type: "string" },
         "busy-timeout-ms": { type: "string" },
+        "latency-ms": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -65,6 +67,7 @@ try {
     authToken: values["auth-token"],
     streamIdleMs: integer("stream-idle-ms", values["stream-idle-ms"], 1),
     busyTimeoutMs: integer("busy-timeout-ms", values["busy-timeout-ms"], 0),
+    latencyMs: integer("latency-ms", values["latency-ms"], 0),
   });
 } catch (e) {
   process.stderr.write(`libsql-server: could not start: ${/** @type {Error} */ (e).message}\n`);

@@ -962,6 +962,8 @@ async function handleStreamRequest(stream, req) {
  * @property {number} [streamIdleMs] idle streams are closed (and rolled back) after this (default 15000)
  * @property {number} [busyTimeoutMs] how long a statement retries SQLITE_BUSY (default 5000)
  * @property {number} [maxBodyBytes] request body limit (default 10 MiB)
+ * @property {number} [latencyMs] every pipeline and cursor request is answered this much later (a
+ *   remote database's round trip, for benchmarks; default 0)
  */
 
 class Server {
@@ -1317,6 +1319,9 @@ async function route(state, req, res) {
     }
     throw e;
   }
+  // A simulated network round trip (--latency-ms): waited asynchronously, before the statements
+  // run, so other requests go on meanwhile, as they would with a remote database.
+  if (state.options.latencyMs > 0) await new Promise((r) => setTimeout(r, state.options.latencyMs));
   if (state.closed) return sendError(res, new HranaError("The server is shutting down", "SERVER_CLOSED", 503));
   const db = state.getDb(dbName, true);
   if (!db) return notFound();
@@ -1346,9 +1351,11 @@ export async function startServer({
   streamIdleMs = 15000,
   busyTimeoutMs = 5000,
   maxBodyBytes = 10 * 1024 * 1024,
+  latencyMs = 0,
 } = {}) {
   if (file && memory) throw new Error("Give either `file` or `memory`, not both");
-  const state = new Server({ port, host, file, authToken, streamIdleMs, busyTimeoutMs, maxBodyBytes });
+  if (!Number.isInteger(latencyMs) || latencyMs < 0) throw new Error("`latencyMs` must be an integer >= 0");
+  const state = new Server({ port, host, file, authToken, streamIdleMs, busyTimeoutMs, maxBodyBytes, latencyMs });
   try {
     state.getDb("default", true); // fail early on an unusable --file
   } catch (e) {

@@ -2,16 +2,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { officeObject } from "../../office/client";
 import { EARLIEST_BILLING_START, earliestEventAt, EVENT_WINDOW_DAYS, type PatientEventKind } from "../../office/patient-events";
 import { authorize } from "../../security/auth";
-import { hmacSha256Hex, patientKey } from "../../security/crypto";
-import { requestKeySecret } from "../../config";
 import type { App } from "../context";
 import { IdempotencyKeySchema, OfficeIdSchema } from "../ids";
 import { ApiError, problemResponses } from "../problem";
-import * as clock from "../../clock";
+import { pseudonymise } from "./pseudonymise";
 
 export const ROLES = ["clinical_system", "platform_admin"] as const;
-/** How far in the future an event time may lie (clock drift between systems). */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 /** No office's window opens earlier: the window of an office starting on the earliest first day. */
 const EARLIEST_EVENT_AT = earliestEventAt(EARLIEST_BILLING_START);
 
@@ -37,7 +33,7 @@ const BodySchema = z
   .strict()
   .openapi("PatientEventRequest");
 
-const AnswerSchema = z
+export const AnswerSchema = z
   .object({
     eventId: z.string().openapi({ example: "pev_0f3c9a1b2c3d4e5f60718293a4b5c6d7" }),
     officeId: z.string(),
@@ -58,9 +54,10 @@ function makeRoute(kind: PatientEventKind) {
     path: `/v1/offices/{officeId}/patients/{patientId}/${kind}`,
     operationId: kind === "activate" ? "activatePatient" : "deactivatePatient",
     tags: ["Patients"],
-    summary: kind === "activate" ? "Report a patient activation" : "Report a patient deactivation",
+    summary: kind === "activate" ? "Report a patient activation (deprecated: use POST /v1/offices/{officeId}/patient-events)" : "Report a patient deactivation (deprecated: use POST /v1/offices/{officeId}/patient-events)",
     description:
-      "Reported by the clinical system. Idempotent by `Idempotency-Key`: the same key replays the first answer (with `Idempotent-Replayed: true`); the same key with a different request is a 409. Required role: clinical_system (or platform_admin).",
+      "**Deprecated** — the patient id is in the path, and paths are written to access logs, traces and analytics by proxies and platforms where bodies are not. Use `POST /v1/offices/{officeId}/patient-events` with the event in the body (one event or up to 1,000); this route is that one with one event, still served for existing clients (docs/payment-plan.md §5.10). Reported by the clinical system. Idempotent by `Idempotency-Key`: the same key replays the first answer (with `Idempotent-Replayed: true`); the same key with a different request is a 409. Required role: clinical_system (or platform_admin).",
+    deprecated: true,
     security: [{ bearerAuth: [] }],
     request: {
       params: z.object({ officeId: OfficeIdSchema, patientId: PatientIdSchema }),
@@ -87,22 +84,22 @@ export function register(app: App) {
       const idempotencyKey = c.req.valid("header")["idempotency-key"];
       const { occurredAt } = c.req.valid("json");
       const principal = await authorize(c, { action: `patient.${kind}`, roles: ROLES, officeId });
-      const at = Date.parse(occurredAt);
-      if (at > clock.now() + MAX_FUTURE_SKEW_MS) {
-        throw new ApiError("VALIDATION_FAILED", "The event time lies in the future.", { errors: [{ path: "occurredAt", message: "must not be in the future" }] });
+      // The bulk route with one event (docs/payment-plan.md §5.10), answered as this route always was.
+      const requests = await pseudonymise(c, officeId, [{ patientId, kind, occurredAt, idempotencyKey }]);
+      const [outcome] = await officeObject(c.env, officeId).patientEvents(requests, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
+      c.header("Deprecation", "true");
+      c.header("Link", `</v1/offices/${officeId}/patient-events>; rel="successor-version"`);
+      switch (outcome!.status) {
+        case "applied":
+          return c.json(outcome!.event, 200);
+        case "replayed":
+          c.header("Idempotent-Replayed", "true");
+          return c.json(outcome!.event, 200);
+        case "conflict":
+          throw new ApiError("CONFLICT", outcome!.code === "IDEMPOTENCY_KEY_REUSED" ? "This Idempotency-Key was already used with a different request." : outcome!.reason);
+        case "invalid":
+          throw new ApiError("VALIDATION_FAILED", outcome!.reason, { errors: [{ path: outcome!.field, message: outcome!.message }] });
       }
-      // The raw patient id ends here: only its pseudonym travels on, under version 1 (the chain's
-      // root); the office's object carries it to the version the office's rows are under.
-      const key = await patientKey(c.var.config.PATIENT_KEY_SECRET, officeId, patientId);
-      // Keyed, because clients sometimes build idempotency keys from the patient's record number;
-      // under the root secret, which rotation never replaces, so replays keep matching.
-      const idempotencyKeyHash = await hmacSha256Hex(requestKeySecret(c.var.config), `idempotency:${officeId}:${idempotencyKey}`);
-      const { answer, replayed } = await officeObject(c.env, officeId).patientEvent(
-        { kind, rootPatientKey: key, occurredAt: at, idempotencyKeyHash },
-        { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId },
-      );
-      if (replayed) c.header("Idempotent-Replayed", "true");
-      return c.json(answer, 200);
     });
   }
 }

@@ -1,0 +1,137 @@
+import type { SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { offices } from "../db/offices";
+import { ApiError } from "../errors";
+import type { AuditInput } from "./chain-writer";
+import type { IdempotencyStore } from "./idempotency";
+import { groupAudit, groupBatch, groupOutcomes, knownAnswer, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
+import type { PatientEventAnswer, PatientEventRequest } from "./patient-events";
+import { failure, ok, type OfficeResult } from "./result";
+
+/** A request waiting in the office object for the next batch (§5.11). */
+type Waiting = { officeId: string; requests: PatientEventRequest[]; actor: Submission["actor"]; resolve: (r: OfficeResult<EventOutcome[]>) => void };
+
+/** What the group commit needs of the office object. */
+export type GroupHost = {
+  db: Database;
+  idempotency: IdempotencyStore;
+  /** Runs `fn` as the object's next exclusive operation (a failure result when it could not run it). */
+  exclusive: (officeId: string, operation: string, fn: () => Promise<void>) => Promise<OfficeResult<void>>;
+  /** The route's version-1 pseudonym carried to the office's version, and the request hash. */
+  toInputs: (officeId: string, requests: PatientEventRequest[]) => Promise<Submission["inputs"]>;
+  /** One audited batch (the office object's write). */
+  write: (officeId: string, statements: () => readonly BatchItem<"sqlite">[], audit: AuditInput[], conditional: { auditIf: SQL; recorded: (r: unknown[]) => boolean }) => Promise<unknown[]>;
+  now: () => number;
+};
+
+/** Attempts of one group when what the object believed of its office turns out stale. */
+const MAX_ATTEMPTS = 4;
+
+/**
+ * Group commit of an office's patient events (docs/payment-plan.md §5.11): requests that arrive
+ * while a batch is in flight wait here and go, together, into the next one; each gets its own
+ * answers, idempotency records and audit entry. A single report is a request with one event.
+ */
+export class PatientEventGroups {
+  #waiting: Waiting[] = [];
+  #scheduled = false;
+  /** The office as last read; the batch checks it, so it is only ever a guess. */
+  #office: OfficeFacts | null = null;
+
+  constructor(private readonly host: GroupHost) {}
+
+  submit(officeId: string, requests: PatientEventRequest[], actor: Submission["actor"]): Promise<OfficeResult<EventOutcome[]>> {
+    return new Promise((resolve) => {
+      this.#waiting.push({ officeId, requests, actor, resolve });
+      this.schedule(officeId);
+    });
+  }
+
+  /** Everything that waited, up to a full group, for this office (a request for another office reached the wrong object: its own run refuses it). */
+  private take(officeId: string): Waiting[] {
+    const group: Waiting[] = [];
+    let events = 0;
+    while (this.#waiting.length > 0 && this.#waiting[0]!.officeId === officeId && (group.length === 0 || events + this.#waiting[0]!.requests.length <= MAX_GROUP_EVENTS)) {
+      const next = this.#waiting.shift()!;
+      events += next.requests.length;
+      group.push(next);
+    }
+    return group;
+  }
+
+  private schedule(officeId: string) {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    let ran = false;
+    void this.host
+      .exclusive(officeId, "patient.events", async () => {
+        ran = true;
+        this.#scheduled = false;
+        const group = this.take(officeId);
+        if (this.#waiting.length > 0) this.schedule(this.#waiting[0]!.officeId);
+        try {
+          const outcomes = await this.record(officeId, group);
+          group.forEach((w, i) => w.resolve(ok(outcomes[i]!)));
+        } catch (err) {
+          const failed = failure(err);
+          for (const w of group) w.resolve(failed);
+        }
+      })
+      .then((result) => {
+        if (ran || result.ok) return;
+        // The object refused to run it (bound to another office): those requests get its refusal.
+        this.#scheduled = false;
+        for (const w of this.take(officeId)) w.resolve(result);
+        if (this.#waiting.length > 0) this.schedule(this.#waiting[0]!.officeId);
+      });
+  }
+
+  private async readOffice(officeId: string): Promise<OfficeFacts | null> {
+    const [row] = await this.host.db.select({ status: offices.status, billingStart: offices.billingStart }).from(offices).where(eq(offices.id, officeId));
+    return row ?? null;
+  }
+
+  private async record(officeId: string, group: Waiting[]): Promise<EventOutcome[][]> {
+    const { host } = this;
+    if (group.length === 0) return [];
+    const subs: Submission[] = [];
+    for (const w of group) subs.push({ inputs: await host.toInputs(officeId, w.requests), actor: w.actor });
+    // Keys the database knew though this object's store did not (its store was lost).
+    const fromDb = new Map<string, Known>();
+    const stored = host.idempotency.getMany([...new Set(subs.flatMap((s) => s.inputs.map((i) => i.idempotencyKeyHash)))]);
+    const known = (keyHash: string): Known | null => {
+      const first = stored.get(keyHash);
+      return first ? { requestHash: first.requestHash, answer: first.response as PatientEventAnswer } : (fromDb.get(keyHash) ?? null);
+    };
+    let office = this.#office ?? (await this.readOffice(officeId));
+    if (!office) throw new ApiError("NOT_FOUND", "No such office.");
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const receivedAt = host.now();
+      const plan = planGroup(subs, office, receivedAt, known);
+      const audit = await groupAudit(plan);
+      if (plan.recs.length === 0 && audit.length === 0 && plan.unknownKeys.length === 0) return groupOutcomes(plan, officeId, receivedAt, []);
+      const batch = groupBatch(host.db, officeId, plan, receivedAt);
+      const results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: batch.held });
+      const fresh = (results[0] as OfficeFacts[])[0] ?? null;
+      this.#office = fresh;
+      if (batch.held(results)) {
+        const returned = plan.recs.length > 0 ? (results[batch.reads.length] as { id: string; applied: number; active_after: number }[]) : [];
+        const outcomes = groupOutcomes(plan, officeId, receivedAt, returned);
+        host.idempotency.putMany(
+          plan.slots.flatMap((slots, i) =>
+            slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: (outcomes[i]![j] as { event: PatientEventAnswer }).event }] as const] : [])),
+          ),
+        );
+        return outcomes;
+      }
+      if (!fresh) throw new ApiError("NOT_FOUND", "No such office.");
+      office = fresh;
+      const rows = results[1] as KnownRow[];
+      for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
+      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: fromDb.get(row.idempotencyKey)!.answer }] as const));
+    }
+    throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
+  }
+}
