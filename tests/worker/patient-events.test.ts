@@ -1,6 +1,6 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { and, eq, inArray } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
 import { invoicePatients, invoices } from "../../src/db/invoices";
 import { offices } from "../../src/db/offices";
@@ -40,10 +40,24 @@ async function report(officeId: string, events: Event[], token?: string): Promis
 
 const ev = (patientId: string, kind: Event["kind"], occurredAt: string, idempotencyKey = crypto.randomUUID()): Event => ({ patientId, kind, occurredAt, idempotencyKey });
 
-/** Round trips the Worker's database has answered so far (the local libSQL server's counter). */
+// Round trips of this file's isolate (the test and the office objects it runs: vitest-pool-workers
+// hosts them in the same isolate), counted at its fetch to the database — the libSQL server's own
+// count is shared with the other test files running at the same time.
+let trips = 0;
+const realFetch = globalThis.fetch;
+const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
+beforeAll(() => {
+  globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    if (new URL(req.url).origin === dbOrigin) trips++;
+    return realFetch(req);
+  }) as typeof fetch;
+});
+afterAll(() => {
+  globalThis.fetch = realFetch;
+});
 async function pipelines(): Promise<number> {
-  const stats = (await (await fetch(`${env.LIBSQL_SERVER_URL}/dev/stats`)).json()) as { databases: Record<string, { pipelines: number }> };
-  return stats.databases["worker-tests"]?.pipelines ?? 0;
+  return trips;
 }
 
 /** An office with an open draft for November 2026 (with its patients line), so counting shows. */
