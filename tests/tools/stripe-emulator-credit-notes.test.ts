@@ -4,6 +4,7 @@
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+import { sdkFields } from "./sdk-fields";
 import { until } from "./wait";
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
@@ -107,5 +108,20 @@ describe("credit notes on a paid invoice", () => {
     const next = await stripe.invoices.create({ customer: customer.id, currency: "usd", collection_method: "send_invoice", days_until_due: 30 });
     await stripe.invoices.addLines(next.id, { lines: [{ amount: 6_300, description: "fee" }] });
     expect(await stripe.invoices.finalizeInvoice(next.id, { auto_advance: false })).toMatchObject({ total: 6_300, starting_balance: -4_000, amount_due: 2_300 });
+  });
+});
+
+describe("the pinned version's CreditNote", () => {
+  it("carries exactly the SDK type's fields, its line too", async () => {
+    const types = sdkFields(["CreditNote", "CreditNoteLineItem"]);
+    expect(types.CreditNote!.required.size).toBeGreaterThan(20);
+    const { invoice } = await openInvoice(3_000);
+    const note = await stripe.creditNotes.create({ invoice: invoice.id, amount: 1_000 });
+    for (const [name, object] of [["CreditNote", note], ["CreditNoteLineItem", note.lines.data[0]]] as const) {
+      const { all, required } = types[name]!;
+      const keys = Object.keys(object as object).filter((k) => k !== "lastResponse");
+      expect(keys.filter((k) => !all.has(k)), `${name}: fields the version does not have`).toEqual([]);
+      expect([...required].filter((k) => !keys.includes(k)), `${name}: required fields missing`).toEqual([]);
+    }
   });
 });

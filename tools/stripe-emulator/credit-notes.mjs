@@ -125,7 +125,7 @@ export function registerCreditNotes(app) {
       effective_at: toInt(p.effective_at, "effective_at") ?? t,
       invoice: inv.id,
       lines: listOf(
-        [{ id: newId("cnli"), object: "credit_note_line_item", amount, description: null, discount_amount: 0, discount_amounts: [], invoice_line_item: null, livemode: false, metadata: {}, pretax_credit_amounts: [], quantity: 1, tax_rates: [], taxes: [], type: "custom_line_item", unit_amount: amount, unit_amount_decimal: String(amount) }],
+        [{ id: newId("cnli"), object: "credit_note_line_item", amount, description: null, discount_amount: 0, discount_amounts: [], invoice_line_item: null, livemode: false, pretax_credit_amounts: [], quantity: 1, tax_rates: [], taxes: [], type: "custom_line_item", unit_amount: amount, unit_amount_decimal: String(amount) }],
         `/v1/credit_notes/${id}/lines`,
       ),
       livemode: false,
