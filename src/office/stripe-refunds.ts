@@ -6,13 +6,13 @@ import { webhookEvents } from "../db/webhook-events";
 import { lookupIndexes } from "../security/crypto";
 import { dataKeyring, openReference, sealReference } from "../security/data-keys";
 import { newId } from "../security/request-id";
-import { paymentIntentOfCharge, StripeCallError, type StripeRefundState } from "../stripe/gateway";
+import { paymentIntentOfCharge, StripeCallError, type StripeInvoiceState, type StripeRefundState } from "../stripe/gateway";
 import type { StripeEvent } from "../stripe/webhooks";
 import * as clock from "../clock";
 
 import type { StripeEvents } from "./stripe-events";
 import type { StripeOutbox } from "./stripe-sync";
-import { invoiceCol, OUTBOX_ACTOR, refundCol, refundedTotal, WEBHOOK_ACTOR, type EventRow, type InvoiceRow, type RefundRow, type SyncReport, type Work } from "./stripe-work";
+import { invoiceCol, OUTBOX_ACTOR, refundCol, refundedTotal, REFUND_RETRY_WINDOW_MS, WEBHOOK_ACTOR, type EventRow, type InvoiceRow, type RefundRow, type SyncReport, type Work } from "./stripe-work";
 
 type Status = RefundRow["status"];
 type Statement = ReturnType<Database["run"]>;
@@ -205,3 +205,41 @@ export class StripeRefunds {
     );
   }
 }
+
+/** Makes a pending refund on Stripe against the invoice's payment, then records it (docs/payment-plan.md §8.7). */
+export async function makeRefund(outbox: StripeOutbox, work: Pick<Work, "office" | "patientKeys">, refund: RefundRow, known?: StripeInvoiceState): Promise<{ stripeStatus: string }> {
+  const db = outbox.host.db;
+  const ring = await dataKeyring(outbox.host.config);
+  const requestId = `outbox:refund:${refund.id}`;
+  const [invoice] = await db.select().from(invoices).where(eq(invoices.id, refund.invoiceId));
+  if (!invoice?.stripeInvoiceRef) throw new StripeCallError("refund", false, "invoice_not_on_stripe", null);
+  // Stripe keeps idempotency keys for 24 hours: past that, a retry could refund twice. An
+  // unconfirmed refund that old is left to billing staff (failed, `needs_review`) instead.
+  if (clock.now() - refund.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("refund", false, "needs_review", null);
+  const gateway = outbox.gateway(work, [], requestId);
+  const state = known ?? (await gateway.readInvoice(await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef)));
+  if (!state.paymentIntent) throw new StripeCallError("refund", false, "invoice_not_paid", null);
+  const made = await gateway.refund({ refundId: refund.id, invoiceId: invoice.id, paymentIntent: state.paymentIntent, amount: refund.amount, reason: stripeReason(refund.reason) });
+  // `failed`/`canceled`: not made. `pending`/`requires_action`: made, and still ours `pending`
+  // (with its Stripe id, so never made again) until Stripe's refund events settle it (§8.7, §9.6).
+  if (made.status === "failed" || made.status === "canceled") throw new StripeCallError("refund", false, `refund_${made.status}`, null);
+  const status = made.status === "succeeded" ? "succeeded" : "pending";
+  const sealed = await sealReference(ring, refundCol, refund.id, made.id);
+  const now = clock.now();
+  await outbox.host.commit(
+    "refund.record",
+    () => [
+      db.run(sql`UPDATE ${refunds} SET status = ${status}, stripe_refund_ref = ${sealed.ref}, stripe_refund_index = ${sealed.index}, error_code = NULL, updated_at = ${now}
+        WHERE id = ${refund.id} AND status = 'pending' AND stripe_refund_index IS NULL`),
+      refundedTotal(db, refund.invoiceId, now),
+    ],
+    [{ ...OUTBOX_ACTOR, requestId, action: status === "succeeded" ? "refund.succeeded" : "refund.pending_on_stripe", outcome: "succeeded", targetIds: [refund.id, refund.invoiceId], details: { amount: refund.amount, stripeStatus: made.status } }],
+  );
+  return { stripeStatus: made.status };
+}
+
+/** Our fixed refund reasons, as Stripe's own categories where one fits (no free text crosses). */
+function stripeReason(reason: RefundRow["reason"]): "duplicate" | "requested_by_customer" | undefined {
+  return reason === "duplicate" ? "duplicate" : reason === "requested_by_customer" ? "requested_by_customer" : undefined;
+}
+
