@@ -1,5 +1,6 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import { invoiceLines, invoices } from "../db/invoices";
+import { minimumCharge } from "../billing/minimum";
 import { creditNotes, type creditNoteMemoKeys, type creditNoteReasons } from "../db/credit-notes";
 import { planVersions } from "../db/plans";
 import { ApiError } from "../errors";
@@ -269,6 +270,11 @@ export abstract class OfficeStripe extends OfficeCore {
       const creditable = paid ? amountPaid - committedRefunds - postCredited : invoice.total - credited;
       if (creditable <= 0) return refuse(new ApiError("CONFLICT", "Nothing is left to credit on this invoice."));
       if (amount > creditable) return refuse(new ApiError("CONFLICT", `At most ${creditable} (minor units) of this invoice can still be credited.`));
+      // An open invoice is left due 0 or at least Stripe's minimum charge (§8.9): Stripe cannot collect less.
+      const minimum = minimumCharge(invoice.currency);
+      if (!paid && creditable - amount > 0 && creditable - amount < minimum) {
+        return refuse(new ApiError("CONFLICT", `This would leave ${creditable - amount} (minor units) due, below Stripe's minimum charge of ${minimum}: credit ${creditable} (all of it) or at most ${creditable - minimum}.`));
+      }
       const settlement = input.settlement ?? "none";
       const id = newId("cn");
       const now = clock.now();

@@ -68,16 +68,24 @@ describe("credit notes on an open invoice", () => {
 
     // Over the bound: 409, nothing recorded or sent.
     await expectProblem(await credit(officeId, setup.id, { amount: 20_001, reason: "order_change", memo: "service_credit" }), 409, "CONFLICT");
+    // Leaving less than Stripe's minimum charge (usd 50) due: refused.
+    const tooLittleLeft = await expectProblem(await credit(officeId, setup.id, { amount: 19_951, reason: "order_change", memo: "service_credit" }), 409, "CONFLICT");
+    expect(tooLittleLeft.detail).toMatch(/minimum charge/);
+    // Two at once beyond what is left: the office's object takes one, refuses the other.
+    const both = await Promise.all([1, 2].map(() => credit(officeId, setup.id, { amount: 15_000, reason: "order_change", memo: "service_credit" })));
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+    const one = ((await Promise.all(both.map((r) => r.json()))) as { status?: string }[]).find((b) => b.status === "issued") as CreditNoteView;
     const [line] = await testDb().select().from(invoiceLines).where(eq(invoiceLines.invoiceId, setup.id));
-    // By line: the setup fee line still has 25,000 of its own, but the invoice only 20,000 left.
-    await expectProblem(await credit(officeId, setup.id, { lines: [{ lineId: line!.id, amount: 20_001 }], reason: "duplicate", memo: "billing_error" }), 409, "CONFLICT");
-    const byLine = await credit(officeId, setup.id, { lines: [{ lineId: line!.id, amount: 20_000 }], reason: "duplicate", memo: "billing_error" });
+    // By line: the setup fee line still has 25,000 of its own, but the invoice only 5,000 left.
+    await expectProblem(await credit(officeId, setup.id, { lines: [{ lineId: line!.id, amount: 5_001 }], reason: "duplicate", memo: "billing_error" }), 409, "CONFLICT");
+    const byLine = await credit(officeId, setup.id, { lines: [{ lineId: line!.id, amount: 5_000 }], reason: "duplicate", memo: "billing_error" });
     expect(byLine.status, await byLine.clone().text()).toBe(201);
-    expect(await byLine.json()).toMatchObject({ amount: 20_000, lines: [{ lineId: line!.id, amount: 20_000 }], creditable: 0 });
+    expect(await byLine.json()).toMatchObject({ amount: 5_000, lines: [{ lineId: line!.id, amount: 5_000 }], creditable: 0 });
+    expect(one.amount).toBe(15_000);
     expect(await read(officeId, setup.id)).toMatchObject({ status: "paid", amountPaid: 0, amountCredited: 25_000, amountDue: 0 });
     expect(await stripeObject<Stripe.Invoice>(`/v1/invoices/${stripeId}`)).toMatchObject({ status: "paid", amount_due: 0 });
-    expect((await audits(officeId, "credit_note.requested")).map((a) => a.details)).toHaveLength(2);
-    expect(await audits(officeId, "credit_note.issued")).toHaveLength(2);
+    expect((await audits(officeId, "credit_note.requested")).map((a) => a.details)).toHaveLength(3);
+    expect(await audits(officeId, "credit_note.issued")).toHaveLength(3);
     expect((await audits(officeId, "invoice.paid")).some((a) => (a.details as { source?: string }).source === "credit_note")).toBe(true);
     await expectProblem(await credit(officeId, setup.id, { amount: 1, reason: "order_change", memo: "service_credit", settlement: "refund" }), 409, "CONFLICT");
   });
