@@ -47,6 +47,7 @@ const ResponseSchema = CreditNoteSchema.extend({
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/invoices/{invoiceId}/credit-notes",
+  operationId: "createCreditNote",
   tags: ["Invoices"],
   summary: "Issue a credit note of an open or paid invoice (platform_admin)",
   description:

@@ -55,6 +55,7 @@ const ResponseSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/patient-events",
+  operationId: "reportPatientEvents",
   tags: ["Patients"],
   summary: "Report patient activations and deactivations (1 to 1,000)",
   description: `Reported by the clinical system; the patient ids travel in the body only (never in a URL, which proxies and platforms log), are pseudonymised on arrival and never stored or echoed. Each event is answered on its own, in order: applied, replayed (same idempotency key, same event), conflict or invalid, with the reason. Everything recorded, with the request's audit entry, is written in one database transaction. A single event is a request with one event. Bodies up to ${MAX_BULK_BODY_BYTES / 1024 / 1024} MiB on this route (64 KiB elsewhere). Required role: clinical_system (or platform_admin). docs/payment-plan.md §5.10.`,
