@@ -11,6 +11,12 @@
 // files in 9 minutes); batches of 14 wedged; batches of 5 wedged once on CI. It is the runtime's
 // livelock, not a test's: the same files pass when the run is started again.
 //
+// Why a second chance for module loading: when vite's dependency cache is (re)built while the
+// batch's files load at once, workerd's module fallback service can fail a module ("Fallback
+// service failed to fetch module", 'No such module "…/chai"'): seen once, on the first batch after
+// `npm install` changed the dependencies. That is the test runtime failing to load vitest, never
+// a test's verdict: such a batch is run once more, and says so. Nothing else is retried.
+//
 // Why a watchdog: a wedged run prints nothing, ever. A run that prints nothing for `STALL_SECONDS`
 // (longer than any test's or hook's own timeout, so a slow test fails by its timeout first) is
 // killed with its whole process group (vitest, workerd, the libSQL server, the Stripe emulator)
@@ -37,7 +43,8 @@ Runs the Worker suite (vitest.config.ts, in workerd) in batches of files, one vi
 
 A batch silent for WORKER_TEST_STALL_SECONDS (default 240) is taken for a wedged workerd: it is
 killed with its process group and started again, at most WORKER_TEST_STALL_RETRIES (default 2)
-times. A failing test is never retried.
+times. A batch whose runtime failed to load a module of vitest's runs once more. A failing test
+is never retried.
 `;
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
@@ -62,6 +69,7 @@ if (!Number.isInteger(batchSize) || batchSize < 1) {
 // vitest.config.ts: testTimeout 120 s, hookTimeout 180 s. Silence past both is a wedge.
 const STALL_SECONDS = Number(process.env.WORKER_TEST_STALL_SECONDS ?? 240);
 const STALL_RETRIES = Number(process.env.WORKER_TEST_STALL_RETRIES ?? 2);
+const MODULE_LOAD_FAILURE = /Fallback service failed to fetch module|Error running worker: Error: No such module "/;
 
 function testFiles(dir) {
   const out = [];
@@ -97,9 +105,13 @@ function runBatch(files) {
       env: process.env,
     });
     let last = Date.now();
-    const seen = () => (last = Date.now());
-    child.stdout.on("data", (chunk) => (seen(), process.stdout.write(chunk)));
-    child.stderr.on("data", (chunk) => (seen(), process.stderr.write(chunk)));
+    let moduleLoadFailed = false;
+    const seen = (chunk) => {
+      last = Date.now();
+      if (MODULE_LOAD_FAILURE.test(chunk.toString())) moduleLoadFailed = true;
+    };
+    child.stdout.on("data", (chunk) => (seen(chunk), process.stdout.write(chunk)));
+    child.stderr.on("data", (chunk) => (seen(chunk), process.stderr.write(chunk)));
     let stalled = false;
     const watchdog = setInterval(() => {
       if (Date.now() - last < STALL_SECONDS * 1000) return;
@@ -115,7 +127,7 @@ function runBatch(files) {
       try {
         process.kill(-child.pid, "SIGKILL");
       } catch {}
-      resolve({ code: code ?? 1, signal, stalled });
+      resolve({ code: code ?? 1, signal, stalled, moduleLoadFailed });
     });
   });
 }
@@ -136,6 +148,7 @@ const report = [];
 for (const [i, files] of planned.entries()) {
   const label = `batch ${i + 1}/${planned.length}`;
   let attempt = 0;
+  let reloaded = false;
   for (;;) {
     attempt++;
     console.log(`\n[test:worker] ${label}${attempt > 1 ? `, attempt ${attempt}` : ""}: ${files.join(" ")}`);
@@ -143,6 +156,12 @@ for (const [i, files] of planned.entries()) {
     if (result.stalled && attempt <= STALL_RETRIES) {
       console.log(`[test:worker] ${label}: no output for ${STALL_SECONDS} s (workerd wedged); killed, starting it again`);
       report.push({ label, outcome: "stalled, retried" });
+      continue;
+    }
+    if (!result.stalled && result.code !== 0 && result.moduleLoadFailed && !reloaded) {
+      reloaded = true;
+      console.log(`[test:worker] ${label}: the test runtime failed to load a module (vitest's, not a test's); running it once more`);
+      report.push({ label, outcome: "module load failed, retried" });
       continue;
     }
     const outcome = result.stalled ? `stalled ${attempt} times` : result.code === 0 ? "passed" : `failed (exit ${result.code})`;

@@ -95,6 +95,17 @@ if (attempt === 1) {
     expect(readdirSync(dir).filter((f) => f.startsWith("attempt-"))).toHaveLength(1);
   }, 30_000);
 
+  it("a batch whose runtime failed to load vitest's modules runs once more; a second such failure fails", async () => {
+    const once = standIn(`if (attempt === 1) { console.error('workerd/server/fallback-service.c++:223: error: Fallback service failed to fetch module'); process.exit(1); } console.log("passed");`);
+    const first = await run(["health"], { WORKER_TEST_RUNNER: once.runner });
+    expect(first.stdout).toContain("failed to load a module (vitest's, not a test's); running it once more");
+    expect(first.code).toBe(0);
+    const always = standIn(`console.error('Error running worker: Error: No such module "work/node_modules/vitest/dist/chunks/chai".'); process.exit(1);`);
+    const second = await run(["health"], { WORKER_TEST_RUNNER: always.runner });
+    expect(second.code).toBe(1);
+    expect(readdirSync(always.dir).filter((f) => f.startsWith("attempt-"))).toHaveLength(2);
+  }, 30_000);
+
   it("a batch that stays wedged fails after its retries", async () => {
     const { runner } = standIn(`setInterval(() => {}, 1000);`);
     const { code, stdout } = await run(["health"], { WORKER_TEST_RUNNER: runner, WORKER_TEST_STALL_SECONDS: "1", WORKER_TEST_STALL_RETRIES: "1" });

@@ -14,6 +14,7 @@ const params: Record<string, string> = {
   patientId: "pt-query",
   eventId: "evt_query",
   file: "swagger-ui.css",
+  dataset: "invoices",
 };
 
 const registered = () =>
