@@ -77,6 +77,11 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/patient-check`, ...json({ patientIds: ["pt-matrix"] }) }),
     expect: { platform_admin: { own: 404, other: 404 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 404, other: 404 } },
   },
+  // Allowed, the trace of a patient never seen is still an answer (state unknown, nothing counted).
+  "POST /v1/offices/{officeId}/patient-billing": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/patient-billing`, ...json({ patientId: "pt-matrix" }) }),
+    expect: { platform_admin: { own: 200, other: 200 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 200, other: 404 } },
+  },
   "POST /v1/offices/{officeId}/billing-portal": { request: (officeId) => ({ path: `/v1/offices/${officeId}/billing-portal`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/offices/{officeId}/payment-method/setup-session": { request: (officeId) => ({ path: `/v1/offices/${officeId}/payment-method/setup-session`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/plans": {
