@@ -16,6 +16,7 @@ import { loadConfig } from "../config";
 import { auditKeyring } from "../security/data-keys";
 import { StripeOutbox } from "./stripe-sync";
 import * as clock from "../clock";
+import { clinicalTarget, dispatchClinicalEvents } from "../clinical/delivery";
 
 
 export type OfficeObjectInfo = {
@@ -55,6 +56,8 @@ export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: s
 export abstract class OfficeCore extends SerializedObject {
   #chain: ChainWriter | undefined;
   #outbox: StripeOutbox | undefined;
+  /** Set by every write of the running operation: a database trigger may have recorded a clinical event. */
+  #wrote = false;
   protected readonly idempotency: IdempotencyStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -100,11 +103,30 @@ export abstract class OfficeCore extends SerializedObject {
     conditional?: { auditIf: SQL; recorded: (results: R) => boolean },
     trailingReads?: () => readonly BatchItem<"sqlite">[],
   ): Promise<R> {
+    this.#wrote = true;
     return this.chain.write<R>(
       this.db,
       audit.map((a) => ({ ...a, officeId })),
       { statements, conditional, trailingReads },
     );
+  }
+
+  /**
+   * After an operation that wrote, the office's new clinical events (docs/clinical-events.md; the
+   * database's triggers recorded them in the operation's own batch) are handed to the delivery
+   * queue, in sequence order, by this object — the office's single writer — before its next
+   * operation runs. Nothing is handed when no CLINICAL_WEBHOOK_URL is set (they stay stored). A
+   * failure here does not undo the operation: the hourly sweep hands what is left.
+   */
+  protected override async settled(officeId: string): Promise<void> {
+    if (!this.#wrote) return;
+    this.#wrote = false;
+    if (!clinicalTarget(loadConfig(this.env))) return;
+    try {
+      await dispatchClinicalEvents(this.db, this.env.CLINICAL_EVENTS_QUEUE, officeId);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "clinical events not handed to the queue; the sweep will", officeId, error: err instanceof Error ? err.name : "error" }));
+    }
   }
 
   /** Records a refused operation on the chain, then refuses it. */
@@ -145,6 +167,7 @@ export abstract class OfficeCore extends SerializedObject {
       storage: this.ctx.storage,
       commit: async (action, statements, audit, trailingReads, conditional) =>
         this.exclusive(officeId, action, async () => {
+          this.#wrote = true;
           if (audit.length === 0) return (await this.db.batch([...statements(), ...(trailingReads?.() ?? [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
           return this.write<unknown[]>(officeId, statements, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
         }).then(unwrap),
