@@ -59,7 +59,7 @@ export async function startClinicalReceiver({ port = 0, secrets, controls = fals
     if (req.method !== "POST") return reply(405, { error: "method_not_allowed" });
     const signature = String(req.headers["billing-signature"] ?? "");
     if (!verifySignature(signature, body, secrets, Math.floor(now() / 1000))) {
-      log(`clinical: refused a delivery with a bad signature`);
+      log(`refused a delivery with a bad signature`);
       return reply(400, { error: "signature_invalid" });
     }
     let event;
@@ -76,7 +76,7 @@ export async function startClinicalReceiver({ port = 0, secrets, controls = fals
     const duplicate = seen.has(event.id);
     seen.add(event.id);
     received.push({ ...event, signature, duplicate });
-    log(`clinical: ${duplicate ? "(duplicate, ignored) " : ""}#${event.sequence} ${event.type} ${event.officeId} ${JSON.stringify(event.data)}`);
+    log(`${duplicate ? "(duplicate, ignored) " : ""}#${event.sequence} ${event.type} ${event.officeId} ${JSON.stringify(event.data)}`);
     return reply(200, { received: true, duplicate });
   });
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));

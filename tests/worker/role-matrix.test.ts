@@ -128,6 +128,12 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: () => ({ path: "/v1/admin/webhook-events/evt_doesnotexist42/replay", method: "POST" }),
     expect: { ...platformOnly, platform_admin: { none: 404 } },
   },
+  "GET /v1/admin/clinical-events": { request: () => ({ path: "/v1/admin/clinical-events?limit=5" }), expect: platformOnly },
+  // Allowed: the event does not exist (404).
+  "POST /v1/admin/clinical-events/{eventId}/replay": {
+    request: () => ({ path: `/v1/admin/clinical-events/cev_${"0".repeat(32)}/replay`, method: "POST" }),
+    expect: { ...platformOnly, platform_admin: { none: 404 } },
+  },
   "POST /v1/admin/reconciliation-runs": { request: (officeId) => ({ path: "/v1/admin/reconciliation-runs", ...json({ officeIds: [officeId] }) }), expect: platformOnly },
   "GET /v1/plans/{planId}": { request: (_o, planId) => ({ path: `/v1/plans/${planId}` }), expect: platformOnly },
   "POST /v1/plans/{planId}/versions": {
