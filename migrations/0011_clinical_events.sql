@@ -19,7 +19,8 @@ CREATE TABLE `clinical_events` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `clinical_events_office_seq_uq` ON `clinical_events` (`office_id`,`seq`);--> statement-breakpoint
-CREATE INDEX `clinical_events_status_ix` ON `clinical_events` (`status`,`queued_at`);
+CREATE INDEX `clinical_events_status_ix` ON `clinical_events` (`status`,`queued_at`);--> statement-breakpoint
+CREATE INDEX `clinical_events_office_waiting_ix` ON `clinical_events` (`office_id`) WHERE "clinical_events"."status" = 'pending' AND "clinical_events"."queued_at" IS NULL;
 --> statement-breakpoint
 -- Events for the clinical application (docs/clinical-events.md), written in the same transaction as
 -- the change they report. Ids, statuses, periods and counts only: never a patient. Each INSERT is its

@@ -7,7 +7,7 @@ export const clinicalDeliveryStatuses = ["pending", "delivered", "failed"] as co
 
 /**
  * The outbox of events for the clinical application (docs/clinical-events.md). Rows are written
- * by database triggers (migration 0012) in the same transaction as the change they report — an
+ * by database triggers (migration 0011) in the same transaction as the change they report — an
  * office's status, an invoice's status or failed payment — so no change is committed without its
  * event. `seq` is the office's own sequence (1, 2, 3, …): the office's writes are serialized by its
  * Durable Object and by the database's transaction, and the unique index refuses a duplicate.
@@ -43,6 +43,8 @@ export const clinicalEvents = sqliteTable(
   (t) => [
     uniqueIndex("clinical_events_office_seq_uq").on(t.officeId, t.seq),
     index("clinical_events_status_ix").on(t.status, t.queuedAt),
+    // The office object's check after each write: its events not yet handed to the queue.
+    index("clinical_events_office_waiting_ix").on(t.officeId).where(sql`${t.status} = 'pending' AND ${t.queuedAt} IS NULL`),
     check("clinical_events_status_ck", sql`${t.status} IN ('pending','delivered','failed')`),
   ],
 );
