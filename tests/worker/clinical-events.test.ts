@@ -10,6 +10,8 @@ import { auditLog } from "../../src/db/audit";
 import { clinicalEvents } from "../../src/db/clinical-events";
 import { offices } from "../../src/db/offices";
 import worker from "../../src/index";
+import { createDatabase } from "../../src/db/client";
+import { sweepClinicalEvents } from "../../src/jobs/scheduled";
 import { bearer, mintToken } from "../harness/auth";
 import { monthlyInvoices, onboardOffice, reportEvent, runInvoicing } from "../harness/billing";
 import { expectProblem } from "../harness/problem";
@@ -107,6 +109,8 @@ describe("clinical events: emitted with the change (docs/clinical-events.md)", (
     });
     expect(summary).toEqual(["invoice.finalized(setup)", "invoice.payment_failed(setup)", "active->past_due", "past_due->suspended", "invoice.paid(setup)", "suspended->active"]);
     expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    // Each was handed to the queue by the office object right after the write that recorded it.
+    expect(rows.every((r) => r.queuedAt !== null)).toBe(true);
   });
 
   it("a void records invoice.voided", async () => {
@@ -230,6 +234,14 @@ describe("clinical events: delivery", () => {
     });
     expect(eventPayload({ id: bad, type: "office.status_changed", officeId, seq: 1, occurredAt: 0, data: JSON.stringify({ officeId, from: "active", to: "past_due", name: "x" }) })).toBeNull();
     expect(eventPayload({ id: bad, type: "office.status_changed", officeId, seq: 1, occurredAt: 0, data: JSON.stringify({ officeId: "off_" + "0".repeat(32), from: "active", to: "past_due" }) })).toBeNull();
+  });
+
+  it("the hourly sweep hands an event the office object did not (its send failed)", async () => {
+    const { officeId } = await closedOffice();
+    const [first] = await stored(officeId);
+    await testDb().update(clinicalEvents).set({ queuedAt: null }).where(eq(clinicalEvents.id, first!.id));
+    expect(await sweepClinicalEvents(createDatabase(loadConfig(env)), env)).toBeGreaterThanOrEqual(1);
+    expect((await stored(officeId))[0]!.queuedAt).not.toBeNull();
   });
 
   it("without CLINICAL_WEBHOOK_URL an event stays stored and pending, and says so", async () => {
