@@ -82,7 +82,10 @@ describe("npm run dev: the demo, tokens, and the operator CLI", () => {
     expect(out.match(/^ {2}curl /gm)).toHaveLength(3);
     // The local receiver of clinical events (docs/clinical-events.md) verified and printed the demo's closes.
     expect(out).toContain("[clinical] receiver listening on");
-    expect(out).toMatch(/^\[clinical\] #\d+ cycle\.closed off_[0-9a-f]{32} /m);
+    // (Delivered through the local queue, possibly just after "ready".)
+    const closed = /^\[clinical\] #\d+ cycle\.closed off_[0-9a-f]{32} /m;
+    for (let i = 0; i < 120 && !closed.test(dev.output()); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(dev.output()).toMatch(closed);
 
     // Through the API: a paid invoice, a failed one (its office past due), activity across two cycles.
     const api = apiClient(dev.base, token("platform_admin"));
