@@ -253,6 +253,22 @@ describe("clinical events: delivery", () => {
   });
 });
 
+describe("clinical events: configuration", () => {
+  it("validates the URL and secrets with the rest of the environment, naming the variable, never its value", () => {
+    const base = env;
+    expect(loadConfig({ ...base, CLINICAL_WEBHOOK_URL: undefined, CLINICAL_WEBHOOK_SECRET: undefined, CLINICAL_WEBHOOK_SECRET_PREVIOUS: undefined }).CLINICAL_WEBHOOK_URL).toBeUndefined();
+    expect(() => loadConfig({ ...base, CLINICAL_WEBHOOK_SECRET: undefined, CLINICAL_WEBHOOK_SECRET_PREVIOUS: undefined })).toThrow(/CLINICAL_WEBHOOK_SECRET/);
+    expect(() => loadConfig({ ...base, CLINICAL_WEBHOOK_SECRET: "short-secret" })).toThrow(/CLINICAL_WEBHOOK_SECRET/);
+    expect(() => loadConfig({ ...base, CLINICAL_WEBHOOK_SECRET_PREVIOUS: env.CLINICAL_WEBHOOK_SECRET })).toThrow(/CLINICAL_WEBHOOK_SECRET_PREVIOUS/);
+    expect(() => loadConfig({ ...base, CLINICAL_WEBHOOK_URL: "not a url" })).toThrow(/CLINICAL_WEBHOOK_URL/);
+    try {
+      loadConfig({ ...base, CLINICAL_WEBHOOK_SECRET: "short-secret" });
+    } catch (err) {
+      expect(String((err as Error).message)).not.toContain("short-secret");
+    }
+  });
+});
+
 describe("clinical events: the admin routes", () => {
   it("are platform_admin's; bad filters, ids and cursors are 400; an unknown event is 404", async () => {
     const { officeId } = await closedOffice();
