@@ -54,6 +54,11 @@ const shape = {
   SEND_INVOICE_DAYS_UNTIL_DUE: z.coerce.number().int().min(1).max(90).optional(),
   /** What tax the Stripe account offers offices (docs/payment-plan.md §11.1): `none` (default), `manual` (our rates), `stripe_tax` (Stripe Tax, and our rates). */
   TAX_MODE: z.enum(["none", "stripe_tax", "manual"]).optional(),
+  /** Where events for the clinical application are POSTed (docs/clinical-events.md); unset: events are stored, not delivered. */
+  CLINICAL_WEBHOOK_URL: z.string().url().optional(),
+  /** The HMAC-SHA256 secret of the `Billing-Signature` header, and the previous one during a rotation (both sign). */
+  CLINICAL_WEBHOOK_SECRET: secret(32).optional(),
+  CLINICAL_WEBHOOK_SECRET_PREVIOUS: secret(32).optional(),
 };
 
 const configSchema = z.object(shape).superRefine((env, ctx) => {
@@ -67,7 +72,11 @@ const configSchema = z.object(shape).superRefine((env, ctx) => {
     if (env.STRIPE_API_BASE && !env.STRIPE_API_BASE.startsWith("https://")) problem("STRIPE_API_BASE", "must be https in production");
     if (env.BILLING_PORTAL_RETURN_URL && !env.BILLING_PORTAL_RETURN_URL.startsWith("https://")) problem("BILLING_PORTAL_RETURN_URL", "must be https in production");
     for (const v of ["PAYMENT_SETUP_SUCCESS_URL", "PAYMENT_SETUP_CANCEL_URL"] as const) if (env[v] && !env[v].startsWith("https://")) problem(v, "must be https in production");
+    if (env.CLINICAL_WEBHOOK_URL && !env.CLINICAL_WEBHOOK_URL.startsWith("https://")) problem("CLINICAL_WEBHOOK_URL", "must be https in production");
   }
+  if (env.CLINICAL_WEBHOOK_URL && !env.CLINICAL_WEBHOOK_SECRET) problem("CLINICAL_WEBHOOK_SECRET", "is required when CLINICAL_WEBHOOK_URL is set");
+  if (env.CLINICAL_WEBHOOK_SECRET_PREVIOUS && !env.CLINICAL_WEBHOOK_SECRET) problem("CLINICAL_WEBHOOK_SECRET", "is required when CLINICAL_WEBHOOK_SECRET_PREVIOUS is set");
+  if (env.CLINICAL_WEBHOOK_SECRET_PREVIOUS && env.CLINICAL_WEBHOOK_SECRET_PREVIOUS === env.CLINICAL_WEBHOOK_SECRET) problem("CLINICAL_WEBHOOK_SECRET_PREVIOUS", "equals CLINICAL_WEBHOOK_SECRET");
   if (env.PATIENT_KEY_CHAIN && new Set([env.PATIENT_KEY_SECRET, ...env.PATIENT_KEY_CHAIN.split(",")]).size !== env.PATIENT_KEY_CHAIN.split(",").length + 1) {
     problem("PATIENT_KEY_CHAIN", "repeats a secret of the chain (each version needs a new one)");
   }

@@ -1,5 +1,6 @@
 import type { OfficeBilling } from "./office/office-billing";
 import type { CloseMessage } from "./jobs/invoicing-run";
+import type { ClinicalMessage } from "./clinical/delivery";
 import type { PlatformAudit } from "./office/platform-audit";
 import type { StripeRateLimiter } from "./stripe/rate-limiter";
 
@@ -11,6 +12,8 @@ export interface Env {
   OFFICE_BILLING: DurableObjectNamespace<OfficeBilling>;
   PLATFORM_AUDIT: DurableObjectNamespace<PlatformAudit>;
   INVOICING_QUEUE: Queue<CloseMessage>;
+  /** Delivery of events to the clinical application (docs/clinical-events.md). */
+  CLINICAL_EVENTS_QUEUE: Queue<ClinicalMessage>;
   STRIPE_RATE_LIMITER: DurableObjectNamespace<StripeRateLimiter>;
   /** Workers Rate Limiting: refused and unauthenticated requests per client address. */
   REFUSED_RATE_LIMITER: RateLimit;

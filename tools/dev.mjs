@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--data .data] [--no-seed]
+// npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--clinical-port 8790] [--data .data] [--no-seed]
 // Starts the local libSQL server on .data/dev.db and the local Stripe emulator (unless .dev.vars
 // names a real Stripe key), applies the migrations, then runs `wrangler dev` on
 // http://127.0.0.1:8787. On first start it seeds a demo (tools/lib/demo.mjs); every start prints
@@ -19,13 +19,14 @@ import { now } from "./lib/clock.mjs";
 import { devToken } from "./token.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const USAGE = `usage: npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--data .data] [--no-seed]
+const USAGE = `usage: npm run dev [-- --fresh] [--port 8787] [--db-port 8080] [--stripe-port 12111] [--clinical-port 8790] [--data .data] [--no-seed]
 Starts the local libSQL server, the local Stripe emulator (unless .dev.vars names a real Stripe key),
 applies the migrations and runs \`wrangler dev\`; seeds a demo on first start and prints dev tokens.
   --fresh               delete the data directory (database, Durable Object state, Stripe emulator state, demo) first
   --port <port>         the Worker's port (default 8787)
   --db-port <port>      the local libSQL server's port (default 8080)
   --stripe-port <port>  the Stripe emulator's port (default 12111)
+  --clinical-port <port>  the local receiver of clinical events (default 8790; prints each event)
   --data <dir>          the data directory (default .data)
   --no-seed             do not seed the demo
   -h, --help            this text`;
@@ -34,6 +35,7 @@ const { values: args } = parseCli("dev", USAGE, {
   port: { type: "string", default: "8787" },
   "db-port": { type: "string", default: "8080" },
   "stripe-port": { type: "string", default: "12111" },
+  "clinical-port": { type: "string", default: "8790" },
   data: { type: "string", default: ".data" },
   "no-seed": { type: "boolean", default: false },
 });
@@ -129,6 +131,17 @@ if (!realStripe) {
   await fetch(`http://127.0.0.1:${args["stripe-port"]}/_emulator/billing-portal/default`, { method: "POST", body: "{}" }).catch((err) => console.log(`dev: the emulator's default portal configuration was not saved: ${err.message}`));
 }
 
+// 1c. A small local receiver of the events for the clinical application (docs/clinical-events.md):
+// it verifies each delivery's signature and prints it. Used when .dev.vars names no receiver of its own.
+const clinicalVars = [];
+if (!devVars.CLINICAL_WEBHOOK_URL && devVars.CLINICAL_WEBHOOK_SECRET) {
+  const { startClinicalReceiver } = await import("./clinical-receiver.mjs");
+  const secrets = [devVars.CLINICAL_WEBHOOK_SECRET, devVars.CLINICAL_WEBHOOK_SECRET_PREVIOUS].filter(Boolean);
+  const receiver = await startClinicalReceiver({ port: Number(args["clinical-port"]), secrets, log: (line) => console.log(`[clinical] ${line}`) }).catch((err) => fatal(`the clinical receiver did not start: ${err.message}`));
+  console.log(`[clinical] receiver listening on ${receiver.url}/events`);
+  clinicalVars.push("--var", `CLINICAL_WEBHOOK_URL:${receiver.url}/events`);
+}
+
 // 2. Migrations.
 try {
   const { applied } = await applyMigrations({ url: dbUrl });
@@ -151,7 +164,7 @@ const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangle
 const wrangler = spawn(
   process.execPath,
   // Durable Object storage lives beside the database, so --fresh starts both over together.
-  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--persist-to", join(dataDir, "wrangler"), "--var", `TURSO_DATABASE_URL:${dbUrl}`, ...stripeVars, "--show-interactive-dev-session=false"],
+  [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", args.port, "--persist-to", join(dataDir, "wrangler"), "--var", `TURSO_DATABASE_URL:${dbUrl}`, ...stripeVars, ...clinicalVars, "--show-interactive-dev-session=false"],
   {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],

@@ -10,3 +10,4 @@ export * from "./webhook-events";
 export * from "./job-runs";
 export * from "./discounts";
 export * from "./credit-notes";
+export * from "./clinical-events";

@@ -6,6 +6,22 @@ import { runInvoicing } from "./invoicing-run";
 import { sweepStripeWork } from "./stripe-sweep";
 import { runReconciliation } from "./reconcile";
 import { checkpointAuditChains } from "./audit-checkpoints";
+import { clinicalTarget, dispatchClinicalEvents } from "../clinical/delivery";
+
+/**
+ * Hands the clinical events no office object handed (its dispatch failed, or the URL was set
+ * later) to the delivery queue: at most ten batches of 100 an hour. `null`: no URL, nothing sent.
+ */
+export async function sweepClinicalEvents(db: Database, env: Env): Promise<number | null> {
+  if (!clinicalTarget(loadConfig(env))) return null;
+  let handed = 0;
+  for (let i = 0; i < 10; i++) {
+    const n = await dispatchClinicalEvents(db, env.CLINICAL_EVENTS_QUEUE, null);
+    handed += n;
+    if (n < 100) break;
+  }
+  return handed;
+}
 
 /** Cron expression of the hourly invoicing run: cycles close at local midnight in each office's zone. */
 export const CRON_INVOICING = "5 * * * *";
@@ -20,7 +36,8 @@ export const cronJobs: Record<string, (db: Database, controller: ScheduledContro
   [CRON_INVOICING]: async (db, controller, env) => {
     const summary = await runInvoicing(db, env.INVOICING_QUEUE, controller.scheduledTime, controller.cron);
     const stripe = await sweepStripeWork(db, env);
-    return { job: "invoicing", ...summary, stripeSweep: stripe };
+    const clinical = await sweepClinicalEvents(db, env);
+    return { job: "invoicing", ...summary, stripeSweep: stripe, clinicalEvents: clinical };
   },
   [CRON_RECONCILIATION]: async (db, controller, env) => {
     const report = await runReconciliation(db, env);

@@ -21,6 +21,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     patientEvents: async (requests: PatientEventRequest[], actor: Actor) => unwrap(await stub.patientEvents(officeId, requests, actor)),
     addCharge: async (input: ChargeInput, actor: Actor) => unwrap(await stub.addCharge(officeId, input, actor)),
     read: async (read: OfficeRead, actor: Actor) => unwrap(await stub.read(officeId, read, actor)),
+    patientBilling: async (rootPatientKey: string, actor: Actor) => unwrap(await stub.patientBilling(officeId, rootPatientKey, actor)),
     patientCheck: async (invoiceId: string, rootPatientKeys: string[], actor: Actor) => unwrap(await stub.patientCheck(officeId, invoiceId, rootPatientKeys, actor)),
     updateProfile: async (patch: OfficePatch, actor: Actor) => unwrap(await stub.updateProfile(officeId, patch, actor)),
     applyDiscount: async (code: string, actor: Actor) => unwrap(await stub.applyDiscount(officeId, code, actor)),

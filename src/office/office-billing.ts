@@ -15,7 +15,6 @@ import { applyDiscountReads, applyDiscountStatements, removeDiscountStatements }
 import { discountRead, type OfficeDiscountRow } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { profileStatements, type OfficePatch } from "./profile";
-import { patientCheckAudit, patientCheckReads } from "./patient-trace";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
 import { eventRequestHash, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import type { EventOutcome } from "./patient-batch";
@@ -25,7 +24,7 @@ import { advancePatientKey } from "../security/crypto";
 import { type OfficeResult } from "./result";
 import { currentPatientKeyVersion, loadConfig, patientKeyChain, taxModeOffered } from "../config";
 import * as clock from "../clock";
-import { OfficeStripe } from "./office-stripe";
+import { OfficePatients } from "./office-patients";
 import type { Actor, ClosedCycle, UpcomingInvoice } from "./office-core";
 
 export type { Actor, ClosedCycle, OfficeObjectInfo, UpcomingInvoice } from "./office-core";
@@ -43,7 +42,7 @@ const MAX_CYCLES_PER_CLOSE = 36;
  * Turso and every decision about it is taken inside the operation's own database batch. Public
  * methods are the RPC surface; they return OfficeResult and never throw across RPC.
  */
-export class OfficeBilling extends OfficeStripe {
+export class OfficeBilling extends OfficePatients {
 
   #groups: PatientEventGroups | undefined;
 
@@ -64,26 +63,6 @@ export class OfficeBilling extends OfficeStripe {
       now: () => clock.now(),
     });
     return this.#groups.submit(officeId, requests, actor);
-  }
-
-  /**
-   * The version of the office's stored pseudonyms. Only this object (the office's single writer)
-   * sets it — at onboarding and in `rekeyPatients` — and it keeps a copy in its own storage, so a
-   * patient event costs no database round trip for it (one batch, as every operation); an office
-   * onboarded before the copy existed is read from the database once.
-   */
-  private rememberPatientKeyVersion(version: number) {
-    this.ctx.storage.sql.exec("INSERT INTO patient_key_state (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version", version);
-  }
-
-  private async patientKeyVersion(officeId: string, fresh = false): Promise<number | null> {
-    if (!fresh) {
-      const kept = this.ctx.storage.sql.exec<{ version: number }>("SELECT version FROM patient_key_state WHERE id = 1").toArray()[0];
-      if (kept) return kept.version;
-    }
-    const [row] = await this.db.select({ version: offices.patientKeyVersion }).from(offices).where(eq(offices.id, officeId));
-    if (row) this.rememberPatientKeyVersion(row.version);
-    return row ? row.version : null;
   }
 
   /** The route's version-1 pseudonyms carried to the office's version, and the events' request hashes. */
@@ -353,29 +332,6 @@ export class OfficeBilling extends OfficeStripe {
       );
       return (results.at(-1) as (typeof offices.$inferSelect)[])[0]!;
     }));
-  }
-
-  /**
-   * Which of the given patients (root pseudonyms, in order) a monthly invoice counted (§5.9): one
-   * batch with the audit entry (pseudonym digest and counts only). The pseudonyms are carried to
-   * the office's key version first.
-   */
-  async patientCheck(officeId: string, invoiceId: string, rootPatientKeys: string[], actor: Actor): Promise<OfficeResult<{ periodStart: string; periodEnd: string; results: { patientKey: string; counted: boolean }[] }>> {
-    return this.exclusive(officeId, "patient.check", async () => {
-      const chain = patientKeyChain(loadConfig(this.env));
-      const version = (await this.patientKeyVersion(officeId)) ?? 1;
-      if (version > chain.length + 1) throw new ApiError("SERVICE_UNAVAILABLE", "Patients cannot be checked for this office right now.");
-      const keys = await Promise.all(rootPatientKeys.map((k) => advancePatientKey(chain, k, 1, version)));
-      const reads = patientCheckReads(this.db, officeId, invoiceId, keys);
-      const [officeRows, invoiceRows, countedRows] = await this.db.batch(reads);
-      if (!officeRows[0]) throw new ApiError("NOT_FOUND", "No such office.");
-      const invoice = invoiceRows[0];
-      if (!invoice || invoice.kind !== "monthly") await this.refuse(officeId, actor, "patient.check", [invoiceId], new ApiError("NOT_FOUND", "No such monthly invoice."));
-      const counted = new Set(countedRows.map((r) => r.patientKey));
-      const results = keys.map((patientKey) => ({ patientKey, counted: counted.has(patientKey) }));
-      await this.write(officeId, () => [], [{ ...actor, action: "patient.check", outcome: "allowed", officeId, targetIds: [invoiceId], details: await patientCheckAudit(keys, results.filter((r) => r.counted).length) }]);
-      return { periodStart: invoice!.periodStart, periodEnd: invoice!.periodEnd, results };
-    });
   }
 
   /** A change to the office's profile or settings (docs/payment-plan.md §4.2): one read, one batch with its audit entry. */

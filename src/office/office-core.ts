@@ -16,6 +16,7 @@ import { loadConfig } from "../config";
 import { auditKeyring } from "../security/data-keys";
 import { StripeOutbox } from "./stripe-sync";
 import * as clock from "../clock";
+import { clinicalTarget, dispatchClinicalEvents } from "../clinical/delivery";
 
 
 export type OfficeObjectInfo = {
@@ -55,6 +56,8 @@ export type ClosedCycle = { invoiceId: string; periodStart: string; periodEnd: s
 export abstract class OfficeCore extends SerializedObject {
   #chain: ChainWriter | undefined;
   #outbox: StripeOutbox | undefined;
+  /** Set when a write's batch found clinical events of this office not yet handed to the queue. */
+  #eventsWaiting = false;
   protected readonly idempotency: IdempotencyStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -93,18 +96,58 @@ export abstract class OfficeCore extends SerializedObject {
    * One database round trip: `statements` and the operation's audit entries in one batch (one
    * transaction), then `trailingReads` (see ChainWriter.write).
    */
-  protected write<R extends unknown[]>(
+  protected async write<R extends unknown[]>(
     officeId: string,
     statements: () => readonly BatchItem<"sqlite">[],
     audit: AuditInput[],
     conditional?: { auditIf: SQL; recorded: (results: R) => boolean },
     trailingReads?: () => readonly BatchItem<"sqlite">[],
   ): Promise<R> {
-    return this.chain.write<R>(
+    const probe = this.clinicalProbe(officeId);
+    if (!probe) return this.chain.write<R>(this.db, audit.map((a) => ({ ...a, officeId })), { statements, conditional, trailingReads });
+    const results = await this.chain.write<unknown[]>(
       this.db,
       audit.map((a) => ({ ...a, officeId })),
-      { statements, conditional, trailingReads },
+      {
+        statements,
+        conditional: conditional && { auditIf: conditional.auditIf, recorded: (r) => conditional.recorded(r.slice(0, -1) as R) },
+        trailingReads: () => [...(trailingReads?.() ?? []), probe()],
+      },
     );
+    return this.probed(results) as R;
+  }
+
+  /**
+   * With a CLINICAL_WEBHOOK_URL, every write batch ends with one more read: does this office have
+   * clinical events not yet handed to the queue (the database's triggers write them in the same
+   * batch)? No extra round trip; `settled` hands them only when there are.
+   */
+  private clinicalProbe(officeId: string) {
+    if (!clinicalTarget(loadConfig(this.env))) return null;
+    return () => this.db.all(sql`SELECT 1 AS waiting FROM clinical_events WHERE office_id = ${officeId} AND status = 'pending' AND queued_at IS NULL LIMIT 1`);
+  }
+
+  /** Notes the probe's answer (the batch's last result) and returns the other results. */
+  private probed(results: unknown[]): unknown[] {
+    if ((results.at(-1) as unknown[]).length > 0) this.#eventsWaiting = true;
+    return results.slice(0, -1);
+  }
+
+  /**
+   * After an operation whose batch recorded clinical events, the office's new events (docs/clinical-events.md; the
+   * database's triggers recorded them in the operation's own batch) are handed to the delivery
+   * queue, in sequence order, by this object — the office's single writer — before its next
+   * operation runs. Nothing is handed when no CLINICAL_WEBHOOK_URL is set (they stay stored). A
+   * failure here does not undo the operation: the hourly sweep hands what is left.
+   */
+  protected override async settled(officeId: string): Promise<void> {
+    if (!this.#eventsWaiting) return;
+    this.#eventsWaiting = false;
+    try {
+      await dispatchClinicalEvents(this.db, this.env.CLINICAL_EVENTS_QUEUE, officeId);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "clinical events not handed to the queue; the sweep will", officeId, error: err instanceof Error ? err.name : "error" }));
+    }
   }
 
   /** Records a refused operation on the chain, then refuses it. */
@@ -145,7 +188,11 @@ export abstract class OfficeCore extends SerializedObject {
       storage: this.ctx.storage,
       commit: async (action, statements, audit, trailingReads, conditional) =>
         this.exclusive(officeId, action, async () => {
-          if (audit.length === 0) return (await this.db.batch([...statements(), ...(trailingReads?.() ?? [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
+          if (audit.length === 0) {
+            const probe = this.clinicalProbe(officeId);
+            const results = (await this.db.batch([...statements(), ...(trailingReads?.() ?? []), ...(probe ? [probe()] : [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
+            return probe ? this.probed(results) : results;
+          }
           return this.write<unknown[]>(officeId, statements, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
         }).then(unwrap),
     });

@@ -23,6 +23,8 @@ export abstract class SerializedObject extends DurableObject<Env> {
   protected abstract before(key: string, operation: string): void;
   /** Called after each operation, whatever its outcome. */
   protected after(_operation: string): void {}
+  /** Awaited after each successful operation, still inside the queue (its errors are the hook's own). */
+  protected async settled(_key: string): Promise<void> {}
 
   /**
    * Runs `fn` after every operation queued before it has settled, so operations never
@@ -33,7 +35,9 @@ export abstract class SerializedObject extends DurableObject<Env> {
     const run = async (): Promise<OfficeResult<T>> => {
       try {
         this.before(key, operation);
-        return ok(await fn());
+        const value = await fn();
+        await this.settled(key);
+        return ok(value);
       } catch (err) {
         return failure(err);
       } finally {

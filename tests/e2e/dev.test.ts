@@ -22,8 +22,8 @@ const interruptedDir = mkdtempSync(join(tmpdir(), "dev-test-interrupted-"));
 
 /** `npm run dev` (tools/dev.mjs) on free ports with its own data folder; resolves once it printed `until` ("dev: ready"). */
 async function startDev(extra: string[] = [], { data = dataDir, until = "dev: ready" } = {}): Promise<Dev> {
-  const [port, dbPort, stripePort] = [await freePort(), await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [join(root, "tools/dev.mjs"), "--port", String(port), "--db-port", String(dbPort), "--stripe-port", String(stripePort), "--data", data, ...extra], {
+  const [port, dbPort, stripePort, clinicalPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [join(root, "tools/dev.mjs"), "--port", String(port), "--db-port", String(dbPort), "--stripe-port", String(stripePort), "--clinical-port", String(clinicalPort), "--data", data, ...extra], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
@@ -80,6 +80,12 @@ describe("npm run dev: the demo, tokens, and the operator CLI", () => {
     const out = dev.output();
     for (const role of ["platform_admin", "office_admin", "office_viewer", "clinical_system"]) expect(out).toMatch(new RegExp(`  ${role}\\s+eyJ`));
     expect(out.match(/^ {2}curl /gm)).toHaveLength(3);
+    // The local receiver of clinical events (docs/clinical-events.md) verified and printed the demo's closes.
+    expect(out).toContain("[clinical] receiver listening on");
+    // (Delivered through the local queue, possibly just after "ready".)
+    const closed = /^\[clinical\] #\d+ cycle\.closed off_[0-9a-f]{32} /m;
+    for (let i = 0; i < 120 && !closed.test(dev.output()); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(dev.output()).toMatch(closed);
 
     // Through the API: a paid invoice, a failed one (its office past due), activity across two cycles.
     const api = apiClient(dev.base, token("platform_admin"));

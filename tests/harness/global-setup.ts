@@ -9,6 +9,8 @@ import { applyMigrations } from "../../tools/lib/migrate.mjs";
 import { generateLocalSecrets } from "../../tools/lib/secrets.mjs";
 // @ts-expect-error -- plain ESM JavaScript tool
 import { startStripeEmulator } from "../../tools/stripe-emulator/server.mjs";
+// @ts-expect-error -- plain ESM JavaScript tool
+import { startClinicalReceiver } from "../../tools/clinical-receiver.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -26,6 +28,9 @@ declare module "vitest" {
     stripeUrl: string;
     /** Webhook signing secrets of this run: the current one and the previous one (rotation). */
     webhookSecrets: { current: string; previous: string };
+    /** The local receiver of clinical events (tools/clinical-receiver.mjs, with its test controls) and this run's signing secrets. */
+    clinicalUrl: string;
+    clinicalSecrets: { current: string; previous: string };
   }
 }
 
@@ -57,7 +62,13 @@ export default async function setup(project: TestProject) {
   project.provide("stripeUrl", stripe.url);
   const whsec = () => `whsec_${randomBytes(24).toString("base64url").replace(/[-_]/g, "x")}`;
   project.provide("webhookSecrets", { current: whsec(), previous: whsec() });
+  // The clinical application's stand-in: it knows only the current secret (the Worker signs with both).
+  const clinicalSecrets = { current: randomBytes(32).toString("base64url"), previous: randomBytes(32).toString("base64url") };
+  const clinical = await startClinicalReceiver({ port: 0, secrets: [clinicalSecrets.current], controls: true });
+  project.provide("clinicalUrl", `${clinical.url}/events`);
+  project.provide("clinicalSecrets", clinicalSecrets);
   return async () => {
+    await clinical.close();
     await stripe.close();
     await jwks.close();
     await server.close();

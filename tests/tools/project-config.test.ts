@@ -31,7 +31,7 @@ describe("project configuration", () => {
   it("dependencies point down: no domain layer (office, stripe, security, billing, db, jobs) imports from src/http/ (issue 14 item 7)", () => {
     const walk = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
-    const layers = ["office", "stripe", "security", "billing", "db", "jobs", "analytics", "exports"];
+    const layers = ["office", "stripe", "security", "billing", "db", "jobs", "analytics", "exports", "clinical"];
     const files = layers.flatMap((l) => walk(join(root, "src", l)));
     expect(files.length).toBeGreaterThan(20);
     const offenders: string[] = [];

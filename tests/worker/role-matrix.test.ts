@@ -82,6 +82,11 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/patient-check`, ...json({ patientIds: ["pt-matrix"] }) }),
     expect: { platform_admin: { own: 404, other: 404 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 404, other: 404 } },
   },
+  // Allowed, the trace of a patient never seen is still an answer (state unknown, nothing counted).
+  "POST /v1/offices/{officeId}/patient-billing": {
+    request: (officeId) => ({ path: `/v1/offices/${officeId}/patient-billing`, ...json({ patientId: "pt-matrix" }) }),
+    expect: { platform_admin: { own: 200, other: 200 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 200, other: 404 } },
+  },
   "POST /v1/offices/{officeId}/billing-portal": { request: (officeId) => ({ path: `/v1/offices/${officeId}/billing-portal`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/offices/{officeId}/payment-method/setup-session": { request: (officeId) => ({ path: `/v1/offices/${officeId}/payment-method/setup-session`, method: "POST" }), expect: officeAdmins(201) },
   "POST /v1/plans": {
@@ -129,6 +134,12 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
   // Allowed: the event does not exist (404).
   "POST /v1/admin/webhook-events/{eventId}/replay": {
     request: () => ({ path: "/v1/admin/webhook-events/evt_doesnotexist42/replay", method: "POST" }),
+    expect: { ...platformOnly, platform_admin: { none: 404 } },
+  },
+  "GET /v1/admin/clinical-events": { request: () => ({ path: "/v1/admin/clinical-events?limit=5" }), expect: platformOnly },
+  // Allowed: the event does not exist (404).
+  "POST /v1/admin/clinical-events/{eventId}/replay": {
+    request: () => ({ path: `/v1/admin/clinical-events/cev_${"0".repeat(32)}/replay`, method: "POST" }),
     expect: { ...platformOnly, platform_admin: { none: 404 } },
   },
   "POST /v1/admin/reconciliation-runs": { request: (officeId) => ({ path: "/v1/admin/reconciliation-runs", ...json({ officeIds: [officeId] }) }), expect: platformOnly },

@@ -12,5 +12,7 @@ export function generateLocalSecrets() {
     AUDIT_KEY: `a1:${randomBytes(32).toString("base64url")}`,
     // The local Stripe emulator signs its webhook events with this (`npm run dev` hands it over).
     STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
+    // Signs the events for the clinical application; `npm run dev`'s local receiver verifies with it.
+    CLINICAL_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
   };
 }

@@ -1,4 +1,5 @@
 import type { App } from "../context";
+import * as clinicalEvents from "./clinical-events";
 import * as rotateDataIndex from "./rotate-data-index";
 import * as rotateDataKeys from "./rotate-data-keys";
 import * as rotatePatientKeys from "./rotate-patient-keys";
@@ -7,6 +8,7 @@ import * as runReconciliation from "./run-reconciliation";
 import * as webhookEvents from "./webhook-events";
 
 export function registerAdmin(app: App) {
+  clinicalEvents.register(app);
   rotateDataIndex.register(app);
   rotateDataKeys.register(app);
   rotatePatientKeys.register(app);
