@@ -63,6 +63,7 @@ const EventIdSchema = z
 export const listRoute = createRoute({
   method: "get",
   path: "/v1/admin/clinical-events",
+  operationId: "listClinicalEvents",
   tags: ["Clinical events"],
   summary: "List events for the clinical application and their delivery (platform_admin)",
   description: "Newest first, filtered by office, delivery status and type. `delivery` says whether a CLINICAL_WEBHOOK_URL is configured (without one, events are stored and not delivered). Required role: platform_admin.",
@@ -94,6 +95,7 @@ export const listRoute = createRoute({
 export const replayRoute = createRoute({
   method: "post",
   path: "/v1/admin/clinical-events/{eventId}/replay",
+  operationId: "replayClinicalEvent",
   tags: ["Clinical events"],
   summary: "Deliver an event to the clinical application again (platform_admin)",
   description:

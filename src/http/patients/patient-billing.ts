@@ -64,6 +64,7 @@ const AnswerSchema = z
 export const route = createRoute({
   method: "post",
   path: "/v1/offices/{officeId}/patient-billing",
+  operationId: "getPatientBilling",
   tags: ["Patients"],
   summary: "One patient's billing trace: state, events and the invoices that counted them",
   description:
