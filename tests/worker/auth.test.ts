@@ -124,6 +124,7 @@ describe("verifier hardening", () => {
       AUTH_JWKS_URL: "https://idp.example/jwks",
       AUTH_DEV_SECRET: undefined,
       STRIPE_API_BASE: undefined,
+      CLINICAL_WEBHOOK_URL: undefined,
     });
     const opts = verifyOptions(prod);
     expect(opts.devSecret).toBeUndefined();

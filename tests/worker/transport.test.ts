@@ -14,6 +14,7 @@ const production = {
   AUTH_JWKS_URL: "https://idp.example/.well-known/jwks.json",
   AUTH_DEV_SECRET: undefined,
   STRIPE_API_BASE: undefined,
+  CLINICAL_WEBHOOK_URL: undefined, // the tests' local receiver is plain http, refused in production
 };
 
 /** A request as Cloudflare's edge hands it over, with `cf.tlsVersion` (when given). */
