@@ -91,7 +91,7 @@ describe.skipIf(!haveBrowser)("/docs in a real browser (Debian chromium, wrangle
     // The page itself says how to get a token locally.
     await expect(page.locator(".info").first().textContent()).resolves.toContain("npm run token -- --role platform_admin");
     const summaries = await page.locator(".opblock-summary-description").allTextContents();
-    expect(summaries).toEqual(expect.arrayContaining(["Report a patient activation", "Refund a paid invoice, fully or in part (platform_admin)"]));
+    expect(summaries).toEqual(expect.arrayContaining(["Report patient activations and deactivations (1 to 1,000)", "Refund a paid invoice, fully or in part (platform_admin)"]));
 
     // Open one operation: its roles, parameters and problem responses are shown.
     await page.locator(".opblock-summary", { hasText: "/v1/offices/{officeId}/charges" }).first().click();
