@@ -436,8 +436,6 @@ export function registerInvoices(app) {
   return {
     getInvoice,
     publicInvoice,
-    markPaid,
-    cancelAttempt,
     schedulePayment,
     scheduleRetry,
     /** Drops pending automatic attempts (reset). */
