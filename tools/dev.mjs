@@ -221,6 +221,12 @@ try {
       ...Object.entries(tokens).map(([role, t]) => `  ${role.padEnd(16)} ${t}`),
       "",
       demo ? `Demo offices: ${Object.values(demo.offices).map((o) => `${o.legalName} ${o.id} (${o.timeZone})`).join("; ")}` : args["no-seed"] ? "No demo (--no-seed)." : "No demo yet (see above).",
+      ...(demo?.highlights
+        ? [
+            `Demo terms: net ${demo.highlights.netTerms.daysUntilDue} for ${demo.highlights.netTerms.officeId}; coupon ${demo.highlights.discount.couponCode} on ${demo.highlights.discount.officeId}` +
+              (demo.highlights.creditNote ? `; credit note ${demo.highlights.creditNote.creditNoteId} on ${base}/v1/offices/${demo.highlights.creditNote.officeId}/invoices/${demo.highlights.creditNote.invoiceId}` : ""),
+          ]
+        : []),
       "",
       "Try:",
       `  curl -s ${base}/v1/offices/${first}/usage -H "authorization: Bearer ${tokens.office_viewer}"`,

@@ -9,4 +9,5 @@ export * from "./stripe-requests";
 export * from "./webhook-events";
 export * from "./job-runs";
 export * from "./discounts";
+export * from "./credit-notes";
 export * from "./clinical-events";

@@ -24,6 +24,7 @@ export async function sweepStripeWork(db: Database, env: Pick<Env, "OFFICE_BILLI
     SELECT office_id FROM invoices WHERE total > 0 AND updated_at < ${stale} AND (
       (status = 'open' AND stripe_state IN ('none','draft_created')) OR (status = 'void' AND stripe_state IN ('draft_created','finalized')))
     UNION SELECT office_id FROM refunds WHERE status = 'pending' AND stripe_refund_index IS NULL AND updated_at < ${stale}
+    UNION SELECT office_id FROM credit_notes WHERE status = 'pending' AND stripe_credit_note_index IS NULL AND updated_at < ${stale}
     UNION SELECT office_id FROM invoices WHERE status = 'open' AND collection_method = 'send_invoice' AND payment_failed_at IS NULL AND due_at < ${stale}
     LIMIT ${SWEEP_LIMIT}`);
   let failed = 0;

@@ -8,6 +8,7 @@ import type { SubscriptionChange } from "./subscription";
 import type { OfficePatch } from "./profile";
 import { unwrap } from "./result";
 import type { refundReasons } from "../db/refunds";
+import type { CreditNoteInput } from "./office-stripe";
 
 export type RefundInput = { invoiceId: string; amount: number | null; reason: (typeof refundReasons)[number] };
 
@@ -32,6 +33,7 @@ export function officeObject(env: Pick<Env, "OFFICE_BILLING">, officeId: string)
     onboard: async (input: OnboardingInput, actor: Actor) => unwrap(await stub.onboard(officeId, input, actor)),
     voidInvoice: async (invoiceId: string, actor: Actor) => unwrap(await stub.voidInvoice(officeId, invoiceId, actor)),
     refund: async (input: RefundInput, actor: Actor) => unwrap(await stub.refund(officeId, input, actor)),
+    creditNote: async (input: CreditNoteInput, actor: Actor) => unwrap(await stub.creditNote(officeId, input, actor)),
     billingPortal: async (actor: Actor) => unwrap(await stub.billingPortal(officeId, actor)),
     paymentSetupSession: async (actor: Actor) => unwrap(await stub.paymentSetupSession(officeId, actor)),
     syncStripe: async () => unwrap(await stub.syncStripe(officeId)),

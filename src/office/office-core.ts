@@ -170,11 +170,11 @@ export abstract class OfficeCore extends SerializedObject {
         { auditIf: sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId})`, recorded: (r) => (r[0] as unknown[]).length > 0 },
       );
       // The audit insert follows the queries: only their results are read.
-      const [officeRows, invoiceRows, lineRows, refundRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?, ReadResult["refunds"]?];
+      const [officeRows, invoiceRows, lineRows, refundRows, creditNoteRows] = results.slice(0, queries.length) as [(typeof offices.$inferSelect)[], ReadResult["invoices"], ReadResult["lines"]?, ReadResult["refunds"]?, ReadResult["creditNotes"]?];
       const office = officeRows[0] ?? null;
       if (!office) throw new ApiError("NOT_FOUND", "No such office.");
       if (read.kind === "office") return { office, invoices: [], lines: [], refunds: [], discount: (results[1] as OfficeDiscountRow[])[0] ?? null };
-      return { office, invoices: invoiceRows, lines: lineRows ?? [], refunds: refundRows ?? [] };
+      return { office, invoices: invoiceRows, lines: lineRows ?? [], refunds: refundRows ?? [], ...(creditNoteRows ? { creditNotes: creditNoteRows } : {}) };
     });
   }
 

@@ -1,5 +1,7 @@
-import { eq, sql } from "drizzle-orm";
-import { invoices } from "../db/invoices";
+import { eq, sql, type SQL } from "drizzle-orm";
+import { invoiceLines, invoices } from "../db/invoices";
+import { minimumCharge } from "../billing/minimum";
+import { creditNotes, type creditNoteMemoKeys, type creditNoteReasons } from "../db/credit-notes";
 import { planVersions } from "../db/plans";
 import { ApiError } from "../errors";
 import { newId } from "../security/request-id";
@@ -11,6 +13,15 @@ import { PORTAL_NOT_CONFIGURED, StripeCallError } from "../stripe/gateway";
 import { emptyReport, StripeOutbox, type SyncReport } from "./stripe-sync";
 import * as clock from "../clock";
 import { OfficeCore, type Actor } from "./office-core";
+
+export type CreditNoteInput = {
+  invoiceId: string;
+  amount: number | null;
+  lines: { lineId: string; amount: number }[] | null;
+  reason: (typeof creditNoteReasons)[number];
+  memo: (typeof creditNoteMemoKeys)[number];
+  settlement: "refund" | "customer_balance" | null;
+};
 
 /**
  * The office object's Stripe operations (docs/payment-plan.md §8–§10): running its outbox on
@@ -192,6 +203,108 @@ export abstract class OfficeStripe extends OfficeCore {
       if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
       const [latest] = await db.select().from(refunds).where(eq(refunds.id, refundId));
       return { refund: latest ?? pending, remaining: remaining - amount };
+    });
+  }
+
+  /**
+   * Issues a credit note of a finalized invoice (platform_admin, docs/payment-plan.md §8.10): on an
+   * open invoice it lowers the amount due, on a paid one it is refunded or credited to the
+   * customer's balance. Stripe's state of the invoice is read first; the credit note is recorded
+   * `pending` (its bound checked inside that batch), then created on Stripe with its id as the key.
+   * Stripe out of reach: it stays pending and the outbox creates it later.
+   */
+  async creditNote(officeId: string, input: CreditNoteInput, actor: Actor): Promise<OfficeResult<{ creditNote: typeof creditNotes.$inferSelect; creditable: number }>> {
+    return this.stripeOperation(officeId, async (outbox) => {
+      const db = this.db;
+      const [invoiceRows, lineRows, noteRows, refundRows] = await db.batch([
+        db.select().from(invoices).where(sql`${invoices.id} = ${input.invoiceId} AND ${invoices.officeId} = ${officeId}`),
+        db.select().from(invoiceLines).where(eq(invoiceLines.invoiceId, input.invoiceId)),
+        db.select().from(creditNotes).where(sql`${creditNotes.invoiceId} = ${input.invoiceId} AND ${creditNotes.status} IN ('pending','issued')`),
+        db.select({ amount: sql<number>`COALESCE(SUM(${refunds.amount}), 0)` }).from(refunds).where(sql`${refunds.invoiceId} = ${input.invoiceId} AND ${refunds.status} IN ('pending','succeeded')`),
+      ] as const);
+      const invoice = invoiceRows[0];
+      const refuse = (error: ApiError) => this.refuseQueued(officeId, actor, "credit_note.request", [input.invoiceId], error);
+      if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice for this office.");
+      if (invoice.status !== "open" && invoice.status !== "paid") return refuse(new ApiError("CONFLICT", `The invoice is ${invoice.status}; only an open or paid invoice can be credited.`));
+      if (invoice.stripeState !== "finalized" || !invoice.stripeInvoiceRef) {
+        return refuse(new ApiError("CONFLICT", "The invoice is not on Stripe (not sent yet, or never sent: a zero, carried or written-off total); there is nothing to credit."));
+      }
+      // The amount: whole, or the sum of per-line amounts, each bounded by what its line has left.
+      let amount = input.amount ?? 0;
+      if (input.lines) {
+        const takenByLine = new Map<string, number>();
+        for (const n of noteRows) for (const l of n.lines ?? []) takenByLine.set(l.lineId, (takenByLine.get(l.lineId) ?? 0) + l.amount);
+        const seen = new Set<string>();
+        amount = 0;
+        for (const l of input.lines) {
+          const line = lineRows.find((r) => r.id === l.lineId);
+          if (!line) return refuse(new ApiError("UNPROCESSABLE", `No line ${l.lineId} on this invoice.`));
+          if (seen.has(l.lineId)) return refuse(new ApiError("UNPROCESSABLE", `Line ${l.lineId} is named twice.`));
+          seen.add(l.lineId);
+          if (line.amount <= 0 || line.kind === "discount" || line.kind === "carried_balance") {
+            return refuse(new ApiError("UNPROCESSABLE", `Line ${l.lineId} (${line.kind}) cannot be credited by line; credit an amount of the invoice instead.`));
+          }
+          const left = line.amount - (takenByLine.get(l.lineId) ?? 0);
+          if (l.amount > left) return refuse(new ApiError("CONFLICT", `At most ${left} (minor units) of line ${l.lineId} can still be credited.`));
+          amount += l.amount;
+        }
+      }
+      const work = await outbox.readOffice();
+      if (!work) throw new ApiError("NOT_FOUND", "No such office.");
+      const ring = await dataKeyring(loadConfig(this.env));
+      let state;
+      try {
+        state = await outbox.gateway(work, [], actor.requestId).readInvoice(await openReference(ring, encryptedColumns[1], invoice.id, invoice.stripeInvoiceRef));
+      } catch (err) {
+        throw this.stripeProblem(err, "read the invoice");
+      }
+      if (state.status !== "open" && state.status !== "paid") return refuse(new ApiError("CONFLICT", `The invoice is ${state.status} on Stripe; only an open or paid invoice can be credited.`));
+      const paid = state.status === "paid";
+      if (paid && input.settlement === null) return refuse(new ApiError("CONFLICT", "The invoice is paid: say where the credit goes (`settlement`: `refund` or `customer_balance`)."));
+      if (!paid && input.settlement !== null) return refuse(new ApiError("CONFLICT", "The invoice is open: a credit note lowers its amount due; `settlement` applies only to a paid invoice."));
+      if (paid && input.settlement === "refund" && !state.paymentIntent) return refuse(new ApiError("CONFLICT", "Nothing was charged for this invoice; credit the customer's balance instead of refunding."));
+      const credited = noteRows.reduce((sum, n) => sum + n.amount, 0);
+      const postCredited = noteRows.filter((n) => n.status === "pending" || n.settlement === "customer_balance").reduce((sum, n) => sum + (n.settlement === "none" ? 0 : n.amount), 0);
+      const amountPaid = paid ? Math.max(invoice.status === "paid" ? invoice.amountPaid : 0, state.amountPaid) : 0;
+      const committedRefunds = refundRows[0]?.amount ?? 0;
+      const creditable = paid ? amountPaid - committedRefunds - postCredited : invoice.total - credited;
+      if (creditable <= 0) return refuse(new ApiError("CONFLICT", "Nothing is left to credit on this invoice."));
+      if (amount > creditable) return refuse(new ApiError("CONFLICT", `At most ${creditable} (minor units) of this invoice can still be credited.`));
+      // An open invoice is left due 0 or at least Stripe's minimum charge (§8.9): Stripe cannot collect less.
+      const minimum = minimumCharge(invoice.currency);
+      if (!paid && creditable - amount > 0 && creditable - amount < minimum) {
+        return refuse(new ApiError("CONFLICT", `This would leave ${creditable - amount} (minor units) due, below Stripe's minimum charge of ${minimum}: credit ${creditable} (all of it) or at most ${creditable - minimum}.`));
+      }
+      const settlement = input.settlement ?? "none";
+      const id = newId("cn");
+      const now = clock.now();
+      // The bound again inside the batch: what counts now, whatever was recorded since the reads.
+      const notes = (filter: SQL) => sql`(SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoice.id} AND ${filter})`;
+      const bound = paid
+        ? sql`${amountPaid} - (SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${invoice.id} AND status IN ('pending','succeeded'))
+            - ${notes(sql`settlement <> 'none' AND (status = 'pending' OR (status = 'issued' AND settlement = 'customer_balance'))`)} >= ${amount}`
+        : sql`${invoice.total} - ${notes(sql`status IN ('pending','issued')`)} >= ${amount}`;
+      const rows = await outbox.commit(
+        "credit_note.request",
+        () => [
+          ...(paid && invoice.status === "open"
+            ? // Stripe says paid: the invoice follows (a webhook may not have arrived yet).
+              [db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MAX(amount_paid, ${state.amountPaid}), paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`)]
+            : []),
+          db.run(sql`INSERT INTO ${creditNotes} (id, office_id, invoice_id, amount, lines, reason, memo, settlement, status, requested_by, updated_at)
+            SELECT ${id}, ${officeId}, ${invoice.id}, ${amount}, ${input.lines ? JSON.stringify(input.lines) : null}, ${input.reason}, ${input.memo}, ${settlement}, 'pending', ${actor.actorSub}, ${now}
+            WHERE ${bound}`),
+        ],
+        [{ ...actor, action: "credit_note.requested", outcome: "succeeded", targetIds: [id, invoice.id], details: { amount, reason: input.reason, memo: input.memo, settlement, byLine: input.lines !== null, invoiceStatus: state.status } }],
+        () => [db.select().from(creditNotes).where(eq(creditNotes.id, id))],
+        { auditIf: sql`EXISTS (SELECT 1 FROM ${creditNotes} WHERE id = ${id})`, recorded: (r) => (r.at(-1) as unknown[]).length > 0 },
+      );
+      const pending = (rows.at(-1) as (typeof creditNotes.$inferSelect)[])[0];
+      if (!pending) throw new ApiError("CONFLICT", "Another credit note or refund of this invoice was recorded meanwhile; try again.");
+      const outcome = await outbox.attempt(`credit_note:${id}`, emptyReport(), id, () => outbox.creditNotes.issueOne(work, pending).then(() => undefined));
+      if (outcome === "retrying") await outbox.schedule(outbox.retries()[0]?.next_at);
+      const [latest] = await db.select().from(creditNotes).where(eq(creditNotes.id, id));
+      return { creditNote: latest ?? pending, creditable: creditable - amount };
     });
   }
 

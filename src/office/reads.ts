@@ -3,6 +3,7 @@ import type { Database } from "../db/client";
 import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { refunds } from "../db/refunds";
+import { creditNotes } from "../db/credit-notes";
 import { coupons, officeDiscounts } from "../db/discounts";
 
 /** The reads an office's billing users may make (docs/payment-plan.md; roles in docs/security.md). */
@@ -40,6 +41,7 @@ export function readQueries(db: Database, officeId: string, read: OfficeRead) {
         db.select().from(invoices).where(and(eq(invoices.id, read.invoiceId), eq(invoices.officeId, officeId))),
         db.select().from(invoiceLines).where(sql`${invoiceLines.invoiceId} = ${read.invoiceId} AND ${invoiceLines.invoiceId} IN (SELECT id FROM invoices WHERE office_id = ${officeId})`).orderBy(asc(invoiceLines.position), asc(invoiceLines.rankFrom)),
         db.select().from(refunds).where(and(eq(refunds.invoiceId, read.invoiceId), eq(refunds.officeId, officeId))).orderBy(asc(refunds.createdAt), asc(refunds.id)),
+        db.select().from(creditNotes).where(and(eq(creditNotes.invoiceId, read.invoiceId), eq(creditNotes.officeId, officeId))).orderBy(asc(creditNotes.createdAt), asc(creditNotes.id)),
       ] as const;
   }
 }
@@ -50,6 +52,8 @@ export type ReadResult = {
   lines: (typeof invoiceLines.$inferSelect)[];
   /** An invoice read: its refunds, each with its status (docs/payment-plan.md §8.7). */
   refunds: (typeof refunds.$inferSelect)[];
+  /** An invoice read: its credit notes (docs/payment-plan.md §8.10). */
+  creditNotes?: (typeof creditNotes.$inferSelect)[];
   /** The office read: its open discount (§6.10), if any. */
   discount?: OfficeDiscountRow | null;
 };

@@ -11,6 +11,7 @@ import { lookupIndexes } from "../security/crypto";
 import * as clock from "../clock";
 
 import { StripeRefunds } from "./stripe-refunds";
+import { StripeCreditNotes } from "./stripe-credit-notes";
 import { paymentMethodEventTypes } from "./payment-methods";
 import type { StripeOutbox } from "./stripe-sync";
 import { WEBHOOK_ACTOR, invoiceCol, type EventRow, type InvoiceRow, type OfficeRow, type SyncReport, type Work } from "./stripe-work";
@@ -156,6 +157,7 @@ export class StripeEvents {
       return;
     }
     if (event.type === "charge.refunded" || isRefundEvent(event.type)) return new StripeRefunds(this.outbox, this).process(work, event, report);
+    if (event.type.startsWith("credit_note.")) return new StripeCreditNotes(this.outbox).process(work, event);
     if (event.type === "charge.dispute.created" || event.type === "charge.dispute.closed") {
       // A dispute is for billing staff: recorded and logged; the money moves with Stripe's own events.
       const details = { amount: obj.amount, status: obj.status, reason: obj.reason, currency: obj.currency };

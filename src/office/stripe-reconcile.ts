@@ -10,7 +10,7 @@ import * as clock from "../clock";
 import type { StripeEvents } from "./stripe-events";
 import { StripeRefunds } from "./stripe-refunds";
 import type { StripeOutbox } from "./stripe-sync";
-import { emptyReport, invoiceCol, OUTBOX_ACTOR, type InvoiceRow, type SyncReport } from "./stripe-work";
+import { emptyReport, expectedAmountDue, invoiceCol, OUTBOX_ACTOR, type InvoiceRow, type SyncReport } from "./stripe-work";
 
 /**
  * The reconciliation of one office's pushed invoices with Stripe (docs/payment-plan.md §9.5):
@@ -75,7 +75,7 @@ export class StripeReconciliation {
           }
           // §8.9: what we send is due exactly its total. Stripe due otherwise means a balance on the
           // customer at Stripe (set by hand in the Dashboard): billing staff look; nothing is repaired.
-          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== payable(invoice)) {
+          if (current.status !== "draft" && current.status !== "void" && current.amountDue !== expectedAmountDue(payable(invoice), current)) {
             console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: payable(invoice), stripeAmountDue: current.amountDue }));
           }
           const repair = reconcileInvoice(invoice, current);

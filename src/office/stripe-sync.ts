@@ -6,6 +6,7 @@ import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patients } from "../db/patients";
 import { refunds } from "../db/refunds";
+import { creditNotes } from "../db/credit-notes";
 import { webhookEvents } from "../db/webhook-events";
 import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
@@ -21,10 +22,12 @@ import { InvoiceTaxes, storedBasis } from "./invoice-tax";
 import { payable } from "../stripe/invoice-tax";
 import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
+import { StripeCreditNotes } from "./stripe-credit-notes";
 import {
   customerCol,
   documentsCol,
   emptyReport,
+  expectedAmountDue,
   invoiceCol,
   LEASE_MS,
   OUTBOX_ACTOR,
@@ -56,12 +59,14 @@ export class StripeOutbox {
   readonly reconciliation: StripeReconciliation;
   readonly paymentMethods: PaymentMethods;
   readonly taxes: InvoiceTaxes;
+  readonly creditNotes: StripeCreditNotes;
 
   constructor(readonly host: OutboxHost) {
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
     this.paymentMethods = new PaymentMethods(this);
     this.taxes = new InvoiceTaxes(host);
+    this.creditNotes = new StripeCreditNotes(this);
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_retry (item TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, last_error TEXT)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_verified (invoice_id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL)");
     host.storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, until INTEGER NOT NULL)");
@@ -164,7 +169,7 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows, creditNoteRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
     return {
@@ -176,6 +181,7 @@ export class StripeOutbox {
       events: eventRows,
       graceDays: graceRows[0]?.graceDays ?? 14,
       dueInvoices: dueRows,
+      creditNotes: creditNoteRows,
     };
   }
 
@@ -275,6 +281,11 @@ export class StripeOutbox {
         if (!due(item)) continue;
         await this.attempt(item, report, refund.id, () => this.refundOne(work, refund).then(() => void report.refunded.push(refund.id)));
       }
+      for (const note of work.creditNotes) {
+        const item = `credit_note:${note.id}`;
+        if (!due(item)) continue;
+        await this.attempt(item, report, note.id, () => this.creditNotes.issueOne(work, note).then(() => undefined));
+      }
       // Retry rows of work that no longer exists (done elsewhere) are dropped; the rest re-arm the alarm.
       for (const r of this.retries()) if (!live.has(r.item)) this.clearRetry(r.item);
       const next = this.retries()[0];
@@ -348,6 +359,8 @@ export class StripeOutbox {
             [db.run(sql`UPDATE ${offices} SET stripe_profile_version = MAX(stripe_profile_version, ${Number(item.split(":")[1])}) WHERE id = ${id}`)]
           : kind === "refund"
           ? [db.run(sql`UPDATE ${refunds} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
+          : kind === "credit_note"
+          ? [db.run(sql`UPDATE ${creditNotes} SET status = 'failed', error_code = ${code}, updated_at = ${now} WHERE id = ${id} AND status = 'pending'`)]
           : kind === "event"
             ? [db.run(sql`UPDATE ${webhookEvents} SET status = 'failed', attempts = attempts + 1, error = ${code}, processed_at = ${now} WHERE id = ${id}`)]
             : [db.run(sql`UPDATE ${invoices} SET stripe_state = 'failed', stripe_error = ${code}, updated_at = ${now} WHERE id = ${id}`)],
@@ -355,7 +368,7 @@ export class StripeOutbox {
         {
           ...OUTBOX_ACTOR,
           requestId: `outbox:${item}`,
-          action: kind === "profile" ? "stripe.customer_update_failed" : kind === "refund" ? "refund.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
+          action: kind === "profile" ? "stripe.customer_update_failed" : kind === "refund" ? "refund.failed" : kind === "credit_note" ? "credit_note.failed" : kind === "event" ? "webhook.failed" : kind === "void" ? "stripe.void_failed" : "stripe.push_failed",
           outcome: "failed",
           targetIds: [id],
           details: { code },
@@ -480,7 +493,7 @@ export class StripeOutbox {
         },
       ],
     );
-    const owed = payable({ total: invoice.total, totalIncludingTax: tax?.totalIncludingTax ?? null });
+    const owed = expectedAmountDue(payable({ total: invoice.total, totalIncludingTax: tax?.totalIncludingTax ?? null }), final);
     if (final.amountDue !== owed && final.status !== "void") {
       console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: owed, stripe: final.amountDue }));
     }

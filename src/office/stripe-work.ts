@@ -6,6 +6,7 @@ import { invoiceLines, invoices } from "../db/invoices";
 import { offices } from "../db/offices";
 import { patients } from "../db/patients";
 import { refunds } from "../db/refunds";
+import { creditNotes } from "../db/credit-notes";
 import { planVersions } from "../db/plans";
 import { webhookEvents } from "../db/webhook-events";
 import type { Env } from "../env";
@@ -22,7 +23,14 @@ export type InvoiceRow = typeof invoices.$inferSelect;
 export type LineRow = typeof invoiceLines.$inferSelect;
 export type RefundRow = typeof refunds.$inferSelect;
 
-export const [customerCol, invoiceCol, refundCol, documentsCol] = encryptedColumns;
+export const [customerCol, invoiceCol, refundCol, documentsCol, creditNoteCol] = encryptedColumns;
+
+/**
+ * What Stripe's invoice should ask for, given our total (§8.9, §8.10): the total, less a credit
+ * balance the customer had at finalize (a credit note's `customer_balance`), less what credit notes
+ * took off while it was open. Anything else is a difference billing staff look at.
+ */
+export const expectedAmountDue = (total: number, s: { startingBalance: number; prePaymentCredited: number }) => Math.max(0, Math.max(0, total + Math.min(0, s.startingBalance)) - s.prePaymentCredited);
 
 /** The outbox's actor in the audit trail. */
 export const OUTBOX_ACTOR = { actorSub: "system:stripe-outbox", actorRole: "system" } as const;
@@ -80,6 +88,8 @@ export function workReads(db: Database, officeId: string) {
       .from(invoices)
       .where(sql`${invoices.officeId} = ${officeId} AND ${invoices.status} = 'open' AND ${invoices.collectionMethod} = 'send_invoice' AND ${invoices.dueAt} IS NOT NULL AND ${invoices.paymentFailedAt} IS NULL`)
       .orderBy(asc(invoices.dueAt)),
+    // Credit notes still to create on Stripe (§8.10): pending without a Stripe id.
+    db.select().from(creditNotes).where(sql`${creditNotes.officeId} = ${officeId} AND ${creditNotes.status} = 'pending' AND ${creditNotes.stripeCreditNoteIndex} IS NULL`).orderBy(asc(creditNotes.createdAt)),
   ] as const;
 }
 
@@ -95,6 +105,8 @@ export type Work = {
   graceDays: number;
   /** Open invoices sent by e-mail, not yet overdue, earliest due first (docs/payment-plan.md §10). */
   dueInvoices: { id: string; dueAt: number | null }[];
+  /** Credit notes recorded and not yet created on Stripe (§8.10). */
+  creditNotes: (typeof creditNotes.$inferSelect)[];
 };
 
 /** The webhook processor's actor in the audit trail. */

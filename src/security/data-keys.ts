@@ -43,6 +43,7 @@ export const encryptedColumns = [
   { table: "refunds", id: "id", column: "stripe_refund_ref", index: "stripe_refund_index", kind: "stripe_refund" },
   // Bearer links, never looked up: no index.
   { table: "invoices", id: "id", column: "stripe_documents_ref", index: null, kind: "stripe_invoice_documents" },
+  { table: "credit_notes", id: "id", column: "stripe_credit_note_ref", index: "stripe_credit_note_index", kind: "stripe_credit_note" },
 ] as const;
 
 export type EncryptedColumn = (typeof encryptedColumns)[number];

@@ -59,3 +59,29 @@ export function refundState(r: Stripe.Refund): StripeRefundState {
   const ref = (v: string | { id: string } | null) => (typeof v === "string" ? v : (v?.id ?? null));
   return { id: r.id, status: r.status ?? "pending", amount: r.amount, paymentIntent: ref(r.payment_intent), charge: ref(r.charge), reason: r.reason, failureReason: r.failure_reason ?? null, metadata: r.metadata ?? {} };
 }
+
+/** What the project reads of a Stripe credit note (Stripe.CreditNote of the pinned version). */
+export type StripeCreditNoteState = {
+  id: string;
+  status: "issued" | "void";
+  amount: number;
+  invoice: string;
+  prePaymentAmount: number;
+  postPaymentAmount: number;
+  /** The refunds the credit note made (`refund_amount`), with their amounts. */
+  refunds: { id: string; amount: number }[];
+  metadata: Record<string, string>;
+};
+
+export function creditNoteState(n: Stripe.CreditNote): StripeCreditNoteState {
+  return {
+    id: n.id,
+    status: n.status,
+    amount: n.amount,
+    invoice: typeof n.invoice === "string" ? n.invoice : n.invoice.id,
+    prePaymentAmount: n.pre_payment_amount,
+    postPaymentAmount: n.post_payment_amount,
+    refunds: (n.refunds ?? []).map((r) => ({ id: typeof r.refund === "string" ? r.refund : r.refund.id, amount: r.amount_refunded })),
+    metadata: n.metadata ?? {},
+  };
+}

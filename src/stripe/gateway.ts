@@ -9,11 +9,11 @@ import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
 import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
-import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
+import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, creditNotePayload, creditNoteMemoText, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 import { stripeAddress } from "./office-address";
 import { backoffDelay, isRetryable, LOOKUP_AFTER_MS, StripeCallError, type StripeErrorLike } from "./gateway-errors";
-import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, type PaymentMethodState, type StripeRefundState } from "./gateway-reads";
+import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, creditNoteState, type PaymentMethodState, type StripeRefundState, type StripeCreditNoteState } from "./gateway-reads";
 
 export * from "./gateway-errors";
 export * from "./gateway-reads";
@@ -59,6 +59,10 @@ export type StripeInvoiceState = {
   amountDue: number;
   amountPaid: number;
   amountRemaining: number;
+  /** The customer's balance Stripe applied at finalize (negative: a credit, e.g. a credit note's, §8.10). */
+  startingBalance: number;
+  /** What credit notes took off the amount due while the invoice was open (§8.10). */
+  prePaymentCredited: number;
   lineCount: number;
   /** The payment intent of the invoice's successful payment, if any (refunds are made against it). */
   paymentIntent: string | null;
@@ -188,6 +192,8 @@ export function stripeGateway(deps: GatewayDeps) {
     amountDue: inv.amount_due,
     amountPaid: inv.amount_paid,
     amountRemaining: inv.amount_remaining,
+    startingBalance: inv.starting_balance ?? 0,
+    prePaymentCredited: inv.pre_payment_credit_notes_amount ?? 0,
     lineCount: inv.lines.data.length,
     paymentIntent: paymentIntentOf(inv),
     dueAt: inv.due_date ? inv.due_date * 1000 : null,
@@ -392,6 +398,29 @@ export function stripeGateway(deps: GatewayDeps) {
       const key = `refund_${input.refundId}`;
       const refund = await call("refund", key, (s) => s.refunds.create(payload, { idempotencyKey: key }));
       return { id: refund.id, status: refund.status ?? "pending", amount: refund.amount };
+    },
+
+    /**
+     * Creates a credit note of a finalized invoice (docs/payment-plan.md §8.10); the key is the
+     * internal credit note's id. A paid invoice's credit goes whole to a refund or to the
+     * customer's balance.
+     */
+    async createCreditNote(input: { creditNoteId: string; invoiceId: string; stripeInvoiceId: string; amount: number; settlement: "none" | "refund" | "customer_balance"; reason: Stripe.CreditNoteCreateParams.Reason; memo: string }) {
+      const payload = creditNotePayload.parse({
+        invoice: input.stripeInvoiceId,
+        amount: input.amount,
+        ...(input.settlement === "refund" ? { refund_amount: input.amount } : input.settlement === "customer_balance" ? { credit_amount: input.amount } : {}),
+        reason: input.reason,
+        memo: creditNoteMemoText.parse(input.memo),
+        metadata: { invoice_ref: input.invoiceId, credit_note_ref: input.creditNoteId },
+      });
+      const key = `credit_note_${input.creditNoteId}`;
+      return creditNoteState(await call("creditNote", key, (s) => s.creditNotes.create(payload, { idempotencyKey: key })));
+    },
+
+    /** A credit note as Stripe has it now (a credit-note event is only a hint of it). */
+    async readCreditNote(stripeCreditNoteId: string): Promise<StripeCreditNoteState> {
+      return creditNoteState(await call("readCreditNote", null, (s) => s.creditNotes.retrieve(stripeCreditNoteId)));
     },
 
     /**

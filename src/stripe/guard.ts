@@ -292,7 +292,7 @@ export function scanRequest(req: OutboundRequest, ctx: GuardContext, fieldRules:
   const findings: Finding[] = [];
   // Path: fixed words and Stripe ids only.
   for (const segment of req.path.split("/").filter(Boolean)) {
-    if (!/^(?:v1|[a-z_]+|(?:cus|in|ii|re|ch|pi|bps|evt|seti|pm)_[A-Za-z0-9]+)$/.test(segment)) findings.push({ kind: "unknown_field", field: "path" });
+    if (!/^(?:v1|[a-z_]+|(?:cus|in|ii|re|ch|pi|bps|evt|seti|pm|cn)_[A-Za-z0-9]+)$/.test(segment)) findings.push({ kind: "unknown_field", field: "path" });
   }
   if (req.query) findings.push(...formFields(req.query).flatMap(([k, v]) => scanText(`${k}=${v}`, "query", ctx)));
   for (const [key, value] of formFields(req.body)) {

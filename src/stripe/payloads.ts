@@ -1,6 +1,7 @@
 import type Stripe from "stripe";
 import { z } from "zod";
 import { chargeCategories, chargeDescriptions } from "../billing/charges";
+import { creditNoteMemos, creditNoteReasons } from "../db/credit-notes";
 
 /**
  * What may cross to Stripe, operation by operation: strict zod schemas of office-level fields
@@ -39,7 +40,7 @@ export const lineDescriptionTemplates = [
 
 export const lineDescription = z.string().refine((d) => lineDescriptionTemplates.some((t) => t.test(d)), "must follow a fixed line template");
 
-export const metadataKeys = ["office_ref", "invoice_ref", "line_ref", "period_start", "period_end", "refund_ref"] as const;
+export const metadataKeys = ["office_ref", "invoice_ref", "line_ref", "period_start", "period_end", "refund_ref", "credit_note_ref"] as const;
 
 const metadata = z
   .object({
@@ -47,6 +48,7 @@ const metadata = z
     invoice_ref: opaqueRef("inv").optional(),
     line_ref: opaqueRef("il").optional(),
     refund_ref: opaqueRef("rf").optional(),
+    credit_note_ref: opaqueRef("cn").optional(),
     period_start: z.string().date().optional(),
     period_end: z.string().date().optional(),
   })
@@ -190,6 +192,28 @@ export const refundPayload = z
   })
   .strict() satisfies z.ZodType<Stripe.RefundCreateParams>;
 
+/** A credit note's memo: one of the fixed templates (docs/payment-plan.md §8.10), never free text. */
+export const creditNoteMemoText = z.enum(Object.values(creditNoteMemos) as [string, ...string[]]);
+
+/**
+ * A credit note of a finalized invoice (§8.10): its total as `amount`; on a paid invoice the whole
+ * of it as `refund_amount` or `credit_amount` (never `out_of_band_amount`); Stripe's reason; a
+ * fixed memo; our references.
+ */
+export const creditNotePayload = z
+  .object({
+    invoice: stripeId("in"),
+    amount: z.number().int().min(1),
+    refund_amount: z.number().int().min(1).optional(),
+    credit_amount: z.number().int().min(1).optional(),
+    reason: z.enum(creditNoteReasons),
+    memo: creditNoteMemoText,
+    metadata: metadata.extend({ invoice_ref: opaqueRef("inv"), credit_note_ref: opaqueRef("cn") }).strict(),
+  })
+  .strict()
+  .refine((p) => p.refund_amount === undefined || p.credit_amount === undefined, "a refund or a balance credit, not both")
+  .refine((p) => (p.refund_amount ?? p.credit_amount ?? p.amount) === p.amount, "a paid invoice's credit goes whole to the refund or the balance") satisfies z.ZodType<Stripe.CreditNoteCreateParams>;
+
 export const portalPayload = z
   .object({
     customer: stripeId("cus"),
@@ -214,6 +238,8 @@ export const fieldRules = {
   taxRate: { text: [/^display_name$/, /^inclusive$/, /^percentage$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
+  creditNote: { text: [/^invoice$/, /^reason$/, /^memo$/, /^metadata\[(invoice_ref|credit_note_ref)\]$/], numeric: [/^(amount|refund_amount|credit_amount)$/] },
+  readCreditNote: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readRefund: { text: [] as RegExp[], numeric: [] as RegExp[] },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { cycleContaining, localDate, startOfLocalDay } from "../../src/billing/calendar";
 // @ts-expect-error -- plain ESM JavaScript tool
-import { DEMO_OFFICES, demoPlan, demoPlanProblems, NEW_PATIENTS } from "../../tools/lib/demo-plan.mjs";
+import { DEMO_OFFICES, DEMO_TERMS, demoPlan, demoPlanProblems, NEW_PATIENTS } from "../../tools/lib/demo-plan.mjs";
+import { creditNoteMemoKeys, creditNoteReasons } from "../../src/db/credit-notes";
 
 type Event = { patient: string; kind: "activate" | "deactivate"; at: number };
 type Cycle = { start: string; end: string; startAt: number; endAt: number };
@@ -110,5 +111,23 @@ describe("the demo's plan of dates (tools/lib/demo-plan.mjs)", () => {
     const problems = demoPlanProblems(plan) as string[];
     expect(problems).toContainEqual(expect.stringMatching(/^lakeside: activate of new-1 lies in the future/));
     expect(problems).toContainEqual(expect.stringMatching(/^harbor: activate of 1 lies outside/));
+  });
+
+  it("shows one office on net terms, one discount and one credit note, on demo offices, whatever the date", () => {
+    const keys = (DEMO_OFFICES as Office[]).map((o) => o.key);
+    expect(keys).toContain(DEMO_TERMS.netTerms.office);
+    expect(keys).toContain(DEMO_TERMS.discount.office);
+    // The credit note is on the net-terms office's invoice: open (sent by e-mail), so it lowers the amount due.
+    expect(DEMO_TERMS.creditNote.office).toBe(DEMO_TERMS.netTerms.office);
+    expect(DEMO_TERMS.netTerms.daysUntilDue).toBeGreaterThanOrEqual(1);
+    expect(DEMO_TERMS.netTerms.daysUntilDue).toBeLessThanOrEqual(90);
+    expect(creditNoteReasons).toContain(DEMO_TERMS.creditNote.reason);
+    expect(creditNoteMemoKeys).toContain(DEMO_TERMS.creditNote.memo);
+    // Below the smallest first invoice the net-terms office can have (Growth's base fee, 9,900) and above 0.
+    expect(DEMO_TERMS.creditNote.amount).toBeGreaterThan(0);
+    expect(DEMO_TERMS.creditNote.amount).toBeLessThan(9_900);
+    expect(Number.isInteger(DEMO_TERMS.discount.percentOff) && DEMO_TERMS.discount.percentOff >= 1 && DEMO_TERMS.discount.percentOff <= 100).toBe(true);
+    // The discount is not on the office whose card declines (its invoice is the dunning demo's).
+    expect(DEMO_TERMS.discount.office).not.toBe("spree");
   });
 });

@@ -72,6 +72,11 @@ const matrix: Record<string, { request: (officeId: string, planId: string, invoi
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/refunds`, ...json({ reason: "billing_error" }) }),
     expect: { platform_admin: { own: 409, other: 409 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
   },
+  // Allowed, the request reaches the office: the seeded invoice was never sent to Stripe (409).
+  "POST /v1/offices/{officeId}/invoices/{invoiceId}/credit-notes": {
+    request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/credit-notes`, ...json({ amount: 100, reason: "order_change", memo: "service_credit" }) }),
+    expect: { platform_admin: { own: 409, other: 409 }, office_admin: { own: 403, other: 404 }, office_viewer: { own: 403, other: 404 }, clinical_system: { own: 403, other: 404 } },
+  },
   // Allowed, the request reaches the office: the seeded invoice is not a monthly one (404).
   "POST /v1/offices/{officeId}/invoices/{invoiceId}/patient-check": {
     request: (officeId, _p, invoiceId) => ({ path: `/v1/offices/${officeId}/invoices/${invoiceId}/patient-check`, ...json({ patientIds: ["pt-matrix"] }) }),

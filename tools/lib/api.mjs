@@ -36,6 +36,7 @@ export function apiClient(base, token) {
   return {
     get: (path) => call("GET", path),
     post: (path, body, headers) => call("POST", path, body ?? {}, headers),
+    patch: (path, body, headers) => call("PATCH", path, body ?? {}, headers),
   };
 }
 

@@ -18,6 +18,19 @@ export const DEMO_OFFICES = [
   { key: "spree", legalName: "Praxis an der Spree GmbH", billingEmail: "billing+decline@spree.example", timeZone: "Europe/Berlin", anchor: 1, plan: "essentials", patients: 7 },
 ];
 
+/**
+ * Commercial terms the demo shows (none depends on the date): one office on net terms
+ * (docs/payment-plan.md §10.4), one with a discount (§6.10, applied before the close so its first
+ * invoice has the line) and one credit note (§8.10) on the net-terms office's first monthly invoice,
+ * once Stripe has it. The credit note is far below that invoice's smallest total (Growth's base fee
+ * alone is 9,900), so it fits whatever the patients.
+ */
+export const DEMO_TERMS = {
+  netTerms: { office: "harbor", daysUntilDue: 30 },
+  discount: { office: "lakeside", percentOff: 10, duration: "forever" },
+  creditNote: { office: "harbor", amount: 1500, reason: "order_change", memo: "service_credit" },
+};
+
 /** New patients each office reports in its current cycle, after the close. */
 export const NEW_PATIENTS = 3;
 

@@ -1,7 +1,8 @@
 // The demo `npm run dev` seeds on first start: two plans, three offices in three time zones,
 // patients active across two cycles, the first cycle invoiced through the local Stripe emulator,
-// which collects one office's invoice and declines another's (that office goes past_due); the
-// third has no card on file, so its invoices are sent by e-mail.
+// which collects one office's invoice (with a 10 % discount line) and declines another's (that
+// office goes past_due); the third has no card on file and is on net 30, so its invoices are sent
+// by e-mail, and its first one gets a credit note.
 //
 // Its dates come from demoPlan(now) (tools/lib/demo-plan.mjs), checked before anything is sent.
 // Every step is idempotent under the demo's id (plan codes, Idempotency-Keys of the offices and of
@@ -11,7 +12,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiClient, ApiProblem } from "./api.mjs";
-import { demoPlan, demoPlanProblems } from "./demo-plan.mjs";
+import { DEMO_TERMS, demoPlan, demoPlanProblems } from "./demo-plan.mjs";
 
 const PLANS = {
   essentials: {
@@ -104,6 +105,23 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
     log(`office ${offices[key].legalName}: a card on file (${card})`);
   }
 
+  // Net terms for one office (its invoices are sent by e-mail, due in 30 days), a discount for
+  // another (its first invoice has the line), both before the close.
+  const terms = offices[DEMO_TERMS.netTerms.office];
+  if ((await api.get(`/v1/offices/${terms.id}`)).collection?.method !== "send_invoice") {
+    await api.patch(`/v1/offices/${terms.id}`, { collection: { method: "send_invoice", daysUntilDue: DEMO_TERMS.netTerms.daysUntilDue } });
+  }
+  log(`office ${terms.legalName}: net ${DEMO_TERMS.netTerms.daysUntilDue}`);
+  const couponCode = `DEMO-${demoId.toUpperCase()}`;
+  await api.post("/v1/coupons", { code: couponCode, percentOff: DEMO_TERMS.discount.percentOff, duration: DEMO_TERMS.discount.duration }).catch((err) => {
+    if (!(err instanceof ApiProblem && err.status === 409)) throw err; // made by an earlier attempt
+  });
+  const discounted = offices[DEMO_TERMS.discount.office];
+  await api.post(`/v1/offices/${discounted.id}/discount`, { couponCode }).catch((err) => {
+    if (!(err instanceof ApiProblem && err.status === 409)) throw err; // applied by an earlier attempt
+  });
+  log(`office ${discounted.legalName}: coupon ${couponCode} (${DEMO_TERMS.discount.percentOff} % off, ${DEMO_TERMS.discount.duration})`);
+
   // The first cycles have ended by `now`: invoice them (Stripe then collects, or fails to). As of
   // the plan's `now` and over the demo's offices only, so a repeated run closes nothing more.
   const officeIds = Object.values(offices).map((o) => o.id);
@@ -114,6 +132,31 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
   for (const o of plan.offices) {
     const id = offices[o.key].id;
     await reportEvents(apiClient(base, clinicalToken(id)), id, o.key, o.currentCycleEvents);
+  }
+
+  // A credit note on the net-terms office's first invoice, once Stripe has it (its outbox pushes it
+  // right after the close); skipped when an earlier attempt issued it.
+  const credited = offices[DEMO_TERMS.creditNote.office];
+  const creditUntil = Date.now() + settleMs;
+  let monthly = null;
+  let creditNoteId = null;
+  while (Date.now() < creditUntil) {
+    const page = await api.get(`/v1/offices/${credited.id}/invoices?kind=monthly`).catch(() => ({ data: [] }));
+    monthly = page.data.find((i) => i.status !== "draft") ?? null;
+    if (monthly?.stripeState === "finalized") break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (monthly?.stripeState === "finalized") {
+    const read = await api.get(`/v1/offices/${credited.id}/invoices/${monthly.id}`);
+    creditNoteId = read.creditNotes?.[0]?.id ?? null;
+    if (!creditNoteId) {
+      const { amount, reason, memo } = DEMO_TERMS.creditNote;
+      const made = await api.post(`/v1/offices/${credited.id}/invoices/${monthly.id}/credit-notes`, { amount, reason, memo });
+      creditNoteId = made.id;
+      log(`office ${credited.legalName}: credit note ${made.id} of ${made.amount} on ${monthly.id} (${made.status})`);
+    }
+  } else {
+    log(`office ${credited.legalName}: its invoice is not on Stripe yet; no credit note (\`POST …/invoices/{id}/credit-notes\` makes one)`);
   }
 
   // Let Stripe's events come back (the emulator posts them to the Worker).
@@ -132,7 +175,12 @@ export async function seedDemo({ base, adminToken, clinicalToken, now, demoId, l
   if (!(statuses.lakeside.paidMonthly > 0 && statuses.spree.office === "past_due")) {
     log(`Stripe's answers have not all come back yet (${JSON.stringify(statuses)}); they are applied when they arrive`);
   }
-  return { demoId, plans, offices, statuses, seededAt: new Date(now).toISOString() };
+  const highlights = {
+    netTerms: { officeId: terms.id, daysUntilDue: DEMO_TERMS.netTerms.daysUntilDue },
+    discount: { officeId: discounted.id, couponCode },
+    creditNote: creditNoteId ? { officeId: credited.id, invoiceId: monthly.id, creditNoteId } : null,
+  };
+  return { demoId, plans, offices, statuses, highlights, seededAt: new Date(now).toISOString() };
 }
 
 /**

@@ -13,6 +13,7 @@ export const STRIPE_REFERENCE_COLUMNS = [
   { table: "offices", id: "id", column: "stripe_customer_ref" },
   { table: "invoices", id: "id", column: "stripe_invoice_ref" },
   { table: "refunds", id: "id", column: "stripe_refund_ref" },
+  { table: "credit_notes", id: "id", column: "stripe_credit_note_ref" },
 ];
 
 const fromBase64Url = (text) => (/^[A-Za-z0-9_\-+/]*={0,2}$/.test(text) ? Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64") : null);

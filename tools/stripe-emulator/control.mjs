@@ -34,7 +34,7 @@ export function createControl({ state, clock, config, stateFile, checkout, locks
       // Which of the given ids (customers, invoices, charges, payment intents, refunds, portal
       // sessions, events) the emulator does not have; and how many objects it holds.
       const ids = Array.isArray(json().ids) ? json().ids.map(String) : [];
-      const has = (id) => ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events"].some((k) => state[k].has(id));
+      const has = (id) => ["customers", "invoices", "charges", "paymentIntents", "refunds", "creditNotes", "sessions", "events"].some((k) => state[k].has(id));
       const counts = Object.fromEntries(["customers", "invoices", "charges", "refunds", "sessions", "events"].map((k) => [k, state[k].size]));
       return send(res, 200, { missing: ids.filter((id) => !has(id)), counts, stateFile });
     }

@@ -436,6 +436,8 @@ export function registerInvoices(app) {
   return {
     getInvoice,
     publicInvoice,
+    markPaid,
+    cancelAttempt,
     schedulePayment,
     scheduleRetry,
     /** Drops pending automatic attempts (reset). */

@@ -83,6 +83,38 @@ export function registerRefunds(app) {
     settling.set(refund.id, clock.after(delay, () => settle(refund.id)));
   }
 
+  /** Makes a refund of a charge (validated by the caller), emits its events, returns it. */
+  function createRefund(charge, amount, { reason = null, metadata } = {}, ctx) {
+    const behaviour = behaviourOf(charge);
+    const refund = {
+      id: newId("re"),
+      object: "refund",
+      amount,
+      balance_transaction: newId("txn"),
+      charge: charge.id,
+      created: clock.now(),
+      currency: charge.currency,
+      destination_details: { card: { reference_status: "pending", reference_type: "acquirer_reference_number", type: "refund" }, type: "card" },
+      metadata: mergeMetadata({}, metadata),
+      payment_intent: charge.payment_intent,
+      ...(behaviour === "pending_then_succeeded" ? { pending_reason: "processing" } : {}),
+      reason,
+      receipt_number: null,
+      source_transfer_reversal: null,
+      status: behaviour === "pending_then_succeeded" ? "pending" : "succeeded",
+      transfer_reversal: null,
+    };
+    state.refunds.set(refund.id, refund);
+    // A pending refund counts on the charge too (Stripe: `amount_refunded` includes it).
+    charge.amount_refunded += amount;
+    charge.refunded = charge.amount_refunded >= charge.amount;
+    charge.refunds.data.unshift(clone(refund));
+    emit("refund.created", refund, ctx);
+    emit("charge.refunded", app.payments.publicCharge(charge), ctx);
+    if (behaviour) schedule(refund);
+    return refund;
+  }
+
   route("POST", "/v1/refunds", CREATE, (p, _params, ctx) => {
     expansions(p);
     let charge;
@@ -109,34 +141,7 @@ export function registerRefunds(app) {
     if (amount > remaining) {
       throw invalid(`Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`, { code: "amount_too_large", param: "amount" });
     }
-    const behaviour = behaviourOf(charge);
-    const refund = {
-      id: newId("re"),
-      object: "refund",
-      amount,
-      balance_transaction: newId("txn"),
-      charge: charge.id,
-      created: clock.now(),
-      currency: charge.currency,
-      destination_details: { card: { reference_status: "pending", reference_type: "acquirer_reference_number", type: "refund" }, type: "card" },
-      metadata: mergeMetadata({}, p.metadata),
-      payment_intent: charge.payment_intent,
-      ...(behaviour === "pending_then_succeeded" ? { pending_reason: "processing" } : {}),
-      reason: p.reason ?? null,
-      receipt_number: null,
-      source_transfer_reversal: null,
-      status: behaviour === "pending_then_succeeded" ? "pending" : "succeeded",
-      transfer_reversal: null,
-    };
-    state.refunds.set(refund.id, refund);
-    // A pending refund counts on the charge too (Stripe: `amount_refunded` includes it).
-    charge.amount_refunded += amount;
-    charge.refunded = charge.amount_refunded >= charge.amount;
-    charge.refunds.data.unshift(clone(refund));
-    emit("refund.created", refund, ctx);
-    emit("charge.refunded", app.payments.publicCharge(charge), ctx);
-    if (behaviour) schedule(refund);
-    return clone(refund);
+    return clone(createRefund(charge, amount, { reason: p.reason ?? null, metadata: p.metadata }, ctx));
   });
   route("GET", "/v1/refunds/:id", { expand: [LEAF] }, (p, { id }) => {
     expansions(p);
@@ -154,6 +159,7 @@ export function registerRefunds(app) {
   });
 
   return {
+    createRefund,
     /** Refunds still to settle after a restart (the state file keeps them; the clock resumes them). */
     resume() {
       for (const r of state.refunds.values()) {

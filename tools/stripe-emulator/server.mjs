@@ -27,6 +27,7 @@ import { AFTER_RETRIES, DEFAULT_RETRY_DELAYS_S } from "./retries.mjs";
 import { portalNotConfigured, registerPortal } from "./portal.mjs";
 import { registerPortalConfigurations } from "./portal-configurations.mjs";
 import { registerRefunds } from "./refunds.mjs";
+import { registerCreditNotes } from "./credit-notes.mjs";
 import { registerWebhookEndpoints } from "./webhook-endpoints.mjs";
 import { SANDBOX_RETRY_DELAYS_MS, createWebhooks, registerEvents } from "./webhooks.mjs";
 
@@ -85,6 +86,7 @@ export async function startStripeEmulator({
     charges: new Map(),
     paymentIntents: new Map(), // pi id → charge id
     refunds: new Map(),
+    creditNotes: new Map(),
     sessions: new Map(),
     events: new Map(),
     idempotency: new Map(), // `${keyScope(apiKey)}\0${key}` → { fingerprint, status, body, requestId, at }
@@ -157,6 +159,8 @@ export async function startStripeEmulator({
   const invoices = registerInvoices(app);
   app.invoices = invoices;
   const refunds = registerRefunds(app);
+  app.refunds = refunds;
+  registerCreditNotes(app);
   registerPortal(app);
   const portalConfigurations = registerPortalConfigurations(app);
   app.paymentMethods = registerPaymentMethods(app);

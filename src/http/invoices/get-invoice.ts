@@ -27,10 +27,10 @@ export function register(app: App) {
   app.openapi(route, async (c) => {
     const { officeId, invoiceId } = c.req.valid("param");
     const principal = await authorize(c, { action: "invoice.read", roles: READ_ROLES, officeId, targetIds: [invoiceId] });
-    const { invoices, lines, refunds } = await officeObject(c.env, officeId).read({ kind: "invoice", invoiceId }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
+    const { invoices, lines, refunds, creditNotes } = await officeObject(c.env, officeId).read({ kind: "invoice", invoiceId }, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
     const invoice = invoices[0];
     if (!invoice) throw new ApiError("NOT_FOUND", "No such invoice.");
     const documents = await invoiceDocuments(c.var.config, [invoice]);
-    return c.json(invoiceView(invoice, lines, refunds, documents.get(invoice.id)), 200);
+    return c.json(invoiceView(invoice, lines, refunds, documents.get(invoice.id), creditNotes ?? []), 200);
   });
 }

@@ -4,6 +4,7 @@ import * as getUpcoming from "./get-upcoming";
 import * as getUsage from "./get-usage";
 import * as listInvoices from "./list-invoices";
 import * as refundInvoice from "./refund-invoice";
+import * as creditNote from "./credit-note";
 import * as voidInvoice from "./void-invoice";
 import * as patientCheck from "./patient-check";
 
@@ -15,5 +16,6 @@ export function registerInvoices(app: App) {
   getInvoice.register(app);
   voidInvoice.register(app);
   refundInvoice.register(app);
+  creditNote.register(app);
   patientCheck.register(app);
 }

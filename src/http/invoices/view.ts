@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
 import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 import { refundReasons, refundStatuses, type refunds } from "../../db/refunds";
+import { creditNoteMemoKeys, creditNoteMemos, creditNoteReasons, creditNoteSettlements, creditNoteStatuses, type creditNotes } from "../../db/credit-notes";
 
 export const InvoiceIdSchema = z
   .string()
@@ -48,6 +49,24 @@ export const InvoiceRefundSchema = z
   })
   .openapi("InvoiceRefund");
 
+export const CreditNoteSchema = z
+  .object({
+    id: z.string().openapi({ example: "cn_0a1b2c3d4e5f60718293a4b5c6d7e8f9" }),
+    invoiceId: z.string(),
+    amount: z.number().int().openapi({ description: "Minor units.", example: 5000 }),
+    lines: z
+      .array(z.object({ lineId: z.string(), amount: z.number().int() }))
+      .nullable()
+      .openapi({ description: "The per-line split when the credit note was asked by line; null for an amount of the whole invoice." }),
+    reason: z.enum(creditNoteReasons).openapi({ description: "Stripe's reason, as sent." }),
+    memo: z.enum(creditNoteMemoKeys).openapi({ description: `A fixed memo, printed on Stripe's credit note: ${Object.entries(creditNoteMemos).map(([k, v]) => `\`${k}\` "${v}"`).join(", ")}.` }),
+    settlement: z.enum(creditNoteSettlements).openapi({ description: "`none`: an open invoice's amount due went down; `refund`: a paid invoice's payment was refunded (the refund is listed under `refunds`); `customer_balance`: credited to the office's Stripe balance, applied to its next invoice." }),
+    status: z.enum(creditNoteStatuses).openapi({ description: "`pending`: recorded, not yet on Stripe (retried by the office's outbox); `issued`: Stripe has it; `void`: voided on Stripe; `failed`: Stripe refused it (`errorCode`)." }),
+    errorCode: z.string().nullable(),
+    createdAt: z.string().datetime(),
+  })
+  .openapi("CreditNote");
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -85,6 +104,9 @@ export const InvoiceSchema = z
     documents: InvoiceDocumentsSchema.nullable(),
     lines: z.array(InvoiceLineSchema).optional(),
     refunds: z.array(InvoiceRefundSchema).optional().openapi({ description: "The invoice read (not the list): its refunds, oldest first." }),
+    creditNotes: z.array(CreditNoteSchema).optional().openapi({ description: "The invoice read (not the list): its credit notes, oldest first (docs/payment-plan.md §8.10)." }),
+    amountCredited: z.number().int().optional().openapi({ description: "The invoice read: the sum of its credit notes that are pending or issued." }),
+    amountDue: z.number().int().optional().openapi({ description: "The invoice read: what is still asked for — an open invoice's total less `amountCredited`; 0 otherwise." }),
   })
   .openapi("Invoice");
 
@@ -96,7 +118,9 @@ export function invoiceView(
   lines?: (typeof invoiceLines.$inferSelect)[],
   refundRows?: (typeof refunds.$inferSelect)[],
   documents?: InvoiceDocuments | null,
+  creditNoteRows?: (typeof creditNotes.$inferSelect)[],
 ): z.infer<typeof InvoiceSchema> {
+  const credited = (creditNoteRows ?? []).filter((n) => n.status === "pending" || n.status === "issued").reduce((sum, n) => sum + n.amount, 0);
   return {
     id: inv.id,
     officeId: inv.officeId,
@@ -126,7 +150,15 @@ export function invoiceView(
         }
       : {}),
     ...(refundRows ? { refunds: refundRows.map(refundView) } : {}),
+    ...(creditNoteRows
+      ? { creditNotes: creditNoteRows.map(creditNoteView), amountCredited: credited, amountDue: inv.status === "open" || inv.status === "uncollectible" ? Math.max(0, inv.total - credited) : 0 }
+      : {}),
   };
+}
+
+/** A credit note as the API shows it. */
+export function creditNoteView(n: typeof creditNotes.$inferSelect): z.infer<typeof CreditNoteSchema> {
+  return { id: n.id, invoiceId: n.invoiceId, amount: n.amount, lines: n.lines ?? null, reason: n.reason, memo: n.memo, settlement: n.settlement, status: n.status, errorCode: n.errorCode, createdAt: new Date(n.createdAt).toISOString() };
 }
 
 /** A refund as the invoice read shows it. */

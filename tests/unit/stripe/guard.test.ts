@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { officeAddressAllowance, stripeAddress } from "../../../src/stripe/office-address";
-import { addLinesPayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
+import { addLinesPayload, creditNotePayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
+import { creditNoteMemos } from "../../../src/db/credit-notes";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
 const ctx: GuardContext = {
@@ -42,6 +43,8 @@ const textFields: [keyof typeof fieldRules, string, string][] = [
   ["addLines", "lines[0][description]", "Active patients — Nov 2026"],
   ["addLines", "lines[0][metadata][line_ref]", "il_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
   ["refund", "metadata[refund_ref]", "rf_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
+  ["creditNote", "memo", "Service credit"],
+  ["creditNote", "metadata[credit_note_ref]", "cn_0a1b2c3d4e5f60718293a4b5c6d7e8f9"],
   ["portal", "return_url", "https://billing.example/portal/return"],
   ["taxRate", "display_name", "Sales tax"],
   ["taxRate", "percentage", "8.25"],
@@ -286,6 +289,35 @@ describe("allowlist payload schemas", () => {
       }).success,
     ).toBe(false);
     expect(portalPayload.safeParse({ customer: "cus_NffrFeUfNV2Hib", return_url: "https://billing.example/portal/return" }).success).toBe(true);
+  });
+
+  it("a credit note (§8.10): Stripe's reasons, a fixed memo, the whole of a paid invoice's credit to a refund or the balance, our references only", () => {
+    const note = {
+      invoice: "in_1MtHbELkdIwHu7ixl4OzzPMv",
+      amount: 5000,
+      reason: "order_change",
+      memo: "Service credit",
+      metadata: { invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", credit_note_ref: "cn_0a1b2c3d4e5f60718293a4b5c6d7e8f9" },
+    };
+    expect(creditNotePayload.safeParse(note).success).toBe(true);
+    for (const memo of Object.values(creditNoteMemos)) expect(creditNotePayload.safeParse({ ...note, memo }).success, memo).toBe(true);
+    expect(creditNotePayload.safeParse({ ...note, refund_amount: 5000 }).success).toBe(true);
+    expect(creditNotePayload.safeParse({ ...note, credit_amount: 5000 }).success).toBe(true);
+    // Refused: free text, another reason, a split, both, out of band, a line, foreign metadata.
+    expect(creditNotePayload.safeParse({ ...note, memo: "Credit for Jane Roe's visit" }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, reason: "requested_by_customer" }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, refund_amount: 4000 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, refund_amount: 5000, credit_amount: 5000 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, out_of_band_amount: 5000 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, lines: [{ type: "custom_line_item", description: "Jane Roe", unit_amount: 5000, quantity: 1 }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, metadata: { ...note.metadata, patient: "x" } }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...note, metadata: { ...note.metadata, credit_note_ref: "patient-42" } }).success).toBe(false);
+    // The request as sent passes the guard; a field the operation does not send does not.
+    const form = { invoice: note.invoice, amount: "5000", refund_amount: "5000", reason: note.reason, memo: note.memo, "metadata[invoice_ref]": note.metadata.invoice_ref, "metadata[credit_note_ref]": note.metadata.credit_note_ref };
+    expect(request("creditNote", form)).toEqual([]);
+    expect(request("creditNote", { ...form, out_of_band_amount: "5000" }).map((f) => f.kind)).toContain("unknown_field");
+    expect(request("creditNote", { ...form, "lines[0][description]": "Service credit" }).map((f) => f.kind)).toContain("unknown_field");
+    expect(scanRequest({ method: "GET", path: "/v1/credit_notes/cn_1MxvRqLkdIwHu7ixY0xbUcxk", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
   });
 });
 
