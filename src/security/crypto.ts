@@ -5,16 +5,20 @@ export async function sha256Hex(data: string | Uint8Array<ArrayBuffer>): Promise
 }
 
 /** Imported HMAC keys by secret (a bulk request signs 2,000 messages under two secrets); a few at most. */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const hmacKeys = new Map<string, CryptoKey>();
 
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    if (hmacKeys.size >= 16) hmacKeys.clear();
-    key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    hmacKeys.set(secret, key);
-    key.catch(() => hmacKeys.delete(secret));
-  }
+/**
+ * The imported key, cached once imported. The cache holds keys, never the pending import: in
+ * workerd a promise made in one request and awaited in another hangs for good once the first
+ * request is gone (an office object's Stripe work waited on such a promise forever after a
+ * restart: its webhooks were never processed). Two first callers at once both import; harmless.
+ */
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  const cached = hmacKeys.get(secret);
+  if (cached) return cached;
+  const key = await crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  if (hmacKeys.size >= 16) hmacKeys.clear();
+  hmacKeys.set(secret, key);
   return key;
 }
 
