@@ -128,7 +128,11 @@ export class StripeOutbox {
   /** Asks the alarm to run the outbox now (unless it is already due sooner). */
   async schedule(at = Date.now()): Promise<void> {
     const current = await this.host.storage.getAlarm();
-    if (current === null || current > at) await this.host.storage.setAlarm(at);
+    // An alarm already overdue is set again: one whose run was cut off (the process ended while
+    // its handler ran) can stay stored without a timer behind it after a restart (seen in local
+    // workerd: the office's Stripe work then never ran again). Setting it re-arms it; a due alarm
+    // fires at once either way.
+    if (current === null || current > at || current < Date.now()) await this.host.storage.setAlarm(at);
   }
 
   retries(): RetryRow[] {
