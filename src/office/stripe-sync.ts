@@ -132,7 +132,9 @@ export class StripeOutbox {
     // its handler ran) can stay stored without a timer behind it after a restart (seen in local
     // workerd: the office's Stripe work then never ran again). Setting it re-arms it; a due alarm
     // fires at once either way.
-    if (current === null || current > at || current < Date.now()) await this.host.storage.setAlarm(at);
+    const now = Date.now();
+    if (current === null || current > at) await this.host.storage.setAlarm(at);
+    else if (current < now) await this.host.storage.setAlarm(now); // still due now, never pushed later
   }
 
   retries(): RetryRow[] {
