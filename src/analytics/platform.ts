@@ -37,6 +37,16 @@ const planOfInvoice = (planId: string | undefined) =>
 const planOfOffice = (planId: string | undefined, officeId: SQL) =>
   planId ? sql` AND ${officeId} IN (SELECT o.id FROM offices o WHERE o.plan_version_id IN ${planVersionsOf(planId)})` : sql``;
 
+/**
+ * What an invoice asks for in all: its total plus the tax Stripe computed on it (read back after
+ * finalization, §11.6), or its total where there is no tax. Receivables, invoiced and past-due
+ * amounts count it; MRR does not (tax is not revenue).
+ */
+const gross = sql`COALESCE(i.total_including_tax, i.total)`;
+/** Credit notes that count (pending: asked of Stripe; issued). */
+const creditCounts = sql`('pending','issued')`;
+/** What credit notes took off an open invoice's amount due (settlement `none`, §8.10). */
+const openCredits = sql`(SELECT COALESCE(SUM(c.amount), 0) FROM credit_notes c WHERE c.invoice_id = i.id AND c.settlement = 'none' AND c.status IN ${creditCounts})`;
 const utcMonth = (column: SQL) => sql`strftime('%Y-%m', ${column} / 1000, 'unixepoch')`;
 
 /** The statements of one platform analytics request (exported for the docs test and the bench). */
@@ -71,14 +81,18 @@ export function platformStatements(q: PlatformQuery) {
     // the finalization index out: nearly every invoice is finalized before the range's end, and a
     // scan reads them faster than 240,000 index lookups.)
     ledger: sql`SELECT month, currency, SUM(delta) AS delta, SUM(invoiced) AS invoiced, SUM(collected) AS collected FROM (
-        SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, i.total AS delta,
-            CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.total ELSE 0 END AS invoiced,
+        SELECT ${utcMonth(sql`i.finalized_at`)} AS month, i.currency AS currency, ${gross} AS delta,
+            CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN ${gross} ELSE 0 END AS invoiced,
             CASE WHEN i.finalized_at >= ${fromAt} AND i.status <> 'void' THEN i.amount_paid ELSE 0 END AS collected
           FROM invoices i WHERE +i.finalized_at < ${toAt} AND i.status <> 'draft' AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
         UNION ALL
-        SELECT ${utcMonth(sql`CASE i.status WHEN 'paid' THEN i.paid_at ELSE i.voided_at END`)}, i.currency, -i.total, 0, 0
+        SELECT ${utcMonth(sql`CASE i.status WHEN 'paid' THEN i.paid_at ELSE i.voided_at END`)}, i.currency, -(${gross} - ${openCredits}), 0, 0
           FROM invoices i WHERE i.finalized_at < ${toAt} AND i.total <> 0 AND i.stripe_state NOT IN ${settledElsewhere}
             AND ((i.status = 'paid' AND i.paid_at < ${toAt}) OR (i.status = 'void' AND i.voided_at < ${toAt}))${planOfInvoice(q.planId)}
+        UNION ALL
+        SELECT ${utcMonth(sql`c.created_at`)}, i.currency, -c.amount, 0, 0
+          FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+          WHERE c.settlement = 'none' AND c.status IN ${creditCounts} AND c.created_at < ${toAt} AND i.stripe_state NOT IN ${settledElsewhere}${planOfInvoice(q.planId)}
       ) GROUP BY 1, 2`,
     // Past due now, by age in whole days since the invoice was due (send_invoice: its due date; charged automatically: its finalization).
     pastDue: sql`SELECT currency,
@@ -87,10 +101,10 @@ export function platformStatements(q: PlatformQuery) {
         SUM(CASE WHEN age BETWEEN 61 AND 90 THEN owed ELSE 0 END) AS d61_90,
         SUM(CASE WHEN age > 90 THEN owed ELSE 0 END) AS over90,
         COUNT(*) AS invoices
-      FROM (SELECT i.currency AS currency, i.total - i.amount_paid AS owed,
+      FROM (SELECT i.currency AS currency, ${gross} - ${openCredits} - i.amount_paid AS owed,
               (${q.now} - COALESCE(i.due_at, i.finalized_at, i.created_at)) / 86400000 AS age
             FROM invoices i
-            WHERE i.status IN ('open','uncollectible') AND i.total > i.amount_paid
+            WHERE i.status IN ('open','uncollectible') AND ${gross} - ${openCredits} > i.amount_paid
               AND (i.status = 'uncollectible' OR i.payment_failed_at IS NOT NULL OR i.due_at < ${q.now})${planOfInvoice(q.planId)})
       GROUP BY 1`,
     // Stripe's payment outcomes per invoice in the month (UTC), from the webhook events we recorded and applied.
@@ -100,11 +114,16 @@ export function platformStatements(q: PlatformQuery) {
       FROM webhook_events e
       WHERE e.status = 'processed' AND e.type IN ('invoice.payment_failed','invoice.paid') AND e.stripe_created_at >= ${fromAt} AND e.stripe_created_at < ${toAt}${planOfOffice(q.planId, sql`e.office_id`)}
       GROUP BY 1, 2`,
-    // Refunds Stripe made, by the month (UTC) they were requested. Credit notes join here as another UNION ALL branch.
-    refunds: sql`SELECT ${utcMonth(sql`r.created_at`)} AS month, i.currency AS currency, SUM(r.amount) AS amount, COUNT(*) AS count
-      FROM refunds r JOIN invoices i ON i.id = r.invoice_id
-      WHERE r.status = 'succeeded' AND r.created_at >= ${fromAt} AND r.created_at < ${toAt}${planOfInvoice(q.planId)}
-      GROUP BY 1, 2`,
+    // Refunds Stripe made, by the month (UTC) they were requested; credit notes (pending or issued) by the month they were made.
+    refunds: sql`SELECT month, currency, SUM(refunded) AS amount, SUM(refund) AS count, SUM(credited) AS credits, SUM(credit) AS credit_count FROM (
+        SELECT ${utcMonth(sql`r.created_at`)} AS month, i.currency AS currency, r.amount AS refunded, 1 AS refund, 0 AS credited, 0 AS credit
+          FROM refunds r JOIN invoices i ON i.id = r.invoice_id
+          WHERE r.status = 'succeeded' AND r.created_at >= ${fromAt} AND r.created_at < ${toAt}${planOfInvoice(q.planId)}
+        UNION ALL
+        SELECT ${utcMonth(sql`c.created_at`)}, i.currency, 0, 0, c.amount, 1
+          FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+          WHERE c.status IN ${creditCounts} AND c.created_at >= ${fromAt} AND c.created_at < ${toAt}${planOfInvoice(q.planId)}
+      ) GROUP BY 1, 2`,
     // Offices onboarded and canceled in the month (UTC), in their plan's currency.
     offices: sql`SELECT month, currency, SUM(created) AS created, SUM(canceled) AS canceled FROM (
         SELECT ${utcMonth(sql`o.created_at`)} AS month, pv.currency AS currency, 1 AS created, 0 AS canceled
@@ -147,6 +166,8 @@ export type MonthFigures = {
   failedPaymentRate: number | null;
   refunds: number;
   refundCount: number;
+  credits: number;
+  creditCount: number;
 };
 
 export type PlatformAnalytics = {
@@ -245,6 +266,8 @@ function assemble(q: PlatformQuery, r: Record<"cycles" | "nonRecurring" | "ledge
         failedPaymentRate: ratio(num(p.failed), num(p.attempted)),
         refunds: num(rf.amount),
         refundCount: num(rf.count),
+        credits: num(rf.credits),
+        creditCount: num(rf.credit_count),
       });
     }
   }

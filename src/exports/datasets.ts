@@ -25,20 +25,24 @@ const afterKey = (columns: string, after: MaybeCell[] | null) =>
 
 const invoiceColumns = [
   "invoice_id", "office_id", "office_legal_name", "kind", "status", "currency", "period_start", "period_end", "finalized_at", "due_at", "paid_at", "voided_at",
-  "number", "collection_method", "billable_patients", "subtotal", "total", "amount_paid", "amount_refunded",
+  "number", "collection_method", "billable_patients", "subtotal", "total", "tax_amount", "total_including_tax", "amount_credited", "amount_paid", "amount_refunded",
 ] as const;
+
+/** Credit notes that count against an invoice (pending at Stripe, or issued). */
+const credited = sql`(SELECT COALESCE(SUM(c.amount), 0) FROM credit_notes c WHERE c.invoice_id = i.id AND c.status IN ('pending','issued'))`;
 
 export const datasets = {
   invoices: {
     columns: invoiceColumns,
     key: (r) => [r.finalized_at, r.id],
     page: (range, after, limit) => sql`SELECT i.id, i.office_id, o.legal_name, i.kind, i.status, i.currency, i.period_start, i.period_end, i.finalized_at, i.due_at,
-        i.paid_at, i.voided_at, i.stripe_number, i.collection_method, i.billable_patients, i.subtotal, i.total, i.amount_paid, i.amount_refunded
+        i.paid_at, i.voided_at, i.stripe_number, i.collection_method, i.billable_patients, i.subtotal, i.total,
+        COALESCE(i.tax_amount, 0) AS tax_amount, COALESCE(i.total_including_tax, i.total) AS total_including_tax, ${credited} AS amount_credited, i.amount_paid, i.amount_refunded
       FROM invoices i JOIN offices o ON o.id = i.office_id
       WHERE i.finalized_at >= ${range.fromAt} AND i.finalized_at < ${range.toAt}${office(range, "i.office_id")}${afterKey("i.finalized_at, i.id", after)}
       ORDER BY i.finalized_at, i.id LIMIT ${limit}`,
     cells: (r) => [r.id, r.office_id, r.legal_name, r.kind, r.status, r.currency, r.period_start, r.period_end, iso(r.finalized_at), iso(r.due_at), iso(r.paid_at), iso(r.voided_at),
-      r.stripe_number, r.collection_method, r.billable_patients, r.subtotal, r.total, r.amount_paid, r.amount_refunded],
+      r.stripe_number, r.collection_method, r.billable_patients, r.subtotal, r.total, r.tax_amount, r.total_including_tax, r.amount_credited, r.amount_paid, r.amount_refunded],
   },
   "invoice-lines": {
     columns: ["invoice_id", "line_id", "position", "office_id", "currency", "invoice_finalized_at", "kind", "description", "category", "quantity", "unit_amount", "rank_from", "rank_to", "amount", "period_start", "period_end"],
@@ -60,7 +64,7 @@ export const datasets = {
       ORDER BY i.paid_at, i.id LIMIT ${limit}`,
     cells: (r) => [r.id, r.office_id, r.currency, r.amount_paid, iso(r.paid_at), r.collection_method, r.stripe_number, r.total, r.amount_refunded],
   },
-  // Refunds by the time they were requested, whatever their state (its column says). Credit notes are another dataset of this shape.
+  // Refunds by the time they were requested, whatever their state (its column says).
   refunds: {
     columns: ["refund_id", "invoice_id", "office_id", "currency", "amount", "reason", "status", "source", "error_code", "created_at", "updated_at"],
     key: (r) => [r.created_at, r.id],
@@ -70,6 +74,16 @@ export const datasets = {
       ORDER BY r.created_at, r.id LIMIT ${limit}`,
     // The requester is a person's subject: only whether Stripe or the API asked is exported.
     cells: (r) => [r.id, r.invoice_id, r.office_id, r.currency, r.amount, r.reason, r.status, r.requested_by === "stripe" ? "stripe" : "api", r.error_code, iso(r.created_at), iso(r.updated_at)],
+  },
+  // Credit notes by the time they were made, whatever their state (its column says); the memo is its fixed template's key.
+  "credit-notes": {
+    columns: ["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "error_code", "created_at", "updated_at"],
+    key: (r) => [r.created_at, r.id],
+    page: (range, after, limit) => sql`SELECT c.id, c.invoice_id, c.office_id, i.currency, c.amount, c.reason, c.memo, c.settlement, c.status, c.error_code, c.created_at, c.updated_at
+      FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+      WHERE c.created_at >= ${range.fromAt} AND c.created_at < ${range.toAt}${office(range, "c.office_id")}${afterKey("c.created_at, c.id", after)}
+      ORDER BY c.created_at, c.id LIMIT ${limit}`,
+    cells: (r) => [r.id, r.invoice_id, r.office_id, r.currency, r.amount, r.reason, r.memo, r.settlement, r.status, r.error_code, iso(r.created_at), iso(r.updated_at)],
   },
 } satisfies Record<string, Dataset>;
 

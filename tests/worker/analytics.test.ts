@@ -6,6 +6,7 @@ import { platformAnalytics, type MonthFigures } from "../../src/analytics/platfo
 import { setClock } from "../../src/clock";
 import { invoiceLines, invoicePatients, invoices, invoiceLineKinds } from "../../src/db/invoices";
 import { auditLog } from "../../src/db/audit";
+import { creditNotes } from "../../src/db/credit-notes";
 import { refunds } from "../../src/db/refunds";
 import { webhookEvents } from "../../src/db/webhook-events";
 import { newId } from "../../src/security/request-id";
@@ -92,7 +93,7 @@ beforeAll(async () => {
 
 afterEach(() => setClock());
 
-const zero = { mrr: 0, mrrProjected: 0, arr: 0, activeOffices: 0, newOffices: 0, churnedOffices: 0, billablePatients: 0, averageRevenuePerOffice: null, invoiced: 0, collected: 0, collectionRate: null, receivables: 0, daysSalesOutstanding: null, paymentsAttempted: 0, paymentsFailed: 0, failedPaymentRate: null, refunds: 0, refundCount: 0 };
+const zero = { mrr: 0, mrrProjected: 0, arr: 0, activeOffices: 0, newOffices: 0, churnedOffices: 0, billablePatients: 0, averageRevenuePerOffice: null, invoiced: 0, collected: 0, collectionRate: null, receivables: 0, daysSalesOutstanding: null, paymentsAttempted: 0, paymentsFailed: 0, failedPaymentRate: null, refunds: 0, refundCount: 0, credits: 0, creditCount: 0 };
 
 /** The hand sums (docs/analytics.md's definitions over the rows above). */
 const expected: MonthFigures[] = [
@@ -177,6 +178,73 @@ describe("platform analytics", () => {
     const usdJan = all.months.find((m) => m.month === "2025-01" && m.currency === "usd")!;
     expect(usdJan.mrr).toBeGreaterThanOrEqual(7900);
     expect(all.months.every((m) => m.arr === 12 * m.mrrProjected)).toBe(true);
+  });
+});
+
+describe("platform analytics with tax and credit notes", () => {
+  // A plan of its own: office T on it. Its January invoice (10,000 + 825 tax) paid in February and
+  // credited 500 back as a refund in March; a February one-off (2,000) credited 500 before it was
+  // paid (1,500) in March; its February invoice (8,000 + 660 tax) open, failed, credited 1,000
+  // (amount due 7,660); a failed credit note that counts nowhere.
+  let plan2 = "";
+  beforeAll(async () => {
+    const plan = await seedPlan(db);
+    plan2 = plan.planId;
+    const t = (await seedOffice(db, { planVersionId: plan.versionId, timeZone: "UTC", createdAt: at("2025-01-10T09:00:00Z") })).id;
+    const on = { planVersionId: plan.versionId, taxMode: "manual" as const, taxRateBps: 825 };
+    await invoice("tJan", t, { ...on, periodStart: "2025-01-01", periodEnd: "2025-02-01", finalizedAt: at("2025-02-01T00:00:00Z"), paidAt: at("2025-02-02T00:00:00Z"), amountPaid: 10825, taxAmount: 825, totalIncludingTax: 10825, billablePatients: 3 }, [["patients", 5100], ["base_fee", 4900]]);
+    await invoice("tFeb", t, { ...on, status: "open", collectionMethod: "charge_automatically", periodStart: "2025-02-01", periodEnd: "2025-03-01", finalizedAt: at("2025-03-01T00:00:00Z"), paymentFailedAt: at("2025-03-02T00:00:00Z"), taxAmount: 660, totalIncludingTax: 8660, billablePatients: 2 }, [["patients", 3100], ["base_fee", 4900]]);
+    await invoice("tOne", t, { planVersionId: plan.versionId, kind: "one_off", periodStart: "2025-02-01", periodEnd: "2025-03-01", finalizedAt: at("2025-02-10T00:00:00Z"), paidAt: at("2025-03-03T00:00:00Z"), amountPaid: 1500 }, [["one_off", 2000]]);
+    const note = (invoiceId: string, amount: number, settlement: "none" | "refund", created: string, status: "issued" | "failed" = "issued") =>
+      ({ id: newId("cn"), officeId: t, invoiceId, amount, reason: "order_change" as const, memo: "billing_error" as const, settlement, status, requestedBy: "admin", createdAt: at(created), updatedAt: NOW });
+    await db.insert(creditNotes).values([
+      note(ids.tOne!, 500, "none", "2025-02-12T00:00:00Z"),
+      note(ids.tFeb!, 1000, "none", "2025-03-05T00:00:00Z"),
+      note(ids.tJan!, 500, "refund", "2025-03-06T00:00:00Z"),
+      note(ids.tFeb!, 300, "none", "2025-03-07T00:00:00Z", "failed"),
+    ]);
+  });
+
+  it("counts invoiced, collected, receivables and past due with tax and less credit notes; MRR without tax; credits per month", async () => {
+    const figures = await platformAnalytics(testDb(), { from: "2025-01", to: "2025-03", planId: plan2, now: NOW });
+    expect(figures.months).toEqual([
+      { month: "2025-01", currency: "usd", ...zero, mrr: 10000, mrrProjected: 10000, arr: 120000, activeOffices: 1, newOffices: 1, billablePatients: 3, averageRevenuePerOffice: 10000 },
+      {
+        // January's invoice with its tax, paid in full (rate 1, not above it); the one-off owes 2,000 − 500 at the month's end.
+        month: "2025-02", currency: "usd", ...zero, mrr: 8000, mrrProjected: 8000, arr: 96000, activeOffices: 1, billablePatients: 2, averageRevenuePerOffice: 8000,
+        invoiced: 10825 + 2000, collected: 10825 + 1500, collectionRate: 0.961, receivables: 1500, daysSalesOutstanding: 3.3, credits: 500, creditCount: 1,
+      },
+      {
+        // February's invoice with its tax, less its 1,000 credit; the one-off paid what it owed; 19 days so far.
+        month: "2025-03", currency: "usd", ...zero,
+        invoiced: 8660, collected: 0, collectionRate: 0, receivables: 7660, daysSalesOutstanding: 16.8, credits: 1500, creditCount: 2,
+      },
+    ]);
+    expect(figures.pastDue).toEqual([{ currency: "usd", "0-30": 7660, "31-60": 0, "61-90": 0, over90: 0, invoices: 1 }]);
+  });
+
+  it("exports the invoices with their tax and credits, and the credit notes", async () => {
+    setClock(NOW);
+    const admin = bearer(await mintToken("platform_admin"));
+    const rows = async (dataset: string) => {
+      const res = await SELF.fetch(`https://billing.test/v1/exports/${dataset}?from=2025-02-01&to=2025-03-31&format=ndjson&officeId=${(await db.select().from(invoices).where(eq(invoices.id, ids.tFeb!)))[0]!.officeId}`, { headers: admin });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return (await res.text()).trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const inv = await rows("invoices");
+    expect(inv.map((r) => [r.invoice_id, r.total, r.tax_amount, r.total_including_tax, r.amount_credited, r.amount_paid])).toEqual([
+      [ids.tJan, 10000, 825, 10825, 500, 10825],
+      [ids.tOne, 2000, 0, 2000, 500, 1500],
+      [ids.tFeb, 8000, 660, 8660, 1000, 0],
+    ]);
+    const notes = await rows("credit-notes");
+    expect(notes.map((r) => [r.invoice_id, r.amount, r.settlement, r.status, r.memo, r.currency])).toEqual([
+      [ids.tOne, 500, "none", "issued", "billing_error", "usd"],
+      [ids.tFeb, 1000, "none", "issued", "billing_error", "usd"],
+      [ids.tJan, 500, "refund", "issued", "billing_error", "usd"],
+      [ids.tFeb, 300, "none", "failed", "billing_error", "usd"],
+    ]);
+    expect(Object.keys(notes[0]!)).toEqual(["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "error_code", "created_at", "updated_at"]);
   });
 });
 

@@ -33,16 +33,18 @@ export const MonthSchema = z.object({
   churnedOffices: z.number().int().openapi({ example: 0, description: "Offices canceled in the month (and still canceled)." }),
   billablePatients: z.number().int().openapi({ example: 0, description: "Billable patients of the cycles starting in the month (a count)." }),
   averageRevenuePerOffice: z.number().int().nullable().openapi({ example: 0, description: "`mrrProjected` / `activeOffices`, rounded; null without active offices." }),
-  invoiced: money("Totals of the invoices finalized in the month (not voided; below-minimum ones carried or written off excluded)."),
+  invoiced: money("Totals including tax of the invoices finalized in the month (not voided; below-minimum ones carried or written off excluded)."),
   collected: money("What those invoices have been paid."),
   collectionRate: rate("`collected` / `invoiced`; null when nothing was invoiced."),
-  receivables: money("Owed at the month's end (now, for the current month): finalized invoices not paid or voided by then."),
+  receivables: money("Owed at the month's end (now, for the current month): finalized invoices (with tax) not paid or voided by then, less credit notes that lowered their amount due."),
   daysSalesOutstanding: z.number().nullable().openapi({ example: 12.5, description: "`receivables` / `invoiced` × the month's days (so far); null when nothing was invoiced." }),
   paymentsAttempted: z.number().int().openapi({ example: 0, description: "Invoices with a payment outcome from Stripe in the month (paid or failed)." }),
   paymentsFailed: z.number().int().openapi({ example: 0, description: "Of those, invoices with a failed payment in the month." }),
   failedPaymentRate: rate("`paymentsFailed` / `paymentsAttempted`."),
   refunds: money("Refunds Stripe made, by the month they were requested."),
   refundCount: z.number().int().openapi({ example: 0 }),
+  credits: money("Credit notes made in the month (pending at Stripe or issued), whatever their settlement: lowering an open invoice, refunded or credited to the customer's balance."),
+  creditCount: z.number().int().openapi({ example: 0 }),
 });
 
 const PlatformAnalyticsSchema = z
