@@ -30,9 +30,9 @@ export const route = createRoute({
   path: "/v1/exports/{dataset}",
   operationId: "exportDataset",
   tags: ["Exports"],
-  summary: "Export invoices, invoice lines, payments or refunds over a date range (platform_admin)",
+  summary: "Export invoices, invoice lines, payments, refunds or credit notes over a date range (platform_admin)",
   description:
-    "Streamed as it is read (keyset pages of 500 rows), CSV or NDJSON, amounts in minor units, instants ISO 8601 UTC. Which rows fall in the range: invoices and their lines by finalization, payments by payment, refunds by request. A CSV text cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`. Counts only, never a patient. Audited (the request, then the row count when the stream ends). Columns: docs/analytics.md. Required role: platform_admin.",
+    "Streamed as it is read (keyset pages of 500 rows), CSV or NDJSON, amounts in minor units, instants ISO 8601 UTC. Which rows fall in the range: invoices and their lines by finalization, payments by payment, refunds and credit notes by request. A CSV text cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`. Counts only, never a patient. Audited (the request, then the row count when the stream ends). Columns: docs/analytics.md. Required role: platform_admin.",
   security: [{ bearerAuth: [] }],
   request: { params: z.object({ dataset: z.enum(datasetNames).openapi({ example: "invoices" }) }), query: QuerySchema },
   responses: {
