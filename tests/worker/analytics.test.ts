@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { officeAnalytics } from "../../src/analytics/office";
@@ -10,6 +10,7 @@ import { creditNotes } from "../../src/db/credit-notes";
 import { refunds } from "../../src/db/refunds";
 import { webhookEvents } from "../../src/db/webhook-events";
 import { newId } from "../../src/security/request-id";
+import { withDbRoundTrips } from "../harness/round-trips";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
 import { seedOffice, seedPlan, testDb } from "../harness/seed";
@@ -131,20 +132,7 @@ const expected: MonthFigures[] = [
 
 describe("platform analytics", () => {
   it("equals the hand sums over the seeded invoices, per month and currency, in one database round trip", async () => {
-    const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
-    const realFetch = globalThis.fetch;
-    let trips = 0;
-    globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (new URL(req.url).origin === dbOrigin) trips++;
-      return realFetch(req);
-    }) as typeof fetch;
-    let figures;
-    try {
-      figures = await platformAnalytics(testDb(), { from: "2025-01", to: "2025-03", planId, now: NOW });
-    } finally {
-      globalThis.fetch = realFetch;
-    }
+    const { trips, result: figures } = await withDbRoundTrips(() => platformAnalytics(testDb(), { from: "2025-01", to: "2025-03", planId, now: NOW }));
     expect(trips).toBe(1);
     expect(figures.months).toEqual(expected);
     // Past due now, by age: A's February (19 days since it was charged), C's late one-off (46 days past its due date), C's setup fee (uncollectible, 73 days), A's old one-off (95 days); B's one-off is not due yet.

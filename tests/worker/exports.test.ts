@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { eq, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
@@ -6,6 +6,7 @@ import { invoiceLines, invoicePatients, invoices } from "../../src/db/invoices";
 import { refunds } from "../../src/db/refunds";
 import { csvField, escapeFormula } from "../../src/exports/csv";
 import { datasets } from "../../src/exports/datasets";
+import { countDbRoundTrips } from "../harness/round-trips";
 import { exportStream } from "../../src/exports/stream";
 import { newId } from "../../src/security/request-id";
 import { bearer, mintToken } from "../harness/auth";
@@ -140,14 +141,7 @@ describe("exports", () => {
   });
 
   it("reads the database a page at a time, as the client reads (no whole-result buffering)", async () => {
-    const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
-    const realFetch = globalThis.fetch;
-    let trips = 0;
-    globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
-      const req = new Request(input, init);
-      if (new URL(req.url).origin === dbOrigin) trips++;
-      return realFetch(req);
-    }) as typeof fetch;
+    const db = countDbRoundTrips();
     let done = -1;
     try {
       const stream = exportStream(testDb(), datasets.invoices, { fromAt: at("2019-08-01T00:00:00Z"), toAt: at("2019-08-02T00:00:00Z"), officeId: bulkOffice }, "csv", async (n) => void (done = n), 100);
@@ -158,8 +152,8 @@ describe("exports", () => {
       const second = await reader.read();
       expect(decoder.decode(second.value).split("\r\n").filter(Boolean)).toHaveLength(100);
       // One page read so far (and at most the next one prefetched).
-      expect(trips).toBeGreaterThanOrEqual(1);
-      expect(trips).toBeLessThanOrEqual(2);
+      expect(db.trips).toBeGreaterThanOrEqual(1);
+      expect(db.trips).toBeLessThanOrEqual(2);
       let rows = 100;
       for (;;) {
         const { value, done: end } = await reader.read();
@@ -167,10 +161,10 @@ describe("exports", () => {
         rows += decoder.decode(value).split("\r\n").filter(Boolean).length;
       }
       expect(rows).toBe(BULK);
-      expect(trips).toBe(Math.ceil(BULK / 100));
+      expect(db.trips).toBe(Math.ceil(BULK / 100));
       expect(done).toBe(BULK);
     } finally {
-      globalThis.fetch = realFetch;
+      db.restore();
     }
   });
 
