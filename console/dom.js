@@ -1,3 +1,4 @@
+// @ts-check
 // DOM helpers: every value reaches the page as text (never as HTML), links only when http(s).
 
 /** An element: `h("td", { class: "num" }, "12", child)`. Attributes are set one by one; `on*` keys add listeners. */

@@ -1,6 +1,9 @@
+// @ts-check
 // The portfolio's figures, computed from what the API lists: offices (GET /v1/offices) and each
 // office's invoices (GET /v1/offices/{id}/invoices). Pure functions (no DOM, no fetch): the
 // console draws them, tests/unit/console-portfolio.test.ts checks them.
+
+/** @typedef {import("./api.js").Schemas} Schemas */
 
 const FINALIZED = new Set(["open", "paid", "uncollectible"]);
 export const AGE_BUCKETS = [
@@ -12,8 +15,8 @@ export const AGE_BUCKETS = [
 const DAY_MS = 86_400_000;
 
 /**
- * @param {{ id: string, status: string }[]} offices
- * @param {Map<string, any[]>} invoicesByOffice  office id → its invoices (the API's Invoice objects)
+ * @param {Pick<Schemas["Office"], "id" | "status">[]} offices
+ * @param {Map<string, Schemas["Invoice"][]>} invoicesByOffice  office id → its invoices (the API's Invoice objects)
  * @param {number} now  epoch ms (the clock is an input)
  */
 export function portfolio(offices, invoicesByOffice, now) {
@@ -77,6 +80,7 @@ const BUCKET_KEYS = ["0-30", "31-60", "61-90", "over90"];
  * per cycle month and currency `mrr` (closed) and `mrrProjected` (drafts as they stand),
  * `billablePatients` (summed over currencies: a count), past due by age now. Months before the
  * first with any figure are left out.
+ * @param {Schemas["PlatformAnalytics"]} a
  */
 export function fromPlatformAnalytics(a) {
   const busy = (m) => m.mrr > 0 || m.mrrProjected > 0 || m.billablePatients > 0;

@@ -17,6 +17,7 @@ Prints an HS256 dev access token signed with AUTH_DEV_SECRET (environment, then 
   --ttl <ttl>      lifetime: 90s, 15m, 1h (default) or 7d
   -h, --help       this text`;
 
+/** @type {(message: string) => never} */
 const usage = (message) => usageError("token", USAGE, message);
 
 /** @param {string} ttl e.g. 90s, 15m, 1h, 7d */
