@@ -36,6 +36,7 @@ function currentClaims() {
   return { role: claims.role, sub: String(claims.sub ?? ""), officeIds: Array.isArray(claims.office_ids) ? claims.office_ids.map(String) : [] };
 }
 
+/** @param {string} [message] */
 function renderToken(message) {
   const area = h("textarea", { name: "token", "aria-label": "Access token", placeholder: "eyJ…", "data-test": "token", spellcheck: "false", autocomplete: "off" });
   const form = h(
@@ -82,11 +83,12 @@ function updateChrome(claims) {
   /** @type {HTMLElement} */ (document.getElementById("who")).textContent = role ? `${role}${claims?.sub ? ` · ${claims.sub}` : ""}` : "";
 }
 
+/** @param {string | null} name */
 function markNav(name) {
   for (const link of navLinks()) link.classList.toggle("active", link.dataset.nav === name);
 }
 
-const refused = (detail) => h("section", { class: "card error", role: "alert", "data-test": "refused" }, h("h2", {}, "Not for this token"), h("p", {}, detail));
+const refused = (/** @type {string} */ detail) => h("section", { class: "card error", role: "alert", "data-test": "refused" }, h("h2", {}, "Not for this token"), h("p", {}, detail));
 
 async function route() {
   takeTokenFromFragment();

@@ -12,7 +12,8 @@ const charts = new WeakMap();
  * @param {{ type: string, labels: string[], datasets: ({ label: string, data: (number | null)[] } & Record<string, unknown>)[], stacked?: boolean, yTitle?: string }} chart
  */
 export function drawChart(box, { type, labels, datasets, stacked = false, yTitle }) {
-  const Chart = globalThis.Chart;
+  // Chart.js's UMD bundle defines it (untyped here: the console does not type-check Chart.js's options).
+  const Chart = /** @type {any} */ (globalThis).Chart;
   const canvas = document.createElement("canvas");
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", box.getAttribute("aria-label") ?? "chart");

@@ -9,12 +9,14 @@ import { patientsPerCycle } from "./portfolio-data.js";
 
 const PORTAL_ROLES = new Set(["platform_admin", "office_admin"]);
 
+/** @param {import("./api.js").Schemas["OfficePaymentMethod"]} pm */
 function paymentMethod(pm) {
   if (pm.status !== "on_file") return "none on file: invoices are sent by e-mail with a due date";
   const exp = pm.expMonth && pm.expYear ? `, expires ${String(pm.expMonth).padStart(2, "0")}/${pm.expYear}` : "";
   return `${paymentText(pm)}${exp} (charged automatically)`;
 }
 
+/** @param {string} officeId */
 function portalButton(officeId) {
   const status = h("span", { class: "note", "data-test": "portal-status" });
   const button = h("button", { type: "button", "data-test": "portal" }, "Manage payment methods (billing portal)");

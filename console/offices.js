@@ -3,7 +3,7 @@
 import { api, ok, planNames } from "./api.js";
 import { badge, date, h, show } from "./dom.js";
 
-const paymentText = (pm) => (pm.status === "on_file" ? `${pm.brand ?? "card"} •••• ${pm.last4 ?? "????"}` : "none");
+const paymentText = (/** @type {import("./api.js").Schemas["OfficePaymentMethod"]} */ pm) => (pm.status === "on_file" ? `${pm.brand ?? "card"} •••• ${pm.last4 ?? "????"}` : "none");
 
 /** @param {HTMLElement} view @param {URLSearchParams} query */
 export async function renderOffices(view, query) {

@@ -78,7 +78,7 @@ export async function must(call) {
   return /** @type {NonNullable<R["data"]>} */ (data);
 }
 
-/** Waits until the Worker answers /health (any answer: the database may still be starting). */
+/** Waits until the Worker answers /health (any answer: the database may still be starting). @param {string} base @param {number} [timeoutMs] */
 export async function waitForApi(base, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
