@@ -11,14 +11,20 @@ const VENDOR_TEXT: [RegExp, () => string][] = [
   [/(^|\/)chart\.js\/dist\/chart\.umd\.min\.js$/, () => require.resolve("chart.js").replace(/chart\.cjs$/, "chart.umd.min.js")],
   [/(^|\/)openapi-fetch\/dist\/index\.mjs$/, () => require.resolve("openapi-fetch/dist/index.mjs")],
 ];
+// A test that calls the Worker through the typed client (tools/lib/api.mjs imports "openapi-fetch")
+// needs that build as code, which the Text rule would make text: the bare import gets it as a
+// module of its own (not a file path the rule matches).
+const OPENAPI_FETCH_CODE = "\0openapi-fetch-code";
 const vendorAsText = {
   name: "vendor-as-text",
   enforce: "pre" as const,
   resolveId: (source: string) => {
+    if (source === "openapi-fetch") return OPENAPI_FETCH_CODE;
     const i = VENDOR_TEXT.findIndex(([re]) => re.test(source));
     return i < 0 ? null : `\0vendor-text-${i}`;
   },
   load: (id: string) => {
+    if (id === OPENAPI_FETCH_CODE) return readFileSync(require.resolve("openapi-fetch/dist/index.mjs"), "utf8");
     const m = /^\0vendor-text-(\d+)$/.exec(id);
     return m ? `export default ${JSON.stringify(readFileSync(VENDOR_TEXT[Number(m[1])]![1](), "utf8"))};` : null;
   },
