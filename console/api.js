@@ -35,8 +35,9 @@ export function setToken(token) {
 /**
  * The token's claims, read for the console's layout only (role, offices, expiry): the API checks
  * the signature and decides every request; a forged claim here shows a page the API then refuses.
+ * @param {string} token
+ * @returns {Record<string, unknown> | null}
  */
-/** @param {string} token @returns {Record<string, unknown> | null} */
 export function claimsOf(token) {
   try {
     const part = token.split(".")[1];

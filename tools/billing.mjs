@@ -27,6 +27,8 @@ environment: BILLING_TOKEN (a platform_admin bearer token); BILLING_URL (default
 /** Offices closed per request: small enough for a live progress bar. */
 const CHUNK = 10;
 
+/** An output stream (stdout, stderr, or a test's). @typedef {NodeJS.WritableStream & { isTTY?: boolean }} Out */
+
 /** @param {number} amount minor units @param {string} currency */
 const money = (amount, currency) => `${(amount / 100).toFixed(2)} ${currency.toUpperCase()}`;
 
@@ -37,16 +39,14 @@ function table(rows, headers) {
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
-/** @param {number} done @param {number} total @param {string} label @param {NodeJS.WriteStream | NodeJS.WritableStream} stream */
+/** @param {number} done @param {number} total @param {string} label @param {Out} stream */
 function progress(done, total, label, stream) {
   const width = 30;
   const filled = total === 0 ? width : Math.round((done / total) * width);
   const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total} ${label}`;
-  if ("isTTY" in stream && stream.isTTY) stream.write(`\r${bar}`);
+  if (stream.isTTY) stream.write(`\r${bar}`);
   else stream.write(`${bar}\n`);
 }
-
-/** @typedef {NodeJS.WritableStream & { isTTY?: boolean }} Out */
 
 /**
  * @param {import("./lib/api.mjs").TypedClient} api
