@@ -2,17 +2,32 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { defineWorkersConfig } from "@cloudflare/vitest-pool-workers/config";
 
-// The console's charting library (src/http/console/) is a text module: wrangler bundles it by the
-// `[[rules]] type = "Text"` in wrangler.toml, and the pool reads the same rules, but loads such a
-// module only from inside this project, which node_modules is not when it is a link (a git
-// worktree sharing another checkout's). Here it becomes a module exporting the same text.
-const CHART_UMD = /(^|\/)chart\.js\/dist\/chart\.umd\.min\.js$/;
-const chartUmdAsText = {
-  name: "chart-umd-as-text",
+// The console's charting library and its API client (src/http/console/) are text modules: wrangler
+// bundles them by the `[[rules]] type = "Text"` in wrangler.toml, and the pool reads the same rules,
+// but loads such a module only from inside this project, which node_modules is not when it is a
+// link (a git worktree sharing another checkout's). Here each becomes a module exporting the same text.
+const require = createRequire(import.meta.url);
+const VENDOR_TEXT: [RegExp, () => string][] = [
+  [/(^|\/)chart\.js\/dist\/chart\.umd\.min\.js$/, () => require.resolve("chart.js").replace(/chart\.cjs$/, "chart.umd.min.js")],
+  [/(^|\/)openapi-fetch\/dist\/index\.mjs$/, () => require.resolve("openapi-fetch/dist/index.mjs")],
+];
+// A test that calls the Worker through the typed client (tools/lib/api.mjs imports "openapi-fetch")
+// needs that build as code, which the Text rule would make text: the bare import gets it as a
+// module of its own (not a file path the rule matches).
+const OPENAPI_FETCH_CODE = "\0openapi-fetch-code";
+const vendorAsText = {
+  name: "vendor-as-text",
   enforce: "pre" as const,
-  resolveId: (source: string) => (CHART_UMD.test(source) ? "\0chart-umd-text" : null),
-  load: (id: string) =>
-    id === "\0chart-umd-text" ? `export default ${JSON.stringify(readFileSync(createRequire(import.meta.url).resolve("chart.js").replace(/chart\.cjs$/, "chart.umd.min.js"), "utf8"))};` : null,
+  resolveId: (source: string) => {
+    if (source === "openapi-fetch") return OPENAPI_FETCH_CODE;
+    const i = VENDOR_TEXT.findIndex(([re]) => re.test(source));
+    return i < 0 ? null : `\0vendor-text-${i}`;
+  },
+  load: (id: string) => {
+    if (id === OPENAPI_FETCH_CODE) return readFileSync(require.resolve("openapi-fetch/dist/index.mjs"), "utf8");
+    const m = /^\0vendor-text-(\d+)$/.exec(id);
+    return m ? `export default ${JSON.stringify(readFileSync(VENDOR_TEXT[Number(m[1])]![1](), "utf8"))};` : null;
+  },
 };
 
 // Worker tests run inside workerd (the Workers runtime) through the vitest pool. The global setup
@@ -20,7 +35,7 @@ const chartUmdAsText = {
 // Worker's env through `inject`. Test files isolate themselves by seeding fresh tenants (random
 // office and plan ids), so they can run in parallel and in any order against one database.
 export default defineWorkersConfig({
-  plugins: [chartUmdAsText],
+  plugins: [vendorAsText],
   test: {
     include: ["tests/worker/**/*.test.ts"],
     globalSetup: ["./tests/harness/global-setup.ts"],

@@ -1,3 +1,4 @@
+// @ts-check
 // The billing console: a token, then views by role. platform_admin: portfolio, office list,
 // any office; office_admin / office_viewer: their own office only (the API enforces the same
 // rules; the console only lays out what a role may see). Hash routes: #/portfolio, #/offices,
@@ -8,7 +9,7 @@ import { renderOffice } from "./office.js";
 import { renderOffices } from "./offices.js";
 import { renderPortfolio } from "./portfolio.js";
 
-const main = document.getElementById("view");
+const main = /** @type {HTMLElement} */ (document.getElementById("view"));
 // Each route renders into its own element: a slower, older render finishes into a detached one.
 let view = main;
 const OFFICE_ROLES = new Set(["office_admin", "office_viewer"]);
@@ -23,6 +24,9 @@ function takeTokenFromFragment() {
   history.replaceState(null, "", `${location.pathname}#/`);
 }
 
+/** @typedef {{ role: string, sub: string, officeIds: string[] }} Claims */
+
+/** @returns {null | { invalid: true } | { expired: true } | Claims} */
 function currentClaims() {
   const token = getToken();
   if (!token) return null;
@@ -32,6 +36,7 @@ function currentClaims() {
   return { role: claims.role, sub: String(claims.sub ?? ""), officeIds: Array.isArray(claims.office_ids) ? claims.office_ids.map(String) : [] };
 }
 
+/** @param {string} [message] */
 function renderToken(message) {
   const area = h("textarea", { name: "token", "aria-label": "Access token", placeholder: "eyJ…", "data-test": "token", spellcheck: "false", autocomplete: "off" });
   const form = h(
@@ -66,20 +71,24 @@ function renderToken(message) {
   area.focus();
 }
 
+const navLinks = () => /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll("#nav a"));
+
+/** @param {Claims | null} claims */
 function updateChrome(claims) {
   const role = claims?.role;
-  for (const link of document.querySelectorAll("#nav a")) {
+  for (const link of navLinks()) {
     const wanted = link.dataset.role;
     link.classList.toggle("hidden", !role || (wanted === "platform_admin" ? role !== "platform_admin" : !OFFICE_ROLES.has(role)));
   }
-  document.getElementById("who").textContent = role ? `${role}${claims.sub ? ` · ${claims.sub}` : ""}` : "";
+  /** @type {HTMLElement} */ (document.getElementById("who")).textContent = role ? `${role}${claims?.sub ? ` · ${claims.sub}` : ""}` : "";
 }
 
+/** @param {string | null} name */
 function markNav(name) {
-  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.nav === name);
+  for (const link of navLinks()) link.classList.toggle("active", link.dataset.nav === name);
 }
 
-const refused = (detail) => h("section", { class: "card error", role: "alert", "data-test": "refused" }, h("h2", {}, "Not for this token"), h("p", {}, detail));
+const refused = (/** @type {string} */ detail) => h("section", { class: "card error", role: "alert", "data-test": "refused" }, h("h2", {}, "Not for this token"), h("p", {}, detail));
 
 async function route() {
   takeTokenFromFragment();
@@ -90,10 +99,10 @@ async function route() {
   const parts = (path || "/").split("/").filter(Boolean);
   const query = new URLSearchParams(search);
   const claims = currentClaims();
-  updateChrome(claims && !claims.invalid && !claims.expired ? claims : null);
+  updateChrome(claims && "role" in claims ? claims : null);
   if (parts[0] === "token" || !claims) return renderToken();
-  if (claims.invalid) return renderToken("That is not an access token (a JWT with a role).");
-  if (claims.expired) return renderToken("The token has expired: paste a new one.");
+  if ("invalid" in claims) return renderToken("That is not an access token (a JWT with a role).");
+  if ("expired" in claims) return renderToken("The token has expired: paste a new one.");
 
   const platform = claims.role === "platform_admin";
   if (!platform && !OFFICE_ROLES.has(claims.role)) {
@@ -127,7 +136,8 @@ async function route() {
   } catch (err) {
     if (err instanceof ApiProblem && err.status === 401) return renderToken(`The API refused the token: ${err.message}`);
     if (err instanceof ApiProblem && (err.status === 403 || err.status === 404)) return show(target, refused(`The API refused: ${err.message}`));
-    show(target, errorCard("Something went wrong", `${err.message}${err.requestId ? ` (request ${err.requestId})` : ""}`));
+    const requestId = err instanceof ApiProblem ? err.requestId : null;
+    show(target, errorCard("Something went wrong", `${err instanceof Error ? err.message : String(err)}${requestId ? ` (request ${requestId})` : ""}`));
   }
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Charts through Chart.js (its prebuilt UMD bundle, served from the chart.js package at
 // /console/assets/chart.umd.min.js; it defines window.Chart). No animation: a chart is drawn
 // when created (and screenshots and tests see it at once).
@@ -5,9 +6,14 @@
 const PALETTE = ["#1f6feb", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e"];
 const charts = new WeakMap();
 
-/** Draws a chart into a fresh canvas inside `box` (`data-points` says how many values it shows). */
+/**
+ * Draws a chart into a fresh canvas inside `box` (`data-points` says how many values it shows).
+ * @param {HTMLElement} box
+ * @param {{ type: string, labels: string[], datasets: ({ label: string, data: (number | null)[] } & Record<string, unknown>)[], stacked?: boolean, yTitle?: string }} chart
+ */
 export function drawChart(box, { type, labels, datasets, stacked = false, yTitle }) {
-  const Chart = globalThis.Chart;
+  // Chart.js's UMD bundle defines it (untyped here: the console does not type-check Chart.js's options).
+  const Chart = /** @type {any} */ (globalThis).Chart;
   const canvas = document.createElement("canvas");
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", box.getAttribute("aria-label") ?? "chart");

@@ -1,6 +1,7 @@
+// @ts-check
 // One office: status, plan, payment method, billable patients per cycle, invoices with their
 // hosted links, and the billing-portal button (platform_admin, office_admin).
-import { allPages, api, planNames } from "./api.js";
+import { allPages, api, ok, planNames } from "./api.js";
 import { drawChart } from "./charts.js";
 import { badge, date, h, money, outLink, show } from "./dom.js";
 import { paymentText } from "./offices.js";
@@ -8,12 +9,14 @@ import { patientsPerCycle } from "./portfolio-data.js";
 
 const PORTAL_ROLES = new Set(["platform_admin", "office_admin"]);
 
+/** @param {import("./api.js").Schemas["OfficePaymentMethod"]} pm */
 function paymentMethod(pm) {
   if (pm.status !== "on_file") return "none on file: invoices are sent by e-mail with a due date";
   const exp = pm.expMonth && pm.expYear ? `, expires ${String(pm.expMonth).padStart(2, "0")}/${pm.expYear}` : "";
   return `${paymentText(pm)}${exp} (charged automatically)`;
 }
 
+/** @param {string} officeId */
 function portalButton(officeId) {
   const status = h("span", { class: "note", "data-test": "portal-status" });
   const button = h("button", { type: "button", "data-test": "portal" }, "Manage payment methods (billing portal)");
@@ -21,24 +24,29 @@ function portalButton(officeId) {
     button.disabled = true;
     status.textContent = "Opening Stripe's billing portal…";
     try {
-      const { url } = await api.post(`/v1/offices/${officeId}/billing-portal`);
+      const { url } = await ok(api.POST("/v1/offices/{officeId}/billing-portal", { params: { path: { officeId } } }));
       const link = outLink(url, "Open the billing portal");
       if (!link) throw new Error("The portal's address is not a web page.");
       status.replaceChildren(link);
       location.assign(link.href);
     } catch (err) {
-      status.textContent = `The portal could not be opened: ${err.message}`;
+      status.textContent = `The portal could not be opened: ${err instanceof Error ? err.message : String(err)}`;
       button.disabled = false;
     }
   });
   return h("div", { class: "actions" }, button, status);
 }
 
+/**
+ * @param {HTMLElement} view
+ * @param {string} officeId
+ * @param {{ role: string }} claims
+ */
 export async function renderOffice(view, officeId, claims) {
   show(view, h("h1", {}, "Office"), h("p", { class: "note" }, "Loading…"));
   const [office, { items: invoices }, plans] = await Promise.all([
-    api.get(`/v1/offices/${officeId}`),
-    allPages(`/v1/offices/${officeId}/invoices?limit=100`, 300),
+    ok(api.GET("/v1/offices/{officeId}", { params: { path: { officeId } } })),
+    allPages((cursor) => ok(api.GET("/v1/offices/{officeId}/invoices", { params: { path: { officeId }, query: { limit: 100, cursor } } })), 300),
     claims.role === "platform_admin" ? planNames() : Promise.resolve(new Map()),
   ]);
   const cycles = patientsPerCycle(invoices);

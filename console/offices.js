@@ -1,9 +1,11 @@
+// @ts-check
 // The platform admin's office list: search by legal-name prefix, sorted by name, paged.
-import { api, planNames } from "./api.js";
+import { api, ok, planNames } from "./api.js";
 import { badge, date, h, show } from "./dom.js";
 
-const paymentText = (pm) => (pm.status === "on_file" ? `${pm.brand ?? "card"} •••• ${pm.last4 ?? "????"}` : "none");
+const paymentText = (/** @type {import("./api.js").Schemas["OfficePaymentMethod"]} */ pm) => (pm.status === "on_file" ? `${pm.brand ?? "card"} •••• ${pm.last4 ?? "????"}` : "none");
 
+/** @param {HTMLElement} view @param {URLSearchParams} query */
 export async function renderOffices(view, query) {
   const q = query.get("q") ?? "";
   const input = h("input", { type: "search", name: "q", value: q, placeholder: "Legal name starts with…", "aria-label": "Search offices by legal name", "data-test": "search" });
@@ -29,14 +31,12 @@ export async function renderOffices(view, query) {
     ),
   );
   const plans = await planNames();
-  let cursor = null;
+  /** @type {string | undefined} */
+  let cursor = undefined;
   let shown = 0;
   const load = async () => {
     more.disabled = true;
-    const params = new URLSearchParams({ sort: "legalName", limit: "50" });
-    if (q) params.set("legalNamePrefix", q);
-    if (cursor) params.set("cursor", cursor);
-    const page = await api.get(`/v1/offices?${params}`);
+    const page = await ok(api.GET("/v1/offices", { params: { query: { sort: "legalName", limit: 50, legalNamePrefix: q || undefined, cursor } } }));
     for (const o of page.data) {
       body.append(
         h(
@@ -52,12 +52,12 @@ export async function renderOffices(view, query) {
       );
     }
     shown += page.data.length;
-    cursor = page.nextCursor;
+    cursor = page.nextCursor ?? undefined;
     count.textContent = shown === 0 ? (q ? `No office's legal name starts with “${q}”.` : "No offices yet.") : `${shown} office${shown === 1 ? "" : "s"}${cursor ? " so far" : ""}.`;
     more.classList.toggle("hidden", !cursor);
     more.disabled = false;
   };
-  more.addEventListener("click", () => load().catch((err) => count.replaceChildren(err.message)));
+  more.addEventListener("click", () => load().catch((err) => count.replaceChildren(err instanceof Error ? err.message : String(err))));
   await load();
   input.focus();
 }

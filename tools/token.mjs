@@ -17,17 +17,20 @@ Prints an HS256 dev access token signed with AUTH_DEV_SECRET (environment, then 
   --ttl <ttl>      lifetime: 90s, 15m, 1h (default) or 7d
   -h, --help       this text`;
 
+/** @type {(message: string) => never} */
 const usage = (message) => usageError("token", USAGE, message);
 
 /** @param {string} ttl e.g. 90s, 15m, 1h, 7d */
 export function parseTtl(ttl) {
   const m = /^(\d+)([smhd])$/.exec(ttl);
   if (!m) return null;
-  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[/** @type {"s" | "m" | "h" | "d"} */ (m[2])];
 }
 
+/** @param {string} data */
 const b64url = (data) => Buffer.from(data).toString("base64url");
 
+/** @param {string} secret @param {Record<string, unknown>} claims */
 export function signDevToken(secret, claims) {
   const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   const body = b64url(JSON.stringify(claims));
@@ -43,7 +46,7 @@ export function signDevToken(secret, claims) {
  */
 export function devToken(vars, { role, officeIds = [], sub, ttlSeconds = 3600 }) {
   const now = Math.floor(Date.now() / 1000);
-  return signDevToken(vars.AUTH_DEV_SECRET, {
+  return signDevToken(/** @type {string} */ (vars.AUTH_DEV_SECRET), {
     sub: sub ?? `dev-${role}`,
     role,
     office_ids: officeIds,
@@ -56,6 +59,7 @@ export function devToken(vars, { role, officeIds = [], sub, ttlSeconds = 3600 })
 }
 
 /** A platform_admin token for the operator tools: BILLING_TOKEN, else (local instances only) a dev token from .dev.vars. */
+/** @param {string} url @param {string} sub @returns {string} */
 export function operatorToken(url, sub) {
   if (process.env.BILLING_TOKEN) return process.env.BILLING_TOKEN;
   const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url);

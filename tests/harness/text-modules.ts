@@ -10,7 +10,7 @@ export const consoleTextModules = {
   name: "console-text-modules",
   enforce: "pre" as const,
   resolveId(source: string, importer?: string) {
-    if (!importer || !/src\/http\/console\/index\.ts$/.test(importer) || !/\.(?:js|css|html)$/.test(source)) return null;
+    if (!importer || !/src\/http\/console\/index\.ts$/.test(importer) || !/\.(?:m?js|css|html)$/.test(source)) return null;
     return `${resolve(dirname(importer), source)}?console-text`;
   },
   load(id: string) {

@@ -38,6 +38,7 @@ const scripts: Record<string, { file: string; options: string[] }> = {
   drill: { file: "tools/drill.mjs", options: ["--short", "--only", "--help"] },
   "test:worker": { file: "tools/test-worker.mjs", options: ["--batch", "--plan", "filter", "--help", "WORKER_TEST_STALL_SECONDS", "WORKER_TEST_STALL_RETRIES"] },
   dev: { file: "tools/dev.mjs", options: ["--fresh", "--port", "--db-port", "--stripe-port", "--data", "--no-seed", "--help"] },
+  "client:generate": { file: "tools/client-generate.mjs", options: ["--check", "--help", "client/schema.d.ts"] },
 };
 
 describe("--help on every script", () => {

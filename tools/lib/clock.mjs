@@ -17,12 +17,12 @@ export function now() {
   return Date.now();
 }
 
-/** Sets (or, with null, clears) the instant `now()` answers. */
+/** Sets (or, with null, clears) the instant `now()` answers. @param {number | null} at epoch ms */
 export function setNow(at) {
   fixed = at;
 }
 
-/** The UTC calendar date (YYYY-MM-DD) of an instant (default: now). */
+/** The UTC calendar date (YYYY-MM-DD) of an instant (default: now). @param {number} [at] epoch ms */
 export function utcDate(at = now()) {
   return new Date(at).toISOString().slice(0, 10);
 }

@@ -12,6 +12,11 @@ import PORTFOLIO from "../../../console/portfolio.js";
 import PORTFOLIO_DATA from "../../../console/portfolio-data.js";
 // Chart.js's prebuilt UMD bundle (MIT), straight from the chart.js package.
 import CHART_JS from "../../../node_modules/chart.js/dist/chart.umd.min.js";
+// openapi-fetch's ESM build (MIT; no imports of its own): the console's typed API client. A text
+// module like the others, but TypeScript finds the package's own declarations beside the file (its
+// function): the import is the file's text.
+import OPENAPI_FETCH_MODULE from "../../../node_modules/openapi-fetch/dist/index.mjs";
+const OPENAPI_FETCH = OPENAPI_FETCH_MODULE as unknown as string;
 
 const JS = "text/javascript; charset=utf-8";
 
@@ -27,6 +32,8 @@ export const CONSOLE_FILES: Record<string, { body: string; type: string }> = {
   "portfolio.js": { body: PORTFOLIO, type: JS },
   "portfolio-data.js": { body: PORTFOLIO_DATA, type: JS },
   "chart.umd.min.js": { body: CHART_JS, type: JS },
+  // As published, less its source-map comment (the map is not served).
+  "openapi-fetch.js": { body: OPENAPI_FETCH.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, "\n"), type: JS },
 };
 
 /**

@@ -40,18 +40,28 @@ describe("the billing console's files (/console)", () => {
       const text = await res.text();
       expect(text.length, path).toBeGreaterThan(100);
       if (path.endsWith(".js") && !path.includes("chart.umd")) {
+        // No bare module specifier (the browser could not resolve one): every import is a served file.
+        expect(text, path).not.toMatch(/\bfrom\s*["'](?!\.\/)/);
         // The console's own code writes text, never HTML, and evaluates nothing.
         expect(text, path).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
         for (const m of text.matchAll(/from "\.\/([\w.-]+\.js)"/g)) pending.push(`/console/assets/${m[1]}`);
       }
     }
     expect([...seen].sort()).toEqual(
-      ["api.js", "app.js", "chart.umd.min.js", "charts.js", "console.css", "dom.js", "office.js", "offices.js", "portfolio-data.js", "portfolio.js"].map((f) => `/console/assets/${f}`),
+      ["api.js", "app.js", "chart.umd.min.js", "charts.js", "console.css", "dom.js", "office.js", "offices.js", "openapi-fetch.js", "portfolio-data.js", "portfolio.js"].map((f) => `/console/assets/${f}`),
     );
     // The charting library is Chart.js's prebuilt browser bundle, from the chart.js package.
     const chart = await (await SELF.fetch(`${base}/console/assets/chart.umd.min.js`)).text();
     expect(chart).toMatch(/Chart\.js v4\.\d+\.\d+/);
     expect(chart.length).toBeGreaterThan(100_000);
+    // The API client is openapi-fetch's ESM build (the package's dist/index.mjs), which the console's
+    // api.js imports: an ES module exporting createClient, without its source-map comment.
+    const client = await (await SELF.fetch(`${base}/console/assets/openapi-fetch.js`)).text();
+    expect(client).toMatch(/function createClient\(/);
+    expect(client).toMatch(/export \{[^}]*createClient as default/);
+    expect(client).not.toContain("sourceMappingURL");
+    const api = await (await SELF.fetch(`${base}/console/assets/api.js`)).text();
+    expect(api).toContain('import createClient from "./openapi-fetch.js";');
   });
 
   it("serves nothing else under /console: other names are a problem+json 404", async () => {
