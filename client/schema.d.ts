@@ -856,8 +856,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export invoices, invoice lines, payments or refunds over a date range (platform_admin)
-         * @description Streamed as it is read (keyset pages of 500 rows), CSV or NDJSON, amounts in minor units, instants ISO 8601 UTC. Which rows fall in the range: invoices and their lines by finalization, payments by payment, refunds by request. A CSV text cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`. Counts only, never a patient. Audited (the request, then the row count when the stream ends). Columns: docs/analytics.md. Required role: platform_admin.
+         * Export invoices, invoice lines, payments, refunds or credit notes over a date range (platform_admin)
+         * @description Streamed as it is read (keyset pages of 500 rows), CSV or NDJSON, amounts in minor units, instants ISO 8601 UTC. Which rows fall in the range: invoices and their lines by finalization, payments by payment, refunds and credit notes by request. A CSV text cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`. Counts only, never a patient. Audited (the request, then the row count when the stream ends). Columns: docs/analytics.md. Required role: platform_admin.
          */
         get: operations["exportDataset"];
         put?: never;
@@ -2469,7 +2469,7 @@ export interface components {
                  */
                 averageRevenuePerOffice: number | null;
                 /**
-                 * @description Totals of the invoices finalized in the month (not voided; below-minimum ones carried or written off excluded).
+                 * @description Totals including tax of the invoices finalized in the month (not voided; below-minimum ones carried or written off excluded).
                  * @example 0
                  */
                 invoiced: number;
@@ -2484,7 +2484,7 @@ export interface components {
                  */
                 collectionRate: number | null;
                 /**
-                 * @description Owed at the month's end (now, for the current month): finalized invoices not paid or voided by then.
+                 * @description Owed at the month's end (now, for the current month): finalized invoices (with tax) not paid or voided by then, less credit notes that lowered their amount due.
                  * @example 0
                  */
                 receivables: number;
@@ -2515,6 +2515,13 @@ export interface components {
                 refunds: number;
                 /** @example 0 */
                 refundCount: number;
+                /**
+                 * @description Credit notes made in the month (pending at Stripe or issued), whatever their settlement: lowering an open invoice, refunded or credited to the customer's balance.
+                 * @example 0
+                 */
+                credits: number;
+                /** @example 0 */
+                creditCount: number;
             }[];
             /** @description Past-due amounts now, by age. */
             pastDue: {
@@ -5986,7 +5993,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                dataset: "invoices" | "invoice-lines" | "payments" | "refunds";
+                dataset: "invoices" | "invoice-lines" | "payments" | "refunds" | "credit-notes";
             };
             cookie?: never;
         };

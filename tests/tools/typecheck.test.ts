@@ -5,9 +5,10 @@ import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
 
-// The type checker is part of the test command: a type error anywhere (src, tests, tools' typed
-// clients) fails CI, as a failing test does. Every tsconfig*.json at the root is checked.
-const configs = readdirSync(root).filter((f) => /^tsconfig(\.[\w-]+)?\.json$/.test(f));
+// The type checker is part of the test command: a type error in src or tests fails CI, as a failing
+// test does. Every tsconfig*.json at the root is checked here, except the typed clients' (the
+// console and the CLI), which tests/tools/client-schema.test.ts checks with its generated types.
+const configs = readdirSync(root).filter((f) => /^tsconfig(\.[\w-]+)?\.json$/.test(f) && f !== "tsconfig.clients.json");
 
 describe("type check", () => {
   it("finds the project's tsconfig", () => {
