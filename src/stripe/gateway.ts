@@ -15,6 +15,7 @@ import { stripeAddress } from "./office-address";
 import { backoffDelay, isRetryable, LOOKUP_AFTER_MS, StripeCallError, type StripeErrorLike } from "./gateway-errors";
 import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, creditNoteState, type PaymentMethodState, type StripeRefundState, type StripeCreditNoteState } from "./gateway-reads";
 
+import { couponIdOf, couponParams, discountOf, isDiscountLine, type DiscountMode } from "./invoice-discount";
 export * from "./gateway-errors";
 export * from "./gateway-reads";
 import type { BillingAddress } from "../db/offices";
@@ -46,6 +47,8 @@ export type InvoiceForStripe = {
   collection?: Collection;
   /** Default: no tax (docs/payment-plan.md §11). */
   tax?: InvoiceTax;
+  /** How a discount line goes (invoice-discount.ts); default: as a line. */
+  discount?: DiscountMode;
   periodStart: string;
   periodEnd: string;
   /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
@@ -273,6 +276,7 @@ export function stripeGateway(deps: GatewayDeps) {
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */
     invoicePayloads(customerId: string, invoice: InvoiceForStripe) {
+      const asCoupon = invoice.discount === "coupon" && discountOf(invoice.lines) > 0;
       const created = invoicePayload.parse({
         customer: customerId,
         currency: invoice.currency,
@@ -281,9 +285,10 @@ export function stripeGateway(deps: GatewayDeps) {
         pending_invoice_items_behavior: "exclude",
         metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
         ...invoiceTaxParams(invoice.tax),
+        ...(asCoupon ? { discounts: [{ coupon: couponIdOf(invoice.id) }] } : {}),
       });
       const lines = addLinesPayload.parse({
-        lines: invoice.lines.map((l) => ({
+        lines: invoice.lines.filter((l) => !(asCoupon && isDiscountLine(l))).map((l) => ({
           ...(l.unitAmount !== null
             ? { quantity: l.quantity, price_data: { currency: invoice.currency, product_data: { name: patientsProductName }, unit_amount: l.unitAmount } }
             : { amount: l.amount }),
@@ -308,6 +313,22 @@ export function stripeGateway(deps: GatewayDeps) {
         if (found) return { ...found, adopted: true };
       }
       return { ...toState(await call("invoice", key, (s) => s.invoices.create(created, { idempotencyKey: key }))), adopted: false };
+    },
+
+    /**
+     * Before step 1, under Stripe Tax: the invoice's discount as its own coupon (invoice-discount.ts),
+     * keyed by the invoice; one already made under our id (a repeat past the key's 24 hours) is it.
+     */
+    async createCoupon(invoice: InvoiceForStripe): Promise<string | null> {
+      if (invoice.discount !== "coupon" || discountOf(invoice.lines) <= 0) return null;
+      const params = couponParams(deps.officeId, invoice);
+      const key = `coupon_${invoice.id}`;
+      try {
+        await call("coupon", key, (s) => s.coupons.create(params, { idempotencyKey: key }));
+      } catch (err) {
+        if (!(err instanceof StripeCallError && err.code === "resource_already_exists")) throw err;
+      }
+      return params.id!;
     },
 
     /** Step 2: every line in one call, whatever the patient count (lines are aggregates). */
