@@ -7,7 +7,7 @@ import { webhookEvents } from "../db/webhook-events";
 import { lookupIndexes } from "../security/crypto";
 import { dataKeyring, indexIn, openReference, sealReference } from "../security/data-keys";
 import { newId } from "../security/request-id";
-import { StripeCallError, type StripeCreditNoteState } from "../stripe/gateway";
+import { StripeCallError, type StripeCreditNoteState, type StripeGateway } from "../stripe/gateway";
 import type { StripeEvent } from "../stripe/webhooks";
 import * as clock from "../clock";
 
@@ -29,6 +29,29 @@ function paidByCredit(db: Database, invoiceId: string, now: number): Statement {
   return db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = 0, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now}
     WHERE id = ${invoiceId} AND status IN ('open','uncollectible')
       AND total <= (SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status = 'issued' AND settlement = 'none')`);
+}
+
+/**
+ * Whether a per-line credit note goes to Stripe by line (§8.10): on an invoice without tax. On a
+ * taxed one Stripe takes a line's amount before tax and credits its tax on top
+ * (CreditNoteCreateParams.Line.amount: "If invoice is set up with `automatic_tax[enabled]=true`,
+ * this amount is tax exclusive"), which our credit notes do not follow yet (§11.10): there the
+ * credit note's total goes as `amount`, as for a whole-invoice credit.
+ */
+const byLine = (invoice: { taxMode: string | null }) => invoice.taxMode === null || invoice.taxMode === "none";
+
+/**
+ * Stripe's line of each of our credited lines, read back from the Stripe invoice whose id we stored
+ * (each Stripe line carries our `line_ref`, set by the push): bound by our ids only, and never more
+ * than Stripe's line amount — else the credit note fails for good (`line_not_on_stripe`) and billing staff look.
+ */
+async function stripeLinesOf(gateway: StripeGateway, stripeInvoiceId: string, lines: { lineId: string; amount: number }[]) {
+  const ids = await gateway.invoiceLineIds(stripeInvoiceId);
+  return lines.map((l) => {
+    const found = ids.get(l.lineId);
+    if (!found || found.amount < l.amount) throw new StripeCallError("creditNote", false, "line_not_on_stripe", null);
+    return { stripeLineId: found.id, amount: l.amount };
+  });
 }
 
 /**
@@ -59,6 +82,7 @@ export class StripeCreditNotes {
       invoiceId: invoice.id,
       stripeInvoiceId,
       amount: note.amount,
+      ...(note.lines && byLine(invoice) ? { lines: await stripeLinesOf(gateway, stripeInvoiceId, note.lines) } : {}),
       settlement: note.settlement,
       reason: note.reason,
       memo: creditNoteMemos[note.memo],

@@ -426,10 +426,20 @@ export function stripeGateway(deps: GatewayDeps) {
      * internal credit note's id. A paid invoice's credit goes whole to a refund or to the
      * customer's balance.
      */
-    async createCreditNote(input: { creditNoteId: string; invoiceId: string; stripeInvoiceId: string; amount: number; settlement: "none" | "refund" | "customer_balance"; reason: Stripe.CreditNoteCreateParams.Reason; memo: string }) {
+    async createCreditNote(input: {
+      creditNoteId: string;
+      invoiceId: string;
+      stripeInvoiceId: string;
+      amount: number;
+      /** By line: Stripe's line ids of the invoice (read back, invoiceLineIds) and the amounts; `amount` is their sum. */
+      lines?: { stripeLineId: string; amount: number }[];
+      settlement: "none" | "refund" | "customer_balance";
+      reason: Stripe.CreditNoteCreateParams.Reason;
+      memo: string;
+    }) {
       const payload = creditNotePayload.parse({
         invoice: input.stripeInvoiceId,
-        amount: input.amount,
+        ...(input.lines ? { lines: input.lines.map((l) => ({ type: "invoice_line_item", invoice_line_item: l.stripeLineId, amount: l.amount })) } : { amount: input.amount }),
         ...(input.settlement === "refund" ? { refund_amount: input.amount } : input.settlement === "customer_balance" ? { credit_amount: input.amount } : {}),
         reason: input.reason,
         memo: creditNoteMemoText.parse(input.memo),
@@ -437,6 +447,17 @@ export function stripeGateway(deps: GatewayDeps) {
       });
       const key = `credit_note_${input.creditNoteId}`;
       return creditNoteState(await call("creditNote", key, (s) => s.creditNotes.create(payload, { idempotencyKey: key })));
+    },
+
+    /**
+     * Stripe's lines of an invoice we pushed, by our line reference (`metadata.line_ref`, set by
+     * the push): Stripe's `il_` id and amount of each (a read: all pages).
+     */
+    async invoiceLineIds(stripeInvoiceId: string): Promise<Map<string, { id: string; amount: number }>> {
+      const found = await call("readInvoice", null, async (s) => ({ id: stripeInvoiceId, lines: await s.invoices.listLineItems(stripeInvoiceId, { limit: 100 }).autoPagingToArray({ limit: 1000 }) }));
+      const out = new Map<string, { id: string; amount: number }>();
+      for (const l of found.lines) if (l.metadata?.line_ref && l.id) out.set(l.metadata.line_ref, { id: l.id, amount: l.amount });
+      return out;
     },
 
     /** A credit note as Stripe has it now (a credit-note event is only a hint of it). */

@@ -217,14 +217,22 @@ export const refundPayload = z
 export const creditNoteMemoText = z.enum(Object.values(creditNoteMemos) as [string, ...string[]]);
 
 /**
- * A credit note of a finalized invoice (§8.10): its total as `amount`; on a paid invoice the whole
- * of it as `refund_amount` or `credit_amount` (never `out_of_band_amount`); Stripe's reason; a
- * fixed memo; our references.
+ * A credit note of a finalized invoice (§8.10): its total as `amount`, or — a credit note by line
+ * of an untaxed invoice — `lines`, each Stripe's own line of the invoice (`type:
+ * invoice_line_item`, its `il_` id read back from Stripe's invoice, an amount), never a
+ * `custom_line_item` (it would carry a free-text description); on a paid invoice the whole of it
+ * as `refund_amount` or `credit_amount` (never `out_of_band_amount`); Stripe's reason; a fixed
+ * memo; our references.
  */
 export const creditNotePayload = z
   .object({
     invoice: stripeId("in"),
-    amount: z.number().int().min(1),
+    amount: z.number().int().min(1).optional(),
+    lines: z
+      .array(z.object({ type: z.literal("invoice_line_item"), invoice_line_item: stripeId("il"), amount: z.number().int().min(1) }).strict())
+      .min(1)
+      .max(250)
+      .optional(),
     refund_amount: z.number().int().min(1).optional(),
     credit_amount: z.number().int().min(1).optional(),
     reason: z.enum(creditNoteReasons),
@@ -232,8 +240,14 @@ export const creditNotePayload = z
     metadata: metadata.extend({ invoice_ref: opaqueRef("inv"), credit_note_ref: opaqueRef("cn") }).strict(),
   })
   .strict()
+  .refine((p) => (p.amount === undefined) !== (p.lines === undefined), "an amount or lines, not both")
   .refine((p) => p.refund_amount === undefined || p.credit_amount === undefined, "a refund or a balance credit, not both")
-  .refine((p) => (p.refund_amount ?? p.credit_amount ?? p.amount) === p.amount, "a paid invoice's credit goes whole to the refund or the balance") satisfies z.ZodType<Stripe.CreditNoteCreateParams>;
+  .refine((p) => (p.refund_amount ?? p.credit_amount ?? creditNoteTotal(p)) === creditNoteTotal(p), "a paid invoice's credit goes whole to the refund or the balance") satisfies z.ZodType<Stripe.CreditNoteCreateParams>;
+
+/** A credit note's total: its amount, or the sum of its lines. */
+export function creditNoteTotal(p: { amount?: number; lines?: { amount: number }[] }): number {
+  return p.amount ?? (p.lines ?? []).reduce((a, l) => a + l.amount, 0);
+}
 
 export const portalPayload = z
   .object({
@@ -260,7 +274,10 @@ export const fieldRules = {
   taxRate: { text: [/^display_name$/, /^inclusive$/, /^percentage$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
-  creditNote: { text: [/^invoice$/, /^reason$/, /^memo$/, /^metadata\[(invoice_ref|credit_note_ref)\]$/], numeric: [/^(amount|refund_amount|credit_amount)$/] },
+  creditNote: {
+    text: [/^invoice$/, /^reason$/, /^memo$/, /^metadata\[(invoice_ref|credit_note_ref)\]$/, /^lines\[\d+\]\[(type|invoice_line_item)\]$/],
+    numeric: [/^(amount|refund_amount|credit_amount)$/, /^lines\[\d+\]\[amount\]$/],
+  },
   readCreditNote: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },

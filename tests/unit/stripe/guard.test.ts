@@ -322,6 +322,29 @@ describe("allowlist payload schemas", () => {
     expect(request("creditNote", { ...form, "lines[0][description]": "Service credit" }).map((f) => f.kind)).toContain("unknown_field");
     expect(scanRequest({ method: "GET", path: "/v1/credit_notes/cn_1MxvRqLkdIwHu7ixY0xbUcxk", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
   });
+
+  it("a credit note by line (§8.10): Stripe's own invoice lines with amounts, never a custom line, never with a whole amount too", () => {
+    const base = { invoice: "in_1MtHbELkdIwHu7ixl4OzzPMv", reason: "product_unsatisfactory", memo: "Correction of a billing error", metadata: { invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", credit_note_ref: "cn_0a1b2c3d4e5f60718293a4b5c6d7e8f9" } } as const;
+    const lines = [
+      { type: "invoice_line_item", invoice_line_item: "il_1Pgc74B7WZ01zgkWWh45tUBA", amount: 900 },
+      { type: "invoice_line_item", invoice_line_item: "il_1Pgc74B7WZ01zgkWWh45tUBB", amount: 400 },
+    ] as const;
+    expect(creditNotePayload.safeParse({ ...base, lines }).success).toBe(true);
+    expect(creditNotePayload.safeParse({ ...base, lines, refund_amount: 1_300 }).success).toBe(true);
+    expect(creditNotePayload.safeParse({ ...base, lines, refund_amount: 900 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines, amount: 1_300 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ type: "custom_line_item", description: "Jane Roe's visit", unit_amount: 900, quantity: 1 }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], description: "Jane Roe" }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], invoice_line_item: "Jane Roe" }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], amount: 0 }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [] }).success).toBe(false);
+    const form = { invoice: base.invoice, reason: base.reason, memo: base.memo, "lines[0][type]": "invoice_line_item", "lines[0][invoice_line_item]": lines[0].invoice_line_item, "lines[0][amount]": "900", "metadata[invoice_ref]": base.metadata.invoice_ref };
+    expect(request("creditNote", form)).toEqual([]);
+    expect(request("creditNote", { ...form, "lines[0][unit_amount]": "900" }).map((f) => [f.kind, f.field])).toContainEqual(["unknown_field", "lines[0][unit_amount]"]);
+    expect(request("creditNote", { ...form, "lines[0][invoice_line_item]": "123-45-6789" }).map((f) => f.kind)).toContain("ssn");
+    // Reading the invoice's lines back (GET, no body) passes.
+    expect(scanRequest({ method: "GET", path: "/v1/invoices/in_1MtHbELkdIwHu7ixl4OzzPMv/lines", query: "limit=100", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+  });
 });
 
 describe("a discount under Stripe Tax (payment-plan §6.10): the invoice's own amount-off coupon", () => {
