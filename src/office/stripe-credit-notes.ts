@@ -12,6 +12,7 @@ import type { StripeEvent } from "../stripe/webhooks";
 import * as clock from "../clock";
 
 import type { StripeOutbox } from "./stripe-sync";
+import { recordExternalCreditNote } from "./stripe-credit-notes-external";
 import { creditNoteCol, invoiceCol, OUTBOX_ACTOR, refundCol, refundedTotal, REFUND_RETRY_WINDOW_MS, WEBHOOK_ACTOR, type EventRow, type Work } from "./stripe-work";
 
 export type CreditNoteRow = typeof creditNotes.$inferSelect;
@@ -73,6 +74,8 @@ export class StripeCreditNotes {
     const requestId = `outbox:credit_note:${note.id}`;
     const [invoice] = await db.select().from(invoices).where(eq(invoices.id, note.invoiceId));
     if (!invoice?.stripeInvoiceRef) throw new StripeCallError("creditNote", false, "invoice_not_on_stripe", null);
+    // Only ours are ever pending; the constraint keeps reason and memo on them (credit_notes_source_ck).
+    if (note.source !== "api" || !note.reason || !note.memo) throw new StripeCallError("creditNote", false, "not_ours", null);
     // Past Stripe's 24-hour key memory a retry could credit twice: billing staff look instead.
     if (clock.now() - note.createdAt > REFUND_RETRY_WINDOW_MS) throw new StripeCallError("creditNote", false, "needs_review", null);
     const stripeInvoiceId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
@@ -84,8 +87,8 @@ export class StripeCreditNotes {
       amount: note.amount,
       ...(note.lines && byLine(invoice) ? { lines: await stripeLinesOf(gateway, stripeInvoiceId, note.lines) } : {}),
       settlement: note.settlement,
-      reason: note.reason,
-      memo: creditNoteMemos[note.memo],
+      reason: note.reason!,
+      memo: creditNoteMemos[note.memo!],
     });
     const sealed = await sealReference(ring, creditNoteCol, note.id, made.id);
     const now = clock.now();
@@ -140,11 +143,9 @@ export class StripeCreditNotes {
     const ring = await dataKeyring(this.host.config);
     const indexes = await lookupIndexes(ring, "stripe_credit_note", id);
     const [ours] = await db.select().from(creditNotes).where(sql`${indexIn(creditNotes.stripeCreditNoteIndex, indexes)} AND ${creditNotes.officeId} = ${this.host.officeId}`);
-    if (!ours) {
-      console.error(JSON.stringify({ level: "error", msg: "stripe credit note we did not make (Dashboard?): billing staff look", officeId: this.host.officeId, eventId: event.id }));
-      return this.outbox.events.finishEvent(event, "ignored", { error: "credit_note_unknown" });
-    }
     const meta = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
+    // Never stored: made outside this API (the Dashboard), recorded when its invoice is ours.
+    if (!ours) return recordExternalCreditNote(this.outbox, work, event, id, meta, (invoiceId, now) => paidByCredit(db, invoiceId, now));
     if (meta.office_ref !== undefined && meta.office_ref !== this.host.officeId) return this.outbox.events.rejectEvent(event, "office_ref");
     if (meta.invoice_ref !== undefined && meta.invoice_ref !== ours.invoiceId) return this.outbox.events.rejectEvent(event, "invoice_ref");
     if (meta.credit_note_ref !== undefined && meta.credit_note_ref !== ours.id) return this.outbox.events.rejectEvent(event, "credit_note_ref");
