@@ -7,6 +7,7 @@ import { and, eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { auditLog } from "../../src/db/audit";
+import { newId } from "../../src/security/request-id";
 import { creditNotes } from "../../src/db/credit-notes";
 import { webhookEvents } from "../../src/db/webhook-events";
 import { bearer, mintToken } from "../harness/auth";
@@ -86,6 +87,20 @@ describe("credit notes made in Stripe's Dashboard (§8.10)", () => {
     const settled = await read(officeId, setup.id);
     expect(settled).toMatchObject({ status: "paid", amountPaid: 0, amountCredited: 25_000, amountDue: 0 });
     expect(settled.creditNotes.find((n) => n.amount === 25_000)).toMatchObject({ source: "stripe", reason: null, status: "issued" });
+  });
+
+  it("one naming our own credit note in its metadata (made by our outbox, its answer lost) is left to the outbox: never recorded twice", async () => {
+    const { officeId, setup, stripeId } = await pushedOffice({ decline: true, attempted: true });
+    // Our credit note, recorded pending (as when Stripe's answer to its create was lost).
+    const ours = newId("cn");
+    await testDb().insert(creditNotes).values({ id: ours, officeId, invoiceId: setup.id, amount: 1_000, reason: "order_change", memo: "goodwill", settlement: "none", status: "pending", requestedBy: "test", updatedAt: Date.now() });
+    const made = await dashboardCreditNote({ invoice: stripeId, amount: "1000", reason: "order_change", memo: "Goodwill credit", "metadata[credit_note_ref]": ours, "metadata[invoice_ref]": setup.id });
+    const created = await eventOf(made.id, "credit_note.created");
+    expect((await deliver(created)).status).toBe(200);
+    await syncStripe(officeId);
+    expect(await eventRow(created.id)).toMatchObject({ status: "ignored", error: "credit_note_pending_ours" });
+    const rows = await testDb().select().from(creditNotes).where(eq(creditNotes.invoiceId, setup.id));
+    expect(rows.filter((r) => r.source === "stripe")).toEqual([]);
   });
 
   it("one on an invoice that is not this office's binds nothing: ignored", async () => {
