@@ -103,6 +103,25 @@ describe("a manual tax rate (§11.3)", () => {
     expect(read.map((r) => r.details)).toEqual([{ taxAmount: 247 }]);
   });
 
+  it("a credit note by line of a taxed invoice goes to Stripe as its amount, not by line (Stripe would credit tax on top, §8.10)", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { tax: { mode: "manual", basisPoints: 825, name: "Sales tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900);
+    const [line] = await testDb().select().from(invoiceLines).where(eq(invoiceLines.invoiceId, id));
+    const res = await SELF.fetch(`${api}/offices/${officeId}/invoices/${id}/credit-notes`, {
+      method: "POST",
+      headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+      body: JSON.stringify({ lines: [{ lineId: line!.id, amount: 1_000 }], reason: "order_change", memo: "billing_error" }),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const note = (await res.json()) as { id: string; lines: unknown };
+    expect(note.lines).toEqual([{ lineId: line!.id, amount: 1_000 }]);
+    const sent = (await emulatorLog()).find((r) => r.method === "POST" && r.path === "/v1/credit_notes" && r.idempotencyKey === `credit_note_${note.id}` && r.status === 200)!;
+    const form = new URLSearchParams(sent.body);
+    expect(form.get("amount")).toBe("1000");
+    expect([...form.keys()].filter((k) => k.startsWith("lines"))).toEqual([]);
+  });
+
   it("no tax setting: the invoice and its Stripe request are exactly as before (tax null, no tax params)", async () => {
     const officeId = await onboardOffice({ startsOn: "2026-11-02" });
     const id = await chargeNow(officeId, 2_000);
