@@ -8,14 +8,15 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
-import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, creditNotePayload, creditNoteMemoText, type StripeOperation } from "./payloads";
+import { percentageOf, stripeInvoiceTax } from "./invoice-tax";
+import { taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, customerPayload, customerUpdatePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 import { stripeAddress } from "./office-address";
 import { backoffDelay, isRetryable, LOOKUP_AFTER_MS, StripeCallError, type StripeErrorLike } from "./gateway-errors";
 import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, creditNoteState, type PaymentMethodState, type StripeRefundState, type StripeCreditNoteState } from "./gateway-reads";
 
-import { couponIdOf, couponParams, discountOf, isDiscountLine, type DiscountMode } from "./invoice-discount";
+import { couponParams, discountOf } from "./invoice-discount";
+import { creditNoteRequest, invoiceRequests, type CreditNoteRequest, type InvoiceForStripe } from "./request-payloads";
 export * from "./gateway-errors";
 export * from "./gateway-reads";
 import type { BillingAddress } from "../db/offices";
@@ -37,23 +38,7 @@ export type GatewayDeps = {
 };
 
 export type OfficeForStripe = { id: string; legalName: string; billingEmail: string; billingAddress?: BillingAddress | null };
-/** How Stripe collects an invoice (docs/payment-plan.md §10): charged automatically, or sent by e-mail due in `daysUntilDue` days. */
-export type Collection = { method: "charge_automatically" } | { method: "send_invoice"; daysUntilDue: number };
-
-export type InvoiceForStripe = {
-  id: string;
-  currency: string;
-  /** Default: charged automatically. */
-  collection?: Collection;
-  /** Default: no tax (docs/payment-plan.md §11). */
-  tax?: InvoiceTax;
-  /** How a discount line goes (invoice-discount.ts); default: as a line. */
-  discount?: DiscountMode;
-  periodStart: string;
-  periodEnd: string;
-  /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
-  lines: { id: string; description: string; amount: number; quantity: number; unitAmount: number | null; periodStartAt?: number; periodEndAt?: number }[];
-};
+export type { Collection, CreditNoteRequest, InvoiceForStripe } from "./request-payloads";
 
 /** What the gateway reports of a Stripe invoice (for reconciliation and refunds). */
 export type StripeInvoiceState = {
@@ -276,28 +261,7 @@ export function stripeGateway(deps: GatewayDeps) {
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */
     invoicePayloads(customerId: string, invoice: InvoiceForStripe) {
-      const asCoupon = invoice.discount === "coupon" && discountOf(invoice.lines) > 0;
-      const created = invoicePayload.parse({
-        customer: customerId,
-        currency: invoice.currency,
-        ...(invoice.collection?.method === "send_invoice" ? { collection_method: "send_invoice", days_until_due: invoice.collection.daysUntilDue } : { collection_method: "charge_automatically" }),
-        auto_advance: false,
-        pending_invoice_items_behavior: "exclude",
-        metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
-        ...invoiceTaxParams(invoice.tax),
-        ...(asCoupon ? { discounts: [{ coupon: couponIdOf(invoice.id) }] } : {}),
-      });
-      const lines = addLinesPayload.parse({
-        lines: invoice.lines.filter((l) => !(asCoupon && isDiscountLine(l))).map((l) => ({
-          ...(l.unitAmount !== null
-            ? { quantity: l.quantity, price_data: { currency: invoice.currency, product_data: { name: patientsProductName }, unit_amount: l.unitAmount } }
-            : { amount: l.amount }),
-          description: l.description,
-          ...(l.periodStartAt && l.periodEndAt ? { period: { start: Math.floor(l.periodStartAt / 1000), end: Math.floor(l.periodEndAt / 1000) } } : {}),
-          metadata: { line_ref: l.id },
-        })),
-      });
-      return { created, lines };
+      return invoiceRequests(deps.officeId, customerId, invoice);
     },
 
     /**
@@ -426,25 +390,8 @@ export function stripeGateway(deps: GatewayDeps) {
      * internal credit note's id. A paid invoice's credit goes whole to a refund or to the
      * customer's balance.
      */
-    async createCreditNote(input: {
-      creditNoteId: string;
-      invoiceId: string;
-      stripeInvoiceId: string;
-      amount: number;
-      /** By line: Stripe's line ids of the invoice (read back, invoiceLineIds) and the amounts; `amount` is their sum. */
-      lines?: { stripeLineId: string; amount: number }[];
-      settlement: "none" | "refund" | "customer_balance";
-      reason: Stripe.CreditNoteCreateParams.Reason;
-      memo: string;
-    }) {
-      const payload = creditNotePayload.parse({
-        invoice: input.stripeInvoiceId,
-        ...(input.lines ? { lines: input.lines.map((l) => ({ type: "invoice_line_item", invoice_line_item: l.stripeLineId, amount: l.amount })) } : { amount: input.amount }),
-        ...(input.settlement === "refund" ? { refund_amount: input.amount } : input.settlement === "customer_balance" ? { credit_amount: input.amount } : {}),
-        reason: input.reason,
-        memo: creditNoteMemoText.parse(input.memo),
-        metadata: { invoice_ref: input.invoiceId, credit_note_ref: input.creditNoteId },
-      });
+    async createCreditNote(input: CreditNoteRequest) {
+      const payload = creditNoteRequest(input);
       const key = `credit_note_${input.creditNoteId}`;
       return creditNoteState(await call("creditNote", key, (s) => s.creditNotes.create(payload, { idempotencyKey: key })));
     },
