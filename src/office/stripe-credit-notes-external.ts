@@ -50,12 +50,36 @@ export async function recordExternalCreditNote(
     if (err instanceof StripeCallError && !err.retryable) return events.finishEvent(event, "ignored", { error: "unknown_at_stripe", code: err.code });
     throw err;
   }
+  const recorded = await recordFromStripe(outbox, work, current, `webhook:${event.id}`, paidByCredit, {
+    statements: [db.run(sql`UPDATE ${webhookEvents} SET status = 'processed', attempts = attempts + 1, processed_at = ${clock.now()}, error = NULL WHERE id = ${event.id}`)],
+    audit: (id, invoiceId) => ({ ...WEBHOOK_ACTOR, requestId: `webhook:${event.id}`, action: `webhook.${event.type}`, outcome: "succeeded" as const, targetIds: [event.id, id, invoiceId], details: { creditNoteId: id, stripeStatus: current.status, source: "stripe" } }),
+  });
+  if (!recorded) return unknown();
+}
+
+type Statement = ReturnType<StripeOutbox["host"]["db"]["run"]>;
+
+/**
+ * Records a Stripe credit note we never stored as ours (`source: stripe`, §8.10) when its invoice
+ * is one of this office's by the keyed index of the Stripe invoice id we stored; false when it is
+ * not. With the event's own statements and audit (webhook), or none (the reconciliation).
+ */
+export async function recordFromStripe(
+  outbox: StripeOutbox,
+  work: Work,
+  current: StripeCreditNoteState,
+  requestId: string,
+  paidByCredit: (invoiceId: string, now: number) => Statement,
+  extra: { statements: Statement[]; audit?: (id: string, invoiceId: string) => Parameters<StripeOutbox["host"]["commit"]>[2][number] } = { statements: [] },
+): Promise<boolean> {
+  const host = outbox.host;
+  const db = host.db;
   const ring = await dataKeyring(host.config);
   const [invoice] = await db
     .select()
     .from(invoices)
     .where(sql`${indexIn(invoices.stripeInvoiceIndex, await lookupIndexes(ring, "stripe_invoice", current.invoice))} AND ${invoices.officeId} = ${host.officeId}`);
-  if (!invoice) return unknown();
+  if (!invoice) return false;
   const id = newId("cn");
   const sealed = await sealReference(ring, creditNoteCol, id, current.id);
   const indexes = await lookupIndexes(ring, "stripe_credit_note", current.id);
@@ -63,19 +87,18 @@ export async function recordExternalCreditNote(
   const status = current.status === "void" ? "void" : "issued";
   const reason = (creditNoteReasons as readonly string[]).includes(current.reason ?? "") ? current.reason : null;
   const now = clock.now();
-  const requestId = `webhook:${event.id}`;
   const settles = status === "issued" && settlement === "none" && (invoice.status === "open" || invoice.status === "uncollectible");
   const rows = (await host.commit(
-    "webhook.process",
+    "credit_note.from_stripe",
     () => [
       db.run(sql`INSERT INTO ${creditNotes} (id, office_id, invoice_id, amount, lines, reason, memo, settlement, status, source, stripe_credit_note_ref, stripe_credit_note_index, requested_by, updated_at)
         SELECT ${id}, ${host.officeId}, ${invoice.id}, ${current.amount}, NULL, ${reason}, NULL, ${settlement}, ${status}, 'stripe', ${sealed.ref}, ${sealed.index}, ${WEBHOOK_ACTOR.actorSub}, ${now}
         WHERE NOT EXISTS (SELECT 1 FROM ${creditNotes} WHERE ${indexIn(creditNotes.stripeCreditNoteIndex, indexes)})`),
       ...(settles ? [paidByCredit(invoice.id, now)] : []),
-      db.run(sql`UPDATE ${webhookEvents} SET status = 'processed', attempts = attempts + 1, processed_at = ${now}, error = NULL WHERE id = ${event.id}`),
+      ...extra.statements,
     ],
     [
-      { ...WEBHOOK_ACTOR, requestId, action: `webhook.${event.type}`, outcome: "succeeded", targetIds: [event.id, id, invoice.id], details: { creditNoteId: id, stripeStatus: current.status, source: "stripe" } },
+      ...(extra.audit ? [extra.audit(id, invoice.id)] : []),
       {
         ...WEBHOOK_ACTOR,
         requestId,
@@ -90,6 +113,7 @@ export async function recordExternalCreditNote(
   const after = (rows.at(-1) as { status: string }[])[0];
   if (settles && after?.status === "paid") {
     await host.commit("invoice.paid", () => [], [{ ...WEBHOOK_ACTOR, requestId, action: "invoice.paid", outcome: "succeeded", targetIds: [invoice.id], details: { source: "credit_note", creditNoteId: id, amountPaid: 0 } }]);
-    await events.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, creditNoteId: id });
+    await outbox.events.officeStatus(work, "settled", requestId, { invoiceId: invoice.id, creditNoteId: id });
   }
+  return true;
 }

@@ -7,12 +7,12 @@ import { webhookEvents } from "../db/webhook-events";
 import { lookupIndexes } from "../security/crypto";
 import { dataKeyring, indexIn, openReference, sealReference } from "../security/data-keys";
 import { newId } from "../security/request-id";
-import { StripeCallError, type StripeCreditNoteState, type StripeGateway } from "../stripe/gateway";
+import { StripeCallError, type StripeCreditNoteState, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import type { StripeEvent } from "../stripe/webhooks";
 import * as clock from "../clock";
 
 import type { StripeOutbox } from "./stripe-sync";
-import { recordExternalCreditNote } from "./stripe-credit-notes-external";
+import { recordExternalCreditNote, recordFromStripe } from "./stripe-credit-notes-external";
 import { creditNoteCol, invoiceCol, OUTBOX_ACTOR, refundCol, refundedTotal, REFUND_RETRY_WINDOW_MS, WEBHOOK_ACTOR, type EventRow, type Work } from "./stripe-work";
 
 export type CreditNoteRow = typeof creditNotes.$inferSelect;
@@ -128,6 +128,31 @@ export class StripeCreditNotes {
       if (full) await this.outbox.events.officeStatus({ office: full.office } as Work, "settled", requestId, { invoiceId: invoice.id, creditNoteId: note.id });
     }
     return made;
+  }
+
+  /**
+   * The reconciliation's catch-up (§8.10): Stripe says more was credited before payment than our
+   * credit notes account for (a Dashboard credit note whose event never reached us): its credit
+   * notes are listed and each one we never stored (and that names none of ours) is recorded as
+   * Stripe's. True when one was recorded.
+   */
+  async catchUp(work: Work, invoiceId: string, current: Pick<StripeInvoiceState, "id" | "prePaymentCredited">, requestId: string): Promise<boolean> {
+    const db = this.host.db;
+    const [row] = await db
+      .select({ credited: sql<number>`COALESCE(SUM(${creditNotes.amount}), 0)` })
+      .from(creditNotes)
+      .where(sql`${creditNotes.invoiceId} = ${invoiceId} AND ${creditNotes.status} = 'issued' AND ${creditNotes.settlement} = 'none'`);
+    if (current.prePaymentCredited <= (row?.credited ?? 0)) return false;
+    const ring = await dataKeyring(this.host.config);
+    let recorded = false;
+    for (const note of await this.outbox.gateway(work, [], requestId).creditNotesOfInvoice(current.id)) {
+      const [known] = await db.select({ id: creditNotes.id }).from(creditNotes).where(indexIn(creditNotes.stripeCreditNoteIndex, await lookupIndexes(ring, "stripe_credit_note", note.id)));
+      if (known) continue;
+      const ref = note.metadata.credit_note_ref;
+      if (ref && (await db.select({ id: creditNotes.id }).from(creditNotes).where(sql`${creditNotes.id} = ${ref} AND ${creditNotes.officeId} = ${this.host.officeId}`)).length > 0) continue;
+      recorded = (await recordFromStripe(this.outbox, work, note, requestId, (id, now) => paidByCredit(db, id, now))) || recorded;
+    }
+    return recorded;
   }
 
   /**

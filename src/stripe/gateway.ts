@@ -407,6 +407,12 @@ export function stripeGateway(deps: GatewayDeps) {
       return out;
     },
 
+    /** The credit notes Stripe has of an invoice (a read: all pages), for the reconciliation's catch-up (§8.10). */
+    async creditNotesOfInvoice(stripeInvoiceId: string): Promise<StripeCreditNoteState[]> {
+      const found = await call("readCreditNote", null, async (s) => ({ id: stripeInvoiceId, notes: await s.creditNotes.list({ invoice: stripeInvoiceId, limit: 100 }).autoPagingToArray({ limit: 1000 }) }));
+      return found.notes.map(creditNoteState);
+    },
+
     /** A credit note as Stripe has it now (a credit-note event is only a hint of it). */
     async readCreditNote(stripeCreditNoteId: string): Promise<StripeCreditNoteState> {
       return creditNoteState(await call("readCreditNote", null, (s) => s.creditNotes.retrieve(stripeCreditNoteId)));

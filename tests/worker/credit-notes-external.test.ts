@@ -89,6 +89,24 @@ describe("credit notes made in Stripe's Dashboard (§8.10)", () => {
     expect(settled.creditNotes.find((n) => n.amount === 25_000)).toMatchObject({ source: "stripe", reason: null, status: "issued" });
   });
 
+  it("one whose event never reached us is found by the reconciliation (Stripe credited more than ours account for) and recorded the same way", async () => {
+    const { officeId, setup, stripeId } = await pushedOffice({ decline: true, attempted: true });
+    await dashboardCreditNote({ invoice: stripeId, amount: "3000", reason: "duplicate" });
+    // No event delivered. The daily reconciliation compares the invoice with Stripe's.
+    const run = async () => {
+      const res = await SELF.fetch(`${api}/admin/reconciliation-runs`, { method: "POST", headers: await admin(), body: JSON.stringify({ officeIds: [officeId] }) });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return (await res.json()) as { checked: number; failed: unknown[] };
+    };
+    expect(await run()).toMatchObject({ failed: [] });
+    expect(await read(officeId, setup.id)).toMatchObject({ status: "open", amountCredited: 3_000, amountDue: 22_000, creditNotes: [{ amount: 3_000, source: "stripe", reason: "duplicate", memo: null }] });
+    // Another run: it agrees now, nothing recorded twice.
+    expect(await run()).toMatchObject({ failed: [] });
+    expect(await testDb().select().from(creditNotes).where(eq(creditNotes.invoiceId, setup.id))).toHaveLength(1);
+    const audits = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "credit_note.recorded_from_stripe")));
+    expect(audits).toHaveLength(1);
+  });
+
   it("one naming our own credit note in its metadata (made by our outbox, its answer lost) is left to the outbox: never recorded twice", async () => {
     const { officeId, setup, stripeId } = await pushedOffice({ decline: true, attempted: true });
     // Our credit note, recorded pending (as when Stripe's answer to its create was lost).
