@@ -344,6 +344,9 @@ describe("allowlist payload schemas", () => {
     expect(request("creditNote", { ...form, "lines[0][invoice_line_item]": "123-45-6789" }).map((f) => f.kind)).toContain("ssn");
     // Reading the invoice's lines back (GET, no body) passes.
     expect(scanRequest({ method: "GET", path: "/v1/invoices/in_1MtHbELkdIwHu7ixl4OzzPMv/lines", query: "limit=100", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+    // The reconciliation's list of an invoice's credit notes (§8.10) passes; a patient's data in the query does not.
+    expect(scanRequest({ method: "GET", path: "/v1/credit_notes", query: "invoice=in_1MtHbELkdIwHu7ixl4OzzPMv&limit=100", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+    expect(scanRequest({ method: "GET", path: "/v1/credit_notes", query: "invoice=123-45-6789", body: "", headers: {} }, ctx, { text: [], numeric: [] }).map((f) => f.kind)).toContain("ssn");
   });
 });
 
