@@ -30,7 +30,10 @@ export function discountOf(lines: Line[]): number {
 /**
  * The coupon's id: ours, fixed by the invoice (Stripe takes an `id` of our choice), so a create
  * repeated past Stripe's 24-hour key memory finds it (`resource_already_exists`) instead of making
- * a second one; a coupon's amount and currency cannot change once made (CouponUpdateParams).
+ * a second one (docs.stripe.com/error-codes, `resource_already_exists`: "the ID specified to
+ * create an object already exists"; a code of the pinned SDK's error enum); a coupon's amount and
+ * currency cannot change once made (CouponUpdateParams: "Other coupon details (currency, duration,
+ * amount_off) are, by design, not editable").
  */
 export const couponIdOf = (invoiceId: string) => `discount_${invoiceId}`;
 
