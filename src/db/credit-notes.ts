@@ -17,6 +17,8 @@ export const creditNoteMemoKeys = Object.keys(creditNoteMemos) as [keyof typeof 
 /** Where a paid invoice's credit goes: back to the payment, or the customer's Stripe balance; `none` on an open invoice (it lowers the amount due). */
 export const creditNoteSettlements = ["none", "refund", "customer_balance"] as const;
 export const creditNoteStatuses = ["pending", "issued", "void", "failed"] as const;
+/** Who made it: this API (`api`), or Stripe's Dashboard, recorded from its events (`stripe`, docs/payment-plan.md §8.10). */
+export const creditNoteSources = ["api", "stripe"] as const;
 
 /**
  * A credit note of a finalized invoice (docs/payment-plan.md §8.10), recorded `pending` before
@@ -34,10 +36,13 @@ export const creditNotes = sqliteTable(
       .references(() => invoices.id),
     amount: integer("amount").notNull(),
     lines: text("lines", { mode: "json" }).$type<{ lineId: string; amount: number }[]>(),
-    reason: text("reason", { enum: creditNoteReasons }).notNull(),
-    memo: text("memo", { enum: creditNoteMemoKeys }).notNull(),
+    /** Stripe's reason; null only for one made outside this API without one (`source: stripe`). */
+    reason: text("reason", { enum: creditNoteReasons }),
+    /** Our fixed memo; null for one made outside this API (its free-text memo is not kept). */
+    memo: text("memo", { enum: creditNoteMemoKeys }),
     settlement: text("settlement", { enum: creditNoteSettlements }).notNull(),
     status: text("status", { enum: creditNoteStatuses }).notNull().default("pending"),
+    source: text("source", { enum: creditNoteSources }).notNull().default("api"),
     stripeCreditNoteRef: text("stripe_credit_note_ref"),
     stripeCreditNoteIndex: text("stripe_credit_note_index"),
     errorCode: text("error_code"),
@@ -52,5 +57,6 @@ export const creditNotes = sqliteTable(
     check("credit_notes_amount_ck", sql`${t.amount} > 0`),
     check("credit_notes_status_ck", sql`${t.status} IN ('pending','issued','void','failed')`),
     check("credit_notes_settlement_ck", sql`${t.settlement} IN ('none','refund','customer_balance')`),
+    check("credit_notes_source_ck", sql`${t.source} IN ('api','stripe') AND (${t.source} = 'stripe' OR (${t.reason} IS NOT NULL AND ${t.memo} IS NOT NULL))`),
   ],
 );

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import { taxModeOffered, type Config } from "../config";
 import { invoices } from "../db/invoices";
 import { offices } from "../db/offices";
-import { StripeCallError, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
 import { boundedTax, type InvoiceTax } from "../stripe/invoice-tax";
 import { taxRateNames } from "../stripe/payloads";
 import * as clock from "../clock";
@@ -66,11 +66,6 @@ export class InvoiceTaxes {
     invoice.stripeError = reason;
     invoice.stripeHeldProfile = profileVersion;
     console.warn(JSON.stringify({ level: "warn", msg: "stripe push held for tax", officeId: this.host.officeId, invoiceId: invoice.id, reason }));
-  }
-
-  /** Refusals known before anything is sent: Stripe Tax takes no negative line (§11.7). */
-  check(basis: TaxBasis, lines: { amount: number }[]): void {
-    if (basis.mode === "stripe_tax" && lines.some((l) => l.amount < 0)) throw new StripeCallError("invoice", false, "tax_negative_line", null);
   }
 
   /** The invoice's tax for its create request; a manual rate's Stripe tax rate is made once per office and rate. */

@@ -78,6 +78,8 @@ export class StripeReconciliation {
           if (current.status !== "draft" && current.status !== "void" && current.amountDue !== expectedAmountDue(payable(invoice), current)) {
             console.error(JSON.stringify({ level: "error", msg: "stripe amount due differs from our total (a customer balance at Stripe?)", officeId: this.host.officeId, invoiceId: invoice.id, ours: payable(invoice), stripeAmountDue: current.amountDue }));
           }
+          // Credit notes made at Stripe whose events never reached us (§8.10): recorded; compared again next run.
+          if (current.status !== "draft" && (await this.outbox.creditNotes.catchUp(work, invoice.id, current, requestId))) continue;
           const repair = reconcileInvoice(invoice, current);
           if (!repair) {
             if (ours === "paid" || ours === "void") this.markVerified(invoice.id, invoice.updatedAt);

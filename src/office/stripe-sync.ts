@@ -394,6 +394,7 @@ export class StripeOutbox {
       id: invoice.id,
       currency: invoice.currency,
       ...(collection ? { collection } : {}),
+      discount: storedBasis(invoice).mode === "stripe_tax" ? "coupon" : "line", // Stripe Tax takes no negative line (§6.10)
       periodStart: invoice.periodStart,
       periodEnd: invoice.periodEnd,
       lines: lines.map((l) => ({
@@ -427,7 +428,6 @@ export class StripeOutbox {
       await this.taxes.hold(invoice, "tax_address_required", work.office.profileVersion);
       return false;
     }
-    this.taxes.check(basis, payload.lines);
     const periodDates = [invoice.periodStart, invoice.periodEnd];
     const customerId = await this.customerId(work, requestId);
     const gateway = this.gateway(work, periodDates, requestId);
@@ -440,6 +440,7 @@ export class StripeOutbox {
     } else {
       const tax = await this.taxes.stripeTax(work, basis, gateway);
       if (tax) payload.tax = tax;
+      await gateway.createCoupon(payload); // a discount under Stripe Tax (§6.10): its coupon before the invoice names it
       const draft = await gateway.createDraft(customerId, payload);
       stripeId = draft.id;
       // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.

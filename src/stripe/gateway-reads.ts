@@ -71,6 +71,10 @@ export type StripeCreditNoteState = {
   /** The refunds the credit note made (`refund_amount`), with their amounts. */
   refunds: { id: string; amount: number }[];
   metadata: Record<string, string>;
+  /** Stripe's reason (null: none given). */
+  reason: Stripe.CreditNote.Reason | null;
+  /** Whether it credited the customer's balance (`customer_balance_transaction`). */
+  balanceCredited: boolean;
 };
 
 export function creditNoteState(n: Stripe.CreditNote): StripeCreditNoteState {
@@ -83,5 +87,7 @@ export function creditNoteState(n: Stripe.CreditNote): StripeCreditNoteState {
     postPaymentAmount: n.post_payment_amount,
     refunds: (n.refunds ?? []).map((r) => ({ id: typeof r.refund === "string" ? r.refund : r.refund.id, amount: r.amount_refunded })),
     metadata: n.metadata ?? {},
+    reason: n.reason ?? null,
+    balanceCredited: n.customer_balance_transaction !== null && n.customer_balance_transaction !== undefined,
   };
 }

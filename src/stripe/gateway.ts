@@ -8,13 +8,15 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import type { GuardContext } from "./guard";
-import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
-import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, creditNotePayload, creditNoteMemoText, type StripeOperation } from "./payloads";
+import { percentageOf, stripeInvoiceTax } from "./invoice-tax";
+import { taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, customerPayload, customerUpdatePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
 import * as clock from "../clock";
 import { stripeAddress } from "./office-address";
 import { backoffDelay, isRetryable, LOOKUP_AFTER_MS, StripeCallError, type StripeErrorLike } from "./gateway-errors";
 import { isPortalNotConfigured, paymentIntentOf, paymentMethodState, PORTAL_NOT_CONFIGURED, refundState, creditNoteState, type PaymentMethodState, type StripeRefundState, type StripeCreditNoteState } from "./gateway-reads";
 
+import { couponParams, discountOf } from "./invoice-discount";
+import { creditNoteRequest, invoiceRequests, type CreditNoteRequest, type InvoiceForStripe } from "./request-payloads";
 export * from "./gateway-errors";
 export * from "./gateway-reads";
 import type { BillingAddress } from "../db/offices";
@@ -36,21 +38,7 @@ export type GatewayDeps = {
 };
 
 export type OfficeForStripe = { id: string; legalName: string; billingEmail: string; billingAddress?: BillingAddress | null };
-/** How Stripe collects an invoice (docs/payment-plan.md §10): charged automatically, or sent by e-mail due in `daysUntilDue` days. */
-export type Collection = { method: "charge_automatically" } | { method: "send_invoice"; daysUntilDue: number };
-
-export type InvoiceForStripe = {
-  id: string;
-  currency: string;
-  /** Default: charged automatically. */
-  collection?: Collection;
-  /** Default: no tax (docs/payment-plan.md §11). */
-  tax?: InvoiceTax;
-  periodStart: string;
-  periodEnd: string;
-  /** `unitAmount` set: a quantity × unit line (a patients tier), sent as such; else a fixed amount. */
-  lines: { id: string; description: string; amount: number; quantity: number; unitAmount: number | null; periodStartAt?: number; periodEndAt?: number }[];
-};
+export type { Collection, CreditNoteRequest, InvoiceForStripe } from "./request-payloads";
 
 /** What the gateway reports of a Stripe invoice (for reconciliation and refunds). */
 export type StripeInvoiceState = {
@@ -273,26 +261,7 @@ export function stripeGateway(deps: GatewayDeps) {
 
     /** Validates both payloads of an invoice before anything is sent (a bad line fails the push up front). */
     invoicePayloads(customerId: string, invoice: InvoiceForStripe) {
-      const created = invoicePayload.parse({
-        customer: customerId,
-        currency: invoice.currency,
-        ...(invoice.collection?.method === "send_invoice" ? { collection_method: "send_invoice", days_until_due: invoice.collection.daysUntilDue } : { collection_method: "charge_automatically" }),
-        auto_advance: false,
-        pending_invoice_items_behavior: "exclude",
-        metadata: { office_ref: deps.officeId, invoice_ref: invoice.id, period_start: invoice.periodStart, period_end: invoice.periodEnd },
-        ...invoiceTaxParams(invoice.tax),
-      });
-      const lines = addLinesPayload.parse({
-        lines: invoice.lines.map((l) => ({
-          ...(l.unitAmount !== null
-            ? { quantity: l.quantity, price_data: { currency: invoice.currency, product_data: { name: patientsProductName }, unit_amount: l.unitAmount } }
-            : { amount: l.amount }),
-          description: l.description,
-          ...(l.periodStartAt && l.periodEndAt ? { period: { start: Math.floor(l.periodStartAt / 1000), end: Math.floor(l.periodEndAt / 1000) } } : {}),
-          metadata: { line_ref: l.id },
-        })),
-      });
-      return { created, lines };
+      return invoiceRequests(deps.officeId, customerId, invoice);
     },
 
     /**
@@ -308,6 +277,22 @@ export function stripeGateway(deps: GatewayDeps) {
         if (found) return { ...found, adopted: true };
       }
       return { ...toState(await call("invoice", key, (s) => s.invoices.create(created, { idempotencyKey: key }))), adopted: false };
+    },
+
+    /**
+     * Before step 1, under Stripe Tax: the invoice's discount as its own coupon (invoice-discount.ts),
+     * keyed by the invoice; one already made under our id (a repeat past the key's 24 hours) is it.
+     */
+    async createCoupon(invoice: InvoiceForStripe): Promise<string | null> {
+      if (invoice.discount !== "coupon" || discountOf(invoice.lines) <= 0) return null;
+      const params = couponParams(deps.officeId, invoice);
+      const key = `coupon_${invoice.id}`;
+      try {
+        await call("coupon", key, (s) => s.coupons.create(params, { idempotencyKey: key }));
+      } catch (err) {
+        if (!(err instanceof StripeCallError && err.code === "resource_already_exists")) throw err;
+      }
+      return params.id!;
     },
 
     /** Step 2: every line in one call, whatever the patient count (lines are aggregates). */
@@ -405,17 +390,27 @@ export function stripeGateway(deps: GatewayDeps) {
      * internal credit note's id. A paid invoice's credit goes whole to a refund or to the
      * customer's balance.
      */
-    async createCreditNote(input: { creditNoteId: string; invoiceId: string; stripeInvoiceId: string; amount: number; settlement: "none" | "refund" | "customer_balance"; reason: Stripe.CreditNoteCreateParams.Reason; memo: string }) {
-      const payload = creditNotePayload.parse({
-        invoice: input.stripeInvoiceId,
-        amount: input.amount,
-        ...(input.settlement === "refund" ? { refund_amount: input.amount } : input.settlement === "customer_balance" ? { credit_amount: input.amount } : {}),
-        reason: input.reason,
-        memo: creditNoteMemoText.parse(input.memo),
-        metadata: { invoice_ref: input.invoiceId, credit_note_ref: input.creditNoteId },
-      });
+    async createCreditNote(input: CreditNoteRequest) {
+      const payload = creditNoteRequest(input);
       const key = `credit_note_${input.creditNoteId}`;
       return creditNoteState(await call("creditNote", key, (s) => s.creditNotes.create(payload, { idempotencyKey: key })));
+    },
+
+    /**
+     * Stripe's lines of an invoice we pushed, by our line reference (`metadata.line_ref`, set by
+     * the push): Stripe's `il_` id and amount of each (a read: all pages).
+     */
+    async invoiceLineIds(stripeInvoiceId: string): Promise<Map<string, { id: string; amount: number }>> {
+      const found = await call("readInvoice", null, async (s) => ({ id: stripeInvoiceId, lines: await s.invoices.listLineItems(stripeInvoiceId, { limit: 100 }).autoPagingToArray({ limit: 1000 }) }));
+      const out = new Map<string, { id: string; amount: number }>();
+      for (const l of found.lines) if (l.metadata?.line_ref && l.id) out.set(l.metadata.line_ref, { id: l.id, amount: l.amount });
+      return out;
+    },
+
+    /** The credit notes Stripe has of an invoice (a read: all pages), for the reconciliation's catch-up (§8.10). */
+    async creditNotesOfInvoice(stripeInvoiceId: string): Promise<StripeCreditNoteState[]> {
+      const found = await call("readCreditNote", null, async (s) => ({ id: stripeInvoiceId, notes: await s.creditNotes.list({ invoice: stripeInvoiceId, limit: 100 }).autoPagingToArray({ limit: 1000 }) }));
+      return found.notes.map(creditNoteState);
     },
 
     /** A credit note as Stripe has it now (a credit-note event is only a hint of it). */

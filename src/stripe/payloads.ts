@@ -11,6 +11,8 @@ import { creditNoteMemos, creditNoteReasons } from "../db/credit-notes";
  */
 const opaqueRef = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[0-9a-f]{32}$`), `must be an opaque ${prefix}_ reference`);
 const stripeId = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9]{6,64}$`), `must be a Stripe ${prefix}_ id`);
+/** Our id of an invoice's discount coupon (invoice-discount.ts): `discount_` and the invoice's opaque reference. */
+const couponId = z.string().regex(/^discount_inv_[0-9a-f]{32}$/, "must be our discount coupon id");
 const periodLabel = String.raw`(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}`;
 
 /** A patient rank as a tier line writes it: up to 999,999 with thousands separators. */
@@ -94,6 +96,8 @@ const invoiceCommon = {
   /** Tax (docs/payment-plan.md §11): Stripe Tax, or the office's one manual tax rate — never both. */
   automatic_tax: z.object({ enabled: z.literal(true) }).strict().optional(),
   default_tax_rates: z.tuple([stripeId("txr")]).optional(),
+  /** Under Stripe Tax, the invoice's discount as its own amount-off coupon (invoice-discount.ts, §6.10). */
+  discounts: z.tuple([z.object({ coupon: couponId }).strict()]).optional(),
 };
 
 /** An invoice charged automatically (a payment method on file) or sent for payment by e-mail with a due date (docs/payment-plan.md §10). */
@@ -102,7 +106,24 @@ export const invoicePayload = z
     z.object({ ...invoiceCommon, collection_method: z.literal("charge_automatically") }).strict(),
     z.object({ ...invoiceCommon, collection_method: z.literal("send_invoice"), days_until_due: z.number().int().min(1).max(90) }).strict(),
   ])
-  .refine((p) => !(p.automatic_tax && p.default_tax_rates), "Stripe Tax and a manual tax rate never go together") satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+  .refine((p) => !(p.automatic_tax && p.default_tax_rates), "Stripe Tax and a manual tax rate never go together")
+  .refine((p) => !(p.discounts && p.default_tax_rates), "a discount coupon only under Stripe Tax (with a manual rate the discount is a line)") satisfies z.ZodType<Stripe.InvoiceCreateParams>;
+
+/**
+ * An invoice's discount under Stripe Tax (§6.10, invoice-discount.ts): an amount-off coupon of our
+ * id for that invoice alone — once, one redemption, named by the discount line's fixed template.
+ */
+export const couponPayload = z
+  .object({
+    id: couponId,
+    amount_off: z.number().int().min(1),
+    currency: z.string().regex(/^[a-z]{3}$/),
+    duration: z.literal("once"),
+    max_redemptions: z.literal(1),
+    name: z.string().regex(discountLineDescription),
+    metadata: z.object({ office_ref: opaqueRef("off"), invoice_ref: opaqueRef("inv") }).strict(),
+  })
+  .strict() satisfies z.ZodType<Stripe.CouponCreateParams>;
 
 /** The display names a manual tax rate may carry (§11.3): fixed, no free text. */
 export const taxRateNames = ["Sales tax", "VAT", "GST"] as const;
@@ -196,14 +217,22 @@ export const refundPayload = z
 export const creditNoteMemoText = z.enum(Object.values(creditNoteMemos) as [string, ...string[]]);
 
 /**
- * A credit note of a finalized invoice (§8.10): its total as `amount`; on a paid invoice the whole
- * of it as `refund_amount` or `credit_amount` (never `out_of_band_amount`); Stripe's reason; a
- * fixed memo; our references.
+ * A credit note of a finalized invoice (§8.10): its total as `amount`, or — a credit note by line
+ * of an untaxed invoice — `lines`, each Stripe's own line of the invoice (`type:
+ * invoice_line_item`, its `il_` id read back from Stripe's invoice, an amount), never a
+ * `custom_line_item` (it would carry a free-text description); on a paid invoice the whole of it
+ * as `refund_amount` or `credit_amount` (never `out_of_band_amount`); Stripe's reason; a fixed
+ * memo; our references.
  */
 export const creditNotePayload = z
   .object({
     invoice: stripeId("in"),
-    amount: z.number().int().min(1),
+    amount: z.number().int().min(1).optional(),
+    lines: z
+      .array(z.object({ type: z.literal("invoice_line_item"), invoice_line_item: stripeId("il"), amount: z.number().int().min(1) }).strict())
+      .min(1)
+      .max(250)
+      .optional(),
     refund_amount: z.number().int().min(1).optional(),
     credit_amount: z.number().int().min(1).optional(),
     reason: z.enum(creditNoteReasons),
@@ -211,8 +240,14 @@ export const creditNotePayload = z
     metadata: metadata.extend({ invoice_ref: opaqueRef("inv"), credit_note_ref: opaqueRef("cn") }).strict(),
   })
   .strict()
+  .refine((p) => (p.amount === undefined) !== (p.lines === undefined), "an amount or lines, not both")
   .refine((p) => p.refund_amount === undefined || p.credit_amount === undefined, "a refund or a balance credit, not both")
-  .refine((p) => (p.refund_amount ?? p.credit_amount ?? p.amount) === p.amount, "a paid invoice's credit goes whole to the refund or the balance") satisfies z.ZodType<Stripe.CreditNoteCreateParams>;
+  .refine((p) => (p.refund_amount ?? p.credit_amount ?? creditNoteTotal(p)) === creditNoteTotal(p), "a paid invoice's credit goes whole to the refund or the balance") satisfies z.ZodType<Stripe.CreditNoteCreateParams>;
+
+/** A credit note's total: its amount, or the sum of its lines. */
+export function creditNoteTotal(p: { amount?: number; lines?: { amount: number }[] }): number {
+  return p.amount ?? (p.lines ?? []).reduce((a, l) => a + l.amount, 0);
+}
 
 export const portalPayload = z
   .object({
@@ -226,7 +261,7 @@ export const fieldRules = {
   customer: { text: [/^name$/, /^email$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/, /^metadata\[(office_ref)\]$/], numeric: [] as RegExp[] },
   customerUpdate: { text: [/^name$/, /^email$/, /^address$/, /^address\[(line1|line2|city|state|postal_code|country)\]$/], numeric: [] as RegExp[] },
   invoice: {
-    text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/, /^automatic_tax\[enabled\]$/, /^default_tax_rates\[0\]$/],
+    text: [/^customer$/, /^currency$/, /^collection_method$/, /^auto_advance$/, /^pending_invoice_items_behavior$/, /^metadata\[(office_ref|invoice_ref|period_start|period_end)\]$/, /^automatic_tax\[enabled\]$/, /^default_tax_rates\[0\]$/, /^discounts\[0\]\[coupon\]$/],
     numeric: [/^days_until_due$/] as RegExp[],
   },
   addLines: {
@@ -234,11 +269,15 @@ export const fieldRules = {
     numeric: [/^lines\[\d+\]\[(amount|quantity)\]$/, /^lines\[\d+\]\[price_data\]\[unit_amount\]$/, /^lines\[\d+\]\[period\]\[(start|end)\]$/],
   },
   finalize: { text: [/^auto_advance$/], numeric: [] as RegExp[] },
+  coupon: { text: [/^id$/, /^currency$/, /^duration$/, /^name$/, /^metadata\[(office_ref|invoice_ref)\]$/], numeric: [/^(amount_off|max_redemptions)$/] },
   /** `percentage` is a decimal ("8.25"): a text field, scanned as every text field is. */
   taxRate: { text: [/^display_name$/, /^inclusive$/, /^percentage$/, /^metadata\[office_ref\]$/], numeric: [] as RegExp[] },
   void: { text: [] as RegExp[], numeric: [] as RegExp[] },
   refund: { text: [/^payment_intent$/, /^reason$/, /^metadata\[(invoice_ref|refund_ref)\]$/], numeric: [/^amount$/] },
-  creditNote: { text: [/^invoice$/, /^reason$/, /^memo$/, /^metadata\[(invoice_ref|credit_note_ref)\]$/], numeric: [/^(amount|refund_amount|credit_amount)$/] },
+  creditNote: {
+    text: [/^invoice$/, /^reason$/, /^memo$/, /^metadata\[(invoice_ref|credit_note_ref)\]$/, /^lines\[\d+\]\[(type|invoice_line_item)\]$/],
+    numeric: [/^(amount|refund_amount|credit_amount)$/, /^lines\[\d+\]\[amount\]$/],
+  },
   readCreditNote: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readInvoice: { text: [] as RegExp[], numeric: [] as RegExp[] },
   readCharge: { text: [] as RegExp[], numeric: [] as RegExp[] },

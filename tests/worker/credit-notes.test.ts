@@ -13,7 +13,8 @@ import { webhookEvents } from "../../src/db/webhook-events";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
 import { testDb } from "../harness/seed";
-import { clearFaultRule, emulatorLog, faultRule, pushedOffice, stripeObject, syncStripe, until, untilStripeAttempted } from "../harness/stripe";
+import { monthlyInvoices, onboardOffice, runInvoicing } from "../harness/billing";
+import { clearFaultRule, emulatorLog, faultRule, pushedOffice, stripeLog, stripeObject, syncStripe, until, untilStripeAttempted } from "../harness/stripe";
 import { deliver, emulatorEvents, stripeEvent } from "../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -92,14 +93,15 @@ describe("credit notes on an open invoice", () => {
 
   it("Stripe out of reach: 202 pending, then created once by the outbox", async () => {
     const { officeId, setup } = await openOffice();
-    await faultRule("/v1/credit_notes", ["500"], 3);
+    // Only this invoice's credit note (its body names our invoice): other files share the emulator.
+    await faultRule(setup.id, ["500"], 3);
     try {
       const res = await credit(officeId, setup.id, { amount: 1_000, reason: "product_unsatisfactory", memo: "goodwill" });
       expect(res.status, await res.clone().text()).toBe(202);
       const note = (await res.json()) as CreditNoteView;
       expect(note.status).toBe("pending");
       expect(await read(officeId, setup.id)).toMatchObject({ amountCredited: 1_000, amountDue: 24_000 });
-      await clearFaultRule("/v1/credit_notes");
+      await clearFaultRule(setup.id);
       await until("the credit note issued by the outbox", async () => {
         await syncStripe(officeId);
         const [row] = await testDb().select().from(creditNotes).where(eq(creditNotes.id, note.id));
@@ -108,8 +110,61 @@ describe("credit notes on an open invoice", () => {
       expect(await creditNoteRequests(note.id)).toHaveLength(1);
       expect(await read(officeId, setup.id)).toMatchObject({ amountCredited: 1_000, creditNotes: [{ id: note.id, status: "issued" }] });
     } finally {
-      await clearFaultRule("/v1/credit_notes");
+      await clearFaultRule(setup.id);
     }
+  });
+});
+
+describe("credit notes by line on Stripe (§8.10)", () => {
+  it("go to Stripe line by line: Stripe's own line ids, read back from the invoice we stored, each with its amount; bounded per line", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-09-01", plan: { baseFee: 4_900 } });
+    const charge = await SELF.fetch(`${api}/offices/${officeId}/charges`, { method: "POST", headers: await headers(), body: JSON.stringify({ amount: 1_000, category: "training", mode: "add_to_current" }) });
+    expect(charge.status, await charge.clone().text()).toBe(201);
+    await runInvoicing([officeId], "2026-10-01T06:00:00Z");
+    await syncStripe(officeId);
+    const [sep] = await monthlyInvoices(officeId);
+    const fee = sep!.lines.find((l) => l.description === "Platform fee — Sep 2026")!;
+    const training = sep!.lines.find((l) => l.description === "Training")!;
+    const stripeId = (await stripeLog(officeId)).find((r) => r.idempotencyKey === `invoice_${sep!.id}_create`)!.stripeIds![0]!;
+    const stripeLines = (await stripeObject<Stripe.Invoice>(`/v1/invoices/${stripeId}`)).lines.data;
+    const stripeLineOf = (ours: string) => stripeLines.find((l) => l.metadata?.line_ref === ours)!.id;
+
+    const res = await credit(officeId, sep!.id, { lines: [{ lineId: fee.id, amount: 900 }, { lineId: training.id, amount: 400 }], reason: "product_unsatisfactory", memo: "billing_error" });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const note = (await res.json()) as CreditNoteView;
+    expect(note).toMatchObject({ amount: 1_300, status: "issued", lines: [{ lineId: fee.id, amount: 900 }, { lineId: training.id, amount: 400 }] });
+    // Sent by line: Stripe's ids (never ours), no whole amount.
+    const [sent] = await creditNoteRequests(note.id);
+    const form = new URLSearchParams(sent!.body);
+    expect([...form.keys()].filter((k) => k.startsWith("lines") || k === "amount")).toEqual([
+      "lines[0][type]",
+      "lines[0][invoice_line_item]",
+      "lines[0][amount]",
+      "lines[1][type]",
+      "lines[1][invoice_line_item]",
+      "lines[1][amount]",
+    ]);
+    expect([form.get("lines[0][invoice_line_item]"), form.get("lines[1][invoice_line_item]")]).toEqual([stripeLineOf(fee.id), stripeLineOf(training.id)]);
+    // Stripe's credit note has those lines; its invoice is due what ours is.
+    const notes = await stripeObject<Stripe.ApiList<Stripe.CreditNote>>(`/v1/credit_notes?invoice=${stripeId}`);
+    expect(notes.data.map((n) => [n.amount, n.lines.data.map((l) => [l.type, l.invoice_line_item, l.amount])])).toEqual([
+      [1_300, [["invoice_line_item", stripeLineOf(fee.id), 900], ["invoice_line_item", stripeLineOf(training.id), 400]]],
+    ]);
+    expect(await stripeObject<Stripe.Invoice>(`/v1/invoices/${stripeId}`)).toMatchObject({ amount_due: 4_600 });
+    expect(await read(officeId, sep!.id)).toMatchObject({ amountCredited: 1_300, amountDue: 4_600 });
+    // Per line bound: the training line has 600 left.
+    await expectProblem(await credit(officeId, sep!.id, { lines: [{ lineId: training.id, amount: 601 }], reason: "order_change", memo: "billing_error" }), 409, "CONFLICT");
+    const rest = await credit(officeId, sep!.id, { lines: [{ lineId: training.id, amount: 600 }], reason: "order_change", memo: "billing_error" });
+    expect(rest.status, await rest.clone().text()).toBe(201);
+    expect(await stripeObject<Stripe.Invoice>(`/v1/invoices/${stripeId}`)).toMatchObject({ amount_due: 4_000 });
+    // What Stripe refuses, the emulator refuses: more than a line has left.
+    const over = await fetch(new URL("/v1/credit_notes", env.STRIPE_API_BASE!), {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ invoice: stripeId, "lines[0][type]": "invoice_line_item", "lines[0][invoice_line_item]": stripeLineOf(training.id), "lines[0][amount]": "1" }).toString(),
+    });
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as { error: { param: string } }).error.param).toBe("lines[0][amount]");
   });
 });
 
@@ -190,11 +245,11 @@ describe("credit_note.* events", () => {
     await syncStripe(officeId);
     expect((await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, forged.id)))[0]).toMatchObject({ status: "rejected", error: "binding_mismatch" });
     expect((await read(officeId, setup.id)).creditNotes[0]).toMatchObject({ status: "issued" });
-    // A credit note id we never stored: nothing.
+    // A credit note id we never stored and Stripe does not have: read from Stripe first, nothing.
     const unknown = stripeEvent("credit_note.voided", { ...created.data.object, id: "cn_neverstored0001", metadata: {} });
     expect((await deliver(unknown)).status).toBe(200);
     await syncStripe(officeId);
-    expect((await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, unknown.id)))[0]).toMatchObject({ status: "ignored", error: "credit_note_unknown" });
+    expect((await testDb().select().from(webhookEvents).where(eq(webhookEvents.id, unknown.id)))[0]).toMatchObject({ status: "ignored", error: "unknown_at_stripe" });
 
     // Voided on Stripe (as in the Dashboard): the event is a hint, Stripe's credit note says void.
     const voidRes = await fetch(new URL(`/v1/credit_notes/${stripeCnId}/void`, env.STRIPE_API_BASE!), {

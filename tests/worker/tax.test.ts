@@ -10,10 +10,11 @@ import { invoiceLines, invoices } from "../../src/db/invoices";
 import { newId } from "../../src/security/request-id";
 import { offices } from "../../src/db/offices";
 import { bearer, mintToken } from "../harness/auth";
-import { onboardOffice } from "../harness/billing";
+import type Stripe from "stripe";
+import { monthlyInvoices, onboardOffice, runInvoicing } from "../harness/billing";
 import { expectProblem } from "../harness/problem";
 import { testDb } from "../harness/seed";
-import { emulatorLog, invoiceRows, stripeLog, syncStripe } from "../harness/stripe";
+import { emulatorLog, invoiceRows, stripeLog, stripeObject, syncStripe } from "../harness/stripe";
 import { deliver, invoiceObject, stripeEvent } from "../harness/webhooks";
 
 const api = "https://billing.test/v1";
@@ -102,6 +103,25 @@ describe("a manual tax rate (§11.3)", () => {
     expect(read.map((r) => r.details)).toEqual([{ taxAmount: 247 }]);
   });
 
+  it("a credit note by line of a taxed invoice goes to Stripe as its amount, not by line (Stripe would credit tax on top, §8.10)", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { tax: { mode: "manual", basisPoints: 825, name: "Sales tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900);
+    const [line] = await testDb().select().from(invoiceLines).where(eq(invoiceLines.invoiceId, id));
+    const res = await SELF.fetch(`${api}/offices/${officeId}/invoices/${id}/credit-notes`, {
+      method: "POST",
+      headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+      body: JSON.stringify({ lines: [{ lineId: line!.id, amount: 1_000 }], reason: "order_change", memo: "billing_error" }),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const note = (await res.json()) as { id: string; lines: unknown };
+    expect(note.lines).toEqual([{ lineId: line!.id, amount: 1_000 }]);
+    const sent = (await emulatorLog()).find((r) => r.method === "POST" && r.path === "/v1/credit_notes" && r.idempotencyKey === `credit_note_${note.id}` && r.status === 200)!;
+    const form = new URLSearchParams(sent.body);
+    expect(form.get("amount")).toBe("1000");
+    expect([...form.keys()].filter((k) => k.startsWith("lines"))).toEqual([]);
+  });
+
   it("no tax setting: the invoice and its Stripe request are exactly as before (tax null, no tax params)", async () => {
     const officeId = await onboardOffice({ startsOn: "2026-11-02" });
     const id = await chargeNow(officeId, 2_000);
@@ -177,7 +197,51 @@ describe("Stripe Tax (§11.7)", () => {
     expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", stripeError: null, tax: { amount: 435, totalIncludingTax: 5_335 } });
   });
 
-  it("a discount line (negative) under Stripe Tax fails the push for good before anything is sent (tax_negative_line)", async () => {
+  it("a coupon under Stripe Tax (§6.10): the discount goes as an amount-off coupon of the invoice, never a negative line; tax on the discounted lines", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-09-01", plan: { baseFee: 4_900 } });
+    expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
+    const admin = { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" };
+    const code = `TAX${crypto.randomUUID().replace(/-/g, "").slice(0, 10).toUpperCase()}`;
+    expect((await SELF.fetch(`${api}/coupons`, { method: "POST", headers: admin, body: JSON.stringify({ code, percentOff: 10, duration: "forever" }) })).status).toBe(201);
+    expect((await SELF.fetch(`${api}/offices/${officeId}/discount`, { method: "POST", headers: admin, body: JSON.stringify({ couponCode: code }) })).status).toBe(201);
+    const charge = await SELF.fetch(`${api}/offices/${officeId}/charges`, { method: "POST", headers: admin, body: JSON.stringify({ amount: 1_000, category: "training", mode: "add_to_current" }) });
+    expect(charge.status, await charge.clone().text()).toBe(201);
+    await runInvoicing([officeId], "2026-10-01T06:00:00Z");
+    const [sep] = await monthlyInvoices(officeId);
+    // Ours: 4,900 + 1,000 − 590 = 5,310 (the discount line stays ours, §6.10).
+    expect(sep!.lines.map((l) => [l.description, l.amount])).toEqual([
+      ["Platform fee — Sep 2026", 4_900],
+      ["Training", 1_000],
+      ["Discount — Sep 2026", -590],
+    ]);
+    await syncStripe(officeId);
+    // Stripe: the coupon (ours, for this invoice alone), named by the invoice; the lines without the negative one.
+    const log = await stripeLog(officeId);
+    expect(log.filter((r) => r.status === "succeeded").map((r) => r.operation)).toEqual(["customer", "coupon", "invoice", "addLines", "finalize"]);
+    const coupon = await stripeObject<Stripe.Coupon>(`/v1/coupons/discount_${sep!.id}`);
+    expect(coupon).toMatchObject({ amount_off: 590, currency: "usd", duration: "once", max_redemptions: 1, times_redeemed: 1, name: "Discount — Sep 2026", metadata: { office_ref: officeId, invoice_ref: sep!.id } });
+    expect(decodeURIComponent((await createRequest(sep!.id))!.body)).toContain(`discounts[0][coupon]=discount_${sep!.id}`);
+    const stripeId = log.find((r) => r.idempotencyKey === `invoice_${sep!.id}_create`)!.stripeIds![0]!;
+    const inv = await stripeObject<Stripe.Invoice>(`/v1/invoices/${stripeId}`);
+    expect(inv.lines.data.map((l) => [l.description, l.amount, l.discount_amounts?.[0]?.amount])).toEqual([
+      ["Platform fee — Sep 2026", 4_900, 490],
+      ["Training", 1_000, 100],
+    ]);
+    // Tax per line on the discounted amount: 4,410 × 8.875 % = 391.39 → 391; 900 × 8.875 % = 79.875 → 80.
+    expect(inv.lines.data.map((l) => l.taxes?.map((t) => [t.taxable_amount, t.amount]))).toEqual([[[4_410, 391]], [[900, 80]]]);
+    expect(inv).toMatchObject({ subtotal: 5_900, total_excluding_tax: 5_310, total: 5_781, amount_due: 5_781 });
+    expect(await readInvoice(officeId, sep!.id)).toMatchObject({ total: 5_310, stripeState: "finalized", stripeError: null, tax: { mode: "stripe_tax", amount: 471, totalIncludingTax: 5_781 } });
+    // Another run sends nothing more; October's invoice gets its own coupon.
+    await syncStripe(officeId);
+    expect((await stripeLog(officeId)).length).toBe(log.length);
+    await runInvoicing([officeId], "2026-11-01T06:00:00Z");
+    await syncStripe(officeId);
+    const [, oct] = await monthlyInvoices(officeId);
+    expect(await readInvoice(officeId, oct!.id)).toMatchObject({ total: 4_410, stripeState: "finalized", tax: { amount: 391, totalIncludingTax: 4_801 } });
+    expect(await stripeObject<Stripe.Coupon>(`/v1/coupons/discount_${oct!.id}`)).toMatchObject({ amount_off: 490 });
+  });
+
+  it("a coupon already made under our id (a push repeated past Stripe's key memory) is the invoice's coupon; the emulator refuses a negative line on an automatic-tax invoice", async () => {
     const officeId = await onboardOffice({ startsOn: "2026-11-02" });
     expect((await patch(officeId, { billingAddress: ny, tax: { mode: "stripe_tax" } })).status).toBe(200);
     // An open invoice with a discount line, as a close with a coupon leaves one (§6.10), written directly.
@@ -188,11 +252,26 @@ describe("Stripe Tax (§11.7)", () => {
       { id: newId("il"), invoiceId: id, kind: "one_off", description: "Training", category: "training", quantity: 1, amount: 4_900, position: 0 },
       { id: newId("il"), invoiceId: id, kind: "discount", description: "Discount — Nov 2026", quantity: 1, amount: -900, position: 1 },
     ]);
+    // The coupon exists already (made by an earlier attempt whose key Stripe no longer remembers).
+    const made = await fetch(new URL("/v1/coupons", env.STRIPE_API_BASE!), {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ id: `discount_${id}`, amount_off: "900", currency: "usd", duration: "once", max_redemptions: "1" }).toString(),
+    });
+    expect(made.status).toBe(200);
     await syncStripe(officeId);
-    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "failed", stripeError: "tax_negative_line" });
-    expect(await createRequest(id)).toBeUndefined();
-    const failed = await testDb().select().from(auditLog).where(and(eq(auditLog.officeId, officeId), eq(auditLog.action, "stripe.push_failed")));
-    expect(failed.map((f) => f.details)).toEqual([{ code: "tax_negative_line" }]);
+    const coupons = (await stripeLog(officeId)).filter((r) => r.operation === "coupon").map((r) => [r.status, r.errorCode]);
+    expect(coupons).toEqual([["failed", "resource_already_exists"]]);
+    // 4,000 × 8.875 % = 355.
+    expect(await readInvoice(officeId, id)).toMatchObject({ stripeState: "finalized", tax: { amount: 355, totalIncludingTax: 4_355 } });
+
+    // What Stripe refuses, the emulator refuses: a negative line on an automatic-tax invoice.
+    const customer = (await stripeLog(officeId)).find((r) => r.operation === "customer")!.stripeIds![0]!;
+    const form = (body: Record<string, string>) => ({ method: "POST", headers: { authorization: `Bearer ${env.STRIPE_SECRET_KEY}`, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(body).toString() });
+    const draft = (await (await fetch(new URL("/v1/invoices", env.STRIPE_API_BASE!), form({ customer, "automatic_tax[enabled]": "true" }))).json()) as { id: string };
+    const refused = await fetch(new URL(`/v1/invoices/${draft.id}/add_lines`, env.STRIPE_API_BASE!), form({ "lines[0][amount]": "-900", "lines[0][description]": "Discount — Nov 2026" }));
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { param: string } }).error.param).toBe("lines[0][amount]");
   });
 
   it("outside New York's registration: Stripe collects none, the invoice shows 0", async () => {

@@ -8,12 +8,20 @@
 // (`post_payment_amount`) must equal `refund_amount` (a refund of the invoice's charge) +
 // `credit_amount` (a credit to the customer's balance, applied to the next invoice finalized) +
 // `out_of_band_amount`. The credit notes of an invoice never total more than the invoice's total.
-// Only `amount` (no `lines`) is emulated: a credit note is one line of that amount.
+// `amount` makes a credit note of one line of that amount. `lines` (docs.stripe.com/api/credit_notes/create,
+// CreditNoteCreateParams.Line of the pinned SDK) credits the invoice by line: `type:
+// invoice_line_item` with the invoice's `invoice_line_item` id and an `amount` (or a `quantity` of
+// its unit amount), never more than that line has left (its amount less what earlier credit notes
+// took from it); `type: custom_line_item` with `unit_amount` × `quantity` and a `description`, not
+// valid on an automatic-tax invoice ("`custom_line_item` is not valid when the invoice is set up
+// with `automatic_tax[enabled]=true`"). The credit note's amount is the lines' sum. The tax Stripe
+// credits on the lines of a taxed invoice is not emulated (such a request is refused as
+// `emulator_unsupported_parameter`).
 // Creating one emits `credit_note.created` (and the refund's events); voiding one emits
 // `credit_note.voided` and gives the open invoice's amount back.
-import { HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notFound, page, toInt } from "./common.mjs";
+import { HASH, LEAF, NOT, PAGINATION, clone, expansions, invalid, invalidParam, listOf, mergeMetadata, missing, newId, notEmulated, notFound, page, toInt } from "./common.mjs";
 
-/** CreditNoteCreateParams of the pinned SDK (`lines`, `refunds`, `shipping_cost` not emulated). */
+/** CreditNoteCreateParams of the pinned SDK (`refunds`, `shipping_cost` not emulated). */
 const CREATE = {
   amount: LEAF,
   credit_amount: LEAF,
@@ -21,7 +29,7 @@ const CREATE = {
   email_type: LEAF,
   expand: [LEAF],
   invoice: LEAF,
-  lines: NOT,
+  lines: [{ amount: LEAF, description: LEAF, invoice_line_item: LEAF, quantity: LEAF, tax_amounts: NOT, tax_rates: NOT, type: LEAF, unit_amount: LEAF, unit_amount_decimal: NOT }],
   memo: LEAF,
   metadata: HASH,
   out_of_band_amount: LEAF,
@@ -51,14 +59,63 @@ export function registerCreditNotes(app) {
     return chId ? state.charges.get(chId) : null;
   }
 
+  /** What earlier credit notes (not void) took from an invoice line. */
+  const creditedOnLine = (inv, lineId) =>
+    notesOf(inv.id).reduce((a, n) => a + n.lines.data.filter((l) => l.invoice_line_item === lineId).reduce((b, l) => b + l.amount, 0), 0);
+
+  /** `lines` of a credit note (see the head of this file), validated: the credit note's lines. */
+  function creditLines(inv, list) {
+    const items = Array.isArray(list) ? list : [list];
+    if (items.length === 0) throw missing("lines");
+    const custom = items.findIndex((l) => l?.type === "custom_line_item");
+    if (inv.automatic_tax?.enabled && custom >= 0) throw invalidParam("`custom_line_item` is not valid when the invoice is set up with `automatic_tax[enabled]=true`.", `lines[${custom}][type]`);
+    const taxed = inv.automatic_tax?.enabled || (inv.default_tax_rates ?? []).length > 0 || inv.lines.data.some((l) => (l.taxes ?? []).length > 0);
+    if (taxed) throw notEmulated("lines"); // the tax Stripe credits with each line is not emulated
+    const taken = new Map();
+    return items.map((l, i) => {
+      const param = (f) => `lines[${i}][${f}]`;
+      if (!l || typeof l !== "object" || !l.type) throw missing(param("type"));
+      const quantity = toInt(l.quantity, param("quantity"));
+      if (quantity !== undefined && quantity < 0) throw invalidParam("This value must be greater than or equal to 0.", param("quantity"));
+      const base = { id: newId("cnli"), object: "credit_note_line_item", discount_amount: 0, discount_amounts: [], livemode: false, pretax_credit_amounts: [], tax_rates: [], taxes: [] };
+      if (l.type === "invoice_line_item") {
+        if (!l.invoice_line_item) throw missing(param("invoice_line_item"));
+        if (l.unit_amount !== undefined || l.description !== undefined) throw invalidParam("`unit_amount` and `description` are only valid when `type` is `custom_line_item`.", param(l.unit_amount !== undefined ? "unit_amount" : "description"));
+        const line = inv.lines.data.find((x) => x.id === l.invoice_line_item);
+        if (!line) throw invalidParam(`No such invoice line item: '${l.invoice_line_item}' on invoice ${inv.id}`, param("invoice_line_item"), { code: "resource_missing" });
+        const unit = line.quantity ? Math.round(line.amount / line.quantity) : 0;
+        const amount = l.amount !== undefined ? toInt(l.amount, param("amount")) : quantity !== undefined ? quantity * unit : undefined;
+        if (amount === undefined) throw missing(param("amount"));
+        if (amount < 0) throw invalidParam("This value must be greater than or equal to 0.", param("amount"));
+        const left = line.amount - creditedOnLine(inv, line.id) - (taken.get(line.id) ?? 0);
+        if (amount > left) throw invalidParam(`The amount to credit (${amount}) exceeds what is left of invoice line item ${line.id} (${left}).`, param("amount"), { code: "credit_note_amount_too_large" });
+        taken.set(line.id, (taken.get(line.id) ?? 0) + amount);
+        return { ...base, amount, description: line.description, invoice_line_item: line.id, quantity: quantity ?? null, type: "invoice_line_item", unit_amount: null, unit_amount_decimal: null };
+      }
+      if (l.type === "custom_line_item") {
+        if (l.invoice_line_item !== undefined || l.amount !== undefined) throw invalidParam("`invoice_line_item` and `amount` are only valid when `type` is `invoice_line_item`.", param(l.amount !== undefined ? "amount" : "invoice_line_item"));
+        const unitAmount = toInt(l.unit_amount, param("unit_amount"));
+        if (unitAmount === undefined) throw missing(param("unit_amount"));
+        if (!l.description) throw missing(param("description"));
+        const q = quantity ?? 1;
+        return { ...base, amount: unitAmount * q, description: String(l.description), quantity: q, type: "custom_line_item", unit_amount: unitAmount, unit_amount_decimal: String(unitAmount) };
+      }
+      throw invalidParam("Invalid type: must be one of invoice_line_item or custom_line_item", param("type"));
+    });
+  }
+
   route("POST", "/v1/credit_notes", CREATE, (p, _params, ctx) => {
     expansions(p);
     if (!p.invoice) throw missing("invoice");
     const inv = state.invoices.get(p.invoice);
     if (!inv) throw notFound("invoice", p.invoice, "invoice");
-    if (p.amount === undefined) throw invalidParam("One of `amount`, `lines`, or `shipping_cost` must be provided.", "amount", { code: "parameter_missing" });
-    const amount = toInt(p.amount, "amount");
-    if (amount <= 0) throw invalidParam("This value must be greater than or equal to 1.", "amount");
+    if (p.amount === undefined && p.lines === undefined) throw invalidParam("One of `amount`, `lines`, or `shipping_cost` must be provided.", "amount", { code: "parameter_missing" });
+    const noteLines = p.lines === undefined ? null : creditLines(inv, p.lines);
+    const amount = noteLines ? noteLines.reduce((a, l) => a + l.amount, 0) : toInt(p.amount, "amount");
+    if (noteLines && p.amount !== undefined && toInt(p.amount, "amount") !== amount) {
+      throw invalidParam(`The credit note amount (${p.amount}) must equal the sum of its lines (${amount}).`, "amount");
+    }
+    if (amount <= 0) throw invalidParam("This value must be greater than or equal to 1.", noteLines ? "lines" : "amount");
     const refundAmount = toInt(p.refund_amount, "refund_amount") ?? 0;
     const creditAmount = toInt(p.credit_amount, "credit_amount") ?? 0;
     const outOfBand = toInt(p.out_of_band_amount, "out_of_band_amount") ?? 0;
@@ -125,7 +182,7 @@ export function registerCreditNotes(app) {
       effective_at: toInt(p.effective_at, "effective_at") ?? t,
       invoice: inv.id,
       lines: listOf(
-        [{ id: newId("cnli"), object: "credit_note_line_item", amount, description: null, discount_amount: 0, discount_amounts: [], invoice_line_item: null, livemode: false, pretax_credit_amounts: [], quantity: 1, tax_rates: [], taxes: [], type: "custom_line_item", unit_amount: amount, unit_amount_decimal: String(amount) }],
+        noteLines ?? [{ id: newId("cnli"), object: "credit_note_line_item", amount, description: null, discount_amount: 0, discount_amounts: [], invoice_line_item: null, livemode: false, pretax_credit_amounts: [], quantity: 1, tax_rates: [], taxes: [], type: "custom_line_item", unit_amount: amount, unit_amount_decimal: String(amount) }],
         `/v1/credit_notes/${id}/lines`,
       ),
       livemode: false,

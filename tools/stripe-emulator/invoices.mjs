@@ -26,7 +26,7 @@ const CREATE = {
   default_source: NOT,
   default_tax_rates: [LEAF],
   description: LEAF,
-  discounts: NOT,
+  discounts: [{ coupon: LEAF, discount: NOT, promotion_code: NOT }],
   due_date: LEAF,
   effective_at: NOT,
   expand: [LEAF],
@@ -201,6 +201,7 @@ export function registerInvoices(app) {
   };
 
   function recomputeTotals(inv) {
+    app.coupons.applyDiscounts(inv); // each line's discount_amounts (coupons.mjs), before its tax
     app.tax.applyTaxes(inv); // subtotal, total_excluding_tax, total_taxes, total (tax.mjs)
     inv.amount_due = Math.max(0, inv.total);
     inv.amount_remaining = Math.max(0, inv.amount_due - inv.amount_paid);
@@ -298,7 +299,7 @@ export function registerInvoices(app) {
       currency: inv.currency,
       description: l.description || null,
       discount_amounts: [],
-      discountable: toBool(l.discountable, param("discountable")) ?? true,
+      discountable: toBool(l.discountable, param("discountable")) ?? amount >= 0, // Stripe: false by default for negative lines
       discounts: [],
       invoice: inv.id,
       livemode: false,
@@ -360,6 +361,7 @@ export function registerInvoices(app) {
       throw invalidParam(`Invalid pending_invoice_items_behavior: must be one of exclude or include`, "pending_invoice_items_behavior");
     }
     const inv = makeInvoice(p, c);
+    inv.discounts = app.coupons.redeem(p.discounts, inv); // coupons.mjs
     state.invoices.set(inv.id, inv);
     return publicInvoice(inv, expand);
   });

@@ -8,7 +8,7 @@ export const STATE_VERSION = 1;
 /** Maps every state file has. */
 export const STATE_MAPS = ["customers", "invoices", "charges", "paymentIntents", "refunds", "sessions", "events", "idempotency"];
 /** Maps added later: absent from older files, then empty. */
-export const OPTIONAL_MAPS = ["products", "webhookEndpoints", "portalConfigurations", "paymentMethods", "paymentIntentStates", "checkoutSessions", "setupIntents", "taxRates", "taxRegistrations", "creditNotes"];
+export const OPTIONAL_MAPS = ["products", "webhookEndpoints", "portalConfigurations", "paymentMethods", "paymentIntentStates", "checkoutSessions", "setupIntents", "taxRates", "taxRegistrations", "creditNotes", "coupons", "discounts"];
 
 /** The state file of a `state` option: a `.json` path (or an existing file) as is, else `<dir>/state.json`. */
 export function stateFilePath(path) {

@@ -17,6 +17,7 @@ import { customerLookup, registerCustomers } from "./customers.mjs";
 import { createIdempotency, keyScope } from "./idempotency.mjs";
 import { registerInvoices } from "./invoices.mjs";
 import { registerTax } from "./tax.mjs";
+import { registerCoupons } from "./coupons.mjs";
 import { registerLookups } from "./lookups.mjs";
 import { registerPayments } from "./payments.mjs";
 import { OPTIONAL_MAPS, STATE_FORMAT, STATE_MAPS, STATE_VERSION, StateFileError, createSaver, loadInto, readStateFile, removeLeftovers, stateFilePath } from "./persistence.mjs";
@@ -99,6 +100,8 @@ export async function startStripeEmulator({
     setupIntents: new Map(),
     taxRates: new Map(), // tax.mjs: POST /v1/tax_rates, and the registrations' rates
     taxRegistrations: new Map(), // `${country}:${state}` → the control API's tax registration fixture (tax.mjs)
+    coupons: new Map(), // coupons.mjs: POST /v1/coupons
+    discounts: new Map(), // coupons.mjs: an invoice's discounts (a coupon redeemed)
     log: [],
     webhooks: [],
     window: [], // timestamps (ms) of accepted requests, for the rps limit
@@ -154,6 +157,7 @@ export async function startStripeEmulator({
   app.emit = webhooks.emit;
   registerLookups(app, { searchDelayMs: Number(searchDelayMs) || 0 }); // before customers: /v1/customers/search is no customer id
   app.tax = registerTax(app);
+  app.coupons = registerCoupons(app);
   registerCustomers(app);
   app.payments = registerPayments(app);
   const invoices = registerInvoices(app);

@@ -147,24 +147,28 @@ export function registerTax(app) {
       if (location && !registration) reason = "not_collecting";
       rates = registration ? [state.taxRates.get(registration.tax_rate)] : [];
       if (location && !registration) {
-        for (const l of inv.lines.data) l.taxes = [{ amount: 0, tax_behavior: "exclusive", tax_rate_details: null, taxability_reason: reason, taxable_amount: l.amount, type: "tax_rate_details" }];
+        for (const l of inv.lines.data) l.taxes = [{ amount: 0, tax_behavior: "exclusive", tax_rate_details: null, taxability_reason: reason, taxable_amount: taxableOf(l), type: "tax_rate_details" }];
         return totals(inv);
       }
     }
     for (const l of inv.lines.data) {
       // A line's own tax rates replace the invoice's default ones.
       const lineRates = l._tax_rates ? l._tax_rates.map((id) => state.taxRates.get(id)).filter(Boolean) : rates;
+      const base = taxableOf(l);
       l.taxes = lineRates.map((r) => ({
-        amount: lineTax(l.amount, percentUnits(r.percentage, "percentage"), r.inclusive),
+        amount: lineTax(base, percentUnits(r.percentage, "percentage"), r.inclusive),
         tax_behavior: r.inclusive ? "inclusive" : "exclusive",
         tax_rate_details: { tax_rate: r.id },
         taxability_reason: reason,
-        taxable_amount: r.inclusive ? l.amount - lineTax(l.amount, percentUnits(r.percentage, "percentage"), true) : l.amount,
+        taxable_amount: r.inclusive ? base - lineTax(base, percentUnits(r.percentage, "percentage"), true) : base,
         type: "tax_rate_details",
       }));
     }
     return totals(inv);
   }
+
+  /** The amount a line is taxed on: its amount less its discounts (`discount_amounts`, coupons.mjs). */
+  const taxableOf = (l) => l.amount - (l.discount_amounts ?? []).reduce((a, d) => a + d.amount, 0);
 
   function totals(inv) {
     const byRate = new Map();
@@ -182,10 +186,11 @@ export function registerTax(app) {
       }
     }
     const subtotal = inv.lines.data.reduce((a, l) => a + l.amount, 0);
-    inv.subtotal = subtotal;
+    const discounts = (inv.total_discount_amounts ?? []).reduce((a, d) => a + d.amount, 0);
+    inv.subtotal = subtotal; // before invoice-level discounts and exclusive tax
     inv.subtotal_excluding_tax = subtotal - inclusive;
-    inv.total_excluding_tax = subtotal - inclusive;
-    inv.total = subtotal + exclusive;
+    inv.total_excluding_tax = subtotal - discounts - inclusive; // "including all discounts but excluding all tax"
+    inv.total = subtotal - discounts + exclusive;
     inv.total_taxes = [...byRate.values()];
     return inv;
   }

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
 import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 import { refundReasons, refundStatuses, type refunds } from "../../db/refunds";
-import { creditNoteMemoKeys, creditNoteMemos, creditNoteReasons, creditNoteSettlements, creditNoteStatuses, type creditNotes } from "../../db/credit-notes";
+import { creditNoteMemoKeys, creditNoteMemos, creditNoteReasons, creditNoteSettlements, creditNoteSources, creditNoteStatuses, type creditNotes } from "../../db/credit-notes";
 
 export const InvoiceIdSchema = z
   .string()
@@ -58,11 +58,15 @@ export const CreditNoteSchema = z
       .array(z.object({ lineId: z.string(), amount: z.number().int() }))
       .nullable()
       .openapi({ description: "The per-line split when the credit note was asked by line; null for an amount of the whole invoice." }),
-    reason: z.enum(creditNoteReasons).openapi({ description: "Stripe's reason, as sent." }),
-    memo: z.enum(creditNoteMemoKeys).openapi({ description: `A fixed memo, printed on Stripe's credit note: ${Object.entries(creditNoteMemos).map(([k, v]) => `\`${k}\` "${v}"`).join(", ")}.` }),
+    reason: z.enum(creditNoteReasons).nullable().openapi({ description: "Stripe's reason, as sent (null: one made outside this API without a reason)." }),
+    memo: z
+      .enum(creditNoteMemoKeys)
+      .nullable()
+      .openapi({ description: `A fixed memo, printed on Stripe's credit note: ${Object.entries(creditNoteMemos).map(([k, v]) => `\`${k}\` "${v}"`).join(", ")}. Null for one made outside this API (its memo is not kept).` }),
     settlement: z.enum(creditNoteSettlements).openapi({ description: "`none`: an open invoice's amount due went down; `refund`: a paid invoice's payment was refunded (the refund is listed under `refunds`); `customer_balance`: credited to the office's Stripe balance, applied to its next invoice." }),
     status: z.enum(creditNoteStatuses).openapi({ description: "`pending`: recorded, not yet on Stripe (retried by the office's outbox); `issued`: Stripe has it; `void`: voided on Stripe; `failed`: Stripe refused it (`errorCode`)." }),
     errorCode: z.string().nullable(),
+    source: z.enum(creditNoteSources).openapi({ description: "`api`: issued through this API; `stripe`: made outside it (Stripe's Dashboard) on this invoice, recorded from Stripe's events with Stripe's amounts (docs/payment-plan.md §8.10)." }),
     createdAt: z.string().datetime(),
   })
   .openapi("CreditNote");
@@ -158,7 +162,7 @@ export function invoiceView(
 
 /** A credit note as the API shows it. */
 export function creditNoteView(n: typeof creditNotes.$inferSelect): z.infer<typeof CreditNoteSchema> {
-  return { id: n.id, invoiceId: n.invoiceId, amount: n.amount, lines: n.lines ?? null, reason: n.reason, memo: n.memo, settlement: n.settlement, status: n.status, errorCode: n.errorCode, createdAt: new Date(n.createdAt).toISOString() };
+  return { id: n.id, invoiceId: n.invoiceId, amount: n.amount, lines: n.lines ?? null, reason: n.reason, memo: n.memo, settlement: n.settlement, status: n.status, errorCode: n.errorCode, source: n.source, createdAt: new Date(n.createdAt).toISOString() };
 }
 
 /** A refund as the invoice read shows it. */

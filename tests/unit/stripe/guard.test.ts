@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { officeAddressAllowance, stripeAddress } from "../../../src/stripe/office-address";
-import { addLinesPayload, creditNotePayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
+import { addLinesPayload, couponPayload, creditNotePayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
 import { creditNoteMemos } from "../../../src/db/credit-notes";
 
 const patientKey = "a".repeat(8) + "0123456789abcdef".repeat(3) + "b".repeat(8);
@@ -50,6 +50,9 @@ const textFields: [keyof typeof fieldRules, string, string][] = [
   ["taxRate", "percentage", "8.25"],
   ["taxRate", "metadata[office_ref]", "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a"],
   ["invoice", "default_tax_rates[0]", "txr_1EO66sClCIKljWvs98IiVfHW"],
+  ["invoice", "discounts[0][coupon]", "discount_inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6"],
+  ["coupon", "name", "Discount — Nov 2026"],
+  ["coupon", "metadata[invoice_ref]", "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6"],
 ];
 
 const request = (op: keyof typeof fieldRules, fields: Record<string, string>, headers: Record<string, string> = {}) =>
@@ -318,6 +321,71 @@ describe("allowlist payload schemas", () => {
     expect(request("creditNote", { ...form, out_of_band_amount: "5000" }).map((f) => f.kind)).toContain("unknown_field");
     expect(request("creditNote", { ...form, "lines[0][description]": "Service credit" }).map((f) => f.kind)).toContain("unknown_field");
     expect(scanRequest({ method: "GET", path: "/v1/credit_notes/cn_1MxvRqLkdIwHu7ixY0xbUcxk", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+  });
+
+  it("a credit note by line (§8.10): Stripe's own invoice lines with amounts, never a custom line, never with a whole amount too", () => {
+    const base = { invoice: "in_1MtHbELkdIwHu7ixl4OzzPMv", reason: "product_unsatisfactory", memo: "Correction of a billing error", metadata: { invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", credit_note_ref: "cn_0a1b2c3d4e5f60718293a4b5c6d7e8f9" } } as const;
+    const lines = [
+      { type: "invoice_line_item", invoice_line_item: "il_1Pgc74B7WZ01zgkWWh45tUBA", amount: 900 },
+      { type: "invoice_line_item", invoice_line_item: "il_1Pgc74B7WZ01zgkWWh45tUBB", amount: 400 },
+    ] as const;
+    expect(creditNotePayload.safeParse({ ...base, lines }).success).toBe(true);
+    expect(creditNotePayload.safeParse({ ...base, lines, refund_amount: 1_300 }).success).toBe(true);
+    expect(creditNotePayload.safeParse({ ...base, lines, refund_amount: 900 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines, amount: 1_300 }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ type: "custom_line_item", description: "Jane Roe's visit", unit_amount: 900, quantity: 1 }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], description: "Jane Roe" }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], invoice_line_item: "Jane Roe" }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [{ ...lines[0], amount: 0 }] }).success).toBe(false);
+    expect(creditNotePayload.safeParse({ ...base, lines: [] }).success).toBe(false);
+    const form = { invoice: base.invoice, reason: base.reason, memo: base.memo, "lines[0][type]": "invoice_line_item", "lines[0][invoice_line_item]": lines[0].invoice_line_item, "lines[0][amount]": "900", "metadata[invoice_ref]": base.metadata.invoice_ref };
+    expect(request("creditNote", form)).toEqual([]);
+    expect(request("creditNote", { ...form, "lines[0][unit_amount]": "900" }).map((f) => [f.kind, f.field])).toContainEqual(["unknown_field", "lines[0][unit_amount]"]);
+    expect(request("creditNote", { ...form, "lines[0][invoice_line_item]": "123-45-6789" }).map((f) => f.kind)).toContain("ssn");
+    // Reading the invoice's lines back (GET, no body) passes.
+    expect(scanRequest({ method: "GET", path: "/v1/invoices/in_1MtHbELkdIwHu7ixl4OzzPMv/lines", query: "limit=100", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+    // The reconciliation's list of an invoice's credit notes (§8.10) passes; a patient's data in the query does not.
+    expect(scanRequest({ method: "GET", path: "/v1/credit_notes", query: "invoice=in_1MtHbELkdIwHu7ixl4OzzPMv&limit=100", body: "", headers: {} }, ctx, { text: [], numeric: [] })).toEqual([]);
+    expect(scanRequest({ method: "GET", path: "/v1/credit_notes", query: "invoice=123-45-6789", body: "", headers: {} }, ctx, { text: [], numeric: [] }).map((f) => f.kind)).toContain("ssn");
+  });
+});
+
+describe("a discount under Stripe Tax (payment-plan §6.10): the invoice's own amount-off coupon", () => {
+  const coupon = {
+    id: "discount_inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6",
+    amount_off: 590,
+    currency: "usd",
+    duration: "once",
+    max_redemptions: 1,
+    name: "Discount — Nov 2026",
+    metadata: { office_ref: "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a", invoice_ref: "inv_7d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6" },
+  } as const;
+  it("the coupon payload is an allowlist: our id, an amount, once, one redemption, the line's fixed name, our references", () => {
+    expect(couponPayload.parse(coupon)).toEqual(coupon);
+    for (const bad of [
+      { ...coupon, id: "JANEROE10" },
+      { ...coupon, name: "Courtesy for Jane Roe" },
+      { ...coupon, percent_off: 10 },
+      { ...coupon, amount_off: 0 },
+      { ...coupon, duration: "forever" },
+      { ...coupon, max_redemptions: 2 },
+      { ...coupon, metadata: { ...coupon.metadata, patient: "x" } },
+      { ...coupon, redeem_by: 1_800_000_000 },
+    ]) {
+      expect(couponPayload.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+  it("the coupon request and an invoice naming it pass the guard; other fields and identifiers in them do not", () => {
+    const form = { id: coupon.id, amount_off: "590", currency: "usd", duration: "once", max_redemptions: "1", name: coupon.name, "metadata[office_ref]": coupon.metadata.office_ref, "metadata[invoice_ref]": coupon.metadata.invoice_ref };
+    expect(request("coupon", form)).toEqual([]);
+    expect(request("coupon", { ...form, percent_off: "10" }).map((f) => [f.kind, f.field])).toContainEqual(["unknown_field", "percent_off"]);
+    expect(request("coupon", { ...form, name: "Courtesy 123-45-6789" }).map((f) => f.kind)).toContain("ssn");
+    expect(request("invoice", { customer: "cus_NffrFeUfNV2Hib", currency: "usd", "automatic_tax[enabled]": "true", "discounts[0][coupon]": coupon.id })).toEqual([]);
+    expect(request("invoice", { customer: "cus_NffrFeUfNV2Hib", "discounts[0][promotion_code]": "promo_1" }).map((f) => f.kind)).toContain("unknown_field");
+    const invoice = { customer: "cus_NffrFeUfNV2Hib", currency: "usd", auto_advance: false, pending_invoice_items_behavior: "exclude", collection_method: "charge_automatically", metadata: { office_ref: coupon.metadata.office_ref, invoice_ref: coupon.metadata.invoice_ref } } as const;
+    expect(invoicePayload.safeParse({ ...invoice, automatic_tax: { enabled: true }, discounts: [{ coupon: coupon.id }] }).success).toBe(true);
+    expect(invoicePayload.safeParse({ ...invoice, automatic_tax: { enabled: true }, discounts: [{ coupon: "JANEROE10" }] }).success).toBe(false);
+    expect(invoicePayload.safeParse({ ...invoice, default_tax_rates: ["txr_1EO66sClCIKljWvs98IiVfHW"], discounts: [{ coupon: coupon.id }] }).success).toBe(false);
   });
 });
 
