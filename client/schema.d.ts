@@ -1383,7 +1383,7 @@ export interface components {
             creditNotes?: components["schemas"]["CreditNote"][];
             /** @description The invoice read: the sum of its credit notes that are pending or issued. */
             amountCredited?: number;
-            /** @description The invoice read: what is still asked for — an open invoice's total less `amountCredited`; 0 otherwise. */
+            /** @description The invoice read: what is still asked for — an open invoice's total (with the tax Stripe computed, once read back) less `amountCredited` and what was paid; 0 otherwise. */
             amountDue?: number;
         };
         /**
@@ -1511,15 +1511,15 @@ export interface components {
                 amount: number;
             }[] | null;
             /**
-             * @description Stripe's reason, as sent.
-             * @enum {string}
+             * @description Stripe's reason, as sent (null: one made outside this API without a reason).
+             * @enum {string|null}
              */
-            reason: "duplicate" | "fraudulent" | "order_change" | "product_unsatisfactory";
+            reason: "duplicate" | "fraudulent" | "order_change" | "product_unsatisfactory" | null;
             /**
-             * @description A fixed memo, printed on Stripe's credit note: `billing_error` "Correction of a billing error", `service_credit` "Service credit", `goodwill` "Goodwill credit", `duplicate_charge` "Credit for a duplicate charge", `plan_change` "Adjustment for a plan change".
-             * @enum {string}
+             * @description A fixed memo, printed on Stripe's credit note: `billing_error` "Correction of a billing error", `service_credit` "Service credit", `goodwill` "Goodwill credit", `duplicate_charge` "Credit for a duplicate charge", `plan_change` "Adjustment for a plan change". Null for one made outside this API (its memo is not kept).
+             * @enum {string|null}
              */
-            memo: "billing_error" | "service_credit" | "goodwill" | "duplicate_charge" | "plan_change";
+            memo: "billing_error" | "service_credit" | "goodwill" | "duplicate_charge" | "plan_change" | null;
             /**
              * @description `none`: an open invoice's amount due went down; `refund`: a paid invoice's payment was refunded (the refund is listed under `refunds`); `customer_balance`: credited to the office's Stripe balance, applied to its next invoice.
              * @enum {string}
@@ -1531,6 +1531,11 @@ export interface components {
              */
             status: "pending" | "issued" | "void" | "failed";
             errorCode: string | null;
+            /**
+             * @description `api`: issued through this API; `stripe`: made outside it (Stripe's Dashboard) on this invoice, recorded from Stripe's events with Stripe's amounts (docs/payment-plan.md §8.10).
+             * @enum {string}
+             */
+            source: "api" | "stripe";
             /** Format: date-time */
             createdAt: string;
         };

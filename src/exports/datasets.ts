@@ -75,15 +75,16 @@ export const datasets = {
     // The requester is a person's subject: only whether Stripe or the API asked is exported.
     cells: (r) => [r.id, r.invoice_id, r.office_id, r.currency, r.amount, r.reason, r.status, r.requested_by === "stripe" ? "stripe" : "api", r.error_code, iso(r.created_at), iso(r.updated_at)],
   },
-  // Credit notes by the time they were made, whatever their state (its column says); the memo is its fixed template's key.
+  // Credit notes by the time they were made, whatever their state (its column says); the memo is its fixed template's key
+  // (null, like the reason may be, for one made in Stripe's Dashboard: `source` stripe — its free-text memo is never stored).
   "credit-notes": {
-    columns: ["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "error_code", "created_at", "updated_at"],
+    columns: ["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "source", "error_code", "created_at", "updated_at"],
     key: (r) => [r.created_at, r.id],
-    page: (range, after, limit) => sql`SELECT c.id, c.invoice_id, c.office_id, i.currency, c.amount, c.reason, c.memo, c.settlement, c.status, c.error_code, c.created_at, c.updated_at
+    page: (range, after, limit) => sql`SELECT c.id, c.invoice_id, c.office_id, i.currency, c.amount, c.reason, c.memo, c.settlement, c.status, c.source, c.error_code, c.created_at, c.updated_at
       FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
       WHERE c.created_at >= ${range.fromAt} AND c.created_at < ${range.toAt}${office(range, "c.office_id")}${afterKey("c.created_at, c.id", after)}
       ORDER BY c.created_at, c.id LIMIT ${limit}`,
-    cells: (r) => [r.id, r.invoice_id, r.office_id, r.currency, r.amount, r.reason, r.memo, r.settlement, r.status, r.error_code, iso(r.created_at), iso(r.updated_at)],
+    cells: (r) => [r.id, r.invoice_id, r.office_id, r.currency, r.amount, r.reason, r.memo, r.settlement, r.status, r.source, r.error_code, iso(r.created_at), iso(r.updated_at)],
   },
 } satisfies Record<string, Dataset>;
 

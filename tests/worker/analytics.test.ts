@@ -226,13 +226,13 @@ describe("platform analytics with tax and credit notes", () => {
       [ids.tFeb, 8000, 660, 8660, 1000, 0],
     ]);
     const notes = await rows("credit-notes");
-    expect(notes.map((r) => [r.invoice_id, r.amount, r.settlement, r.status, r.memo, r.currency])).toEqual([
-      [ids.tOne, 500, "none", "issued", "billing_error", "usd"],
-      [ids.tFeb, 1000, "none", "issued", "billing_error", "usd"],
-      [ids.tJan, 500, "refund", "issued", "billing_error", "usd"],
-      [ids.tFeb, 300, "none", "failed", "billing_error", "usd"],
+    expect(notes.map((r) => [r.invoice_id, r.amount, r.settlement, r.status, r.memo, r.currency, r.source])).toEqual([
+      [ids.tOne, 500, "none", "issued", "billing_error", "usd", "api"],
+      [ids.tFeb, 1000, "none", "issued", "billing_error", "usd", "api"],
+      [ids.tJan, 500, "refund", "issued", "billing_error", "usd", "api"],
+      [ids.tFeb, 300, "none", "failed", "billing_error", "usd", "api"],
     ]);
-    expect(Object.keys(notes[0]!)).toEqual(["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "error_code", "created_at", "updated_at"]);
+    expect(Object.keys(notes[0]!)).toEqual(["credit_note_id", "invoice_id", "office_id", "currency", "amount", "reason", "memo", "settlement", "status", "source", "error_code", "created_at", "updated_at"]);
   });
 });
 

@@ -68,6 +68,8 @@ describe("a manual tax rate (§11.3)", () => {
     // 1,000 × 8.25 % = 82.5 → 83 (half away from zero); 4,900 × 8.25 % = 404.25 → 404.
     const first = await chargeNow(officeId, 1_000);
     expect(await readInvoice(officeId, first)).toMatchObject({ total: 1_000, stripeState: "finalized", tax: { mode: "manual", basisPoints: 825, name: "Sales tax", amount: 83, totalIncludingTax: 1_083 } });
+    // What is asked for is the total with its tax.
+    expect(await readInvoice(officeId, first)).toMatchObject({ amountDue: 1_083 });
     const second = await chargeNow(officeId, 4_900);
     expect(await readInvoice(officeId, second)).toMatchObject({ total: 4_900, tax: { amount: 404, totalIncludingTax: 5_304 } });
 
@@ -86,7 +88,7 @@ describe("a manual tax rate (§11.3)", () => {
     const stripeId = (await stripeLog(officeId)).find((r) => r.idempotencyKey === `invoice_${first}_create`)!.stripeIds![0]!;
     expect((await deliver(stripeEvent("invoice.paid", invoiceObject({ stripeId, officeId, invoiceId: first, status: "paid", amount: 1_083 })))).status).toBe(200);
     await syncStripe(officeId);
-    expect(await readInvoice(officeId, first)).toMatchObject({ amountPaid: 1_083 });
+    expect(await readInvoice(officeId, first)).toMatchObject({ amountPaid: 1_083, amountDue: 0 });
   });
 
   it("a push completed by Stripe's event never read the tax: the reconciliation reads it back, audited", async () => {

@@ -110,7 +110,7 @@ export const InvoiceSchema = z
     refunds: z.array(InvoiceRefundSchema).optional().openapi({ description: "The invoice read (not the list): its refunds, oldest first." }),
     creditNotes: z.array(CreditNoteSchema).optional().openapi({ description: "The invoice read (not the list): its credit notes, oldest first (docs/payment-plan.md §8.10)." }),
     amountCredited: z.number().int().optional().openapi({ description: "The invoice read: the sum of its credit notes that are pending or issued." }),
-    amountDue: z.number().int().optional().openapi({ description: "The invoice read: what is still asked for — an open invoice's total less `amountCredited`; 0 otherwise." }),
+    amountDue: z.number().int().optional().openapi({ description: "The invoice read: what is still asked for — an open invoice's total (with the tax Stripe computed, once read back) less `amountCredited` and what was paid; 0 otherwise." }),
   })
   .openapi("Invoice");
 
@@ -155,7 +155,7 @@ export function invoiceView(
       : {}),
     ...(refundRows ? { refunds: refundRows.map(refundView) } : {}),
     ...(creditNoteRows
-      ? { creditNotes: creditNoteRows.map(creditNoteView), amountCredited: credited, amountDue: inv.status === "open" || inv.status === "uncollectible" ? Math.max(0, inv.total - credited) : 0 }
+      ? { creditNotes: creditNoteRows.map(creditNoteView), amountCredited: credited, amountDue: inv.status === "open" || inv.status === "uncollectible" ? Math.max(0, (inv.totalIncludingTax ?? inv.total) - credited - inv.amountPaid) : 0 }
       : {}),
   };
 }
