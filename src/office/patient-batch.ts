@@ -41,6 +41,18 @@ export type Known = { requestHash: string; answer: PatientEventAnswer };
 
 const orderKey = (input: PatientEventInput) => input.occurredAt * 2 + (input.kind === "deactivate" ? 1 : 0);
 
+/**
+ * The ids of a group's events: `pev_`, 24 hex digits drawn once per group, then the event's place
+ * in the group (8 hex digits): as unguessable across groups as one random id each, and in the
+ * group's order, so the batch finds its own events as one range of the primary key (no list of
+ * ids sent twice) and inserts them next to each other in its index instead of at 1,000 random
+ * places (fewer pages written per commit).
+ */
+export function groupEventIds(): (index: number) => string {
+  const prefix = newId("pev").slice(0, 4 + 24);
+  return (index) => prefix + index.toString(16).padStart(8, "0");
+}
+
 const keyReused = (): EventOutcome => ({ status: "conflict", code: "IDEMPOTENCY_KEY_REUSED", reason: "This idempotency key was already used with a different event." });
 
 /**
@@ -55,6 +67,7 @@ export function planGroup(subs: Submission[], office: OfficeFacts, now: number, 
   const inGroup = new Map<string, Rec>();
   const unknownKeys = new Set<string>();
   const recs: Rec[] = [];
+  const nextId = groupEventIds();
   const slots: Slot[][] = subs.map((sub) =>
     sub.inputs.map((input): Slot => {
       const stored = known(input.idempotencyKeyHash);
@@ -80,7 +93,7 @@ export function planGroup(subs: Submission[], office: OfficeFacts, now: number, 
       if (canceled && input.kind === "activate") {
         return { outcome: { status: "conflict", code: "OFFICE_CANCELED", reason: "The office's subscription is canceled; it takes no activations." } };
       }
-      const rec: Rec = { eventId: newId("pev"), input, key: orderKey(input), upTo: 0 };
+      const rec: Rec = { eventId: nextId(recs.length), input, key: orderKey(input), upTo: 0 };
       inGroup.set(input.idempotencyKeyHash, rec);
       recs.push(rec);
       return { rec };
@@ -183,7 +196,6 @@ export function knownAnswer(row: KnownRow): PatientEventAnswer {
  * record, the guard itself is read and conditions the audit entries.
  */
 export function groupBatch(db: Database, officeId: string, plan: GroupPlan, receivedAt: number) {
-  const ids = JSON.stringify(plan.recs.map((r) => r.eventId));
   const keys = JSON.stringify(plan.unknownKeys);
   // Driven by the keys (CROSS JOIN keeps json_each the outer loop): one index lookup per key,
   // however many events the office has. Evaluated before this batch inserts anything.
@@ -200,6 +212,9 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
   if (plan.recs.length === 0) return { guard, reads: [...reads, db.all<{ ok: number }>(sql`SELECT ${guard} AS ok`)] as const, writes: [] as BatchItem<"sqlite">[], held: (r: unknown[]) => (r[2] as { ok: number }[])[0]?.ok === 1 };
   // After the events' insert: whether the guard held is whether the group's first event is there.
   const recorded = sql`EXISTS (SELECT 1 FROM ${patientEvents} WHERE ${patientEvents.id} = ${plan.recs[0]!.eventId})`;
+  // The group's events: one range of ids (groupEventIds), in the group's order.
+  const first = plan.recs[0]!.eventId;
+  const last = plan.recs.at(-1)!.eventId;
 
   const events = JSON.stringify(plan.recs.map((r) => [r.eventId, r.input.patientKey, r.input.kind, r.input.occurredAt, r.input.idempotencyKeyHash, r.input.requestHash, r.key, r.upTo]));
   const patientsLatest = JSON.stringify(
@@ -222,15 +237,14 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
     db.run(sql`INSERT INTO invoice_patients (invoice_id, office_id, patient_key, counted_at)
       SELECT d.id, ${officeId}, e.patient_key, ${receivedAt}
       FROM patient_events e, (SELECT id, period_start_at AS ps, period_end_at AS pe FROM invoices WHERE id = ${draft}) d
-      WHERE e.id IN (SELECT value FROM json_each(${ids})) AND e.event_at < d.pe AND (e.active_after = 1 OR (e.kind = 'activate' AND e.event_at >= d.ps))
+      WHERE e.id BETWEEN ${first} AND ${last} AND e.event_at < d.pe AND (e.active_after = 1 OR (e.kind = 'activate' AND e.event_at >= d.ps))
       ON CONFLICT DO NOTHING`),
-    db.run(sql`WITH b(id, idx) AS (SELECT value, key FROM json_each(${ids})),
-        d(id, ps) AS (SELECT id, period_start_at FROM invoices WHERE id = ${draft})
+    db.run(sql`WITH d(id, ps) AS (SELECT id, period_start_at FROM invoices WHERE id = ${draft})
       DELETE FROM invoice_patients WHERE invoice_id = (SELECT id FROM d) AND patient_key IN (
-        SELECT e.patient_key FROM b JOIN patient_events e ON e.id = b.id
-        WHERE e.kind = 'deactivate' AND e.active_after = 0 AND e.event_at < (SELECT ps FROM d)
+        SELECT e.patient_key FROM patient_events e
+        WHERE e.id BETWEEN ${first} AND ${last} AND e.kind = 'deactivate' AND e.active_after = 0 AND e.event_at < (SELECT ps FROM d)
           AND NOT EXISTS (SELECT 1 FROM patient_events x WHERE x.office_id = ${officeId} AND x.patient_key = e.patient_key AND x.kind = 'activate' AND x.event_at >= (SELECT ps FROM d))
-          AND NOT EXISTS (SELECT 1 FROM b b2 JOIN patient_events e2 ON e2.id = b2.id WHERE b2.idx > b.idx AND e2.patient_key = e.patient_key AND e2.active_after = 1))`),
+          AND NOT EXISTS (SELECT 1 FROM patient_events e2 WHERE e2.office_id = ${officeId} AND e2.patient_key = e.patient_key AND e2.id > e.id AND e2.id <= ${last} AND e2.active_after = 1))`),
     db.run(sql`${repricePatientsLine(currentPatientsLineId(officeId))} AND ${recorded}`),
     db.run(sql`${retotalInvoice(draft, receivedAt)} AND ${recorded}`),
   ];
