@@ -185,7 +185,8 @@ export function knownAnswer(row: KnownRow): PatientEventAnswer {
  * when the guard fails), then
  * 1. the events, each with `applied` and `active_after` from the patient's state before the batch
  *    and the group's earlier events of the same patient (as if recorded one by one), returned;
- * 2. each patient's state, once, from its latest event of the group (§5.2);
+ * 2. each patient's state, once, from its latest event of the group (§5.2), read back from the
+ *    events just inserted (their id range: nothing when the guard failed);
  * 3. the draft's billable set (§5.5) as the single-event batch keeps it, event by event: counted
  *    when active after the event or activated inside the cycle; a late deactivation dated before
  *    the cycle's start drops a patient with no activation inside it, unless a later event of the
@@ -217,9 +218,6 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
   const last = plan.recs.at(-1)!.eventId;
 
   const events = JSON.stringify(plan.recs.map((r) => [r.eventId, r.input.patientKey, r.input.kind, r.input.occurredAt, r.input.idempotencyKeyHash, r.input.requestHash, r.key, r.upTo]));
-  const patientsLatest = JSON.stringify(
-    [...plan.latest].map(([patientKey, key]) => [patientKey, key % 2 === 0 ? 1 : 0, Math.floor(key / 2)]),
-  );
   const before = sql`max(coalesce(p.changed_at * 2 + (1 - p.active), -1), e.up_to)`;
   const draft = currentDraftId(officeId);
   const writes: BatchItem<"sqlite">[] = [
@@ -230,8 +228,9 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
       WHERE ${guard}
       RETURNING id, applied, active_after`),
     db.run(sql`INSERT INTO patients (office_id, patient_key, active, changed_at)
-      SELECT ${officeId}, l.patient_key, l.active, l.changed_at FROM (SELECT ${each(sql`${patientsLatest}`, "patient_key", "active", "changed_at")}) l
-      WHERE ${recorded}
+      SELECT ${officeId}, l.patient_key, l.k % 2 = 0, l.k / 2
+      FROM (SELECT patient_key, max(event_at * 2 + (kind = 'deactivate')) AS k FROM ${patientEvents} WHERE id BETWEEN ${first} AND ${last} GROUP BY patient_key) l
+      WHERE true
       ON CONFLICT (office_id, patient_key) DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at
       WHERE excluded.changed_at > patients.changed_at OR (excluded.changed_at = patients.changed_at AND excluded.active = 0)`),
     db.run(sql`INSERT INTO invoice_patients (invoice_id, office_id, patient_key, counted_at)
