@@ -16,11 +16,11 @@ import { discountRead, type OfficeDiscountRow } from "./reads";
 import { subscriptionReads, subscriptionStatements, type SubscriptionChange } from "./subscription";
 import { profileStatements, type OfficePatch } from "./profile";
 import { onboardingStatements, sameOnboarding, type OnboardingInput } from "./onboarding";
-import { eventRequestHash, type PatientEventInput, type PatientEventRequest } from "./patient-events";
+import { eventRequestHash, eventRequestHashSync, type PatientEventInput, type PatientEventRequest } from "./patient-events";
 import type { EventOutcome } from "./patient-batch";
 import { PatientEventGroups } from "./patient-group";
 import { patientEvents, patients } from "../db/patients";
-import { advancePatientKey } from "../security/crypto";
+import { advancePatientKey, advancePatientKeySync } from "../security/crypto";
 import { type OfficeResult } from "./result";
 import { currentPatientKeyVersion, loadConfig, patientKeyChain, taxModeOffered } from "../config";
 import * as clock from "../clock";
@@ -73,18 +73,16 @@ export class OfficeBilling extends OfficePatients {
       console.error(JSON.stringify({ level: "error", msg: "office pseudonyms are under a patient key version this deployment lacks", officeId, version }));
       throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
     }
-    return Promise.all(
-      requests.map(async (request) => {
-        const patientKey = await advancePatientKey(chain, request.rootPatientKey, 1, version);
-        return {
-          kind: request.kind,
-          patientKey,
-          occurredAt: request.occurredAt,
-          idempotencyKeyHash: request.idempotencyKeyHash,
-          requestHash: await eventRequestHash(request.kind, patientKey, request.occurredAt),
-        };
-      }),
-    );
+    return requests.map((request) => {
+      const patientKey = advancePatientKeySync(chain, request.rootPatientKey, 1, version);
+      return {
+        kind: request.kind,
+        patientKey,
+        occurredAt: request.occurredAt,
+        idempotencyKeyHash: request.idempotencyKeyHash,
+        requestHash: eventRequestHashSync(request.kind, patientKey, request.occurredAt),
+      };
+    });
   }
 
   /**

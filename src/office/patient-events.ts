@@ -1,6 +1,6 @@
 import type { patientEvents } from "../db/patients";
 import { canonicalJson } from "../security/audit-chain";
-import { sha256Hex } from "../security/crypto";
+import { sha256HexSync } from "../security/sha256";
 
 export type PatientEventKind = "activate" | "deactivate";
 
@@ -44,7 +44,12 @@ export type PatientEventInput = {
  * recorded (the pseudonym under the office's version), so a key rotation recomputes it per row.
  */
 export function eventRequestHash(kind: PatientEventKind, patientKey: string, occurredAt: number): Promise<string> {
-  return sha256Hex(canonicalJson({ kind, patientKey, occurredAt }));
+  return Promise.resolve(eventRequestHashSync(kind, patientKey, occurredAt));
+}
+
+/** `eventRequestHash` computed at once (src/security/sha256.ts): a bulk request's thousand hashes without an await each. */
+export function eventRequestHashSync(kind: PatientEventKind, patientKey: string, occurredAt: number): string {
+  return sha256HexSync(canonicalJson({ kind, patientKey, occurredAt }));
 }
 
 /** The answer to an activation or deactivation, replayed as is for the same Idempotency-Key. */

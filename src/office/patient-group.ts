@@ -111,14 +111,13 @@ export class PatientEventGroups {
       const receivedAt = host.now();
       const plan = planGroup(subs, office, receivedAt, known);
       const audit = await groupAudit(plan);
-      if (plan.recs.length === 0 && audit.length === 0 && plan.unknownKeys.length === 0) return groupOutcomes(plan, officeId, receivedAt, []);
+      if (plan.recs.length === 0 && audit.length === 0 && plan.unknownKeys.length === 0) return groupOutcomes(plan, officeId, receivedAt, "");
       const batch = groupBatch(host.db, officeId, plan, receivedAt);
       const results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: batch.held });
       const fresh = (results[0] as OfficeFacts[])[0] ?? null;
       this.#office = fresh;
       if (batch.held(results)) {
-        const returned = plan.recs.length > 0 ? (results[batch.reads.length] as { id: string; applied: number; active_after: number }[]) : [];
-        const outcomes = groupOutcomes(plan, officeId, receivedAt, returned);
+        const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
         host.idempotency.putMany(
           plan.slots.flatMap((slots, i) =>
             slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: (outcomes[i]![j] as { event: PatientEventAnswer }).event }] as const] : [])),

@@ -1,29 +1,18 @@
 import { fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from "./encoding";
+import { hmacSha256HexSync } from "./sha256";
 
 export async function sha256Hex(data: string | Uint8Array<ArrayBuffer>): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", typeof data === "string" ? utf8(data) : data));
 }
 
-/** Imported HMAC keys by secret (a bulk request signs 2,000 messages under two secrets); a few at most. */
-const hmacKeys = new Map<string, CryptoKey>();
-
 /**
- * The imported key, cached once imported. The cache holds keys, never the pending import: in
- * workerd a promise made in one request and awaited in another hangs for good once the first
- * request is gone (an office object's Stripe work waited on such a promise forever after a
- * restart: its webhooks were never processed). Two first callers at once both import; harmless.
+ * HMAC-SHA256 under a secret string, hex. Computed in the isolate (./sha256.ts: the same bytes as
+ * WebCrypto's, two compressions per short message once the secret's pads are kept), so a bulk
+ * request's 2,000 HMACs are not 2,000 asynchronous WebCrypto calls; nothing is awaited, so no
+ * pending import can outlive the request that made it.
  */
-async function hmacKey(secret: string): Promise<CryptoKey> {
-  const cached = hmacKeys.get(secret);
-  if (cached) return cached;
-  const key = await crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  if (hmacKeys.size >= 16) hmacKeys.clear();
-  hmacKeys.set(secret, key);
-  return key;
-}
-
-export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
-  return toHex(await crypto.subtle.sign("HMAC", await hmacKey(secret), utf8(message)));
+export function hmacSha256Hex(secret: string, message: string): Promise<string> {
+  return Promise.resolve(hmacSha256HexSync(secret, message));
 }
 
 /**
@@ -32,7 +21,12 @@ export async function hmacSha256Hex(secret: string, message: string): Promise<st
  * knows patient ids, can recompute it; nobody holding billing data alone can reverse it.
  */
 export function patientKey(secret: string, officeId: string, patientId: string): Promise<string> {
-  return hmacSha256Hex(secret, `${officeId}:${patientId}`);
+  return Promise.resolve(patientKeySync(secret, officeId, patientId));
+}
+
+/** `patientKey`, computed at once (the bulk route's thousand pseudonyms). */
+export function patientKeySync(secret: string, officeId: string, patientId: string): string {
+  return hmacSha256HexSync(secret, `${officeId}:${patientId}`);
 }
 
 /**
@@ -43,9 +37,14 @@ export function patientKey(secret: string, officeId: string, patientId: string):
  * of versions 2, 3, ... in order (PATIENT_KEY_CHAIN), so the current version is chain.length + 1.
  */
 export async function advancePatientKey(chain: readonly string[], key: string, fromVersion: number, toVersion: number): Promise<string> {
+  return advancePatientKeySync(chain, key, fromVersion, toVersion);
+}
+
+/** `advancePatientKey`, computed at once. */
+export function advancePatientKeySync(chain: readonly string[], key: string, fromVersion: number, toVersion: number): string {
   if (fromVersion < 1 || toVersion < fromVersion || toVersion > chain.length + 1) throw new Error("patient key version out of range");
   let out = key;
-  for (let v = fromVersion + 1; v <= toVersion; v++) out = await hmacSha256Hex(chain[v - 2]!, out);
+  for (let v = fromVersion + 1; v <= toVersion; v++) out = hmacSha256HexSync(chain[v - 2]!, out);
   return out;
 }
 

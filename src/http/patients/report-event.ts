@@ -85,7 +85,7 @@ export function register(app: App) {
       const { occurredAt } = c.req.valid("json");
       const principal = await authorize(c, { action: `patient.${kind}`, roles: ROLES, officeId });
       // The bulk route with one event (docs/payment-plan.md §5.10), answered as this route always was.
-      const requests = await pseudonymise(c, officeId, [{ patientId, kind, occurredAt, idempotencyKey }]);
+      const requests = pseudonymise(c, officeId, [{ patientId, kind, occurredAt, idempotencyKey }]);
       const [outcome] = await officeObject(c.env, officeId).patientEvents(requests, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
       c.header("Deprecation", "true");
       c.header("Link", `</v1/offices/${officeId}/patient-events>; rel="successor-version"`);

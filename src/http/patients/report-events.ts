@@ -75,7 +75,7 @@ export function register(app: App) {
     const { officeId } = c.req.valid("param");
     const { events } = c.req.valid("json");
     const principal = await authorize(c, { action: "patient.events", roles: ROLES, officeId });
-    const requests = await pseudonymise(c, officeId, events);
+    const requests = pseudonymise(c, officeId, events);
     const outcomes = await officeObject(c.env, officeId).patientEvents(requests, { actorSub: principal.sub, actorRole: principal.role, requestId: c.var.requestId });
     const counts = { applied: 0, replayed: 0, conflict: 0, invalid: 0 };
     const results = outcomes.map((o, index) => {
