@@ -9,6 +9,7 @@ import { newId } from "../../src/security/request-id";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
 import { seedOffice, testDb } from "../harness/seed";
+import { countDbRoundTrips } from "../harness/round-trips";
 
 const base = "https://billing.test/v1/offices";
 
@@ -40,24 +41,17 @@ async function report(officeId: string, events: Event[], token?: string): Promis
 
 const ev = (patientId: string, kind: Event["kind"], occurredAt: string, idempotencyKey = crypto.randomUUID()): Event => ({ patientId, kind, occurredAt, idempotencyKey });
 
-// Round trips of this file's isolate (the test and the office objects it runs: vitest-pool-workers
-// hosts them in the same isolate), counted at its fetch to the database — the libSQL server's own
-// count is shared with the other test files running at the same time.
-let trips = 0;
-const realFetch = globalThis.fetch;
-const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
+// Round trips of this file's isolate (the test and the office objects it runs), counted at its
+// fetch to the database (tests/harness/round-trips.ts).
+let counter: ReturnType<typeof countDbRoundTrips>;
 beforeAll(() => {
-  globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
-    const req = new Request(input, init);
-    if (new URL(req.url).origin === dbOrigin) trips++;
-    return realFetch(req);
-  }) as typeof fetch;
+  counter = countDbRoundTrips();
 });
 afterAll(() => {
-  globalThis.fetch = realFetch;
+  counter.restore();
 });
 async function pipelines(): Promise<number> {
-  return trips;
+  return counter.trips;
 }
 
 /** An office with an open draft for November 2026 (with its patients line), so counting shows. */
