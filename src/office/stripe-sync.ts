@@ -12,7 +12,8 @@ import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
 import { dataKeyring, openReference, sealReference, sealValue } from "../security/data-keys";
 import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
-import { stripeSlot } from "../stripe/rate-limiter";
+import { stripePacer } from "../stripe/rate-limiter";
+import { BufferedRequestLog } from "./stripe-request-log";
 import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
@@ -60,8 +61,11 @@ export class StripeOutbox {
   readonly paymentMethods: PaymentMethods;
   readonly taxes: InvoiceTaxes;
   readonly creditNotes: StripeCreditNotes;
+  /** The Stripe request log's rows, written with the outbox's commits (stripe-request-log.ts). */
+  readonly requestLog: BufferedRequestLog;
 
   constructor(readonly host: OutboxHost) {
+    this.requestLog = new BufferedRequestLog(host.storage, host.db);
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
     this.paymentMethods = new PaymentMethods(this);
@@ -110,19 +114,32 @@ export class StripeOutbox {
     this.host.storage.sql.exec("DELETE FROM stripe_lease WHERE holder = ?", this.#holder);
   }
 
-  /** Runs `fn` after any Stripe work already under way for this office. */
+  /**
+   * Runs `fn` after any Stripe work already under way for this office. Request-log rows no commit
+   * of `fn` took (a read, a retryable failure) are written when it ends (one round trip, only then).
+   */
   serialized<T>(fn: () => Promise<T>): Promise<T> {
     const leased = async () => {
       await this.lease();
       try {
         return await fn();
       } finally {
+        await this.flushRequestLog();
         this.release();
       }
     };
     const run = this.#lock.then(leased, leased);
     this.#lock = run.catch(() => undefined);
     return run;
+  }
+
+  /** Writes the request-log rows still kept; a failure leaves them for the next commit. */
+  private async flushRequestLog(): Promise<void> {
+    try {
+      await this.requestLog.flush();
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "stripe request log rows kept for the next commit", officeId: this.host.officeId, error: err instanceof Error ? err.name : "error" }));
+    }
   }
 
   /** Asks the alarm to run the outbox now (unless it is already due sooner). */
@@ -205,7 +222,8 @@ export class StripeOutbox {
         patientKeys: work.patientKeys,
         ...officeAddressAllowance(work.office.billingAddress, allowedValues),
       },
-      acquire: stripeSlot(env, stripeRateLimit(config)),
+      pacer: stripePacer(env, stripeRateLimit(config)),
+      requestLog: this.requestLog,
       onBlocked: async (d) => {
         await this.host.commit("stripe.blocked", () => [], [
           { ...OUTBOX_ACTOR, requestId, action: "phi_egress_blocked", outcome: "failed", targetIds: [officeId], details: { operation: d.operation, kinds: d.kinds, fields: d.fields } },
