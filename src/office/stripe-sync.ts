@@ -166,9 +166,10 @@ export class StripeOutbox {
     this.host.storage.sql.exec("DELETE FROM stripe_retry WHERE item = ?", item);
   }
 
-  private scheduleRetry(item: string, error: string): number {
+  private scheduleRetry(item: string, error: string, at: number | null = null): number {
     const attempts = (this.retryOf(item)?.attempts ?? 0) + 1;
-    const nextAt = Date.now() + backoffDelay(attempts, this.host.config.STRIPE_OUTBOX_RETRY_MS ?? OUTBOX_BASE_MS, OUTBOX_CAP_MS);
+    // A time the refusal named (the pacer's full line) comes with a little jitter; else the backoff.
+    const nextAt = at !== null ? at + Math.round(Math.random() * 1000) : Date.now() + backoffDelay(attempts, this.host.config.STRIPE_OUTBOX_RETRY_MS ?? OUTBOX_BASE_MS, OUTBOX_CAP_MS);
     this.host.storage.sql.exec(
       "INSERT INTO stripe_retry (item, attempts, next_at, last_error) VALUES (?, ?, ?, ?) ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error",
       item,
@@ -358,7 +359,7 @@ export class StripeOutbox {
       // Retryable Stripe failures, and anything that is not Stripe's answer (the database, a bug): later.
       if (code === null || (err instanceof StripeCallError && err.retryable)) {
         if (code === null) console.error(JSON.stringify({ level: "error", msg: "stripe work interrupted", officeId: this.host.officeId, item, error: err instanceof Error ? err.name : "error" }));
-        this.scheduleRetry(item, code ?? (err instanceof Error ? err.name : "error"));
+        this.scheduleRetry(item, code ?? (err instanceof Error ? err.name : "error"), err instanceof StripeCallError ? err.retryAt : null);
         report.retrying.push(id);
         return "retrying";
       }

@@ -71,7 +71,7 @@ export class GuardedHttpClient implements Stripe.HttpClient {
         this.onSend({ method, path, body, headers: own });
         return this.#inner.makeRequest(host, port, path, method as "GET" | "POST" | "PUT" | "DELETE", headers, requestData, protocol, timeout);
       },
-      () => Promise.reject(new RateLimiterUnavailableError()),
+      (err: unknown) => Promise.reject(err instanceof Error && err.name === "PacerBusyError" ? err : new RateLimiterUnavailableError()),
     );
   }
 }
@@ -94,5 +94,5 @@ export function stripeClient(secretKey: string, apiBase: string | undefined, htt
 /** The SDK reports a client-side refusal as a connection error; this gives the guard's (or the limiter's) own error back. */
 export function unwrapBlocked(err: unknown): unknown {
   const detail = (err as { detail?: unknown } | null)?.detail;
-  return detail instanceof EgressBlockedError || detail instanceof RateLimiterUnavailableError ? detail : err;
+  return detail instanceof EgressBlockedError || detail instanceof RateLimiterUnavailableError || (detail instanceof Error && detail.name === "PacerBusyError") ? detail : err;
 }

@@ -7,7 +7,7 @@ import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
 import { EgressBlockedError, GuardedHttpClient, RateLimiterUnavailableError, stripeClient, unwrapBlocked, type SentRequest } from "./client";
 import { directRequestLog, type RequestLogSink } from "./request-log";
-import type { StripePacer } from "./rate-limiter";
+import { PacerBusyError, type StripePacer } from "./rate-limiter";
 import type { GuardContext } from "./guard";
 import { invoiceTaxParams, percentageOf, stripeInvoiceTax, type InvoiceTax } from "./invoice-tax";
 import { addLinesPayload, taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, patientsProductName, customerPayload, customerUpdatePayload, invoicePayload, portalPayload, refundPayload, creditNotePayload, creditNoteMemoText, type StripeOperation } from "./payloads";
@@ -148,6 +148,8 @@ export function stripeGateway(deps: GatewayDeps) {
         const error = unwrapBlocked(err);
         // The rate limiter did not answer: no request was made; the caller retries later.
         if (error instanceof RateLimiterUnavailableError) throw new StripeCallError(operation, true, "rate_limiter_unavailable", null);
+        // The pacer's line is full: nothing was sent; the outbox retries the item when it says.
+        if (error instanceof PacerBusyError) throw new StripeCallError(operation, true, "rate_limiter_busy", null, Date.now() + error.retryAfterMs);
         if (error instanceof EgressBlockedError) {
           const kinds = [...new Set(error.findings.map((f) => f.kind))];
           const fields = [...new Set(error.findings.map((f) => f.field))];

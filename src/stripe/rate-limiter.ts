@@ -9,6 +9,13 @@ import { DurableObject } from "cloudflare:workers";
 export const MARGIN_START_MS = 20;
 export const MARGIN_STEP_MS = 10;
 export const MARGIN_MAX_MS = 250;
+/**
+ * The longest line the pacer keeps, in seconds of grants at the limit: a caller past it is told
+ * when to come back instead of waiting (its outbox item is retried then), so no office's run
+ * waits longer than this for one request — an alarm's run stays far inside its 15 minutes even
+ * when 100,000 offices want Stripe in the same hour.
+ */
+export const LINE_MAX_S = 30;
 
 /**
  * The service-wide Stripe rate limit: one instance (`idFromName("stripe")`) grants every Stripe
@@ -31,18 +38,23 @@ export class StripeRateLimiter extends DurableObject {
   /** When the margin last grew: 429s of one bunch (answered together) count once. */
   #grewAt = 0;
 
-  /** Resolves when a request may leave, at `rps` requests per second for everyone. */
-  async acquire(rps: number): Promise<void> {
+  /**
+   * Resolves with 0 when a request may leave, at `rps` requests per second for everyone; with the
+   * ms after which to ask again (nothing granted) when the line is `lineMaxS` (LINE_MAX_S) long.
+   */
+  async acquire(rps: number, lineMaxS = LINE_MAX_S): Promise<number> {
     this.#rps = Math.max(1, Math.floor(rps));
     const now = Date.now();
     if (this.#waiting.length === 0 && this.#wait(now) === 0) {
       this.#grant(now);
-      return;
+      return 0;
     }
+    if (this.#waiting.length >= this.#rps * lineMaxS) return Math.ceil((this.#waiting.length / this.#rps) * 1000);
     await new Promise<void>((resolve) => {
       this.#waiting.push(resolve);
       this.#pump();
     });
+    return 0;
   }
 
   /** Stripe answered 429 (its rate limit): the window's margin grows. */
@@ -105,12 +117,22 @@ type LimiterEnv = { STRIPE_RATE_LIMITER?: DurableObjectNamespace<StripeRateLimit
 /** The gateway's hold on the service-wide limit: a slot before each request, and a 429 reported back. */
 export type StripePacer = { acquire: () => Promise<void>; limited: () => Promise<void> };
 
+/** The pacer's line is full: nothing was sent; ask again after `retryAfterMs`. */
+export class PacerBusyError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super(`the Stripe pacer's line is full; again in ${retryAfterMs} ms`);
+    this.name = "PacerBusyError";
+  }
+}
+
 /** The pacer of the service-wide limit (no limiter bound: no wait). */
 export function stripePacer(env: LimiterEnv, rps: number, name = "stripe"): StripePacer {
   const stub = () => env.STRIPE_RATE_LIMITER!.get(env.STRIPE_RATE_LIMITER!.idFromName(name));
   return {
     acquire: async () => {
-      if (env.STRIPE_RATE_LIMITER) await stub().acquire(rps);
+      if (!env.STRIPE_RATE_LIMITER) return;
+      const back = await stub().acquire(rps);
+      if (back > 0) throw new PacerBusyError(back);
     },
     limited: async () => {
       if (env.STRIPE_RATE_LIMITER) await stub().limited();

@@ -40,11 +40,16 @@ export async function seedPatientsDirect(stack, officeIds, n, lastMonthStart) {
   }
 }
 
-async function waitPushed(stack, where, expected, timeoutMs) {
+async function waitPushed(stack, where, expected, timeoutMs, onClosed = () => {}) {
   const deadline = Date.now() + timeoutMs;
+  let closed = false;
   for (;;) {
-    const r = await stack.sql.execute({ sql: `SELECT count(*) AS n FROM invoices WHERE ${where} AND stripe_state = 'finalized'`, args: [] });
+    const r = await stack.sql.execute({ sql: `SELECT count(*) FILTER (WHERE stripe_state = 'finalized') AS n, count(*) FILTER (WHERE status <> 'draft') AS closed FROM invoices WHERE ${where}`, args: [] });
     const n = Number(r.rows[0].n);
+    if (!closed && Number(r.rows[0].closed) >= expected) {
+      closed = true;
+      onClosed(Date.now());
+    }
     if (n >= expected) return Date.now();
     if (Date.now() > deadline) return null;
     await sleep(100);
@@ -69,12 +74,14 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
   const start = Date.now();
   const trigger = await fetch(`${stack.base}/__scheduled?cron=${encodeURIComponent("5 * * * *")}`);
   log(`cron triggered (${trigger.status}); waiting for ${nOffices} invoices to be finalized on Stripe`);
-  const done = await waitPushed(stack, inRun, nOffices, 15 * 60_000);
+  let closedAt = null;
+  const done = await waitPushed(stack, inRun, nOffices, 15 * 60_000, (t) => (closedAt = t));
   const end = done ?? Date.now();
   const loadAfter = load1();
   const wall = (end - start) / 1000;
   const inWindow = stack.emulator.requests().filter((r) => Date.parse(r.timestamp) >= start && Date.parse(r.timestamp) <= end);
   const calls = inWindow.filter((r) => r.fault === null && r.status === 200).length;
+  const firstCall = inWindow.find((r) => r.fault === null);
   const limited = stack.emulator.requests().filter((r) => Date.parse(r.timestamp) >= start && r.fault === "rps_limit").length;
   // The most accepted requests the emulator saw in any sliding second (its own window's measure).
   const accepted = inWindow.filter((r) => r.fault === null).map((r) => Date.parse(r.timestamp)).sort((a, b) => a - b);
@@ -101,6 +108,9 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
     duplicate_invoices: duplicates + internalDupes,
     rate_limited_answers: limited,
     peak_accepted_per_s: peak,
+    // The ramp: the first Stripe call and the last close, seconds after the trigger.
+    first_call_s: firstCall ? Math.round((Date.parse(firstCall.timestamp) - start) / 100) / 10 : null,
+    all_closed_s: closedAt ? Math.round((closedAt - start) / 100) / 10 : null,
     load_avg_1m: [loadBefore, loadAfter],
   };
 }

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config";
 import { stripeRequests } from "../../../src/db/stripe-requests";
 import { newId } from "../../../src/security/request-id";
-import { stripeGateway } from "../../../src/stripe/gateway";
-import { MARGIN_START_MS, MARGIN_STEP_MS, stripePacer } from "../../../src/stripe/rate-limiter";
+import { StripeCallError, stripeGateway } from "../../../src/stripe/gateway";
+import { MARGIN_START_MS, MARGIN_STEP_MS, PacerBusyError, stripePacer } from "../../../src/stripe/rate-limiter";
 import { clearFaultRule, emulatorLog, faultRule, letters } from "../../harness/stripe";
 import { testDb } from "../../harness/seed";
 
@@ -110,5 +110,43 @@ describe("Stripe's 429 through the pacer", () => {
     } finally {
       await clearFaultRule(token);
     }
+  });
+});
+
+describe("the pacer's full line", () => {
+  it("tells a caller past it when to come back instead of holding it", async () => {
+    const { stub } = ownLimiter();
+    // 10/s with a line of half a second: one granted at once, five in line, the rest told to come back.
+    const answers = await Promise.all(Array.from({ length: 8 }, () => stub.acquire(10, 0.5)));
+    expect(answers.filter((a) => a === 0)).toHaveLength(6);
+    const back = answers.filter((a) => a > 0);
+    expect(back).toHaveLength(2);
+    for (const ms of back) expect(ms).toBeGreaterThanOrEqual(500);
+  });
+
+  it("makes the gateway refuse the call as retryable, at the time named, with nothing sent", async () => {
+    const officeId = newId("off");
+    const token = letters();
+    const gateway = stripeGateway({
+      config: loadConfig(env),
+      db: testDb(),
+      officeId,
+      requestId: newId("req"),
+      guard: { billingEmail: "billing@busy.example", periodDates: [] },
+      onBlocked: async () => {},
+      pacer: {
+        acquire: async () => {
+          throw new PacerBusyError(1234);
+        },
+        limited: async () => {},
+      },
+    });
+    const before = Date.now();
+    const err = await gateway.ensureCustomer({ id: officeId, legalName: `Busy ${token} Clinic LLC`, billingEmail: "billing@busy.example" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StripeCallError);
+    expect(err).toMatchObject({ retryable: true, code: "rate_limiter_busy", httpStatus: null });
+    expect((err as StripeCallError).retryAt).toBeGreaterThanOrEqual(before + 1234);
+    expect((await emulatorLog()).filter((e) => e.body.includes(token))).toEqual([]);
+    expect(gateway.calls).toBe(0);
   });
 });
