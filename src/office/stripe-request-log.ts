@@ -30,10 +30,21 @@ export class BufferedRequestLog implements RequestLogSink {
     );
   }
 
+  /** First uses read from the database with the run's work (StripeOutbox.readWork): no round trip for those keys. */
+  #known = new Map<string, number | null>();
+
+  /**
+   * Sets the first uses the run read with its work (a new map for each run; empty when it ends).
+   * Exact for what it decides: rows of a key written since are this run's own, too recent for a look-up.
+   */
+  prime(known: Map<string, number | null>): void {
+    this.#known = known;
+  }
+
   /** The key's first use: the earliest of our kept rows and the database's. */
   async firstUse(key: string): Promise<number | null> {
     const local = this.storage.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM stripe_request_pending WHERE idempotency_key = ?", key).toArray()[0]?.at ?? null;
-    const stored = await firstUseInDatabase(this.db, key);
+    const stored = this.#known.has(key) ? this.#known.get(key)! : await firstUseInDatabase(this.db, key);
     return local === null ? stored : stored === null ? local : Math.min(local, stored);
   }
 

@@ -124,6 +124,7 @@ export class StripeOutbox {
       try {
         return await fn();
       } finally {
+        this.requestLog.prime(new Map());
         await this.flushRequestLog();
         this.release();
       }
@@ -193,9 +194,12 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows, creditNoteRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows, creditNoteRows, firstUseRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
+    const firstUses = new Map<string, number | null>([`customer_${office.id}`, ...invoiceRows.filter((i) => i.status === "open").map((i) => `invoice_${i.id}_create`)].map((k) => [k, null]));
+    for (const r of firstUseRows) if (r.key) firstUses.set(r.key, r.at);
+    this.requestLog.prime(firstUses);
     return {
       office,
       invoices: invoiceRows,
@@ -206,6 +210,7 @@ export class StripeOutbox {
       graceDays: graceRows[0]?.graceDays ?? 14,
       dueInvoices: dueRows,
       creditNotes: creditNoteRows,
+      firstUses,
     };
   }
 

@@ -65,6 +65,10 @@ describe("the Stripe request log of an office's outbox", () => {
     expect(mine).toHaveLength(3);
     for (const b of mine) expect(b).toMatch(/update \\"(offices|invoices)\\" set/i);
     expect(mine.filter((b) => /update \\"invoices\\" set stripe_state = 'finalized'/i.test(b.replace(/\\n\s*/g, " ")))).toHaveLength(1);
+    // The creates' look-up of their keys' first use is read with the outbox's work (one batch), not on its own.
+    const firstUseReads = bodies.filter((b) => /min\((\\"stripe_requests\\"\.)?\\"finished_at\\"\)/i.test(b) && b.includes(officeId));
+    expect(firstUseReads.length).toBeGreaterThan(0);
+    for (const b of firstUseReads) expect(b).toMatch(/from \\"webhook_events\\"/i);
   });
 
   it("writes the rows of calls that led to no commit (a retryable failure) when the run ends", async () => {
