@@ -21,16 +21,16 @@ export const LINE_MAX_S = 30;
  * The service-wide Stripe rate limit: one instance (`idFromName("stripe")`) grants every Stripe
  * request its moment to leave, so all office objects together stay under Stripe's limit (live
  * 100/s, test 25/s; `STRIPE_MAX_RPS`). A sliding window over the grants: at most `rps` in any
- * 1,000 ms + margin, and two grants at least half a spacing apart (no bursts). Callers wait in
- * line (first come, first served) until granted; a late timer is caught up within the window, so
- * a slow wake-up costs no slot. Requests are never refused, only paced. The window lives in
+ * 1,000 ms + margin, and two grants at least half a spacing apart (no bursts). A caller is given
+ * its moment as it arrives (first come, first served) and the call returns then; a line longer
+ * than LINE_MAX_S is told when to come back instead. The window lives in
  * memory: after an eviction the next grant is at once (at worst one short burst; Stripe's 429 is retried).
  */
 export class StripeRateLimiter extends DurableObject {
-  /** The last `rps` grant times (ms), oldest first. */
+  /** The last `rps` planned grant times (ms), oldest first; the newest may lie ahead (callers in line). */
   #grants: number[] = [];
-  #waiting: (() => void)[] = [];
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Callers told their time and waiting for it. */
+  #waiting = 0;
   #rps = 100;
   #margin = MARGIN_START_MS;
   /** Grants since the margin last changed. */
@@ -41,19 +41,22 @@ export class StripeRateLimiter extends DurableObject {
   /**
    * Resolves with 0 when a request may leave, at `rps` requests per second for everyone; with the
    * ms after which to ask again (nothing granted) when the line is `lineMaxS` (LINE_MAX_S) long.
+   * Each caller is given its moment when it arrives (first come, first served) and waits for it
+   * in its own call: no timer outlives the call that set it.
    */
   async acquire(rps: number, lineMaxS = LINE_MAX_S): Promise<number> {
     this.#rps = Math.max(1, Math.floor(rps));
     const now = Date.now();
-    if (this.#waiting.length === 0 && this.#wait(now) === 0) {
-      this.#grant(now);
-      return 0;
+    if (this.#waiting >= this.#rps * lineMaxS) return Math.ceil((this.#waiting / this.#rps) * 1000);
+    const at = now + this.#wait(now);
+    this.#grant(at);
+    if (at <= now) return 0;
+    this.#waiting++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, at - now));
+    } finally {
+      this.#waiting--;
     }
-    if (this.#waiting.length >= this.#rps * lineMaxS) return Math.ceil((this.#waiting.length / this.#rps) * 1000);
-    await new Promise<void>((resolve) => {
-      this.#waiting.push(resolve);
-      this.#pump();
-    });
     return 0;
   }
 
@@ -70,10 +73,10 @@ export class StripeRateLimiter extends DurableObject {
 
   /** The pacer's state (tests, operators). */
   async state(): Promise<{ marginMs: number; waiting: number; grants: number[] }> {
-    return { marginMs: this.#margin, waiting: this.#waiting.length, grants: [...this.#grants] };
+    return { marginMs: this.#margin, waiting: this.#waiting, grants: [...this.#grants] };
   }
 
-  /** Milliseconds until the next grant is allowed (0: now). */
+  /** Milliseconds from `now` until the next grant is allowed (0: now). */
   #wait(now: number): number {
     const g = this.#grants;
     const n = g.length;
@@ -83,32 +86,13 @@ export class StripeRateLimiter extends DurableObject {
     return Math.max(0, Math.ceil(at - now));
   }
 
-  #grant(now: number) {
-    this.#grants.push(now);
+  #grant(at: number) {
+    this.#grants.push(at);
     if (this.#grants.length > this.#rps) this.#grants.splice(0, this.#grants.length - this.#rps);
     if (++this.#clean >= this.#rps) {
       this.#clean = 0;
       this.#margin = Math.max(0, this.#margin - 1);
     }
-  }
-
-  /** Grants the waiting callers in order, each when the window allows. */
-  #pump() {
-    if (this.#timer !== null) return;
-    const run = () => {
-      this.#timer = null;
-      const now = Date.now();
-      while (this.#waiting.length > 0) {
-        const wait = this.#wait(now);
-        if (wait > 0) {
-          this.#timer = setTimeout(run, wait);
-          return;
-        }
-        this.#grant(now);
-        this.#waiting.shift()!();
-      }
-    };
-    this.#timer = setTimeout(run, this.#wait(Date.now()));
   }
 }
 
