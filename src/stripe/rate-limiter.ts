@@ -21,15 +21,16 @@ export const LINE_MAX_S = 30;
  * The service-wide Stripe rate limit: one instance (`idFromName("stripe")`) grants every Stripe
  * request its moment to leave, so all office objects together stay under Stripe's limit (live
  * 100/s, test 25/s; `STRIPE_MAX_RPS`). A sliding window over the grants: at most `rps` in any
- * 1,000 ms + margin, and two grants at least half a spacing apart (no bursts). A caller is given
- * its moment as it arrives (first come, first served) and the call returns then; a line longer
- * than LINE_MAX_S is told when to come back instead. The window lives in
+ * 1,000 ms + margin, and two grants at least half a spacing apart (no bursts). The call returns
+ * at the caller's moment; a line longer than LINE_MAX_S is told when to come back instead. The window lives in
  * memory: after an eviction the next grant is at once (at worst one short burst; Stripe's 429 is retried).
  */
 export class StripeRateLimiter extends DurableObject {
-  /** The last `rps` planned grant times (ms), oldest first; the newest may lie ahead (callers in line). */
+  /** The last `rps` grant times (ms), oldest first: the window the limit is held on. */
   #grants: number[] = [];
-  /** Callers told their time and waiting for it. */
+  /** The last `rps` planned times (ms) given to callers as they arrived; the newest may lie ahead. */
+  #plan: number[] = [];
+  /** Callers in line. */
   #waiting = 0;
   #rps = 100;
   #margin = MARGIN_START_MS;
@@ -41,23 +42,36 @@ export class StripeRateLimiter extends DurableObject {
   /**
    * Resolves with 0 when a request may leave, at `rps` requests per second for everyone; with the
    * ms after which to ask again (nothing granted) when the line is `lineMaxS` (LINE_MAX_S) long.
-   * Each caller is given its moment when it arrives (first come, first served) and waits for it
-   * in its own call: no timer outlives the call that set it.
+   * A caller is given a planned time as it arrives (the same window over the plan: first come,
+   * first served, wake-ups spread out) and sleeps until then in its own call — no timer or promise
+   * of one call is left to another (in workerd those hang once the call that made them is gone).
+   * Woken, it is granted only if the window of *actual* grants allows it; else it sleeps until it
+   * does: a late wake-up is deferred, never bunched with the next.
    */
   async acquire(rps: number, lineMaxS = LINE_MAX_S): Promise<number> {
     this.#rps = Math.max(1, Math.floor(rps));
-    const now = Date.now();
+    let now = Date.now();
     if (this.#waiting >= this.#rps * lineMaxS) return Math.ceil((this.#waiting / this.#rps) * 1000);
-    const at = now + this.#wait(now);
-    this.#grant(at);
-    if (at <= now) return 0;
+    let at = now + this.#wait(this.#plan, now);
+    push(this.#plan, at, this.#rps);
     this.#waiting++;
     try {
-      await new Promise((resolve) => setTimeout(resolve, at - now));
+      for (;;) {
+        if (at > now) {
+          await new Promise((resolve) => setTimeout(resolve, at - now));
+          now = Date.now();
+          continue;
+        }
+        const wait = this.#wait(this.#grants, now);
+        if (wait === 0) {
+          this.#grant(now);
+          return 0;
+        }
+        at = now + wait;
+      }
     } finally {
       this.#waiting--;
     }
-    return 0;
   }
 
   /** Stripe answered 429 (its rate limit): the window's margin grows. */
@@ -76,24 +90,28 @@ export class StripeRateLimiter extends DurableObject {
     return { marginMs: this.#margin, waiting: this.#waiting, grants: [...this.#grants] };
   }
 
-  /** Milliseconds from `now` until the next grant is allowed (0: now). */
-  #wait(now: number): number {
-    const g = this.#grants;
-    const n = g.length;
+  /** Milliseconds from `now` until `times` (grants or the plan) allow one more (0: now). */
+  #wait(times: number[], now: number): number {
+    const n = times.length;
     if (n === 0) return 0;
-    let at = g[n - 1]! + 500 / this.#rps;
-    if (n >= this.#rps) at = Math.max(at, g[n - this.#rps]! + 1000 + this.#margin);
+    let at = times[n - 1]! + 500 / this.#rps;
+    if (n >= this.#rps) at = Math.max(at, times[n - this.#rps]! + 1000 + this.#margin);
     return Math.max(0, Math.ceil(at - now));
   }
 
-  #grant(at: number) {
-    this.#grants.push(at);
-    if (this.#grants.length > this.#rps) this.#grants.splice(0, this.#grants.length - this.#rps);
+  #grant(now: number) {
+    push(this.#grants, now, this.#rps);
     if (++this.#clean >= this.#rps) {
       this.#clean = 0;
       this.#margin = Math.max(0, this.#margin - 1);
     }
   }
+}
+
+/** Appends `t`, keeping the last `keep` times. */
+function push(times: number[], t: number, keep: number) {
+  times.push(t);
+  if (times.length > keep) times.splice(0, times.length - keep);
 }
 
 type LimiterEnv = { STRIPE_RATE_LIMITER?: DurableObjectNamespace<StripeRateLimiter> };
