@@ -186,14 +186,27 @@ export abstract class OfficeCore extends SerializedObject {
       config: loadConfig(this.env),
       env: this.env,
       storage: this.ctx.storage,
+      // Every outbox commit carries the Stripe request-log rows kept since the last one (the calls
+      // that led to this change), first in its batch: no round trip of their own.
       commit: async (action, statements, audit, trailingReads, conditional) =>
         this.exclusive(officeId, action, async () => {
+          const log = this.#outbox!.requestLog;
+          let taken: string[] = [];
+          const withLog = () => {
+            const kept = log.take();
+            taken = kept.ids;
+            return [...kept.statements, ...statements()];
+          };
+          let results: unknown[];
           if (audit.length === 0) {
             const probe = this.clinicalProbe(officeId);
-            const results = (await this.db.batch([...statements(), ...(trailingReads?.() ?? []), ...(probe ? [probe()] : [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
-            return probe ? this.probed(results) : results;
+            results = (await this.db.batch([...withLog(), ...(trailingReads?.() ?? []), ...(probe ? [probe()] : [])] as unknown as [BatchItem<"sqlite">])) as unknown[];
+            if (probe) results = this.probed(results);
+          } else {
+            results = await this.write<unknown[]>(officeId, withLog, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
           }
-          return this.write<unknown[]>(officeId, statements, audit.map((a) => ({ ...a, officeId })), conditional, trailingReads);
+          log.forget(taken);
+          return results;
         }).then(unwrap),
     });
     return this.#outbox;

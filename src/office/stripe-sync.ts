@@ -1,4 +1,3 @@
-import { startOfLocalDay } from "../billing/calendar";
 import { eq, sql } from "drizzle-orm";
 import { ZodError } from "zod";
 import { stripeRateLimit } from "../config";
@@ -11,15 +10,16 @@ import { webhookEvents } from "../db/webhook-events";
 import { suspensionAt } from "../billing/payments";
 import { ApiError } from "../errors";
 import { dataKeyring, openReference, sealReference, sealValue } from "../security/data-keys";
-import { backoffDelay, StripeCallError, stripeGateway, type Collection, type InvoiceForStripe, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
-import { stripeSlot } from "../stripe/rate-limiter";
+import { backoffDelay, StripeCallError, stripeGateway, type StripeGateway, type StripeInvoiceState } from "../stripe/gateway";
+import { stripePacer } from "../stripe/rate-limiter";
+import { BufferedRequestLog } from "./stripe-request-log";
 import { officeAddressAllowance } from "../stripe/office-address";
 import * as clock from "../clock";
 
 import { PaymentMethods } from "./payment-methods";
 import { refundOne, voidOne } from "./stripe-undo";
-import { InvoiceTaxes, storedBasis } from "./invoice-tax";
-import { payable } from "../stripe/invoice-tax";
+import { pushOne } from "./stripe-push";
+import { InvoiceTaxes } from "./invoice-tax";
 import { StripeEvents } from "./stripe-events";
 import { StripeReconciliation } from "./stripe-reconcile";
 import { StripeCreditNotes } from "./stripe-credit-notes";
@@ -27,8 +27,6 @@ import {
   customerCol,
   documentsCol,
   emptyReport,
-  expectedAmountDue,
-  invoiceCol,
   LEASE_MS,
   OUTBOX_ACTOR,
   OUTBOX_BASE_MS,
@@ -60,8 +58,11 @@ export class StripeOutbox {
   readonly paymentMethods: PaymentMethods;
   readonly taxes: InvoiceTaxes;
   readonly creditNotes: StripeCreditNotes;
+  /** The Stripe request log's rows, written with the outbox's commits (stripe-request-log.ts). */
+  readonly requestLog: BufferedRequestLog;
 
   constructor(readonly host: OutboxHost) {
+    this.requestLog = new BufferedRequestLog(host.storage, host.db);
     this.events = new StripeEvents(this);
     this.reconciliation = new StripeReconciliation(this, this.events);
     this.paymentMethods = new PaymentMethods(this);
@@ -110,19 +111,33 @@ export class StripeOutbox {
     this.host.storage.sql.exec("DELETE FROM stripe_lease WHERE holder = ?", this.#holder);
   }
 
-  /** Runs `fn` after any Stripe work already under way for this office. */
+  /**
+   * Runs `fn` after any Stripe work already under way for this office. Request-log rows no commit
+   * of `fn` took (a read, a retryable failure) are written when it ends (one round trip, only then).
+   */
   serialized<T>(fn: () => Promise<T>): Promise<T> {
     const leased = async () => {
       await this.lease();
       try {
         return await fn();
       } finally {
+        this.requestLog.prime(new Map());
+        await this.flushRequestLog();
         this.release();
       }
     };
     const run = this.#lock.then(leased, leased);
     this.#lock = run.catch(() => undefined);
     return run;
+  }
+
+  /** Writes the request-log rows still kept; a failure leaves them for the next commit. */
+  private async flushRequestLog(): Promise<void> {
+    try {
+      await this.requestLog.flush();
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "stripe request log rows kept for the next commit", officeId: this.host.officeId, error: err instanceof Error ? err.name : "error" }));
+    }
   }
 
   /** Asks the alarm to run the outbox now (unless it is already due sooner). */
@@ -149,9 +164,10 @@ export class StripeOutbox {
     this.host.storage.sql.exec("DELETE FROM stripe_retry WHERE item = ?", item);
   }
 
-  private scheduleRetry(item: string, error: string): number {
+  private scheduleRetry(item: string, error: string, at: number | null = null): number {
     const attempts = (this.retryOf(item)?.attempts ?? 0) + 1;
-    const nextAt = Date.now() + backoffDelay(attempts, this.host.config.STRIPE_OUTBOX_RETRY_MS ?? OUTBOX_BASE_MS, OUTBOX_CAP_MS);
+    // A time the refusal named (the pacer's full line) comes with a little jitter; else the backoff.
+    const nextAt = at !== null ? at + Math.round(Math.random() * 1000) : Date.now() + backoffDelay(attempts, this.host.config.STRIPE_OUTBOX_RETRY_MS ?? OUTBOX_BASE_MS, OUTBOX_CAP_MS);
     this.host.storage.sql.exec(
       "INSERT INTO stripe_retry (item, attempts, next_at, last_error) VALUES (?, ?, ?, ?) ON CONFLICT (item) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error",
       item,
@@ -175,9 +191,12 @@ export class StripeOutbox {
 
   /** Reads this office's Stripe work (one round trip). */
   async readWork(): Promise<Work | null> {
-    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows, creditNoteRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
+    const [officeRows, invoiceRows, lineRows, refundRows, keyRows, eventRows, graceRows, dueRows, creditNoteRows, firstUseRows] = await this.host.db.batch(workReads(this.host.db, this.host.officeId));
     const office = officeRows[0];
     if (!office) return null;
+    const firstUses = new Map<string, number | null>([`customer_${office.id}`, ...invoiceRows.filter((i) => i.status === "open").map((i) => `invoice_${i.id}_create`)].map((k) => [k, null]));
+    for (const r of firstUseRows) if (r.key) firstUses.set(r.key, r.at);
+    this.requestLog.prime(firstUses);
     return {
       office,
       invoices: invoiceRows,
@@ -188,6 +207,7 @@ export class StripeOutbox {
       graceDays: graceRows[0]?.graceDays ?? 14,
       dueInvoices: dueRows,
       creditNotes: creditNoteRows,
+      firstUses,
     };
   }
 
@@ -205,7 +225,8 @@ export class StripeOutbox {
         patientKeys: work.patientKeys,
         ...officeAddressAllowance(work.office.billingAddress, allowedValues),
       },
-      acquire: stripeSlot(env, stripeRateLimit(config)),
+      pacer: stripePacer(env, stripeRateLimit(config)),
+      requestLog: this.requestLog,
       onBlocked: async (d) => {
         await this.host.commit("stripe.blocked", () => [], [
           { ...OUTBOX_ACTOR, requestId, action: "phi_egress_blocked", outcome: "failed", targetIds: [officeId], details: { operation: d.operation, kinds: d.kinds, fields: d.fields } },
@@ -340,7 +361,7 @@ export class StripeOutbox {
       // Retryable Stripe failures, and anything that is not Stripe's answer (the database, a bug): later.
       if (code === null || (err instanceof StripeCallError && err.retryable)) {
         if (code === null) console.error(JSON.stringify({ level: "error", msg: "stripe work interrupted", officeId: this.host.officeId, item, error: err instanceof Error ? err.name : "error" }));
-        this.scheduleRetry(item, code ?? (err instanceof Error ? err.name : "error"));
+        this.scheduleRetry(item, code ?? (err instanceof Error ? err.name : "error"), err instanceof StripeCallError ? err.retryAt : null);
         report.retrying.push(id);
         return "retrying";
       }
@@ -388,123 +409,12 @@ export class StripeOutbox {
     return this.reconciliation.run();
   }
 
-  private invoiceForStripe(work: Work, invoice: InvoiceRow, collection?: Collection): InvoiceForStripe {
-    const lines = work.lines.filter((l) => l.invoiceId === invoice.id);
-    return {
-      id: invoice.id,
-      currency: invoice.currency,
-      ...(collection ? { collection } : {}),
-      discount: storedBasis(invoice).mode === "stripe_tax" ? "coupon" : "line", // Stripe Tax takes no negative line (§6.10)
-      periodStart: invoice.periodStart,
-      periodEnd: invoice.periodEnd,
-      lines: lines.map((l) => ({
-        id: l.id,
-        description: l.description,
-        amount: l.amount,
-        quantity: l.quantity,
-        unitAmount: l.unitAmount,
-        // Each line's own period (a prorated fee's billed days), as local midnights in the office's zone.
-        ...(invoice.kind === "monthly" && l.periodStart && l.periodEnd
-          ? { periodStartAt: startOfLocalDay(l.periodStart, work.office.timeZone), periodEndAt: startOfLocalDay(l.periodEnd, work.office.timeZone) }
-          : {}),
-      })),
-    };
-  }
-
   /**
-   * Pushes one finalized internal invoice: create the draft (its id stored at once, so a retry
-   * days later never creates a second), add every line in one call, finalize. Three Stripe calls
-   * whatever the patient count. A resumed push first asks Stripe where the invoice stands.
+   * Pushes one finalized internal invoice (stripe-push.ts): create the draft, add every line in
+   * one call, finalize — three Stripe calls whatever the patient count.
    */
-  private async pushOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
-    const requestId = `outbox:push:${invoice.id}`;
-    const ring = await dataKeyring(this.host.config);
-    const payload = this.invoiceForStripe(work, invoice, await this.paymentMethods.collectionOf(work, invoice));
-    // Tax (§11): fixed with the collection method; a push held for the office's address waits for a profile change.
-    const basis = storedBasis(invoice);
-    const gate = this.taxes.gate(work.office, invoice, basis);
-    if (gate === "waiting") return false;
-    if (gate === "hold") {
-      await this.taxes.hold(invoice, "tax_address_required", work.office.profileVersion);
-      return false;
-    }
-    const periodDates = [invoice.periodStart, invoice.periodEnd];
-    const customerId = await this.customerId(work, requestId);
-    const gateway = this.gateway(work, periodDates, requestId);
-    gateway.invoicePayloads(customerId, payload); // nothing is sent unless both payloads pass their schemas
-    let state: StripeInvoiceState | null = null;
-    let stripeId: string;
-    if (invoice.stripeInvoiceRef) {
-      stripeId = await openReference(ring, invoiceCol, invoice.id, invoice.stripeInvoiceRef);
-      state = await gateway.readInvoice(stripeId);
-    } else {
-      const tax = await this.taxes.stripeTax(work, basis, gateway);
-      if (tax) payload.tax = tax;
-      await gateway.createCoupon(payload); // a discount under Stripe Tax (§6.10): its coupon before the invoice names it
-      const draft = await gateway.createDraft(customerId, payload);
-      stripeId = draft.id;
-      // An invoice adopted after a long gap (gateway.createDraft) continues from where Stripe has it.
-      if (draft.adopted) state = draft;
-      const sealed = await sealReference(ring, invoiceCol, invoice.id, stripeId);
-      const db = this.host.db;
-      await this.host.commit(
-        "stripe.draft",
-        () => [
-          db.run(sql`UPDATE ${invoices} SET stripe_invoice_ref = ${sealed.ref}, stripe_invoice_index = ${sealed.index}, stripe_state = 'draft_created', updated_at = ${clock.now()}
-            WHERE id = ${invoice.id} AND stripe_state = 'none'`),
-        ],
-        [],
-      );
-      invoice.stripeInvoiceRef = sealed.ref;
-      invoice.stripeState = "draft_created";
-    }
-    if (!state || (state.status === "draft" && state.lineCount === 0)) await gateway.addLines(stripeId, customerId, payload);
-    let final: StripeInvoiceState;
-    try {
-      // After a hold, Stripe kept its refusal under the first key: the profile version names the new request.
-      final = !state || state.status === "draft" ? await gateway.finalize(stripeId, invoice.id, invoice.stripeHeldProfile !== null ? work.office.profileVersion : undefined) : state;
-    } catch (err) {
-      // Stripe Tax could not place the customer (§11.7): held until the office's profile changes.
-      if (err instanceof StripeCallError && err.code === "customer_tax_location_invalid") {
-        await this.taxes.hold(invoice, err.code, work.office.profileVersion);
-        return false;
-      }
-      throw err;
-    }
-    const db = this.host.db;
-    const documents = await this.sealDocuments(invoice.id, final);
-    const tax = this.taxes.readBack(invoice, basis, final);
-    await this.host.commit(
-      "stripe.push",
-      () => [
-        db.run(sql`UPDATE ${invoices} SET stripe_state = 'finalized', stripe_error = NULL, stripe_held_profile = NULL, due_at = ${final.dueAt}, updated_at = ${clock.now()} WHERE id = ${invoice.id} AND stripe_state IN ('none','draft_created','failed')`),
-        ...(tax ? [db.run(sql`UPDATE ${invoices} SET tax_amount = ${tax.taxAmount}, total_including_tax = ${tax.totalIncludingTax} WHERE id = ${invoice.id}`)] : []),
-        ...(documents ? [db.run(sql`UPDATE ${invoices} SET stripe_number = ${final.number}, stripe_documents_ref = ${documents} WHERE id = ${invoice.id}`)] : []),
-      ],
-      [
-        {
-          ...OUTBOX_ACTOR,
-          requestId,
-          action: "stripe.invoice_pushed",
-          outcome: "succeeded",
-          targetIds: [invoice.id],
-          details: {
-            total: invoice.total,
-            lines: payload.lines.length,
-            collection: payload.collection?.method,
-            ...(basis.mode !== "none" ? { taxMode: basis.mode, taxAmount: tax?.taxAmount ?? null } : {}),
-            stripeStatus: final.status,
-            stripeAmountDue: final.amountDue,
-            stripeCalls: gateway.calls,
-          },
-        },
-      ],
-    );
-    const owed = expectedAmountDue(payable({ total: invoice.total, totalIncludingTax: tax?.totalIncludingTax ?? null }), final);
-    if (final.amountDue !== owed && final.status !== "void") {
-      console.error(JSON.stringify({ level: "error", msg: "stripe invoice total differs from ours", officeId: this.host.officeId, invoiceId: invoice.id, ours: owed, stripe: final.amountDue }));
-    }
-    return true;
+  private pushOne(work: Work, invoice: InvoiceRow): Promise<boolean> {
+    return pushOne(this, work, invoice);
   }
 
   /** Stripe's document links of a finalized invoice, sealed for its row (null before Stripe has them). */

@@ -9,6 +9,7 @@ import { refunds } from "../db/refunds";
 import { creditNotes } from "../db/credit-notes";
 import { planVersions } from "../db/plans";
 import { webhookEvents } from "../db/webhook-events";
+import { stripeRequests } from "../db/stripe-requests";
 import type { Env } from "../env";
 import { encryptedColumns } from "../security/data-keys";
 import type { AuditInput } from "./chain-writer";
@@ -90,6 +91,16 @@ export function workReads(db: Database, officeId: string) {
       .orderBy(asc(invoices.dueAt)),
     // Credit notes still to create on Stripe (§8.10): pending without a Stripe id.
     db.select().from(creditNotes).where(sql`${creditNotes.officeId} = ${officeId} AND ${creditNotes.status} = 'pending' AND ${creditNotes.stripeCreditNoteIndex} IS NULL`).orderBy(asc(creditNotes.createdAt)),
+    // When the creates this work may send were first used (the look-up past Stripe's 24 hours,
+    // docs/architecture.md): the customer's key and each pushable invoice's, read here rather than
+    // in a round trip of their own before each create.
+    db
+      .select({ key: stripeRequests.idempotencyKey, at: sql<number | null>`MIN(${stripeRequests.finishedAt})` })
+      .from(stripeRequests)
+      .where(
+        sql`${stripeRequests.idempotencyKey} = ${`customer_${officeId}`} OR ${stripeRequests.idempotencyKey} IN (SELECT 'invoice_' || id || '_create' FROM ${invoices} WHERE ${pushable} AND ${invoices.status} = 'open')`,
+      )
+      .groupBy(stripeRequests.idempotencyKey),
   ] as const;
 }
 
@@ -107,6 +118,8 @@ export type Work = {
   dueInvoices: { id: string; dueAt: number | null }[];
   /** Credit notes recorded and not yet created on Stripe (§8.10). */
   creditNotes: (typeof creditNotes.$inferSelect)[];
+  /** The first use (our clock) of the creates' keys this work may send, null: never used. */
+  firstUses: Map<string, number | null>;
 };
 
 /** The webhook processor's actor in the audit trail. */

@@ -5,6 +5,14 @@ import { fieldRules, type StripeOperation } from "./payloads";
 /** Stripe API version the gateway is written against. */
 export const STRIPE_API_VERSION = "2026-02-25.clover" as const;
 
+/** Raised before anything is sent when the service-wide rate limiter did not answer: the request never left. */
+export class RateLimiterUnavailableError extends Error {
+  constructor() {
+    super("the Stripe rate limiter did not answer");
+    this.name = "RateLimiterUnavailableError";
+  }
+}
+
 /** Raised before anything is sent when the guard finds an identifier: the request never leaves. */
 export class EgressBlockedError extends Error {
   constructor(readonly findings: Finding[]) {
@@ -27,6 +35,8 @@ export class GuardedHttpClient implements Stripe.HttpClient {
   constructor(
     private readonly guard: () => GuardContext,
     private readonly onSend: (req: SentRequest) => void = () => {},
+    /** Waits for the request's slot under the service-wide rate limit: last, just before it leaves. */
+    private readonly beforeSend: () => Promise<void> = async () => {},
   ) {}
 
   getClientName(): string {
@@ -54,8 +64,15 @@ export class GuardedHttpClient implements Stripe.HttpClient {
     const findings = scanRequest({ method, path: pathname, query, body, headers: own }, this.guard(), { text: [...rules.text], numeric: [...rules.numeric] });
     if (!this.operation) findings.push({ kind: "unknown_field", field: "operation" });
     if (findings.length > 0) return Promise.reject(new EgressBlockedError(findings));
-    this.onSend({ method, path, body, headers: own });
-    return this.#inner.makeRequest(host, port, path, method as "GET" | "POST" | "PUT" | "DELETE", headers, requestData, protocol, timeout);
+    // The slot is taken after the SDK has built the request and the guard has read it, so it leaves
+    // at its slot: the less happens between the grant and the send, the less requests bunch on arrival.
+    return this.beforeSend().then(
+      () => {
+        this.onSend({ method, path, body, headers: own });
+        return this.#inner.makeRequest(host, port, path, method as "GET" | "POST" | "PUT" | "DELETE", headers, requestData, protocol, timeout);
+      },
+      (err: unknown) => Promise.reject(err instanceof Error && err.name === "PacerBusyError" ? err : new RateLimiterUnavailableError()),
+    );
   }
 }
 
@@ -74,8 +91,8 @@ export function stripeClient(secretKey: string, apiBase: string | undefined, htt
   });
 }
 
-/** The SDK reports a client-side refusal as a connection error; this gives the guard's own error back. */
+/** The SDK reports a client-side refusal as a connection error; this gives the guard's (or the limiter's) own error back. */
 export function unwrapBlocked(err: unknown): unknown {
   const detail = (err as { detail?: unknown } | null)?.detail;
-  return detail instanceof EgressBlockedError ? detail : err;
+  return detail instanceof EgressBlockedError || detail instanceof RateLimiterUnavailableError || (detail instanceof Error && detail.name === "PacerBusyError") ? detail : err;
 }

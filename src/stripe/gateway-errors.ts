@@ -13,6 +13,8 @@ export class StripeCallError extends Error {
     readonly retryable: boolean,
     readonly code: string,
     readonly httpStatus: number | null,
+    /** When to try again, if the refusal said (the pacer's full line), epoch ms. */
+    readonly retryAt: number | null = null,
   ) {
     super(`Stripe ${operation} failed (${httpStatus ?? "no answer"}, ${code})${retryable ? "; it will be retried" : ""}`);
     this.name = "StripeCallError";

@@ -2,11 +2,12 @@ import type Stripe from "stripe";
 import { sql } from "drizzle-orm";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
-import { stripeRequests } from "../db/stripe-requests";
 import { ApiError } from "../errors";
 import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
-import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, type SentRequest } from "./client";
+import { EgressBlockedError, GuardedHttpClient, RateLimiterUnavailableError, stripeClient, unwrapBlocked, type SentRequest } from "./client";
+import { directRequestLog, type RequestLogSink } from "./request-log";
+import { PacerBusyError, type StripePacer } from "./rate-limiter";
 import type { GuardContext } from "./guard";
 import { percentageOf, stripeInvoiceTax } from "./invoice-tax";
 import { taxRatePayload, taxRateNames, checkoutSetupPayload, defaultPaymentMethodPayload, customerPayload, customerUpdatePayload, portalPayload, refundPayload, type StripeOperation } from "./payloads";
@@ -29,8 +30,12 @@ export type GatewayDeps = {
   guard: GuardContext;
   /** Records a blocked request on the office's audit chain (`phi_egress_blocked`). */
   onBlocked: (details: { operation: StripeOperation; kinds: string[]; fields: string[] }) => Promise<void>;
-  /** Waits for a slot under the service-wide Stripe rate limit (see rate-limiter.ts). */
-  acquire?: () => Promise<void>;
+  /** The service-wide Stripe rate limit (rate-limiter.ts): a slot before each request, Stripe's 429s reported back. */
+  pacer?: StripePacer;
+  /** Where each attempt's row goes; default: written at once (request-log.ts). */
+  requestLog?: RequestLogSink;
+  /** Attempts per call when Stripe answers 429 `rate_limit` (the pacer's margin was too small); default 6. */
+  rateLimitAttempts?: number;
   /** Attempts per call for retryable failures (429, 5xx, timeouts); default 3. */
   attempts?: number;
   /** Base of the exponential backoff between attempts, in ms; default 250. */
@@ -78,6 +83,8 @@ export function stripeGateway(deps: GatewayDeps) {
   const secret = deps.config.STRIPE_SECRET_KEY;
   const maxAttempts = deps.attempts ?? 3;
   const backoffMs = deps.backoffMs ?? 250;
+  const rateLimitAttempts = Math.max(maxAttempts, deps.rateLimitAttempts ?? 6);
+  const requestLog = deps.requestLog ?? directRequestLog(deps.db);
   let calls = 0;
 
   async function call<T extends { id: string }>(operation: StripeOperation, idempotencyKey: string | null, run: (stripe: Stripe) => Promise<T>): Promise<T> {
@@ -88,12 +95,15 @@ export function stripeGateway(deps: GatewayDeps) {
         (req) => {
           sent = req;
         },
+        async () => {
+          await deps.pacer?.acquire();
+        },
       );
       http.operation = operation;
       const stripe = stripeClient(secret, deps.config.STRIPE_API_BASE, http, deps.config.STRIPE_TIMEOUT_MS);
       const log = async (status: "succeeded" | "failed" | "blocked", extra: { httpStatus?: number; stripeIds?: string[]; errorCode?: string }) => {
         const s = sent as SentRequest | null;
-        await deps.db.insert(stripeRequests).values({
+        await requestLog.record({
           id: newId("sreq"),
           officeId: deps.officeId,
           operation,
@@ -107,14 +117,10 @@ export function stripeGateway(deps: GatewayDeps) {
           errorCode: extra.errorCode ?? null,
           requestId: deps.requestId,
           finishedAt: clock.now(),
+          // The attempt's own time (real, as the column's default): rows written later in one batch keep their order.
+          createdAt: Date.now(),
         });
       };
-      try {
-        await deps.acquire?.();
-      } catch {
-        // The rate limiter did not answer: no request was made; the caller retries later.
-        throw new StripeCallError(operation, true, "rate_limiter_unavailable", null);
-      }
       // The request log must not fail a call that Stripe completed (nor make it look unanswered).
       const record = async (status: "succeeded" | "failed" | "blocked", extra: Parameters<typeof log>[1]) => {
         try {
@@ -128,6 +134,10 @@ export function stripeGateway(deps: GatewayDeps) {
         result = await run(stripe);
       } catch (err) {
         const error = unwrapBlocked(err);
+        // The rate limiter did not answer: no request was made; the caller retries later.
+        if (error instanceof RateLimiterUnavailableError) throw new StripeCallError(operation, true, "rate_limiter_unavailable", null);
+        // The pacer's line is full: nothing was sent; the outbox retries the item when it says.
+        if (error instanceof PacerBusyError) throw new StripeCallError(operation, true, "rate_limiter_busy", null, Date.now() + error.retryAfterMs);
         if (error instanceof EgressBlockedError) {
           const kinds = [...new Set(error.findings.map((f) => f.kind))];
           const fields = [...new Set(error.findings.map((f) => f.field))];
@@ -142,10 +152,13 @@ export function stripeGateway(deps: GatewayDeps) {
         const code = stripeError.code ?? stripeError.raw?.type ?? (stripeError.statusCode ? stripeError.type : undefined) ?? "connection_error";
         await record("failed", { httpStatus: stripeError.statusCode, errorCode: code });
         const retryable = isRetryable(stripeError);
+        // Stripe's rate limit (not an object's lock, `lock_timeout`): the pacer's margin grows.
+        const rateLimited = stripeError.statusCode === 429 && code === "rate_limit";
+        if (rateLimited) await deps.pacer?.limited().catch(() => undefined);
         if (stripeError.statusCode === 401 || stripeError.statusCode === 403) {
           console.error(JSON.stringify({ level: "error", msg: "stripe refused our key (revoked or missing permission): operator action needed", operation, httpStatus: stripeError.statusCode }));
         }
-        if (!retryable || attempt >= maxAttempts) throw new StripeCallError(operation, retryable, code, stripeError.statusCode ?? null);
+        if (!retryable || attempt >= (rateLimited ? rateLimitAttempts : maxAttempts)) throw new StripeCallError(operation, retryable, code, stripeError.statusCode ?? null);
         await sleep(backoffDelay(attempt, backoffMs, 10_000));
         continue;
       }
@@ -156,12 +169,8 @@ export function stripeGateway(deps: GatewayDeps) {
   }
 
   /** When our request log first recorded a request with this idempotency key (our clock), or null. */
-  async function firstUseOf(key: string): Promise<number | null> {
-    const [row] = await deps.db
-      .select({ at: sql<number | null>`MIN(${stripeRequests.finishedAt})` })
-      .from(stripeRequests)
-      .where(sql`${stripeRequests.idempotencyKey} = ${key}`);
-    return row?.at ?? null;
+  function firstUseOf(key: string): Promise<number | null> {
+    return requestLog.firstUse(key);
   }
 
   /**

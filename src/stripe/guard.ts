@@ -120,6 +120,9 @@ function percentDecode(text: string): string {
   });
 }
 
+/** One strict UTF-8 decoder for every token (no stream state: each `decode` call stands alone). */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** A token that may be base64 (standard or URL alphabet) of printable text: its decoding, else null. */
 function base64Text(token: string): string | null {
   const t = token.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
@@ -132,7 +135,7 @@ function base64Text(token: string): string | null {
   }
   let decoded = bytes;
   try {
-    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bytes, (ch) => ch.charCodeAt(0)));
+    decoded = UTF8.decode(Uint8Array.from(bytes, (ch) => ch.charCodeAt(0)));
   } catch {
     return null;
   }

@@ -58,8 +58,9 @@ function startDb(port, file, authToken, latencyMs = 0) {
  * Starts the stack. `stripe: false` runs the Worker without a Stripe key (nothing is sent: for
  * counting database round trips without the outboxes' traffic).
  * `webhooks: false` keeps the emulator from posting its events to the Worker.
- * `dbLatencyMs` adds that much to every database round trip (the libSQL server's --latency-ms).
- * @param {{ stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
+ * `dbLatencyMs` adds that much to every database round trip (the libSQL server's --latency-ms);
+ * `stripeLatencyMs` that much to every Stripe request (the emulator's latencyMs).
+ * @param {{ stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, stripeLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
  */
 export async function startStack(opts = {}) {
   const log = opts.log ?? (() => {});
@@ -74,7 +75,7 @@ export async function startStack(opts = {}) {
   await applyMigrations({ url: dbUrl, authToken });
   const base = `http://127.0.0.1:${port}`;
   const webhooks = opts.webhooks === false ? {} : { webhookUrl: `${base}/webhooks/stripe`, webhookSecret: secrets.STRIPE_WEBHOOK_SECRET };
-  const emulator = opts.stripe === false ? null : await startStripeEmulator({ port: 0, rpsLimit: opts.stripeRps ?? 100, timeoutMs: 1500, ...webhooks });
+  const emulator = opts.stripe === false ? null : await startStripeEmulator({ port: 0, rpsLimit: opts.stripeRps ?? 100, timeoutMs: 1500, latencyMs: opts.stripeLatencyMs ?? 0, ...webhooks });
   // Portal sessions need the account's default configuration (the Dashboard's customer portal settings).
   emulator?.savePortalDefault();
   const vars = {

@@ -3,6 +3,7 @@
 //   node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
 //        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0.2] [--fault-kinds 429,500,timeout]
 //        [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>] [--payment-delay-ms <ms>]
+//        [--latency-ms <ms>]
 // With --state, objects, idempotency keys and events survive restarts (README: "State across restarts").
 // Prints `listening on http://127.0.0.1:<port>` once ready; SIGINT/SIGTERM close it and exit 0.
 import { parseArgs } from "node:util";
@@ -10,7 +11,8 @@ import { startStripeEmulator } from "./server.mjs";
 
 const usage = `usage: node tools/stripe-emulator/cli.mjs --port <port> [--host 127.0.0.1] [--webhook-url <url>]
        [--webhook-secret whsec_...] [--rps 100] [--fault-rate 0] [--fault-kinds 429,500,timeout]
-       [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>] [--payment-delay-ms <ms>]`;
+       [--timeout-ms 30000] [--seed <n>] [--state <dir or .json file>] [--payment-delay-ms <ms>]
+       [--latency-ms <ms>]`;
 
 function fail(message) {
   process.stderr.write(`stripe-emulator: ${message}\n${usage}\n`);
@@ -32,6 +34,7 @@ try {
       seed: { type: "string" },
       state: { type: "string" },
       "payment-delay-ms": { type: "string" },
+      "latency-ms": { type: "string", default: "0" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -57,6 +60,8 @@ const faultKinds = values["fault-kinds"].split(",").map((s) => s.trim()).filter(
 for (const k of faultKinds) if (!["429", "500", "500_saved", "timeout"].includes(k)) fail(`unknown fault kind: ${k}`);
 const paymentDelayMs = values["payment-delay-ms"] === undefined ? undefined : Number(values["payment-delay-ms"]);
 if (paymentDelayMs !== undefined && !(Number.isInteger(paymentDelayMs) && paymentDelayMs >= 0)) fail("--payment-delay-ms must be an integer >= 0");
+const latencyMs = Number(values["latency-ms"]);
+if (!Number.isInteger(latencyMs) || latencyMs < 0) fail("--latency-ms must be an integer >= 0");
 if (Boolean(values["webhook-url"]) !== Boolean(values["webhook-secret"])) {
   process.stderr.write("stripe-emulator: warning: webhooks are only sent when both --webhook-url and --webhook-secret are set\n");
 }
@@ -75,6 +80,7 @@ try {
     seed: values.seed === undefined ? undefined : Number.isFinite(Number(values.seed)) ? Number(values.seed) : values.seed,
     state: values.state,
     paymentDelayMs,
+    latencyMs,
   });
 } catch (e) {
   process.stderr.write(`stripe-emulator: could not start: ${e.message}\n`);

@@ -126,6 +126,14 @@ export function createControl({ state, clock, config, stateFile, checkout, locks
       api().setRpsLimit(json().limit);
       return send(res, 200, { limit: config.rpsLimit });
     }
+    if (req.method === "POST" && p === "/_emulator/latency") {
+      try {
+        api().setLatency(json().ms);
+      } catch (err) {
+        return send(res, 400, { error: { type: "invalid_request_error", message: String(err.message) } });
+      }
+      return send(res, 200, { ms: config.latencyMs });
+    }
     if (req.method === "POST" && p === "/_emulator/webhook") {
       const b = json();
       config.webhookUrl = b.url ?? undefined;

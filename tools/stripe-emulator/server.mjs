@@ -46,6 +46,8 @@ export async function startStripeEmulator({
   faultRate = 0,
   faultKinds = ["429", "500", "timeout"],
   timeoutMs = 30000,
+  /** Time (ms, real) every API request takes before it is handled, as Stripe's own processing and the network would (default 0). */
+  latencyMs = 0,
   seed,
   state: statePath,
   stateSaveDelayMs = 100,
@@ -64,6 +66,7 @@ export async function startStripeEmulator({
   /** How long (ms of the emulator's clock) a new object takes to become searchable (Stripe: under a minute); default 0. */
   searchDelayMs = 0,
 } = {}) {
+  if (!(Number.isFinite(Number(latencyMs)) && Number(latencyMs) >= 0)) throw new Error("latencyMs must be a number >= 0");
   if (!Array.isArray(retryDelaysS) || !retryDelaysS.every((d) => Number.isFinite(Number(d)) && Number(d) >= 0)) throw new Error("retryDelaysS must be a list of numbers >= 0");
   if (!AFTER_RETRIES.includes(afterRetries)) throw new Error(`afterRetries must be one of ${AFTER_RETRIES.join(", ")}`);
   const config = {
@@ -75,6 +78,7 @@ export async function startStripeEmulator({
     /** Scoped fault rules: { match, kinds, remaining (null = until cleared) }. */
     faultRules: [],
     timeoutMs,
+    latencyMs: Number(latencyMs),
   };
   if (paymentDelayMs !== undefined && !(Number.isFinite(Number(paymentDelayMs)) && Number(paymentDelayMs) >= 0)) throw new Error("paymentDelayMs must be a number >= 0");
   const random = seed === undefined ? Math.random : mulberry32(seedToInt(seed));
@@ -204,6 +208,8 @@ export async function startStripeEmulator({
       for await (const c of req) chunks.push(c);
       const bodyText = Buffer.concat(chunks).toString("utf8");
       if (control) return await handleControl(req, res, url, bodyText);
+      // Per-request latency: the request is handled (rate limit, faults, the endpoint) that much later.
+      if (config.latencyMs > 0) await new Promise((r) => setTimeout(r, config.latencyMs));
       const opts = { requestId, idempotencyKey, scopedKey, owns, locked: false };
       // A write to an object another write holds: refused (lock_timeout); one with a lock window holds it.
       const objectId = req.method === "POST" ? writtenObject(url.pathname) : null;
@@ -545,6 +551,12 @@ export async function startStripeEmulator({
     },
     setRpsLimit(n) {
       config.rpsLimit = Number(n) || 0;
+    },
+    /** Every API request handled `ms` later (0: at once). */
+    setLatency(ms) {
+      const n = Number(ms);
+      if (!(Number.isFinite(n) && n >= 0)) throw new Error("latency must be a number of ms >= 0");
+      config.latencyMs = n;
     },
     setWebhook({ url, secret } = {}) {
       config.webhookUrl = url;
