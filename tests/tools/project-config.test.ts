@@ -144,7 +144,7 @@ describe("project configuration", () => {
     // Transport security (token and signature expiry), rate limiting, pacing, leases, retry timers and the alarm (real time);
     // the gateway's request-log row keeps the attempt's real time as its creation time (what the column's default was) and
     // a full pacer line's retry time (an alarm's). (The JWKS cache and its staleness bound run on now(), so tests can move them.)
-    const allowed: Record<string, number> = { "src/clock.ts": 2, "src/security/jwt.ts": 1, "src/stripe/webhooks.ts": 2, "src/stripe/rate-limiter.ts": 4, "src/stripe/gateway.ts": 2, "src/jobs/invoicing-run.ts": 2, "src/office/stripe-sync.ts": 5 };
+    const allowed: Record<string, number> = { "src/clock.ts": 2, "src/security/jwt.ts": 1, "src/stripe/webhooks.ts": 2, "src/stripe/rate-limiter.ts": 3, "src/stripe/gateway.ts": 2, "src/jobs/invoicing-run.ts": 2, "src/office/stripe-sync.ts": 5 };
     const found: Record<string, number> = {};
     for (const f of walk(join(root, "src"))) {
       const n = (readFileSync(f, "utf8").match(/Date\.now\(\)/g) ?? []).length;
