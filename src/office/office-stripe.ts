@@ -267,7 +267,9 @@ export abstract class OfficeStripe extends OfficeCore {
       const postCredited = noteRows.filter((n) => n.status === "pending" || n.settlement === "customer_balance").reduce((sum, n) => sum + (n.settlement === "none" ? 0 : n.amount), 0);
       const amountPaid = paid ? Math.max(invoice.status === "paid" ? invoice.amountPaid : 0, state.amountPaid) : 0;
       const committedRefunds = refundRows[0]?.amount ?? 0;
-      const creditable = paid ? amountPaid - committedRefunds - postCredited : invoice.total - credited;
+      // An open invoice's amount due is its total with the tax Stripe computed (a credit note's amount includes its tax).
+      const due = invoice.totalIncludingTax ?? invoice.total;
+      const creditable = paid ? amountPaid - committedRefunds - postCredited : due - credited;
       if (creditable <= 0) return refuse(new ApiError("CONFLICT", "Nothing is left to credit on this invoice."));
       if (amount > creditable) return refuse(new ApiError("CONFLICT", `At most ${creditable} (minor units) of this invoice can still be credited.`));
       // An open invoice is left due 0 or at least Stripe's minimum charge (§8.9): Stripe cannot collect less.
@@ -283,7 +285,7 @@ export abstract class OfficeStripe extends OfficeCore {
       const bound = paid
         ? sql`${amountPaid} - (SELECT COALESCE(SUM(amount), 0) FROM ${refunds} WHERE invoice_id = ${invoice.id} AND status IN ('pending','succeeded'))
             - ${notes(sql`settlement <> 'none' AND (status = 'pending' OR (status = 'issued' AND settlement = 'customer_balance'))`)} >= ${amount}`
-        : sql`${invoice.total} - ${notes(sql`status IN ('pending','issued')`)} >= ${amount}`;
+        : sql`${due} - ${notes(sql`status IN ('pending','issued')`)} >= ${amount}`;
       const rows = await outbox.commit(
         "credit_note.request",
         () => [

@@ -22,14 +22,15 @@ type Statement = ReturnType<Database["run"]>;
 export const creditedSql = (invoiceId: string) => sql`(SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status IN ('pending','issued'))`;
 
 /**
- * An open invoice that credit notes Stripe has issued bring to 0 is paid (Stripe marks it so,
+ * An open invoice that credit notes Stripe has issued bring to 0 — its total with tax, a credit
+ * note's amount including its tax — is paid (Stripe marks it so,
  * docs.stripe.com/invoicing/dashboard/credit-notes), with nothing paid; the compare-and-set only
  * moves an open or uncollectible invoice.
  */
 function paidByCredit(db: Database, invoiceId: string, now: number): Statement {
   return db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = 0, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now}
     WHERE id = ${invoiceId} AND status IN ('open','uncollectible')
-      AND total <= (SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status = 'issued' AND settlement = 'none')`);
+      AND COALESCE(total_including_tax, total) <= (SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status = 'issued' AND settlement = 'none')`);
 }
 
 /**

@@ -20,7 +20,7 @@ import { deliver, invoiceObject, stripeEvent } from "../harness/webhooks";
 const api = "https://billing.test/v1";
 const ny = { line1: "1 Main St", line2: null, city: "New York", state: "NY", postalCode: "10001", country: "US" };
 
-type Invoice = { id: string; total: number; stripeState: string; stripeError: string | null; amountPaid: number; tax: { mode: string; basisPoints: number | null; name: string | null; amount: number | null; totalIncludingTax: number | null } | null };
+type Invoice = { id: string; status?: string; amountDue?: number; total: number; stripeState: string; stripeError: string | null; amountPaid: number; tax: { mode: string; basisPoints: number | null; name: string | null; amount: number | null; totalIncludingTax: number | null } | null };
 
 async function patch(officeId: string, body: unknown, token?: string) {
   return SELF.fetch(`${api}/offices/${officeId}`, { method: "PATCH", headers: { ...bearer(token ?? (await mintToken("platform_admin"))), "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -122,6 +122,26 @@ describe("a manual tax rate (§11.3)", () => {
     const form = new URLSearchParams(sent.body);
     expect(form.get("amount")).toBe("1000");
     expect([...form.keys()].filter((k) => k.startsWith("lines"))).toEqual([]);
+  });
+
+  it("an open taxed invoice can be credited up to its total with tax; credited in full, it is paid", async () => {
+    const officeId = await onboardOffice({ startsOn: "2026-11-02" });
+    expect((await patch(officeId, { tax: { mode: "manual", basisPoints: 825, name: "Sales tax" } })).status).toBe(200);
+    const id = await chargeNow(officeId, 4_900); // 404 tax: 5,304 due
+    expect(await readInvoice(officeId, id)).toMatchObject({ total: 4_900, tax: { amount: 404, totalIncludingTax: 5_304 }, amountDue: 5_304 });
+    const credit = async (amount: number) =>
+      SELF.fetch(`${api}/offices/${officeId}/invoices/${id}/credit-notes`, {
+        method: "POST",
+        headers: { ...bearer(await mintToken("platform_admin")), "content-type": "application/json" },
+        body: JSON.stringify({ amount, reason: "order_change", memo: "billing_error" }),
+      });
+    const over = await credit(5_305);
+    expect(over.status, await over.clone().text()).toBe(409);
+    expect(((await over.json()) as { detail: string }).detail).toContain("5304");
+    const all = await credit(5_304);
+    expect(all.status, await all.clone().text()).toBe(201);
+    await syncStripe(officeId);
+    expect(await readInvoice(officeId, id)).toMatchObject({ status: "paid", amountPaid: 0, amountDue: 0 });
   });
 
   it("no tax setting: the invoice and its Stripe request are exactly as before (tax null, no tax params)", async () => {
