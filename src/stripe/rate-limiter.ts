@@ -127,14 +127,31 @@ export class PacerBusyError extends Error {
   }
 }
 
-/** The pacer of the service-wide limit (no limiter bound: no wait). */
-export function stripePacer(env: LimiterEnv, rps: number, name = "stripe"): StripePacer {
+/** How long a caller waits for the pacer's answer past its longest line before asking again later. */
+export const PACER_ANSWER_GRACE_MS = 5_000;
+
+/**
+ * The pacer of the service-wide limit (no limiter bound: no wait). The wait for its answer is
+ * bounded (`answerWithinMs`: its longest line and a grace): a pacer that never answers (stalled,
+ * or its machine gone) makes the caller's request a PacerBusyError — nothing sent, the outbox
+ * item retried later — instead of holding the office's Stripe work. The timer is the caller's
+ * own, made and cleared in this call.
+ */
+export function stripePacer(env: LimiterEnv, rps: number, name = "stripe", answerWithinMs = LINE_MAX_S * 1000 + PACER_ANSWER_GRACE_MS): StripePacer {
   const stub = () => env.STRIPE_RATE_LIMITER!.get(env.STRIPE_RATE_LIMITER!.idFromName(name));
   return {
     acquire: async () => {
       if (!env.STRIPE_RATE_LIMITER) return;
-      const back = await stub().acquire(rps);
-      if (back > 0) throw new PacerBusyError(back);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<number>((resolve) => {
+        timer = setTimeout(() => resolve(PACER_ANSWER_GRACE_MS), answerWithinMs);
+      });
+      try {
+        const back = await Promise.race([stub().acquire(rps), late]);
+        if (back > 0) throw new PacerBusyError(back);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     limited: async () => {
       if (env.STRIPE_RATE_LIMITER) await stub().limited();

@@ -27,6 +27,24 @@ function mostInWindow(times: number[], windowMs: number) {
 }
 
 describe("the service-wide Stripe pacer", () => {
+  it("a pacer that never answers: the caller stops waiting after its bound, told to come back (nothing sent)", async () => {
+    let asked = 0;
+    const stalled = {
+      idFromName: (n: string) => n,
+      get: () => ({ acquire: () => ((asked++, new Promise<number>(() => {}))) }),
+    } as unknown as DurableObjectNamespace<never>;
+    const pacer = stripePacer({ STRIPE_RATE_LIMITER: stalled as never }, 100, "stalled", 200);
+    const t0 = Date.now();
+    const err = await pacer.acquire().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PacerBusyError);
+    expect((err as PacerBusyError).retryAfterMs).toBeGreaterThan(0);
+    expect(asked).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    // A pacer that answers within the bound is waited for, as before.
+    const { name } = ownLimiter();
+    await expect(stripePacer(env, 100, name, 5_000).acquire()).resolves.toBeUndefined();
+  });
+
   it("never grants more than the limit in any second, spaces grants, and keeps close to the limit", async () => {
     const { stub } = ownLimiter();
     const rps = 40;
