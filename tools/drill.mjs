@@ -263,13 +263,30 @@ async function drillWebhooks(stack, api) {
   const deliveries = [...events, ...events.filter(() => Math.random() < 0.3), ...hostile];
   deliveries.sort(() => Math.random() - 0.5);
   const secret = stack.secrets.STRIPE_WEBHOOK_SECRET;
+  // Delivered as Stripe delivers: an answer other than 2xx (or none) is delivered again later —
+  // here after 1 s and 2 s — so a transient 5xx or 429 under the drill's load is a redelivery,
+  // counted and reported with its status; a delivery never acknowledged, or refused with another
+  // 4xx (a signed event is never bad input), fails the drill.
   let bad = 0;
+  const redelivered = {};
   await pool(deliveries, 16, async (e) => {
     const body = JSON.stringify(e);
-    const t = Math.floor(Date.now() / 1000);
-    const sig = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
-    const res = await fetch(`${stack.base}/webhooks/stripe`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${sig}` }, body });
-    if (res.status !== 200) bad++;
+    for (let attempt = 1; ; attempt++) {
+      const t = Math.floor(Date.now() / 1000);
+      const sig = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
+      const status = await fetch(`${stack.base}/webhooks/stripe`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${sig}` }, body }).then(
+        async (res) => (await res.arrayBuffer(), res.status),
+        (err) => `network: ${err?.cause?.code ?? err?.message ?? err}`,
+      );
+      if (status === 200) return;
+      redelivered[status] = (redelivered[status] ?? 0) + 1;
+      const transient = typeof status !== "number" || status === 429 || status >= 500;
+      if (!transient || attempt === 3) {
+        bad++;
+        return;
+      }
+      await sleep(1000 * attempt);
+    }
   });
   const ids = [...events, ...hostile].map((e) => `'${e.id}'`).join(",");
   const settled = await until(async () => Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${ids}) AND status = 'received'`))[0].n) === 0, 180_000, 500);
@@ -280,7 +297,7 @@ async function drillWebhooks(stack, api) {
   const want = { paid: ["paid", "active"], failed_then_paid: ["paid", "active"], failed: ["open", "active"], voided: ["void", "active"] };
   const failures = [];
   if (!settled) failures.push("events still waiting to be applied");
-  if (bad) failures.push(`${bad} deliveries not acknowledged 200`);
+  if (bad) failures.push(`${bad} deliveries not acknowledged 200 (answers other than 200: ${JSON.stringify(redelivered)})`);
   const crossed = hostile.filter((e) => e.type === "invoice.voided").map((e) => `'${e.id}'`).join(",");
   if (crossed) {
     const rejected = Number((await one(stack, `SELECT count(*) n FROM webhook_events WHERE id IN (${crossed}) AND status = 'rejected' AND error = 'binding_mismatch'`))[0].n);
@@ -303,7 +320,7 @@ async function drillWebhooks(stack, api) {
     const [inv, office] = want[kind];
     if (invoices.get(id) !== inv || officeStatus.get(officeId) !== office) failures.push(`${kind}: invoice ${invoices.get(id)} (want ${inv}), office ${officeStatus.get(officeId)} (want ${office})`);
   }
-  verdict("webhook events, 30% duplicated, shuffled, hostile ones mixed in (cross-office metadata, drafts named, inflated paid and refunded amounts)", { events: events.length, hostile: hostile.length, deliveries: deliveries.length, invoices: expected.size }, failures);
+  verdict("webhook events, 30% duplicated, shuffled, hostile ones mixed in (cross-office metadata, drafts named, inflated paid and refunded amounts)", { events: events.length, hostile: hostile.length, deliveries: deliveries.length, redelivered: Object.values(redelivered).reduce((a, b) => a + b, 0), invoices: expected.size }, failures);
 }
 
 /** 5. Every route fuzzed with malformed and hostile input: no 500, every error problem+json. */
