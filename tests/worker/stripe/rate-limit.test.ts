@@ -45,7 +45,7 @@ describe("the service-wide Stripe pacer", () => {
     await expect(stripePacer(env, 100, name, 5_000).acquire()).resolves.toBeUndefined();
   });
 
-  it("never grants more than the limit in any second, spaces grants, and keeps close to the limit", async () => {
+  it("never grants more than the limit in any second, and spaces grants", async () => {
     const { stub } = ownLimiter();
     const rps = 40;
     const t0 = Date.now();
@@ -60,9 +60,9 @@ describe("the service-wide Stripe pacer", () => {
     expect(mostInWindow(grants, 1000)).toBeLessThanOrEqual(rps);
     for (let i = 1; i < grants.length; i++) expect(grants[i]! - grants[i - 1]!).toBeGreaterThanOrEqual(Math.floor(500 / rps));
     // 100 grants at 40 per (1,000 + margin) ms: the 41st and 81st wait for the window, so at least
-    // two seconds; paced near the limit, so not much more (a loaded machine adds timer lateness).
+    // two seconds. How close to the limit it keeps is a throughput, measured by the bench
+    // (`peak_accepted_per_s`, docs/performance.md), not here: a loaded machine adds timer lateness.
     expect(elapsed).toBeGreaterThanOrEqual(2000);
-    expect(elapsed).toBeLessThan(4000);
   });
 
   it("holds the limit whatever the callers' timing: grants through the run, seen by the callers", async () => {
