@@ -9,6 +9,7 @@ import { testDb } from "../harness/seed";
 import type { OfficeBilling } from "../../src/office/office-billing";
 import { syncStripe } from "../harness/stripe";
 import { baseLine, monthlyInvoices, onboardOffice, patientsLine, reportEvent, runInvoicing } from "../harness/billing";
+import { countDbRoundTrips } from "../harness/round-trips";
 
 // Tiers (harness default): 1–50 at 800, 51–200 at 600, 201+ at 400; base fee 4900 unless stated.
 
@@ -369,12 +370,9 @@ describe("the close's database round trips", () => {
     // The Stripe outbox armed by earlier operations runs first, so its reads are not counted.
     await runDurableObjectAlarm(stub);
     return runInDurableObject(stub, async (instance: OfficeBilling) => {
-      const dbOrigin = new URL(env.TURSO_DATABASE_URL!).origin;
-      const realFetch = globalThis.fetch;
       const target = instance as unknown as { exclusive: (...args: unknown[]) => Promise<unknown> };
       const exclusive = target.exclusive;
       let counting = false;
-      let trips = 0;
       target.exclusive = async (...args: unknown[]) => {
         const [office, name, fn] = args as [string, string, () => Promise<unknown>];
         return exclusive.call(instance, office, name, async () => {
@@ -386,16 +384,12 @@ describe("the close's database round trips", () => {
           }
         });
       };
-      globalThis.fetch = ((input: Request | string | URL, init?: RequestInit) => {
-        const req = new Request(input, init);
-        if (counting && new URL(req.url).origin === dbOrigin) trips++;
-        return realFetch(req);
-      }) as typeof fetch;
+      const db = countDbRoundTrips(() => counting);
       try {
         const result = await instance.closeCycles(officeId, Date.parse(at), { actorSub: "test", actorRole: "system", requestId: "rt-test" });
-        return { trips, result };
+        return { trips: db.trips, result };
       } finally {
-        globalThis.fetch = realFetch;
+        db.restore();
         target.exclusive = exclusive;
       }
     });
