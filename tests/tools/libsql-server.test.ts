@@ -930,7 +930,7 @@ describe("isolated databases and stats", () => {
     await c.execute("CREATE TABLE s (v)");
     expect((await fetch(`${server.url}/dev/stats/reset?db=stats`, { method: "POST" })).status).toBe(200);
     const stats = async () => (await (await fetch(`${server.url}/dev/stats`)).json()) as any;
-    expect((await stats()).databases.stats).toEqual({ pipelines: 0, requests: 0, streamsOpen: 0 });
+    expect((await stats()).databases.stats).toMatchObject({ pipelines: 0, requests: 0, streamsOpen: 0 });
     await c.execute("INSERT INTO s VALUES (1)");
     expect((await stats()).databases.stats).toMatchObject({ pipelines: 1, requests: 2 });
     await c.batch(["INSERT INTO s VALUES (2)", "SELECT * FROM s"], "write");
@@ -945,6 +945,43 @@ describe("isolated databases and stats", () => {
     expect(server.stats().databases.stats!.pipelines).toBe(4);
     await fetch(`${server.url}/dev/stats/reset`, { method: "POST" });
     expect((await stats()).total.pipelines).toBe(0);
+  });
+});
+
+describe("connections kept between streams (as sqld keeps them)", () => {
+  const stats = async (name: string) => ((await (await fetch(`${server.url}/dev/stats`)).json()) as any).databases[name];
+
+  it("gives a new stream the connection of a closed one instead of opening another", async () => {
+    const c = httpClient("pool-reuse");
+    await c.execute("CREATE TABLE p (v)");
+    const before = await stats("pool-reuse");
+    for (let i = 0; i < 10; i++) await c.execute({ sql: "INSERT INTO p VALUES (?)", args: [i] });
+    const after = await stats("pool-reuse");
+    expect(after.connectionsOpened - before.connectionsOpened).toBe(0);
+    expect(after.connectionsReused - before.connectionsReused).toBe(10);
+    expect((await c.execute("SELECT count(*) AS n FROM p")).rows[0]!.n).toBe(10);
+    // Concurrent streams each get a connection of their own; at most 16 are kept afterwards.
+    await Promise.all(Array.from({ length: 24 }, (_, i) => c.execute({ sql: "INSERT INTO p VALUES (?)", args: [100 + i] })));
+    const conc = await stats("pool-reuse");
+    expect(conc.streamsOpen).toBe(0);
+    expect((await c.execute("SELECT count(*) AS n FROM p")).rows[0]!.n).toBe(34);
+  });
+
+  it("never hands a stream what an earlier stream set on its connection", async () => {
+    const c = httpClient("pool-session");
+    const defaultCache = (await c.execute("PRAGMA cache_size")).rows[0]![0];
+    await c.execute("PRAGMA cache_size = 123");
+    expect((await c.execute("PRAGMA cache_size")).rows[0]![0]).toBe(defaultCache);
+    await c.execute("CREATE TEMP TABLE only_here (x)");
+    expect((await captureError(c.execute("SELECT * FROM temp.only_here"))).message).toMatch(/no such table/);
+    await c.execute("CREATE TABLE kept (v)");
+    const tx = await c.transaction("write");
+    await tx.execute("INSERT INTO kept VALUES (1)");
+    tx.close(); // abandoned: rolled back, its connection not reused inside a transaction
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await c.execute("SELECT count(*) AS n FROM kept")).rows[0]!.n).toBe(0);
+    await c.execute("INSERT INTO kept VALUES (2)");
+    expect((await c.execute("SELECT count(*) AS n FROM kept")).rows[0]!.n).toBe(1);
   });
 });
 

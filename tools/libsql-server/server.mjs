@@ -24,6 +24,8 @@ const MIN_I64 = -(2n ** 63n);
 const MAX_I64 = 2n ** 63n - 1n;
 const MAX_STORED_SQLS = 1000;
 const EXPIRED_BATON_TTL_MS = 5 * 60 * 1000;
+/** connections of closed streams kept per database for the next streams */
+const IDLE_CONNECTIONS = 16;
 
 /** Temp directories of in-memory servers not closed yet: removed if the process exits first. */
 const liveTempDirs = new Set();
@@ -168,6 +170,7 @@ export function splitSql(sql) {
  * @property {boolean} isIud INSERT, REPLACE, UPDATE or DELETE (reports affected_row_count)
  * @property {boolean} wrappable a write that may run inside BEGIN IMMEDIATE ... COMMIT when in autocommit
  * @property {boolean} beginsReadonly BEGIN ... READONLY
+ * @property {boolean} sessionState PRAGMA, ATTACH, DETACH or CREATE TEMP: outlives the stream on its connection
  * @property {number} paramCount what sqlite3_bind_parameter_count() returns for the first statement
  * @property {(string|undefined)[]} paramNames 1-based: `:a`, `?3`, or undefined for `?`
  * @property {boolean[]} paramUsed 1-based: the index appears in the SQL (not just skipped by `?NNN`)
@@ -219,6 +222,7 @@ function analyzeSql(sql) {
     isIud,
     wrappable: isIud || first === "CREATE" || first === "DROP" || first === "ALTER",
     beginsReadonly: first === "BEGIN" && words.includes("READONLY"),
+    sessionState: first === "PRAGMA" || first === "ATTACH" || first === "DETACH" || (first === "CREATE" && (words.includes("TEMP") || words.includes("TEMPORARY"))),
     paramCount,
     paramNames,
     paramUsed,
@@ -428,12 +432,48 @@ class DbHost {
     this.writer = null;
     /** @type {(() => void)[]} */
     this.writeWaiters = [];
+    /**
+     * Connections of closed streams, kept for the next streams (sqld, too, keeps its connections
+     * between streams): a new connection would parse the schema again and start with an empty
+     * page cache. Only a connection left as a fresh one would be comes back here (Stream.close).
+     * @type {any[]}
+     */
+    this.idle = [];
+    /** connections opened for streams / streams that took a kept one (GET /dev/stats) */
+    this.opened = 0;
+    this.reused = 0;
     this.closed = false;
     mkdirSync(dirname(path), { recursive: true });
     // A connection held for the database's lifetime: it switches the file to WAL once, and keeps
     // the WAL from being checkpointed and deleted every time a stream's connection closes.
     this.keeper = this.openConnection();
     this.keeper.exec("PRAGMA journal_mode=WAL");
+  }
+
+  /** A connection for a new stream: a kept one if there is one, else a new one. */
+  streamConnection() {
+    const kept = this.idle.pop();
+    if (kept) {
+      this.reused++;
+      return kept;
+    }
+    this.opened++;
+    return this.openConnection();
+  }
+
+  /**
+   * Takes back the connection of a closed stream, or closes it: kept only when nothing the stream
+   * did can show in the next stream (no transaction, no statement left active, no PRAGMA, ATTACH
+   * or temporary object; see Stream.changesSession) and fewer than IDLE_CONNECTIONS are kept.
+   * @param {Stream} stream
+   */
+  giveBack(stream) {
+    const conn = stream.conn;
+    if (!this.closed && conn.open && !conn.inTransaction && !stream.needsFinalize && !stream.changesSession && this.idle.length < IDLE_CONNECTIONS) {
+      this.idle.push(conn);
+      return;
+    }
+    try { conn.close(); } catch { /* already closed */ }
   }
 
   openConnection() {
@@ -528,11 +568,22 @@ class DbHost {
   }
 }
 
+/** The helper statements prepared on a connection, kept with it across streams. @type {WeakMap<object, { ro?: any, changes?: any }>} */
+const keptStatements = new WeakMap();
+/** @param {object} conn */
+function connStatements(conn) {
+  let kept = keptStatements.get(conn);
+  if (!kept) keptStatements.set(conn, (kept = {}));
+  return kept;
+}
+
 class Stream {
   /** @param {DbHost} host */
   constructor(host) {
     this.host = host;
-    this.conn = host.openConnection();
+    this.conn = host.streamConnection();
+    /** ran a statement whose effect outlives the stream on its connection (PRAGMA, ATTACH, TEMP) */
+    this.changesSession = false;
     /** @type {Map<number, string>} */
     this.sqls = new Map();
     /** @type {string|null} */
@@ -545,10 +596,6 @@ class Stream {
     this.needsFinalize = false;
     /** @type {NodeJS.Timeout|undefined} */
     this.timer = undefined;
-    /** @type {any} */
-    this.changesStmt = undefined;
-    /** @type {any} */
-    this.roStmt = undefined;
     host.streams.add(this);
   }
 
@@ -557,23 +604,25 @@ class Stream {
    * (SQLite keeps the text up to the end of the statement, without what follows the `;`).
    */
   readonlyProbe() {
-    if (!this.roStmt) {
-      this.roStmt = this.conn.prepare(
+    const kept = connStatements(this.conn);
+    if (!kept.ro) {
+      kept.ro = this.conn.prepare(
         "SELECT ro FROM sqlite_stmt WHERE substr(?1, 1, length(sql)) = sql ORDER BY length(sql) DESC LIMIT 1",
       );
-      this.roStmt.raw(true);
+      kept.ro.raw(true);
     }
-    return this.roStmt;
+    return kept.ro;
   }
 
   /** [changes(), last_insert_rowid()] of this connection, as bigints. */
   changes() {
-    if (!this.changesStmt) {
-      this.changesStmt = this.conn.prepare("SELECT changes(), last_insert_rowid()");
-      this.changesStmt.raw(true);
-      this.changesStmt.safeIntegers(true);
+    const kept = connStatements(this.conn);
+    if (!kept.changes) {
+      kept.changes = this.conn.prepare("SELECT changes(), last_insert_rowid()");
+      kept.changes.raw(true);
+      kept.changes.safeIntegers(true);
     }
-    return /** @type {[bigint, bigint]} */ (this.changesStmt.all()[0]);
+    return /** @type {[bigint, bigint]} */ (kept.changes.all()[0]);
   }
 
   get isAutocommit() {
@@ -591,9 +640,7 @@ class Stream {
     try {
       if (this.conn.open && this.conn.inTransaction) this.conn.exec("ROLLBACK");
     } catch { /* closing rolls back anyway */ }
-    this.changesStmt = undefined;
-    this.roStmt = undefined;
-    try { this.conn.close(); } catch { /* already closed */ }
+    host.giveBack(this);
     host.releaseWrite(this);
     if (this.needsFinalize) finalizeDroppedStatements().catch(() => undefined);
   }
@@ -746,6 +793,7 @@ async function executeStmt(stream, stmt) {
   if (stream.closed) throw new HranaError("The stream has been closed", "STREAM_CLOSED");
   const conn = stream.conn;
   const started = performance.now();
+  if (stmt.analysis.sessionState) stream.changesSession = true;
   const prepared = prepareSql(conn, stmt.sql);
   const info = host.stmtInfo(stream, stmt.sql, stmt.analysis);
   guardReadonly(stream, info);
@@ -1133,13 +1181,14 @@ class Server {
   }
 
   stats() {
-    /** @type {Record<string, { pipelines: number, requests: number, streamsOpen: number }>} */
+    /** @type {Record<string, { pipelines: number, requests: number, streamsOpen: number, connectionsOpened: number, connectionsReused: number }>} */
     const databases = {};
     const names = new Set([...this.dbs.keys(), ...this.counters.keys()]);
     let total = 0;
     for (const name of names) {
       const c = this.counters.get(name) ?? { pipelines: 0, requests: 0 };
-      databases[name] = { pipelines: c.pipelines, requests: c.requests, streamsOpen: this.dbs.get(name)?.streams.size ?? 0 };
+      const db = this.dbs.get(name);
+      databases[name] = { pipelines: c.pipelines, requests: c.requests, streamsOpen: db?.streams.size ?? 0, connectionsOpened: db?.opened ?? 0, connectionsReused: db?.reused ?? 0 };
       total += c.pipelines;
     }
     return { databases, total: { pipelines: total } };
