@@ -112,6 +112,19 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
     while (accepted[j] <= accepted[i] - 1000) j++;
     peak = Math.max(peak, i - j + 1);
   }
+  // Accepted calls per second in each 5-second step after the trigger (where the run fell below the
+  // limit: the ramp, the middle or the tail), and the calls by kind (method and path, ids as {id}).
+  const timeline = [];
+  for (const t of accepted) {
+    const i = Math.floor((t - start) / 5000);
+    while (timeline.length <= i) timeline.push(0);
+    timeline[i]++;
+  }
+  const byKind = {};
+  for (const r of inWindow.filter((r) => r.fault === null)) {
+    const kind = `${r.method} ${r.path.replace(/\/(?:[a-z]+_)+[A-Za-z0-9]+/g, "/{id}")}`;
+    byKind[kind] = (byKind[kind] ?? 0) + 1;
+  }
   const pushed = Number((await stack.sql.execute(`SELECT count(*) AS n FROM invoices WHERE ${inRun} AND stripe_state = 'finalized'`)).rows[0].n);
   const stripeInvoices = (await (await fetch(`${stack.emulator.url}/_emulator/invoices`)).json()).data.filter((i) => i.metadata?.invoice_ref);
   const byRef = new Map();
@@ -136,6 +149,8 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
     // Times the cron was triggered again because the local queue stopped delivering (waitPushed).
     cron_retriggers: retriggers,
     load_avg_1m: [loadBefore, loadAfter],
+    accepted_per_s_by_5s: timeline.map((n) => Math.round(n / 5)),
+    calls_by_kind: byKind,
   };
 }
 

@@ -41,6 +41,19 @@ async function waitFor(check, timeoutMs, what) {
   }
 }
 
+/**
+ * `wrangler dev` attaches its DevTools proxy to the Worker's runtime and enables the Debugger and
+ * Network domains there: every outbound fetch of the Worker (each database round trip, each Stripe
+ * call) then becomes four Network events carried over two WebSocket hops (the runtime, wrangler's
+ * proxy runtime) into wrangler's Node process. Measured in the invoicing bench: those processes
+ * took ~40% and ~25% of a core, and the run went from 0.44–0.52 of the Stripe limit to 0.66 without
+ * them (docs/performance.md). Production has no debugger attached, so the stack runs without it
+ * unless asked (`devtools: true`). wrangler's CLI has no switch for it; it leaves the proxy out when
+ * it runs in a VS Code JavaScript debug terminal, which this variable signals (the runtime's own
+ * inspector stays available for a debugger to attach).
+ */
+const NO_DEVTOOLS_PROXY = { VSCODE_INSPECTOR_OPTIONS: "{}" };
+
 /** The libSQL server as a child process on a database file (survives a kill). */
 function startDb(port, file, authToken, latencyMs = 0) {
   const child = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", String(port), "--file", file, "--auth-token", authToken, "--latency-ms", String(latencyMs)], { stdio: ["ignore", "pipe", "inherit"] });
@@ -60,7 +73,8 @@ function startDb(port, file, authToken, latencyMs = 0) {
  * `webhooks: false` keeps the emulator from posting its events to the Worker.
  * `dbLatencyMs` adds that much to every database round trip (the libSQL server's --latency-ms);
  * `stripeLatencyMs` that much to every Stripe request (the emulator's latencyMs).
- * @param {{ stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, stripeLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
+ * `devtools: true` keeps wrangler's DevTools proxy attached (NO_DEVTOOLS_PROXY).
+ * @param {{ devtools?: boolean, stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, stripeLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
  */
 export async function startStack(opts = {}) {
   const log = opts.log ?? (() => {});
@@ -93,7 +107,7 @@ export async function startStack(opts = {}) {
   const wrangler = spawn(
     process.execPath,
     [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "wrangler"), "--show-interactive-dev-session=false", "--test-scheduled", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: join(dir, "logs") } },
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: join(dir, "logs"), ...(opts.devtools ? {} : NO_DEVTOOLS_PROXY) } },
   );
   let workerLog = "";
   wrangler.stdout.on("data", (d) => (workerLog = (workerLog + d).slice(-200_000)));
