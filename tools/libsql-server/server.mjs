@@ -323,13 +323,37 @@ function parseErrorOf(e) {
   return new HranaError(`SQL string could not be parsed: ${e.message}`, "SQL_PARSE_ERROR");
 }
 
-/** conn.prepare(), with parse errors reported as sqld does. @param {any} conn @param {string} sql */
+/** statements kept prepared per connection (the most recently prepared first to go beyond it) */
+const PREPARED_PER_CONNECTION = 256;
+
+/**
+ * conn.prepare(), with parse errors reported as sqld does. A connection keeps what it prepared
+ * (keyed by the SQL text), as sqld's connections keep a statement cache: the same statements come
+ * back with every request, and a batch's statements were prepared twice (checkParse, then the
+ * execution). SQLite prepares a kept statement again by itself if the schema changed.
+ * @param {any} conn @param {string} sql
+ */
 function prepareSql(conn, sql) {
+  const cache = connStatements(conn).bySql;
+  const kept = cache.get(sql);
+  if (kept) return kept;
+  let prepared;
   try {
-    return conn.prepare(sql);
+    prepared = conn.prepare(sql);
   } catch (e) {
     throw parseErrorOf(e) ?? e;
   }
+  // Never kept: SQLite applies a flag PRAGMA (foreign_keys, …) when it prepares it, so only a
+  // fresh prepare right before it runs gives it its place in a batch.
+  if (analyzeSql(sql).sessionState) return prepared;
+  if (cache.size >= PREPARED_PER_CONNECTION) cache.delete(/** @type {string} */ (cache.keys().next().value));
+  cache.set(sql, prepared);
+  return prepared;
+}
+
+/** Drops a kept statement (one libsql left active: only its finalizer can release it). @param {any} conn @param {string} sql */
+function forgetStatement(conn, sql) {
+  connStatements(conn).bySql.delete(sql);
 }
 
 /**
@@ -341,11 +365,12 @@ function prepareSql(conn, sql) {
 function checkParse(stream, sqls) {
   if (stream.closed) return;
   for (const sql of sqls) {
+    // Preparing a flag PRAGMA already sets it (prepareSql): the connection is not handed on.
+    if (analyzeSql(sql).sessionState) stream.changesSession = true;
     try {
-      stream.conn.prepare(sql);
+      prepareSql(stream.conn, sql);
     } catch (e) {
-      const parseError = parseErrorOf(e);
-      if (parseError) throw parseError;
+      if (e instanceof HranaError && e.code === "SQL_PARSE_ERROR") throw e;
     }
   }
 }
@@ -402,6 +427,15 @@ async function finalizeDroppedStatements() {
     await new Promise((r) => setImmediate(r));
     await sleep(5);
   }
+}
+
+/** What a connection keeps prepared across streams. @type {WeakMap<object, { ro?: any, changes?: any, bySql: Map<string, any> }>} */
+const keptStatements = new WeakMap();
+/** @param {object} conn */
+function connStatements(conn) {
+  let kept = keptStatements.get(conn);
+  if (!kept) keptStatements.set(conn, (kept = { bySql: new Map() }));
+  return kept;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,14 +602,6 @@ class DbHost {
   }
 }
 
-/** The helper statements prepared on a connection, kept with it across streams. @type {WeakMap<object, { ro?: any, changes?: any }>} */
-const keptStatements = new WeakMap();
-/** @param {object} conn */
-function connStatements(conn) {
-  let kept = keptStatements.get(conn);
-  if (!kept) keptStatements.set(conn, (kept = {}));
-  return kept;
-}
 
 class Stream {
   /** @param {DbHost} host */
@@ -824,7 +850,10 @@ async function executeStmt(stream, stmt) {
       } else rows = await stepWithRetry(stream, prepared, params, stmt);
     }
   } catch (e) {
-    if (isStuckError(e)) stream.needsFinalize = true;
+    if (isStuckError(e)) {
+      stream.needsFinalize = true;
+      forgetStatement(conn, stmt.sql);
+    }
     throw e;
   } finally {
     if (!stream.closed) {
@@ -833,6 +862,9 @@ async function executeStmt(stream, stmt) {
       else if (!conn.inTransaction) stream.readonlyTx = false;
     }
   }
+  // A PRAGMA (foreign_keys, …) shapes the statements prepared after it: what the connection kept
+  // prepared, including the rest of this batch (checkParse), is prepared again.
+  if (stmt.analysis.sessionState) connStatements(conn).bySql.clear();
   let affected = 0;
   /** @type {string|null} */
   let lastInsertRowid = null;
