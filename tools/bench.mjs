@@ -11,14 +11,14 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { apiClient } from "./lib/api.mjs";
 import { parseCli } from "./lib/cli.mjs";
-import { pool, startStack } from "./lib/stack.mjs";
+import { pool, stackDefaults, startStack } from "./lib/stack.mjs";
 import { now } from "./lib/clock.mjs";
 import { phaseAnalytics } from "./lib/bench-analytics.mjs";
 import { activate, load, newPlan, onboard, percentile } from "./lib/bench-load.mjs";
 import { activationFigures, activationTargets, phaseActivations as runActivations } from "./lib/bench-activations.mjs";
 import { invoicingTargets, phaseInvoicingLatency, phaseStripe as runStripe } from "./lib/bench-invoicing.mjs";
 
-const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--invoicing-only] [--latency-offices 200] [--gateway-rps <n>] [--flood-only] [--activations-only] [--analytics-only] [--analytics-offices 10000]
+const USAGE = `usage: npm run bench [-- --offices 1000 --patients 40 --duration 20 --connections 32 --stripe-rps 100] [--skip-invoicing] [--invoicing-only] [--latency-offices 1000] [--storage memory|disk] [--gateway-rps <n>] [--flood-only] [--activations-only] [--analytics-only] [--analytics-offices 10000]
 Benchmarks on the local stack (wrangler dev, the local libSQL server, the Stripe emulator):
 a table, then one JSON line (docs/performance.md).
   --offices <n>       offices invoiced by the cron run (default 1000)
@@ -30,13 +30,15 @@ a table, then one JSON line (docs/performance.md).
   --invoicing-only    only the invoicing phases: Stripe calls per invoice, the run of --offices
                       offices at the emulator's limit, and the run of --latency-offices offices
                       with 20 ms per database round trip and 200 ms per Stripe call
-  --latency-offices <n>  offices of the run with latency (default 200)
+  --latency-offices <n>  offices of the run with latency (default 1000)
   --gateway-rps <n>   the Worker's Stripe pace (STRIPE_MAX_RPS; default --stripe-rps)
   --flood-only        only the flood phase (a platform admin's p99 during unauthenticated floods)
   --activations-only  only the activation phases (one office: single reports against GET /health,
                       also with 30 ms added to every database round trip, and the bulk route)
   --analytics-only    only the analytics phase (its time as a ratio to a plain invoice list)
   --analytics-offices <n>  offices of the analytics fixture, 24 months each (default 10000)
+  --storage <where>   memory (default: /dev/shm) or disk: where each stack keeps its database
+                      and the local runtime's Durable Object storage (tools/lib/stack.mjs)
   -h, --help          this text`;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -48,13 +50,19 @@ const { values: args } = parseCli("bench", USAGE, {
   "stripe-rps": { type: "string", default: "100" },
   "skip-invoicing": { type: "boolean", default: false },
   "invoicing-only": { type: "boolean", default: false },
-  "latency-offices": { type: "string", default: "200" },
+  "latency-offices": { type: "string", default: "1000" },
   "gateway-rps": { type: "string" },
   "flood-only": { type: "boolean", default: false },
   "activations-only": { type: "boolean", default: false },
   "analytics-only": { type: "boolean", default: false },
   "analytics-offices": { type: "string", default: "10000" },
+  storage: { type: "string", default: "memory" },
 });
+if (!["memory", "disk"].includes(args.storage)) {
+  console.error(`bench: --storage is memory or disk, not ${args.storage}\n${USAGE}`);
+  process.exit(2);
+}
+stackDefaults.storage = /** @type {"memory"|"disk"} */ (args.storage);
 const N_OFFICES = Number(args.offices);
 const N_PATIENTS = Number(args.patients);
 const DURATION_S = Number(args.duration);

@@ -20,7 +20,21 @@ export class BufferedRequestLog implements RequestLogSink {
     storage.sql.exec("CREATE TABLE IF NOT EXISTS stripe_request_pending (id TEXT PRIMARY KEY, idempotency_key TEXT, at INTEGER, row TEXT NOT NULL)");
   }
 
+  /**
+   * Rows a commit has written, still in storage: deleted with the next row recorded or when the run
+   * ends (one storage transaction instead of one more per commit). Should the object stop first, a
+   * later commit writes them again, which `ON CONFLICT DO NOTHING` makes nothing.
+   */
+  #written = new Set<string>();
+
+  /** Deletes the rows commits have written (see #written). */
+  #dropWritten(): void {
+    for (const id of this.#written) this.storage.sql.exec("DELETE FROM stripe_request_pending WHERE id = ?", id);
+    this.#written.clear();
+  }
+
   record(row: StripeRequestRow): void {
+    this.#dropWritten();
     this.storage.sql.exec(
       "INSERT OR IGNORE INTO stripe_request_pending (id, idempotency_key, at, row) VALUES (?, ?, ?, ?)",
       row.id,
@@ -50,7 +64,7 @@ export class BufferedRequestLog implements RequestLogSink {
 
   /** How many rows wait for a commit. */
   pending(): number {
-    return this.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM stripe_request_pending").toArray()[0]?.n ?? 0;
+    return (this.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM stripe_request_pending").toArray()[0]?.n ?? 0) - this.#written.size;
   }
 
   /**
@@ -58,23 +72,25 @@ export class BufferedRequestLog implements RequestLogSink {
    * forget once that batch has committed.
    */
   take(): { statements: BatchItem<"sqlite">[]; ids: string[] } {
-    const kept = this.storage.sql.exec<{ id: string; row: string }>("SELECT id, row FROM stripe_request_pending ORDER BY rowid").toArray();
+    const kept = this.storage.sql.exec<{ id: string; row: string }>("SELECT id, row FROM stripe_request_pending ORDER BY rowid").toArray().filter((k) => !this.#written.has(k.id));
     if (kept.length === 0) return { statements: [], ids: [] };
     const rows = kept.map((k) => JSON.parse(k.row) as StripeRequestRow);
     return { statements: [this.db.insert(stripeRequests).values(rows).onConflictDoNothing({ target: stripeRequests.id })], ids: kept.map((k) => k.id) };
   }
 
-  /** Forgets rows their commit wrote. */
+  /** Forgets rows their commit wrote (deleted from storage with the next write, see #written). */
   forget(ids: string[]): void {
-    for (const id of ids) this.storage.sql.exec("DELETE FROM stripe_request_pending WHERE id = ?", id);
+    for (const id of ids) this.#written.add(id);
   }
 
-  /** Writes the kept rows on their own (one round trip; nothing kept: none). */
+  /** Writes the kept rows on their own (one round trip; nothing kept: none), then deletes what commits wrote. */
   async flush(): Promise<void> {
     const { statements, ids } = this.take();
-    if (statements.length === 0) return;
-    await this.db.batch(statements as unknown as [BatchItem<"sqlite">]);
-    this.forget(ids);
+    if (statements.length > 0) {
+      await this.db.batch(statements as unknown as [BatchItem<"sqlite">]);
+      this.forget(ids);
+    }
+    this.#dropWritten();
   }
 }
 

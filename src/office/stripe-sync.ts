@@ -75,9 +75,19 @@ export class StripeOutbox {
     host.storage.sql.exec("DELETE FROM stripe_lease");
   }
 
+  /**
+   * Extends the lease once less than half of it is left: every write of the object's storage is a
+   * transaction of its own, and one per item would cost more than the lease protects.
+   */
   private renewLease() {
-    this.host.storage.sql.exec("UPDATE stripe_lease SET until = ? WHERE holder = ?", Date.now() + LEASE_MS, this.#holder);
+    const now = Date.now();
+    if (now < this.#leaseUntil - LEASE_MS / 2) return;
+    this.host.storage.sql.exec("UPDATE stripe_lease SET until = ? WHERE holder = ?", now + LEASE_MS, this.#holder);
+    this.#leaseUntil = now + LEASE_MS;
   }
+
+  /** Until when this instance holds the lease, as it last wrote it (0: not held). */
+  #leaseUntil = 0;
 
   /** The host's audited, serialized write (for the object's own Stripe operations). */
   get commit(): OutboxHost["commit"] {
@@ -102,13 +112,17 @@ export class StripeOutbox {
           now,
         )
         .toArray();
-      if (taken.length > 0) return;
+      if (taken.length > 0) {
+        this.#leaseUntil = now + LEASE_MS;
+        return;
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
   }
 
   private release() {
     this.host.storage.sql.exec("DELETE FROM stripe_lease WHERE holder = ?", this.#holder);
+    this.#leaseUntil = 0;
   }
 
   /**
@@ -161,7 +175,8 @@ export class StripeOutbox {
   }
 
   private clearRetry(item: string) {
-    this.host.storage.sql.exec("DELETE FROM stripe_retry WHERE item = ?", item);
+    // Written only when there is something to clear: most items succeed at their first attempt.
+    if (this.retryOf(item)) this.host.storage.sql.exec("DELETE FROM stripe_retry WHERE item = ?", item);
   }
 
   private scheduleRetry(item: string, error: string, at: number | null = null): number {

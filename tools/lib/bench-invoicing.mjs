@@ -149,6 +149,7 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
     // Times the cron was triggered again because the local queue stopped delivering (waitPushed).
     cron_retriggers: retriggers,
     load_avg_1m: [loadBefore, loadAfter],
+    storage: stack.storage,
     accepted_per_s_by_5s: timeline.map((n) => Math.round(n / 5)),
     calls_by_kind: byKind,
   };

@@ -2,7 +2,7 @@
 // drill can kill and restart it), the Stripe emulator (in this process, for its controls and
 // logs) and the Worker under `wrangler dev`, each on a free loopback port, with fresh secrets.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -54,6 +54,24 @@ async function waitFor(check, timeoutMs, what) {
  */
 const NO_DEVTOOLS_PROXY = { VSCODE_INSPECTOR_OPTIONS: "{}" };
 
+/**
+ * Where the stack keeps its files (the libSQL database, the local runtime's Durable Object
+ * storage): in memory (/dev/shm) unless `storage: "disk"`. Local workerd commits every Durable
+ * Object write transaction with an fsync on the isolate's one thread (perf on the invoicing bench:
+ * ActorSqlite's implicit transaction → SQLite's WAL write → fsync, ~190 a second), so on this
+ * machine's disk every office object waited for the disk several times per Stripe call. On
+ * Cloudflare a Durable Object's writes are made durable behind its output gate, not by blocking its
+ * thread on a local flush; files in memory survive a process kill (the drills), as on disk.
+ * @param {"memory"|"disk"} storage
+ */
+function stackDir(storage) {
+  const parent = storage === "memory" && existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  return { dir: mkdtempSync(join(parent, "billing-stack-")), storage: parent === "/dev/shm" ? "memory" : "disk" };
+}
+
+/** What a stack gets when its caller says nothing (the bench's `--storage`). @type {{ storage: "memory"|"disk" }} */
+export const stackDefaults = { storage: "memory" };
+
 /** The libSQL server as a child process on a database file (survives a kill). */
 function startDb(port, file, authToken, latencyMs = 0) {
   const child = spawn(process.execPath, [join(root, "tools/libsql-server/cli.mjs"), "--port", String(port), "--file", file, "--auth-token", authToken, "--latency-ms", String(latencyMs)], { stdio: ["ignore", "pipe", "inherit"] });
@@ -74,11 +92,12 @@ function startDb(port, file, authToken, latencyMs = 0) {
  * `dbLatencyMs` adds that much to every database round trip (the libSQL server's --latency-ms);
  * `stripeLatencyMs` that much to every Stripe request (the emulator's latencyMs).
  * `devtools: true` keeps wrangler's DevTools proxy attached (NO_DEVTOOLS_PROXY).
- * @param {{ devtools?: boolean, stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, stripeLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
+ * `storage: "disk"` keeps the stack's files on disk instead of in memory (stackDir).
+ * @param {{ storage?: "memory"|"disk", devtools?: boolean, stripe?: boolean, webhooks?: boolean, stripeRps?: number, gatewayRps?: number, dbLatencyMs?: number, stripeLatencyMs?: number, vars?: Record<string,string>, log?: (s: string) => void }} [opts]
  */
 export async function startStack(opts = {}) {
   const log = opts.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), "billing-stack-"));
+  const { dir, storage } = stackDir(opts.storage ?? stackDefaults.storage);
   const secrets = generateLocalSecrets();
   const authToken = `stack-${Math.random().toString(36).slice(2)}`;
   // The inspector's port too: wrangler's default (9229, then one more) is taken when another stack runs.
@@ -135,6 +154,8 @@ export async function startStack(opts = {}) {
   return {
     base,
     dbUrl,
+    /** "memory" or "disk": where the database and the runtime's storage are (stackDir). */
+    storage,
     emulator,
     secrets,
     token,
