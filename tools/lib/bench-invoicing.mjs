@@ -150,7 +150,8 @@ async function invoicingRun({ stack, api, plan, offices: nOffices, patients, str
     cron_retriggers: retriggers,
     load_avg_1m: [loadBefore, loadAfter],
     storage: stack.storage,
-    accepted_per_s_by_5s: timeline.map((n) => Math.round(n / 5)),
+    // The last step is shorter than 5 s (it ends with the run): its rate is over its own length.
+    accepted_per_s_by_5s: timeline.map((n, i) => Math.round(n / (i === timeline.length - 1 ? Math.max(0.5, wall - 5 * i) : 5))),
     calls_by_kind: byKind,
   };
 }

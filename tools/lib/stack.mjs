@@ -2,7 +2,7 @@
 // drill can kill and restart it), the Stripe emulator (in this process, for its controls and
 // logs) and the Worker under `wrangler dev`, each on a free loopback port, with fresh secrets.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -62,6 +62,8 @@ const NO_DEVTOOLS_PROXY = { VSCODE_INSPECTOR_OPTIONS: "{}" };
  * machine's disk every office object waited for the disk several times per Stripe call. On
  * Cloudflare a Durable Object's writes are made durable behind its output gate, not by blocking its
  * thread on a local flush; files in memory survive a process kill (the drills), as on disk.
+ * wrangler gets the same place as its TMPDIR: Miniflare keeps the storage of its own objects (the
+ * local queue's broker among them) in a temporary directory.
  * @param {"memory"|"disk"} storage
  */
 function stackDir(storage) {
@@ -122,11 +124,14 @@ export async function startStack(opts = {}) {
     ...(emulator ? { STRIPE_SECRET_KEY: "sk_test_stackemulator0000", STRIPE_API_BASE: emulator.url, STRIPE_MAX_RPS: String(opts.gatewayRps ?? 95) } : {}),
     ...opts.vars,
   };
+  // wrangler's temporary files (Miniflare's own objects' storage) inside the stack's directory: gone with it.
+  const tmp = join(dir, "tmp");
+  mkdirSync(tmp);
   const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const wrangler = spawn(
     process.execPath,
     [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", join(dir, "wrangler"), "--show-interactive-dev-session=false", "--test-scheduled", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: join(dir, "logs"), ...(opts.devtools ? {} : NO_DEVTOOLS_PROXY) } },
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: join(dir, "logs"), ...(opts.devtools ? {} : NO_DEVTOOLS_PROXY), ...(storage === "memory" ? { TMPDIR: tmp } : {}) } },
   );
   let workerLog = "";
   wrangler.stdout.on("data", (d) => (workerLog = (workerLog + d).slice(-200_000)));
