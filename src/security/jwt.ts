@@ -55,6 +55,19 @@ export type VerifyOptions = {
 
 const headerSchema = z.object({ alg: z.string(), typ: z.string().optional(), kid: z.string().max(256).optional(), crit: z.unknown().optional() });
 
+/** The dev secret's HMAC key, imported once per isolate (not once per request). */
+const devKeys = new Map<string, Promise<CryptoKey>>();
+function devVerifyKey(secret: string): Promise<CryptoKey> {
+  let key = devKeys.get(secret);
+  if (!key) {
+    if (devKeys.size >= 4) devKeys.clear(); // a rotated secret replaces the old one
+    key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    key.catch(() => devKeys.delete(secret));
+    devKeys.set(secret, key);
+  }
+  return key;
+}
+
 export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Claims> {
   const parts = token.split(".");
   if (parts.length !== 3 || token.length > 8192) throw new TokenError("malformed token");
@@ -80,7 +93,7 @@ export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Cla
   switch (header.alg) {
     case "HS256":
       if (!opts.devSecret) throw new TokenError("algorithm not accepted");
-      key = await crypto.subtle.importKey("raw", utf8(opts.devSecret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+      key = await devVerifyKey(opts.devSecret);
       params = "HMAC";
       break;
     case "RS256":
