@@ -32,7 +32,7 @@ const scripts: Record<string, { file: string; options: string[] }> = {
   "keys:rotate": { file: "tools/keys-rotate.mjs", options: ["--key", "--url", "--office", "--batch", "--help", "BILLING_TOKEN", "patients", "index"] },
   db: { file: "tools/libsql-server/cli.mjs", options: ["--port", "--host", "--file", "--memory", "--auth-token", "--stream-idle-ms", "--busy-timeout-ms", "--latency-ms"] },
   stripe: { file: "tools/stripe-emulator/cli.mjs", options: ["--port", "--host", "--webhook-url", "--webhook-secret", "--rps", "--fault-rate", "--fault-kinds", "--timeout-ms", "--seed", "--latency-ms"] },
-  bench: { file: "tools/bench.mjs", options: ["--offices", "--patients", "--duration", "--connections", "--stripe-rps", "--skip-invoicing", "--invoicing-only", "--activations-only", "--analytics-only", "--analytics-offices", "--help"] },
+  bench: { file: "tools/bench.mjs", options: ["--offices", "--patients", "--duration", "--connections", "--stripe-rps", "--skip-invoicing", "--invoicing-only", "--activations-only", "--analytics-only", "--analytics-offices", "--storage", "--help"] },
   "stripe:setup": { file: "tools/stripe-setup.mjs", options: ["--webhook-url", "--return-url", "--help", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WORKER_KEY"] },
   "stripe:smoke": { file: "tools/stripe-smoke.mjs", options: ["--help", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"] },
   drill: { file: "tools/drill.mjs", options: ["--short", "--only", "--help"] },
