@@ -510,9 +510,15 @@ class DbHost {
     try { conn.close(); } catch { /* already closed */ }
   }
 
+  /**
+   * A connection configured for a server rather than SQLite's defaults: synchronous NORMAL in WAL
+   * mode (OFF for a temporary database), a 32 MiB page cache and reads through a memory map
+   * (SQLite's 2 MiB default cache holds only part of a large office's indexes, so every group of
+   * events read their pages again: the bulk bench went from ~6,000 to ~7,300 events/s).
+   */
   openConnection() {
     const conn = new Database(this.path);
-    conn.exec(`PRAGMA synchronous=${this.temporary ? "OFF" : "NORMAL"}`);
+    conn.exec(`PRAGMA synchronous=${this.temporary ? "OFF" : "NORMAL"}; PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456`);
     return conn;
   }
 
