@@ -1,7 +1,7 @@
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { PLATFORM_CHAIN } from "./audit-chain";
-import { sha256Hex } from "./crypto";
+import { sha256HexSync } from "./sha256";
 import * as clock from "../clock";
 
 /**
@@ -61,7 +61,7 @@ export async function refusedOverLimit(c: RefusalRequest): Promise<boolean> {
 
 /** Throws 429 when this token is over its budget. The key is the token's SHA-256, never the token. */
 export async function limitToken(c: RefusalRequest, token: string): Promise<void> {
-  const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: `tok:${await sha256Hex(token)}` });
+  const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: `tok:${sha256HexSync(token)}` });
   if (!success) throw limited();
 }
 
