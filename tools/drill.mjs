@@ -457,16 +457,30 @@ async function drillHostile(stack, api, spec, office) {
   // SHA-256 link, correctly chained to the office's head). Verify must report it (200, ok: false,
   // never a 500), and the office and the platform must keep working.
   const forgedOffice = await retrying(() => api.post("/v1/offices", { legalName: "Drill Audit Clinic", billingEmail: "audit@drill.example", timeZone: "UTC", billingAnchorDay: 1, planId: plan.id, startsOn: thisMonthStart }));
-  const [head] = await one(stack, "SELECT segment, seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1", [forgedOffice.id]);
-  if (!head) failures.push("forged audit row: the office's chain has no entry to link to");
-  else {
+  // The new office's outbox writes its own entries meanwhile (its Stripe customer, its invoice):
+  // the forged row links to the head as it is at the insert, read again if an entry came first.
+  let head;
+  let content;
+  for (let attempt = 1; attempt <= 20 && !content; attempt++) {
+    [head] = await one(stack, "SELECT segment, seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1", [forgedOffice.id]);
+    if (!head) break;
     const at = Date.now();
-    const content = { action: "drill.forged", actorRole: "platform_admin", actorSub: "intruder", at, chain: forgedOffice.id, details: null, officeId: forgedOffice.id, outcome: "succeeded", requestId: null, seq: Number(head.seq) + 1, targetIds: [] };
-    const hash = createHash("sha256").update(`${head.hash}\n${JSON.stringify(content)}`).digest("hex");
-    await stack.sql.execute({
-      sql: "INSERT INTO audit_log (chain, segment, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, key_id, prev_hash, hash) VALUES (?, ?, ?, ?, 'intruder', 'platform_admin', 'drill.forged', ?, '[]', 'succeeded', NULL, ?, ?)",
-      args: [forgedOffice.id, head.segment, content.seq, at, forgedOffice.id, head.hash, hash],
-    });
+    const forged = { action: "drill.forged", actorRole: "platform_admin", actorSub: "intruder", at, chain: forgedOffice.id, details: null, officeId: forgedOffice.id, outcome: "succeeded", requestId: null, seq: Number(head.seq) + 1, targetIds: [] };
+    const hash = createHash("sha256").update(`${head.hash}\n${JSON.stringify(forged)}`).digest("hex");
+    try {
+      await stack.sql.execute({
+        sql: "INSERT INTO audit_log (chain, segment, seq, at, actor_sub, actor_role, action, office_id, target_ids, outcome, key_id, prev_hash, hash) VALUES (?, ?, ?, ?, 'intruder', 'platform_admin', 'drill.forged', ?, '[]', 'succeeded', NULL, ?, ?)",
+        args: [forgedOffice.id, head.segment, forged.seq, at, forgedOffice.id, head.hash, hash],
+      });
+      content = forged;
+    } catch (err) {
+      if (!/UNIQUE constraint failed: audit_log/.test(String(err?.message))) throw err;
+      await new Promise((r) => setTimeout(r, 250)); // the office wrote that seq first: link to its new head
+    }
+  }
+  if (!head) failures.push("forged audit row: the office's chain has no entry to link to");
+  else if (!content) failures.push("forged audit row: the office's chain kept moving; no row could be linked to its head");
+  else {
     const res = await fetch(`${stack.base}/v1/audit/verify?officeId=${forgedOffice.id}`, { headers: admin });
     const verdictBody = res.status === 200 ? await res.json() : null;
     if (!verdictBody) failures.push(`forged audit row: verify answered ${res.status}`);
