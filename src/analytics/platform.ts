@@ -1,4 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
+import { payableSql } from "../db/billing-sql";
 import type { Database } from "../db/client";
 import { invoiceLineKinds } from "../db/invoices";
 import { daysIn, monthOf, monthsBetween, monthStart, nextMonth } from "./months";
@@ -42,7 +43,7 @@ const planOfOffice = (planId: string | undefined, officeId: SQL) =>
  * finalization, §11.6), or its total where there is no tax. Receivables, invoiced and past-due
  * amounts count it; MRR does not (tax is not revenue).
  */
-const gross = sql`COALESCE(i.total_including_tax, i.total)`;
+const gross = payableSql("i");
 /** Credit notes that count (pending: asked of Stripe; issued). */
 const creditCounts = sql`('pending','issued')`;
 /** What credit notes took off an open invoice's amount due (settlement `none`, §8.10). */

@@ -15,6 +15,15 @@ export function tieredAmountSql(quantity: SQL, planVersionId: SQL): SQL {
     FROM plan_versions pv, json_each(pv.tiers) j WHERE pv.id = ${planVersionId}) t)`;
 }
 
+/**
+ * What an office owes on an invoice, in SQL: its total including tax once read back, else its total
+ * (docs/payment-plan.md §11.6; `payable` in src/stripe/invoice-tax.ts is the same rule in code).
+ * `alias` is the invoices table's name in the query, if it has one.
+ */
+export function payableSql(alias?: "i"): SQL {
+  return alias ? sql.raw(`COALESCE(${alias}.total_including_tax, ${alias}.total)`) : sql.raw("COALESCE(total_including_tax, total)");
+}
+
 /** Recounts a draft's running patients line from its invoice's mapping and prices it with its plan version (0 in a trial). A finalized invoice is never touched. */
 export function repricePatientsLine(lineId: SQL | string): SQL {
   const line = typeof lineId === "string" ? sql`${lineId}` : lineId;

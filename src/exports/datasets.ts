@@ -1,4 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
+import { payableSql } from "../db/billing-sql";
 import type { Cell, MaybeCell } from "./csv";
 
 /**
@@ -37,7 +38,7 @@ export const datasets = {
     key: (r) => [r.finalized_at, r.id],
     page: (range, after, limit) => sql`SELECT i.id, i.office_id, o.legal_name, i.kind, i.status, i.currency, i.period_start, i.period_end, i.finalized_at, i.due_at,
         i.paid_at, i.voided_at, i.stripe_number, i.collection_method, i.billable_patients, i.subtotal, i.total,
-        COALESCE(i.tax_amount, 0) AS tax_amount, COALESCE(i.total_including_tax, i.total) AS total_including_tax, ${credited} AS amount_credited, i.amount_paid, i.amount_refunded
+        COALESCE(i.tax_amount, 0) AS tax_amount, ${payableSql("i")} AS total_including_tax, ${credited} AS amount_credited, i.amount_paid, i.amount_refunded
       FROM invoices i JOIN offices o ON o.id = i.office_id
       WHERE i.finalized_at >= ${range.fromAt} AND i.finalized_at < ${range.toAt}${office(range, "i.office_id")}${afterKey("i.finalized_at, i.id", after)}
       ORDER BY i.finalized_at, i.id LIMIT ${limit}`,

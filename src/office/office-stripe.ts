@@ -1,4 +1,5 @@
 import { eq, sql, type SQL } from "drizzle-orm";
+import { payable } from "../stripe/invoice-tax";
 import { invoiceLines, invoices } from "../db/invoices";
 import { minimumCharge } from "../billing/minimum";
 import { creditNotes, type creditNoteMemoKeys, type creditNoteReasons } from "../db/credit-notes";
@@ -268,7 +269,7 @@ export abstract class OfficeStripe extends OfficeCore {
       const amountPaid = paid ? Math.max(invoice.status === "paid" ? invoice.amountPaid : 0, state.amountPaid) : 0;
       const committedRefunds = refundRows[0]?.amount ?? 0;
       // An open invoice's amount due is its total with the tax Stripe computed (a credit note's amount includes its tax).
-      const due = invoice.totalIncludingTax ?? invoice.total;
+      const due = payable(invoice);
       const creditable = paid ? amountPaid - committedRefunds - postCredited : due - credited;
       if (creditable <= 0) return refuse(new ApiError("CONFLICT", "Nothing is left to credit on this invoice."));
       if (amount > creditable) return refuse(new ApiError("CONFLICT", `At most ${creditable} (minor units) of this invoice can still be credited.`));

@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { payableSql } from "../db/billing-sql";
 import type { Database } from "../db/client";
 import { creditNoteMemos, creditNotes } from "../db/credit-notes";
 import { invoices } from "../db/invoices";
@@ -30,7 +31,7 @@ export const creditedSql = (invoiceId: string) => sql`(SELECT COALESCE(SUM(amoun
 function paidByCredit(db: Database, invoiceId: string, now: number): Statement {
   return db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = 0, paid_at = COALESCE(paid_at, ${now}), payment_failed_at = NULL, updated_at = ${now}
     WHERE id = ${invoiceId} AND status IN ('open','uncollectible')
-      AND COALESCE(total_including_tax, total) <= (SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status = 'issued' AND settlement = 'none')`);
+      AND ${payableSql()} <= (SELECT COALESCE(SUM(amount), 0) FROM ${creditNotes} WHERE invoice_id = ${invoiceId} AND status = 'issued' AND settlement = 'none')`);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { payableSql } from "../db/billing-sql";
 import { payable } from "../stripe/invoice-tax";
 import type { Database } from "../db/client";
 import { invoices } from "../db/invoices";
@@ -73,7 +74,7 @@ export class StripeEvents {
     switch (to) {
       case "paid":
         return [
-          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MIN(COALESCE(total_including_tax, total), MAX(amount_paid, ${stripe.amountPaid ?? payable(invoice)})), paid_at = ${stripe.paidAt ?? at},
+          db.run(sql`UPDATE ${invoices} SET status = 'paid', amount_paid = MIN(${payableSql()}, MAX(amount_paid, ${stripe.amountPaid ?? payable(invoice)})), paid_at = ${stripe.paidAt ?? at},
             payment_failed_at = NULL, updated_at = ${now} WHERE id = ${invoice.id} AND status IN ('open','uncollectible')`),
         ];
       case "void":

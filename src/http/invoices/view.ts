@@ -3,6 +3,7 @@ import { InvoiceDocumentsSchema, type InvoiceDocuments } from "./documents";
 import { invoiceKinds, invoiceLineKinds, invoiceStatuses, stripeStates, type invoiceLines, type invoices } from "../../db/invoices";
 import { refundReasons, refundStatuses, type refunds } from "../../db/refunds";
 import { creditNoteMemoKeys, creditNoteMemos, creditNoteReasons, creditNoteSettlements, creditNoteSources, creditNoteStatuses, type creditNotes } from "../../db/credit-notes";
+import { payable } from "../../stripe/invoice-tax";
 
 export const InvoiceIdSchema = z
   .string()
@@ -155,7 +156,7 @@ export function invoiceView(
       : {}),
     ...(refundRows ? { refunds: refundRows.map(refundView) } : {}),
     ...(creditNoteRows
-      ? { creditNotes: creditNoteRows.map(creditNoteView), amountCredited: credited, amountDue: inv.status === "open" || inv.status === "uncollectible" ? Math.max(0, (inv.totalIncludingTax ?? inv.total) - credited - inv.amountPaid) : 0 }
+      ? { creditNotes: creditNoteRows.map(creditNoteView), amountCredited: credited, amountDue: inv.status === "open" || inv.status === "uncollectible" ? Math.max(0, payable(inv) - credited - inv.amountPaid) : 0 }
       : {}),
   };
 }
