@@ -21,7 +21,8 @@ export function tieredAmountSql(quantity: SQL, planVersionId: SQL): SQL {
  * `alias` is the invoices table's name in the query, if it has one.
  */
 export function payableSql(alias?: "i"): SQL {
-  return alias ? sql.raw(`COALESCE(${alias}.total_including_tax, ${alias}.total)`) : sql.raw("COALESCE(total_including_tax, total)");
+  const col = (name: string) => (alias ? `${alias}.${name}` : name);
+  return sql.raw(`COALESCE(${col("total_including_tax")}, ${col("total")})`);
 }
 
 /** Recounts a draft's running patients line from its invoice's mapping and prices it with its plan version (0 in a trial). A finalized invoice is never touched. */

@@ -469,7 +469,7 @@ class DbHost {
     /**
      * Connections of closed streams, kept for the next streams (sqld, too, keeps its connections
      * between streams): a new connection would parse the schema again and start with an empty
-     * page cache. Only a connection left as a fresh one would be comes back here (Stream.close).
+     * page cache. Only a connection in the state of a new one comes back here (DbHost.giveBack).
      * @type {any[]}
      */
     this.idle = [];
