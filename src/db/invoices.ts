@@ -155,6 +155,11 @@ export const invoiceLines = sqliteTable(
 /**
  * Internal mapping of which patients a monthly invoice counts (its billable set, §5.3). It stays
  * inside the billing database and is never sent to Stripe or shown.
+ *
+ * Its one index is the primary key (invoice, patient). A patient's invoices are found through the
+ * office's invoices, one primary-key lookup each (the patient trace, a key rotation): an office
+ * has one monthly invoice a month, while every recorded activation writes a row here, and an
+ * index by patient cost every bulk write a random insert more (docs/performance.md, "Bulk events").
  */
 export const invoicePatients = sqliteTable(
   "invoice_patients",
@@ -166,8 +171,5 @@ export const invoicePatients = sqliteTable(
     patientKey: text("patient_key").notNull(),
     countedAt: epochMs("counted_at").notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.invoiceId, t.patientKey] }),
-    index("invoice_patients_patient_ix").on(t.officeId, t.patientKey),
-  ],
+  (t) => [primaryKey({ columns: [t.invoiceId, t.patientKey] })],
 );

@@ -60,6 +60,7 @@ export class IdempotencyStore {
    * the rotation rewrote them, answers replays instead.
    */
   forgetPatientEvents(): void {
-    this.storage.sql.exec("DELETE FROM idempotency WHERE json_extract(response, '$.patientKey') IS NOT NULL");
+    // A patient event's answer is kept whole (with its pseudonym) or compact (a JSON array, src/office/patient-batch.ts).
+    this.storage.sql.exec("DELETE FROM idempotency WHERE json_extract(response, '$.patientKey') IS NOT NULL OR json_type(response) = 'array'");
   }
 }

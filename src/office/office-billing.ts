@@ -59,6 +59,7 @@ export class OfficeBilling extends OfficePatients {
       idempotency: this.idempotency,
       exclusive: (id, operation, fn) => this.exclusive(id, operation, fn),
       toInputs: (id, reqs) => this.recordedEvents(id, reqs),
+      keyVersion: async (id) => (await this.patientKeyVersion(id)) ?? 1,
       write: (id, statements, audit, conditional) => this.write<unknown[]>(id, statements, audit, conditional),
       now: () => clock.now(),
     });
@@ -66,14 +67,14 @@ export class OfficeBilling extends OfficePatients {
   }
 
   /** The route's version-1 pseudonyms carried to the office's version, and the events' request hashes. */
-  private async recordedEvents(officeId: string, requests: PatientEventRequest[]): Promise<PatientEventInput[]> {
+  private async recordedEvents(officeId: string, requests: PatientEventRequest[]): Promise<{ version: number; inputs: PatientEventInput[] }> {
     const chain = patientKeyChain(loadConfig(this.env));
     const version = (await this.patientKeyVersion(officeId)) ?? 1; // no office: the group answers 404
     if (version > chain.length + 1) {
       console.error(JSON.stringify({ level: "error", msg: "office pseudonyms are under a patient key version this deployment lacks", officeId, version }));
       throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
     }
-    return requests.map((request) => {
+    const inputs = requests.map((request) => {
       const patientKey = advancePatientKeySync(chain, request.rootPatientKey, 1, version);
       return {
         kind: request.kind,
@@ -83,6 +84,7 @@ export class OfficeBilling extends OfficePatients {
         requestHash: eventRequestHashSync(request.kind, patientKey, request.occurredAt),
       };
     });
+    return { version, inputs };
   }
 
   /**
@@ -105,7 +107,7 @@ export class OfficeBilling extends OfficePatients {
       const [keyRows, eventRows] = await this.db.batch([
         this.db.all<{ key: string }>(sql`SELECT patient_key AS key FROM ${patients} WHERE office_id = ${officeId}
           UNION SELECT patient_key FROM ${patientEvents} WHERE office_id = ${officeId}
-          UNION SELECT patient_key FROM ${invoicePatients} WHERE office_id = ${officeId}`),
+          UNION SELECT patient_key FROM ${invoicePatients} WHERE invoice_id IN (SELECT id FROM ${invoices} WHERE office_id = ${officeId})`),
         this.db.select({ id: patientEvents.id, kind: patientEvents.kind, eventAt: patientEvents.eventAt, patientKey: patientEvents.patientKey }).from(patientEvents).where(eq(patientEvents.officeId, officeId)),
       ]);
       const next = new Map<string, string>();
@@ -115,10 +117,12 @@ export class OfficeBilling extends OfficePatients {
       const pairs = [...next];
       for (let i = 0; i < pairs.length; i += REKEY_CHUNK) {
         const values = sql.join(pairs.slice(i, i + REKEY_CHUNK).map(([old, key]) => sql`(${old}, ${key})`), sql`, `);
-        for (const table of [patients, invoicePatients]) {
+        // invoice_patients by its primary key, through the office's invoices (it has no index by office).
+        const where = [sql`office_id = ${officeId}`, sql`invoice_id IN (SELECT id FROM ${invoices} WHERE office_id = ${officeId})`];
+        for (const [i, table] of ([patients, invoicePatients] as const).entries()) {
           statements.push(this.db.run(sql`WITH m(old, key) AS (VALUES ${values})
             UPDATE ${table} SET patient_key = (SELECT key FROM m WHERE m.old = ${table}.patient_key)
-            WHERE office_id = ${officeId} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
+            WHERE ${where[i]} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
         }
       }
       for (let i = 0; i < eventRows.length; i += REKEY_CHUNK) {

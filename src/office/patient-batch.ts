@@ -2,6 +2,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { currentDraftId, currentPatientsLineId, repricePatientsLine, retotalInvoice } from "../db/billing-sql";
+import { dbErrorMatches } from "../db/errors";
 import { offices } from "../db/offices";
 import { patientEvents } from "../db/patients";
 import { sha256Hex } from "../security/crypto";
@@ -61,7 +62,7 @@ const keyReused = (): EventOutcome => ({ status: "conflict", code: "IDEMPOTENCY_
  * recorded. `office` is what the object believes; the batch checks it (and that no key it takes
  * as new is in the database) and, when that fails, the object decides again with what it read.
  */
-export function planGroup(subs: Submission[], office: OfficeFacts, now: number, known: (keyHash: string) => Known | null) {
+export function planGroup(subs: Submission[], office: OfficeFacts, now: number, known: (input: PatientEventInput) => Known | null) {
   const earliest = earliestEventAt(office.billingStart);
   const canceled = office.status === "canceled";
   const inGroup = new Map<string, Rec>();
@@ -70,7 +71,7 @@ export function planGroup(subs: Submission[], office: OfficeFacts, now: number, 
   const nextId = groupEventIds();
   const slots: Slot[][] = subs.map((sub) =>
     sub.inputs.map((input): Slot => {
-      const stored = known(input.idempotencyKeyHash);
+      const stored = known(input);
       if (stored) return { outcome: stored.requestHash === input.requestHash ? { status: "replayed", event: stored.answer } : keyReused() };
       const first = inGroup.get(input.idempotencyKeyHash);
       if (first) return first.input.requestHash === input.requestHash ? { sameAs: first } : { outcome: keyReused() };
@@ -107,7 +108,11 @@ export function planGroup(subs: Submission[], office: OfficeFacts, now: number, 
     latest.set(rec.input.patientKey, upTo);
     rec.upTo = upTo;
   }
-  return { subs, slots, recs, latest, unknownKeys: [...unknownKeys], office };
+  // Keys of refused events the object did not know: the database may have recorded them (they
+  // replay then). The keys of the events it records are checked by the events' unique index.
+  const recorded = new Set(recs.map((r) => r.input.idempotencyKeyHash));
+  const refusedKeys = [...unknownKeys].filter((k) => !recorded.has(k));
+  return { subs, slots, recs, latest, unknownKeys: [...unknownKeys], refusedKeys, office };
 }
 
 export type GroupPlan = ReturnType<typeof planGroup>;
@@ -163,6 +168,33 @@ const each = (json: SQL, ...fields: string[]) =>
 /** An event already recorded under one of the group's keys, as the batch reads it back. */
 export type KnownRow = { id: string; officeId: string; patientKey: string; kind: "activate" | "deactivate"; eventAt: number; receivedAt: number; idempotencyKey: string; requestHash: string; applied: number; activeAfter: number };
 
+/**
+ * A first answer as this object's store keeps it (§5.11): what a replay cannot say itself — the
+ * event's id, when it was recorded and what it came to (applied × 2 + active after). The rest is
+ * the replaying event's own: the same request hash means the same kind, pseudonym and time. A
+ * full answer took ~300 bytes a key, and storing a bulk group's answers was half of the object's
+ * CPU in the bulk bench (docs/performance.md, "Bulk events").
+ */
+export type StoredEvent = [eventId: string, receivedAt: number, state: number];
+
+export const storedEvent = (a: PatientEventAnswer): StoredEvent => [a.eventId, Date.parse(a.receivedAt), (a.applied ? 2 : 0) + (a.active ? 1 : 0)];
+
+/** The first answer of `input` from what the store kept: compact (`StoredEvent`), or whole as it was kept before. */
+export function storedAnswer(stored: unknown, input: PatientEventInput, officeId: string): PatientEventAnswer {
+  if (!Array.isArray(stored)) return stored as PatientEventAnswer;
+  const [eventId, receivedAt, state] = stored as StoredEvent;
+  return {
+    eventId,
+    officeId,
+    patientKey: input.patientKey,
+    kind: input.kind,
+    occurredAt: new Date(input.occurredAt).toISOString(),
+    receivedAt: new Date(receivedAt).toISOString(),
+    applied: (state & 2) !== 0,
+    active: (state & 1) !== 0,
+  };
+}
+
 /** The first answer of an event read back by the batch (as `answerFrom` gives it for a row). */
 export function knownAnswer(row: KnownRow): PatientEventAnswer {
   return {
@@ -177,12 +209,27 @@ export function knownAnswer(row: KnownRow): PatientEventAnswer {
   };
 }
 
+/** The events recorded under some of `keys` (one index lookup per key, however many events the office has). */
+export function knownRowsRead(db: Database, officeId: string, keys: readonly string[]) {
+  // Driven by the keys (CROSS JOIN keeps json_each the outer loop).
+  return db.all<KnownRow>(sql`SELECT x.id, x.office_id AS officeId, x.patient_key AS patientKey, x.kind, x.event_at AS eventAt, x.received_at AS receivedAt,
+      x.idempotency_key AS idempotencyKey, x.request_hash AS requestHash, x.applied, x.active_after AS activeAfter
+    FROM json_each(${JSON.stringify(keys)}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value`);
+}
+
+/** True when a batch was refused because one of its events' keys is recorded already (the batch rolled back whole). */
+export const isEventKeyTaken = (err: unknown) => dbErrorMatches(err, /UNIQUE constraint failed: patient_events\.office_id, patient_events\.idempotency_key/);
+
 /**
  * The group's one batch (one round trip, one transaction). Everything it writes is conditional
  * on `guard`: the office still is as the object believed (exists, billing start, canceled or
- * not) and none of the keys it took as new is in the database (this object's store was lost).
- * Reads first (the office, the events under the group's keys: what the object decides again with
- * when the guard fails), then
+ * not) and none of the keys of the events it refuses is in the database (this object's store was
+ * lost: those replay). A key of an event it records that the database has is refused by the
+ * events' unique index, which rolls the whole batch back (`isEventKeyTaken`): the object reads
+ * those events and decides again. Checking every key first cost each event two index lookups
+ * more (docs/performance.md, "Bulk events").
+ * Reads first (the office, the events under the refused events' keys: what the object decides
+ * again with when the guard fails), then
  * 1. the events, each with `applied` and `active_after` from the patient's state before the batch
  *    and the group's earlier events of the same patient (as if recorded one by one); then what
  *    each came to, read back in the group's order (one digit each);
@@ -198,17 +245,16 @@ export function knownAnswer(row: KnownRow): PatientEventAnswer {
  * record, the guard itself is read and conditions the audit entries.
  */
 export function groupBatch(db: Database, officeId: string, plan: GroupPlan, receivedAt: number) {
-  const keys = JSON.stringify(plan.unknownKeys);
-  // Driven by the keys (CROSS JOIN keeps json_each the outer loop): one index lookup per key,
-  // however many events the office has. Evaluated before this batch inserts anything.
-  const guard = sql`(EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId} AND ${offices.billingStart} = ${plan.office.billingStart}
-      AND (${offices.status} = 'canceled') = ${plan.office.status === "canceled" ? 1 : 0})
-    AND NOT EXISTS (SELECT 1 FROM json_each(${keys}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value))`;
+  // Evaluated before this batch inserts anything; the keys' part only when events are refused.
+  const officeAsBelieved = sql`EXISTS (SELECT 1 FROM ${offices} WHERE ${offices.id} = ${officeId} AND ${offices.billingStart} = ${plan.office.billingStart}
+      AND (${offices.status} = 'canceled') = ${plan.office.status === "canceled" ? 1 : 0})`;
+  const guard =
+    plan.refusedKeys.length === 0
+      ? sql`(${officeAsBelieved})`
+      : sql`(${officeAsBelieved} AND NOT EXISTS (SELECT 1 FROM json_each(${JSON.stringify(plan.refusedKeys)}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value))`;
   const reads = [
     db.select({ status: offices.status, billingStart: offices.billingStart }).from(offices).where(sql`${offices.id} = ${officeId}`),
-    db.all<KnownRow>(sql`SELECT x.id, x.office_id AS officeId, x.patient_key AS patientKey, x.kind, x.event_at AS eventAt, x.received_at AS receivedAt,
-        x.idempotency_key AS idempotencyKey, x.request_hash AS requestHash, x.applied, x.active_after AS activeAfter
-      FROM json_each(${keys}) k CROSS JOIN patient_events x ON x.office_id = ${officeId} AND x.idempotency_key = k.value`),
+    knownRowsRead(db, officeId, plan.refusedKeys),
   ] as const;
   // Nothing to record (only refusals to audit): the guard is read, and conditions the audit entries.
   if (plan.recs.length === 0) return { guard, reads: [...reads, db.all<{ ok: number }>(sql`SELECT ${guard} AS ok`)] as const, writes: [] as BatchItem<"sqlite">[], held: (r: unknown[]) => (r[2] as { ok: number }[])[0]?.ok === 1, states: (_: unknown[]) => "" };

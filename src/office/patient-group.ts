@@ -6,12 +6,19 @@ import { offices } from "../db/offices";
 import { ApiError } from "../errors";
 import type { AuditInput } from "./chain-writer";
 import type { IdempotencyStore } from "./idempotency";
-import { groupAudit, groupBatch, groupOutcomes, knownAnswer, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
-import type { PatientEventAnswer, PatientEventRequest } from "./patient-events";
+import { groupAudit, groupBatch, groupOutcomes, isEventKeyTaken, knownAnswer, knownRowsRead, storedAnswer, storedEvent, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
+import type { PatientEventAnswer, PatientEventInput, PatientEventRequest } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
 
-/** A request waiting in the office object for the next batch (§5.11). */
-type Waiting = { officeId: string; requests: PatientEventRequest[]; actor: Submission["actor"]; resolve: (r: OfficeResult<EventOutcome[]>) => void };
+/** A request's events as the batch records them, and the key version their pseudonyms are at. */
+export type Prepared = { version: number; inputs: Submission["inputs"] };
+
+/**
+ * A request waiting in the office object for the next batch (§5.11), its events prepared on
+ * arrival (pseudonyms carried to the office's key version, request hashes) while the batch in
+ * flight waits for the database.
+ */
+type Waiting = { officeId: string; requests: PatientEventRequest[]; prepared: Promise<Prepared>; actor: Submission["actor"]; resolve: (r: OfficeResult<EventOutcome[]>) => void };
 
 /** What the group commit needs of the office object. */
 export type GroupHost = {
@@ -19,8 +26,10 @@ export type GroupHost = {
   idempotency: IdempotencyStore;
   /** Runs `fn` as the object's next exclusive operation (a failure result when it could not run it). */
   exclusive: (officeId: string, operation: string, fn: () => Promise<void>) => Promise<OfficeResult<void>>;
-  /** The route's version-1 pseudonym carried to the office's version, and the request hash. */
-  toInputs: (officeId: string, requests: PatientEventRequest[]) => Promise<Submission["inputs"]>;
+  /** The route's version-1 pseudonyms carried to the office's key version, and the request hashes. */
+  toInputs: (officeId: string, requests: PatientEventRequest[]) => Promise<Prepared>;
+  /** The office's key version now (a rotation runs exclusively: it can fall between arrival and batch). */
+  keyVersion: (officeId: string) => Promise<number>;
   /** One audited batch (the office object's write). */
   write: (officeId: string, statements: () => readonly BatchItem<"sqlite">[], audit: AuditInput[], conditional: { auditIf: SQL; recorded: (r: unknown[]) => boolean }) => Promise<unknown[]>;
   now: () => number;
@@ -43,8 +52,10 @@ export class PatientEventGroups {
   constructor(private readonly host: GroupHost) {}
 
   submit(officeId: string, requests: PatientEventRequest[], actor: Submission["actor"]): Promise<OfficeResult<EventOutcome[]>> {
+    const prepared = this.host.toInputs(officeId, requests);
+    prepared.catch(() => {}); // its failure is the group's, when the batch awaits it
     return new Promise((resolve) => {
-      this.#waiting.push({ officeId, requests, actor, resolve });
+      this.#waiting.push({ officeId, requests, prepared, actor, resolve });
       this.schedule(officeId);
     });
   }
@@ -97,13 +108,23 @@ export class PatientEventGroups {
     const { host } = this;
     if (group.length === 0) return [];
     const subs: Submission[] = [];
-    for (const w of group) subs.push({ inputs: await host.toInputs(officeId, w.requests), actor: w.actor });
+    const version = await host.keyVersion(officeId);
+    for (const w of group) {
+      let prepared = await w.prepared;
+      if (prepared.version !== version) prepared = await host.toInputs(officeId, w.requests); // rotated since it arrived
+      subs.push({ inputs: prepared.inputs, actor: w.actor });
+    }
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
     const stored = host.idempotency.getMany([...new Set(subs.flatMap((s) => s.inputs.map((i) => i.idempotencyKeyHash)))]);
-    const known = (keyHash: string): Known | null => {
-      const first = stored.get(keyHash);
-      return first ? { requestHash: first.requestHash, answer: first.response as PatientEventAnswer } : (fromDb.get(keyHash) ?? null);
+    const known = (input: PatientEventInput): Known | null => {
+      const first = stored.get(input.idempotencyKeyHash);
+      return first ? { requestHash: first.requestHash, answer: storedAnswer(first.response, input, officeId) } : (fromDb.get(input.idempotencyKeyHash) ?? null);
+    };
+    /** Events the database recorded under keys this object did not know: their first answers, kept. */
+    const learn = (rows: KnownRow[]) => {
+      for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
+      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: storedEvent(fromDb.get(row.idempotencyKey)!.answer) }] as const));
     };
     let office = this.#office ?? (await this.readOffice(officeId));
     if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -113,23 +134,29 @@ export class PatientEventGroups {
       const audit = await groupAudit(plan);
       if (plan.recs.length === 0 && audit.length === 0 && plan.unknownKeys.length === 0) return groupOutcomes(plan, officeId, receivedAt, "");
       const batch = groupBatch(host.db, officeId, plan, receivedAt);
-      const results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: batch.held });
+      let results: unknown[];
+      try {
+        results = await host.write(officeId, () => [...batch.reads, ...batch.writes], audit.map((a) => ({ ...a, officeId })), { auditIf: batch.guard, recorded: batch.held });
+      } catch (err) {
+        if (!isEventKeyTaken(err)) throw err;
+        // Some key it took as new is recorded (its store was lost): those events are read, and the group decided again.
+        learn(await knownRowsRead(host.db, officeId, plan.recs.map((r) => r.input.idempotencyKeyHash)));
+        continue;
+      }
       const fresh = (results[0] as OfficeFacts[])[0] ?? null;
       this.#office = fresh;
       if (batch.held(results)) {
         const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
         host.idempotency.putMany(
           plan.slots.flatMap((slots, i) =>
-            slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: (outcomes[i]![j] as { event: PatientEventAnswer }).event }] as const] : [])),
+            slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: storedEvent((outcomes[i]![j] as { event: PatientEventAnswer }).event) }] as const] : [])),
           ),
         );
         return outcomes;
       }
       if (!fresh) throw new ApiError("NOT_FOUND", "No such office.");
       office = fresh;
-      const rows = results[1] as KnownRow[];
-      for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
-      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: fromDb.get(row.idempotencyKey)!.answer }] as const));
+      learn(results[1] as KnownRow[]);
     }
     throw new ApiError("SERVICE_UNAVAILABLE", "Patient events cannot be recorded for this office right now.");
   }

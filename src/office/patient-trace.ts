@@ -51,9 +51,10 @@ export function patientBillingReads(db: Database, officeId: string, patientKey: 
       .limit(MAX_TRACE_EVENTS + 1),
     db
       .select({ id: invoices.id, kind: invoices.kind, status: invoices.status, periodStart: invoices.periodStart, periodEnd: invoices.periodEnd, countedAt: invoicePatients.countedAt })
-      .from(invoicePatients)
-      .innerJoin(invoices, sql`${invoices.id} = ${invoicePatients.invoiceId}`)
-      .where(sql`${invoicePatients.officeId} = ${officeId} AND ${invoicePatients.patientKey} = ${patientKey} AND ${invoices.officeId} = ${officeId}`)
+      // The office's invoices, each looked up in invoice_patients by its primary key (§5.9).
+      .from(invoices)
+      .innerJoin(invoicePatients, sql`${invoicePatients.invoiceId} = ${invoices.id} AND ${invoicePatients.patientKey} = ${patientKey}`)
+      .where(sql`${invoices.officeId} = ${officeId}`)
       .orderBy(desc(invoices.periodStart))
       .limit(MAX_TRACE_INVOICES + 1),
   ] as const;

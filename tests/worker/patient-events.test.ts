@@ -231,6 +231,59 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id!))).toHaveLength(3);
   });
 
+  it("replays from the database when the office object lost its store and the office is as it was: the events' unique key refuses the batch, nothing is written twice", async () => {
+    const { db, office, draftId } = await officeWithDraft();
+    const events = [ev("pt-K1", "activate", "2026-11-02T10:00:00Z", "kept-a"), ev("pt-K2", "activate", "2026-11-02T11:00:00Z", "kept-b")];
+    const first = await report(office.id!, events);
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(office.id!));
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec("DELETE FROM idempotency");
+    });
+    const again = await report(office.id!, [...events, { ...events[1]!, occurredAt: "2026-11-05T10:00:00Z" }, ev("pt-K3", "activate", "2026-11-03T10:00:00Z")]);
+    expect(again.results.map((r) => r.status)).toEqual(["replayed", "replayed", "conflict", "applied"]);
+    expect(again.results.slice(0, 2).map((r) => r.event)).toEqual(first.results.map((r) => r.event));
+    expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id!))).toHaveLength(3);
+    expect(await db.select().from(invoicePatients).where(eq(invoicePatients.invoiceId, draftId))).toHaveLength(3);
+    const [draft] = await db.select().from(invoices).where(eq(invoices.id, draftId));
+    expect(draft!.billablePatients).toBe(3);
+    // The refused batch's audit entry was never written; the chain goes on from its head.
+    const entries = await db.select().from(auditLog).where(eq(auditLog.chain, office.id!));
+    expect(entries.filter((e) => e.action === "patient.events").map((e) => e.details)).toEqual([
+      expect.objectContaining({ events: 2, applied: 2, replayed: 0 }),
+      expect.objectContaining({ events: 4, applied: 1, replayed: 2, conflict: 1 }),
+    ]);
+    const verify = await SELF.fetch(`https://billing.test/v1/audit/verify?officeId=${office.id}`, { headers: bearer(await mintToken("platform_admin")) });
+    expect(await verify.json()).toMatchObject({ ok: true });
+  });
+
+  it("keeps a first answer compact in the office object's store, and still replays answers stored whole before", async () => {
+    const { db, office } = await officeWithDraft();
+    const events = [ev("pt-C1", "activate", "2026-11-02T10:00:00Z", "compact-a"), ev("pt-C2", "deactivate", "2026-11-03T10:00:00Z", "compact-b")];
+    const first = await report(office.id!, events);
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(office.id!));
+    const kept = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ key_hash: string; response: string }>("SELECT key_hash, response FROM idempotency").toArray());
+    expect(kept).toHaveLength(2);
+    for (const row of kept) {
+      const stored = JSON.parse(row.response) as unknown[];
+      expect(stored).toHaveLength(3); // id, recorded at, state: no pseudonym, kind or time
+      expect(row.response).not.toMatch(/[0-9a-f]{64}/);
+    }
+    // An answer stored whole (as the object kept them before) replays as it is.
+    const whole = first.results[1]!.event!;
+    const older = { ...whole, receivedAt: "2026-11-03T10:00:01.000Z" };
+    await runInDurableObject(stub, (_i, state) => {
+      const id = JSON.parse(kept.find((r) => JSON.parse(r.response)[0] === whole.eventId)!.response)[0];
+      state.storage.sql.exec("UPDATE idempotency SET response = ? WHERE json_extract(response, '$[0]') = ?", JSON.stringify({ ...older, officeId: office.id }), id);
+    });
+    const trips = await pipelines();
+    const again = await report(office.id!, events);
+    expect((await pipelines()) - trips).toBe(0);
+    expect(again.results.map((r) => r.status)).toEqual(["replayed", "replayed"]);
+    expect(again.results[0]!.event).toEqual(first.results[0]!.event);
+    expect(again.results[1]!.event).toEqual(older);
+    expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id!))).toHaveLength(2);
+  });
+
   it("group commit: concurrent single reports are written together, each with its own answer, key and audit entry", async () => {
     const { db, office } = await officeWithDraft();
     const token = await mintToken("clinical_system", [office.id!]);

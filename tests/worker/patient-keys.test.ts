@@ -11,6 +11,7 @@ import { bearer, mintToken } from "../harness/auth";
 import { onboardOffice } from "../harness/billing";
 import { expectProblem } from "../harness/problem";
 import { testDb } from "../harness/seed";
+import type { OfficeBilling } from "../../src/office/office-billing";
 
 const chain = String(env.PATIENT_KEY_CHAIN).split(",");
 const api = "https://billing.test/v1";
@@ -135,6 +136,28 @@ describe("patient key rotation (PATIENT_KEY_CHAIN, POST /v1/admin/patient-keys/r
     expect((await storedKeys(officeId)).patients).toEqual(expected.sort());
     const [{ n }] = (await testDb().select({ n: sql<number>`count(*)` }).from(patientEvents).where(eq(patientEvents.officeId, officeId))) as [{ n: number }];
     expect(Number(n)).toBe(10);
+  });
+
+  it("carries an event prepared before a rotation, and recorded after it, to the new version", async () => {
+    const officeId = await officeAtVersion1();
+    const root = (p: string) => patientKey(String(env.PATIENT_KEY_SECRET), officeId, p);
+    const event = async (p: string) => ({ kind: "activate" as const, rootPatientKey: await root(p), occurredAt: Date.now() - 1000, idempotencyKeyHash: await hmacSha256Hex("k", crypto.randomUUID()) });
+    const actor = { actorSub: "test", actorRole: "platform_admin", requestId: "req_test" };
+    const [first, second] = [await event("pt-before"), await event("pt-after")];
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(officeId));
+    const answers = await runInDurableObject(stub, async (instance: OfficeBilling) => {
+      const one = instance.patientEvents(officeId, [first], actor); // its batch is the object's next operation
+      const rotation = instance.rekeyPatients(officeId, actor); // queued behind that batch
+      await new Promise((r) => setTimeout(r, 0)); // the batch has taken its group and waits for the database
+      const two = instance.patientEvents(officeId, [second], actor); // prepared at version 1, recorded after the rotation
+      return Promise.all([one, rotation, two]);
+    });
+    expect(answers.map((a) => a.ok)).toEqual([true, true, true]);
+    const v2 = async (p: string) => hmacSha256Hex(chain[0]!, await root(p));
+    const [one, , two] = answers as [{ ok: true; value: { event: { patientKey: string } }[] }, unknown, { ok: true; value: { event: { patientKey: string } }[] }];
+    expect(one.value[0]!.event.patientKey).toBe(await root("pt-before")); // recorded before the rotation, at version 1
+    expect(two.value[0]!.event.patientKey).toBe(await v2("pt-after"));
+    expect((await storedKeys(officeId)).patients).toEqual([await v2("pt-before"), await v2("pt-after")].sort());
   });
 
   it("continues from a cursor, one batch at a time, and is for platform_admin only, with a validated body", async () => {

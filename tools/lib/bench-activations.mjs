@@ -2,7 +2,7 @@
 import { startStack } from "./stack.mjs";
 import { apiClient } from "./api.mjs";
 import { now } from "./clock.mjs";
-import { activate, load, newPlan, onboard, reportEvents } from "./bench-load.mjs";
+import { activate, load, loadHeaders, newPlan, onboard, reportEvents } from "./bench-load.mjs";
 
 /** Events per bulk request in the bulk phase (the route's maximum), and its concurrent requests. */
 const BULK_EVENTS = 1000;
@@ -27,7 +27,7 @@ export async function phaseActivations({ latencyMs, bulk, seconds, connections: 
     const at = () => new Date(now() - 60_000).toISOString();
     // Warm-up: modules loaded, connections open, the office's object awake.
     await load((c, n) => activate(stack, one.id, `warm-${c}-${n}`, at()), 2, CONNECTIONS);
-    const health = await load(() => fetch(`${stack.base}/health`), seconds, CONNECTIONS);
+    const health = await load(() => fetch(`${stack.base}/health`, { headers: loadHeaders }), seconds, CONNECTIONS);
     log(`GET /health: ${JSON.stringify(health)}`);
     const single = await load((_, n) => activate(stack, one.id, `one-${n}`, at()), seconds, CONNECTIONS);
     log(`single activations into one office: ${JSON.stringify(single)}`);

@@ -1,0 +1,1 @@
+DROP INDEX `invoice_patients_patient_ix`;
