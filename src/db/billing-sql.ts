@@ -25,15 +25,19 @@ export function payableSql(alias?: "i"): SQL {
   return sql.raw(`COALESCE(${col("total_including_tax")}, ${col("total")})`);
 }
 
-/** Recounts a draft's running patients line from its invoice's mapping and prices it with its plan version (0 in a trial). A finalized invoice is never touched. */
+/**
+ * Recounts a draft's running patients line from its invoice's mapping and prices it with its plan
+ * version (0 in a trial). A finalized invoice is never touched. The mapping is counted once (the
+ * FROM clause), for the quantity and the price: a count reads the invoice's whole mapping.
+ */
 export function repricePatientsLine(lineId: SQL | string): SQL {
   const line = typeof lineId === "string" ? sql`${lineId}` : lineId;
   const invoice = sql`(SELECT invoice_id FROM invoice_lines WHERE id = ${line})`;
-  const count = sql`(SELECT count(*) FROM invoice_patients m WHERE m.invoice_id = ${invoice})`;
-  return sql`UPDATE invoice_lines SET quantity = ${count},
-    amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = ${invoice}) THEN 0
-             ELSE ${tieredAmountSql(count, sql`(SELECT plan_version_id FROM invoices WHERE id = ${invoice})`)} END
-    WHERE id = ${line} AND (SELECT status FROM invoices WHERE id = ${invoice}) = 'draft'`;
+  return sql`UPDATE invoice_lines SET quantity = c.n,
+    amount = CASE WHEN (SELECT in_trial FROM invoices WHERE id = invoice_lines.invoice_id) THEN 0
+             ELSE ${tieredAmountSql(sql`c.n`, sql`(SELECT plan_version_id FROM invoices WHERE id = invoice_lines.invoice_id)`)} END
+    FROM (SELECT count(*) AS n FROM invoice_patients m WHERE m.invoice_id = ${invoice}) AS c
+    WHERE invoice_lines.id = ${line} AND (SELECT status FROM invoices WHERE id = invoice_lines.invoice_id) = 'draft'`;
 }
 
 /**
