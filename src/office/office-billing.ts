@@ -142,6 +142,7 @@ export class OfficeBilling extends OfficePatients {
       ]);
       this.rememberPatientKeyVersion(target);
       // Replays of earlier events are answered from the database from now on (their hashes moved).
+      this.#groups?.keepAnswers(); // the last group's answers, kept late, are forgotten with the others
       this.idempotency.forgetPatientEvents();
       return { fromVersion: from, toVersion: target, patients: next.size, events: eventRows.length };
     });

@@ -49,7 +49,17 @@ export class PatientEventGroups {
   /** The office as last read; the batch checks it, so it is only ever a guess. */
   #office: OfficeFacts | null = null;
 
+  /** The last group's first answers, until they are in the store (`keepAnswers`). */
+  #unkept: (() => void) | null = null;
+
   constructor(private readonly host: GroupHost) {}
+
+  /** Puts the last group's first answers in the store now, if they are not there yet (before a key rotation forgets the store's answers). */
+  keepAnswers(): void {
+    const keep = this.#unkept;
+    this.#unkept = null;
+    keep?.();
+  }
 
   submit(officeId: string, requests: PatientEventRequest[], actor: Submission["actor"]): Promise<OfficeResult<EventOutcome[]>> {
     const prepared = this.host.toInputs(officeId, requests);
@@ -147,11 +157,17 @@ export class PatientEventGroups {
       this.#office = fresh;
       if (batch.held(results)) {
         const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
-        host.idempotency.putMany(
-          plan.slots.flatMap((slots, i) =>
-            slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: storedEvent((outcomes[i]![j] as { event: PatientEventAnswer }).event) }] as const] : [])),
-          ),
+        const first = plan.slots.flatMap((slots, i) =>
+          slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: storedEvent((outcomes[i]![j] as { event: PatientEventAnswer }).event) }] as const] : [])),
         );
+        // Kept on the next turn of the event loop, once the next group's batch has left (writing
+        // them first held that batch back by ~20 ms a group: the store's write, then the output
+        // gate). A key of this group repeated in the next one before then is refused by the
+        // events' unique index, read and replayed (isEventKeyTaken), as when the store was lost.
+        this.keepAnswers();
+        const keep = () => host.idempotency.putMany(first);
+        this.#unkept = keep;
+        setTimeout(() => this.keepAnswers(), 0);
         return outcomes;
       }
       if (!fresh) throw new ApiError("NOT_FOUND", "No such office.");

@@ -5,6 +5,7 @@ import { auditLog } from "../../src/db/audit";
 import { invoicePatients, invoices } from "../../src/db/invoices";
 import { offices } from "../../src/db/offices";
 import { patientEvents, patients } from "../../src/db/patients";
+import type { OfficeBilling } from "../../src/office/office-billing";
 import { newId } from "../../src/security/request-id";
 import { bearer, mintToken } from "../harness/auth";
 import { expectProblem } from "../harness/problem";
@@ -254,6 +255,25 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     ]);
     const verify = await SELF.fetch(`https://billing.test/v1/audit/verify?officeId=${office.id}`, { headers: bearer(await mintToken("platform_admin")) });
     expect(await verify.json()).toMatchObject({ ok: true });
+  });
+
+  it("replays a key repeated right after its batch, before the object's store has kept its answer (the unique key refuses the batch)", async () => {
+    const { db, office } = await officeWithDraft();
+    const stub = env.OFFICE_BILLING.get(env.OFFICE_BILLING.idFromName(office.id!));
+    const actor = { actorSub: "test", actorRole: "clinical_system", requestId: "req_test" };
+    const event = { kind: "activate" as const, rootPatientKey: "ab".repeat(32), occurredAt: Date.parse("2026-11-02T10:00:00Z"), idempotencyKeyHash: "cd".repeat(32) };
+    const [first, again, kept] = await runInDurableObject(stub, async (instance: OfficeBilling, state) => {
+      const first = await instance.patientEvents(office.id!, [event], actor);
+      // Still this turn of the event loop: the answer is not in the store yet.
+      const keptBefore = state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM idempotency").one().n;
+      const again = await instance.patientEvents(office.id!, [event], actor);
+      return [first, again, keptBefore];
+    });
+    expect(kept).toBe(0);
+    expect(first).toMatchObject({ ok: true, value: [{ status: "applied" }] });
+    expect(again).toMatchObject({ ok: true, value: [{ status: "replayed" }] });
+    expect((again as { value: { event: unknown }[] }).value[0]!.event).toEqual((first as { value: { event: unknown }[] }).value[0]!.event);
+    expect(await db.select().from(patientEvents).where(eq(patientEvents.officeId, office.id!))).toHaveLength(1);
   });
 
   it("keeps a first answer compact in the office object's store, and still replays answers stored whole before", async () => {

@@ -154,10 +154,16 @@ describe("patient key rotation (PATIENT_KEY_CHAIN, POST /v1/admin/patient-keys/r
     });
     expect(answers.map((a) => a.ok)).toEqual([true, true, true]);
     const v2 = async (p: string) => hmacSha256Hex(chain[0]!, await root(p));
-    const [one, , two] = answers as [{ ok: true; value: { event: { patientKey: string } }[] }, unknown, { ok: true; value: { event: { patientKey: string } }[] }];
+    type Answer = { ok: true; value: { event: { eventId: string; patientKey: string } }[] };
+    const [one, , two] = answers as [Answer, unknown, Answer];
     expect(one.value[0]!.event.patientKey).toBe(await root("pt-before")); // recorded before the rotation, at version 1
     expect(two.value[0]!.event.patientKey).toBe(await v2("pt-after"));
     expect((await storedKeys(officeId)).patients).toEqual([await v2("pt-before"), await v2("pt-after")].sort());
+    // The first event's answer, kept in the object's store after its batch (a turn of the event
+    // loop later), went with the rotation: its replay is answered from the database, under the new
+    // version, not refused as a conflict by the old request hash.
+    const replay = await runInDurableObject(stub, (instance: OfficeBilling) => instance.patientEvents(officeId, [first], actor));
+    expect(replay).toMatchObject({ ok: true, value: [{ status: "replayed", event: { eventId: one.value[0]!.event.eventId, patientKey: await v2("pt-before") } }] });
   });
 
   it("continues from a cursor, one batch at a time, and is for platform_admin only, with a validated body", async () => {
