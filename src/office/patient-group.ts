@@ -5,7 +5,7 @@ import type { Database } from "../db/client";
 import { offices } from "../db/offices";
 import { ApiError } from "../errors";
 import type { AuditInput } from "./chain-writer";
-import type { IdempotencyStore } from "./idempotency";
+import type { IdempotencyStore, StoredAnswer } from "./idempotency";
 import { groupAudit, groupBatch, groupOutcomes, isEventKeyTaken, knownAnswer, knownRowsRead, storedAnswer, storedEvent, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
 import type { PatientEventAnswer, PatientEventInput, PatientEventRequest } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
@@ -14,11 +14,19 @@ import { failure, ok, type OfficeResult } from "./result";
 export type Prepared = { version: number; inputs: Submission["inputs"] };
 
 /**
- * A request waiting in the office object for the next batch (§5.11), its events prepared on
- * arrival (pseudonyms carried to the office's key version, request hashes) while the batch in
- * flight waits for the database.
+ * A request waiting in the office object for the next batch (§5.11), prepared on arrival while
+ * the batch in flight waits for the database: its events (pseudonyms carried to the office's key
+ * version, request hashes) and the first answers the store holds for their keys. Both are made
+ * again if a key rotation came in between (it changes the pseudonyms and empties the store of
+ * them); an answer kept after arrival is found by the events' unique index (isEventKeyTaken).
  */
-type Waiting = { officeId: string; requests: PatientEventRequest[]; prepared: Promise<Prepared>; actor: Submission["actor"]; resolve: (r: OfficeResult<EventOutcome[]>) => void };
+type Waiting = {
+  officeId: string;
+  requests: PatientEventRequest[];
+  prepared: Promise<Prepared & { stored: Map<string, StoredAnswer> }>;
+  actor: Submission["actor"];
+  resolve: (r: OfficeResult<EventOutcome[]>) => void;
+};
 
 /** What the group commit needs of the office object. */
 export type GroupHost = {
@@ -62,12 +70,17 @@ export class PatientEventGroups {
   }
 
   submit(officeId: string, requests: PatientEventRequest[], actor: Submission["actor"]): Promise<OfficeResult<EventOutcome[]>> {
-    const prepared = this.host.toInputs(officeId, requests);
+    const prepared = this.prepare(officeId, requests);
     prepared.catch(() => {}); // its failure is the group's, when the batch awaits it
     return new Promise((resolve) => {
       this.#waiting.push({ officeId, requests, prepared, actor, resolve });
       this.schedule(officeId);
     });
+  }
+
+  private async prepare(officeId: string, requests: PatientEventRequest[]) {
+    const prepared = await this.host.toInputs(officeId, requests);
+    return { ...prepared, stored: this.host.idempotency.getMany([...new Set(prepared.inputs.map((i) => i.idempotencyKeyHash))]) };
   }
 
   /** Everything that waited, up to a full group, for this office (a request for another office reached the wrong object: its own run refuses it). */
@@ -118,15 +131,16 @@ export class PatientEventGroups {
     const { host } = this;
     if (group.length === 0) return [];
     const subs: Submission[] = [];
+    const stored = new Map<string, StoredAnswer>();
     const version = await host.keyVersion(officeId);
     for (const w of group) {
       let prepared = await w.prepared;
-      if (prepared.version !== version) prepared = await host.toInputs(officeId, w.requests); // rotated since it arrived
+      if (prepared.version !== version) prepared = await this.prepare(officeId, w.requests); // rotated since it arrived
       subs.push({ inputs: prepared.inputs, actor: w.actor });
+      for (const [key, answer] of prepared.stored) stored.set(key, answer);
     }
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
-    const stored = host.idempotency.getMany([...new Set(subs.flatMap((s) => s.inputs.map((i) => i.idempotencyKeyHash)))]);
     const known = (input: PatientEventInput): Known | null => {
       const first = stored.get(input.idempotencyKeyHash);
       return first ? { requestHash: first.requestHash, answer: storedAnswer(first.response, input, officeId) } : (fromDb.get(input.idempotencyKeyHash) ?? null);
