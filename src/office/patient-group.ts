@@ -16,14 +16,15 @@ export type Prepared = { version: number; inputs: Submission["inputs"] };
 /**
  * A request waiting in the office object for the next batch (§5.11), prepared on arrival while
  * the batch in flight waits for the database: its events (pseudonyms carried to the office's key
- * version, request hashes) and the first answers the store holds for their keys. Both are made
- * again if a key rotation came in between (it changes the pseudonyms and empties the store of
- * them); an answer kept after arrival is found by the events' unique index (isEventKeyTaken).
+ * version, request hashes) and, for a large request, the first answers the store holds for its
+ * keys. Both are made again if a key rotation came in between (it changes the pseudonyms and
+ * empties the store of them); an answer kept after arrival is found by the events' unique index
+ * (isEventKeyTaken).
  */
 type Waiting = {
   officeId: string;
   requests: PatientEventRequest[];
-  prepared: Promise<Prepared & { stored: Map<string, StoredAnswer> }>;
+  prepared: Promise<Prepared & { stored: Map<string, StoredAnswer> | null }>;
   actor: Submission["actor"];
   resolve: (r: OfficeResult<EventOutcome[]>) => void;
 };
@@ -42,6 +43,9 @@ export type GroupHost = {
   write: (officeId: string, statements: () => readonly BatchItem<"sqlite">[], audit: AuditInput[], conditional: { auditIf: SQL; recorded: (r: unknown[]) => boolean }) => Promise<unknown[]>;
   now: () => number;
 };
+
+/** Requests of at least this many events read their keys' stored answers on arrival (`prepare`). */
+const READ_ON_ARRIVAL = 64;
 
 /** Attempts of one group when what the object believed of its office turns out stale. */
 const MAX_ATTEMPTS = 4;
@@ -78,9 +82,15 @@ export class PatientEventGroups {
     });
   }
 
+  /**
+   * A request's events, and, for a large request, its keys' stored answers (a small one's are read
+   * with its group's, in one query: single reports arrive by the hundred a second, and a query
+   * each cost more than the group's one).
+   */
   private async prepare(officeId: string, requests: PatientEventRequest[]) {
     const prepared = await this.host.toInputs(officeId, requests);
-    return { ...prepared, stored: this.host.idempotency.getMany([...new Set(prepared.inputs.map((i) => i.idempotencyKeyHash))]) };
+    const stored = requests.length >= READ_ON_ARRIVAL ? this.host.idempotency.getMany([...new Set(prepared.inputs.map((i) => i.idempotencyKeyHash))]) : null;
+    return { ...prepared, stored };
   }
 
   /** Everything that waited, up to a full group, for this office (a request for another office reached the wrong object: its own run refuses it). */
@@ -132,13 +142,16 @@ export class PatientEventGroups {
     if (group.length === 0) return [];
     const subs: Submission[] = [];
     const stored = new Map<string, StoredAnswer>();
+    const unread: string[] = [];
     const version = await host.keyVersion(officeId);
     for (const w of group) {
       let prepared = await w.prepared;
       if (prepared.version !== version) prepared = await this.prepare(officeId, w.requests); // rotated since it arrived
       subs.push({ inputs: prepared.inputs, actor: w.actor });
-      for (const [key, answer] of prepared.stored) stored.set(key, answer);
+      if (prepared.stored) for (const [key, answer] of prepared.stored) stored.set(key, answer);
+      else unread.push(...prepared.inputs.map((i) => i.idempotencyKeyHash));
     }
+    if (unread.length > 0) for (const [key, answer] of host.idempotency.getMany([...new Set(unread)])) stored.set(key, answer);
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
     const known = (input: PatientEventInput): Known | null => {
