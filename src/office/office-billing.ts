@@ -118,11 +118,14 @@ export class OfficeBilling extends OfficePatients {
       for (let i = 0; i < pairs.length; i += REKEY_CHUNK) {
         const values = sql.join(pairs.slice(i, i + REKEY_CHUNK).map(([old, key]) => sql`(${old}, ${key})`), sql`, `);
         // invoice_patients by its primary key, through the office's invoices (it has no index by office).
-        const where = [sql`office_id = ${officeId}`, sql`invoice_id IN (SELECT id FROM ${invoices} WHERE office_id = ${officeId})`];
-        for (const [i, table] of ([patients, invoicePatients] as const).entries()) {
+        const scopes = [
+          [patients, sql`office_id = ${officeId}`],
+          [invoicePatients, sql`invoice_id IN (SELECT id FROM ${invoices} WHERE office_id = ${officeId})`],
+        ] as const;
+        for (const [table, scope] of scopes) {
           statements.push(this.db.run(sql`WITH m(old, key) AS (VALUES ${values})
             UPDATE ${table} SET patient_key = (SELECT key FROM m WHERE m.old = ${table}.patient_key)
-            WHERE ${where[i]} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
+            WHERE ${scope} AND patient_key IN (SELECT old FROM m) AND ${stillAt}`));
         }
       }
       for (let i = 0; i < eventRows.length; i += REKEY_CHUNK) {

@@ -177,7 +177,7 @@ export type KnownRow = { id: string; officeId: string; patientKey: string; kind:
  */
 export type StoredEvent = [eventId: string, receivedAt: number, state: number];
 
-export const storedEvent = (a: PatientEventAnswer): StoredEvent => [a.eventId, Date.parse(a.receivedAt), (a.applied ? 2 : 0) + (a.active ? 1 : 0)];
+export const storedEvent = (eventId: string, receivedAt: number, applied: boolean | number, active: boolean | number): StoredEvent => [eventId, receivedAt, (applied ? 2 : 0) + (active ? 1 : 0)];
 
 /** The first answer of `input` from what the store kept: compact (`StoredEvent`), or whole as it was kept before. */
 export function storedAnswer(stored: unknown, input: PatientEventInput, officeId: string): PatientEventAnswer {

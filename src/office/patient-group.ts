@@ -7,7 +7,7 @@ import { ApiError } from "../errors";
 import type { AuditInput } from "./chain-writer";
 import type { IdempotencyStore, StoredAnswer } from "./idempotency";
 import { groupAudit, groupBatch, groupOutcomes, isEventKeyTaken, knownAnswer, knownRowsRead, storedAnswer, storedEvent, MAX_GROUP_EVENTS, planGroup, type EventOutcome, type Known, type KnownRow, type OfficeFacts, type Submission } from "./patient-batch";
-import type { PatientEventAnswer, PatientEventInput, PatientEventRequest } from "./patient-events";
+import type { PatientEventInput, PatientEventRequest } from "./patient-events";
 import { failure, ok, type OfficeResult } from "./result";
 
 /** A request's events as the batch records them, and the key version their pseudonyms are at. */
@@ -161,7 +161,7 @@ export class PatientEventGroups {
     /** Events the database recorded under keys this object did not know: their first answers, kept. */
     const learn = (rows: KnownRow[]) => {
       for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
-      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: storedEvent(fromDb.get(row.idempotencyKey)!.answer) }] as const));
+      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: storedEvent(row.id, Number(row.receivedAt), row.applied, row.activeAfter) }] as const));
     };
     let office = this.#office ?? (await this.readOffice(officeId));
     if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -184,9 +184,8 @@ export class PatientEventGroups {
       this.#office = fresh;
       if (batch.held(results)) {
         const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
-        const first = plan.slots.flatMap((slots, i) =>
-          slots.flatMap((s, j) => ("rec" in s ? [[s.rec.input.idempotencyKeyHash, { requestHash: s.rec.input.requestHash, response: storedEvent((outcomes[i]![j] as { event: PatientEventAnswer }).event) }] as const] : [])),
-        );
+        // The recorded events' first answers, from what groupOutcomes set on each.
+        const first = plan.recs.map((rec) => [rec.input.idempotencyKeyHash, { requestHash: rec.input.requestHash, response: storedEvent(rec.eventId, receivedAt, rec.applied!, rec.active!) }] as const);
         // Kept on the next turn of the event loop, once the next group's batch has left (writing
         // them first held that batch back by ~20 ms a group: the store's write, then the output
         // gate). A key of this group repeated in the next one before then is refused by the
