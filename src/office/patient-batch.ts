@@ -305,6 +305,23 @@ export function groupBatch(db: Database, officeId: string, plan: GroupPlan, rece
 }
 
 /**
+ * ISO 8601 strings of times in ms, each formatted once per group: a group's events share their
+ * receipt time and often their event times, and Date formatting was a seventh of the office
+ * object's thread in a profile of the bulk phase (docs/performance.md).
+ */
+function isoTimes(): (ms: number) => string {
+  const made = new Map<number, string>();
+  return (ms) => {
+    let text = made.get(ms);
+    if (text === undefined) {
+      text = new Date(ms).toISOString();
+      made.set(ms, text);
+    }
+    return text;
+  };
+}
+
+/**
  * The answers of a group, per request and in order, once its batch has recorded its events:
  * `states` holds one digit per recorded event, in the group's order (applied × 2 + active after).
  */
@@ -315,13 +332,15 @@ export function groupOutcomes(plan: GroupPlan, officeId: string, receivedAt: num
     rec.applied = (state & 2) !== 0;
     rec.active = (state & 1) !== 0;
   });
+  const iso = isoTimes();
+  const received = iso(receivedAt);
   const answer = (rec: Rec): PatientEventAnswer => ({
     eventId: rec.eventId,
     officeId,
     patientKey: rec.input.patientKey,
     kind: rec.input.kind,
-    occurredAt: new Date(rec.input.occurredAt).toISOString(),
-    receivedAt: new Date(receivedAt).toISOString(),
+    occurredAt: iso(rec.input.occurredAt),
+    receivedAt: received,
     applied: rec.applied!,
     active: rec.active!,
   });

@@ -16,15 +16,13 @@ export type Prepared = { version: number; inputs: Submission["inputs"] };
 /**
  * A request waiting in the office object for the next batch (§5.11), prepared on arrival while
  * the batch in flight waits for the database: its events (pseudonyms carried to the office's key
- * version, request hashes) and, for a large request, the first answers the store holds for its
- * keys. Both are made again if a key rotation came in between (it changes the pseudonyms and
- * empties the store of them); an answer kept after arrival is found by the events' unique index
- * (isEventKeyTaken).
+ * version, request hashes), made again if a key rotation came in between (it changes the
+ * pseudonyms).
  */
 type Waiting = {
   officeId: string;
   requests: PatientEventRequest[];
-  prepared: Promise<Prepared & { stored: Map<string, StoredAnswer> | null }>;
+  prepared: Promise<Prepared>;
   actor: Submission["actor"];
   resolve: (r: OfficeResult<EventOutcome[]>) => void;
 };
@@ -44,8 +42,14 @@ export type GroupHost = {
   now: () => number;
 };
 
-/** Requests of at least this many events read their keys' stored answers on arrival (`prepare`). */
-const READ_ON_ARRIVAL = 64;
+/**
+ * Requests of fewer events than this use the object's store of first answers (§5.11): their
+ * repeats are answered from it, and their answers kept in it. A larger request's keys are checked
+ * by the events' unique index alone (isEventKeyTaken): keeping a thousand answers per request in
+ * the object's storage, at random places of its key index, took over a quarter of the object's
+ * thread in the bulk phase (docs/performance.md), to spare a retried bulk request one round trip.
+ */
+export const STORED_BELOW = 64;
 
 /** Attempts of one group when what the object believed of its office turns out stale. */
 const MAX_ATTEMPTS = 4;
@@ -74,23 +78,12 @@ export class PatientEventGroups {
   }
 
   submit(officeId: string, requests: PatientEventRequest[], actor: Submission["actor"]): Promise<OfficeResult<EventOutcome[]>> {
-    const prepared = this.prepare(officeId, requests);
+    const prepared = this.host.toInputs(officeId, requests);
     prepared.catch(() => {}); // its failure is the group's, when the batch awaits it
     return new Promise((resolve) => {
       this.#waiting.push({ officeId, requests, prepared, actor, resolve });
       this.schedule(officeId);
     });
-  }
-
-  /**
-   * A request's events, and, for a large request, its keys' stored answers (a small one's are read
-   * with its group's, in one query: single reports arrive by the hundred a second, and a query
-   * each cost more than the group's one).
-   */
-  private async prepare(officeId: string, requests: PatientEventRequest[]) {
-    const prepared = await this.host.toInputs(officeId, requests);
-    const stored = requests.length >= READ_ON_ARRIVAL ? this.host.idempotency.getMany([...new Set(prepared.inputs.map((i) => i.idempotencyKeyHash))]) : null;
-    return { ...prepared, stored };
   }
 
   /** Everything that waited, up to a full group, for this office (a request for another office reached the wrong object: its own run refuses it). */
@@ -141,27 +134,28 @@ export class PatientEventGroups {
     const { host } = this;
     if (group.length === 0) return [];
     const subs: Submission[] = [];
-    const stored = new Map<string, StoredAnswer>();
-    const unread: string[] = [];
+    // The small requests' events: their keys are looked up in the store (one query for the group:
+    // single reports arrive by the hundred a second), and their first answers kept there.
+    const small = new Set<PatientEventInput>();
     const version = await host.keyVersion(officeId);
     for (const w of group) {
       let prepared = await w.prepared;
-      if (prepared.version !== version) prepared = await this.prepare(officeId, w.requests); // rotated since it arrived
+      if (prepared.version !== version) prepared = await host.toInputs(officeId, w.requests); // rotated since it arrived
       subs.push({ inputs: prepared.inputs, actor: w.actor });
-      if (prepared.stored) for (const [key, answer] of prepared.stored) stored.set(key, answer);
-      else unread.push(...prepared.inputs.map((i) => i.idempotencyKeyHash));
+      if (prepared.inputs.length < STORED_BELOW) for (const input of prepared.inputs) small.add(input);
     }
-    if (unread.length > 0) for (const [key, answer] of host.idempotency.getMany([...new Set(unread)])) stored.set(key, answer);
+    const smallKeys = new Set([...small].map((i) => i.idempotencyKeyHash));
+    const stored = smallKeys.size > 0 ? host.idempotency.getMany([...smallKeys]) : new Map<string, StoredAnswer>();
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
     const known = (input: PatientEventInput): Known | null => {
       const first = stored.get(input.idempotencyKeyHash);
       return first ? { requestHash: first.requestHash, answer: storedAnswer(first.response, input, officeId) } : (fromDb.get(input.idempotencyKeyHash) ?? null);
     };
-    /** Events the database recorded under keys this object did not know: their first answers, kept. */
+    /** Events the database recorded under keys this object did not know: their first answers (kept for the small requests' keys). */
     const learn = (rows: KnownRow[]) => {
       for (const row of rows) fromDb.set(row.idempotencyKey, { requestHash: row.requestHash, answer: knownAnswer(row) });
-      host.idempotency.putMany(rows.map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: storedEvent(row.id, Number(row.receivedAt), row.applied, row.activeAfter) }] as const));
+      host.idempotency.putMany(rows.filter((row) => smallKeys.has(row.idempotencyKey)).map((row) => [row.idempotencyKey, { requestHash: row.requestHash, response: storedEvent(row.id, Number(row.receivedAt), row.applied, row.activeAfter) }] as const));
     };
     let office = this.#office ?? (await this.readOffice(officeId));
     if (!office) throw new ApiError("NOT_FOUND", "No such office.");
@@ -184,8 +178,8 @@ export class PatientEventGroups {
       this.#office = fresh;
       if (batch.held(results)) {
         const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
-        // The recorded events' first answers, from what groupOutcomes set on each.
-        const first = plan.recs.map((rec) => [rec.input.idempotencyKeyHash, { requestHash: rec.input.requestHash, response: storedEvent(rec.eventId, receivedAt, rec.applied!, rec.active!) }] as const);
+        // The small requests' recorded events' first answers, from what groupOutcomes set on each.
+        const first = plan.recs.filter((rec) => small.has(rec.input)).map((rec) => [rec.input.idempotencyKeyHash, { requestHash: rec.input.requestHash, response: storedEvent(rec.eventId, receivedAt, rec.applied!, rec.active!) }] as const);
         // Kept on the next turn of the event loop, once the next group's batch has left (writing
         // them first held that batch back by ~20 ms a group: the store's write, then the output
         // gate). A key of this group repeated in the next one before then is refused by the
