@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { loggableError } from "../db/errors";
 import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
@@ -64,6 +64,17 @@ export function readBody(): MiddlewareHandler<AppEnv> {
     const bodyless = raw.method === "GET" || raw.method === "HEAD";
     const limit = bodyless ? 0 : bodyLimit(c.req.path);
     const declared = Number(raw.headers.get("content-length") ?? "NaN");
+    if (!bodyless && declared <= limit) {
+      // A declared length within the limit: the runtime delivers exactly that many bytes, read in one go.
+      let text: string;
+      try {
+        text = await raw.text();
+      } catch (err) {
+        throw brokeOff(c.var.requestId, raw.method, null, err);
+      }
+      jsonBody(c, text);
+      return next();
+    }
     const reader = raw.body.getReader();
     const refuse = async (error: ApiError) => {
       await reader.cancel().catch(() => {});
@@ -77,9 +88,7 @@ export function readBody(): MiddlewareHandler<AppEnv> {
       try {
         read = await reader.read();
       } catch (err) {
-        // Nobody reads the answer; it is logged once, as a warning, not as a server error.
-        console.warn(JSON.stringify({ level: "warn", msg: "request body broke off: client disconnected mid-body", requestId: c.var.requestId, method: raw.method, bytesRead: size, error: loggableError(err) }));
-        throw new ApiError("BAD_REQUEST", "The request body ended before it was complete.");
+        throw brokeOff(c.var.requestId, raw.method, size, err);
       }
       if (read.done) break;
       size += read.value.byteLength;
@@ -94,12 +103,27 @@ export function readBody(): MiddlewareHandler<AppEnv> {
       body.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    if (size > 0 && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(raw.headers.get("content-type") ?? "")) {
-      throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Request bodies must be JSON (Content-Type: application/json).");
-    }
-    c.req.raw = new Request(raw, { body });
+    jsonBody(c, new TextDecoder().decode(body));
     return next();
   };
+}
+
+/**
+ * The body, read, as the routes' validators and handlers will read it (Hono's body cache: no copy
+ * into a second Request); a body that is not JSON is refused (an empty one is no body).
+ */
+function jsonBody(c: Context<AppEnv>, text: string) {
+  if (text.length > 0 && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(c.req.header("content-type") ?? "")) {
+    throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Request bodies must be JSON (Content-Type: application/json).");
+  }
+  // Hono keeps each body form as a promise (its type says the value).
+  (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
+}
+
+/** A body that broke off: nobody reads the answer; it is logged once, as a warning, not as a server error. */
+function brokeOff(requestId: string, method: string, bytesRead: number | null, err: unknown) {
+  console.warn(JSON.stringify({ level: "warn", msg: "request body broke off: client disconnected mid-body", requestId, method, bytesRead, error: loggableError(err) }));
+  return new ApiError("BAD_REQUEST", "The request body ended before it was complete.");
 }
 
 const tooLarge = (limit: number) => new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${limit} bytes.`);

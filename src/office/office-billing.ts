@@ -50,8 +50,9 @@ export class OfficeBilling extends OfficePatients {
    * Patient activations and deactivations reported by the clinical system (docs/payment-plan.md
    * §5.10), answered per event in order; a single report is a request with one event. Requests
    * that arrive while a batch is in flight go together into the next one (group commit, §5.11),
-   * each with its own answers, idempotency and audit entry; a repeated key is answered from this
-   * object's store without touching the database.
+   * each with its own answers, idempotency and audit entry; a repeated key of a small request is
+   * answered from this object's store without touching the database, a large request's by the
+   * events' unique key (§5.11).
    */
   async patientEvents(officeId: string, requests: PatientEventRequest[], actor: Actor): Promise<OfficeResult<EventOutcome[]>> {
     this.#groups ??= new PatientEventGroups({

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { auditor } from "./audit";
 import { limitToken, refuse, type RefusalRequest } from "./refusals";
-import { jwksResolver, KeysUnavailableError, TokenError, verifyJwt, type Role } from "./jwt";
+import { jwksResolver, KeysUnavailableError, TokenError, VerifiedTokens, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
 
@@ -45,6 +45,15 @@ export function verifyOptions(config: Config) {
   };
 }
 
+/** Tokens verified in this isolate, per configuration (another issuer, audience or key source verifies afresh). */
+const verifiedTokens = new WeakMap<Config, VerifiedTokens>();
+
+function verified(token: string, config: Config) {
+  let tokens = verifiedTokens.get(config);
+  if (!tokens) verifiedTokens.set(config, (tokens = new VerifiedTokens((t) => verifyJwt(t, verifyOptions(config)))));
+  return tokens.get(token, Date.now());
+}
+
 /**
  * Every /v1 route: a valid `Authorization: Bearer <JWT>` or 401 with `WWW-Authenticate`. A
  * refused token is audited on the platform chain (the reason, never the token), aggregated per
@@ -60,8 +69,8 @@ export function authenticate() {
     else if (!match) reason = "malformed authorization header";
     else {
       try {
-        const claims = await verifyJwt(match[1]!, verifyOptions(c.var.config));
-        await limitToken(c, match[1]!);
+        const { claims, limitKey } = await verified(match[1]!, c.var.config);
+        await limitToken(c, limitKey);
         c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
         return next();
       } catch (err) {

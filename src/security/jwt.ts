@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { now } from "../clock";
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "./encoding";
+import { sha256HexSync } from "./sha256";
 
 /**
  * JWT verification on WebCrypto. Production keys come from a JWKS URL (RS256, ES256); local
@@ -113,15 +114,56 @@ export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Cla
   const parsed = claimsSchema.safeParse(payload);
   if (!parsed.success) throw new TokenError("missing or malformed claims");
   const claims = parsed.data;
-  const now = Math.floor((opts.now ?? Date.now()) / 1000);
-  if (claims.exp + MAX_CLOCK_SKEW_S <= now) throw new TokenError("token expired");
-  if (claims.exp - now > MAX_TOKEN_LIFETIME_S + MAX_CLOCK_SKEW_S) throw new TokenError("token lifetime too long");
-  if (claims.nbf !== undefined && claims.nbf - MAX_CLOCK_SKEW_S > now) throw new TokenError("token not yet valid");
-  if (claims.iat !== undefined && claims.iat - MAX_CLOCK_SKEW_S > now) throw new TokenError("token issued in the future");
+  checkTimes(claims, opts.now ?? Date.now());
   if (claims.iss !== opts.issuer) throw new TokenError("wrong issuer");
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!audiences.includes(opts.audience)) throw new TokenError("wrong audience");
   return claims;
+}
+
+/** How long a verified token is taken as verified again without its signature checked (its times are checked every time). */
+export const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens kept (all are dropped when full). */
+const MAX_VERIFIED = 1024;
+
+/**
+ * Tokens verified lately, with their claims and the key their rate limit counts under (`tok:` and
+ * the token's SHA-256, never the token). A client sends the same token with every request: for
+ * VERIFIED_TTL_MS after it was verified, its claims are taken again without decoding it or
+ * checking its signature (with the rate limit's hash, a tenth of a single patient report's time in
+ * the Worker under a profiler, docs/performance.md), but its expiry and other times are checked
+ * against `at` every time. A key withdrawn from the JWKS stops the tokens it signed within
+ * VERIFIED_TTL_MS.
+ */
+export class VerifiedTokens {
+  #tokens = new Map<string, { claims: Claims; limitKey: string; at: number }>();
+  constructor(
+    private readonly verify: (token: string) => Promise<Claims>,
+    private readonly ttlMs = VERIFIED_TTL_MS,
+    private readonly max = MAX_VERIFIED,
+  ) {}
+
+  async get(token: string, at: number): Promise<{ claims: Claims; limitKey: string }> {
+    const kept = this.#tokens.get(token);
+    if (kept && at >= kept.at && at - kept.at < this.ttlMs) {
+      checkTimes(kept.claims, at);
+      return kept;
+    }
+    const claims = await this.verify(token);
+    const entry = { claims, limitKey: `tok:${sha256HexSync(token)}`, at };
+    if (this.#tokens.size >= this.max) this.#tokens.clear();
+    this.#tokens.set(token, entry);
+    return entry;
+  }
+}
+
+/** A token's times against `at` (ms): expired, too long-lived, not yet valid, issued in the future. */
+export function checkTimes(claims: Claims, at: number): void {
+  const now = Math.floor(at / 1000);
+  if (claims.exp + MAX_CLOCK_SKEW_S <= now) throw new TokenError("token expired");
+  if (claims.exp - now > MAX_TOKEN_LIFETIME_S + MAX_CLOCK_SKEW_S) throw new TokenError("token lifetime too long");
+  if (claims.nbf !== undefined && claims.nbf - MAX_CLOCK_SKEW_S > now) throw new TokenError("token not yet valid");
+  if (claims.iat !== undefined && claims.iat - MAX_CLOCK_SKEW_S > now) throw new TokenError("token issued in the future");
 }
 
 /** Signs an HS256 token (development and tests only: `npm run token`, the test harness). */

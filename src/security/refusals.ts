@@ -1,7 +1,6 @@
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { PLATFORM_CHAIN } from "./audit-chain";
-import { sha256HexSync } from "./sha256";
 import * as clock from "../clock";
 
 /**
@@ -59,9 +58,9 @@ export async function refusedOverLimit(c: RefusalRequest): Promise<boolean> {
   return !success;
 }
 
-/** Throws 429 when this token is over its budget. The key is the token's SHA-256, never the token. */
-export async function limitToken(c: RefusalRequest, token: string): Promise<void> {
-  const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: `tok:${sha256HexSync(token)}` });
+/** Throws 429 when this token is over its budget. `limitKey` is made of the token's SHA-256, never the token (jwt.ts, VerifiedTokens). */
+export async function limitToken(c: RefusalRequest, limitKey: string): Promise<void> {
+  const { success } = await (c.env.TOKEN_RATE_LIMITER as RateLimitBinding).limit({ key: limitKey });
   if (!success) throw limited();
 }
 
