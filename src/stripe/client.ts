@@ -23,21 +23,46 @@ export class EgressBlockedError extends Error {
 
 export type SentRequest = { method: string; path: string; body: string; headers: Record<string, string> };
 
+/** What one call puts behind the guard: its rules (operation), its guard context, its observer and its slot. */
+type GuardedCall = {
+  guard: () => GuardContext;
+  onSend: (req: SentRequest) => void;
+  beforeSend: () => Promise<void>;
+  operation: StripeOperation | null;
+};
+
 /**
  * The Stripe SDK's fetch client behind the guard: every request the SDK serializes — path, query,
  * body, the headers we set — is scanned first, with the rules of the operation in flight, and
  * blocked when anything is found. `onSend` observes what crossed (for the Stripe request log).
+ * A client made without a call, or between calls (`withStripeClient`), sends nothing: the guard
+ * fails closed. Each request keeps the call it started in, to its end.
  */
 export class GuardedHttpClient implements Stripe.HttpClient {
   readonly #inner = Stripe.createFetchHttpClient();
-  operation: StripeOperation | null = null;
+  #call: GuardedCall | null;
 
   constructor(
-    private readonly guard: () => GuardContext,
-    private readonly onSend: (req: SentRequest) => void = () => {},
+    guard?: () => GuardContext,
+    onSend: (req: SentRequest) => void = () => {},
     /** Waits for the request's slot under the service-wide rate limit: last, just before it leaves. */
-    private readonly beforeSend: () => Promise<void> = async () => {},
-  ) {}
+    beforeSend: () => Promise<void> = async () => {},
+  ) {
+    this.#call = guard ? { guard, onSend, beforeSend, operation: null } : null;
+  }
+
+  get operation(): StripeOperation | null {
+    return this.#call?.operation ?? null;
+  }
+
+  set operation(operation: StripeOperation | null) {
+    if (this.#call) this.#call.operation = operation;
+  }
+
+  /** The call whose requests this client now sends (null: none, every request is refused). */
+  bind(call: GuardedCall | null): void {
+    this.#call = call;
+  }
 
   getClientName(): string {
     return "guarded-fetch";
@@ -53,26 +78,59 @@ export class GuardedHttpClient implements Stripe.HttpClient {
     protocol: Stripe.HttpProtocol,
     timeout: number,
   ): Promise<Stripe.HttpClientResponse> {
+    const call = this.#call;
     const [pathname, query] = path.split("?", 2) as [string, string | undefined];
     const own: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) {
       // Our own headers; the SDK's fixed ones (user agent, versions) and the key are not ours to scan.
       if (/^(idempotency-key|stripe-account|stripe-context)$/i.test(k)) own[k] = String(v);
     }
+    if (!call || !call.operation) return Promise.reject(new EgressBlockedError([{ kind: "unknown_field", field: "operation" }]));
     const body = requestData ?? "";
-    const rules = this.operation ? fieldRules[this.operation] : { text: [], numeric: [] };
-    const findings = scanRequest({ method, path: pathname, query, body, headers: own }, this.guard(), { text: [...rules.text], numeric: [...rules.numeric] });
-    if (!this.operation) findings.push({ kind: "unknown_field", field: "operation" });
+    const rules = fieldRules[call.operation];
+    const findings = scanRequest({ method, path: pathname, query, body, headers: own }, call.guard(), { text: [...rules.text], numeric: [...rules.numeric] });
     if (findings.length > 0) return Promise.reject(new EgressBlockedError(findings));
     // The slot is taken after the SDK has built the request and the guard has read it, so it leaves
     // at its slot: the less happens between the grant and the send, the less requests bunch on arrival.
-    return this.beforeSend().then(
+    return call.beforeSend().then(
       () => {
-        this.onSend({ method, path, body, headers: own });
+        call.onSend({ method, path, body, headers: own });
         return this.#inner.makeRequest(host, port, path, method as "GET" | "POST" | "PUT" | "DELETE", headers, requestData, protocol, timeout);
       },
       (err: unknown) => Promise.reject(err instanceof Error && err.name === "PacerBusyError" ? err : new RateLimiterUnavailableError()),
     );
+  }
+}
+
+/** Stripe clients kept for reuse in this isolate, each idle (its guarded client bound to no call). */
+const idleClients: { key: string; stripe: Stripe; http: GuardedHttpClient }[] = [];
+const MAX_IDLE_CLIENTS = 32;
+
+/**
+ * Runs `run` with a Stripe client whose requests go through the guard under `call`. Clients are
+ * reused, one call at a time each: building the SDK's client (its hundred resource objects) was
+ * ~4% of the Worker's thread in the invoicing run (docs/performance.md). A client holds no I/O
+ * and no call's data once its call has ended; a request still in flight keeps its own call.
+ */
+export async function withStripeClient<T>(
+  secretKey: string,
+  apiBase: string | undefined,
+  timeoutMs: number | undefined,
+  call: GuardedCall,
+  run: (stripe: Stripe) => Promise<T>,
+): Promise<T> {
+  const key = `${secretKey}\n${apiBase ?? ""}\n${timeoutMs}`;
+  const at = idleClients.findIndex((c) => c.key === key);
+  const client = at >= 0 ? idleClients.splice(at, 1)[0]! : (() => {
+    const http = new GuardedHttpClient();
+    return { key, http, stripe: stripeClient(secretKey, apiBase, http, timeoutMs) };
+  })();
+  client.http.bind(call);
+  try {
+    return await run(client.stripe);
+  } finally {
+    client.http.bind(null);
+    if (idleClients.length < MAX_IDLE_CLIENTS) idleClients.push(client);
   }
 }
 
@@ -85,6 +143,8 @@ export function stripeClient(secretKey: string, apiBase: string | undefined, htt
     // Retries are the gateway's (with the outbox), so a blocked request is never retried by the SDK.
     maxNetworkRetries: 0,
     timeout: timeoutMs,
+    // No timings of earlier requests in the headers of later ones (a client serves many offices' calls).
+    telemetry: false,
     ...(base
       ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol.replace(":", "") as "http" | "https" }
       : {}),

@@ -5,7 +5,7 @@ import type { Database } from "../db/client";
 import { ApiError } from "../errors";
 import { sha256Hex } from "../security/crypto";
 import { newId } from "../security/request-id";
-import { EgressBlockedError, GuardedHttpClient, RateLimiterUnavailableError, stripeClient, unwrapBlocked, type SentRequest } from "./client";
+import { EgressBlockedError, RateLimiterUnavailableError, unwrapBlocked, withStripeClient, type SentRequest } from "./client";
 import { directRequestLog, type RequestLogSink } from "./request-log";
 import { PacerBusyError, type StripePacer } from "./rate-limiter";
 import type { GuardContext } from "./guard";
@@ -90,17 +90,16 @@ export function stripeGateway(deps: GatewayDeps) {
   async function call<T extends { id: string }>(operation: StripeOperation, idempotencyKey: string | null, run: (stripe: Stripe) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let sent: SentRequest | null = null;
-      const http = new GuardedHttpClient(
-        () => deps.guard,
-        (req) => {
+      const guarded = {
+        guard: () => deps.guard,
+        onSend: (req: SentRequest) => {
           sent = req;
         },
-        async () => {
+        beforeSend: async () => {
           await deps.pacer?.acquire();
         },
-      );
-      http.operation = operation;
-      const stripe = stripeClient(secret, deps.config.STRIPE_API_BASE, http, deps.config.STRIPE_TIMEOUT_MS);
+        operation,
+      };
       const log = async (status: "succeeded" | "failed" | "blocked", extra: { httpStatus?: number; stripeIds?: string[]; errorCode?: string }) => {
         const s = sent as SentRequest | null;
         await requestLog.record({
@@ -131,7 +130,7 @@ export function stripeGateway(deps: GatewayDeps) {
       };
       let result: T;
       try {
-        result = await run(stripe);
+        result = await withStripeClient(secret, deps.config.STRIPE_API_BASE, deps.config.STRIPE_TIMEOUT_MS, guarded, run);
       } catch (err) {
         const error = unwrapBlocked(err);
         // The rate limiter did not answer: no request was made; the caller retries later.

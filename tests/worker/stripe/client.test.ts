@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked } from "../../../src/stripe/client";
+import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, withStripeClient } from "../../../src/stripe/client";
 import type { GuardContext } from "../../../src/stripe/guard";
 
 /** Runs a Stripe call and rethrows the guard's refusal as itself. */
@@ -54,5 +54,35 @@ describe("the guarded Stripe client, against the local Stripe emulator", () => {
     ).rejects.toThrow(/unknown_field in description/);
     http.operation = null;
     await expect(call(stripe.customers.create({ name: "Lakeside" }))).rejects.toThrow(/unknown_field in operation/);
+    // A client bound to no call (as a reused one is between calls) sends nothing.
+    const idle = new GuardedHttpClient();
+    await expect(call(stripeClient(env.STRIPE_SECRET_KEY!, env.STRIPE_API_BASE, idle).customers.create({ name: "Lakeside" }))).rejects.toThrow(/unknown_field in operation/);
+  });
+
+  it("reuses clients one call at a time: concurrent calls each send and observe only their own request, under their own guard", async () => {
+    const refs = Array.from({ length: 6 }, () => `off_${crypto.randomUUID().replace(/-/g, "")}`);
+    const seen = refs.map(() => [] as string[]);
+    const make = (i: number, stripeRef: string, guardFor: GuardContext) =>
+      withStripeClient(
+        env.STRIPE_SECRET_KEY!,
+        env.STRIPE_API_BASE,
+        undefined,
+        { guard: () => guardFor, onSend: (r) => seen[i]!.push(r.body), beforeSend: async () => {}, operation: "customer" },
+        (stripe) => stripe.customers.create({ name: "Lakeside Family Practice LLC", email: guardFor.billingEmail ?? "billing@lakeside.example", metadata: { office_ref: stripeRef } }, { idempotencyKey: `customer_${stripeRef}` }),
+      );
+    // Twice over, so the second round runs on the first round's clients.
+    for (let round = 0; round < 2; round++) {
+      const made = await Promise.all(refs.map((ref, i) => make(i, ref, guard)));
+      made.forEach((c) => expect(c.id).toMatch(/^cus_/));
+    }
+    seen.forEach((bodies, i) => {
+      expect(bodies).toHaveLength(2);
+      for (const body of bodies) expect(body).toContain(refs[i]!);
+    });
+    // One call's guard refuses its own request; the others, on the same clients, are not affected.
+    const results = await Promise.allSettled(refs.map((ref, i) => (i === 2 ? make(i, `${ref} 555-123-4567`, guard) : make(i, ref, guard)).catch((err) => Promise.reject(unwrapBlocked(err)))));
+    expect(results[2]!.status).toBe("rejected");
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(EgressBlockedError);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
   });
 });
