@@ -61,6 +61,9 @@ export type IdentifierKind = (typeof identifierKinds)[number];
 
 const MONTHS = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
+/** A record-number-like token (see its detector below); linear-time backtracking. */
+export const RECORD_TOKEN = /\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]{2}(?:-?[a-z0-9])*\d{4}[a-z0-9-]*\b/i;
+
 /** Detectors over text values. Each is deliberately broad: a false block is a visible error, a miss is a breach. */
 const detectors: { kind: IdentifierKind; re: RegExp }[] = [
   { kind: "ssn", re: /\b\d{3}[-\s.]\d{2}[-\s.]\d{4}\b/ },
@@ -77,7 +80,11 @@ const detectors: { kind: IdentifierKind; re: RegExp }[] = [
   { kind: "date", re: new RegExp(`\\b\\d{1,2}(?:st|nd|rd|th)?\\s+${MONTHS}\\.?,?\\s+\\d{4}\\b`, "i") },
   { kind: "date", re: /\b(?:dob|born|birth\s*date|date\s*of\s*birth|admitted|discharged|deceased|died)\b/i },
   { kind: "record_number", re: /\b(?:mrn|medical\s*record|chart|patient\s*(?:id|no|number|#)|member\s*(?:id|no|#)|policy|health\s*plan|beneficiary|subscriber|account\s*(?:no|number|#)|acct|certificate|licen[cs]e|npi|dea)\b/i },
-  { kind: "record_number", re: /\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]{2,}(?:-?[a-z0-9]+)*\d{4,}[a-z0-9-]*\b/i },
+  // A token of letters and digits (hyphens between them) with a run of 4+ digits. Written without
+  // nested quantifiers: `[a-z0-9]{2,}(?:-?[a-z0-9]+)*\d{4,}` is the same language, but backtracked
+  // exponentially on a long token with no such run (31 characters took 9 s; RECORD_TOKEN_NESTED in
+  // the tests checks that both agree).
+  { kind: "record_number", re: RECORD_TOKEN },
   { kind: "record_number", re: /\b\d{7,}\b/ },
   { kind: "serial_number", re: /\b(?:serial|s\/n|imei|vin|device\s*id|udi)\b/i },
   { kind: "serial_number", re: /\b[A-HJ-NPR-Z0-9]{17}\b/ },
@@ -135,7 +142,9 @@ function base64Text(token: string): string | null {
   }
   let decoded = bytes;
   try {
-    decoded = UTF8.decode(Uint8Array.from(bytes, (ch) => ch.charCodeAt(0)));
+    const octets = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i++) octets[i] = bytes.charCodeAt(i);
+    decoded = UTF8.decode(octets);
   } catch {
     return null;
   }
@@ -167,12 +176,15 @@ export function collapseDigitGroups(text: string): string {
 }
 
 /**
- * The readings of a value the detectors see: the canonical text and the decoding of every token in it that is base64 of printable text (itself read the same
- * way, one level deep).
+ * The readings of a value the detectors see: the canonical text, the value as it stands (when it
+ * differs) and the decoding of every token of the canonical text that is base64 of printable
+ * text (itself read the same way, one level deep).
  */
 export function readings(text: string, depth = 0): string[] {
   const canonical = canonicalText(text);
-  const out = [canonical];
+  // The value as it stands too: decoding can hide what it holds (`%aa` before a patient key's
+  // digits decodes them away, though the key leaves as it is).
+  const out = text === canonical ? [canonical] : [canonical, text];
   if (depth < 2) {
     for (const token of canonical.match(/[A-Za-z0-9+/_-]{6,}={0,2}/g) ?? []) {
       const decoded = base64Text(token);
@@ -181,6 +193,9 @@ export function readings(text: string, depth = 0): string[] {
   }
   return out;
 }
+
+/** A run of 64 hex digits: the shape of a patient key. */
+const HEX_RUN = /[0-9a-f]{64}/;
 
 /**
  * Scans one text value. The value is read canonically first (readings above); then what the
@@ -193,7 +208,7 @@ export function scanText(text: string, field: string, ctx: GuardContext): Findin
   if (ctx.allowedValues?.[field] === text) return [];
   const kinds = new Set<IdentifierKind>();
   const billingEmail = canonicalText(ctx.billingEmail).toLowerCase();
-  const keys = [...(ctx.patientKeys ?? [])].filter(Boolean).map((k) => k.toLowerCase());
+  let keys: string[] | null = null;
   for (const reading of readings(text)) {
     let rest = reading;
     for (const email of reading.match(EMAIL_RE) ?? []) {
@@ -205,7 +220,11 @@ export function scanText(text: string, field: string, ctx: GuardContext): Findin
     for (const d of ctx.periodDates) rest = rest.split(d).join(" ");
     for (const z of ctx.officeZips ?? []) rest = rest.replace(new RegExp(`\\b${z}\\b`, "g"), " ");
     const lower = reading.toLowerCase();
-    if (keys.some((key) => lower.includes(key))) kinds.add("patient_key");
+    // A patient key is 64 hex digits: a reading without such a run holds none of them.
+    if (HEX_RUN.test(lower)) {
+      keys ??= [...(ctx.patientKeys ?? [])].filter(Boolean).map((k) => k.toLowerCase());
+      if (keys.some((key) => lower.includes(key))) kinds.add("patient_key");
+    }
     for (const { kind, re } of detectors) if (re.test(rest)) kinds.add(kind);
     const collapsed = collapseDigitGroups(rest);
     for (const { kind, re } of collapsedDetectors) if (re.test(collapsed)) kinds.add(kind);

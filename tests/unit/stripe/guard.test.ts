@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
+import { canonicalText, collapseDigitGroups, identifierKindNames, identifierKinds, officeTextFindings, readings, RECORD_TOKEN, scanRequest, scanText, type GuardContext, type IdentifierKind } from "../../../src/stripe/guard";
 import { officeAddressAllowance, stripeAddress } from "../../../src/stripe/office-address";
 import { addLinesPayload, couponPayload, creditNotePayload, customerPayload, customerUpdatePayload, fieldRules, invoicePayload, portalPayload, taxRatePayload } from "../../../src/stripe/payloads";
 import { creditNoteMemos } from "../../../src/db/credit-notes";
@@ -130,6 +130,43 @@ describe("the PHI egress guard", () => {
     expect(request("customer", { name: "Active patients 51–200 — Nov 2026", email: "billing@lakeside.example", "metadata[office_ref]": "off_4f9c2a7e1b3d4c5e8f6a7b8c9d0e1f2a" }).map((f) => f.kind)).toContain("zip_code");
     // A product name other than the fixed one is no field of the operation.
     expect(request("addLines", { ...tierLine, "lines[0][description]": "Active patients 2 — Nov 2026", "lines[0][price_data][product_data][description]": "x" }).map((f) => f.kind)).toContain("unknown_field");
+  });
+
+  it("finds one of the office's patient keys anywhere in a value: inside other text, in upper case, base64-wrapped; a 64-hex run that is not one is still a patient key's shape", () => {
+    const other = "c".repeat(64);
+    const inside = (v: string) => scanText(v, "memo", ctx).map((f) => f.kind);
+    expect(inside(`ref${patientKey}x`)).toContain("patient_key");
+    expect(inside(`REF-${patientKey.toUpperCase()}-END`)).toContain("patient_key");
+    expect(inside(btoa(`ref:${patientKey}`))).toContain("patient_key");
+    expect(inside(`ref${other}x`)).not.toContain("patient_key"); // no boundary, not a key of the office
+    expect(inside(other)).toContain("patient_key"); // the shape alone
+    expect(inside("Service credit")).toEqual([]);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), fc.boolean(), (before, after, upper) => {
+        const key = upper ? patientKey.toUpperCase() : patientKey;
+        expect(inside(`${before}${key}${after}`)).toContain("patient_key");
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reads record-number tokens in linear time, exactly as the nested pattern it replaced (which took seconds on a 31-character legal name)", () => {
+    // The former pattern: same language, exponential backtracking on a long token without 4 digits in a row.
+    const RECORD_TOKEN_NESTED = /\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]{2,}(?:-?[a-z0-9]+)*\d{4,}[a-z0-9-]*\b/i;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("a", "B", "1", "2", "-", "_", " ", "."), { maxLength: 14 }), (chars) => {
+        const text = chars.join("");
+        expect(RECORD_TOKEN.test(text)).toBe(RECORD_TOKEN_NESTED.test(text));
+      }),
+      { numRuns: 20_000 },
+    );
+    // Legal names at their 200-character limit that the old pattern could not finish reading.
+    for (const legalName of ["ab1".repeat(66) + "x", "a-1".repeat(66), "1a".repeat(100), "ab" + "1".repeat(3).repeat(60) + "_x", "ab1-".repeat(50)]) {
+      expect(legalName.length).toBeLessThanOrEqual(200);
+      const kinds = officeTextFindings({ legalName }).map((f) => f.kind);
+      expect(kinds.includes("record_number")).toBe(RECORD_TOKEN.test(legalName) || /\b\d{7,}\b/.test(legalName));
+    }
+    expect(officeTextFindings({ legalName: `${"ab1".repeat(20)}x Clinic 12345678` }).map((f) => f.kind)).toContain("record_number");
   });
 
   it("blocks identifiers in the headers we set, the path and the query", () => {
