@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { auditor } from "./audit";
 import { limitToken, refuse, type RefusalRequest } from "./refusals";
-import { jwksResolver, KeysUnavailableError, TokenError, VerifiedTokens, verifyJwt, type Role } from "./jwt";
+import { jwksResolver, KeysUnavailableError, tokenTime, TokenError, VerifiedTokens, verifyJwt, type Role } from "./jwt";
 
 export type Principal = { sub: string; role: Role; officeIds: string[] };
 
@@ -51,7 +51,7 @@ const verifiedTokens = new WeakMap<Config, VerifiedTokens>();
 function verified(token: string, config: Config) {
   let tokens = verifiedTokens.get(config);
   if (!tokens) verifiedTokens.set(config, (tokens = new VerifiedTokens((t) => verifyJwt(t, verifyOptions(config)))));
-  return tokens.get(token, Date.now());
+  return tokens.get(token, tokenTime());
 }
 
 /**

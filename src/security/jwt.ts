@@ -26,6 +26,9 @@ export const claimsSchema = z.object({
 export type Claims = z.infer<typeof claimsSchema>;
 
 export const MAX_CLOCK_SKEW_S = 60;
+
+/** The time tokens are checked against: real time (transport security, as a signature's expiry), never the injectable clock. */
+export const tokenTime = (): number => Date.now();
 /** Tokens valid for longer than this (from now) are refused. */
 export const MAX_TOKEN_LIFETIME_S = 24 * 3600;
 
@@ -114,7 +117,7 @@ export async function verifyJwt(token: string, opts: VerifyOptions): Promise<Cla
   const parsed = claimsSchema.safeParse(payload);
   if (!parsed.success) throw new TokenError("missing or malformed claims");
   const claims = parsed.data;
-  checkTimes(claims, opts.now ?? Date.now());
+  checkTimes(claims, opts.now ?? tokenTime());
   if (claims.iss !== opts.issuer) throw new TokenError("wrong issuer");
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!audiences.includes(opts.audience)) throw new TokenError("wrong audience");
