@@ -50,8 +50,9 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Request bodies: read in full before any validator runs, counting bytes as they stream
- * (Content-Length is not trusted), so a body over 64 KiB (1 MiB on the webhook and bulk patient-events routes) is a 413 whatever its framing. A body
+ * Request bodies: read in full before any validator runs, their bytes counted (Content-Length is
+ * not trusted: a declared length within the limit is read in one call and counted once read, any
+ * other body counted as it streams and cut off at the limit), so a body over 64 KiB (1 MiB on the webhook and bulk patient-events routes) is a 413 whatever its framing. A body
  * that is not JSON is a 415: every operation of this API takes JSON, and a validator must never
  * be skipped because of a content type. A GET or HEAD request with a body is a 400
  * BODY_NOT_ALLOWED (a Request with those methods cannot even be rebuilt with a body), and a body
@@ -64,15 +65,17 @@ export function readBody(): MiddlewareHandler<AppEnv> {
     const bodyless = raw.method === "GET" || raw.method === "HEAD";
     const limit = bodyless ? 0 : bodyLimit(c.req.path);
     const declared = Number(raw.headers.get("content-length") ?? "NaN");
-    if (!bodyless && declared <= limit) {
-      // A declared length within the limit: the runtime delivers exactly that many bytes, read in one go.
-      let text: string;
+    if (!bodyless && Number.isSafeInteger(declared) && declared >= 0 && declared <= limit) {
+      // A declared length within the limit: the runtime delivers that many bytes (HTTP framing),
+      // read in one call — and counted again once read, the declaration being only the client's.
+      let body: ArrayBuffer;
       try {
-        text = await raw.text();
+        body = await raw.arrayBuffer();
       } catch (err) {
         throw brokeOff(c.var.requestId, raw.method, null, err);
       }
-      jsonBody(c, text);
+      if (body.byteLength > limit) throw tooLarge(limit);
+      jsonBody(c, new TextDecoder().decode(body));
       return next();
     }
     const reader = raw.body.getReader();

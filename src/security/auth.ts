@@ -71,7 +71,7 @@ export function authenticate() {
       try {
         const { claims, limitKey } = await verified(match[1]!, c.var.config);
         await limitToken(c, limitKey);
-        c.set("principal", { sub: claims.sub, role: claims.role, officeIds: claims.office_ids });
+        c.set("principal", { sub: claims.sub, role: claims.role, officeIds: [...claims.office_ids] }); // a copy: the claims may be kept for the token's next request
         return next();
       } catch (err) {
         if (err instanceof KeysUnavailableError) {

@@ -106,9 +106,12 @@ export class GuardedHttpClient implements Stripe.HttpClient {
 const idleClients: { key: string; stripe: Stripe; http: GuardedHttpClient }[] = [];
 const MAX_IDLE_CLIENTS = 32;
 
+/** How many clients wait for reuse (tests). */
+export const idleStripeClients = () => idleClients.length;
+
 /**
- * Runs `run` with a Stripe client whose requests go through the guard under `call`. Clients are
- * reused, one call at a time each: building the SDK's client (its hundred resource objects) was
+ * Runs `run` with a Stripe client whose requests go through the guard under `call`; `run` must
+ * await every request it makes. Clients are reused, one call at a time each: building the SDK's client (its hundred resource objects) was
  * ~4% of the Worker's thread in the invoicing run (docs/performance.md). A client holds no I/O
  * and no call's data once its call has ended; a request still in flight keeps its own call.
  */
@@ -126,11 +129,17 @@ export async function withStripeClient<T>(
     return { key, http, stripe: stripeClient(secretKey, apiBase, http, timeoutMs) };
   })();
   client.http.bind(call);
+  let settled = false;
   try {
-    return await run(client.stripe);
+    const result = await run(client.stripe);
+    settled = true;
+    return result;
   } finally {
     client.http.bind(null);
-    if (idleClients.length < MAX_IDLE_CLIENTS) idleClients.push(client);
+    // Reused only after a call whose requests all settled (`run` awaits each of its requests): a
+    // failed call may have left one still on its way through the SDK to `makeRequest`, which must
+    // not reach it under another call. A client left out is dropped; it is bound to no call.
+    if (settled && idleClients.length < MAX_IDLE_CLIENTS) idleClients.push(client);
   }
 }
 

@@ -61,7 +61,7 @@ export type IdentifierKind = (typeof identifierKinds)[number];
 
 const MONTHS = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
-/** A record-number-like token (see its detector below); linear-time backtracking. */
+/** A record-number-like token (see its detector below): no nested quantifiers, so backtracking is at worst quadratic in a token's length (the values scanned are at most a few hundred characters). */
 export const RECORD_TOKEN = /\b(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9]{2}(?:-?[a-z0-9])*\d{4}[a-z0-9-]*\b/i;
 
 /** Detectors over text values. Each is deliberately broad: a false block is a visible error, a miss is a breach. */

@@ -219,6 +219,16 @@ describe("POST /v1/offices/{officeId}/patient-events", () => {
     expect(replayTrips).toBe(2);
     expect(replay!.results.map((r) => r.event)).toEqual(answer!.results.map((r) => r.event));
     expect(await db.select({ id: patientEvents.id }).from(patientEvents).where(eq(patientEvents.officeId, office.id!))).toHaveLength(rows.length);
+    // The refused batch left nothing for the audit chain to settle: the next write is one round trip.
+    let nextTrips = Infinity;
+    for (let attempt = 0; attempt < 3 && nextTrips > 1; attempt++) {
+      const before = await pipelines();
+      const fresh = await report(office.id!, batch(1, `after${attempt}`));
+      nextTrips = Math.min(nextTrips, (await pipelines()) - before);
+      expect(fresh.counts.applied).toBe(1);
+      expect((await report(office.id!, events)).counts.replayed).toBe(1000); // refused again (a large request's keys are not kept) before the next try
+    }
+    expect(nextTrips).toBe(1);
     // A single report repeating one of them is answered from the database too, and kept in the store.
     const one = answer!.results[7]!.event;
     const single = await report(office.id!, [events[7]!]);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { EgressBlockedError, GuardedHttpClient, stripeClient, unwrapBlocked, withStripeClient } from "../../../src/stripe/client";
+import { EgressBlockedError, GuardedHttpClient, idleStripeClients, stripeClient, unwrapBlocked, withStripeClient } from "../../../src/stripe/client";
 import type { GuardContext } from "../../../src/stripe/guard";
 
 /** Runs a Stripe call and rethrows the guard's refusal as itself. */
@@ -84,5 +84,16 @@ describe("the guarded Stripe client, against the local Stripe emulator", () => {
     expect(results[2]!.status).toBe("rejected");
     expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(EgressBlockedError);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
+  });
+
+  it("does not reuse the client of a failed call (one of its requests could still be on its way to the guard)", async () => {
+    const call = { guard: () => guard, onSend: () => {}, beforeSend: async () => {}, operation: "customer" as const };
+    // Taken from the pool (or made) and returned: the pool holds the same number after a success.
+    await withStripeClient(env.STRIPE_SECRET_KEY!, env.STRIPE_API_BASE, 1234, call, async () => ({ id: "x" }));
+    const idle = idleStripeClients();
+    await expect(withStripeClient(env.STRIPE_SECRET_KEY!, env.STRIPE_API_BASE, 1234, call, async () => Promise.reject(new Error("failed")))).rejects.toThrow("failed");
+    expect(idleStripeClients()).toBe(idle - 1);
+    await withStripeClient(env.STRIPE_SECRET_KEY!, env.STRIPE_API_BASE, 1234, call, async () => ({ id: "y" }));
+    expect(idleStripeClients()).toBe(idle);
   });
 });
