@@ -6,6 +6,9 @@ export function dbErrorMatches(err: unknown, pattern: RegExp): boolean {
   return false;
 }
 
+/** True when the database answered that a constraint refused a statement: the batch it was in (one transaction) was rolled back whole. */
+export const isConstraintViolation = (err: unknown) => dbErrorMatches(err, /\b(?:UNIQUE|CHECK|FOREIGN KEY|NOT NULL) constraint failed\b/);
+
 /**
  * An error as it may be logged: the innermost cause's name and message. drizzle's own error
  * message carries the query's parameters, so it is never logged.

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { loggableError } from "../db/errors";
+import { fromUtf8 } from "../security/encoding";
 import type { AppEnv } from "./context";
 import { ApiError } from "./problem";
 
@@ -75,7 +76,7 @@ export function readBody(): MiddlewareHandler<AppEnv> {
         throw brokeOff(c.var.requestId, raw.method, null, err);
       }
       if (body.byteLength > limit) throw tooLarge(limit);
-      jsonBody(c, new TextDecoder().decode(body));
+      jsonBody(c, fromUtf8(new Uint8Array(body)));
       return next();
     }
     const reader = raw.body.getReader();
@@ -106,7 +107,7 @@ export function readBody(): MiddlewareHandler<AppEnv> {
       body.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    jsonBody(c, new TextDecoder().decode(body));
+    jsonBody(c, fromUtf8(body));
     return next();
   };
 }

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { auditLog } from "../db/audit";
-import { dbErrorMatches } from "../db/errors";
+import { dbErrorMatches, isConstraintViolation } from "../db/errors";
 import { ApiError } from "../errors";
 import {
   checkpointMac,
@@ -319,7 +319,7 @@ export class ChainWriter {
         // A constraint the database reported (not the chain's own) rolled the whole batch back:
         // nothing of it is there, and the next append needs no settling read. Another error (no
         // answer, a timeout) leaves the pending head recorded: the next append settles it.
-        if (!isChainConflict(err) && isRolledBack(err)) abandon();
+        if (!isChainConflict(err) && isConstraintViolation(err)) abandon();
         if (attempt >= MAX_APPEND_ATTEMPTS || !isChainConflict(err)) throw err;
         await this.settle(db);
         if (this.pending()) await conflictBackoff(attempt);
@@ -350,6 +350,3 @@ export class ChainWriter {
 
 /** True when an insert was refused because the chain's segment already has that sequence number. */
 export const isChainConflict = (err: unknown) => dbErrorMatches(err, /UNIQUE constraint failed: audit_log\.chain, audit_log\.segment, audit_log\.seq/);
-
-/** True when the database answered that a constraint refused a statement: its batch (one transaction) was rolled back whole. */
-const isRolledBack = (err: unknown) => dbErrorMatches(err, /\b(?:UNIQUE|CHECK|FOREIGN KEY|NOT NULL) constraint failed\b/);

@@ -49,7 +49,7 @@ export type GroupHost = {
  * the object's storage, at random places of its key index, took over a quarter of the object's
  * thread in the bulk phase (docs/performance.md), to spare a retried bulk request one round trip.
  */
-export const STORED_BELOW = 64;
+const STORED_BELOW = 64;
 
 /** Attempts of one group when what the object believed of its office turns out stale. */
 const MAX_ATTEMPTS = 4;
@@ -134,17 +134,16 @@ export class PatientEventGroups {
     const { host } = this;
     if (group.length === 0) return [];
     const subs: Submission[] = [];
-    // The small requests' events: their keys are looked up in the store (one query for the group:
-    // single reports arrive by the hundred a second), and their first answers kept there.
-    const small = new Set<PatientEventInput>();
+    // The small requests' keys: looked up in the store (one query for the group: single reports
+    // arrive by the hundred a second), and their first answers kept there.
+    const smallKeys = new Set<string>();
     const version = await host.keyVersion(officeId);
     for (const w of group) {
       let prepared = await w.prepared;
       if (prepared.version !== version) prepared = await host.toInputs(officeId, w.requests); // rotated since it arrived
       subs.push({ inputs: prepared.inputs, actor: w.actor });
-      if (prepared.inputs.length < STORED_BELOW) for (const input of prepared.inputs) small.add(input);
+      if (prepared.inputs.length < STORED_BELOW) for (const input of prepared.inputs) smallKeys.add(input.idempotencyKeyHash);
     }
-    const smallKeys = new Set([...small].map((i) => i.idempotencyKeyHash));
     const stored = smallKeys.size > 0 ? host.idempotency.getMany([...smallKeys]) : new Map<string, StoredAnswer>();
     // Keys the database knew though this object's store did not (its store was lost).
     const fromDb = new Map<string, Known>();
@@ -179,7 +178,7 @@ export class PatientEventGroups {
       if (batch.held(results)) {
         const outcomes = groupOutcomes(plan, officeId, receivedAt, batch.states(results));
         // The small requests' recorded events' first answers, from what groupOutcomes set on each.
-        const first = plan.recs.filter((rec) => small.has(rec.input)).map((rec) => [rec.input.idempotencyKeyHash, { requestHash: rec.input.requestHash, response: storedEvent(rec.eventId, receivedAt, rec.applied!, rec.active!) }] as const);
+        const first = plan.recs.filter((rec) => smallKeys.has(rec.input.idempotencyKeyHash)).map((rec) => [rec.input.idempotencyKeyHash, { requestHash: rec.input.requestHash, response: storedEvent(rec.eventId, receivedAt, rec.applied!, rec.active!) }] as const);
         // Kept on the next turn of the event loop, once the next group's batch has left (writing
         // them first held that batch back by ~20 ms a group: the store's write, then the output
         // gate). A key of this group repeated in the next one before then is refused by the
